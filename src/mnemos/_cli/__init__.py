@@ -1,0 +1,1 @@
+"""Sub-commands of the ``mnemos`` command line, one module per group."""

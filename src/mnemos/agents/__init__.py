@@ -1,0 +1,1 @@
+"""Agents: specs, models (including the offline model), memory policy, context assembly."""

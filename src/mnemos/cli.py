@@ -1,0 +1,50 @@
+"""The ``mnemos`` command line.
+
+Each command group lives in its own module under ``mnemos._cli`` and is added
+here; heavy imports happen inside the commands, so ``mnemos --help`` is quick.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from mnemos import __version__
+
+app = typer.Typer(
+    name="mnemos",
+    help="Multi-agent systems whose agents remember.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"mnemos {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+) -> None:
+    """mnemos: agent graphs, memory, brainstorming and MCP."""
+
+
+def _register() -> None:
+    from mnemos._cli import memory
+
+    app.add_typer(memory.app, name="memory")
+    # further command groups are registered below
+
+
+_register()
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

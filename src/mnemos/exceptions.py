@@ -1,0 +1,119 @@
+"""The exceptions mnemos raises.
+
+Two families, as in pydantic-ai: :class:`UsageError` is a mistake by the caller
+(bad arguments, unknown namespace syntax, a missing extra, an operation the
+adapter does not support) and is fixed by changing the calling code;
+:class:`MnemosRuntimeError` is a failure while doing correct work (the store is
+corrupt or locked, a server went away). Both derive from :class:`MnemosError`.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CapabilityNotSupportedError",
+    "ConfigurationError",
+    "EmbedderMismatchError",
+    "ImportFormatError",
+    "InvalidNamespaceError",
+    "InvalidRecordError",
+    "MemoryNotFoundError",
+    "MissingExtraError",
+    "MnemosError",
+    "MnemosRuntimeError",
+    "ModelProviderError",
+    "ScopeViolationError",
+    "StorageError",
+    "UsageError",
+]
+
+
+class MnemosError(Exception):
+    """Base class of every error raised by mnemos."""
+
+
+class UsageError(MnemosError, ValueError):
+    """The caller used the API wrongly; the message says how to fix it."""
+
+
+class MnemosRuntimeError(MnemosError, RuntimeError):
+    """Correct work failed at run time (storage, network, a remote server)."""
+
+
+class InvalidNamespaceError(UsageError):
+    """A namespace is malformed (empty part, forbidden character, wrong type)."""
+
+
+class InvalidRecordError(UsageError):
+    """A memory's fields are invalid (wrong type, empty or oversized content...)."""
+
+
+class ScopeViolationError(UsageError):
+    """An operation tried to reach outside the scope an adapter was opened for."""
+
+
+class MemoryNotFoundError(UsageError, KeyError):
+    """No memory with that id exists in the adapter's scope."""
+
+    def __init__(self, memory_id: str) -> None:
+        self.memory_id = memory_id
+        super().__init__(f"no memory with id {memory_id!r} in this scope")
+
+    def __str__(self) -> str:  # KeyError would add quotes around the message
+        return str(self.args[0])
+
+
+class CapabilityNotSupportedError(UsageError, NotImplementedError):
+    """The adapter does not declare the capability an operation needs."""
+
+    def __init__(self, capability: str, adapter: str) -> None:
+        self.capability = capability
+        self.adapter = adapter
+        super().__init__(
+            f"the {adapter!r} memory adapter does not support {capability!r}"
+        )
+
+
+class ConfigurationError(UsageError):
+    """A setting, URL or configuration file is invalid."""
+
+
+class MissingExtraError(UsageError, ImportError):
+    """An optional dependency is not installed; the message names the extra."""
+
+    def __init__(self, extra: str, package: str, feature: str) -> None:
+        self.extra = extra
+        self.package = package
+        super().__init__(
+            f"{feature} needs the {package!r} package: "
+            f'pip install "mnemos[{extra}]"'
+        )
+
+
+class ModelProviderError(UsageError):
+    """A chat model cannot be built: a missing key or provider package."""
+
+
+class ImportFormatError(UsageError):
+    """A JSONL import file has a broken line; nothing was imported."""
+
+    def __init__(self, line: int, reason: str) -> None:
+        self.line = line
+        self.reason = reason
+        super().__init__(f"line {line}: {reason} (nothing was imported)")
+
+
+class StorageError(MnemosRuntimeError):
+    """The backing store failed (corrupt file, locked database, server gone)."""
+
+
+class EmbedderMismatchError(UsageError):
+    """A store was opened with an embedder other than the one that made its vectors."""
+
+    def __init__(self, stored: str, given: str) -> None:
+        self.stored = stored
+        self.given = given
+        super().__init__(
+            f"this store's vectors were made by embedder {stored!r}, not {given!r}; "
+            f"open it with {stored!r}, or re-embed it: "
+            f"mnemos memory reembed --embedder {given}"
+        )

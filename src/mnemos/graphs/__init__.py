@@ -1,0 +1,1 @@
+"""Graphs: a builder over LangGraph, persistence, topology checks, group chat, AutoGen interop."""

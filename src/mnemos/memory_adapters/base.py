@@ -1,0 +1,898 @@
+"""The memory contract: records, scored results, capabilities, and the adapter base.
+
+An adapter implements five small abstract methods (``_add``, ``_get``,
+``_update``, ``_delete``, ``_search``) over *absolute* namespaces. Everything a
+caller uses (sync and async add / search / get / update / delete / list /
+purge, supersession, JSONL export and import, scoping) is written once here,
+the way LangGraph's ``BaseStore`` builds on ``batch``.
+
+An adapter is opened for a *scope* (a namespace prefix). Callers pass and get
+back namespaces relative to that scope; :meth:`BaseMemoryAdapter.scoped` narrows
+it further. Nothing outside the scope can be read or written through it.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import copy
+import enum
+import io
+import json
+import math
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import IO, Annotated, Any, ClassVar
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+
+from mnemos.exceptions import (
+    CapabilityNotSupportedError,
+    ImportFormatError,
+    InvalidRecordError,
+    MemoryNotFoundError,
+    ScopeViolationError,
+    UsageError,
+)
+from mnemos.memory_adapters._filters import matches_filter, validate_filter
+from mnemos.memory_adapters._ids import new_id
+from mnemos.memory_adapters._namespace import Namespace, is_prefix, validate_namespace
+
+__all__ = [
+    "MAX_CONTENT_BYTES",
+    "BaseMemoryAdapter",
+    "Capability",
+    "MemoryKind",
+    "MemoryRecord",
+    "NewMemory",
+    "Provenance",
+    "ScoreReason",
+    "ScoredMemory",
+    "SearchQuery",
+    "utcnow",
+]
+
+MAX_CONTENT_BYTES = 4 * 1024 * 1024
+"""Largest content accepted, in UTF-8 bytes (a 1 MB memory is fine)."""
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware UTC."""
+    return datetime.now(UTC)
+
+
+class MemoryKind(enum.StrEnum):
+    """The three kinds of long-term memory."""
+
+    EPISODIC = "episodic"
+    """What happened: turns, events, observations."""
+    SEMANTIC = "semantic"
+    """Facts and knowledge; can be superseded while keeping history."""
+    PROCEDURAL = "procedural"
+    """How to behave: instructions and learned rules."""
+
+
+class Capability(enum.StrEnum):
+    """What an adapter can do. Operations outside them raise a typed error."""
+
+    KEYWORD_SEARCH = "keyword_search"
+    VECTOR_SEARCH = "vector_search"
+    HYBRID_SEARCH = "hybrid_search"
+    METADATA_FILTER = "metadata_filter"
+    TIME_FILTER = "time_filter"
+    UPDATE = "update"
+    HISTORY = "history"
+    DELETE = "delete"
+    TTL = "ttl"
+    DEDUP = "dedup"
+    SUPERSEDE = "supersede"
+    GRAPH = "graph"
+    EXPORT = "export"
+    PRESERVE_IDS = "preserve_ids"
+    """Stored records keep the ids and timestamps they were given (needed by import)."""
+
+
+@dataclass(kw_only=True, frozen=True)
+class Provenance:
+    """Who and what produced a memory."""
+
+    agent: str | None = None
+    thread: str | None = None
+    message_ids: tuple[str, ...] = ()
+    source: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "agent": self.agent,
+            "thread": self.thread,
+            "message_ids": list(self.message_ids),
+            "source": self.source,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any] | None) -> Provenance:
+        data = data or {}
+        return cls(
+            agent=data.get("agent"),
+            thread=data.get("thread"),
+            message_ids=tuple(data.get("message_ids") or ()),
+            source=data.get("source"),
+        )
+
+
+@dataclass(kw_only=True, frozen=True)
+class MemoryRecord:
+    """One stored memory.
+
+    ``valid_from``/``valid_to`` give a semantic fact's validity; a superseded
+    fact has ``valid_to`` set and ``superseded_by`` naming its successor.
+    ``version`` counts updates, starting at 1.
+    """
+
+    id: str
+    namespace: Namespace
+    kind: MemoryKind
+    content: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+    created_at: datetime
+    updated_at: datetime
+    importance: float = 0.5
+    expires_at: datetime | None = None
+    provenance: Provenance = field(default_factory=Provenance)
+    valid_from: datetime | None = None
+    valid_to: datetime | None = None
+    superseded_by: str | None = None
+    version: int = 1
+
+    @property
+    def superseded(self) -> bool:
+        return self.valid_to is not None
+
+    def is_expired(self, now: datetime) -> bool:
+        return self.expires_at is not None and self.expires_at <= now
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-serializable dict (the JSONL export line)."""
+        return {
+            "id": self.id,
+            "namespace": list(self.namespace),
+            "kind": self.kind.value,
+            "content": self.content,
+            "metadata": self.metadata,
+            "created_at": self.created_at.isoformat(),
+            "updated_at": self.updated_at.isoformat(),
+            "importance": self.importance,
+            "expires_at": _iso(self.expires_at),
+            "provenance": self.provenance.to_dict(),
+            "valid_from": _iso(self.valid_from),
+            "valid_to": _iso(self.valid_to),
+            "superseded_by": self.superseded_by,
+            "version": self.version,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> MemoryRecord:
+        """Inverse of :meth:`to_dict`; raises :class:`InvalidRecordError`."""
+        try:
+            model = _RecordModel.model_validate(data)
+        except ValidationError as exc:
+            raise InvalidRecordError(_pydantic_message(exc)) from None
+        return model.to_record()
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+@dataclass(kw_only=True, frozen=True)
+class ScoreReason:
+    """One signal behind a search score, e.g. ``keyword`` rank 2 of bm25 7.1."""
+
+    signal: str
+    """``keyword``, ``vector``, ``fusion``, ``recency``, ``importance``, ``graph``..."""
+    value: float
+    """The signal's own value (a similarity, a bm25 score, a decay factor)."""
+    contribution: float = 0.0
+    """What it added to the final score."""
+    detail: str = ""
+
+    def __str__(self) -> str:
+        text = f"{self.signal} {self.value:.3g}"
+        if self.detail:
+            text += f" ({self.detail})"
+        return text
+
+
+@dataclass(kw_only=True, frozen=True)
+class ScoredMemory:
+    """A search hit: the record, its score (higher is better), and why."""
+
+    record: MemoryRecord
+    score: float
+    reasons: tuple[ScoreReason, ...] = ()
+
+    def explain(self) -> str:
+        """The reasons as one readable line."""
+        return ", ".join(str(r) for r in self.reasons) or "no scoring signal"
+
+
+@dataclass(kw_only=True, frozen=True)
+class SearchQuery:
+    """What an adapter's ``_search`` receives; namespaces here are absolute.
+
+    With ``text`` None it is a listing: matching records, newest first,
+    score 0, paged by ``limit``/``offset`` (``limit`` None means all).
+    """
+
+    text: str | None = None
+    namespace_prefix: Namespace = ()
+    kinds: frozenset[MemoryKind] | None = None
+    filter: Mapping[str, Any] | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    limit: int | None = 10
+    offset: int = 0
+    include_superseded: bool = False
+    now: datetime = field(default_factory=utcnow)
+
+    def accepts(self, record: MemoryRecord) -> bool:
+        """Whether a record passes every non-text condition (for Python-side filtering)."""
+        if not is_prefix(self.namespace_prefix, record.namespace):
+            return False
+        if self.kinds is not None and record.kind not in self.kinds:
+            return False
+        if record.is_expired(self.now):
+            return False
+        if not self.include_superseded and record.superseded:
+            return False
+        if self.since is not None and record.created_at < self.since:
+            return False
+        if self.until is not None and record.created_at > self.until:
+            return False
+        return matches_filter(record.metadata, self.filter)
+
+
+# --- validation at the boundary -------------------------------------------------
+
+
+def _pydantic_message(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"]) or "value"
+        parts.append(f"{loc}: {err['msg']}")
+    return "; ".join(parts)
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _namespace_field(value: object) -> tuple[str, ...]:
+    return validate_namespace(value, allow_empty=False)
+
+
+_Content = Annotated[str, AfterValidator(lambda v: check_content(v))]
+_NamespaceField = Annotated[tuple[str, ...], BeforeValidator(_namespace_field)]
+_Metadata = Annotated[dict[str, Any], AfterValidator(lambda v: check_metadata(v))]
+
+
+class NewMemory(BaseModel):
+    """A memory to add, validated. Mostly built for you by :meth:`BaseMemoryAdapter.add`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    content: _Content
+    namespace: _NamespaceField
+    kind: MemoryKind = MemoryKind.EPISODIC
+    metadata: _Metadata = Field(default_factory=dict)
+    importance: float = Field(default=0.5, ge=0.0, le=1.0)
+    expires_at: datetime | None = None
+    ttl_seconds: float | None = Field(default=None, gt=0)
+    provenance: dict[str, Any] | None = None
+    created_at: datetime | None = None
+    id: str | None = None
+
+    def to_record(self, *, now: datetime, scope: Namespace) -> MemoryRecord:
+        created = _aware(self.created_at) or now
+        expires = _aware(self.expires_at)
+        if self.ttl_seconds is not None:
+            expires = now + timedelta(seconds=self.ttl_seconds)
+        return MemoryRecord(
+            id=self.id or new_id(),
+            namespace=scope + self.namespace,
+            kind=self.kind,
+            content=self.content,
+            metadata=dict(self.metadata),
+            created_at=created,
+            updated_at=created,
+            importance=self.importance,
+            expires_at=expires,
+            provenance=Provenance.from_dict(self.provenance),
+            valid_from=created if self.kind is MemoryKind.SEMANTIC else None,
+        )
+
+
+class _RecordModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(min_length=1)
+    namespace: _NamespaceField
+    kind: MemoryKind
+    content: _Content
+    metadata: _Metadata = Field(default_factory=dict)
+    created_at: datetime
+    updated_at: datetime
+    importance: float = Field(default=0.5, ge=0.0, le=1.0)
+    expires_at: datetime | None = None
+    provenance: dict[str, Any] | None = None
+    valid_from: datetime | None = None
+    valid_to: datetime | None = None
+    superseded_by: str | None = None
+    version: int = Field(default=1, ge=1)
+
+    def to_record(self) -> MemoryRecord:
+        return MemoryRecord(
+            id=self.id,
+            namespace=self.namespace,
+            kind=self.kind,
+            content=self.content,
+            metadata=self.metadata,
+            created_at=_aware(self.created_at),  # type: ignore[arg-type]
+            updated_at=_aware(self.updated_at),  # type: ignore[arg-type]
+            importance=self.importance,
+            expires_at=_aware(self.expires_at),
+            provenance=Provenance.from_dict(self.provenance),
+            valid_from=_aware(self.valid_from),
+            valid_to=_aware(self.valid_to),
+            superseded_by=self.superseded_by,
+            version=self.version,
+        )
+
+
+def check_content(value: object) -> str:
+    """Validate memory content: a non-blank string of at most MAX_CONTENT_BYTES."""
+    if not isinstance(value, str):
+        raise InvalidRecordError(f"content must be a string, not {type(value).__name__}")
+    if not value.strip():
+        raise InvalidRecordError("content is empty")
+    if "\x00" in value:
+        raise InvalidRecordError("content contains a NUL character")
+    size = len(value.encode("utf-8", errors="surrogatepass"))
+    if size > MAX_CONTENT_BYTES:
+        raise InvalidRecordError(
+            f"content is {size} bytes; the limit is {MAX_CONTENT_BYTES} bytes"
+        )
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidRecordError("content is not valid unicode (lone surrogate)") from None
+    return value
+
+
+def check_metadata(value: object) -> dict[str, Any]:
+    """Validate metadata: a JSON-serializable dict with string keys."""
+    if not isinstance(value, Mapping):
+        raise InvalidRecordError(f"metadata must be a dict, not {type(value).__name__}")
+    try:
+        text = json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise InvalidRecordError(f"metadata is not JSON-serializable: {exc}") from None
+    result = json.loads(text)
+    if not isinstance(result, dict):  # pragma: no cover - Mapping dumps to an object
+        raise InvalidRecordError("metadata must be a dict")
+    return result
+
+
+def _as_new_memory(data: Mapping[str, Any]) -> NewMemory:
+    try:
+        return NewMemory.model_validate(dict(data))
+    except ValidationError as exc:
+        raise InvalidRecordError(_pydantic_message(exc)) from None
+
+
+_UNSET: Any = object()
+
+
+# --- the adapter base -------------------------------------------------------------
+
+
+class BaseMemoryAdapter(abc.ABC):
+    """Base of every memory adapter.
+
+    Subclasses implement the five abstract ``_``-methods over absolute
+    namespaces and declare :attr:`capabilities`. They may override the
+    optional ones (``_history``, ``_purge``, ``_namespaces``, ``_count``,
+    ``_close``) where the backend does better than the generic versions here.
+    """
+
+    name: ClassVar[str] = "base"
+    capabilities: ClassVar[frozenset[Capability]] = frozenset()
+
+    def __init__(
+        self,
+        *,
+        scope: Sequence[str] = (),
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._scope: Namespace = validate_namespace(tuple(scope))
+        self._clock = clock
+        self._is_view = False
+
+    # -- abstract core ------------------------------------------------------------
+
+    @abc.abstractmethod
+    def _add(self, records: Sequence[MemoryRecord], *, dedup: bool) -> list[MemoryRecord]:
+        """Store records atomically (all or none) and return what is stored.
+
+        With ``dedup`` and the DEDUP capability, a record whose content equals
+        a live record's in the same namespace returns that record instead. A
+        record whose id already exists replaces it (import relies on this).
+        """
+
+    @abc.abstractmethod
+    def _get(self, ids: Sequence[str]) -> list[MemoryRecord | None]:
+        """Records by id, ``None`` where missing; expired ones count as missing."""
+
+    @abc.abstractmethod
+    def _update(self, record: MemoryRecord) -> MemoryRecord:
+        """Replace the stored record with the same id (keeping history if declared)."""
+
+    @abc.abstractmethod
+    def _delete(self, ids: Sequence[str]) -> int:
+        """Delete records by id; return how many existed."""
+
+    @abc.abstractmethod
+    def _search(self, query: SearchQuery) -> list[ScoredMemory]:
+        """Records passing ``query.accepts``, ranked for ``query.text``."""
+
+    # -- optional, with generic versions -------------------------------------------
+
+    def _history(self, memory_id: str) -> list[MemoryRecord]:
+        raise CapabilityNotSupportedError(Capability.HISTORY, self.name)
+
+    def _purge(self, now: datetime, namespace_prefix: Namespace) -> int:
+        """Physically remove expired records under a prefix; return the count."""
+        raise CapabilityNotSupportedError(Capability.TTL, self.name)
+
+    def _namespaces(self, prefix: Namespace) -> list[Namespace]:
+        listing = self._search(
+            SearchQuery(namespace_prefix=prefix, limit=None, include_superseded=True, now=self.now())
+        )
+        return sorted({hit.record.namespace for hit in listing})
+
+    def _count(self, prefix: Namespace) -> int:
+        query = SearchQuery(namespace_prefix=prefix, limit=None, include_superseded=True, now=self.now())
+        return len(self._search(query))
+
+    def _close(self) -> None:
+        """Release resources (connections, files)."""
+
+    # -- helpers --------------------------------------------------------------------
+
+    @property
+    def scope(self) -> Namespace:
+        """The namespace prefix this adapter was opened for."""
+        return self._scope
+
+    def now(self) -> datetime:
+        return self._clock()
+
+    def supports(self, capability: Capability | str) -> bool:
+        return Capability(capability) in self.capabilities
+
+    def require(self, capability: Capability | str) -> None:
+        """Raise :class:`CapabilityNotSupportedError` unless the capability is declared."""
+        if not self.supports(capability):
+            raise CapabilityNotSupportedError(str(Capability(capability)), self.name)
+
+    def scoped(self, *parts: str) -> BaseMemoryAdapter:
+        """A view of this adapter narrowed to ``scope + parts``; it shares the backend."""
+        extra = validate_namespace(parts)
+        view = copy.copy(self)
+        view._scope = self._scope + extra
+        view._is_view = True
+        return view
+
+    def _abs(self, namespace: Sequence[str], *, allow_empty: bool = True) -> Namespace:
+        return self._scope + validate_namespace(tuple(namespace), allow_empty=allow_empty)
+
+    def _rel(self, record: MemoryRecord) -> MemoryRecord:
+        return replace(record, namespace=record.namespace[len(self._scope) :])
+
+    def _visible(self, record: MemoryRecord | None) -> MemoryRecord | None:
+        if record is None or not is_prefix(self._scope, record.namespace):
+            return None
+        if record.is_expired(self.now()):
+            return None
+        return record
+
+    def _get_abs(self, memory_id: str) -> MemoryRecord:
+        if not isinstance(memory_id, str) or not memory_id:
+            raise InvalidRecordError(f"a memory id is a non-empty string, got {memory_id!r}")
+        found = self._visible(self._get([memory_id])[0])
+        if found is None:
+            raise MemoryNotFoundError(memory_id)
+        return found
+
+    # -- public sync API --------------------------------------------------------------
+
+    def add(
+        self,
+        content: str,
+        *,
+        namespace: Sequence[str],
+        kind: MemoryKind | str = MemoryKind.EPISODIC,
+        metadata: Mapping[str, Any] | None = None,
+        importance: float = 0.5,
+        expires_at: datetime | None = None,
+        ttl_seconds: float | None = None,
+        provenance: Provenance | Mapping[str, Any] | None = None,
+        created_at: datetime | None = None,
+        dedup: bool = True,
+    ) -> MemoryRecord:
+        """Store one memory and return it (or the identical one already stored)."""
+        item = {
+            "content": content,
+            "namespace": namespace,
+            "kind": kind,
+            "metadata": dict(metadata) if metadata is not None else {},
+            "importance": importance,
+            "expires_at": expires_at,
+            "ttl_seconds": ttl_seconds,
+            "provenance": provenance.to_dict() if isinstance(provenance, Provenance) else provenance,
+            "created_at": created_at,
+        }
+        return self.add_many([item], dedup=dedup)[0]
+
+    def add_many(
+        self,
+        items: Iterable[NewMemory | Mapping[str, Any]],
+        *,
+        dedup: bool = True,
+    ) -> list[MemoryRecord]:
+        """Store many memories in one atomic batch (each validated first)."""
+        new = [i if isinstance(i, NewMemory) else _as_new_memory(i) for i in items]
+        if (any(n.expires_at or n.ttl_seconds for n in new)) and not self.supports(Capability.TTL):
+            self.require(Capability.TTL)
+        now = self.now()
+        records = [n.to_record(now=now, scope=self._scope) for n in new]
+        if not records:
+            return []
+        stored = self._add(records, dedup=dedup and self.supports(Capability.DEDUP))
+        return [self._rel(r) for r in stored]
+
+    def get(self, memory_id: str) -> MemoryRecord:
+        """The memory with this id; :class:`MemoryNotFoundError` if absent or out of scope."""
+        return self._rel(self._get_abs(memory_id))
+
+    def get_many(self, ids: Sequence[str]) -> list[MemoryRecord | None]:
+        return [
+            self._rel(r) if r is not None else None
+            for r in (self._visible(x) for x in self._get(list(ids)))
+        ]
+
+    def update(
+        self,
+        memory_id: str,
+        *,
+        content: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        importance: float | None = None,
+        expires_at: datetime | None = _UNSET,
+    ) -> MemoryRecord:
+        """Change a memory in place; the previous version goes to its history."""
+        self.require(Capability.UPDATE)
+        current = self._get_abs(memory_id)
+        changes: dict[str, Any] = {}
+        if content is not None:
+            changes["content"] = check_content(content)
+        if metadata is not None:
+            changes["metadata"] = check_metadata(metadata)
+        if importance is not None:
+            if isinstance(importance, bool) or not isinstance(importance, (int, float)) or not 0 <= importance <= 1:
+                raise InvalidRecordError("importance is a number between 0 and 1")
+            changes["importance"] = float(importance)
+        if expires_at is not _UNSET:
+            if expires_at is not None:
+                self.require(Capability.TTL)
+            changes["expires_at"] = _aware(expires_at)
+        if not changes:
+            return self._rel(current)
+        new = replace(current, **changes, updated_at=self.now(), version=current.version + 1)
+        return self._rel(self._update(new))
+
+    def supersede(
+        self,
+        memory_id: str,
+        content: str,
+        *,
+        metadata: Mapping[str, Any] | None = None,
+        importance: float | None = None,
+        provenance: Provenance | Mapping[str, Any] | None = None,
+    ) -> MemoryRecord:
+        """Replace a semantic fact by a new one; the old stays, marked invalid from now."""
+        self.require(Capability.SUPERSEDE)
+        old = self._get_abs(memory_id)
+        if old.superseded:
+            raise UsageError(f"memory {memory_id!r} is already superseded by {old.superseded_by!r}")
+        new = self.add(
+            content,
+            namespace=old.namespace[len(self._scope) :],
+            kind=old.kind,
+            metadata=old.metadata if metadata is None else metadata,
+            importance=old.importance if importance is None else importance,
+            provenance=provenance if provenance is not None else old.provenance,
+            dedup=False,
+        )
+        now = self.now()
+        self._update(
+            replace(old, valid_to=now, superseded_by=new.id, updated_at=now, version=old.version + 1)
+        )
+        return new
+
+    def history(self, memory_id: str) -> list[MemoryRecord]:
+        """Earlier versions of a memory, oldest first, then the current one."""
+        self.require(Capability.HISTORY)
+        current = self._get_abs(memory_id)
+        return [self._rel(r) for r in self._history(memory_id)] + [self._rel(current)]
+
+    def delete(self, memory_id: str) -> None:
+        """Delete a memory; :class:`MemoryNotFoundError` if absent or out of scope."""
+        self.require(Capability.DELETE)
+        self._get_abs(memory_id)
+        self._delete([memory_id])
+
+    def search(
+        self,
+        query: str | None = None,
+        *,
+        namespace: Sequence[str] = (),
+        kinds: Iterable[MemoryKind | str] | MemoryKind | str | None = None,
+        filter: Mapping[str, Any] | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 10,
+        include_superseded: bool = False,
+    ) -> list[ScoredMemory]:
+        """Memories under ``namespace`` (a prefix) ranked for ``query``, with reasons."""
+        if query is not None and not isinstance(query, str):
+            raise UsageError(f"a search query is a string, not {type(query).__name__}")
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise UsageError(f"limit is a positive integer, got {limit!r}")
+        q = self._query(query if query and query.strip() else None, namespace, kinds, filter,
+                        since, until, limit, 0, include_superseded)
+        return [replace(hit, record=self._rel(hit.record)) for hit in self._search(q)]
+
+    def list(
+        self,
+        *,
+        namespace: Sequence[str] = (),
+        kinds: Iterable[MemoryKind | str] | MemoryKind | str | None = None,
+        filter: Mapping[str, Any] | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int | None = 100,
+        offset: int = 0,
+        include_superseded: bool = False,
+    ) -> list[MemoryRecord]:
+        """Memories under ``namespace``, newest first."""
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+            raise UsageError(f"limit is a positive integer or None, got {limit!r}")
+        if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+            raise UsageError(f"offset is a non-negative integer, got {offset!r}")
+        q = self._query(None, namespace, kinds, filter, since, until, limit, offset, include_superseded)
+        return [self._rel(hit.record) for hit in self._search(q)]
+
+    def namespaces(self, prefix: Sequence[str] = ()) -> list[Namespace]:
+        """Namespaces holding at least one memory, under ``prefix``, relative to the scope."""
+        n = len(self._scope)
+        return [ns[n:] for ns in self._namespaces(self._abs(prefix))]
+
+    def count(self, namespace: Sequence[str] = ()) -> int:
+        return self._count(self._abs(namespace))
+
+    def purge(self, namespace: Sequence[str] = ()) -> int:
+        """Remove expired memories for good; return how many."""
+        self.require(Capability.TTL)
+        return self._purge(self.now(), self._abs(namespace))
+
+    def close(self) -> None:
+        """Close the adapter (a scoped view leaves its parent open)."""
+        if not self._is_view:
+            self._close()
+
+    def __enter__(self) -> BaseMemoryAdapter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _query(
+        self,
+        text: str | None,
+        namespace: Sequence[str],
+        kinds: Iterable[MemoryKind | str] | MemoryKind | str | None,
+        flt: Mapping[str, Any] | None,
+        since: datetime | None,
+        until: datetime | None,
+        limit: int | None,
+        offset: int,
+        include_superseded: bool,
+    ) -> SearchQuery:
+        if flt:
+            self.require(Capability.METADATA_FILTER)
+        if since is not None or until is not None:
+            self.require(Capability.TIME_FILTER)
+        if text is not None and not (
+            self.supports(Capability.KEYWORD_SEARCH) or self.supports(Capability.VECTOR_SEARCH)
+        ):
+            self.require(Capability.KEYWORD_SEARCH)
+        kind_set: frozenset[MemoryKind] | None
+        if kinds is None:
+            kind_set = None
+        else:
+            raw = [kinds] if isinstance(kinds, str) else list(kinds)
+            try:
+                kind_set = frozenset(MemoryKind(k) for k in raw)
+            except ValueError:
+                raise UsageError(
+                    f"unknown memory kind in {raw!r}; use episodic, semantic or procedural"
+                ) from None
+        return SearchQuery(
+            text=text,
+            namespace_prefix=self._abs(namespace),
+            kinds=kind_set,
+            filter=validate_filter(flt) or None,
+            since=_aware(since),
+            until=_aware(until),
+            limit=limit,
+            offset=offset,
+            include_superseded=include_superseded,
+            now=self.now(),
+        )
+
+    # -- JSONL export / import ----------------------------------------------------------
+
+    def iter_export(self, namespace: Sequence[str] = ()) -> Iterator[dict[str, Any]]:
+        """Every live record under ``namespace`` (superseded ones included), as dicts."""
+        q = self._query(None, namespace, None, None, None, None, None, 0, True)
+        for hit in sorted(self._search(q), key=lambda h: h.record.id):
+            yield self._rel(hit.record).to_dict()
+
+    def export_jsonl(self, dest: str | Path | IO[str], namespace: Sequence[str] = ()) -> int:
+        """Write one JSON object per line; return the number of records."""
+        self.require(Capability.EXPORT)
+        count = 0
+        with _open_text(dest, "w") as fh:
+            for row in self.iter_export(namespace):
+                fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+                count += 1
+        return count
+
+    def import_jsonl(
+        self,
+        src: str | Path | IO[str],
+        *,
+        on_progress: Callable[[int, int], None] | None = None,
+        batch_size: int = 1000,
+    ) -> int:
+        """Import an export; all lines are checked first, so a broken file imports nothing.
+
+        Records keep their ids, timestamps and versions; an existing id is replaced.
+        ``on_progress(done, total)`` is called after each batch.
+        """
+        self.require(Capability.PRESERVE_IDS)
+        records: list[MemoryRecord] = []
+        with _open_text(src, "r") as fh:
+            for lineno, line in enumerate(fh, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    data = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise ImportFormatError(lineno, f"not JSON ({exc.msg})") from None
+                if not isinstance(data, dict):
+                    raise ImportFormatError(lineno, "a line must be a JSON object")
+                try:
+                    record = MemoryRecord.from_dict(data)
+                except UsageError as exc:
+                    raise ImportFormatError(lineno, str(exc)) from None
+                if record.expires_at is not None and not self.supports(Capability.TTL):
+                    raise ImportFormatError(lineno, f"expires_at set but {self.name!r} has no TTL")
+                records.append(replace(record, namespace=self._scope + record.namespace))
+        self._import_records(records, on_progress=on_progress, batch_size=batch_size)
+        return len(records)
+
+    def _import_records(
+        self,
+        records: Sequence[MemoryRecord],
+        *,
+        on_progress: Callable[[int, int], None] | None,
+        batch_size: int,
+    ) -> None:
+        """Store validated records atomically. Adapters with transactions may override
+        to report progress per batch inside one transaction; this default stores all in
+        one ``_add`` call and reports once."""
+        if records:
+            self._add(records, dedup=False)
+        if on_progress is not None:
+            on_progress(len(records), len(records))
+
+    # -- async twins (thread offload; native-async adapters override) ---------------------
+
+    async def aadd(self, content: str, **kwargs: Any) -> MemoryRecord:
+        return await asyncio.to_thread(self.add, content, **kwargs)
+
+    async def aadd_many(self, items: Iterable[NewMemory | Mapping[str, Any]], **kwargs: Any) -> list[MemoryRecord]:
+        return await asyncio.to_thread(self.add_many, list(items), **kwargs)
+
+    async def aget(self, memory_id: str) -> MemoryRecord:
+        return await asyncio.to_thread(self.get, memory_id)
+
+    async def aupdate(self, memory_id: str, **kwargs: Any) -> MemoryRecord:
+        return await asyncio.to_thread(self.update, memory_id, **kwargs)
+
+    async def asupersede(self, memory_id: str, content: str, **kwargs: Any) -> MemoryRecord:
+        return await asyncio.to_thread(self.supersede, memory_id, content, **kwargs)
+
+    async def adelete(self, memory_id: str) -> None:
+        await asyncio.to_thread(self.delete, memory_id)
+
+    async def asearch(self, query: str | None = None, **kwargs: Any) -> list[ScoredMemory]:
+        return await asyncio.to_thread(self.search, query, **kwargs)
+
+    async def alist(self, **kwargs: Any) -> list[MemoryRecord]:
+        return await asyncio.to_thread(self.list, **kwargs)
+
+    async def ahistory(self, memory_id: str) -> list[MemoryRecord]:
+        return await asyncio.to_thread(self.history, memory_id)
+
+    async def anamespaces(self, prefix: Sequence[str] = ()) -> list[Namespace]:
+        return await asyncio.to_thread(self.namespaces, prefix)
+
+    async def apurge(self, namespace: Sequence[str] = ()) -> int:
+        return await asyncio.to_thread(self.purge, namespace)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} scope={'/'.join(self._scope) or '/'}>"
+
+
+class _open_text:
+    """Open a path, or pass through an open text stream without closing it."""
+
+    def __init__(self, target: str | Path | IO[str], mode: str) -> None:
+        self._target = target
+        self._mode = mode
+        self._fh: IO[str] | None = None
+
+    def __enter__(self) -> IO[str]:
+        if isinstance(self._target, (str, Path)):
+            self._fh = open(self._target, self._mode, encoding="utf-8")
+            return self._fh
+        if not isinstance(self._target, io.TextIOBase) and not hasattr(self._target, "read"):
+            raise UsageError("expected a path or a text stream")
+        return self._target
+
+    def __exit__(self, *exc: object) -> None:
+        if self._fh is not None:
+            self._fh.close()
+
+
+def recency_decay(age_seconds: float, half_life_days: float = 30.0) -> float:
+    """Exponential decay in [0, 1]: 1 for now, 0.5 after ``half_life_days``."""
+    if age_seconds <= 0:
+        return 1.0
+    return math.exp(-math.log(2) * age_seconds / (half_life_days * 86400.0))
+
+
+def scope_guard(scope: Namespace, namespace: Namespace) -> None:
+    """Raise :class:`ScopeViolationError` if ``namespace`` is outside ``scope``."""
+    if not is_prefix(scope, namespace):
+        raise ScopeViolationError(
+            f"namespace {'/'.join(namespace)!r} is outside this adapter's scope "
+            f"{'/'.join(scope) or '/'!r}"
+        )

@@ -1,0 +1,1 @@
+"""Tools: the tool registry, built-in memory tools, and the MCP server and client."""
