@@ -470,6 +470,7 @@ class BaseMemoryAdapter(abc.ABC):
 
     def _close(self) -> None:
         """Release resources (connections, files)."""
+        return None
 
     # -- helpers --------------------------------------------------------------------
 
