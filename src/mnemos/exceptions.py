@@ -13,6 +13,7 @@ __all__ = [
     "CapabilityNotSupportedError",
     "ConfigurationError",
     "EmbedderMismatchError",
+    "GraphTopologyError",
     "ImportFormatError",
     "InvalidNamespaceError",
     "InvalidRecordError",
@@ -117,3 +118,11 @@ class EmbedderMismatchError(UsageError):
             f"open it with {stored!r}, or re-embed it: "
             f"mnemos memory reembed --embedder {given}"
         )
+
+
+class GraphTopologyError(UsageError):
+    """A graph's shape is broken: unreachable nodes, no way to the end, a cycle with no exit."""
+
+    def __init__(self, message: str, *, nodes: tuple[str, ...] = ()) -> None:
+        self.nodes = nodes
+        super().__init__(message)
