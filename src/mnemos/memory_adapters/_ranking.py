@@ -1,0 +1,119 @@
+"""Hybrid ranking for the native adapter: rank fusion, then small extra signals.
+
+The score of a hit is::
+
+    fusion      = Σ weight_list / (rrf_k + rank_list)       (reciprocal-rank fusion),
+                  scaled so rank 1 in every list gives 1.0
+    + neighbour = neighbour_weight · best fusion of an adjacent event in the same episode
+    + graph     = graph_weight · fusion of the hit it is linked to · graph_decay^(hops-1)
+    + recency   = recency_weight · 0.5^(age / half-life)
+    + importance= importance_weight · (importance - 0.5)
+
+Every term that contributes is reported as a :class:`ScoreReason`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+from mnemos.memory_adapters.base import ScoreReason
+
+__all__ = ["Candidate", "RankingConfig", "fuse"]
+
+
+@dataclass(kw_only=True, frozen=True)
+class RankingConfig:
+    """Tunable parameters of native search (one place, so benchmarks can sweep them)."""
+
+    mode: Literal["hybrid", "keyword", "vector"] = "hybrid"
+    """Which rank lists to fuse."""
+    rrf_k: float = 60.0
+    """Reciprocal-rank-fusion constant: larger flattens the rank differences."""
+    keyword_weight: float = 1.0
+    vector_weight: float = 1.0
+    candidates: int = 100
+    """How many hits each list contributes before fusion (at least ``limit``)."""
+    recency_weight: float = 0.02
+    recency_half_life_days: float = 30.0
+    importance_weight: float = 0.02
+    neighbour_weight: float = 0.35
+    """Share of a hit's fused score given to its adjacent events (0 disables)."""
+    neighbour_window: int = 1
+    """How many events before and after a hit count as adjacent."""
+    neighbour_seeds: int = 30
+    """How many of the best fused hits spread score to their neighbours."""
+    graph_hops: int = 0
+    """Default for the ``graph_hops`` search option (0: no graph expansion)."""
+    graph_weight: float = 0.3
+    graph_decay: float = 0.5
+    graph_seeds: int = 5
+    """How many of the best hits seed the graph expansion."""
+    graph_limit: int = 50
+    """Most memories pulled in through the graph per search."""
+
+
+@dataclass(kw_only=True)
+class Candidate:
+    """A record under consideration, with the signals gathered for it so far."""
+
+    rowid: int
+    keyword: tuple[int, float] | None = None
+    """(rank, bm25 score) in the keyword list."""
+    vector: tuple[int, float] | None = None
+    """(rank, cosine) in the vector list."""
+    reasons: list[ScoreReason] = field(default_factory=list)
+    fusion: float = 0.0
+    score: float = 0.0
+
+
+def fuse(
+    keyword: Sequence[tuple[int, float]],
+    vector: Sequence[tuple[int, float]],
+    config: RankingConfig,
+) -> dict[int, Candidate]:
+    """Reciprocal-rank fusion of two ``(rowid, raw score)`` lists, best first."""
+    out: dict[int, Candidate] = {}
+    use_kw = config.mode in ("hybrid", "keyword") and bool(keyword)
+    use_vec = config.mode in ("hybrid", "vector") and bool(vector)
+    total = (config.keyword_weight if use_kw else 0.0) + (config.vector_weight if use_vec else 0.0)
+    scale = (config.rrf_k + 1.0) / total if total > 0 else 0.0
+    lists: list[tuple[str, Sequence[tuple[int, float]], float]] = []
+    if use_kw:
+        lists.append(("keyword", keyword, config.keyword_weight))
+    if use_vec:
+        lists.append(("vector", vector, config.vector_weight))
+    for signal, ranked, weight in lists:
+        for rank, (rowid, raw) in enumerate(ranked, start=1):
+            cand = out.get(rowid)
+            if cand is None:
+                cand = out[rowid] = Candidate(rowid=rowid)
+            contribution = weight / (config.rrf_k + rank) * scale
+            setattr(cand, signal, (rank, raw))
+            cand.fusion += contribution
+            label = "bm25" if signal == "keyword" else "cosine"
+            cand.reasons.append(
+                ScoreReason(signal=signal, value=float(raw), contribution=contribution,
+                            detail=f"rank {rank}, {label} {raw:.3g}")
+            )
+    for cand in out.values():
+        cand.score = cand.fusion
+    return out
+
+
+def spread(
+    candidates: Mapping[int, Candidate], links: Mapping[int, Sequence[tuple[int, float]]]
+) -> dict[int, tuple[int, float]]:
+    """For each target rowid, the best ``(source rowid, weighted fusion)`` among its links.
+
+    ``links`` maps a source rowid to ``(target rowid, weight)`` pairs.
+    """
+    best: dict[int, tuple[int, float]] = {}
+    for source, targets in links.items():
+        base = candidates[source].fusion
+        for target, weight in targets:
+            value = base * weight
+            if target != source and value > best.get(target, (0, 0.0))[1]:
+                best[target] = (source, value)
+    return best

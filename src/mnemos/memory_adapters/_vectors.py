@@ -1,0 +1,223 @@
+"""An in-process matrix of a store's vectors, for brute-force cosine search.
+
+No SQLite extension is needed: embeddings are float32 blobs in the
+``memories`` table, and this cache holds them as one numpy matrix together
+with the columns search filters on (namespace, kind, time, expiry,
+supersession), so a query is one matrix-vector product plus vectorised masks.
+
+The cache follows commits from every connection and process without reloading
+everything: new rows have larger rowids (AUTOINCREMENT), updated and deleted
+rows are logged in the ``changes`` table by triggers, and ``PRAGMA
+data_version`` tells when another connection committed at all. A change of the
+``epoch`` in ``meta`` (after a re-embed or when the log is pruned) rebuilds it.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+import numpy.typing as npt
+
+from mnemos.memory_adapters._namespace import Namespace
+from mnemos.memory_adapters._native_schema import ns_key, ns_range, to_micros
+from mnemos.memory_adapters.base import MemoryKind, SearchQuery
+
+__all__ = ["KIND_CODES", "VectorCache"]
+
+KIND_CODES = {MemoryKind.EPISODIC: 0, MemoryKind.SEMANTIC: 1, MemoryKind.PROCEDURAL: 2}
+_KIND_CODE = {k.value: v for k, v in KIND_CODES.items()}
+_NEVER = np.iinfo(np.int64).max
+_COLUMNS = "rowid, ns, kind, created_at, expires_at, valid_to IS NOT NULL, embedding"
+
+
+class VectorCache:
+    """Vectors and filter columns of every record under ``root`` (the adapter's scope)."""
+
+    def __init__(self, root: Namespace, dims: int) -> None:
+        self.root = root
+        self.dims = dims
+        self._reset()
+        self.data_version: int | None = None
+        self.own_writes = -1
+
+    def _reset(self, capacity: int = 1024) -> None:
+        self.n = 0
+        self.dead = 0
+        self.matrix = np.zeros((capacity, self.dims), dtype=np.float32)
+        self.rowids = np.zeros(capacity, dtype=np.int64)
+        self.ns_ids = np.zeros(capacity, dtype=np.int32)
+        self.kinds = np.zeros(capacity, dtype=np.int8)
+        self.created = np.zeros(capacity, dtype=np.int64)
+        self.expires = np.zeros(capacity, dtype=np.int64)
+        self.superseded = np.zeros(capacity, dtype=bool)
+        self.alive = np.zeros(capacity, dtype=bool)
+        self.slot_of: dict[int, int] = {}
+        self.ns_names: list[str] = []
+        self.ns_index: dict[str, int] = {}
+        self.max_rowid = 0
+        self.last_seq = 0
+        self.epoch: str | None = None
+
+    # -- following the database -----------------------------------------------------
+
+    def refresh(self, conn: sqlite3.Connection, own_writes: int) -> None:
+        """Bring the cache up to date with everything committed (call under the adapter lock)."""
+        data_version = conn.execute("PRAGMA data_version").fetchone()[0]
+        if data_version == self.data_version and own_writes == self.own_writes:
+            return
+        conn.execute("BEGIN")
+        try:
+            row = conn.execute("SELECT value FROM meta WHERE key = 'epoch'").fetchone()
+            epoch = row[0] if row else "0"
+            last_seq = conn.execute("SELECT coalesce(max(seq), 0) FROM changes").fetchone()[0]
+            max_rowid = conn.execute("SELECT coalesce(max(rowid), 0) FROM memories").fetchone()[0]
+            cond, params = ns_range(self.root)
+            if epoch != self.epoch or last_seq < self.last_seq:
+                self._reset()
+                rows = conn.execute(
+                    f"SELECT {_COLUMNS} FROM memories WHERE {cond} AND embedding IS NOT NULL",
+                    params,
+                ).fetchall()
+            else:
+                changed = [
+                    r for (r,) in conn.execute(
+                        "SELECT DISTINCT row FROM changes WHERE seq > ?", (self.last_seq,)
+                    )
+                ]
+                self._kill(changed)
+                rows = conn.execute(
+                    f"SELECT {_COLUMNS} FROM memories WHERE rowid > ? AND {cond} "
+                    "AND embedding IS NOT NULL",
+                    [self.max_rowid, *params],
+                ).fetchall()
+                for start in range(0, len(changed), 500):
+                    chunk = changed[start : start + 500]
+                    marks = ",".join("?" * len(chunk))
+                    rows += conn.execute(
+                        f"SELECT {_COLUMNS} FROM memories WHERE rowid IN ({marks}) AND rowid <= ? "
+                        f"AND {cond} AND embedding IS NOT NULL",
+                        [*chunk, self.max_rowid, *params],
+                    ).fetchall()
+        finally:
+            conn.execute("COMMIT")
+        self._append(rows)
+        self.epoch = epoch
+        self.last_seq = last_seq
+        self.max_rowid = max(self.max_rowid, max_rowid)
+        self.data_version = data_version
+        self.own_writes = own_writes
+        if self.dead > 1000 and self.dead * 3 > self.n:
+            self._compact()
+
+    def _kill(self, rowids: Iterable[int]) -> None:
+        for rowid in rowids:
+            slot = self.slot_of.pop(rowid, None)
+            if slot is not None and self.alive[slot]:
+                self.alive[slot] = False
+                self.dead += 1
+
+    def _append(self, rows: Sequence[tuple]) -> None:
+        if not rows:
+            return
+        count = len(rows)
+        self._grow(self.n + count)
+        blob = b"".join(r[6] for r in rows)
+        vectors = np.frombuffer(blob, dtype=np.float32)
+        if vectors.size != count * self.dims:
+            raise ValueError("stored vectors do not match the embedder's dimensions")
+        lo, hi = self.n, self.n + count
+        self.matrix[lo:hi] = vectors.reshape(count, self.dims)
+        self.rowids[lo:hi] = [r[0] for r in rows]
+        self.ns_ids[lo:hi] = [self._ns_id(r[1]) for r in rows]
+        self.kinds[lo:hi] = [_KIND_CODE[r[2]] for r in rows]
+        self.created[lo:hi] = [r[3] for r in rows]
+        self.expires[lo:hi] = [_NEVER if r[4] is None else r[4] for r in rows]
+        self.superseded[lo:hi] = [bool(r[5]) for r in rows]
+        self.alive[lo:hi] = True
+        for offset, r in enumerate(rows):
+            self._kill((r[0],))
+            self.slot_of[r[0]] = lo + offset
+        self.n = hi
+
+    def _ns_id(self, key: str) -> int:
+        found = self.ns_index.get(key)
+        if found is None:
+            found = self.ns_index[key] = len(self.ns_names)
+            self.ns_names.append(key)
+        return found
+
+    def _grow(self, needed: int) -> None:
+        capacity = len(self.rowids)
+        if needed <= capacity:
+            return
+        new_cap = max(needed, capacity * 2)
+        for name in ("matrix", "rowids", "ns_ids", "kinds", "created", "expires", "superseded", "alive"):
+            old = getattr(self, name)
+            new = np.zeros((new_cap, *old.shape[1:]), dtype=old.dtype)
+            new[: self.n] = old[: self.n]
+            setattr(self, name, new)
+
+    def _compact(self) -> None:
+        keep = np.flatnonzero(self.alive[: self.n])
+        for name in ("matrix", "rowids", "ns_ids", "kinds", "created", "expires", "superseded", "alive"):
+            arr = getattr(self, name)
+            arr[: len(keep)] = arr[keep]
+        self.n = len(keep)
+        self.dead = 0
+        self.slot_of = {int(r): i for i, r in enumerate(self.rowids[: self.n])}
+
+    # -- searching --------------------------------------------------------------------
+
+    def mask(self, query: SearchQuery) -> npt.NDArray[np.bool_]:
+        """Slots passing every condition of ``query`` except the metadata filter."""
+        n = self.n
+        mask = self.alive[:n].copy()
+        prefix = ns_key(query.namespace_prefix)
+        if prefix:
+            allowed = [i for i, name in enumerate(self.ns_names) if name.startswith(prefix)]
+            if len(allowed) < len(self.ns_names):
+                mask &= np.isin(self.ns_ids[:n], np.asarray(allowed, dtype=np.int32))
+        if query.kinds is not None and len(query.kinds) < len(KIND_CODES):
+            codes = np.asarray([KIND_CODES[k] for k in query.kinds], dtype=np.int8)
+            mask &= np.isin(self.kinds[:n], codes)
+        mask &= self.expires[:n] > to_micros(query.now)
+        if not query.include_superseded:
+            mask &= ~self.superseded[:n]
+        if query.since is not None:
+            mask &= self.created[:n] >= to_micros(query.since)
+        if query.until is not None:
+            mask &= self.created[:n] <= to_micros(query.until)
+        return mask
+
+    def ranked(
+        self, vector: npt.NDArray[np.float32], query: SearchQuery
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
+        """Rowids of every slot passing ``mask(query)``, best cosine first, with their scores."""
+        n = self.n
+        if n == 0:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+        mask = self.mask(query)
+        slots = np.flatnonzero(mask)
+        sims = self.matrix[:n] @ vector if len(slots) == n else self.matrix[slots] @ vector
+        order = np.argsort(-sims, kind="stable")
+        return self.rowids[slots[order]], sims[order]
+
+    def top(
+        self, vector: npt.NDArray[np.float32], query: SearchQuery, k: int
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
+        """Like :meth:`ranked` but only the best ``k`` (cheaper: a partial sort)."""
+        n = self.n
+        if n == 0 or k <= 0:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+        sims = self.matrix[:n] @ vector
+        mask = self.mask(query)
+        sims = np.where(mask, sims, -np.inf).astype(np.float32, copy=False)
+        valid = int(mask.sum())
+        k = min(k, valid)
+        if k == 0:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+        part = np.argpartition(-sims, k - 1)[:k] if k < n else np.arange(n)
+        part = part[np.argsort(-sims[part], kind="stable")]
+        return self.rowids[part], sims[part]
