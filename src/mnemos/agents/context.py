@@ -1,0 +1,374 @@
+"""Context assembly: instructions, recalled memories and the conversation, under a token budget.
+
+:func:`assemble_context` builds the messages an agent sends to its model::
+
+    SystemMessage   instructions, learned rules,
+                    memories ranked 1, 3, 5, ...        <- the start
+                    summary of older turns (summary strategies)
+    ...             earlier conversation (per strategy)
+    SystemMessage   memories ..., 6, 4, 2               <- the end, next to the request
+    ...             the current turn (last human message, tool calls so far)
+
+The most relevant memories sit at the start and at the end of the prompt,
+the least relevant in the middle, because models use the middle of a long
+context worst ("lost in the middle", Liu et al. 2023).
+
+Short-term strategies (what to keep of the earlier conversation), as in
+LangChain's conversation memories:
+
+- ``buffer``: every earlier message that fits, newest kept first;
+- ``window``: the last ``window`` earlier messages that fit;
+- ``summary``: none verbatim, a summary of all of them;
+- ``summary_buffer``: the last ``window`` verbatim and a summary of the rest
+  (including those that did not fit).
+
+The result never exceeds ``budget`` tokens as measured by ``count_tokens``.
+What gives way first when space runs out: older conversation, then the least
+relevant memories, the summary, learned rules, the instructions (truncated);
+the current turn is kept (its oldest tool exchanges dropped, the request
+truncated) only as a last resort.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
+
+from mnemos.agents._extract import extractive_summary
+from mnemos.agents.tokens import TokenCounter, approx_tokens
+from mnemos.exceptions import UsageError
+
+__all__ = [
+    "MIN_CONTEXT_TOKENS",
+    "AssembledContext",
+    "RecalledMemory",
+    "ShortTermStrategy",
+    "assemble_context",
+    "interleave_ends",
+]
+
+MIN_CONTEXT_TOKENS = 32
+"""The smallest budget accepted: room for a short request and its framing."""
+
+MEMORY_HEADER = "Relevant memories:"
+MORE_MEMORY_HEADER = "More relevant memories:"
+RULES_HEADER = "Learned rules:"
+SUMMARY_HEADER = "Summary of the earlier conversation:"
+
+
+class ShortTermStrategy(enum.StrEnum):
+    """What an agent keeps of the earlier conversation (see the module docs)."""
+
+    BUFFER = "buffer"
+    WINDOW = "window"
+    SUMMARY = "summary"
+    SUMMARY_BUFFER = "summary_buffer"
+
+
+@dataclass(kw_only=True, frozen=True)
+class RecalledMemory:
+    """A memory recalled for a prompt, with its score and why it was recalled."""
+
+    id: str
+    kind: str
+    content: str
+    score: float = 0.0
+    why: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """The form used in stream events and in the ``memory_trace`` state key."""
+        return {"id": self.id, "kind": self.kind, "content": self.content,
+                "score": self.score, "why": self.why}
+
+
+@dataclass(kw_only=True, frozen=True)
+class AssembledContext:
+    """The messages to send, their token count, and what made it in."""
+
+    messages: list[BaseMessage]
+    tokens: int
+    budget: int
+    memories: tuple[RecalledMemory, ...] = ()
+    """The recalled memories that fit, best first."""
+    summary: str | None = None
+    dropped: int = 0
+    """Earlier messages left out (summarized or dropped)."""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def interleave_ends(items: Sequence[Any]) -> tuple[list[Any], list[Any]]:
+    """Split ranked items into (start, end) so rank 1 opens and rank 2 closes.
+
+    ``start`` holds ranks 1, 3, 5... in order; ``end`` holds ..., 6, 4, 2, so
+    reading start + end puts the least relevant items in the middle.
+    """
+    start = list(items[0::2])
+    end = list(reversed(items[1::2]))
+    return start, end
+
+
+Summarizer = Callable[[Sequence[BaseMessage]], str]
+
+
+@dataclass
+class _Parts:
+    instructions: str
+    rules: list[str]
+    memories: list[RecalledMemory]
+    summary: str | None
+    history: list[list[BaseMessage]]
+    current: list[list[BaseMessage]]
+
+    def build(self) -> list[BaseMessage]:
+        head, tail = interleave_ends(self.memories)
+        blocks = [self.instructions.strip()] if self.instructions.strip() else []
+        if self.rules:
+            blocks.append(RULES_HEADER + "\n" + "\n".join(f"- {r}" for r in self.rules))
+        if head:
+            blocks.append(MEMORY_HEADER + "\n" + "\n".join(f"- {m.content}" for m in head))
+        if self.summary:
+            blocks.append(SUMMARY_HEADER + "\n" + self.summary)
+        out: list[BaseMessage] = [SystemMessage("\n\n".join(blocks))] if blocks else []
+        for unit in self.history:
+            out.extend(unit)
+        if tail:
+            out.append(SystemMessage(MORE_MEMORY_HEADER + "\n" + "\n".join(f"- {m.content}" for m in tail)))
+        for unit in self.current:
+            out.extend(unit)
+        return out
+
+
+def assemble_context(
+    *,
+    messages: Sequence[BaseMessage],
+    budget: int,
+    instructions: str = "",
+    rules: Sequence[str] = (),
+    memories: Sequence[RecalledMemory] = (),
+    strategy: ShortTermStrategy | str = ShortTermStrategy.BUFFER,
+    window: int = 12,
+    summary_tokens: int = 300,
+    memory_tokens: int | None = None,
+    summarize: Summarizer | None = None,
+    count_tokens: TokenCounter = approx_tokens,
+) -> AssembledContext:
+    """Assemble the prompt for one model call; never more than ``budget`` tokens.
+
+    ``memories`` come ranked, best first. System messages found in
+    ``messages`` join the instructions. ``summarize`` turns older messages
+    into text (default: an extractive summary, no model call).
+    """
+    strategy = _strategy(strategy)
+    if isinstance(budget, bool) or not isinstance(budget, int) or budget < MIN_CONTEXT_TOKENS:
+        raise UsageError(f"a context budget is an integer of at least {MIN_CONTEXT_TOKENS} tokens, got {budget!r}")
+    if window < 0:
+        raise UsageError(f"window is a non-negative number of messages, got {window!r}")
+    summarize = summarize or extractive_summary
+    system_texts = [m.text for m in messages if isinstance(m, SystemMessage) and m.text.strip()]
+    conversation = [m for m in messages if not isinstance(m, SystemMessage)]
+    start = _current_turn_start(conversation)
+    older, current = conversation[:start], _units(conversation[start:])
+    full_instructions = "\n\n".join([t for t in [instructions.strip(), *system_texts] if t])
+
+    def cost(items: Sequence[BaseMessage]) -> int:
+        return count_tokens(items) if items else 0
+
+    parts = _Parts(instructions=full_instructions, rules=[], memories=[], summary=None,
+                   history=[], current=current)
+
+    # 1. the current turn, leaving the instructions up to a quarter of the budget
+    reserve = min(cost([SystemMessage(full_instructions)]) if full_instructions else 0, budget // 4)
+    parts.current = _fit_current(current, budget - reserve, count_tokens)
+
+    # 2. instructions (truncated if they must be), then learned rules
+    if full_instructions:
+        room = budget - cost([m for u in parts.current for m in u])
+        parts.instructions = _truncate_text(full_instructions, room, count_tokens)
+    for rule in rules:
+        trial = [*parts.rules, rule]
+        if _fits(parts, count_tokens, budget, rules=trial):
+            parts.rules = trial
+    used = cost(parts.build())
+
+    # 3. memories, best first, within the memory budget
+    memory_cap = budget - used if memory_tokens is None else min(memory_tokens, budget - used)
+    spent = 0
+    per_line = cost([SystemMessage("- ")])
+    for memory in memories:
+        line_cost = max(1, cost([SystemMessage(f"- {memory.content}")]) - per_line + 1)
+        if spent + line_cost > memory_cap:
+            continue
+        trial = [*parts.memories, memory]
+        if _fits(parts, count_tokens, budget, memories=trial):
+            parts.memories = trial
+            spent += line_cost
+    used = cost(parts.build())
+
+    # 4. earlier conversation, per strategy, and the summary of what is left out
+    units = _units(older)
+    wants_summary = strategy in (ShortTermStrategy.SUMMARY, ShortTermStrategy.SUMMARY_BUFFER)
+    if strategy is ShortTermStrategy.SUMMARY:
+        candidates: list[list[BaseMessage]] = []
+    elif strategy is ShortTermStrategy.BUFFER:
+        candidates = units
+    else:
+        candidates = _last_messages(units, window)
+    summary_room = min(summary_tokens, (budget - used) // 2) if wants_summary and units else 0
+    room = budget - used - summary_room
+    kept: list[list[BaseMessage]] = []
+    for unit in reversed(candidates):
+        unit_cost = cost(unit)
+        if unit_cost > room:
+            break
+        kept.insert(0, unit)
+        room -= unit_cost
+    parts.history = kept
+    left_out = [m for u in units[: len(units) - len(kept)] for m in u]
+    if wants_summary and left_out:
+        text = summarize(left_out).strip()
+        if text:
+            used = cost(parts.build())
+            parts.summary = _truncate_text(text, budget - used, count_tokens, header=SUMMARY_HEADER) or None
+
+    # 5. make sure, whatever the counter: drop in reverse priority until it fits
+    built = parts.build()
+    total = cost(built)
+    while total > budget:
+        if not _give_way(parts, budget, count_tokens):
+            break
+        built = parts.build()
+        total = cost(built)
+    dropped = len(older) - sum(len(u) for u in parts.history)
+    return AssembledContext(messages=built, tokens=total, budget=budget,
+                            memories=tuple(parts.memories), summary=parts.summary, dropped=dropped)
+
+
+def _strategy(value: ShortTermStrategy | str) -> ShortTermStrategy:
+    try:
+        return ShortTermStrategy(value)
+    except ValueError:
+        names = ", ".join(s.value for s in ShortTermStrategy)
+        raise UsageError(f"unknown short-term strategy {value!r}; use one of {names}") from None
+
+
+def _current_turn_start(conversation: Sequence[BaseMessage]) -> int:
+    for i in range(len(conversation) - 1, -1, -1):
+        if isinstance(conversation[i], HumanMessage):
+            return i
+    for i in range(len(conversation) - 1, -1, -1):
+        if not isinstance(conversation[i], ToolMessage):
+            return i
+    return len(conversation)
+
+
+def _units(messages: Sequence[BaseMessage]) -> list[list[BaseMessage]]:
+    """Group an AI message with tool calls and its tool results; drop orphan tool results."""
+    units: list[list[BaseMessage]] = []
+    for message in messages:
+        if isinstance(message, ToolMessage):
+            if units and isinstance(units[-1][0], AIMessage) and units[-1][0].tool_calls:
+                units[-1].append(message)
+            continue
+        units.append([message])
+    return units
+
+
+def _last_messages(units: list[list[BaseMessage]], n: int) -> list[list[BaseMessage]]:
+    kept: list[list[BaseMessage]] = []
+    count = 0
+    for unit in reversed(units):
+        if count + len(unit) > n:
+            break
+        kept.insert(0, unit)
+        count += len(unit)
+    return kept
+
+
+def _fits(parts: _Parts, count: TokenCounter, budget: int, **changes: Any) -> bool:
+    trial = _Parts(**{**parts.__dict__, **changes})
+    return count(trial.build()) <= budget
+
+
+def _fit_current(units: list[list[BaseMessage]], cap: int, count: TokenCounter) -> list[list[BaseMessage]]:
+    units = [list(u) for u in units]
+    flat = [m for u in units for m in u]
+    if not flat or count(flat) <= cap:
+        return units
+    while len(units) > 1 and count([m for u in units for m in u]) > cap:
+        del units[1]  # the oldest tool exchange after the request
+    if count([m for u in units for m in u]) <= cap:
+        return units
+    first = units[0][0]
+    shrunk = _truncate_message(first, cap, count)
+    return [[shrunk]] if shrunk is not None else []
+
+
+def _truncate_message(message: BaseMessage, cap: int, count: TokenCounter) -> BaseMessage | None:
+    text = message.text
+    if count([message.model_copy(update={"content": ""})]) > cap:
+        return None
+    lo, hi = 0, len(text)
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        candidate = message.model_copy(update={"content": _cut(text, mid)})
+        if count([candidate]) <= cap:
+            lo = mid
+        else:
+            hi = mid - 1
+    return message.model_copy(update={"content": _cut(text, lo)})
+
+
+def _truncate_text(text: str, cap: int, count: TokenCounter, *, header: str = "") -> str:
+    """The longest prefix of ``text`` whose system message (with ``header``) fits in ``cap``."""
+    def size(body: str) -> int:
+        return count([SystemMessage(f"{header}\n{body}" if header else body)])
+
+    if cap <= 0 or size("") > cap:
+        return ""
+    if size(text) <= cap:
+        return text
+    lo, hi = 0, len(text)
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if size(_cut(text, mid)) <= cap:
+            lo = mid
+        else:
+            hi = mid - 1
+    return _cut(text, lo)
+
+
+def _cut(text: str, n: int) -> str:
+    if n >= len(text):
+        return text
+    return text[: max(0, n - 1)].rstrip() + "…" if n > 0 else ""
+
+
+def _give_way(parts: _Parts, budget: int, count: TokenCounter) -> bool:
+    """Remove the least important remaining piece; False when nothing is left to remove."""
+    if parts.history:
+        parts.history = parts.history[1:]
+    elif parts.memories:
+        parts.memories = parts.memories[:-1]
+    elif parts.summary:
+        parts.summary = None
+    elif parts.rules:
+        parts.rules = parts.rules[:-1]
+    elif parts.instructions:
+        half = len(parts.instructions) // 2
+        parts.instructions = _cut(parts.instructions, half) if half > 8 else ""
+    elif parts.current and (len(parts.current) > 1 or len(parts.current[0]) > 1):
+        parts.current = parts.current[:1] if len(parts.current) > 1 else [parts.current[0][:1]]
+    elif parts.current:
+        others = count(_Parts(**{**parts.__dict__, "current": []}).build())
+        shrunk = _truncate_message(parts.current[0][0], budget - others, count)
+        if shrunk is None or shrunk.text == parts.current[0][0].text:
+            parts.current = []
+        else:
+            parts.current = [[shrunk]]
+    else:
+        return False
+    return True
