@@ -36,6 +36,9 @@ def _register() -> None:
 
     app.add_typer(memory.app, name="memory")
     # further command groups are registered below
+    from mnemos._cli import mcp
+
+    app.add_typer(mcp.app, name="mcp")
 
 
 _register()

@@ -1,0 +1,171 @@
+"""``mnemos mcp serve``: expose memory, graphs and tools over MCP (stdio or streamable HTTP)."""
+
+from __future__ import annotations
+
+import enum
+import ipaddress
+import os
+import sys
+from typing import Annotated, Literal
+
+import typer
+
+from mnemos._cli._common import MnemosGroup
+from mnemos.exceptions import UsageError
+
+app = typer.Typer(
+    cls=MnemosGroup,
+    help="Serve mnemos over the Model Context Protocol.",
+    no_args_is_help=True,
+)
+
+class Transport(enum.StrEnum):
+    STDIO = "stdio"
+    HTTP = "http"
+
+
+class LogLevel(enum.StrEnum):
+    DEBUG = "DEBUG"
+    INFO = "INFO"
+    WARNING = "WARNING"
+    ERROR = "ERROR"
+
+
+_LOCAL_HOSTS = {"localhost", "ip6-localhost"}
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` names this machine only (127.0.0.0/8, ::1, localhost)."""
+    if host.lower() in _LOCAL_HOSTS:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+@app.command()
+def serve(
+    transport: Annotated[
+        Transport,
+        typer.Option("--transport", "-t", help="stdio (a desktop client starts the server) or http (streamable HTTP)."),
+    ] = Transport.STDIO,
+    host: Annotated[str, typer.Option("--host", help="HTTP: address to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=0, max=65535, help="HTTP: port to bind.")] = 8765,
+    store: Annotated[
+        str | None,
+        typer.Option("--store", envvar="MNEMOS_STORE", show_default=False, metavar="URL_OR_PATH", help="Memory store (default: $MNEMOS_HOME/memory.db)."),
+    ] = None,
+    embedder: Annotated[
+        str | None,
+        typer.Option("--embedder", envvar="MNEMOS_EMBEDDER", show_default=False, metavar="SPEC", help="Embedder the store was built with."),
+    ] = None,
+    tokens: Annotated[
+        str | None,
+        typer.Option("--tokens", metavar="FILE", help="HTTP: bearer tokens, JSON {token: principal} or lines 'token principal'. Also read from $MNEMOS_MCP_TOKENS."),
+    ] = None,
+    tool: Annotated[
+        list[str] | None,
+        typer.Option("--tool", metavar="MODULE:ATTR", help="Register a LangChain tool or list of tools (repeatable)."),
+    ] = None,
+    graph: Annotated[
+        list[str] | None,
+        typer.Option("--graph", metavar="NAME=MODULE:ATTR", help="Register a LangGraph graph under a name (repeatable)."),
+    ] = None,
+    extension: Annotated[
+        list[str] | None,
+        typer.Option("--extension", metavar="MODULE:ATTR", help="A server extension that adds tools (repeatable)."),
+    ] = None,
+    entry_points: Annotated[
+        bool, typer.Option("--entry-points/--no-entry-points", help="Register tools from the 'mnemos.tools' entry points.")
+    ] = True,
+    checkpoints: Annotated[
+        str | None,
+        typer.Option("--checkpoints", metavar="PATH", help="SQLite file for graph threads (default: $MNEMOS_HOME/checkpoints.db)."),
+    ] = None,
+    principal: Annotated[
+        str | None,
+        typer.Option("--principal", help="stdio or --no-auth: the principal served (default: local)."),
+    ] = None,
+    no_auth: Annotated[
+        bool, typer.Option("--no-auth", help="HTTP without tokens; only on a loopback address; one local principal.")
+    ] = False,
+    log_level: Annotated[
+        LogLevel, typer.Option("--log-level", case_sensitive=False, help="Server log level (logs go to stderr).")
+    ] = LogLevel.WARNING,
+) -> None:
+    """Run the MCP server: memory tools, graph_run, and registered tools.
+
+    Over HTTP every request needs a bearer token; each token's principal gets
+    its own memory under principals/<principal>.
+    """
+    from mnemos.memory_adapters.registry import open_memory
+    from mnemos.tools._auth import TOKENS_ENV, load_tokens
+    from mnemos.tools.graph_runner import GraphRegistry
+    from mnemos.tools.mcp_server import build_server
+    from mnemos.tools.registry import ToolRegistry, load_object
+
+    token_table: dict[str, str] | None = None
+    if transport is Transport.HTTP:
+        if no_auth:
+            if tokens or os.environ.get(TOKENS_ENV):
+                raise UsageError(f"--no-auth and tokens (--tokens or ${TOKENS_ENV}) exclude each other")
+            if not is_loopback(host):
+                raise UsageError(
+                    f"--no-auth is refused on {host!r}: bind a loopback address (127.0.0.1) or use tokens"
+                )
+            typer.secho(
+                f"WARNING: serving without authentication on http://{host}:{port}/mcp; any local "
+                f"process can read and write the memory of principal {principal or 'local'!r}.",
+                fg=typer.colors.RED,
+                bold=True,
+                err=True,
+            )
+        else:
+            if principal:
+                raise UsageError("--principal is for stdio or --no-auth; over HTTP principals come from tokens")
+            token_table = load_tokens(tokens)
+            if not token_table:
+                raise UsageError(
+                    f"HTTP serving needs bearer tokens: --tokens FILE or ${TOKENS_ENV}=token=principal,... "
+                    "(or --no-auth on a loopback address)"
+                )
+    elif tokens or no_auth:
+        raise UsageError("--tokens and --no-auth apply to --transport http only")
+
+    registry = ToolRegistry()
+    if entry_points:
+        registry.load_entry_points()
+    for spec in tool or []:
+        registry.register_path(spec)
+    graphs = GraphRegistry(checkpoint_path=checkpoints)
+    for spec in graph or []:
+        graphs.register_spec(spec)
+    extensions = [load_object(spec) for spec in extension or []]
+
+    memory = open_memory(store, embedder=embedder)
+    try:
+        server = build_server(
+            memory,
+            registry,
+            graphs,
+            tokens=token_table,
+            principal=principal or "local",
+            host=host,
+            port=port,
+            extensions=extensions,
+            log_level=log_level.value,  # type: ignore[arg-type]
+        )
+        mode: Literal["stdio", "streamable-http"] = (
+            "stdio" if transport is Transport.STDIO else "streamable-http"
+        )
+        if mode == "streamable-http":
+            who = f"{len(set(token_table.values()))} principal(s)" if token_table else "no auth"
+            typer.echo(f"mnemos MCP server on http://{host}:{port}/mcp ({who})", err=True)
+        server.run(transport=mode)
+    except KeyboardInterrupt:  # pragma: no cover - interactive stop
+        pass
+    finally:
+        memory.close()
+        sys.stderr.flush()
+

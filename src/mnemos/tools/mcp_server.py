@@ -1,0 +1,364 @@
+"""The mnemos MCP server: memory, graphs and registered tools over MCP.
+
+:func:`build_server` returns a FastMCP server (the official ``mcp`` SDK) with
+
+- tools ``memory_add``, ``memory_search``, ``memory_get``, ``memory_update``,
+  ``memory_delete``, ``memory_list_namespaces``;
+- ``graph_run`` (run a registered graph on a thread), when graphs are registered;
+- every tool of the :class:`~mnemos.tools.registry.ToolRegistry`;
+- resources ``memory://{id}`` (a memory record as JSON) and
+  ``graph://{name}/mermaid`` (a graph's Mermaid diagram).
+
+Every call is made for a *principal*. Each principal's memory lives under
+``("principals", <principal>)`` and every memory operation goes through that
+scoped view, so no namespace or id a client sends can reach another
+principal's memory. Over HTTP with tokens, the principal comes from the
+verified bearer token of each request; otherwise it is the one local
+principal the server was built for.
+
+Other features add tools through *extensions*: callables
+``extension(server, context)`` that receive the FastMCP server and a
+:class:`ServerContext` (which gives the calling principal and its memory) and
+register their own tools. Group-chat brainstorming plugs in this way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal, TypeVar
+
+from mcp.server.auth.settings import AuthSettings
+from mcp.server.fastmcp import Context, FastMCP
+from mcp.server.fastmcp.exceptions import ToolError
+from mcp.types import ToolAnnotations
+from pydantic import Field, ValidationError
+
+from mnemos.exceptions import MnemosError, UsageError
+from mnemos.memory_adapters.base import BaseMemoryAdapter, MemoryKind
+from mnemos.tools import _memory_ops as ops
+from mnemos.tools._auth import StaticTokenVerifier, request_principal, validate_principal
+from mnemos.tools.graph_runner import GraphRegistry, GraphRunOut
+from mnemos.tools.registry import ToolRegistry
+from mnemos.tools.schemas import (
+    DeletedOut,
+    MemoryOut,
+    NamespaceIn,
+    NamespacesOut,
+    SearchOut,
+)
+
+__all__ = [
+    "BUILTIN_TOOLS",
+    "PRINCIPAL_ROOT",
+    "MnemosMCP",
+    "ServerContext",
+    "ServerExtension",
+    "build_server",
+]
+
+log = logging.getLogger(__name__)
+
+PRINCIPAL_ROOT = "principals"
+"""First namespace part of every principal's memory: ``("principals", <principal>, ...)``."""
+
+BUILTIN_TOOLS = (
+    "memory_add",
+    "memory_search",
+    "memory_get",
+    "memory_update",
+    "memory_delete",
+    "memory_list_namespaces",
+    "graph_run",
+)
+
+_INSTRUCTIONS = """\
+mnemos: persistent memory and agent graphs.
+Store memories with memory_add (a namespace such as "projects/atlas", a kind:
+episodic, semantic or procedural) and find them with memory_search, which
+returns ids, scores and the reasons for each score. memory_get, memory_update
+and memory_delete take a memory id. graph_run runs a registered graph on a
+thread; the same thread_id continues the conversation."""
+
+T = TypeVar("T")
+
+
+@dataclass(kw_only=True, frozen=True)
+class ServerContext:
+    """What tools need to act for the caller: its principal and its memory."""
+
+    memory: BaseMemoryAdapter
+    """The whole store; use :meth:`memory_for` in tools, never this directly."""
+    graphs: GraphRegistry
+    registry: ToolRegistry
+    authenticated: bool
+    """True when principals come from bearer tokens."""
+    local_principal: str
+    """The principal of every call when not :attr:`authenticated`."""
+
+    def principal_of(self, ctx: Context[Any, Any, Any]) -> str:
+        """The calling principal; a tool error if an authenticated server sees no token."""
+        if not self.authenticated:
+            return self.local_principal
+        principal = request_principal(ctx)
+        if principal is None:
+            raise ToolError("unauthenticated request: no verified bearer token")
+        return principal
+
+    def memory_for(self, ctx: Context[Any, Any, Any]) -> BaseMemoryAdapter:
+        """The caller's memory: a view scoped to ``("principals", <principal>)``."""
+        return self.memory.scoped(PRINCIPAL_ROOT, self.principal_of(ctx))
+
+
+ServerExtension = Callable[[FastMCP, ServerContext], None]
+"""Adds tools or resources to the server; see the module docstring."""
+
+
+async def _run(fn: Callable[..., T], /, **kwargs: Any) -> T:
+    """Run a blocking memory operation off the event loop, mnemos errors as tool errors."""
+    try:
+        return await asyncio.to_thread(fn, **kwargs)
+    except MnemosError as exc:
+        raise ToolError(str(exc)) from exc
+
+
+async def _guard(awaitable: Awaitable[T]) -> T:
+    try:
+        return await awaitable
+    except MnemosError as exc:
+        raise ToolError(str(exc)) from exc
+
+
+class MnemosMCP(FastMCP):
+    """FastMCP with argument errors reported as one readable line per field."""
+
+    async def call_tool(self, name: str, arguments: dict[str, Any]) -> Any:
+        try:
+            return await super().call_tool(name, arguments)
+        except ToolError as exc:
+            cause = exc.__cause__
+            if isinstance(cause, ValidationError):
+                raise ToolError(f"invalid arguments for {name}: {_validation_text(cause)}") from cause
+            raise
+
+
+def _validation_text(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors(include_url=False):
+        loc = ".".join(str(p) for p in err["loc"]) or "arguments"
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        parts.append(f"{loc}: {msg}")
+    return "; ".join(parts)
+
+
+def build_server(
+    memory: BaseMemoryAdapter,
+    registry: ToolRegistry | None = None,
+    graphs: GraphRegistry | Mapping[str, Any] | None = None,
+    *,
+    tokens: Mapping[str, str] | None = None,
+    principal: str = "local",
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    extensions: Sequence[ServerExtension] = (),
+    name: str = "mnemos",
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "WARNING",
+) -> FastMCP:
+    """Build the mnemos MCP server over ``memory``.
+
+    ``tokens`` (``{token: principal}``) turns on bearer authentication for
+    HTTP: every request must carry one of the tokens, and calls act for its
+    principal. Without tokens every call acts for ``principal``. ``host`` and
+    ``port`` are used by ``server.run("streamable-http")`` and for the
+    server's DNS-rebinding protection.
+    """
+    from langchain_mcp_adapters.tools import to_fastmcp
+
+    registry = registry if registry is not None else ToolRegistry()
+    if graphs is None:
+        graphs = GraphRegistry()
+    elif not isinstance(graphs, GraphRegistry):
+        mapping = graphs
+        graphs = GraphRegistry()
+        for graph_name, graph in mapping.items():
+            graphs.register(graph_name, graph)
+
+    clash = [n for n in registry.names() if n in BUILTIN_TOOLS]
+    if clash:
+        raise UsageError(f"registered tool {clash[0]!r} has the name of a built-in mnemos tool")
+    user_tools = [to_fastmcp(t) for t in registry.tools()]
+
+    auth_kwargs: dict[str, Any] = {}
+    if tokens is not None:
+        auth_kwargs["token_verifier"] = StaticTokenVerifier(tokens)
+        auth_kwargs["auth"] = AuthSettings(
+            issuer_url=f"http://{host}:{port}",  # type: ignore[arg-type]
+            resource_server_url=None,
+        )
+    server = MnemosMCP(
+        name,
+        instructions=_INSTRUCTIONS,
+        tools=user_tools,
+        host=host,
+        port=port,
+        log_level=log_level,
+        **auth_kwargs,
+    )
+    context = ServerContext(
+        memory=memory,
+        graphs=graphs,
+        registry=registry,
+        authenticated=tokens is not None,
+        local_principal=validate_principal(principal),
+    )
+    _add_memory_tools(server, context)
+    if len(graphs):
+        _add_graph_tools(server, context)
+    _add_resources(server, context)
+    for extension in extensions:
+        extension(server, context)
+    return server
+
+
+_READ = ToolAnnotations(readOnlyHint=True, idempotentHint=True, openWorldHint=False)
+_WRITE = ToolAnnotations(readOnlyHint=False, destructiveHint=False, openWorldHint=False)
+_DESTROY = ToolAnnotations(readOnlyHint=False, destructiveHint=True, openWorldHint=False)
+
+_Id = Annotated[str, Field(min_length=1, description="A memory id, as returned by memory_add or memory_search.")]
+_Metadata = Annotated[dict[str, Any] | None, Field(description="JSON tags to store with the memory.")]
+
+
+def _add_memory_tools(server: FastMCP, sc: ServerContext) -> None:
+    @server.tool(annotations=_WRITE)
+    async def memory_add(
+        content: Annotated[str, Field(description="The memory, as self-contained text.")],
+        namespace: NamespaceIn,
+        ctx: Context[Any, Any, Any],
+        kind: Annotated[MemoryKind, Field(description="episodic (an event), semantic (a fact) or procedural (a rule).")] = MemoryKind.EPISODIC,
+        metadata: _Metadata = None,
+        importance: Annotated[float, Field(ge=0.0, le=1.0, description="0 (trivial) to 1 (vital).")] = 0.5,
+        ttl_seconds: Annotated[float | None, Field(gt=0, description="Forget it after this many seconds.")] = None,
+    ) -> MemoryOut:
+        """Store a memory in a namespace; returns the stored record with its id."""
+        principal = sc.principal_of(ctx)
+        return await _run(
+            ops.add,
+            adapter=sc.memory_for(ctx),
+            content=content,
+            namespace=namespace,
+            kind=kind,
+            metadata=metadata,
+            importance=importance,
+            ttl_seconds=ttl_seconds,
+            source="mcp",
+            agent=principal,
+        )
+
+    @server.tool(annotations=_READ)
+    async def memory_search(
+        ctx: Context[Any, Any, Any],
+        query: Annotated[str | None, Field(description="Words to look for; omit to list the newest memories.")] = None,
+        namespace: Annotated[NamespaceIn | None, Field(description="Only under this namespace.")] = None,
+        kinds: Annotated[list[MemoryKind] | None, Field(description="Only these kinds.")] = None,
+        filter: Annotated[dict[str, Any] | None, Field(description='Metadata filter, e.g. {"topic": "db"} or {"n": {"$gte": 2}}.')] = None,
+        limit: Annotated[int, Field(ge=1, le=100)] = 10,
+        include_superseded: bool = False,
+    ) -> SearchOut:
+        """Search memories, best first, with each hit's score and the reasons for it."""
+        return await _run(
+            ops.search,
+            adapter=sc.memory_for(ctx),
+            query=query,
+            namespace=namespace or (),
+            kinds=kinds,
+            filter=filter,
+            limit=limit,
+            include_superseded=include_superseded,
+        )
+
+    @server.tool(annotations=_READ)
+    async def memory_get(id: _Id, ctx: Context[Any, Any, Any]) -> MemoryOut:
+        """Fetch one memory by id."""
+        return await _run(ops.get, adapter=sc.memory_for(ctx), id=id)
+
+    @server.tool(annotations=_WRITE)
+    async def memory_update(
+        id: _Id,
+        ctx: Context[Any, Any, Any],
+        content: Annotated[str | None, Field(description="New text.")] = None,
+        metadata: Annotated[dict[str, Any] | None, Field(description="New metadata (replaces the old).")] = None,
+        importance: Annotated[float | None, Field(ge=0.0, le=1.0)] = None,
+        supersede: Annotated[bool, Field(description="Keep the old version as history and store the new content as a new fact (semantic memory).")] = False,
+    ) -> MemoryOut:
+        """Change a memory (its previous version is kept as history), or supersede a fact."""
+        return await _run(
+            ops.update,
+            adapter=sc.memory_for(ctx),
+            id=id,
+            content=content,
+            metadata=metadata,
+            importance=importance,
+            supersede=supersede,
+        )
+
+    @server.tool(annotations=_DESTROY)
+    async def memory_delete(id: _Id, ctx: Context[Any, Any, Any]) -> DeletedOut:
+        """Delete a memory by id."""
+        return await _run(ops.delete, adapter=sc.memory_for(ctx), id=id)
+
+    @server.tool(annotations=_READ)
+    async def memory_list_namespaces(
+        ctx: Context[Any, Any, Any],
+        prefix: Annotated[NamespaceIn | None, Field(description="Only namespaces under this one.")] = None,
+    ) -> NamespacesOut:
+        """List the namespaces that hold memories, with how many each holds."""
+        return await _run(ops.list_namespaces, adapter=sc.memory_for(ctx), prefix=prefix or ())
+
+
+def _add_graph_tools(server: FastMCP, sc: ServerContext) -> None:
+    names = ", ".join(sc.graphs.names())
+
+    @server.tool(
+        annotations=ToolAnnotations(readOnlyHint=False, destructiveHint=False, openWorldHint=True),
+        description=(
+            "Run a registered graph on a thread and return its final messages. "
+            "The same thread_id continues the same conversation. "
+            f"Registered graphs: {names}."
+        ),
+    )
+    async def graph_run(
+        name: Annotated[str, Field(description=f"The graph to run: one of {names}.")],
+        input: Annotated[str | dict[str, Any], Field(description="A user message, or the graph's input state as an object.")],
+        thread_id: Annotated[str, Field(min_length=1, description="The conversation thread to run on.")],
+        ctx: Context[Any, Any, Any],
+    ) -> GraphRunOut:
+        principal = sc.principal_of(ctx)
+        return await _guard(
+            sc.graphs.run(
+                name, input, thread_id=thread_id, principal=principal, memory=sc.memory_for(ctx)
+            )
+        )
+
+
+def _add_resources(server: FastMCP, sc: ServerContext) -> None:
+    @server.resource(
+        "memory://{id}",
+        name="memory",
+        description="A memory record by id, as JSON.",
+        mime_type="application/json",
+    )
+    async def memory_resource(id: str, ctx: Context[Any, Any, Any]) -> str:
+        record = await _run(ops.get, adapter=sc.memory_for(ctx), id=id)
+        return json.dumps(record.model_dump(mode="json"), ensure_ascii=False)
+
+    @server.resource(
+        "graph://{name}/mermaid",
+        name="graph_mermaid",
+        description="A registered graph's diagram in Mermaid syntax.",
+        mime_type="text/plain",
+    )
+    async def graph_mermaid(name: str) -> str:
+        return await _run(sc.graphs.mermaid, name=name)
