@@ -13,6 +13,7 @@ the built-in hashing embedder (no model download).
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -69,9 +70,17 @@ def store(path: Path) -> None:
 
 
 def _why(hit: ScoredMemory) -> str:
-    return ", ".join(
-        f"{r.signal} {r.detail}" if r.detail else f"{r.signal} {r.value:.2f}" for r in hit.reasons
-    )
+    """What each signal added to the score, e.g. ``keyword #1 +0.50 · vector #2 (cosine 0.41) +0.49``."""
+    parts = []
+    for reason in hit.reasons:
+        if reason.contribution == 0:
+            continue
+        rank = re.search(r"rank (\d+)", reason.detail)
+        label = f"{reason.signal} #{rank.group(1)}" if rank else reason.signal
+        if reason.signal == "vector":
+            label += f" (cosine {reason.value:.2f})"
+        parts.append(f"{label} +{reason.contribution:.2f}")
+    return " · ".join(parts)
 
 
 def recall(path: Path) -> None:

@@ -31,7 +31,8 @@ def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def run(*args: str, input: str | None = None) -> Result:
-    return CliRunner().invoke(app, ["memory", *args], input=input)
+    # A wide console, so tables do not fold the ids the tests look for.
+    return CliRunner().invoke(app, ["memory", *args], input=input, env={"COLUMNS": "200"})
 
 
 def ok(*args: str, input: str | None = None) -> Result:
@@ -334,13 +335,16 @@ def test_purge_removes_only_expired(store: Path) -> None:
 
 def test_reembed_switches_the_store_to_the_new_embedder(store: Path) -> None:
     ids = seed()
-    assert ok_json("reembed", "--embedder", "hashing:256")["reembedded"] == 4
-    # now the store must be opened with the new embedder...
-    message = usage_error("search", "green tea")
-    assert "hashing:256" in message or "reembed" in message
-    hits = ok_json("search", "green tea", "--embedder", "hashing:256")
-    assert hits[0]["record"]["id"] == ids["tea"]
-    assert "vector" in {r["signal"] for r in hits[0]["reasons"]}
+    assert ok_json("stats")["embedder"] == "hashing:v1:1024"
+    result = ok_json("reembed", "--embedder", "hashing:256")
+    assert result == {"reembedded": 4, "embedder": "hashing:v1:256"}
+    assert ok_json("stats")["embedder"] == "hashing:v1:256"
+    # the store now opens with the new embedder, and refuses the old one
+    for extra in ((), ("--embedder", "hashing:256")):
+        hits = ok_json("search", "green tea", *extra)
+        assert hits[0]["record"]["id"] == ids["tea"]
+        assert "vector" in {r["signal"] for r in hits[0]["reasons"]}
+    assert "reembed" in usage_error("search", "green tea", "--embedder", "hashing")
 
 
 def test_opening_with_another_embedder_is_refused(store: Path) -> None:

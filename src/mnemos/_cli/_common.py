@@ -114,8 +114,12 @@ def _compact_reason(reason: ScoreReason) -> str:
 
 
 def compact_reasons(reasons: Sequence[ScoreReason]) -> str:
-    """Score reasons on one short line: ``keyword #1 · vector 0.82 · recency 0.97``."""
-    return " · ".join(_compact_reason(r) for r in reasons) or "-"
+    """The reasons that moved the score, on one line: ``keyword #1 · vector 0.82 · recency 0.97``.
+
+    A reason that added nothing (an importance at the neutral 0.5) is left out;
+    ``--json`` has them all.
+    """
+    return " · ".join(_compact_reason(r) for r in reasons if r.contribution != 0) or "-"
 
 
 def hit_to_json(rank: int, hit: ScoredMemory) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
@@ -96,6 +97,14 @@ def _namespace(text: str, *, allow_empty: bool) -> tuple[str, ...]:
 def _short(content: str, width: int = _CONTENT_WIDTH) -> str:
     flat = " ".join(content.split())
     return flat if len(flat) <= width else flat[: width - 1] + "…"
+
+
+def _content_cell(record: MemoryRecord) -> Group:
+    """Content (shortened) above the id, which folds rather than being cut off."""
+    content = Text(_short(record.content))
+    if record.superseded:
+        content.append(" (superseded)", style="yellow")
+    return Group(content, Text(record.id, style="dim", overflow="fold"))
 
 
 def _when(record_time: Any) -> str:
@@ -202,25 +211,21 @@ def search(
     if not hits:
         stderr().print("no memories found")
         return
-    table = Table(show_lines=False, pad_edge=False)
-    table.add_column("#", justify="right")
-    table.add_column("score", justify="right")
-    table.add_column("kind")
-    table.add_column("namespace")
+    table = Table()
+    table.add_column("#", justify="right", no_wrap=True)
+    table.add_column("score", justify="right", no_wrap=True)
+    table.add_column("kind", no_wrap=True)
+    table.add_column("namespace", overflow="fold")
     table.add_column("content", ratio=3)
     table.add_column("why", ratio=2)
     for rank, hit in enumerate(hits, start=1):
         record = hit.record
-        content = Text(_short(record.content))
-        if record.superseded:
-            content.append(" (superseded)", style="yellow")
-        content.append(f"\n{record.id}", style="dim")
         table.add_row(
             str(rank),
             f"{hit.score:.3f}",
             record.kind.value,
             Text(format_namespace(record.namespace)),
-            content,
+            _content_cell(record),
             Text(compact_reasons(hit.reasons), style="cyan"),
         )
     stdout().print(table)
@@ -246,19 +251,17 @@ def list_(
     if not records:
         stderr().print("no memories found")
         return
-    table = Table(pad_edge=False)
-    table.add_column("id", no_wrap=True, style="dim")
+    table = Table()
     table.add_column("created", no_wrap=True)
-    table.add_column("kind")
-    table.add_column("namespace")
-    table.add_column("content", ratio=1)
+    table.add_column("kind", no_wrap=True)
+    table.add_column("namespace", overflow="fold")
+    table.add_column("content / id", ratio=1)
     for record in records:
         table.add_row(
-            record.id,
             _when(record.created_at),
             record.kind.value,
             Text(format_namespace(record.namespace)),
-            Text(_short(record.content)),
+            _content_cell(record),
         )
     stdout().print(table)
 
@@ -312,7 +315,7 @@ def get(
     if not history:
         stdout().print(_record_view(records[0]))
         return
-    table = Table(pad_edge=False)
+    table = Table()
     table.add_column("version", justify="right")
     table.add_column("updated", no_wrap=True)
     table.add_column("content", ratio=1)
@@ -395,14 +398,19 @@ def import_(
 
 
 def _generic_stats(memory: BaseMemoryAdapter) -> dict[str, Any]:
-    records = memory.list(limit=None, include_superseded=True)
-    kinds: dict[str, int] = {}
-    namespaces: dict[str, int] = {}
-    for record in records:
-        kinds[record.kind.value] = kinds.get(record.kind.value, 0) + 1
+    """Counts for an adapter without its own ``stats()``, in the native adapter's shape."""
+    by_kind = dict.fromkeys((k.value for k in MemoryKind), 0)
+    by_namespace: dict[str, int] = {}
+    for record in memory.list(limit=None, include_superseded=True):
+        by_kind[record.kind.value] += 1
         key = format_namespace(record.namespace)
-        namespaces[key] = namespaces.get(key, 0) + 1
-    return {"adapter": memory.name, "memories": len(records), "kinds": kinds, "namespaces": namespaces}
+        by_namespace[key] = by_namespace.get(key, 0) + 1
+    return {
+        "adapter": memory.name,
+        "total": sum(by_kind.values()),
+        "by_kind": by_kind,
+        "by_namespace": dict(sorted(by_namespace.items())),
+    }
 
 
 @app.command()
@@ -411,7 +419,7 @@ def stats(
     embedder: EmbedderOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Counts per kind and namespace, file size, embedder."""
+    """Counts per kind and namespace, file size, embedder (of the whole store)."""
     with _opened(store, embedder) as memory:
         own = getattr(memory, "stats", None)
         data: dict[str, Any] = own() if callable(own) else _generic_stats(memory)
@@ -430,8 +438,8 @@ def stats(
             grid.add_row(key.replace("_", " "), Text(_stat_value(key, value)))
     console.print(grid)
     for key, value in nested:
-        table = Table(title=key.replace("_", " "), title_justify="left", pad_edge=False)
-        table.add_column(key.rstrip("s") if key.endswith("s") else key)
+        table = Table()
+        table.add_column(key.removeprefix("by_").replace("_", " "))
         table.add_column("count", justify="right")
         for name, count in value.items():
             table.add_row(Text(str(name)), Text(_stat_value(key, count)))
@@ -439,7 +447,7 @@ def stats(
 
 
 def _stat_value(key: str, value: Any) -> str:
-    if isinstance(value, int) and not isinstance(value, bool) and "bytes" in key:
+    if isinstance(value, int) and not isinstance(value, bool) and key.endswith(("size", "bytes")):
         return _human_size(value)
     if isinstance(value, float):
         return f"{value:g}"
