@@ -5,7 +5,7 @@ parts of words: "running" and "runner") get similar vectors. Features:
 
 * the stem of every content word (stopwords dropped, unless nothing else is left),
 * pairs of neighbouring content words ("ice cream" is more than "ice" and "cream"),
-* character 3- and 4-grams of each alphabetic word, padded with ``<`` and ``>``.
+* character 3-grams of each alphabetic word, padded with ``<`` and ``>``.
 
 Each feature is hashed with BLAKE2b (never Python's randomized ``hash``) to a
 dimension and a sign; counts are damped (``1 + log tf``) and the row is
@@ -33,9 +33,9 @@ __all__ = ["DEFAULT_DIMS", "HashingEmbedder"]
 DEFAULT_DIMS = 1024
 VERSION = 1
 
-_BIGRAM_WEIGHT = 0.6
+_BIGRAM_WEIGHT = 0.3
 _CHAR_WEIGHT = 0.6
-_CHAR_NGRAMS = (3, 4)
+_CHAR_NGRAMS = (3,)
 _MIN_CHAR_WORD = 4
 _CACHE_SIZE = 1 << 17
 
