@@ -1,1 +1,40 @@
 """Agents: specs, models (including the offline model), memory policy, context assembly."""
+
+from __future__ import annotations
+
+from mnemos.agents.agent import Agent, AgentRequest, RunIdentity
+from mnemos.agents.context import (
+    AssembledContext,
+    RecalledMemory,
+    ShortTermStrategy,
+    assemble_context,
+    interleave_ends,
+)
+from mnemos.agents.models import PROVIDER_KEY_ENV, offline_fallback_notice, resolve_model
+from mnemos.agents.offline import OfflineChatModel
+from mnemos.agents.policy import MemoryPolicy, RecallSettings
+from mnemos.agents.procedural import ProceduralMemory, ProceduralVersion
+from mnemos.agents.scripted import ScriptedChatModel
+from mnemos.agents.tokens import approx_tokens, token_counter_for
+
+__all__ = [
+    "PROVIDER_KEY_ENV",
+    "Agent",
+    "AgentRequest",
+    "AssembledContext",
+    "MemoryPolicy",
+    "OfflineChatModel",
+    "ProceduralMemory",
+    "ProceduralVersion",
+    "RecallSettings",
+    "RecalledMemory",
+    "RunIdentity",
+    "ScriptedChatModel",
+    "ShortTermStrategy",
+    "approx_tokens",
+    "assemble_context",
+    "interleave_ends",
+    "offline_fallback_notice",
+    "resolve_model",
+    "token_counter_for",
+]

@@ -27,8 +27,9 @@ agents in a group chat answer each other). What it does, in order:
 3. *Answer from context* — otherwise it answers from its context: every line
    of the system, human and tool messages before the request is scored by
    the content words it shares with the request (bulleted lines such as
-   recalled memories get half a point more); the best one or two lines form
-   ``"Based on what I remember: <line> <line>"``. With no matching line it
+   recalled memories get half a point more); the best line (ties: the earliest,
+   which is where the most relevant memory sits) forms
+   ``"Based on what I remember: <line>"``. With no matching line it
    says ``"I don't know yet: nothing in my context answers that."`` to a
    question and ``"Noted."`` to a statement.
 
@@ -222,14 +223,7 @@ def _answer_from_context(request: str, context: Sequence[BaseMessage]) -> str:
             return "I don't know yet: nothing in my context answers that."
         return "Noted."
     scored.sort(key=lambda item: (-item[0], item[1]))
-    best = scored[0][0]
-    chosen: list[str] = []
-    for score, _, text in scored:
-        if score >= best * 0.6 and text not in chosen:
-            chosen.append(text)
-        if len(chosen) == 2:
-            break
-    return "Based on what I remember: " + " ".join(_sentence(t) for t in chosen)
+    return "Based on what I remember: " + _sentence(scored[0][2])
 
 
 def _sentence(text: str) -> str:

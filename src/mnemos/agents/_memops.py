@@ -1,0 +1,128 @@
+"""The memory operations of one agent turn: recall, the episode, the facts."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from mnemos.agents._extract import ExtractedFact
+from mnemos.agents.context import RecalledMemory
+from mnemos.agents.policy import MemoryPolicy, RecallSettings
+from mnemos.agents.tokens import text_tokens
+from mnemos.memory_adapters import (
+    BaseMemoryAdapter,
+    Capability,
+    MemoryKind,
+    MemoryRecord,
+    Namespace,
+    Provenance,
+)
+
+__all__ = ["recall", "upsert_fact", "write_episode"]
+
+logger = logging.getLogger("mnemos.agents")
+
+
+def _within(items: Sequence[RecalledMemory], settings: RecallSettings) -> list[RecalledMemory]:
+    kept: list[RecalledMemory] = []
+    spent = 0
+    for item in items[: settings.k]:
+        cost = text_tokens(item.content)
+        if spent + cost > settings.max_tokens:
+            continue
+        kept.append(item)
+        spent += cost
+    return kept
+
+
+def recall(
+    memory: BaseMemoryAdapter, namespace: Namespace, query: str, policy: MemoryPolicy
+) -> list[RecalledMemory]:
+    """Episodic and semantic memories for ``query``, per the policy, best first.
+
+    Each kind is searched on its own (``k`` and ``max_tokens`` per kind); the
+    results are merged rank by rank, the semantic one first at each rank.
+    """
+    if not query.strip():
+        return []
+    per_kind: list[list[RecalledMemory]] = []
+    for kind, settings in ((MemoryKind.SEMANTIC, policy.semantic), (MemoryKind.EPISODIC, policy.episodic)):
+        if settings.k == 0 or settings.max_tokens == 0:
+            continue
+        hits = memory.search(query, namespace=namespace, kinds=kind, limit=settings.k)
+        items = [
+            RecalledMemory(id=h.record.id, kind=kind.value, content=h.record.content,
+                           score=round(float(h.score), 6), why=h.explain())
+            for h in hits
+        ]
+        per_kind.append(_within(items, settings))
+    # Scores of separate searches are not comparable: merge by rank, facts first.
+    merged: list[RecalledMemory] = []
+    for rank in range(max((len(items) for items in per_kind), default=0)):
+        merged.extend(items[rank] for items in per_kind if rank < len(items))
+    return merged
+
+
+def recall_rules(rules: Sequence[str], settings: RecallSettings) -> list[str]:
+    """The newest ``k`` learned rules that fit ``max_tokens``, in their original order."""
+    kept: list[str] = []
+    spent = 0
+    for rule in reversed(list(rules)[-settings.k :] if settings.k else []):
+        cost = text_tokens(rule)
+        if spent + cost > settings.max_tokens:
+            break
+        kept.insert(0, rule)
+        spent += cost
+    return kept
+
+
+def write_episode(
+    memory: BaseMemoryAdapter,
+    namespace: Namespace,
+    *,
+    content: str,
+    provenance: Provenance,
+    metadata: dict[str, Any],
+    importance: float,
+) -> MemoryRecord:
+    """Store one turn as an episodic memory (never deduplicated: a turn happened)."""
+    return memory.add(content, namespace=namespace, kind=MemoryKind.EPISODIC, metadata=metadata,
+                      importance=importance, provenance=provenance, dedup=False)
+
+
+def _live_facts(memory: BaseMemoryAdapter, namespace: Namespace, fact: ExtractedFact) -> list[MemoryRecord]:
+    if memory.supports(Capability.METADATA_FILTER):
+        return memory.list(namespace=namespace, kinds=MemoryKind.SEMANTIC,
+                           filter={"subject": fact.subject, "attribute": fact.attribute}, limit=20)
+    return [
+        r for r in memory.list(namespace=namespace, kinds=MemoryKind.SEMANTIC, limit=None)
+        if r.metadata.get("subject") == fact.subject and r.metadata.get("attribute") == fact.attribute
+    ]
+
+
+def upsert_fact(
+    memory: BaseMemoryAdapter,
+    namespace: Namespace,
+    fact: ExtractedFact,
+    *,
+    provenance: Provenance,
+    importance: float,
+) -> tuple[MemoryRecord, MemoryRecord | None] | None:
+    """Store a fact: None if already known, else ``(new, superseded_or_None)``."""
+    existing = [r for r in _live_facts(memory, namespace, fact) if r.namespace == namespace]
+    for record in existing:
+        same_value = str(record.metadata.get("value", "")).casefold() == fact.value.casefold()
+        if same_value or record.content.casefold() == fact.statement.casefold():
+            return None
+    metadata = {"subject": fact.subject, "attribute": fact.attribute, "value": fact.value}
+    if existing and memory.supports(Capability.SUPERSEDE):
+        old = existing[0]
+        new = memory.supersede(old.id, fact.statement, metadata=metadata, importance=importance,
+                               provenance=provenance)
+        return new, old
+    if existing:
+        logger.info("adapter %r cannot supersede; keeping both facts about %s", memory.name, fact.attribute)
+    new = memory.add(fact.statement, namespace=namespace, kind=MemoryKind.SEMANTIC, metadata=metadata,
+                     importance=importance, provenance=provenance, dedup=False)
+    return new, None

@@ -1,0 +1,492 @@
+"""The Agent: a name, instructions, a model, tools, a memory adapter and a memory policy.
+
+An :class:`Agent` is a LangGraph node. ``agent.invoke(state, config)`` (or
+``agent(state, config)``) takes a state with ``"messages"`` and returns an
+update in ``MessagesState`` style: ``{"messages": [...new messages...],
+"memory_trace": [...]}``. It runs its own small tool loop (model, tools,
+model... until the model stops calling tools or ``max_steps`` is reached), so
+it works as a single node of any raw ``StateGraph``::
+
+    graph = StateGraph(MessagesState)
+    graph.add_node(agent)                 # the node is named after the agent
+    graph.add_edge(START, agent.name)
+
+One turn:
+
+1. recall (per the :class:`~mnemos.agents.policy.MemoryPolicy`) the memories
+   that match the request, in the namespace of this agent and user;
+2. assemble the prompt under the policy's token budget
+   (:func:`~mnemos.agents.context.assemble_context`);
+3. call the model and the tools it asks for;
+4. write the turn as an episode and the stated facts as semantic memory.
+
+The thread id comes from ``config["configurable"]["thread_id"]`` and the user
+id from ``config["configurable"]["user_id"]`` (default ``"default"``).
+
+What the agent recalled and wrote is reported two ways, both as dicts:
+LangGraph custom stream events (``stream_mode="custom"``) while it runs::
+
+    {"event": "recall", "agent": "assistant",
+     "memories": [{"id", "kind", "content", "score", "why"}, ...]}
+    {"event": "memory_write", "agent": "assistant", "kind": "semantic",
+     "id": "...", "content": "User lives in Berlin", "supersedes": "..." | None}
+
+and the same dicts in the returned update under ``"memory_trace"``. A graph
+whose state declares ``memory_trace: Annotated[list, operator.add]`` keeps
+them; other graphs ignore the key. Nothing about a run is kept on the Agent
+object, so one agent can serve many threads at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
+from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
+from langchain_core.runnables.config import ensure_config
+from langchain_core.tools import BaseTool, StructuredTool
+from langchain_core.tools import tool as as_langchain_tool
+from pydantic import BaseModel, Field
+
+from mnemos.agents import _extract, _memops
+from mnemos.agents.context import AssembledContext, RecalledMemory, assemble_context
+from mnemos.agents.models import resolve_model
+from mnemos.agents.offline import OfflineChatModel
+from mnemos.agents.policy import MemoryPolicy
+from mnemos.agents.procedural import ProceduralMemory, ProceduralVersion
+from mnemos.agents.scripted import ScriptedChatModel
+from mnemos.agents.tokens import token_counter_for
+from mnemos.exceptions import UsageError
+from mnemos.memory_adapters import BaseMemoryAdapter, MemoryKind, Namespace, Provenance
+
+__all__ = ["Agent", "AgentRequest", "RunIdentity"]
+
+logger = logging.getLogger("mnemos.agents")
+
+_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+FACTS_PROMPT = (
+    "Extract the facts the user states about themselves or their world in the message below. "
+    "For each fact give its subject (usually 'user'), a short snake_case attribute "
+    "(e.g. 'lives_in', 'works_at', 'favorite_color', 'likes:tea'), its value, and the fact "
+    "as one short sentence about the user (e.g. 'User lives in Berlin'). "
+    "Return no facts if there are none; do not invent any."
+)
+REFLECT_PROMPT = (
+    "You review an assistant's recent conversations. Return short, general rules "
+    "(imperative sentences) the assistant should follow from now on, learned from what "
+    "users asked for or corrected. Do not repeat the rules it already has."
+)
+
+
+class AgentRequest(BaseModel):
+    """The input of an agent used as a tool."""
+
+    request: str = Field(description="What to ask the agent, in plain words.")
+
+
+@dataclass(kw_only=True, frozen=True)
+class RunIdentity:
+    """Who a turn is for: the thread and the user, from the run's config."""
+
+    thread_id: str | None = None
+    user_id: str = "default"
+
+    @classmethod
+    def from_config(cls, config: RunnableConfig | Mapping[str, Any] | None) -> RunIdentity:
+        configurable = (config or {}).get("configurable") or {}
+        user = configurable.get("user_id") or "default"
+        thread = configurable.get("thread_id")
+        return cls(thread_id=str(thread) if thread is not None else None, user_id=str(user))
+
+
+@dataclass(kw_only=True)
+class Agent:
+    """An agent specification, runnable as a LangGraph node (see the module docs).
+
+    ``model`` is a ``"provider:model"`` string, a LangChain chat model, or
+    None for the configured default; it is resolved when the agent is made,
+    so a missing key or package fails here. ``tools`` are LangChain tools or
+    plain functions (turned into tools). ``memory`` None makes a stateless
+    agent.
+    """
+
+    name: str
+    instructions: str = ""
+    model: str | BaseChatModel | None = None
+    tools: Sequence[BaseTool | Callable[..., Any]] = ()
+    memory: BaseMemoryAdapter | None = None
+    policy: MemoryPolicy = field(default_factory=MemoryPolicy)
+    description: str = ""
+    max_steps: int = 8
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not _NAME.match(self.name):
+            raise UsageError(
+                f"an agent name is 1-64 letters, digits, '_' or '-', got {self.name!r}"
+            )
+        if not isinstance(self.policy, MemoryPolicy):
+            raise UsageError(f"policy is a MemoryPolicy, not {type(self.policy).__name__}")
+        if self.memory is not None and not isinstance(self.memory, BaseMemoryAdapter):
+            raise UsageError(f"memory is a memory adapter, not {type(self.memory).__name__}")
+        if isinstance(self.max_steps, bool) or not isinstance(self.max_steps, int) or self.max_steps < 1:
+            raise UsageError(f"max_steps is a positive integer, got {self.max_steps!r}")
+        self._chat_model: BaseChatModel = resolve_model(self.model)
+        self._tools: dict[str, BaseTool] = {}
+        for item in self.tools:
+            tool = item if isinstance(item, BaseTool) else as_langchain_tool(item)
+            if tool.name in self._tools:
+                raise UsageError(f"agent {self.name!r} has two tools named {tool.name!r}")
+            self._tools[tool.name] = tool
+        self._runnable: Runnable[Any, Any] = self._chat_model
+        if self._tools:
+            try:
+                self._runnable = self._chat_model.bind_tools(list(self._tools.values()))
+            except NotImplementedError:
+                raise UsageError(
+                    f"model {type(self._chat_model).__name__} cannot call tools; "
+                    f"agent {self.name!r} has tools"
+                ) from None
+        self._count = token_counter_for(self._chat_model)
+
+    # -- identity ---------------------------------------------------------------------
+
+    @property
+    def __name__(self) -> str:  # so that `graph.add_node(agent)` names the node after it
+        return self.name
+
+    @property
+    def chat_model(self) -> BaseChatModel:
+        """The resolved LangChain chat model."""
+        return self._chat_model
+
+    def namespace(self, user_id: str = "default", thread_id: str | None = None) -> Namespace:
+        """Where this agent's episodes and facts for ``user_id`` are stored."""
+        return self.policy.namespace_for(agent=self.name, user_id=user_id, thread_id=thread_id)
+
+    def procedural_memory(self, user_id: str = "default") -> ProceduralMemory:
+        """This agent's versioned procedural memory (instructions plus learned rules)."""
+        memory = self._require_memory("procedural memory")
+        ns = self.policy.procedural_namespace_for(agent=self.name, user_id=user_id)
+        return ProceduralMemory(memory, ns)
+
+    # -- running --------------------------------------------------------------------------
+    # `config` is annotated `Optional[RunnableConfig]` on purpose: LangGraph passes the
+    # run's config to a node only when it recognises that annotation (as text, too).
+
+    def __call__(self, state: Any, config: Optional[RunnableConfig] = None) -> dict[str, Any]:  # noqa: UP045
+        return self.invoke(state, config)
+
+    def invoke(self, state: Any, config: Optional[RunnableConfig] = None) -> dict[str, Any]:  # noqa: UP045
+        """Run one turn on ``state`` and return the state update (see the module docs)."""
+        messages = _messages_of(state)
+        who = RunIdentity.from_config(config)
+        trace: list[dict[str, Any]] = []
+        instructions, rules, recalled = self._prepare(messages, who, trace)
+        new: list[BaseMessage] = []
+        for _ in range(self.max_steps):
+            context = self._context(messages + new, instructions, rules, recalled)
+            reply = self._named(self._runnable.invoke(context.messages, config=_child(config)))
+            new.append(reply)
+            if not reply.tool_calls:
+                break
+            new.extend(self._run_tool(call, config) for call in reply.tool_calls)
+        else:
+            new.append(self._stopped())
+        self._after_turn(messages, new, who, trace)
+        return {"messages": new, "memory_trace": trace}
+
+    async def ainvoke(self, state: Any, config: Optional[RunnableConfig] = None) -> dict[str, Any]:  # noqa: UP045
+        """Async :meth:`invoke`: the model and tools run natively async, memory in a thread."""
+        messages = _messages_of(state)
+        who = RunIdentity.from_config(config)
+        trace: list[dict[str, Any]] = []
+        instructions, rules, recalled = await asyncio.to_thread(self._prepare, messages, who, trace)
+        new: list[BaseMessage] = []
+        for _ in range(self.max_steps):
+            context = self._context(messages + new, instructions, rules, recalled)
+            reply = self._named(await self._runnable.ainvoke(context.messages, config=_child(config)))
+            new.append(reply)
+            if not reply.tool_calls:
+                break
+            new.extend(await asyncio.gather(*(self._arun_tool(c, config) for c in reply.tool_calls)))
+        else:
+            new.append(self._stopped())
+        await asyncio.to_thread(self._after_turn, messages, new, who, trace)
+        return {"messages": new, "memory_trace": trace}
+
+    def as_runnable(self) -> Runnable[Any, dict[str, Any]]:
+        """The agent as a LangChain runnable with native sync and async paths."""
+        return RunnableLambda(self.invoke, afunc=self.ainvoke, name=self.name)
+
+    def as_tool(self, *, name: str | None = None, description: str | None = None) -> BaseTool:
+        """The agent as a LangChain tool: a request string in, the agent's reply out.
+
+        The tool runs with the caller's config, so the thread and user carry over.
+        """
+        tool_name = name or self.name
+        text = description or self.description or f"Ask the {self.name} agent; give a request in plain words."
+
+        def run(request: str) -> str:
+            result = self.invoke({"messages": [HumanMessage(request)]}, ensure_config())
+            return _final_text(result["messages"])
+
+        async def arun(request: str) -> str:
+            result = await self.ainvoke({"messages": [HumanMessage(request)]}, ensure_config())
+            return _final_text(result["messages"])
+
+        return StructuredTool.from_function(
+            func=run, coroutine=arun, name=tool_name, description=text, args_schema=AgentRequest
+        )
+
+    def assemble(self, state: Any, config: RunnableConfig | None = None) -> AssembledContext:
+        """The prompt the agent would send for ``state`` now (recall included), without calling the model."""
+        messages = _messages_of(state)
+        instructions, rules, recalled = self._prepare(messages, RunIdentity.from_config(config), [])
+        return self._context(messages, instructions, rules, recalled)
+
+    # -- reflection -------------------------------------------------------------------------
+
+    def reflect(
+        self, config: RunnableConfig | None = None, *, episodes: int = 20, note: str = ""
+    ) -> ProceduralVersion | None:
+        """Learn rules from the user's recent episodes into procedural memory.
+
+        Asks the model for rules (structured output); with the offline or
+        scripted model (or ``policy.fact_extractor="rules"``) rules come from
+        the user's instructions in the episodes ("always ...", "please ...",
+        see :func:`~mnemos.agents._extract.extract_rules`). Returns the new
+        current version (unchanged when nothing new was learned).
+        """
+        memory = self._require_memory("reflect")
+        who = RunIdentity.from_config(config)
+        procedural = self.procedural_memory(who.user_id)
+        current = procedural.ensure(self.instructions)
+        known = list(current.rules) if current else []
+        recent = memory.list(namespace=self.namespace(who.user_id, who.thread_id),
+                             kinds=MemoryKind.EPISODIC, limit=episodes)
+        texts = [r.content for r in reversed(recent)]
+        if self._uses_rules():
+            rules = _extract.extract_rules(texts, known)
+        else:
+            prompt = "Current rules:\n" + "\n".join(f"- {r}" for r in known) + "\n\nConversations:\n\n" + "\n\n".join(texts)
+            result = self._chat_model.with_structured_output(_extract.RuleList).invoke(
+                [SystemMessage(REFLECT_PROMPT), HumanMessage(prompt)], config=_child(config)
+            )
+            rules = list(_coerce(result, _extract.RuleList).rules)
+        return procedural.add_rules(rules, note=note or f"reflection on {len(texts)} episode(s)")
+
+    async def areflect(
+        self, config: RunnableConfig | None = None, *, episodes: int = 20, note: str = ""
+    ) -> ProceduralVersion | None:
+        """Async :meth:`reflect` (runs in a thread)."""
+        return await asyncio.to_thread(self.reflect, config, episodes=episodes, note=note)
+
+    # -- the steps of a turn ----------------------------------------------------------------
+
+    def _require_memory(self, what: str) -> BaseMemoryAdapter:
+        if self.memory is None:
+            raise UsageError(f"agent {self.name!r} has no memory adapter; {what} needs one")
+        return self.memory
+
+    def _uses_rules(self) -> bool:
+        if self.policy.fact_extractor != "auto":
+            return self.policy.fact_extractor == "rules"
+        return isinstance(self._chat_model, (OfflineChatModel, ScriptedChatModel))
+
+    def _prepare(
+        self, messages: list[BaseMessage], who: RunIdentity, trace: list[dict[str, Any]]
+    ) -> tuple[str, list[str], list[RecalledMemory]]:
+        if self.memory is None:
+            return self.instructions, [], []
+        current = self.procedural_memory(who.user_id).ensure(self.instructions)
+        instructions = current.instructions if current else self.instructions
+        rules = _memops.recall_rules(current.rules if current else (), self.policy.procedural)
+        request = _request(messages)
+        ns = self.namespace(who.user_id, who.thread_id)
+        recalled = _memops.recall(self.memory, ns, request.text if request else "", self.policy)
+        event = {"event": "recall", "agent": self.name, "memories": [m.to_dict() for m in recalled]}
+        if rules:
+            event["rules"] = list(rules)
+        _emit(event, trace)
+        return instructions, rules, recalled
+
+    def _context(
+        self, messages: list[BaseMessage], instructions: str, rules: list[str], recalled: list[RecalledMemory]
+    ) -> AssembledContext:
+        policy = self.policy
+        return assemble_context(
+            messages=messages,
+            budget=policy.context_tokens,
+            instructions=instructions,
+            rules=rules,
+            memories=recalled,
+            strategy=policy.strategy,
+            window=policy.window,
+            summary_tokens=policy.summary_tokens,
+            memory_tokens=policy.semantic.max_tokens + policy.episodic.max_tokens,
+            count_tokens=self._count,
+        )
+
+    def _named(self, reply: Any) -> AIMessage:
+        if not isinstance(reply, AIMessage):
+            raise UsageError(f"the model of agent {self.name!r} returned {type(reply).__name__}, not a message")
+        return reply.model_copy(update={"name": self.name, "id": reply.id or str(uuid.uuid4())})
+
+    def _stopped(self) -> AIMessage:
+        return AIMessage(
+            content=f"I stopped after {self.max_steps} tool steps without a final answer.",
+            name=self.name, id=str(uuid.uuid4()),
+        )
+
+    def _tool_error(self, call: Mapping[str, Any], error: str) -> ToolMessage:
+        return ToolMessage(content=f"Error: {error}", tool_call_id=call["id"], name=call["name"], status="error")
+
+    def _run_tool(self, call: Mapping[str, Any], config: RunnableConfig | None) -> ToolMessage:
+        tool = self._tools.get(call["name"])
+        if tool is None:
+            return self._tool_error(call, f"no tool named {call['name']!r}; tools: {sorted(self._tools)}")
+        try:
+            return _as_tool_message(tool.invoke(dict(call, type="tool_call"), config=_child(config)), call)
+        except Exception as exc:  # a failing tool is reported to the model, not raised
+            return self._tool_error(call, f"{type(exc).__name__}: {exc}")
+
+    async def _arun_tool(self, call: Mapping[str, Any], config: RunnableConfig | None) -> ToolMessage:
+        tool = self._tools.get(call["name"])
+        if tool is None:
+            return self._tool_error(call, f"no tool named {call['name']!r}; tools: {sorted(self._tools)}")
+        try:
+            return _as_tool_message(await tool.ainvoke(dict(call, type="tool_call"), config=_child(config)), call)
+        except Exception as exc:
+            return self._tool_error(call, f"{type(exc).__name__}: {exc}")
+
+    def _after_turn(
+        self, messages: list[BaseMessage], new: list[BaseMessage], who: RunIdentity, trace: list[dict[str, Any]]
+    ) -> None:
+        if self.memory is None:
+            return
+        request = _request(messages)
+        reply = new[-1]
+        if request is None or not request.text.strip():
+            return
+        ns = self.namespace(who.user_id, who.thread_id)
+        provenance = Provenance(
+            agent=self.name, thread=who.thread_id,
+            message_ids=tuple(i for i in (request.id, reply.id) if i), source="turn",
+        )
+        if self.policy.write_episodes:
+            speaker = "user" if isinstance(request, HumanMessage) else (request.name or "assistant")
+            tools_used = [m.name for m in new if isinstance(m, ToolMessage) and m.name]
+            record = _memops.write_episode(
+                self.memory, ns,
+                content=f"{speaker}: {request.text.strip()}\n{self.name}: {reply.text.strip() or '(no text)'}",
+                provenance=provenance,
+                metadata={"agent": self.name, "thread": who.thread_id, "user": who.user_id,
+                          "tools": tools_used},
+                importance=self.policy.episode_importance,
+            )
+            _emit(_write_event(self.name, record.kind.value, record.id, record.content, None), trace)
+        if self.policy.extract_facts and isinstance(request, HumanMessage):
+            for fact in self._facts(request.text):
+                stored = _memops.upsert_fact(self.memory, ns, fact, provenance=provenance,
+                                             importance=self.policy.fact_importance)
+                if stored is not None:
+                    new_record, old = stored
+                    _emit(_write_event(self.name, "semantic", new_record.id, new_record.content,
+                                       old.id if old else None), trace)
+
+    def _facts(self, text: str) -> list[_extract.ExtractedFact]:
+        if self._uses_rules():
+            return _extract.extract_facts(text)
+        try:
+            result = self._chat_model.with_structured_output(_extract.FactList).invoke(
+                [SystemMessage(FACTS_PROMPT), HumanMessage(text)]
+            )
+            facts = _coerce(result, _extract.FactList).facts
+        except Exception as exc:  # extraction is best effort; the turn itself succeeded
+            logger.warning("fact extraction by the model failed (%s); using the offline rules", exc)
+            return _extract.extract_facts(text)
+        return [
+            _extract.ExtractedFact(subject=f.subject.strip().casefold() or "user",
+                                   attribute=f.attribute.strip().casefold(), value=f.value.strip(),
+                                   statement=f.statement.strip())
+            for f in facts if f.attribute.strip() and f.statement.strip()
+        ]
+
+
+# --- helpers --------------------------------------------------------------------------------
+
+
+def _messages_of(state: Any) -> list[BaseMessage]:
+    if isinstance(state, str):
+        return [HumanMessage(state)]
+    if isinstance(state, Mapping):
+        messages = state.get("messages")
+    elif isinstance(state, Sequence):
+        messages = state
+    else:
+        messages = getattr(state, "messages", None)
+    if messages is None:
+        raise UsageError("an agent's state needs a 'messages' list")
+    out: list[BaseMessage] = []
+    for m in messages:
+        if isinstance(m, BaseMessage):
+            out.append(m)
+        elif isinstance(m, str):
+            out.append(HumanMessage(m))
+        else:
+            from langchain_core.messages import convert_to_messages
+
+            out.extend(convert_to_messages([m]))
+    return out
+
+
+def _request(messages: Sequence[BaseMessage]) -> BaseMessage | None:
+    for message in reversed(messages):
+        if isinstance(message, (HumanMessage, AIMessage)) and message.text.strip():
+            return message
+    return None
+
+
+def _final_text(messages: Sequence[BaseMessage]) -> str:
+    for message in reversed(messages):
+        if isinstance(message, AIMessage) and message.text.strip():
+            return message.text
+    return ""
+
+
+def _child(config: RunnableConfig | None) -> RunnableConfig | None:
+    return config if config else None
+
+
+def _as_tool_message(result: Any, call: Mapping[str, Any]) -> ToolMessage:
+    if isinstance(result, ToolMessage):
+        return result
+    return ToolMessage(content=str(result), tool_call_id=call["id"], name=call["name"])
+
+
+def _coerce(result: Any, schema: type[BaseModel]) -> Any:
+    return result if isinstance(result, schema) else schema.model_validate(result)
+
+
+def _write_event(agent: str, kind: str, memory_id: str, content: str, supersedes: str | None) -> dict[str, Any]:
+    return {"event": "memory_write", "agent": agent, "kind": kind, "id": memory_id,
+            "content": content, "supersedes": supersedes}
+
+
+def _emit(event: dict[str, Any], trace: list[dict[str, Any]]) -> None:
+    trace.append(event)
+    try:
+        from langgraph.config import get_stream_writer
+
+        writer = get_stream_writer()
+    except (ImportError, RuntimeError, KeyError, AttributeError, TypeError):
+        return  # not inside a LangGraph run
+    writer(event)
