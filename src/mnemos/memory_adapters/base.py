@@ -275,9 +275,26 @@ def _namespace_field(value: object) -> tuple[str, ...]:
     return validate_namespace(value, allow_empty=False)
 
 
-_Content = Annotated[str, AfterValidator(lambda v: check_content(v))]
+_Content = Annotated[str, BeforeValidator(lambda v: check_content(v))]
 _NamespaceField = Annotated[tuple[str, ...], BeforeValidator(_namespace_field)]
 _Metadata = Annotated[dict[str, Any], AfterValidator(lambda v: check_metadata(v))]
+
+
+def _check_provenance(value: dict[str, Any] | None) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    for key in ("agent", "thread", "source"):
+        if value.get(key) is not None and not isinstance(value[key], str):
+            raise InvalidRecordError(f"provenance {key} must be a string")
+    ids = value.get("message_ids")
+    if ids is not None and (
+        not isinstance(ids, (list, tuple)) or not all(isinstance(i, str) for i in ids)
+    ):
+        raise InvalidRecordError("provenance message_ids must be a list of strings")
+    return value
+
+
+_ProvenanceField = Annotated[dict[str, Any] | None, AfterValidator(_check_provenance)]
 
 
 class NewMemory(BaseModel):
@@ -292,7 +309,7 @@ class NewMemory(BaseModel):
     importance: float = Field(default=0.5, ge=0.0, le=1.0)
     expires_at: datetime | None = None
     ttl_seconds: float | None = Field(default=None, gt=0)
-    provenance: dict[str, Any] | None = None
+    provenance: _ProvenanceField = None
     created_at: datetime | None = None
     id: str | None = None
 
@@ -328,7 +345,7 @@ class _RecordModel(BaseModel):
     updated_at: datetime
     importance: float = Field(default=0.5, ge=0.0, le=1.0)
     expires_at: datetime | None = None
-    provenance: dict[str, Any] | None = None
+    provenance: _ProvenanceField = None
     valid_from: datetime | None = None
     valid_to: datetime | None = None
     superseded_by: str | None = None
@@ -418,7 +435,7 @@ class BaseMemoryAdapter(abc.ABC):
         scope: Sequence[str] = (),
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
-        self._scope: Namespace = validate_namespace(tuple(scope))
+        self._scope: Namespace = validate_namespace(scope)
         self._clock = clock
         self._is_view = False
 
@@ -499,7 +516,7 @@ class BaseMemoryAdapter(abc.ABC):
         return view
 
     def _abs(self, namespace: Sequence[str], *, allow_empty: bool = True) -> Namespace:
-        return self._scope + validate_namespace(tuple(namespace), allow_empty=allow_empty)
+        return self._scope + validate_namespace(namespace, allow_empty=allow_empty)
 
     def _rel(self, record: MemoryRecord) -> MemoryRecord:
         return replace(record, namespace=record.namespace[len(self._scope) :])
@@ -540,7 +557,7 @@ class BaseMemoryAdapter(abc.ABC):
             "content": content,
             "namespace": namespace,
             "kind": kind,
-            "metadata": dict(metadata) if metadata is not None else {},
+            "metadata": metadata if metadata is not None else {},
             "importance": importance,
             "expires_at": expires_at,
             "ttl_seconds": ttl_seconds,
