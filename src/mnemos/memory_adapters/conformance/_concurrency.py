@@ -1,0 +1,144 @@
+"""Concurrency and crashes: threads and processes writing at once, and SIGKILL mid-write."""
+
+from __future__ import annotations
+
+import random
+import signal
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from mnemos.memory_adapters.base import BaseMemoryAdapter, Capability
+from mnemos.memory_adapters.conformance._base import ConformanceBase, Stores
+from mnemos.memory_adapters.conformance._process import (
+    WriterResult,
+    run_concurrent_writers,
+    run_sigkill_trial,
+    verify_acknowledged,
+)
+from mnemos.memory_adapters.conformance._support import write_content
+
+__all__ = ["ConcurrencyTests"]
+
+
+def _run_threads(count: int, work: Callable[[int], None]) -> list[BaseException]:
+    """Run ``work(i)`` in ``count`` threads released together; return their errors."""
+    barrier = threading.Barrier(count)
+    errors: list[BaseException] = []
+
+    def body(i: int) -> None:
+        try:
+            barrier.wait()
+            work(i)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=body, args=(i,)) for i in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return errors
+
+
+class ConcurrencyTests(ConformanceBase):
+    """Nothing acknowledged is lost: not to races, not to a killed process."""
+
+    def test_threads_writing_at_once_lose_nothing(self, adapter: BaseMemoryAdapter) -> None:
+        n, per = self.thread_count, self.writes_per_thread
+        acked: dict[str, list[tuple[int, str]]] = {f"thread{i}": [] for i in range(n)}
+
+        def work(i: int) -> None:
+            label = f"thread{i}"
+            for j in range(per):
+                record = adapter.add(write_content(label, j), namespace=("threads",))
+                acked[label].append((j, record.id))
+
+        errors = _run_threads(n, work)
+        assert not errors, f"writer threads failed: {errors[:3]!r}"
+        results = [
+            WriterResult(label=k, acknowledged=tuple(v), finished=True, returncode=0, stderr="")
+            for k, v in acked.items()
+        ]
+        assert verify_acknowledged(adapter, results) == []
+        ids = {memory_id for v in acked.values() for _, memory_id in v}
+        assert len(ids) == n * per, "two writes got the same id"
+        assert adapter.count(("threads",)) == n * per
+
+    def test_threads_adding_identical_content_keep_one(self, adapter: BaseMemoryAdapter) -> None:
+        self.needs(adapter, Capability.DEDUP)
+        n = self.thread_count
+        ids: list[str] = []
+
+        def work(i: int) -> None:
+            for j in range(10):
+                ids.append(adapter.add(f"shared fact number {j}", namespace=("dedup",)).id)
+
+        errors = _run_threads(n, work)
+        assert not errors, f"writer threads failed: {errors[:3]!r}"
+        assert len(set(ids)) == 10, f"{len(set(ids))} records for 10 distinct contents"
+        assert adapter.count(("dedup",)) == 10
+
+    def test_processes_writing_at_once_lose_nothing(self, stores: Stores) -> None:
+        opener = self.needs_opener(stores.location)
+        watcher = stores.open()
+        warm = watcher.add("written before the writers start", namespace=("procs",))
+        if self.can_search(watcher):
+            watcher.search("before the writers", namespace=("procs",))
+        labels = [f"proc{i}" for i in range(self.process_count)]
+        results = run_concurrent_writers(
+            opener,
+            labels=labels,
+            count=self.writes_per_process,
+            namespace=("procs",),
+            timeout=self.process_timeout,
+        )
+        for result in results:
+            assert result.returncode == 0 and result.finished, (
+                f"{result.label} failed (exit {result.returncode}):\n{result.stderr}"
+            )
+            assert len(result.acknowledged) == self.writes_per_process
+        assert verify_acknowledged(watcher, results) == [], "an adapter open during the writes misses some"
+        total = self.process_count * self.writes_per_process
+        assert watcher.count(("procs",)) == total + 1
+        assert watcher.get(warm.id).content == "written before the writers start"
+        if self.can_search(watcher):
+            label, (index, memory_id) = labels[-1], results[-1].acknowledged[-1]
+            query = write_content(label, index)
+            hits = watcher.search(query, namespace=("procs",), limit=5)
+            assert memory_id in {h.record.id for h in hits}, "another process's write is not searchable"
+        fresh = stores.reopen(watcher)
+        assert verify_acknowledged(fresh, results) == []
+
+    @pytest.mark.slow
+    def test_sigkill_loses_no_acknowledged_write(self, stores: Stores) -> None:
+        if not hasattr(signal, "SIGKILL"):
+            pytest.skip("no SIGKILL on this platform")
+        opener = self.needs_opener(stores.location)
+        rng = random.Random(20261120)
+        total_acked = 0
+        for trial in range(self.sigkill_trials):
+            label = f"crash{trial}"
+            result = run_sigkill_trial(
+                opener,
+                writes=self.sigkill_writes,
+                namespace=("crash",),
+                label=label,
+                rng=rng,
+                timeout=self.process_timeout,
+            )
+            acked = result.writer.acknowledged
+            assert acked, f"trial {trial}: the writer acknowledged nothing:\n{result.writer.stderr}"
+            total_acked += len(acked)
+            reopened = stores.open()
+            problems = verify_acknowledged(reopened, [result.writer])
+            assert problems == [], f"trial {trial} (killed={result.killed}): {problems[:5]}"
+            assert reopened.count(("crash",)) >= total_acked
+            self._check_integrity(stores.location, trial)
+
+    def _check_integrity(self, location: Path, trial: int) -> None:
+        verdict = self.integrity_check(location)
+        if verdict is not None:
+            assert verdict == "ok", f"trial {trial}: integrity check failed: {verdict}"
