@@ -51,6 +51,14 @@ class ScriptedChatModel(BaseChatModel):
     _bound: list[list[str]] = PrivateAttr(default_factory=list)
 
     def __init__(self, replies: Sequence[Reply] | Callable[[list[BaseMessage]], Reply], **kwargs: Any) -> None:
+        if not callable(replies):
+            if isinstance(replies, str) or not isinstance(replies, Sequence):
+                raise UsageError("replies is a list of str/AIMessage or a function of the messages")
+            for reply in replies:
+                if not isinstance(reply, (str, AIMessage)):
+                    raise UsageError(
+                        f"a scripted reply is a str or an AIMessage, not {type(reply).__name__}"
+                    )
         super().__init__(replies=replies, **kwargs)
 
     @property

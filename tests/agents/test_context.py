@@ -1,0 +1,200 @@
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
+
+from mnemos.agents import (
+    OfflineChatModel,
+    RecalledMemory,
+    ShortTermStrategy,
+    approx_tokens,
+    assemble_context,
+    interleave_ends,
+    token_counter_for,
+)
+from mnemos.agents.context import MEMORY_HEADER, MORE_MEMORY_HEADER, SUMMARY_HEADER
+from mnemos.exceptions import UsageError
+
+
+def mem(i: int, text: str | None = None) -> RecalledMemory:
+    return RecalledMemory(id=str(i), kind="semantic", content=text or f"memory number {i}", score=1 / i)
+
+
+def conversation(turns: int) -> list[BaseMessage]:
+    out: list[BaseMessage] = []
+    for i in range(turns):
+        out += [HumanMessage(f"question {i}", id=f"h{i}"), AIMessage(f"answer {i}", id=f"a{i}")]
+    return out
+
+
+def test_interleave_puts_the_best_at_both_ends() -> None:
+    start, end = interleave_ends([1, 2, 3, 4, 5, 6])
+    assert start == [1, 3, 5]
+    assert end == [6, 4, 2]
+    assert start + end == [1, 3, 5, 6, 4, 2]  # the least relevant sit in the middle
+
+
+def test_most_relevant_memories_open_and_close_the_prompt() -> None:
+    result = assemble_context(
+        messages=[*conversation(3), HumanMessage("now?")],
+        budget=2000, instructions="Be kind.", memories=[mem(i) for i in range(1, 6)],
+    )
+    first, *_, tail, last = result.messages
+    assert first.text.startswith("Be kind.")
+    head_lines = first.text.split(MEMORY_HEADER + "\n")[1].splitlines()
+    assert head_lines == ["- memory number 1", "- memory number 3", "- memory number 5"]
+    assert isinstance(tail, SystemMessage) and tail.text.startswith(MORE_MEMORY_HEADER)
+    assert tail.text.splitlines()[1:] == ["- memory number 4", "- memory number 2"]
+    assert last.text == "now?"
+    assert [m.id for m in result.memories] == ["1", "2", "3", "4", "5"]
+
+
+def test_window_keeps_the_last_n_earlier_messages() -> None:
+    result = assemble_context(messages=[*conversation(5), HumanMessage("q")], budget=2000,
+                              strategy="window", window=4)
+    assert [m.text for m in result.messages] == ["question 3", "answer 3", "question 4", "answer 4", "q"]
+    assert result.dropped == 6
+
+
+def test_buffer_keeps_everything_that_fits_newest_first() -> None:
+    messages = [*conversation(50), HumanMessage("q")]
+    full = assemble_context(messages=messages, budget=5000, strategy="buffer")
+    assert len(full.messages) == 101
+    tight = assemble_context(messages=messages, budget=100, strategy="buffer")
+    assert tight.messages[-1].text == "q"
+    assert tight.messages[-2].text == "answer 49"
+    assert 0 < tight.dropped < 100
+    assert tight.tokens <= 100
+
+
+def test_summary_replaces_earlier_turns() -> None:
+    result = assemble_context(messages=[*conversation(3), HumanMessage("q")], budget=2000, strategy="summary")
+    assert len(result.messages) == 2
+    assert SUMMARY_HEADER in result.messages[0].text
+    assert "user: question 0" in result.summary  # type: ignore[operator]
+    assert result.dropped == 6
+
+
+def test_summary_buffer_summarizes_older_and_keeps_recent() -> None:
+    seen: list[Sequence[BaseMessage]] = []
+
+    def summarize(messages: Sequence[BaseMessage]) -> str:
+        seen.append(messages)
+        return f"{len(messages)} earlier messages"
+
+    result = assemble_context(messages=[*conversation(4), HumanMessage("q")], budget=2000,
+                              strategy=ShortTermStrategy.SUMMARY_BUFFER, window=2, summarize=summarize)
+    assert [m.text for m in result.messages[1:]] == ["question 3", "answer 3", "q"]
+    assert result.summary == "6 earlier messages"
+    assert [m.text for m in seen[0]][:2] == ["question 0", "answer 0"]
+
+
+def test_tool_exchanges_stay_whole() -> None:
+    call = {"name": "lookup", "args": {}, "id": "c1"}
+    messages = [HumanMessage("old"), AIMessage("", tool_calls=[call]), ToolMessage("r", tool_call_id="c1"),
+                AIMessage("done"), HumanMessage("new")]
+    result = assemble_context(messages=messages, budget=2000, strategy="window", window=2)
+    assert [type(m).__name__ for m in result.messages] == ["AIMessage", "HumanMessage"]
+    result = assemble_context(messages=messages, budget=2000, strategy="window", window=3)
+    assert [type(m).__name__ for m in result.messages] == ["AIMessage", "ToolMessage", "AIMessage", "HumanMessage"]
+
+
+def test_an_oversized_request_is_truncated_to_the_budget() -> None:
+    result = assemble_context(messages=[HumanMessage("word " * 5000)], budget=64, instructions="Be brief.")
+    assert result.tokens <= 64
+    assert result.messages[-1].text.endswith("…")
+
+
+def test_bad_arguments_are_usage_errors() -> None:
+    with pytest.raises(UsageError, match="at least"):
+        assemble_context(messages=[], budget=10)
+    with pytest.raises(UsageError, match="strategy"):
+        assemble_context(messages=[], budget=100, strategy="everything")
+
+
+def test_offline_models_count_with_their_own_counter_others_approximate() -> None:
+    class Unknown:
+        def get_num_tokens_from_messages(self, messages: object) -> int:  # pragma: no cover
+            raise AssertionError("a hosted model's counter may reach the network; never called")
+
+    assert token_counter_for(Unknown()) is approx_tokens
+    counter = token_counter_for(OfflineChatModel())
+    messages = [HumanMessage("a" * 400)]
+    assert counter(messages) == approx_tokens(messages) > 100
+
+
+# --- the budget property ---------------------------------------------------------------
+
+_text = st.text(min_size=0, max_size=400)
+_nonblank = st.text(min_size=1, max_size=600).filter(lambda t: t.strip() != "")
+
+
+@st.composite
+def _messages(draw: st.DrawFn) -> list[BaseMessage]:
+    out: list[BaseMessage] = []
+    for i in range(draw(st.integers(0, 12))):
+        kind = draw(st.sampled_from(["human", "ai", "tool", "system"]))
+        if kind == "human":
+            out.append(HumanMessage(draw(_text), id=f"m{i}"))
+        elif kind == "ai":
+            out.append(AIMessage(draw(_text), id=f"m{i}", name=draw(st.sampled_from([None, "bot"]))))
+        elif kind == "system":
+            out.append(SystemMessage(draw(_text)))
+        else:
+            n = draw(st.integers(1, 3))
+            calls = [{"name": "t", "args": {"q": draw(_text)}, "id": f"c{i}_{j}"} for j in range(n)]
+            out.append(AIMessage("", tool_calls=calls))
+            out += [ToolMessage(draw(_text), tool_call_id=c["id"], name="t") for c in calls]
+    return out
+
+
+def _words_counter(messages: Sequence[BaseMessage]) -> int:
+    return sum(len(m.text.split()) + 4 for m in messages)
+
+
+def _chars_counter(messages: Sequence[BaseMessage]) -> int:
+    return sum(len(m.text) + len(str(getattr(m, "tool_calls", ""))) // 3 + 2 for m in messages)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    messages=_messages(),
+    memories=st.lists(_nonblank, max_size=15),
+    rules=st.lists(_nonblank, max_size=5),
+    instructions=_text,
+    budget=st.integers(32, 3000),
+    strategy=st.sampled_from(list(ShortTermStrategy)),
+    window=st.integers(0, 20),
+    summary_tokens=st.integers(0, 600),
+    memory_tokens=st.none() | st.integers(0, 2000),
+    counter=st.sampled_from([approx_tokens, _words_counter, _chars_counter]),
+)
+def test_assembled_context_never_exceeds_its_budget(
+    messages: list[BaseMessage], memories: list[str], rules: list[str], instructions: str, budget: int,
+    strategy: ShortTermStrategy, window: int, summary_tokens: int, memory_tokens: int | None, counter,
+) -> None:
+    recalled = [mem(i + 1, text) for i, text in enumerate(memories)]
+    result = assemble_context(
+        messages=messages, budget=budget, instructions=instructions, rules=rules, memories=recalled,
+        strategy=strategy, window=window, summary_tokens=summary_tokens, memory_tokens=memory_tokens,
+        count_tokens=counter,
+    )
+    assert result.tokens == counter(result.messages) if result.messages else result.tokens == 0
+    assert result.tokens <= budget
+    # memories that made it in keep their rank order, and tool results keep their calls
+    ranks = [int(m.id) for m in result.memories]
+    assert ranks == sorted(ranks)
+    open_calls: set[str] = set()
+    for message in result.messages:
+        if isinstance(message, AIMessage):
+            open_calls = {c["id"] for c in message.tool_calls}
+        elif isinstance(message, ToolMessage):
+            assert message.tool_call_id in open_calls
+    # a short request always survives a reasonable budget
+    humans = [m for m in messages if isinstance(m, HumanMessage)]
+    if humans and len(humans[-1].text) <= 40 and budget >= 200 and counter is approx_tokens:
+        assert any(m.text == humans[-1].text for m in result.messages if isinstance(m, HumanMessage))
