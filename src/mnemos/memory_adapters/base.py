@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import builtins
 import copy
 import enum
 import io
@@ -696,7 +697,7 @@ class BaseMemoryAdapter(abc.ABC):
         limit: int | None = 100,
         offset: int = 0,
         include_superseded: bool = False,
-    ) -> list[MemoryRecord]:
+    ) -> builtins.list[MemoryRecord]:
         """Memories under ``namespace``, newest first."""
         if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
             raise UsageError(f"limit is a positive integer or None, got {limit!r}")
@@ -705,7 +706,7 @@ class BaseMemoryAdapter(abc.ABC):
         q = self._query(None, namespace, kinds, filter, since, until, limit, offset, include_superseded)
         return [self._rel(hit.record) for hit in self._search(q)]
 
-    def namespaces(self, prefix: Sequence[str] = ()) -> list[Namespace]:
+    def namespaces(self, prefix: Sequence[str] = ()) -> builtins.list[Namespace]:
         """Namespaces holding at least one memory, under ``prefix``, relative to the scope."""
         n = len(self._scope)
         return [ns[n:] for ns in self._namespaces(self._abs(prefix))]
@@ -845,7 +846,7 @@ class BaseMemoryAdapter(abc.ABC):
     async def aadd(self, content: str, **kwargs: Any) -> MemoryRecord:
         return await asyncio.to_thread(self.add, content, **kwargs)
 
-    async def aadd_many(self, items: Iterable[NewMemory | Mapping[str, Any]], **kwargs: Any) -> list[MemoryRecord]:
+    async def aadd_many(self, items: Iterable[NewMemory | Mapping[str, Any]], **kwargs: Any) -> builtins.list[MemoryRecord]:
         return await asyncio.to_thread(self.add_many, list(items), **kwargs)
 
     async def aget(self, memory_id: str) -> MemoryRecord:
@@ -860,16 +861,16 @@ class BaseMemoryAdapter(abc.ABC):
     async def adelete(self, memory_id: str) -> None:
         await asyncio.to_thread(self.delete, memory_id)
 
-    async def asearch(self, query: str | None = None, **kwargs: Any) -> list[ScoredMemory]:
+    async def asearch(self, query: str | None = None, **kwargs: Any) -> builtins.list[ScoredMemory]:
         return await asyncio.to_thread(self.search, query, **kwargs)
 
-    async def alist(self, **kwargs: Any) -> list[MemoryRecord]:
+    async def alist(self, **kwargs: Any) -> builtins.list[MemoryRecord]:
         return await asyncio.to_thread(self.list, **kwargs)
 
-    async def ahistory(self, memory_id: str) -> list[MemoryRecord]:
+    async def ahistory(self, memory_id: str) -> builtins.list[MemoryRecord]:
         return await asyncio.to_thread(self.history, memory_id)
 
-    async def anamespaces(self, prefix: Sequence[str] = ()) -> list[Namespace]:
+    async def anamespaces(self, prefix: Sequence[str] = ()) -> builtins.list[Namespace]:
         return await asyncio.to_thread(self.namespaces, prefix)
 
     async def apurge(self, namespace: Sequence[str] = ()) -> int:
