@@ -1,0 +1,277 @@
+"""Add and search at scale: batched ingest rate and search latency of the native store.
+
+For each size, a fresh process creates a store in a temporary directory,
+adds that many synthetic memories (a seeded generator of varied sentences)
+into ONE namespace with ``add_many`` in batches, then runs the same queries
+against it. Query embeddings are computed beforehand and timed on their own,
+so the search latency is the store's work only.
+
+    python benchmarks/scale.py                       # 10k and 100k, built-in embedder
+    python benchmarks/scale.py --sizes 10000 --queries 100 --json out.json
+
+See benchmarks/README.md for what is measured and how.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from _common import PrecomputedQueries, latency_summary, parse_ints, peak_rss_mb
+from rich.console import Console
+from rich.table import Table
+
+from mnemos.memory_adapters.embedders import get_embedder
+from mnemos.memory_adapters.native import NativeMemoryAdapter, RankingConfig
+
+TARGET_P95_MS = 25.0
+TARGET_P95_AT = 100_000
+TARGET_INGEST = 2000.0
+NAMESPACE = ("bench", "scale")
+MODES = ("hybrid", "keyword", "vector")
+
+# -- a seeded generator of varied sentences ---------------------------------------------
+
+
+def _words(text: str) -> list[str]:
+    return text.split()
+
+
+_FIRST = _words(
+    "ana ben carla dmitri elena farid grace hiro ines jonas kemal lena marek nadia omar priya quentin rosa sven tomas una viktor wei xenia yusuf zoe"
+)
+_RELATION = _words(
+    "sister brother manager doctor neighbour landlord teacher cousin colleague dentist coach mentor"
+)
+_VERB = _words(
+    "bought sold repaired painted booked cancelled visited recommended borrowed returned ordered photographed reviewed planned postponed"
+)
+_ADJ = _words(
+    "old blue quiet expensive tiny broken vintage spicy crowded new wooden noisy fragile shiny remote"
+)
+_NOUN = _words(
+    "bicycle laptop apartment ticket recipe guitar camera garden novel kettle sofa passport umbrella telescope violin notebook jacket printer tent ladder"
+)
+_TOPIC = _words(
+    "budget migration launch hiring roadmap invoice audit contract onboarding outage refactor pricing security release"
+)
+_DAY = _words("monday tuesday wednesday thursday friday saturday sunday")
+_MONTH = _words(
+    "january february march april may june july august september october november december"
+)
+_SYLLABLES = _words("ka lo mi ne su ra ti vo pe za qui dor fen gal hum bri sto")
+
+_TEMPLATES = (
+    "{name} {verb} the {adj} {noun} from {place} on {day}.",
+    "{name}'s {relation} prefers the {noun} over the {noun2}, especially when it is {adj}.",
+    "Meeting with {name} about the {topic} moved to {day} at {hour} o'clock in {place}.",
+    "Remember: the {adj} {noun} costs {amount} euros at {place} since {month}.",
+    "{name} said the {topic} review went badly and the {noun} is still {adj}.",
+    "In {month}, {name} and {name2} {verb} a {noun} near {place} for the {topic} project.",
+    "Note to self: ask {name}'s {relation} whether the {noun2} was {verb} in {month}.",
+    "The {topic} ticket {code} is blocked until {name} {verb} the {adj} {noun}.",
+)
+
+
+def _word(rng: random.Random, parts: int) -> str:
+    return "".join(rng.choice(_SYLLABLES) for _ in range(parts))
+
+
+class SentenceGenerator:
+    """Deterministic, varied sentences: names, places and codes come from a large pseudo-vocabulary."""
+
+    def __init__(self, seed: int) -> None:
+        self.rng = random.Random(seed)
+        vocab = random.Random(1234)  # the same people and places for documents and queries
+        self.surnames = [_word(vocab, 3).capitalize() for _ in range(2000)]
+        self.places = [
+            _word(vocab, 2).capitalize() + vocab.choice(("ville", "berg", " Park", " Street", ""))
+            for _ in range(3000)
+        ]
+
+    def fields(self) -> dict[str, str]:
+        rng = self.rng
+        name = lambda: f"{rng.choice(_FIRST).capitalize()} {rng.choice(self.surnames)}"  # noqa: E731
+        return {
+            "name": name(),
+            "name2": name(),
+            "relation": rng.choice(_RELATION),
+            "verb": rng.choice(_VERB),
+            "adj": rng.choice(_ADJ),
+            "noun": rng.choice(_NOUN),
+            "noun2": rng.choice(_NOUN),
+            "topic": rng.choice(_TOPIC),
+            "place": rng.choice(self.places),
+            "day": rng.choice(_DAY).capitalize(),
+            "month": rng.choice(_MONTH).capitalize(),
+            "hour": str(rng.randint(7, 19)),
+            "amount": str(rng.randint(5, 5000)),
+            "code": f"{rng.choice(_TOPIC).upper()[:3]}-{rng.randint(100, 99999)}",
+        }
+
+    def sentence(self) -> str:
+        return self.rng.choice(_TEMPLATES).format(**self.fields())
+
+    def query(self) -> str:
+        f = self.fields()
+        return self.rng.choice(
+            (
+                "what did {name} buy at {place}",
+                "when is the meeting about the {topic}",
+                "which {noun} does {name}'s {relation} prefer",
+                "how much does the {adj} {noun} cost",
+                "{topic} ticket blocked by {name}",
+                "who {verb} a {noun} in {month}",
+            )
+        ).format(**f)
+
+
+def memories(n: int, seed: int = 7) -> Iterator[dict[str, Any]]:
+    gen = SentenceGenerator(seed)
+    for i in range(n):
+        yield {
+            "content": gen.sentence(),
+            "namespace": NAMESPACE,
+            "importance": round(gen.rng.random(), 2),
+            "metadata": {"n": i, "source": "synthetic"},
+        }
+
+
+# -- one size, in its own process -------------------------------------------------------
+
+
+def measure(size: int, embedder_spec: str, queries: int, batch: int) -> dict[str, Any]:
+    embedder = PrecomputedQueries(get_embedder(embedder_spec))
+    gen = SentenceGenerator(seed=99)
+    texts = [gen.query() for _ in range(queries)]
+    query_seconds = embedder.precompute(texts)
+    out: dict[str, Any] = {"size": size, "embedder": embedder.name, "batch": batch}
+    with tempfile.TemporaryDirectory(prefix="mnemos-scale-") as tmp:
+        path = Path(tmp) / "scale.db"
+        store = NativeMemoryAdapter(path, embedder=embedder)
+        items = list(memories(size))
+        start = time.perf_counter()
+        for offset in range(0, size, batch):
+            store.add_many(items[offset : offset + batch])
+        ingest = time.perf_counter() - start
+        out["ingest_memories_per_s"] = size / ingest
+        out["ingest_seconds"] = ingest
+        out["stored"] = store.count(NAMESPACE)
+        del items
+        base = RankingConfig()
+        out["search"] = {}
+        for mode in MODES:
+            config = replace(base, mode=mode)
+            seconds = []
+            for i, text in enumerate(texts):
+                start = time.perf_counter()
+                store.search(text, namespace=NAMESPACE, limit=10, ranking=config)
+                if i or mode != MODES[0]:  # the very first search also loads the vector cache
+                    seconds.append(time.perf_counter() - start)
+                else:
+                    out["first_search_ms"] = (time.perf_counter() - start) * 1000
+            out["search"][mode] = latency_summary(seconds)
+        store.close()
+        out["file_mb"] = sum(p.stat().st_size for p in path.parent.glob(path.name + "*")) / 1e6
+        start = time.perf_counter()
+        reopened = NativeMemoryAdapter(path, embedder=embedder)
+        reopened.search(texts[0], namespace=NAMESPACE, limit=10)
+        out["reopen_first_search_ms"] = (time.perf_counter() - start) * 1000
+        reopened.close()
+    out["query_embedding"] = latency_summary(query_seconds)
+    out["peak_rss_mb"] = peak_rss_mb()
+    out["query_embedding_misses"] = embedder.misses
+    return out
+
+
+def run_child(size: int, args: argparse.Namespace) -> dict[str, Any]:
+    command = [
+        sys.executable, __file__, "--one", str(size), "--embedder", args.embedder,
+        "--queries", str(args.queries), "--batch", str(args.batch),
+    ]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise SystemExit(f"size {size} failed:\n{result.stderr}")
+    return json.loads(result.stdout)
+
+
+def print_results(results: Sequence[dict[str, Any]], console: Console) -> None:
+    table = Table(title=f"native store at scale — {results[0]['embedder']} — one namespace")
+    for column in (
+        "memories", "ingest /s", "hybrid p50 ms", "hybrid p95 ms", "keyword p95 ms",
+        "vector p95 ms", "first search ms", "reopen+search ms", "query embed p50/p95 ms",
+        "file MB", "peak RSS MiB",
+    ):  # fmt: skip
+        table.add_column(column, justify="right")
+    for r in results:
+        s = r["search"]
+        q = r["query_embedding"]
+        table.add_row(
+            f"{r['size']:,}",
+            f"{r['ingest_memories_per_s']:,.0f}",
+            f"{s['hybrid']['p50_ms']:.1f}",
+            f"{s['hybrid']['p95_ms']:.1f}",
+            f"{s['keyword']['p95_ms']:.1f}",
+            f"{s['vector']['p95_ms']:.1f}",
+            f"{r['first_search_ms']:.0f}",
+            f"{r['reopen_first_search_ms']:.0f}",
+            f"{q['p50_ms']:.2f} / {q['p95_ms']:.2f}",
+            f"{r['file_mb']:.0f}",
+            f"{r['peak_rss_mb']:.0f}",
+        )
+    console.print(table)
+    for r in results:
+        p95 = r["search"]["hybrid"]["p95_ms"]
+        rate = r["ingest_memories_per_s"]
+        lines = [
+            f"{r['size']:,}: ingest {rate:,.0f}/s (target ≥ {TARGET_INGEST:,.0f}/s with the built-in embedder: "
+            f"{'met' if rate >= TARGET_INGEST else 'NOT met'})"
+        ]
+        if r["size"] >= TARGET_P95_AT:
+            lines.append(
+                f"hybrid search p95 {p95:.1f} ms (target ≤ {TARGET_P95_MS:g} ms at {TARGET_P95_AT:,}: "
+                f"{'met' if p95 <= TARGET_P95_MS else 'NOT met'})"
+            )
+        console.print("; ".join(lines))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--sizes", default="10000,100000", help="store sizes (default: 10000,100000)"
+    )
+    parser.add_argument("--embedder", default="hashing", help="embedder spec (default: hashing)")
+    parser.add_argument(
+        "--queries", type=int, default=200, help="searches per size and mode (default: 200)"
+    )
+    parser.add_argument(
+        "--batch", type=int, default=1000, help="add_many batch size (default: 1000)"
+    )
+    parser.add_argument("--json", type=Path, metavar="OUT", help="write the numbers as JSON")
+    parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.one is not None:
+        print(json.dumps(measure(args.one, args.embedder, args.queries, args.batch)))
+        return 0
+    console = Console(width=None if sys.stdout.isatty() else 180)
+    results = []
+    for size in parse_ints(args.sizes):
+        with console.status(f"{size:,} memories..."):
+            results.append(run_child(size, args))
+    print_results(results, console)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
