@@ -22,7 +22,6 @@ from typing import Any
 from langchain_core.messages import BaseMessage, convert_to_messages
 from pydantic import BaseModel, ConfigDict
 
-from mnemos.config import mnemos_home
 from mnemos.exceptions import ConfigurationError, UsageError
 from mnemos.memory_adapters.base import BaseMemoryAdapter
 from mnemos.tools.registry import load_object
@@ -31,8 +30,13 @@ __all__ = ["GraphRegistry", "GraphRunOut", "MessageOut", "default_checkpoint_pat
 
 
 def default_checkpoint_path() -> Path:
-    """Where graph threads are checkpointed unless told otherwise."""
-    return mnemos_home() / "checkpoints.db"
+    """Where graph threads are checkpointed unless told otherwise: ``$MNEMOS_HOME/checkpoints.db``.
+
+    The same file :mod:`mnemos.graphs` uses, so ``mnemos run`` and ``graph_run`` share threads.
+    """
+    from mnemos.graphs.checkpoint import default_checkpoint_path as graphs_default
+
+    return graphs_default()
 
 
 class MessageOut(BaseModel):

@@ -330,7 +330,7 @@ def _add_graph_tools(server: FastMCP, sc: ServerContext) -> None:
         ),
     )
     async def graph_run(
-        name: Annotated[str, Field(description=f"The graph to run: one of {names}.")],
+        name: Annotated[str, Field(description="The name of a registered graph.")],
         input: Annotated[str | dict[str, Any], Field(description="A user message, or the graph's input state as an object.")],
         thread_id: Annotated[str, Field(min_length=1, description="The conversation thread to run on.")],
         ctx: Context[Any, Any, Any],

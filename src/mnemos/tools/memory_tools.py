@@ -142,10 +142,10 @@ def memory_tools(
         return ops.list_namespaces(adapter, prefix=prefix or ()).model_dump(mode="json")
 
     specs: list[tuple[Callable[..., dict[str, Any]], type[BaseModel], str]] = [
-        (remember, RememberInput, "Store a memory for later. Returns its id."),
-        (recall, RecallInput, "Search memories; returns the best matches with ids, scores and why."),
-        (forget, ForgetInput, "Delete a memory by id."),
-        (list_namespaces, ListNamespacesInput, "List the namespaces that hold memories."),
+        (remember, RememberInput, "Store a new memory (a fact, an event or a rule) for later; returns its id."),
+        (recall, RecallInput, "Search your memories by meaning and keywords; returns the best matches with ids, scores and why each matched."),
+        (forget, ForgetInput, "Delete one memory by its id."),
+        (list_namespaces, ListNamespacesInput, "List the namespaces that hold memories, with counts."),
     ]
     return [_tool(fn, schema, doc, handle_errors) for fn, schema, doc in specs]
 

@@ -1,0 +1,190 @@
+"""Tools from external MCP servers: the mcpServers config, one session per server, failures.
+
+The external server is examples/mcp_external_tool/server.py, a stateful
+counter started as a real stdio subprocess.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any, TypedDict
+
+import pytest
+from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, ToolMessage
+from langgraph.graph import END, START, StateGraph
+from langgraph.graph.message import add_messages
+from langgraph.prebuilt import ToolNode
+from mcp_testkit import EXTERNAL_SERVER
+
+from mnemos.agents.offline import OfflineChatModel
+from mnemos.exceptions import ConfigurationError
+from mnemos.memory_adapters.native import NativeMemoryAdapter
+from mnemos.tools.mcp_client import MCPServerError, MCPToolbox, mcp_tools, parse_mcp_servers
+
+
+def _config(**extra: Any) -> dict[str, Any]:
+    return {"mcpServers": {"counter": {"command": sys.executable, "args": [str(EXTERNAL_SERVER)], **extra}}}
+
+
+# --- config -----------------------------------------------------------------------------
+
+
+def test_parse_stdio_and_http_entries(tmp_path: Path) -> None:
+    path = tmp_path / "mcp.json"
+    path.write_text(json.dumps({
+        "mcpServers": {
+            "local": {"command": "python", "args": ["s.py"], "env": {"KEY": "${SECRET}"}, "alwaysAllow": []},
+            "remote": {"url": "http://127.0.0.1:9/mcp", "headers": {"Authorization": "Bearer ${SECRET}"}},
+            "old": {"type": "sse", "url": "https://example.org/sse"},
+            "off": {"command": "nothing", "disabled": True},
+        }
+    }))
+    connections = parse_mcp_servers(path, env={"SECRET": "s3"})
+    assert connections == {
+        "local": {"transport": "stdio", "command": "python", "args": ["s.py"], "env": {"KEY": "s3"}},
+        "remote": {"transport": "streamable_http", "url": "http://127.0.0.1:9/mcp", "headers": {"Authorization": "Bearer s3"}},
+        "old": {"transport": "sse", "url": "https://example.org/sse"},
+    }
+    assert parse_mcp_servers(path.read_text(), env={"SECRET": "s3"}) == connections
+
+
+@pytest.mark.parametrize(
+    ("servers", "message"),
+    [
+        ({"a": "python s.py"}, "mcpServers.a: expected an object"),
+        ({"b": {"args": ["x"]}}, "mcpServers.b: give either 'command'"),
+        ({"c": {"command": "x", "url": "http://h/mcp"}}, "mcpServers.c: give either 'command'"),
+        ({"d": {"command": ""}}, "mcpServers.d: command"),
+        ({"e": {"command": "x", "args": "--flag"}}, "mcpServers.e: args"),
+        ({"f": {"url": "ftp://host/x"}}, "mcpServers.f: url"),
+        ({"g": {"url": "http://h/mcp", "headers": {"X": "${UNSET_VAR_FOR_TEST}"}}}, "mcpServers.g.headers.X: environment variable UNSET_VAR_FOR_TEST"),
+        ({"h": {"command": "x", "env": {"N": 1}}}, "mcpServers.h: env.N"),
+    ],
+)
+def test_malformed_entries_name_the_entry(servers: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigurationError) as info:
+        parse_mcp_servers({"mcpServers": servers}, env={})
+    assert message in str(info.value)
+
+
+def test_malformed_documents(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match="expected an object under 'mcpServers'"):
+        parse_mcp_servers({"servers": {}})
+    with pytest.raises(ConfigurationError, match="not valid JSON"):
+        parse_mcp_servers("{not json")
+    with pytest.raises(ConfigurationError, match="cannot read MCP server config"):
+        parse_mcp_servers(tmp_path / "missing.json")
+    with pytest.raises(ConfigurationError, match="no MCP server named 'nope'"):
+        MCPToolbox(_config(), servers=["nope"])
+
+
+# --- sessions ---------------------------------------------------------------------------
+
+
+def _value(result: Any) -> int:
+    text = result[0]["text"] if isinstance(result, list) else result
+    return int(json.loads(text)["value"])
+
+
+async def test_one_session_per_server_keeps_state() -> None:
+    async with mcp_tools(_config()) as tools:
+        by_name = {t.name: t for t in tools}
+        assert set(by_name) == {"increment", "put", "get"}
+        first = json.loads((await by_name["increment"].ainvoke({"name": "n"}))[0]["text"])
+        second = json.loads((await by_name["increment"].ainvoke({"name": "n"}))[0]["text"])
+        assert (first["value"], second["value"]) == (1, 2)
+        assert first["pid"] == second["pid"]
+        await by_name["put"].ainvoke({"key": "k", "value": "v"})
+        assert (await by_name["get"].ainvoke({"key": "k"}))[0]["text"] == "v"
+        missing = await by_name["get"].ainvoke({"key": "other"})
+        assert "no value stored under 'other'" in missing[0]["text"]
+
+
+async def test_prefixed_names_and_two_servers() -> None:
+    config = {"mcpServers": {
+        "one": {"command": sys.executable, "args": [str(EXTERNAL_SERVER)]},
+        "two": {"command": sys.executable, "args": [str(EXTERNAL_SERVER)]},
+    }}
+    with pytest.raises(ConfigurationError, match="two MCP servers offer a tool named"):
+        async with mcp_tools(config):
+            pass
+    async with MCPToolbox(config, tool_name_prefix=True) as box:
+        names = {t.name for t in box.tools}
+        assert {"one_increment", "two_increment"} <= names
+        tools = {t.name: t for t in box.tools}
+        await tools["one_increment"].ainvoke({"name": "x"})
+        other = json.loads((await tools["two_increment"].ainvoke({"name": "x"}))[0]["text"])
+        assert other["value"] == 1  # separate processes, separate state
+
+
+async def test_server_that_does_not_start() -> None:
+    config = {"mcpServers": {"broken": {"command": sys.executable, "args": ["-c", "import sys; sys.exit(3)"]}}}
+    with pytest.raises(MCPServerError) as info:
+        async with mcp_tools(config):
+            pass
+    assert info.value.server == "broken"
+
+
+async def test_server_that_goes_away_is_a_typed_error() -> None:
+    async with MCPToolbox(_config()) as box:
+        increment = {t.name: t for t in box.tools}["increment"]
+        pid = json.loads((await increment.ainvoke({"name": "n"}))[0]["text"])["pid"]
+        os.kill(pid, 9)
+        with pytest.raises(MCPServerError) as info:
+            await increment.ainvoke({"name": "n"})
+        assert info.value.server == "counter"
+        assert "went away" in str(info.value)
+
+
+# --- a graph whose agent uses an external server's tool and stores the result -----------
+
+
+class _State(TypedDict):
+    messages: Annotated[list[AnyMessage], add_messages]
+
+
+def _counter_graph(tools: list[Any], memory: NativeMemoryAdapter) -> Any:
+    model = OfflineChatModel().bind_tools(tools)
+
+    async def agent(state: _State) -> dict[str, Any]:
+        return {"messages": [await model.ainvoke(state["messages"])]}
+
+    async def remember(state: _State) -> dict[str, Any]:
+        result = next(m for m in reversed(state["messages"]) if isinstance(m, ToolMessage))
+        value = json.loads(result.content if isinstance(result.content, str) else result.content[0]["text"])
+        record = await memory.aadd(
+            f"the visits counter is at {value['value']}",
+            namespace=("agents", "counter"),
+            kind="semantic",
+            metadata={"value": value["value"], "pid": value["pid"]},
+        )
+        return {"messages": [AIMessage(f"stored {record.id}")]}
+
+    builder = StateGraph(_State)
+    builder.add_node("agent", agent)
+    builder.add_node("tools", ToolNode(tools))
+    builder.add_node("remember", remember)
+    builder.add_edge(START, "agent")
+    builder.add_edge("agent", "tools")
+    builder.add_edge("tools", "remember")
+    builder.add_edge("remember", END)
+    return builder.compile()
+
+
+async def test_graph_agent_calls_external_tool_and_stores_result(memory: NativeMemoryAdapter) -> None:
+    async with mcp_tools(_config()) as tools:
+        graph = _counter_graph(tools, memory)
+        for _ in range(2):
+            out = await graph.ainvoke({"messages": [HumanMessage("increment the counter name: visits")]})
+            call = next(m for m in out["messages"] if isinstance(m, AIMessage) and m.tool_calls)
+            assert call.tool_calls[0]["name"] == "increment"
+            assert call.tool_calls[0]["args"]["name"] == "visits"
+    stored = memory.list(namespace=("agents", "counter"))
+    values = sorted(r.metadata["value"] for r in stored)
+    assert values == [1, 2]  # the server kept its count between the two runs
+    assert len({r.metadata["pid"] for r in stored}) == 1
+    hits = memory.search("visits counter", namespace=("agents",))
+    assert hits and "visits counter is at" in hits[0].record.content
