@@ -49,15 +49,32 @@ class ConcurrencyTests(ConformanceBase):
     def test_threads_writing_at_once_lose_nothing(self, adapter: BaseMemoryAdapter) -> None:
         n, per = self.thread_count, self.writes_per_thread
         acked: dict[str, list[tuple[int, str]]] = {f"thread{i}": [] for i in range(n)}
+        writers_left = [n]
+        lock = threading.Lock()
+        done = threading.Event()
+        searchable = self.can_search(adapter)
 
         def work(i: int) -> None:
+            if i >= n:  # two readers run alongside the writers
+                while True:
+                    adapter.list(namespace=("threads",), limit=20)
+                    if searchable:
+                        adapter.search("write apple river", namespace=("threads",), limit=5)
+                    if done.wait(0.01):
+                        return
             label = f"thread{i}"
-            for j in range(per):
-                record = adapter.add(write_content(label, j), namespace=("threads",))
-                acked[label].append((j, record.id))
+            try:
+                for j in range(per):
+                    record = adapter.add(write_content(label, j), namespace=("threads",))
+                    acked[label].append((j, record.id))
+            finally:
+                with lock:
+                    writers_left[0] -= 1
+                    if not writers_left[0]:
+                        done.set()
 
-        errors = _run_threads(n, work)
-        assert not errors, f"writer threads failed: {errors[:3]!r}"
+        errors = _run_threads(n + 2, work)
+        assert not errors, f"threads failed: {errors[:3]!r}"
         results = [
             WriterResult(label=k, acknowledged=tuple(v), finished=True, returncode=0, stderr="")
             for k, v in acked.items()
