@@ -85,7 +85,8 @@ class _Shared:
     """One mem0 ``Memory`` per directory: embedded Qdrant allows a single client."""
 
     lock = threading.Lock()
-    open: ClassVar[dict[tuple[str, str], tuple[Any, int]]] = {}
+    open: ClassVar[dict[tuple[str, str], tuple[Any, threading.RLock, int]]] = {}
+    """(directory, collection) -> (mem0 Memory, the lock serializing its calls, users)."""
 
 
 class Mem0MemoryAdapter(BaseMemoryAdapter):
@@ -146,7 +147,7 @@ class Mem0MemoryAdapter(BaseMemoryAdapter):
         self.default_user = default_user
         self._key = (str(self.path.resolve()) if self.path else f":memory:{id(self)}", collection)
         _mem0.import_mem0()
-        self._memory = self._acquire(collection)
+        self._memory, self._lock = self._acquire(collection)
         self._memory.embedding_model = _mem0.make_embedding_bridge(self.embedder)
         self._memory.llm = _mem0.make_llm_bridge(llm)
 
@@ -201,12 +202,12 @@ class Mem0MemoryAdapter(BaseMemoryAdapter):
             state.write_text(json.dumps({"embedder": chosen.name, "dims": chosen.dims}), encoding="utf-8")
         return chosen
 
-    def _acquire(self, collection: str) -> Any:
+    def _acquire(self, collection: str) -> tuple[Any, threading.RLock]:
         with _Shared.lock:
             if self._key in _Shared.open:
-                memory, count = _Shared.open[self._key]
-                _Shared.open[self._key] = (memory, count + 1)
-                return memory
+                memory, lock, count = _Shared.open[self._key]
+                _Shared.open[self._key] = (memory, lock, count + 1)
+                return memory, lock
             from mem0 import Memory
 
             unused = "not-used-mnemos-replaces-this-client"
@@ -234,17 +235,18 @@ class Mem0MemoryAdapter(BaseMemoryAdapter):
                 )
             except RuntimeError as exc:  # Qdrant: folder used by another process
                 raise StorageError(f"cannot open the mem0 store at {self.path}: {exc}") from None
-            _Shared.open[self._key] = (memory, 1)
-            return memory
+            lock = threading.RLock()  # embedded Qdrant is not safe for concurrent calls
+            _Shared.open[self._key] = (memory, lock, 1)
+            return memory, lock
 
     def _close(self) -> None:
         with _Shared.lock:
             entry = _Shared.open.get(self._key)
             if entry is None:
                 return
-            memory, count = entry
+            memory, lock, count = entry
             if count > 1:
-                _Shared.open[self._key] = (memory, count - 1)
+                _Shared.open[self._key] = (memory, lock, count - 1)
                 return
             del _Shared.open[self._key]
         memory.close()
@@ -258,24 +260,25 @@ class Mem0MemoryAdapter(BaseMemoryAdapter):
     # -- the contract ---------------------------------------------------------------------
 
     def _add(self, records: Sequence[MemoryRecord], *, dedup: bool) -> list[MemoryRecord]:
-        stored: list[MemoryRecord] = []
-        created: list[str] = []
-        try:
-            for record in records:
-                existing = self._find_duplicate(record) if dedup else None
-                if existing is not None:
-                    stored.append(existing)
-                    continue
-                new = self._insert(record)
-                created.append(new.id)
-                stored.append(new)
-        except Exception as exc:
-            for memory_id in created:  # all or none
-                self._memory.delete(memory_id)
-            if isinstance(exc, UsageError):
-                raise
-            raise StorageError(f"mem0 could not store the memories: {exc}") from exc
-        return stored
+        with self._lock:
+            stored: list[MemoryRecord] = []
+            created: list[str] = []
+            try:
+                for record in records:
+                    existing = self._find_duplicate(record) if dedup else None
+                    if existing is not None:
+                        stored.append(existing)
+                        continue
+                    new = self._insert(record)
+                    created.append(new.id)
+                    stored.append(new)
+            except Exception as exc:
+                for memory_id in created:  # all or none
+                    self._memory.delete(memory_id)
+                if isinstance(exc, UsageError):
+                    raise
+                raise StorageError(f"mem0 could not store the memories: {exc}") from exc
+            return stored
 
     def _insert(self, record: MemoryRecord) -> MemoryRecord:
         ids = _mem0.session_ids(record.namespace, self.default_user)
@@ -305,7 +308,8 @@ class Mem0MemoryAdapter(BaseMemoryAdapter):
         return None
 
     def _get(self, ids: Sequence[str]) -> list[MemoryRecord | None]:
-        return [self._get_one(memory_id) for memory_id in ids]
+        with self._lock:
+            return [self._get_one(memory_id) for memory_id in ids]
 
     def _get_item(self, memory_id: str) -> dict[str, Any] | None:
         try:
@@ -319,61 +323,66 @@ class Mem0MemoryAdapter(BaseMemoryAdapter):
         return _mem0.record_from_item(item) if item is not None else None
 
     def _update(self, record: MemoryRecord) -> MemoryRecord:
-        item = self._get_item(record.id)
-        current = _mem0.record_from_item(item) if item is not None else None
-        if item is None or current is None:
-            raise StorageError(f"memory {record.id!r} vanished from mem0 during an update")
-        payload = _mem0.record_payload(record)
-        payload["mnemos_history"] = _mem0.history_payload([*_mem0.history_records(item), current])
-        self._memory.update(
-            record.id,
-            text=record.content if record.content != current.content else None,
-            metadata=payload,
-        )
-        return record
+        with self._lock:
+            item = self._get_item(record.id)
+            current = _mem0.record_from_item(item) if item is not None else None
+            if item is None or current is None:
+                raise StorageError(f"memory {record.id!r} vanished from mem0 during an update")
+            payload = _mem0.record_payload(record)
+            payload["mnemos_history"] = _mem0.history_payload([*_mem0.history_records(item), current])
+            self._memory.update(
+                record.id,
+                text=record.content if record.content != current.content else None,
+                metadata=payload,
+            )
+            return record
 
     def _delete(self, ids: Sequence[str]) -> int:
-        count = 0
-        for memory_id in ids:
-            if self._get_item(memory_id) is not None:
-                self._memory.delete(memory_id)
-                count += 1
-        return count
+        with self._lock:
+            count = 0
+            for memory_id in ids:
+                if self._get_item(memory_id) is not None:
+                    self._memory.delete(memory_id)
+                    count += 1
+            return count
 
     def _history(self, memory_id: str) -> list[MemoryRecord]:
-        item = self._get_item(memory_id)
-        return _mem0.history_records(item) if item is not None else []
+        with self._lock:
+            item = self._get_item(memory_id)
+            return _mem0.history_records(item) if item is not None else []
 
     def _purge(self, now: datetime, namespace_prefix: Namespace) -> int:
-        expired = [
-            r.id
-            for r in self._records(_mem0.namespace_filter(namespace_prefix))
-            if r.is_expired(now)
-        ]
-        return self._delete(expired)
+        with self._lock:
+            expired = [
+                r.id
+                for r in self._records(_mem0.namespace_filter(namespace_prefix))
+                if r.is_expired(now)
+            ]
+            return self._delete(expired)
 
     def _search(self, query: SearchQuery) -> list[ScoredMemory]:
-        flt = _mem0.namespace_filter(query.namespace_prefix)
-        if query.kinds is not None:
-            flt["mnemos_kind"] = sorted(k.value for k in query.kinds)
-        if not query.include_superseded:
-            flt["mnemos_current"] = True
-        if query.text is None:
-            listing = [r for r in self._records(flt) if query.accepts(r)]
-            listing.sort(key=lambda r: (r.created_at, r.id), reverse=True)
-            end = None if query.limit is None else query.offset + query.limit
-            return [ScoredMemory(record=r, score=0.0) for r in listing[query.offset : end]]
-        wanted = query.offset + (query.limit if query.limit is not None else 1_000_000)
-        fetch = max(wanted, 10)
-        while True:
-            items = self._memory.search(
-                query.text, top_k=fetch, filters=dict(flt), threshold=self.threshold, explain=True
-            )["results"]
-            hits = [h for h in (self._hit(item) for item in items) if h and query.accepts(h.record)]
-            if len(hits) >= wanted or len(items) < fetch:
-                break
-            fetch *= 4  # post-filtering dropped some: look further down the ranking
-        return hits[query.offset : wanted]
+        with self._lock:
+            flt = _mem0.namespace_filter(query.namespace_prefix)
+            if query.kinds is not None:
+                flt["mnemos_kind"] = sorted(k.value for k in query.kinds)
+            if not query.include_superseded:
+                flt["mnemos_current"] = True
+            if query.text is None:
+                listing = [r for r in self._records(flt) if query.accepts(r)]
+                listing.sort(key=lambda r: (r.created_at, r.id), reverse=True)
+                end = None if query.limit is None else query.offset + query.limit
+                return [ScoredMemory(record=r, score=0.0) for r in listing[query.offset : end]]
+            wanted = query.offset + (query.limit if query.limit is not None else 1_000_000)
+            fetch = max(wanted, 10)
+            while True:
+                items = self._memory.search(
+                    query.text, top_k=fetch, filters=dict(flt), threshold=self.threshold, explain=True
+                )["results"]
+                hits = [h for h in (self._hit(item) for item in items) if h and query.accepts(h.record)]
+                if len(hits) >= wanted or len(items) < fetch:
+                    break
+                fetch *= 4  # post-filtering dropped some: look further down the ranking
+            return hits[query.offset : wanted]
 
     def _hit(self, item: Mapping[str, Any]) -> ScoredMemory | None:
         record = _mem0.record_from_item(item)
@@ -421,31 +430,32 @@ class Mem0MemoryAdapter(BaseMemoryAdapter):
         Facts the new ones contradict are then marked superseded (``valid_to``
         set, ``superseded_by`` naming the new fact). Returns the new facts.
         """
-        if self.llm is None:
-            raise UsageError(
-                "extract() needs a chat model: open the mem0 adapter with llm=<chat model>"
+        with self._lock:
+            if self.llm is None:
+                raise UsageError(
+                    "extract() needs a chat model: open the mem0 adapter with llm=<chat model>"
+                )
+            try:
+                record = NewMemory(
+                    content="(extracted facts)",
+                    namespace=tuple(namespace),
+                    kind=MemoryKind.SEMANTIC,
+                    metadata=dict(metadata or {}),
+                    importance=importance,
+                ).to_record(now=self.now(), scope=self._scope)
+            except ValidationError as exc:
+                raise InvalidRecordError(str(exc)) from None
+            payload = _mem0.record_payload(record)
+            msgs = [{"role": "user", "content": messages}] if isinstance(messages, str) else [
+                dict(m) for m in messages
+            ]
+            result = self._memory.add(
+                msgs, infer=True, metadata=payload, **_mem0.session_ids(record.namespace, self.default_user)
             )
-        try:
-            record = NewMemory(
-                content="(extracted facts)",
-                namespace=tuple(namespace),
-                kind=MemoryKind.SEMANTIC,
-                metadata=dict(metadata or {}),
-                importance=importance,
-            ).to_record(now=self.now(), scope=self._scope)
-        except ValidationError as exc:
-            raise InvalidRecordError(str(exc)) from None
-        payload = _mem0.record_payload(record)
-        msgs = [{"role": "user", "content": messages}] if isinstance(messages, str) else [
-            dict(m) for m in messages
-        ]
-        result = self._memory.add(
-            msgs, infer=True, metadata=payload, **_mem0.session_ids(record.namespace, self.default_user)
-        )
-        items = result.get("results") if isinstance(result, dict) else result
-        new = [r for r in (self._get_one(str(i["id"])) for i in items or []) if r is not None]
-        self._resolve_supersession(new)
-        return [self._rel(r) for r in (self._get_one(r.id) or r for r in new)]
+            items = result.get("results") if isinstance(result, dict) else result
+            new = [r for r in (self._get_one(str(i["id"])) for i in items or []) if r is not None]
+            self._resolve_supersession(new)
+            return [self._rel(r) for r in (self._get_one(r.id) or r for r in new)]
 
     def _resolve_supersession(self, new: Sequence[MemoryRecord]) -> None:
         if not new:

@@ -1,0 +1,231 @@
+"""MemGPT's virtual context: what is in the prompt, and what happens when it fills.
+
+The prompt is one system message (instructions, the core memory blocks, the
+recursive summary of evicted messages, and how much recall and archival
+memory hold) followed by the FIFO queue of recent messages. Every user and
+assistant message is also logged in recall memory as it arrives, so eviction
+loses nothing: evicted messages stay searchable with ``conversation_search``.
+
+* Past ``warning_fraction`` of the window, the agent is sent MemGPT's
+  memory-pressure alert once, so it can save what matters.
+* Past the window, the oldest messages are evicted until the prompt is under
+  ``keep_fraction`` of it, and the summary is rewritten from the previous
+  summary plus the evicted messages (a recursive summary).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from langchain_core.messages import (
+    AIMessage,
+    BaseMessage,
+    HumanMessage,
+    SystemMessage,
+    ToolMessage,
+)
+from langchain_core.messages.utils import count_tokens_approximately
+
+from mnemos.exceptions import UsageError
+
+if TYPE_CHECKING:
+    from mnemos.memory_adapters.memgpt import MemGPTMemoryAdapter
+
+__all__ = [
+    "MEMORY_PRESSURE_WARNING",
+    "ContextEvent",
+    "Summarizer",
+    "VirtualContext",
+    "extractive_summarizer",
+    "model_summarizer",
+]
+
+MEMORY_PRESSURE_WARNING = (
+    "Warning: the conversation history will soon reach its maximum length and be trimmed. "
+    "Make sure to save any important information from the conversation to your memory "
+    "before it is removed."
+)
+
+Summarizer = Callable[[str | None, Sequence[BaseMessage]], str]
+"""``(previous summary, evicted messages) -> new summary``."""
+
+_SUMMARY_INSTRUCTIONS = (
+    "Your job is to summarize a history of previous messages in a conversation between an "
+    "AI persona and a human. The conversation you are given is a from a fixed context "
+    "window and may not be complete. Keep the summary short (under 120 words), keep facts, "
+    "names, numbers and dates, and include the previous summary's content."
+)
+
+
+@dataclass(kw_only=True, frozen=True)
+class ContextEvent:
+    """Something the virtual context did: ``memory_pressure`` or ``evicted``."""
+
+    kind: str
+    tokens: int
+    """Prompt tokens when it happened."""
+    evicted: int = 0
+    summary: str | None = None
+
+
+def _role(message: BaseMessage) -> str:
+    return {"human": "user", "ai": "assistant", "tool": "tool", "system": "system"}.get(
+        message.type, message.type
+    )
+
+
+def model_summarizer(model: Any) -> Summarizer:
+    """A summarizer that asks a chat model (MemGPT's own approach)."""
+
+    def summarize(previous: str | None, evicted: Sequence[BaseMessage]) -> str:
+        lines = [f"Previous summary: {previous}"] if previous else []
+        lines += [f"{_role(m)}: {m.text}" for m in evicted if m.text.strip()]
+        reply = model.invoke(
+            [SystemMessage(content=_SUMMARY_INSTRUCTIONS), HumanMessage(content="\n".join(lines))]
+        )
+        return str(getattr(reply, "text", reply)).strip() or (previous or "")
+
+    return summarize
+
+
+def extractive_summarizer(max_chars: int = 1200) -> Summarizer:
+    """A deterministic summarizer: the first sentence of each evicted message,
+    appended to the previous summary, oldest lines dropped past ``max_chars``."""
+
+    def summarize(previous: str | None, evicted: Sequence[BaseMessage]) -> str:
+        lines = previous.splitlines() if previous else []
+        for message in evicted:
+            text = " ".join(message.text.split())
+            if not text or isinstance(message, ToolMessage):
+                continue
+            first = text.split(". ")[0][:160]
+            lines.append(f"- {_role(message)}: {first}")
+        while len("\n".join(lines)) > max_chars and len(lines) > 1:
+            lines.pop(0)
+        return "\n".join(lines)
+
+    return summarize
+
+
+class VirtualContext:
+    """The in-context messages of one MemGPT agent and the rules that keep them in budget."""
+
+    def __init__(
+        self,
+        memory: MemGPTMemoryAdapter,
+        namespace: Sequence[str],
+        *,
+        instructions: str,
+        context_window: int,
+        summarize: Summarizer,
+        warning_fraction: float = 0.7,
+        keep_fraction: float = 0.5,
+        keep_last: int = 3,
+        reserved_tokens: int = 0,
+        count_tokens: Callable[[Sequence[BaseMessage]], int] = count_tokens_approximately,
+    ) -> None:
+        if not 0 < keep_fraction < warning_fraction < 1:
+            raise UsageError("need 0 < keep_fraction < warning_fraction < 1")
+        self.memory = memory
+        self.namespace = tuple(namespace)
+        self.instructions = instructions
+        self.context_window = context_window
+        self.summarize = summarize
+        self.warning_fraction = warning_fraction
+        self.keep_fraction = keep_fraction
+        self.keep_last = keep_last
+        self.reserved_tokens = reserved_tokens
+        self.count_tokens = count_tokens
+        self.queue: list[BaseMessage] = []
+        self.summary: str | None = None
+        self.evicted_total = 0
+        self.events: list[ContextEvent] = []
+        self._warned = False
+
+    # -- the prompt ---------------------------------------------------------------------
+
+    def system_message(self) -> SystemMessage:
+        """Instructions, core memory, the summary, and memory statistics."""
+        blocks = self.memory.core_blocks(self.namespace).values()
+        parts = [self.instructions, "### Core memory (always in context)"]
+        parts += [b.render() for b in blocks]
+        if self.summary:
+            parts += [
+                f"### Summary of {self.evicted_total} earlier messages, no longer in context "
+                "(they are still in recall memory: use conversation_search)",
+                self.summary,
+            ]
+        parts.append(
+            f"### Memory statistics\n"
+            f"{self.memory.message_count(self.namespace)} messages in recall memory, "
+            f"{self.memory.archival_count(self.namespace)} passages in archival memory."
+        )
+        return SystemMessage(content="\n\n".join(parts))
+
+    def messages(self) -> list[BaseMessage]:
+        """The prompt: the system message, then the queue."""
+        return [self.system_message(), *self.queue]
+
+    def tokens(self) -> int:
+        """Prompt tokens, counting what is reserved for tool schemas."""
+        return self.count_tokens(self.messages()) + self.reserved_tokens
+
+    # -- messages -----------------------------------------------------------------------
+
+    def append(self, message: BaseMessage, *, log: bool = True) -> None:
+        """Put a message in the queue; user and assistant text also goes to recall memory."""
+        self.queue.append(message)
+        if log and isinstance(message, (HumanMessage, AIMessage)) and message.text.strip():
+            self.memory.record_message(self.namespace, _role(message), message.text)
+
+    def check_pressure(self, *, warn: bool = True) -> None:
+        """Evict past the window; send the pressure alert past the warning mark."""
+        tokens = self.tokens()
+        if tokens > self.context_window:
+            self.evict()
+        elif warn and not self._warned and tokens > self.warning_fraction * self.context_window:
+            alert = HumanMessage(
+                content=json.dumps({"type": "system_alert", "message": MEMORY_PRESSURE_WARNING}),
+                name="system",
+            )
+            # ahead of the message that crossed the mark, so the agent reads both this turn
+            at = len(self.queue) - 1 if self.queue and isinstance(self.queue[-1], HumanMessage) else len(self.queue)
+            self.queue.insert(at, alert)
+            self._warned = True
+            self.events.append(ContextEvent(kind="memory_pressure", tokens=tokens))
+
+    def evict(self) -> int:
+        """Move the oldest messages out of context under a new summary; return how many."""
+        before = self.tokens()
+        target = self.keep_fraction * self.context_window
+        self.queue = [m for m in self.queue if not _is_alert(m)]
+        evicted: list[BaseMessage] = []
+        while len(self.queue) > self.keep_last and self.tokens() > target:
+            unit = self._oldest_unit()
+            evicted += self.queue[:unit]
+            del self.queue[:unit]
+        if evicted:
+            self.summary = self.summarize(self.summary, evicted)
+            self.evicted_total += len(evicted)
+        self._warned = False
+        self.events.append(
+            ContextEvent(kind="evicted", tokens=before, evicted=len(evicted), summary=self.summary)
+        )
+        return len(evicted)
+
+    def _oldest_unit(self) -> int:
+        """How many messages from the head go together: a tool call and its results."""
+        end = 1
+        if isinstance(self.queue[0], AIMessage) and self.queue[0].tool_calls:
+            while end < len(self.queue) and isinstance(self.queue[end], ToolMessage):
+                end += 1
+        while end < len(self.queue) and isinstance(self.queue[end], ToolMessage):
+            end += 1  # never leave orphaned tool results at the head
+        return end
+
+
+def _is_alert(message: BaseMessage) -> bool:
+    return isinstance(message, HumanMessage) and message.name == "system" and "system_alert" in message.text
