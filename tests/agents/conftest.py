@@ -23,6 +23,3 @@ def memory(tmp_path: Path) -> Iterator[NativeMemoryAdapter]:
     yield adapter
     adapter.close()
 
-
-def config(user: str = "alice", thread: str = "t1") -> dict:
-    return {"configurable": {"thread_id": thread, "user_id": user}}

@@ -154,8 +154,8 @@ def extract_rules(episodes: Sequence[str], existing: Sequence[str] = ()) -> list
 
     A sentence of the user's that gives an instruction ("always ...", "never
     ...", "please ...", "don't ...", "make sure ...", "I prefer ...", "I want
-    you to ...") becomes a rule. With none found, the rule is
-    ``DEFAULT_RULE``. Rules already in ``existing`` are not repeated.
+    you to ...") becomes a rule. Rules already in ``existing`` are not
+    repeated. With no rule found and none existing, the rule is ``DEFAULT_RULE``.
     """
     known = {r.casefold() for r in existing}
     rules: list[str] = []
@@ -170,7 +170,7 @@ def extract_rules(episodes: Sequence[str], existing: Sequence[str] = ()) -> list
                 if rule.casefold() not in known:
                     known.add(rule.casefold())
                     rules.append(rule)
-    if not rules and DEFAULT_RULE.casefold() not in known:
+    if not rules and not existing:
         rules.append(DEFAULT_RULE)
     return rules
 
