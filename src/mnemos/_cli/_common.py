@@ -19,7 +19,6 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import click
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -52,15 +51,15 @@ EXIT_RUNTIME = 1
 
 def fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
     """Print ``error: message`` on stderr and return the exit to raise."""
-    # click.echo, not rich: messages hold brackets (``mnemos[st]``) rich would eat as markup.
-    click.echo(f"error: {message}", err=True)
+    # Plain echo, not rich: messages hold brackets (``mnemos[st]``) rich would read as markup.
+    typer.echo(f"error: {message}", err=True)
     return typer.Exit(code)
 
 
 class MnemosGroup(TyperGroup):
     """A command group whose commands report mnemos errors without a traceback."""
 
-    def invoke(self, ctx: click.Context) -> Any:
+    def invoke(self, ctx: Any) -> Any:  # a click Context (typer may vendor click)
         try:
             return super().invoke(ctx)
         except UsageError as exc:
