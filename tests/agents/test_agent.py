@@ -13,7 +13,6 @@ from mnemos.exceptions import InvalidNamespaceError, UsageError
 from mnemos.memory_adapters import MemoryKind
 
 
-
 def config(user: str = "alice", thread: str = "t1") -> dict[str, Any]:
     return {"configurable": {"thread_id": thread, "user_id": user}}
 
@@ -203,7 +202,7 @@ def test_model_extracted_facts_with_a_scripted_stand_in_for_a_hosted_model(memor
     facts = {"facts": [{"subject": "user", "attribute": "pet", "value": "a cat named Miso",
                         "statement": "User has a cat named Miso"}]}
     model = ScriptedChatModel(["Lovely!", AIMessage("", tool_calls=[{"name": "FactList", "args": facts, "id": "f1"}])])
-    agent = Agent(name="assistant", model=model, memory=memory, policy=MemoryPolicy(fact_extractor="model"))
+    agent = Agent(name="assistant", model=model, memory=memory, policy=MemoryPolicy(extractor="model"))
     agent.invoke("My cat Miso is asleep.", config())
     (fact,) = memory.list(namespace=("users", "alice"), kinds="semantic", limit=None)
     assert fact.content == "User has a cat named Miso"
@@ -233,3 +232,34 @@ def test_bad_specs_are_usage_errors(memory) -> None:
     with pytest.raises(UsageError, match="messages"):
         agent.invoke({"other": 1})
     assert memory.count() == 0
+
+
+def test_summary_strategy_asks_the_model_once_per_turn_scripted_stand_in(memory) -> None:
+    """A hosted model is simulated: it replies to the summary request, then to the user."""
+    def reply(messages: list[Any]) -> str:
+        if messages[0].content.startswith("Summarize the conversation"):
+            return "They talked about the weather."
+        return "fine"
+
+    model = ScriptedChatModel(reply)
+    policy = MemoryPolicy(strategy="summary_buffer", window=2, extractor="model", extract_facts=False)
+    agent = Agent(name="assistant", model=model, policy=policy)
+    history = [HumanMessage("Is it sunny?"), AIMessage("Yes."), HumanMessage("And tomorrow?"),
+               AIMessage("Rain."), HumanMessage("Thanks")]
+    agent.invoke({"messages": history})
+    assert len(model.prompts) == 2
+    assert "human: Is it sunny?" in model.prompts[0][-1].content
+    system = model.prompts[1][0].content
+    assert "Summary of the earlier conversation:\nThey talked about the weather." in system
+    assert [m.content for m in model.prompts[1][1:]] == ["And tomorrow?", "Rain.", "Thanks"]
+
+
+def test_assemble_shows_the_prompt_without_calling_the_model(memory) -> None:
+    memory.add("User lives in Porto", namespace=("users", "alice", "agents", "assistant"), kind="semantic")
+    model = ScriptedChatModel([])
+    agent = Agent(name="assistant", instructions="Be kind.", model=model, memory=memory)
+    context = agent.assemble({"messages": [HumanMessage("Where do I live?")]}, config())
+    assert "- User lives in Porto" in context.messages[0].content
+    assert context.tokens <= agent.policy.context_tokens
+    assert [m.content for m in context.memories] == ["User lives in Porto"]
+    assert model.prompts == []

@@ -77,7 +77,7 @@ def test_reflection_through_the_model_with_a_scripted_stand_in(memory) -> None:
     rules = AIMessage("", tool_calls=[{"name": "RuleList", "args": {"rules": ["Greet by name."]}, "id": "r1"}])
     model = ScriptedChatModel(["Hi!", rules])
     agent = Agent(name="greeter", instructions="Greet.", model=model, memory=memory,
-                  policy=MemoryPolicy(fact_extractor="model", extract_facts=False))
+                  policy=MemoryPolicy(extractor="model", extract_facts=False))
     agent.invoke("hello", config())
     version = agent.reflect(config())
     assert version is not None and version.rules == ("Greet by name.",)

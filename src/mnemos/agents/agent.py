@@ -56,7 +56,7 @@ from langchain_core.tools import tool as as_langchain_tool
 from pydantic import BaseModel, Field
 
 from mnemos.agents import _extract, _memops
-from mnemos.agents.context import AssembledContext, RecalledMemory, assemble_context
+from mnemos.agents.context import AssembledContext, RecalledMemory, Summarizer, assemble_context
 from mnemos.agents.models import resolve_model
 from mnemos.agents.offline import OfflineChatModel
 from mnemos.agents.policy import MemoryPolicy
@@ -78,6 +78,10 @@ FACTS_PROMPT = (
     "(e.g. 'lives_in', 'works_at', 'favorite_color', 'likes:tea'), its value, and the fact "
     "as one short sentence about the user (e.g. 'User lives in Berlin'). "
     "Return no facts if there are none; do not invent any."
+)
+SUMMARY_PROMPT = (
+    "Summarize the conversation below in a few sentences. Keep facts about the user, "
+    "decisions and open questions; leave out pleasantries."
 )
 REFLECT_PROMPT = (
     "You review an assistant's recent conversations. Return short, general rules "
@@ -107,7 +111,7 @@ class RunIdentity:
         return cls(thread_id=str(thread) if thread is not None else None, user_id=str(user))
 
 
-@dataclass(kw_only=True)
+@dataclass(kw_only=True, eq=False)
 class Agent:
     """An agent specification, runnable as a LangGraph node (see the module docs).
 
@@ -190,9 +194,10 @@ class Agent:
         who = RunIdentity.from_config(config)
         trace: list[dict[str, Any]] = []
         instructions, rules, recalled = self._prepare(messages, who, trace)
+        summarize = self._summarizer(config)
         new: list[BaseMessage] = []
         for _ in range(self.max_steps):
-            context = self._context(messages + new, instructions, rules, recalled)
+            context = self._context(messages + new, instructions, rules, recalled, summarize)
             reply = self._named(self._runnable.invoke(context.messages, config=_child(config)))
             new.append(reply)
             if not reply.tool_calls:
@@ -209,9 +214,10 @@ class Agent:
         who = RunIdentity.from_config(config)
         trace: list[dict[str, Any]] = []
         instructions, rules, recalled = await asyncio.to_thread(self._prepare, messages, who, trace)
+        summarize = self._summarizer(config)
         new: list[BaseMessage] = []
         for _ in range(self.max_steps):
-            context = self._context(messages + new, instructions, rules, recalled)
+            context = self._context(messages + new, instructions, rules, recalled, summarize)
             reply = self._named(await self._runnable.ainvoke(context.messages, config=_child(config)))
             new.append(reply)
             if not reply.tool_calls:
@@ -250,7 +256,7 @@ class Agent:
         """The prompt the agent would send for ``state`` now (recall included), without calling the model."""
         messages = _messages_of(state)
         instructions, rules, recalled = self._prepare(messages, RunIdentity.from_config(config), [])
-        return self._context(messages, instructions, rules, recalled)
+        return self._context(messages, instructions, rules, recalled, self._summarizer(config))
 
     # -- reflection -------------------------------------------------------------------------
 
@@ -260,7 +266,7 @@ class Agent:
         """Learn rules from the user's recent episodes into procedural memory.
 
         Asks the model for rules (structured output); with the offline or
-        scripted model (or ``policy.fact_extractor="rules"``) rules come from
+        scripted model (or ``policy.extractor="rules"``) rules come from
         the user's instructions in the episodes ("always ...", "please ...",
         see :func:`~mnemos.agents._extract.extract_rules`). Returns the new
         current version (unchanged when nothing new was learned).
@@ -297,8 +303,8 @@ class Agent:
         return self.memory
 
     def _uses_rules(self) -> bool:
-        if self.policy.fact_extractor != "auto":
-            return self.policy.fact_extractor == "rules"
+        if self.policy.extractor != "auto":
+            return self.policy.extractor == "rules"
         return isinstance(self._chat_model, (OfflineChatModel, ScriptedChatModel))
 
     def _prepare(
@@ -318,8 +324,35 @@ class Agent:
         _emit(event, trace)
         return instructions, rules, recalled
 
+    def _summarizer(self, config: RunnableConfig | None) -> Summarizer:
+        """Summaries of older turns for one turn: by the model (cached per turn) or by extraction."""
+        if self._uses_rules():
+            return _extract.extractive_summary
+        cache: dict[tuple[int, str | None], str] = {}
+
+        def summarize(older: Sequence[BaseMessage]) -> str:
+            key = (len(older), older[-1].id if older else None)
+            if key not in cache:
+                transcript = "\n".join(f"{m.type}: {m.text}" for m in older if m.text.strip())
+                try:
+                    reply = self._chat_model.invoke(
+                        [SystemMessage(SUMMARY_PROMPT), HumanMessage(transcript)], config=_child(config)
+                    )
+                    cache[key] = reply.text.strip()
+                except Exception as exc:  # a summary is an aid; fall back rather than fail the turn
+                    logger.warning("summarizing by the model failed (%s); using an extractive summary", exc)
+                    cache[key] = _extract.extractive_summary(older)
+            return cache[key]
+
+        return summarize
+
     def _context(
-        self, messages: list[BaseMessage], instructions: str, rules: list[str], recalled: list[RecalledMemory]
+        self,
+        messages: list[BaseMessage],
+        instructions: str,
+        rules: list[str],
+        recalled: list[RecalledMemory],
+        summarize: Summarizer | None = None,
     ) -> AssembledContext:
         policy = self.policy
         return assemble_context(
@@ -332,6 +365,7 @@ class Agent:
             window=policy.window,
             summary_tokens=policy.summary_tokens,
             memory_tokens=policy.semantic.max_tokens + policy.episodic.max_tokens,
+            summarize=summarize,
             count_tokens=self._count,
         )
 

@@ -47,6 +47,7 @@ __all__ = [
     "AssembledContext",
     "RecalledMemory",
     "ShortTermStrategy",
+    "Summarizer",
     "assemble_context",
     "interleave_ends",
 ]
@@ -112,6 +113,7 @@ def interleave_ends(items: Sequence[Any]) -> tuple[list[Any], list[Any]]:
 
 
 Summarizer = Callable[[Sequence[BaseMessage]], str]
+"""Turns older messages into a summary text."""
 
 
 @dataclass
@@ -202,9 +204,9 @@ def assemble_context(
         line_cost = max(1, cost([SystemMessage(f"- {memory.content}")]) - per_line + 1)
         if spent + line_cost > memory_cap:
             continue
-        trial = [*parts.memories, memory]
-        if _fits(parts, count_tokens, budget, memories=trial):
-            parts.memories = trial
+        with_memory = [*parts.memories, memory]
+        if _fits(parts, count_tokens, budget, memories=with_memory):
+            parts.memories = with_memory
             spent += line_cost
     used = cost(parts.build())
 

@@ -41,11 +41,13 @@ from mnemos.exceptions import UsageError
 from mnemos.memory_adapters import Namespace
 from mnemos.memory_adapters._namespace import validate_namespace
 
-__all__ = ["FactExtractor", "MemoryPolicy", "RecallSettings"]
+__all__ = ["Extractor", "MemoryPolicy", "RecallSettings"]
 
-FactExtractor = Literal["auto", "model", "rules"]
-"""``"model"``: ask the model (structured output); ``"rules"``: the offline rules;
-``"auto"``: rules for the offline and scripted models, the model otherwise."""
+Extractor = Literal["auto", "model", "rules"]
+"""Who extracts facts, learns rules when reflecting and summarizes older turns:
+``"model"`` asks the agent's model (structured output for facts and rules);
+``"rules"`` uses the deterministic extractors of :mod:`mnemos.agents._extract`;
+``"auto"`` means rules for the offline and scripted models, the model otherwise."""
 
 
 @dataclass(kw_only=True, frozen=True)
@@ -73,13 +75,15 @@ class MemoryPolicy:
     procedural: RecallSettings = field(default_factory=lambda: RecallSettings(k=10, max_tokens=300))
     context_tokens: int = 4000
     """The budget of the whole prompt sent to the model."""
-    strategy: ShortTermStrategy = ShortTermStrategy.SUMMARY_BUFFER
+    strategy: ShortTermStrategy = ShortTermStrategy.BUFFER
+    """Buffer by default: no hidden model calls. The summary strategies ask a hosted
+    model for a summary of the older turns (once per turn), the offline model none."""
     window: int = 12
     """Messages kept verbatim by the ``window`` and ``summary_buffer`` strategies."""
     summary_tokens: int = 300
     write_episodes: bool = True
     extract_facts: bool = True
-    fact_extractor: FactExtractor = "auto"
+    extractor: Extractor = "auto"
     episode_importance: float = 0.3
     fact_importance: float = 0.7
 
@@ -93,8 +97,8 @@ class MemoryPolicy:
             )
         if not isinstance(self.window, int) or self.window < 0:
             raise UsageError(f"window is a non-negative integer, got {self.window!r}")
-        if self.fact_extractor not in ("auto", "model", "rules"):
-            raise UsageError(f"fact_extractor is 'auto', 'model' or 'rules', got {self.fact_extractor!r}")
+        if self.extractor not in ("auto", "model", "rules"):
+            raise UsageError(f"extractor is 'auto', 'model' or 'rules', got {self.extractor!r}")
         for name in ("namespace", "procedural_namespace"):
             template = getattr(self, name)
             if isinstance(template, str) or not template:
@@ -112,7 +116,7 @@ class MemoryPolicy:
         return _fill(self.procedural_namespace, agent=agent, user_id=user_id, thread_id=thread_id)
 
 
-def _strategy(value: object) -> ShortTermStrategy:
+def _strategy(value: ShortTermStrategy | str) -> ShortTermStrategy:
     try:
         return ShortTermStrategy(value)
     except ValueError:

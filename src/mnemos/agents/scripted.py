@@ -59,7 +59,7 @@ class ScriptedChatModel(BaseChatModel):
                     raise UsageError(
                         f"a scripted reply is a str or an AIMessage, not {type(reply).__name__}"
                     )
-        super().__init__(replies=replies, **kwargs)
+        super().__init__(replies=replies, **kwargs)  # type: ignore[call-arg]
 
     @property
     def _llm_type(self) -> str:
