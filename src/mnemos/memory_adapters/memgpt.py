@@ -226,11 +226,12 @@ class MemGPTMemoryAdapter(BaseMemoryAdapter):
         if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
             raise InvalidRecordError(f"a core block limit is a positive integer, not {limit!r}")
         _check_fits(label, value, limit)
+        content, empty = _block_content(value)
         record = self.add(
-            value or " ",  # an empty block still needs content to be a record
+            content,
             namespace=namespace,
             kind=MemoryKind.PROCEDURAL,
-            metadata={"memgpt": _CORE, "label": label, "limit": limit},
+            metadata={"memgpt": _CORE, "label": label, "limit": limit, "empty": empty},
             importance=1.0,
             dedup=False,
         )
@@ -261,7 +262,9 @@ class MemGPTMemoryAdapter(BaseMemoryAdapter):
 
     def _write_block(self, block: CoreBlock, value: str) -> CoreBlock:
         _check_fits(block.label, value, block.limit)
-        return _block(self.update(block.id, content=value.strip() or " "))
+        current = self.get(block.id)
+        content, empty = _block_content(value)
+        return _block(self.update(block.id, content=content, metadata={**current.metadata, "empty": empty}))
 
     # -- recall memory --------------------------------------------------------------------
 
@@ -350,10 +353,19 @@ class MemGPTMemoryAdapter(BaseMemoryAdapter):
         return len(self.list(namespace=namespace, kinds=MemoryKind.SEMANTIC, limit=None))
 
 
+_EMPTY_BLOCK = "(empty block)"
+
+
+def _block_content(value: str) -> tuple[str, bool]:
+    """A block's record content (a record cannot be blank) and whether the block is empty."""
+    value = value.strip()
+    return (value, False) if value else (_EMPTY_BLOCK, True)
+
+
 def _block(record: MemoryRecord) -> CoreBlock:
     return CoreBlock(
         label=str(record.metadata["label"]),
-        value=record.content.strip(),
+        value="" if record.metadata.get("empty") else record.content,
         limit=int(record.metadata.get("limit", DEFAULT_BLOCK_LIMIT)),
         id=record.id,
     )

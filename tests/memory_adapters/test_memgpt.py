@@ -1,0 +1,266 @@
+"""The MemGPT adapter and agent over the native SQLite backend.
+
+Models: mnemos's OfflineChatModel (deterministic rules, no network) for the
+long conversation, and ScriptedChatModel where a test needs the agent to make
+particular calls (standing in for a hosted LLM's choices).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
+
+from mnemos.agents.offline import OfflineChatModel
+from mnemos.agents.scripted import ScriptedChatModel
+from mnemos.exceptions import ConfigurationError, InvalidRecordError, UsageError
+from mnemos.memory_adapters.base import MemoryKind
+from mnemos.memory_adapters.memgpt import (
+    MEMORY_PRESSURE_WARNING,
+    MemGPTAgent,
+    MemGPTMemoryAdapter,
+    memgpt_tools,
+)
+
+NS = ("agents", "sam-helper")
+WEATHER = ["sunny", "rainy", "windy", "cold", "warm", "foggy", "humid", "dry", "stormy", "mild"]
+FOOD = ["pasta", "soup", "curry", "tacos", "rice", "stew", "salad", "pizza", "fish", "noodles"]
+
+
+@pytest.fixture
+def memory(tmp_path: Path) -> Iterator[MemGPTMemoryAdapter]:
+    adapter = MemGPTMemoryAdapter(tmp_path / "memgpt.db", embedder="hashing")
+    yield adapter
+    adapter.close()
+
+
+def calling(name: str, **args: object) -> AIMessage:
+    """An assistant message that calls one tool."""
+    return AIMessage(content="", tool_calls=[{"name": name, "args": args, "id": f"call_{name}_{len(args)}"}])
+
+
+def small_talk(n: int) -> list[str]:
+    return [
+        f"Small talk {i}: the weather was {WEATHER[i % 10]} and I cooked {FOOD[(i * 3) % 10]} for dinner."
+        for i in range(n)
+    ]
+
+
+# --- the memory tiers ------------------------------------------------------------------
+
+
+def test_core_blocks_are_size_limited_editable_and_versioned(memory: MemGPTMemoryAdapter) -> None:
+    memory.define_block(NS, "human", "Name: Sam", limit=40)
+    memory.define_block(NS, "persona", "I am upbeat.")
+    assert list(memory.core_blocks(NS)) == ["human", "persona"]
+    memory.core_memory_append(NS, "human", "Likes: chess")
+    block = memory.core_memory_replace(NS, "human", "chess", "go")
+    assert block.value == "Name: Sam\nLikes: go"
+    with pytest.raises(InvalidRecordError, match="limit is 40"):
+        memory.core_memory_append(NS, "human", "x" * 40)
+    with pytest.raises(InvalidRecordError, match="not in core block"):
+        memory.core_memory_replace(NS, "human", "tennis", "golf")
+    with pytest.raises(InvalidRecordError, match="no core block 'notes'"):
+        memory.core_memory_append(NS, "notes", "x")
+    assert memory.core_blocks(NS)["human"].value == "Name: Sam\nLikes: go"  # failed edits changed nothing
+    versions = memory.history(block.id)
+    assert [v.content for v in versions] == ["Name: Sam", "Name: Sam\nLikes: chess", "Name: Sam\nLikes: go"]
+    assert versions[-1].kind is MemoryKind.PROCEDURAL
+    assert "<human characters=\"19/40\">" in block.render()
+
+
+def test_recall_memory_search_by_text_and_date(memory: MemGPTMemoryAdapter) -> None:
+    day = datetime(2031, 5, 1, 9, 0, tzinfo=UTC)
+    for i, text in enumerate(["my sister is called Mia", "we talked about trains", "Mia likes trains"]):
+        memory.record_message(NS, "user", text, created_at=day + timedelta(days=i))
+    hits = memory.conversation_search(NS, "sister Mia")
+    assert hits[0].record.content == "my sister is called Mia"
+    assert hits[0].record.kind is MemoryKind.EPISODIC and hits[0].record.metadata["role"] == "user"
+    found = memory.conversation_search_date(NS, day + timedelta(days=1), day + timedelta(days=2, hours=1))
+    assert [r.content for r in found] == ["we talked about trains", "Mia likes trains"]
+    assert memory.conversation_search(NS, "trains", page=0, page_size=1)[0].record.content
+    assert len(memory.conversation_search(NS, "trains", page=1, page_size=1)) == 1
+    assert memory.message_count(NS) == 3 and memory.message_count(("agents", "other")) == 0
+
+
+def test_archival_memory(memory: MemGPTMemoryAdapter) -> None:
+    memory.archival_memory_insert(NS, "Sam's passport expires in March 2032")
+    memory.archival_memory_insert(NS, "Sam is allergic to peanuts")
+    hits = memory.archival_memory_search(NS, "when does the passport expire")
+    assert hits[0].record.content == "Sam's passport expires in March 2032"
+    assert hits[0].record.kind is MemoryKind.SEMANTIC
+    assert memory.archival_count(NS) == 2
+
+
+def test_tools_take_a_heartbeat_and_report_errors_as_text(memory: MemGPTMemoryAdapter) -> None:
+    memory.define_block(NS, "human", "Name: Sam", limit=30)
+    tools = memgpt_tools(memory, NS)
+    assert [t.name for t in tools] == [
+        "core_memory_append", "core_memory_replace", "archival_memory_insert",
+        "archival_memory_search", "conversation_search", "conversation_search_date",
+    ]
+    for tool in tools:
+        assert "request_heartbeat" in tool.args
+    by_name = {t.name: t for t in tools}
+    assert "now holds" in by_name["core_memory_append"].invoke({"label": "human", "content": "Job: pilot"})
+    error = by_name["core_memory_append"].invoke({"label": "human", "content": "y" * 50})
+    assert error.startswith("Error:") and "limit is 30" in error
+    by_name["archival_memory_insert"].invoke({"content": "the spare key is under the blue pot"})
+    assert "blue pot" in by_name["archival_memory_search"].invoke({"query": "spare key"})
+    memory.record_message(NS, "user", "hello from the past", created_at=datetime(2031, 1, 2, tzinfo=UTC))
+    dated = by_name["conversation_search_date"].invoke({"start_date": "2031-01-02", "end_date": "2031-01-02"})
+    assert "hello from the past" in dated
+    assert by_name["conversation_search_date"].invoke(
+        {"start_date": "yesterday", "end_date": "2031-01-02"}
+    ).startswith("Error:")
+
+
+# --- the agent loop ---------------------------------------------------------------------
+
+
+def test_heartbeat_chains_calls_and_no_heartbeat_ends_the_turn(memory: MemGPTMemoryAdapter) -> None:
+    memory.archival_memory_insert(NS, "the wifi password is tulip-42")
+    model = ScriptedChatModel([
+        calling("archival_memory_search", query="wifi password", request_heartbeat=True),
+        "The wifi password is tulip-42.",
+        calling("archival_memory_search", query="wifi", request_heartbeat=False),
+    ])
+    agent = MemGPTAgent(model, memory, namespace=NS, context_window=4000)
+    assert agent.step("what's the wifi password?") == "The wifi password is tulip-42."
+    second_prompt = model.prompts[1]
+    assert isinstance(second_prompt[-1], ToolMessage) and "tulip-42" in second_prompt[-1].text
+    assert agent.step("and again?") == ""  # the call ran, the turn ended without a heartbeat
+    assert len(model.prompts) == 3
+    assert isinstance(agent.context.queue[-1], ToolMessage)
+
+
+def test_failed_call_gets_a_heartbeat_so_the_agent_can_correct_itself(memory: MemGPTMemoryAdapter) -> None:
+    model = ScriptedChatModel([
+        calling("core_memory_append", label="nope", content="x"),
+        "Sorry, that block does not exist.",
+    ])
+    agent = MemGPTAgent(model, memory, namespace=NS, context_window=4000)
+    assert agent.step("remember x") == "Sorry, that block does not exist."
+    assert "no core block 'nope'" in model.prompts[1][-1].text
+
+
+def test_long_offline_conversation_overflows_and_the_evicted_fact_is_found(
+    memory: MemGPTMemoryAdapter,
+) -> None:
+    """The must-show: pressure warning, eviction into recall with a summary, and
+    conversation_search finding a fact that is no longer in context."""
+    agent = MemGPTAgent(OfflineChatModel(), memory, namespace=NS, context_window=2600,
+                        human="Name: Sam", summarizer="extractive")
+    turns = ["My gym locker code is 4512.", *small_talk(40)]
+    saw_alert_in_context = False
+    for text in turns:
+        agent.step(text)
+        kinds = [e.kind for e in agent.events]
+        if kinds and kinds[-1] == "memory_pressure" and kinds.count("memory_pressure") == 1:
+            alert = [m for m in agent.context.queue if "system_alert" in m.text]
+            saw_alert_in_context = bool(alert) and MEMORY_PRESSURE_WARNING in json.loads(alert[0].text)["message"]
+    kinds = [e.kind for e in agent.events]
+    assert "memory_pressure" in kinds and "evicted" in kinds
+    assert kinds.index("memory_pressure") < kinds.index("evicted")  # warned before anything was lost
+    assert saw_alert_in_context
+    # the fact left the context window ...
+    assert not any("4512" in m.text for m in agent.context.queue)
+    assert agent.context.tokens() <= agent.context.context_window
+    # ... but recall memory kept every message, and a summary stands in for the evicted ones
+    assert memory.message_count(NS) >= len(turns)
+    system = agent.context.system_message().text
+    assert f"Summary of {agent.context.evicted_total} earlier messages" in system
+    assert agent.context.summary and "Small talk" in agent.context.summary
+    reply = agent.step("Search our conversation history: what is my gym locker code?")
+    assert "My gym locker code is 4512" in reply
+
+
+def test_agent_saves_to_archival_on_pressure_and_finds_it_later(memory: MemGPTMemoryAdapter) -> None:
+    """A scripted model that behaves as MemGPT asks: on the pressure alert it archives
+    the important fact; later it searches archival memory to answer."""
+
+    def policy(messages: list[BaseMessage]) -> AIMessage | str:
+        last = messages[-1]
+        if isinstance(last, ToolMessage):
+            return "Your locker code is 4512." if "4512" in last.text else "Saved."
+        alerted = any("system_alert" in m.text for m in messages[-3:] if isinstance(m, HumanMessage))
+        if alerted and memory.archival_count(NS) == 0:
+            return calling("archival_memory_insert", content="Sam's gym locker code is 4512",
+                           request_heartbeat=True)
+        if "locker" in last.text and last.text.endswith("?"):
+            return calling("archival_memory_search", query="gym locker code", request_heartbeat=True)
+        return "Noted."
+
+    agent = MemGPTAgent(ScriptedChatModel(policy), memory, namespace=NS, context_window=2600,
+                        summarizer="extractive")
+    for text in ["My gym locker code is 4512.", *small_talk(70)]:
+        agent.step(text)
+    assert "evicted" in [e.kind for e in agent.events]
+    assert memory.archival_memory_search(NS, "locker code")[0].record.content == "Sam's gym locker code is 4512"
+    assert not any("4512" in m.text for m in agent.context.queue)
+    assert agent.step("What is my locker code?") == "Your locker code is 4512."
+
+
+def test_summary_is_recursive(memory: MemGPTMemoryAdapter) -> None:
+    calls: list[tuple[str | None, int]] = []
+    made: list[str] = []
+
+    def summarize(previous: str | None, evicted: Sequence[BaseMessage]) -> str:
+        calls.append((previous, len(evicted)))
+        made.append(f"summary #{len(calls)}")
+        return made[-1]
+
+    agent = MemGPTAgent(OfflineChatModel(), memory, namespace=NS, context_window=2600, summarizer=summarize)
+    for text in small_talk(80):
+        agent.step(text)
+    assert len(calls) >= 2 and all(n > 0 for _, n in calls)
+    # each summary is made from the one before it plus the newly evicted messages
+    assert [previous for previous, _ in calls] == [None, *made[:-1]]
+    assert agent.context.summary == made[-1]
+    assert made[-1] in agent.context.system_message().text
+
+
+def test_model_summarizer_asks_the_model(memory: MemGPTMemoryAdapter) -> None:
+    def policy(messages: list[BaseMessage]) -> str:
+        if "summarize a history" in messages[0].text:
+            return "SUMMARY: Sam chatted about weather and dinners."
+        return "Noted."
+
+    agent = MemGPTAgent(ScriptedChatModel(policy), memory, namespace=NS, context_window=2600)
+    for text in small_talk(70):
+        agent.step(text)
+    assert agent.context.summary == "SUMMARY: Sam chatted about weather and dinners."
+
+
+def test_memory_survives_a_new_agent_on_the_same_store(tmp_path: Path) -> None:
+    first = MemGPTMemoryAdapter(tmp_path / "m.db", embedder="hashing")
+    edit = calling("core_memory_append", label="human", content="Pet: a cat named Miso")
+    MemGPTAgent(ScriptedChatModel([edit]), first,
+                namespace=NS, human="Name: Sam").step("I have a cat named Miso")
+    first.close()
+    again = MemGPTMemoryAdapter(tmp_path / "m.db")
+    try:
+        agent = MemGPTAgent(OfflineChatModel(), again, namespace=NS, human="(ignored: block exists)")
+        assert again.core_blocks(NS)["human"].value == "Name: Sam\nPet: a cat named Miso"
+        assert "Pet: a cat named Miso" in agent.context.system_message().text
+        assert again.conversation_search(NS, "cat Miso")[0].record.content == "I have a cat named Miso"
+    finally:
+        again.close()
+
+
+def test_configuration_errors(memory: MemGPTMemoryAdapter, tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="too small"):
+        MemGPTAgent(OfflineChatModel(), memory, namespace=NS, context_window=500)
+    with pytest.raises(UsageError):
+        MemGPTAgent(OfflineChatModel(), memory, namespace=NS, summarizer="magic")  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError, match="Letta"):
+        MemGPTMemoryAdapter.from_url("memgpt+letta://localhost:8283")
+    adapter = MemGPTMemoryAdapter.from_url(f"memgpt://{tmp_path / 'u.db'}", scope=("s",), embedder="hashing")
+    try:
+        assert adapter.scope == ("s",) and adapter.backend.path == tmp_path / "u.db"  # type: ignore[attr-defined]
+    finally:
+        adapter.close()
