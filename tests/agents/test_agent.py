@@ -263,3 +263,24 @@ def test_assemble_shows_the_prompt_without_calling_the_model(memory) -> None:
     assert context.tokens <= agent.policy.context_tokens
     assert [m.content for m in context.memories] == ["User lives in Porto"]
     assert model.prompts == []
+
+
+def test_other_agents_replies_reach_the_model_as_named_user_messages() -> None:
+    def lookup() -> str:
+        """Look up."""
+        return "data"
+
+    idea_call = AIMessage("", tool_calls=[{"name": "lookup", "args": {}, "id": "x1"}])
+    first = Agent(name="ideas", model=ScriptedChatModel([idea_call, "Use a kite."]), tools=[lookup])
+    critic_model = ScriptedChatModel(["Kites need wind."])
+    critic = Agent(name="critic", model=critic_model)
+    graph = StateGraph(MessagesState)
+    graph.add_node(first)
+    graph.add_node(critic)
+    graph.add_edge(START, "ideas")
+    graph.add_edge("ideas", "critic")
+    out = graph.compile().invoke({"messages": [HumanMessage("How do we lift it?")]})
+    assert [m.name for m in out["messages"][1:]] == ["ideas", "lookup", "ideas", "critic"]
+    seen = critic_model.prompts[0]
+    assert [type(m).__name__ for m in seen] == ["HumanMessage", "HumanMessage"]
+    assert seen[1].content == "[ideas] Use a kite." and seen[1].name == "ideas"

@@ -20,6 +20,10 @@ One turn:
 3. call the model and the tools it asks for;
 4. write the turn as an episode and the stated facts as semantic memory.
 
+In the prompt, other agents' replies (``AIMessage`` with another ``name``)
+are shown as user messages ``"[name] text"``, as AutoGen does, so the model
+sees only its own turns as the assistant's; their tool exchanges are left out.
+
 The thread id comes from ``config["configurable"]["thread_id"]`` and the user
 id from ``config["configurable"]["user_id"]`` (default ``"default"``).
 
@@ -356,7 +360,7 @@ class Agent:
     ) -> AssembledContext:
         policy = self.policy
         return assemble_context(
-            messages=messages,
+            messages=_from_the_view_of(self.name, messages),
             budget=policy.context_tokens,
             instructions=instructions,
             rules=rules,
@@ -420,7 +424,7 @@ class Agent:
             tools_used = [m.name for m in new if isinstance(m, ToolMessage) and m.name]
             record = _memops.write_episode(
                 self.memory, ns,
-                content=f"{speaker}: {request.text.strip()}\n{self.name}: {reply.text.strip() or '(no text)'}",
+                content=f"{speaker}: {_clip(request.text)}\n{self.name}: {_clip(reply.text) or '(no text)'}",
                 provenance=provenance,
                 metadata={"agent": self.name, "thread": who.thread_id, "user": who.user_id,
                           "tools": tools_used},
@@ -480,6 +484,29 @@ def _messages_of(state: Any) -> list[BaseMessage]:
 
             out.extend(convert_to_messages([m]))
     return out
+
+
+def _from_the_view_of(name: str, messages: Sequence[BaseMessage]) -> list[BaseMessage]:
+    """Other agents' replies become named user messages (as AutoGen does), so a model sees
+    only its own turns as ``assistant``; their tool exchanges are left out."""
+    out: list[BaseMessage] = []
+    foreign_calls: set[str] = set()
+    for message in messages:
+        if isinstance(message, AIMessage) and message.name and message.name != name:
+            if message.tool_calls:
+                foreign_calls.update(c["id"] for c in message.tool_calls if c.get("id"))
+            if message.text.strip():
+                out.append(HumanMessage(f"[{message.name}] {message.text}", name=message.name, id=message.id))
+        elif isinstance(message, ToolMessage) and message.tool_call_id in foreign_calls:
+            continue
+        else:
+            out.append(message)
+    return out
+
+
+def _clip(text: str, limit: int = 4000) -> str:
+    text = text.strip()
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _request(messages: Sequence[BaseMessage]) -> BaseMessage | None:
