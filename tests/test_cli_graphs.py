@@ -1,0 +1,208 @@
+"""``mnemos run`` / ``threads`` / ``graph`` end to end: typer's CliRunner and the installed
+console script in separate processes, on real SQLite checkpoints and a real native store."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner, Result
+
+from mnemos.cli import app
+
+APPROVAL_GRAPH = textwrap.dedent(
+    '''
+    import os
+    from pathlib import Path
+    from langchain_core.messages import AIMessage
+    from mnemos.graphs import GraphBuilder
+
+    def draft(state):
+        return {"messages": [AIMessage("a first draft", name="draft")]}
+
+    def flaky(state):
+        flag = Path(os.environ["FLAKY_FLAG"])
+        if flag.exists():
+            flag.unlink()
+            raise RuntimeError("power cut")
+        return {"messages": [AIMessage("flaky step done", name="flaky")]}
+
+    def publish(state):
+        return {"messages": [AIMessage("published", name="publish")]}
+
+    builder = GraphBuilder(name="approve_demo").node(draft).node(flaky).node(publish)
+    builder.edge("draft", "flaky")
+    builder.approval(after="flaky", on_approve="publish", on_reject="draft", question="Ship it?")
+
+    def factory():
+        return builder
+
+    broken = GraphBuilder(name="broken").sequence(draft, publish).node(flaky).edge("flaky", "publish")
+    '''
+)
+
+AGENT_GRAPH = textwrap.dedent(
+    '''
+    import os
+    from mnemos.agents import Agent
+    from mnemos.graphs import GraphBuilder
+    from mnemos.memory_adapters.native import NativeMemoryAdapter
+
+    def graph():
+        memory = NativeMemoryAdapter(os.environ["MNEMOS_STORE"])
+        assistant = Agent(name="assistant", model="offline", memory=memory,
+                          instructions="You are a personal assistant.")
+        return GraphBuilder(name="assistant").sequence(assistant)
+    '''
+)
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    values = {
+        "MNEMOS_HOME": str(tmp_path / "home"),
+        "MNEMOS_STORE": str(tmp_path / "memory.db"),
+        "FLAKY_FLAG": str(tmp_path / "flaky.flag"),
+        "COLUMNS": "200",
+    }
+    for key, value in values.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("MNEMOS_CHECKPOINTS", raising=False)
+    (tmp_path / "approve_graph.py").write_text(APPROVAL_GRAPH)
+    (tmp_path / "agent_graph.py").write_text(AGENT_GRAPH)
+    return values
+
+
+def cli(*args: str) -> Result:
+    return CliRunner().invoke(app, list(args), env={"COLUMNS": "200"})
+
+
+def ok(*args: str) -> Result:
+    result = cli(*args)
+    assert result.exit_code == 0, (result.stdout, result.stderr, result.exception)
+    return result
+
+
+def test_run_pauses_for_approval_and_threads_resume_finishes(tmp_path: Path, env: dict[str, str]) -> None:
+    target = f"{tmp_path / 'approve_graph.py'}:builder"
+    out = ok("run", target, "write something", "--thread", "t1", "--no-input").stdout
+    assert "▶ draft" in out and "a first draft" in out
+    assert "Ship it?" in out
+    assert 'mnemos threads resume t1 --answer "yes"' in out
+
+    listing = ok("threads", "list").stdout
+    assert "t1" in listing and "approve_graph.py:builder" in listing and "interrupted" in listing
+    shown = ok("threads", "show", "t1").stdout
+    assert "interrupted" in shown and "Ship it?" in shown and "a first draft" in shown
+
+    done = ok("threads", "resume", "t1", "--answer", "yes").stdout
+    assert "approved" in done and "published" in done and "thread t1 done" in done
+    again = cli("threads", "resume", "t1")
+    assert again.exit_code == 2 and "nothing left to run" in again.stderr
+
+
+def test_feedback_rejects_and_loops_back(tmp_path: Path, env: dict[str, str]) -> None:
+    target = f"{tmp_path / 'approve_graph.py'}:factory"
+    ok("run", target, "go", "--thread", "t2", "--no-input")
+    out = ok("threads", "resume", "t2", "--answer", "shorter please").stdout
+    assert "rejected: shorter please" in out
+    assert out.count("▶ draft") == 1 and "Ship it?" in out
+    data = json.loads(ok("threads", "show", "t2", "--json").stdout)
+    assert data["status"] == "interrupted" and data["next"] == ["approval"]
+    assert "Rejected by the reviewer: shorter please" in [m["content"] for m in data["messages"]]
+
+
+def test_answer_option_and_json_lines(tmp_path: Path, env: dict[str, str]) -> None:
+    target = f"{tmp_path / 'approve_graph.py'}:builder"
+    out = ok("run", target, "go", "--thread", "t3", "--answer", "yes", "--json").stdout
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert [x["node"] for x in lines if x["type"] == "update"] == ["draft", "flaky", "approval", "publish"]
+    assert any(x["type"] == "interrupt" and x["data"]["value"]["question"] == "Ship it?" for x in lines)
+    assert lines[-1] == {"type": "status", "status": "done", "thread": "t3", "reply": "published"}
+
+
+def test_a_failed_run_resumes_from_its_last_checkpoint(tmp_path: Path, env: dict[str, str]) -> None:
+    Path(env["FLAKY_FLAG"]).touch()
+    target = f"{tmp_path / 'approve_graph.py'}:builder"
+    failed = cli("run", target, "go", "--thread", "t4", "--no-input")
+    assert failed.exit_code == 1
+    assert "power cut" in failed.stderr and "mnemos threads resume t4" in failed.stderr
+    data = json.loads(ok("threads", "show", "t4", "--json").stdout)
+    assert data["status"] == "pending" and data["next"] == ["flaky"]
+    out = ok("threads", "resume", "t4", "--no-input").stdout
+    assert "▶ flaky" in out and "▶ draft" not in out and "Ship it?" in out
+
+
+def test_graph_show_formats_and_check(tmp_path: Path, env: dict[str, str]) -> None:
+    target = f"{tmp_path / 'approve_graph.py'}:builder"
+    text = ok("graph", "show", target).stdout
+    assert "graph approve_demo (4 nodes)" in text and "approval ⇢ publish | draft" in text
+    assert "flowchart" in ok("graph", "show", target, "--format", "mermaid").stdout or "graph TD" in ok(
+        "graph", "show", target, "--format", "mermaid").stdout
+    assert '"draft" -> "flaky";' in ok("graph", "show", target, "-f", "dot").stdout
+    bad = cli("graph", "show", target, "-f", "png")
+    assert bad.exit_code == 2 and "unknown graph format" in bad.stderr
+    broken = f"{tmp_path / 'approve_graph.py'}:broken"
+    shown = ok("graph", "show", broken).stdout
+    assert "! error: no path from START reaches 'flaky'" in shown
+    checked = cli("graph", "check", broken)
+    assert checked.exit_code == 1 and "'flaky'" in checked.stdout
+    assert ok("graph", "check", target).stdout.count("error") == 0
+
+
+def test_bad_targets_and_threads_are_usage_errors(tmp_path: Path, env: dict[str, str]) -> None:
+    for target, message in [
+        ("no_colon_here", "MODULE:GRAPH"),
+        (f"{tmp_path / 'missing.py'}:g", "no such file"),
+        (f"{tmp_path / 'approve_graph.py'}:nothing", "no attribute 'nothing'"),
+        ("json:loads", "expected a compiled graph"),
+        ("json:JSONDecodeError", "expected a compiled graph"),
+    ]:
+        result = cli("run", target, "hi", "--no-input")
+        assert result.exit_code == 2, (target, result.stdout, result.stderr)
+        assert message in result.stderr
+    broken = cli("run", f"{tmp_path / 'approve_graph.py'}:broken", "hi")
+    assert broken.exit_code == 2 and "'flaky'" in broken.stderr
+    missing = cli("threads", "show", "nope")
+    assert missing.exit_code == 2 and "no saved thread 'nope'" in missing.stderr
+    assert cli("run", f"{tmp_path / 'approve_graph.py'}:builder", "  ").exit_code == 2
+
+
+def test_checkpoints_option_points_somewhere_else(tmp_path: Path, env: dict[str, str]) -> None:
+    url = f"sqlite:///{tmp_path / 'elsewhere.db'}"
+    target = f"{tmp_path / 'approve_graph.py'}:builder"
+    ok("run", target, "go", "--thread", "t5", "--no-input", "--checkpoints", url)
+    assert (tmp_path / "elsewhere.db").exists()
+    assert "t5" in ok("threads", "list", "--checkpoints", url).stdout
+    assert "t5" not in ok("threads", "list").stdout
+
+
+def _mnemos(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    exe = shutil.which("mnemos", path=str(Path(sys.executable).parent))
+    cmd = [exe, *args] if exe else [sys.executable, "-m", "mnemos.cli", *args]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=180, env={**os.environ, **env})
+    assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+def test_agent_memory_across_processes_shows_the_recalled_memory_and_why(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    target = f"{tmp_path / 'agent_graph.py'}:graph"
+    _mnemos("run", target, "My favourite colour is green", "--user", "alice", env=env)
+    second = _mnemos("run", target, "What is my favourite colour?", "--user", "alice", "--thread", "q", env=env)
+    out = second.stdout
+    assert "Based on what I remember: User's favourite colour is green" in out
+    assert "[semantic] User's favourite colour is green" in out
+    assert "why: keyword" in out and "vector" in out
+    bob = _mnemos("run", target, "What is my favourite colour?", "--user", "bob", "--json", env=env)
+    lines = [json.loads(line) for line in bob.stdout.splitlines()]
+    recalls = [x["data"] for x in lines if x["type"] == "custom" and x["data"]["event"] == "recall"]
+    assert recalls and all(r["memories"] == [] for r in recalls)
+    assert "green" not in lines[-1]["reply"]
