@@ -39,6 +39,9 @@ def _register() -> None:
     from mnemos._cli import mcp
 
     app.add_typer(mcp.app, name="mcp")
+    from mnemos._cli import graphs
+
+    graphs.register(app)
 
 
 _register()
