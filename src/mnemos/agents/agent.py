@@ -494,7 +494,7 @@ def _from_the_view_of(name: str, messages: Sequence[BaseMessage]) -> list[BaseMe
     for message in messages:
         if isinstance(message, AIMessage) and message.name and message.name != name:
             if message.tool_calls:
-                foreign_calls.update(c["id"] for c in message.tool_calls if c.get("id"))
+                foreign_calls.update(str(c["id"]) for c in message.tool_calls if c.get("id"))
             if message.text.strip():
                 out.append(HumanMessage(f"[{message.name}] {message.text}", name=message.name, id=message.id))
         elif isinstance(message, ToolMessage) and message.tool_call_id in foreign_calls:
