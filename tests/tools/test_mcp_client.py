@@ -10,17 +10,16 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Any, TypedDict
+from typing import Any
 
 import pytest
-from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, ToolMessage
-from langgraph.graph import END, START, StateGraph
-from langgraph.graph.message import add_messages
-from langgraph.prebuilt import ToolNode
+from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
+from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 from mcp_testkit import EXTERNAL_SERVER
 
-from mnemos.agents.offline import OfflineChatModel
+from mnemos.agents import Agent, OfflineChatModel
 from mnemos.exceptions import ConfigurationError
+from mnemos.graphs import GraphBuilder
 from mnemos.memory_adapters.native import NativeMemoryAdapter
 from mnemos.tools.mcp_client import MCPServerError, MCPToolbox, mcp_tools, parse_mcp_servers
 
@@ -142,49 +141,31 @@ async def test_server_that_goes_away_is_a_typed_error() -> None:
 # --- a graph whose agent uses an external server's tool and stores the result -----------
 
 
-class _State(TypedDict):
-    messages: Annotated[list[AnyMessage], add_messages]
-
-
-def _counter_graph(tools: list[Any], memory: NativeMemoryAdapter) -> Any:
-    model = OfflineChatModel().bind_tools(tools)
-
-    async def agent(state: _State) -> dict[str, Any]:
-        return {"messages": [await model.ainvoke(state["messages"])]}
-
-    async def remember(state: _State) -> dict[str, Any]:
-        result = next(m for m in reversed(state["messages"]) if isinstance(m, ToolMessage))
-        value = json.loads(result.content if isinstance(result.content, str) else result.content[0]["text"])
-        record = await memory.aadd(
-            f"the visits counter is at {value['value']}",
-            namespace=("agents", "counter"),
-            kind="semantic",
-            metadata={"value": value["value"], "pid": value["pid"]},
+async def test_graph_agent_calls_external_tool_and_stores_result(memory: NativeMemoryAdapter, tmp_path: Path) -> None:
+    """A mnemos Agent (offline model) in a GraphBuilder graph calls the external counter
+    twice on one thread; each turn, with the tool's result, is stored in the agent's memory."""
+    async with AsyncSqliteSaver.from_conn_string(str(tmp_path / "threads.db")) as saver, mcp_tools(_config()) as tools:
+        agent = Agent(
+            name="counter",
+            instructions="Keep count of visits with the counter tool.",
+            model=OfflineChatModel(),
+            tools=tools,
+            memory=memory,
         )
-        return {"messages": [AIMessage(f"stored {record.id}")]}
-
-    builder = StateGraph(_State)
-    builder.add_node("agent", agent)
-    builder.add_node("tools", ToolNode(tools))
-    builder.add_node("remember", remember)
-    builder.add_edge(START, "agent")
-    builder.add_edge("agent", "tools")
-    builder.add_edge("tools", "remember")
-    builder.add_edge("remember", END)
-    return builder.compile()
-
-
-async def test_graph_agent_calls_external_tool_and_stores_result(memory: NativeMemoryAdapter) -> None:
-    async with mcp_tools(_config()) as tools:
-        graph = _counter_graph(tools, memory)
+        graph = GraphBuilder(name="visits").node(agent.as_runnable(), name="counter").compile(saver)
+        config: Any = {"configurable": {"thread_id": "visits", "user_id": "ops"}}
+        results = []
         for _ in range(2):
-            out = await graph.ainvoke({"messages": [HumanMessage("increment the counter name: visits")]})
-            call = next(m for m in out["messages"] if isinstance(m, AIMessage) and m.tool_calls)
-            assert call.tool_calls[0]["name"] == "increment"
-            assert call.tool_calls[0]["args"]["name"] == "visits"
-    stored = memory.list(namespace=("agents", "counter"))
-    values = sorted(r.metadata["value"] for r in stored)
-    assert values == [1, 2]  # the server kept its count between the two runs
-    assert len({r.metadata["pid"] for r in stored}) == 1
-    hits = memory.search("visits counter", namespace=("agents",))
-    assert hits and "visits counter is at" in hits[0].record.content
+            out = await graph.ainvoke({"messages": [HumanMessage("increment the counter name: visits")]}, config)
+            call = next(m for m in reversed(out["messages"]) if isinstance(m, AIMessage) and m.tool_calls)
+            assert call.tool_calls[0] == {**call.tool_calls[0], "name": "increment", "args": {"name": "visits", "by": 1}}
+            tool_result = next(m for m in reversed(out["messages"]) if isinstance(m, ToolMessage))
+            results.append(json.loads(tool_result.content if isinstance(tool_result.content, str) else tool_result.content[0]["text"]))
+        assert [r["value"] for r in results] == [1, 2]  # the server kept its count: one session
+        assert results[0]["pid"] == results[1]["pid"]
+
+    episodes = [r for r in memory.list(namespace=("users", "ops", "agents", "counter")) if r.kind.value == "episodic"]
+    stored_values = sorted(json.loads(r.content[r.content.index("{"):r.content.rindex("}") + 1])["value"] for r in episodes)
+    assert stored_values == [1, 2]
+    hits = memory.search("visits counter value", namespace=("users", "ops"))
+    assert hits and '"visits"' in hits[0].record.content

@@ -6,7 +6,11 @@ SDK's real ``ClientSession`` over ``streamable_http_client``.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
+import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,7 +18,14 @@ from typing import Any
 import httpx
 import pytest
 from mcp.shared.exceptions import McpError
-from mcp_testkit import echo_graph, http_session, serve_http, user_tools
+from mcp_testkit import (
+    echo_graph,
+    http_session,
+    mnemos_command,
+    serve_http,
+    subprocess_env,
+    user_tools,
+)
 
 from mnemos.memory_adapters.native import NativeMemoryAdapter
 from mnemos.tools.graph_runner import GraphRegistry
@@ -236,3 +247,70 @@ async def test_two_principals_never_see_each_other(url: str, memory: NativeMemor
         assert bob_view["hits"] and not alice_texts & {h["memory"]["content"] for h in bob_view["hits"]}
         bob_get = await bob.call_tool("memory_get", {"id": alice_note["id"]})
         assert bob_get.isError
+
+
+# --- the same through `mnemos mcp serve --transport http` (a subprocess) -------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def _cli_server(home: Path, *args: str) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    port = _free_port()
+    proc = subprocess.Popen(
+        mnemos_command("mcp", "serve", "--transport", "http", "--port", str(port), *args),
+        env=subprocess_env(home),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}/mcp"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if proc.poll() is not None:
+                raise AssertionError(f"server exited: {proc.stderr.read() if proc.stderr else ''}")
+            try:
+                httpx.get(url, timeout=1)
+                break
+            except httpx.TransportError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        yield url, proc
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
+async def test_cli_http_server_with_token_file(tmp_path: Path, db_path: Path, _home: Path) -> None:
+    token_file = tmp_path / "tokens.txt"
+    token_file.write_text(f"# token principal\n{ALICE} alice\n{BOB} bob\n")
+    with _cli_server(_home, "--store", str(db_path), "--tokens", str(token_file)) as (url, _):
+        assert httpx.post(url, json=_INIT, headers=_HEADERS, timeout=10).status_code == 401
+        wrong = {**_HEADERS, "Authorization": "Bearer nope"}
+        assert httpx.post(url, json=_INIT, headers=wrong, timeout=10).status_code == 401
+        async with http_session(url, BOB) as session:
+            out = await session.call_tool("memory_add", {"content": "bob via cli server", "namespace": "n"})
+            assert not out.isError
+            bob_id = out.structuredContent["id"]
+        async with http_session(url, ALICE) as session:
+            assert (await session.call_tool("memory_get", {"id": bob_id})).isError
+    with NativeMemoryAdapter(db_path) as adapter:
+        assert adapter.get(bob_id).namespace == ("principals", "bob", "n")
+
+
+async def test_cli_http_no_auth_on_loopback_warns(db_path: Path, _home: Path) -> None:
+    with _cli_server(_home, "--store", str(db_path), "--no-auth") as (url, proc):
+        async with http_session(url, None) as session:
+            out = await session.call_tool("memory_add", {"content": "no auth note", "namespace": "n"})
+            assert not out.isError
+        proc.terminate()
+        _, err = proc.communicate(timeout=20)
+    assert "WARNING: serving without authentication" in err
+    with NativeMemoryAdapter(db_path) as adapter:
+        assert [r.namespace for r in adapter.list()] == [("principals", "local", "n")]
