@@ -5,6 +5,7 @@ from typing import Annotated, Any
 
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
+from langchain_core.messages.utils import count_tokens_approximately
 from langchain_core.tools import tool
 from langgraph.graph import END, START, MessagesState, StateGraph
 
@@ -185,16 +186,24 @@ async def test_ainvoke_and_async_graph_runs(memory) -> None:
     assert out["messages"][-1].content == "Based on what I remember: User works at Globex."
 
 
-def test_the_prompt_respects_the_policy_budget(memory) -> None:
+def test_the_prompt_respects_the_policy_budget_tools_included(memory) -> None:
+    def search_notes(query: str) -> str:
+        """Search the team's notes."""
+        return ""
+
     model = ScriptedChatModel(lambda messages: "ok")
-    policy = MemoryPolicy(context_tokens=120, strategy="buffer")
-    agent = Agent(name="assistant", model=model, memory=memory, policy=policy, instructions="Be brief.")
+    policy = MemoryPolicy(context_tokens=160, strategy="buffer")
+    agent = Agent(name="assistant", model=model, memory=memory, policy=policy, instructions="Be brief.",
+                  tools=[search_notes])
+    tool_tokens = count_tokens_approximately([], tools=[tool(search_notes)])
+    assert tool_tokens > 20
     history: list[Any] = []
     for i in range(30):
         history.append(HumanMessage(f"message number {i} with some padding words"))
         history += agent.invoke({"messages": history}, config())["messages"]
-    assert all(model.get_num_tokens_from_messages(p) <= 120 for p in model.prompts)
+    assert all(model.get_num_tokens_from_messages(p) + tool_tokens <= 160 for p in model.prompts)
     assert model.prompts[-1][-1].content == "message number 29 with some padding words"
+    assert len(model.prompts[-1]) > 3
 
 
 def test_model_extracted_facts_with_a_scripted_stand_in_for_a_hosted_model(memory) -> None:

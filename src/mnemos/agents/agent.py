@@ -53,6 +53,7 @@ from typing import Any, Optional
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
+from langchain_core.messages.utils import count_tokens_approximately
 from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
 from langchain_core.runnables.config import ensure_config
 from langchain_core.tools import BaseTool, StructuredTool
@@ -60,7 +61,13 @@ from langchain_core.tools import tool as as_langchain_tool
 from pydantic import BaseModel, Field
 
 from mnemos.agents import _extract, _memops
-from mnemos.agents.context import AssembledContext, RecalledMemory, Summarizer, assemble_context
+from mnemos.agents.context import (
+    MIN_CONTEXT_TOKENS,
+    AssembledContext,
+    RecalledMemory,
+    Summarizer,
+    assemble_context,
+)
 from mnemos.agents.models import resolve_model
 from mnemos.agents.offline import OfflineChatModel
 from mnemos.agents.policy import MemoryPolicy
@@ -163,6 +170,9 @@ class Agent:
                     f"agent {self.name!r} has tools"
                 ) from None
         self._count = token_counter_for(self._chat_model)
+        # the bound tools' schemas are sent with every prompt: they come out of the budget
+        tool_tokens = count_tokens_approximately([], tools=list(self._tools.values())) if self._tools else 0
+        self._message_budget = max(MIN_CONTEXT_TOKENS, self.policy.context_tokens - tool_tokens)
 
     # -- identity ---------------------------------------------------------------------
 
@@ -361,7 +371,7 @@ class Agent:
         policy = self.policy
         return assemble_context(
             messages=_from_the_view_of(self.name, messages),
-            budget=policy.context_tokens,
+            budget=self._message_budget,
             instructions=instructions,
             rules=rules,
             memories=recalled,

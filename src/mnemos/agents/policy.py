@@ -74,7 +74,7 @@ class MemoryPolicy:
     semantic: RecallSettings = field(default_factory=lambda: RecallSettings(k=6, max_tokens=400))
     procedural: RecallSettings = field(default_factory=lambda: RecallSettings(k=10, max_tokens=300))
     context_tokens: int = 4000
-    """The budget of the whole prompt sent to the model."""
+    """The budget of the whole prompt sent to the model, the bound tools' schemas included."""
     strategy: ShortTermStrategy = ShortTermStrategy.BUFFER
     """Buffer by default: no hidden model calls. The summary strategies ask a hosted
     model for a summary of the older turns (once per turn), the offline model none."""
