@@ -231,7 +231,10 @@ class Agent:
         summarize = self._summarizer(config)
         new: list[BaseMessage] = []
         for _ in range(self.max_steps):
-            context = self._context(messages + new, instructions, rules, recalled, summarize)
+            # in a thread: a summary strategy may call a hosted model synchronously
+            context = await asyncio.to_thread(
+                self._context, messages + new, instructions, rules, recalled, summarize
+            )
             reply = self._named(await self._runnable.ainvoke(context.messages, config=_child(config)))
             new.append(reply)
             if not reply.tool_calls:
