@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -169,3 +170,15 @@ async def test_graph_agent_calls_external_tool_and_stores_result(memory: NativeM
     assert stored_values == [1, 2]
     hits = memory.search("visits counter value", namespace=("users", "ops"))
     assert hits and '"visits"' in hits[0].record.content
+
+
+def test_the_agent_graph_example_runs(tmp_path: Path) -> None:
+    example = EXTERNAL_SERVER.with_name("agent_graph.py")
+    env = {**os.environ, "MNEMOS_HOME": str(tmp_path / "home")}
+    done = subprocess.run(
+        [sys.executable, str(example), "--store", str(tmp_path / "memory.db")],
+        env=env, capture_output=True, text=True, timeout=180,
+    )
+    assert done.returncode == 0, done.stderr
+    assert '"value": 3' in done.stdout
+    assert "Based on the tool results" in done.stdout

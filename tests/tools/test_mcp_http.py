@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 import pytest
+from mcp.server.fastmcp import Context, FastMCP
 from mcp.shared.exceptions import McpError
 from mcp_testkit import (
     echo_graph,
@@ -29,7 +30,7 @@ from mcp_testkit import (
 
 from mnemos.memory_adapters.native import NativeMemoryAdapter
 from mnemos.tools.graph_runner import GraphRegistry
-from mnemos.tools.mcp_server import build_server
+from mnemos.tools.mcp_server import ServerContext, build_server
 from mnemos.tools.registry import ToolRegistry
 
 ALICE = "alice-token-7f3c9a1e52"
@@ -314,3 +315,24 @@ async def test_cli_http_no_auth_on_loopback_warns(db_path: Path, _home: Path) ->
     assert "WARNING: serving without authentication" in err
     with NativeMemoryAdapter(db_path) as adapter:
         assert [r.namespace for r in adapter.list()] == [("principals", "local", "n")]
+
+
+# --- extensions see the caller's principal and memory ----------------------------------------
+
+
+def _count_extension(server: FastMCP, context: ServerContext) -> None:
+    @server.tool()
+    async def memory_count(ctx: Context[Any, Any, Any]) -> dict[str, Any]:
+        """How many memories the caller has."""
+        return {"principal": context.principal_of(ctx), "count": context.memory_for(ctx).count()}
+
+
+async def test_extensions_act_for_the_calling_principal(memory: NativeMemoryAdapter) -> None:
+    server = build_server(memory, tokens=TOKENS, extensions=[_count_extension])
+    with serve_http(server.streamable_http_app()) as address:
+        async with http_session(address, ALICE) as alice, http_session(address, BOB) as bob:
+            for text in ("one", "two"):
+                await alice.call_tool("memory_add", {"content": text, "namespace": "n"})
+            await bob.call_tool("memory_add", {"content": "three", "namespace": "n"})
+            assert (await alice.call_tool("memory_count", {})).structuredContent == {"principal": "alice", "count": 2}
+            assert (await bob.call_tool("memory_count", {})).structuredContent == {"principal": "bob", "count": 1}
