@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from mnemos.exceptions import MemoryNotFoundError
+from mnemos.exceptions import InvalidNamespaceError, InvalidRecordError, MemoryNotFoundError
+from mnemos.memory_adapters._namespace import MAX_DEPTH, MAX_PART_LENGTH
 from mnemos.memory_adapters.base import BaseMemoryAdapter, Capability, MemoryRecord
 from mnemos.memory_adapters.conformance._base import ConformanceBase, Stores
 from mnemos.memory_adapters.conformance._support import snapshot
@@ -34,6 +35,46 @@ class IsolationTests(ConformanceBase):
             adapter.delete(a1.id)
             assert adapter.get(b1.id).content == "Our project codename is Bluebird"
             assert adapter.list(namespace=alice) == []
+
+    def test_deepest_and_longest_namespaces_round_trip(self, adapter: BaseMemoryAdapter) -> None:
+        deep = tuple(f"level{i}" for i in range(MAX_DEPTH))
+        wide = ("w" * MAX_PART_LENGTH, "ü" * MAX_PART_LENGTH)
+        for namespace in (deep, wide):
+            record = adapter.add("a memory far down", namespace=namespace)
+            assert adapter.get(record.id).namespace == namespace
+            assert [r.id for r in adapter.list(namespace=namespace[:-1])] == [record.id]
+        for bad in ((*deep, "one-more"), ("x" * (MAX_PART_LENGTH + 1),), ("tab\there",)):
+            with pytest.raises((InvalidNamespaceError, InvalidRecordError)):
+                adapter.add("too deep or too long", namespace=bad)
+
+    def test_two_handles_on_one_store_see_each_others_changes(self, stores: Stores) -> None:
+        first, second = stores.open(), stores.open()
+        kept = first.add("the blue kettle is in the kitchen", namespace=("h",))
+        changed = first.add("the spare charger is in the red drawer", namespace=("h",))
+        doomed = first.add("the parcel tracking number is 7781", namespace=("h",))
+        searchable = self.can_search(first)
+        if searchable:
+            first.search("kettle charger parcel", namespace=("h",))  # warm any caches
+        if second.supports(Capability.UPDATE):
+            second.update(changed.id, content="the spare charger moved to the garden shed")
+            assert first.get(changed.id).content == "the spare charger moved to the garden shed"
+            if searchable:
+                hits = first.search("charger garden shed", namespace=("h",), limit=1)
+                assert hits and hits[0].record.id == changed.id
+                assert hits[0].record.content.endswith("garden shed")
+        if second.supports(Capability.DELETE):
+            second.delete(doomed.id)
+            with pytest.raises(MemoryNotFoundError):
+                first.get(doomed.id)
+            if searchable:
+                hits = first.search("parcel tracking number 7781", namespace=("h",))
+                assert doomed.id not in {h.record.id for h in hits}, "a deleted memory was recalled"
+        fresh = second.add("the umbrella is behind the front door", namespace=("h",))
+        assert first.get(fresh.id).content == "the umbrella is behind the front door"
+        if searchable:
+            hits = first.search("umbrella front door", namespace=("h",), limit=1)
+            assert hits and hits[0].record.id == fresh.id
+        assert first.get(kept.id) == second.get(kept.id)
 
     def _two_tenants(self, root: BaseMemoryAdapter) -> tuple[MemoryRecord, MemoryRecord]:
         mine = root.add("tenant one keeps the blue notebook", namespace=("tenants", "t1", "notes"))

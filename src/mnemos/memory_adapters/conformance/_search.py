@@ -187,6 +187,61 @@ class SearchTests(ConformanceBase):
                 if expected:
                     assert hits, f"search(filter={flt!r}) found nothing"
 
+    def test_filtered_listing_pages_after_filtering(self, stores: Stores) -> None:
+        adapter, add_at = self.dated(stores)
+        self.needs(adapter, Capability.METADATA_FILTER)
+        base = datetime(2024, 4, 1, tzinfo=UTC)
+        records = [
+            add_at(base + timedelta(hours=i), f"paged memo {i}", namespace=("p",), metadata=_metadata(i))
+            for i in range(12)
+        ]
+        evens = [r.id for r in reversed(records) if r.metadata["tag"] == "even"]
+        got = adapter.list(namespace=("p",), filter={"tag": "even"}, offset=2, limit=3)
+        assert [r.id for r in got] == evens[2:5]
+
+    def test_a_rare_match_is_found_behind_many_better_ones(self, stores: Stores) -> None:
+        adapter, add_at = self.dated(stores)
+        self.needs_search(adapter)
+        base = datetime(2024, 5, 1, tzinfo=UTC)
+        rare = add_at(
+            base, "weekly report about the harbour project", namespace=("r", "rare"),
+            kind="procedural", metadata={"owner": "rare"},
+        )
+        for i in range(1, 80):
+            add_at(
+                base + timedelta(minutes=i), f"weekly report {i} about the harbour project, harbour again",
+                namespace=("r", "common"), metadata={"owner": "common"},
+            )
+        query = "weekly report harbour project"
+        conditions: list[dict[str, Any]] = [
+            {"namespace": ("r", "rare")},
+            {"kinds": "procedural"},
+        ]
+        if adapter.supports(Capability.METADATA_FILTER):
+            conditions.append({"filter": {"owner": "rare"}})
+        if adapter.supports(Capability.TIME_FILTER):
+            conditions.append({"until": rare.created_at})
+        for condition in conditions:
+            hits = adapter.search(query, limit=5, **condition)
+            assert [h.record.id for h in hits] == [rare.id], (
+                f"search({condition}) missed the one match behind 79 better-ranked non-matches"
+            )
+
+    def test_query_syntax_characters_are_just_text(self, adapter: BaseMemoryAdapter) -> None:
+        self.needs_search(adapter)
+        target = adapter.add("don't forget: buy milk (2 litres) at 5pm", namespace=("q",))
+        adapter.add("the garage door needs oil", namespace=("q",))
+        nasty = [
+            "AND", "OR NOT", '"unbalanced', "milk*", "content:milk", "NEAR(milk buy)",
+            "(((", "-milk", "^milk", "' OR 1=1 --", "%_", "🚀", "?!.", "milk" * 2500,
+            "\\", "{milk}", "[milk]", "milk OR", "*",
+        ]
+        for query in nasty:
+            hits = adapter.search(query, namespace=("q",))
+            assert isinstance(hits, list), f"search({query[:20]!r}) returned {type(hits).__name__}"
+        hits = adapter.search("don't forget (milk)", namespace=("q",))
+        assert hits and hits[0].record.id == target.id
+
     def test_bad_metadata_filters_are_refused(self, adapter: BaseMemoryAdapter) -> None:
         self.needs(adapter, Capability.METADATA_FILTER)
         adapter.add("a memory", namespace=("f",), metadata={"n": 1})
