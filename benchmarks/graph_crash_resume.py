@@ -159,10 +159,11 @@ def trial(url: str, index: int, rng: random.Random, work: float, workdir: Path,
     at_most_twice = all(1 <= starts[n] <= 2 for n in ALL_NODES)
     return {
         "trial": index,
-        "killed_in": target,
+        "target_node": target,
         "kill_delay_ms": round(delay * 1000, 1),
         "started_before_kill": sum(starts_at_kill.values()),
         "checkpointed_at_kill": saved,
+        "in_flight_at_kill": sorted(n for n in starts_at_kill if n not in saved),
         "rerun": sorted(n for n in ALL_NODES if starts[n] > 1),
         "resume_seconds": round(resume_seconds, 2),
         "exactly_once": exactly_once,
@@ -201,7 +202,7 @@ def run_backend(backend: str, trials: int, work: float, seed: int, as_json: bool
                     print(json.dumps(result), flush=True)
                 else:
                     status = "ok  " if result["ok"] else "FAIL"
-                    print(f"  [{backend}] trial {i:2d} {status} killed in {result.get('killed_in', '?'):9s} "
+                    print(f"  [{backend}] trial {i:2d} {status} killed during {result.get('in_flight_at_kill', '?')} "
                           f"checkpointed {len(result.get('checkpointed_at_kill', [])):2d}/{len(ALL_NODES)} "
                           f"re-ran {result.get('rerun', [])} resume {result.get('resume_seconds', '?')}s"
                           + (f"  {result['error']}" if "error" in result else ""), flush=True)

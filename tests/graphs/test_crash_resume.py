@@ -32,9 +32,10 @@ def _assert_resumed(results: list[dict]) -> None:
         assert r["exactly_once"] and r["same_as_uninterrupted"], r
         # the resumed process did not redo what the last checkpoint already held
         assert r["no_checkpointed_step_rerun"], r
-        # the node being killed had not finished, so it ran again
-        assert r["killed_in"] in r["rerun"], r
-        assert r["killed_in"] not in r["checkpointed_at_kill"], r
+        # the kill cut the run short, while some node was working...
+        assert r["in_flight_at_kill"] and len(r["checkpointed_at_kill"]) < 10, r
+        # ...and whatever was in flight and not saved ran again
+        assert set(r["in_flight_at_kill"]) <= set(r["rerun"]), r
         assert r["ok"], r
 
 
