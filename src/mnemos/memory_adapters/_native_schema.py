@@ -5,10 +5,13 @@ Layout (schema version 1):
 - ``memories``: one row per memory. ``ns`` is the namespace joined with ``/``
   plus a trailing ``/`` so a prefix is a range condition on an index. Times
   are integer microseconds since the epoch (UTC). ``episode`` groups records
-  of one thread/session for the neighbour signal. ``embedding`` is a float32
-  blob. ``rowid`` is AUTOINCREMENT, so new rows always have larger rowids.
+  of one thread/session for the neighbour signal. ``rowid`` is AUTOINCREMENT,
+  so new rows always have larger rowids.
+- ``vectors``: each memory's embedding as a float32 blob, by rowid (kept apart
+  so the ``memories`` rows stay small and quick to scan).
 - ``memories_fts``: FTS5 over ``content`` (porter + unicode61), an external
   content table kept in sync by triggers, inside the same transactions.
+- ``memories_vocab``: FTS5's term statistics (document frequency per term).
 - ``history``: earlier versions of a memory, as JSON.
 - ``changes``: rowids updated or deleted (by triggers), so vector caches in
   every process can refresh incrementally.
@@ -68,9 +71,9 @@ CREATE TABLE IF NOT EXISTS memories (
     valid_from INTEGER,
     valid_to INTEGER,
     superseded_by TEXT,
-    version INTEGER NOT NULL,
-    embedding BLOB
+    version INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS vectors (rowid INTEGER PRIMARY KEY, embedding BLOB NOT NULL);
 CREATE INDEX IF NOT EXISTS memories_ns_created ON memories (ns, created_at);
 CREATE INDEX IF NOT EXISTS memories_created ON memories (created_at);
 CREATE INDEX IF NOT EXISTS memories_hash ON memories (content_hash, ns);
@@ -81,6 +84,8 @@ CREATE INDEX IF NOT EXISTS memories_episode ON memories (ns, episode, created_at
 CREATE VIRTUAL TABLE IF NOT EXISTS memories_fts USING fts5(
     content, content='memories', content_rowid='rowid', tokenize='porter unicode61'
 );
+
+CREATE VIRTUAL TABLE IF NOT EXISTS memories_vocab USING fts5vocab(memories_fts, 'row');
 
 CREATE TABLE IF NOT EXISTS changes (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -94,6 +99,7 @@ CREATE TRIGGER IF NOT EXISTS memories_ad AFTER DELETE ON memories BEGIN
     INSERT INTO memories_fts (memories_fts, rowid, content) VALUES ('delete', old.rowid, old.content);
     INSERT INTO changes (row) VALUES (old.rowid);
     DELETE FROM mentions WHERE memory = old.rowid;
+    DELETE FROM vectors WHERE rowid = old.rowid;
 END;
 CREATE TRIGGER IF NOT EXISTS memories_au_content AFTER UPDATE OF content ON memories BEGIN
     INSERT INTO memories_fts (memories_fts, rowid, content) VALUES ('delete', old.rowid, old.content);
@@ -190,8 +196,10 @@ def connect(path: Path, *, durable: bool = False) -> sqlite3.Connection:
         conn.execute("PRAGMA cache_size = -65536")
         conn.execute("PRAGMA temp_store = MEMORY")
         retry(lambda: _create_schema(conn))
-    except sqlite3.DatabaseError as exc:
+    except (sqlite3.DatabaseError, StorageError) as exc:
         conn.close()
+        if isinstance(exc, StorageError):
+            raise
         raise StorageError(f"{path} is not a usable mnemos memory store: {exc}") from exc
     return conn
 

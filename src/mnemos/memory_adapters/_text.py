@@ -9,7 +9,16 @@ from __future__ import annotations
 import hashlib
 import re
 
-__all__ = ["STOPWORDS", "content_hash", "extract_entities", "fts_query", "normalize_entity", "tokens"]
+__all__ = [
+    "STOPWORDS",
+    "content_hash",
+    "extract_entities",
+    "fts_match",
+    "fts_query",
+    "normalize_entity",
+    "query_words",
+    "tokens",
+]
 
 _STOPWORD_TEXT = """
     a about above after again against all am an and any are aren't as at be because been
@@ -33,20 +42,26 @@ def tokens(text: str) -> list[str]:
     return [t.casefold() for t in _TOKEN.findall(text)]
 
 
+def query_words(text: str) -> list[str]:
+    """The distinct searchable words of a query: stopwords dropped (unless that leaves none)."""
+    words = tokens(text)
+    kept = [w for w in words if w not in STOPWORDS] or words
+    return list(dict.fromkeys(kept))[:MAX_QUERY_TERMS]
+
+
+def fts_match(words: list[str]) -> str | None:
+    """An FTS5 MATCH expression OR-ing the words, each quoted (so never FTS syntax)."""
+    if not words:
+        return None
+    return " OR ".join('"' + w.replace('"', '""') + '"' for w in words)
+
+
 def fts_query(text: str) -> str | None:
     """An FTS5 MATCH expression for free text: quoted terms OR-ed, stopwords dropped.
 
     Returns None when the text has no searchable word.
     """
-    words = tokens(text)
-    kept = [w for w in words if w not in STOPWORDS] or words
-    seen: dict[str, None] = {}
-    for word in kept:
-        seen.setdefault(word, None)
-    terms = list(seen)[:MAX_QUERY_TERMS]
-    if not terms:
-        return None
-    return " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
+    return fts_match(query_words(text))
 
 
 def content_hash(content: str) -> str:

@@ -1,7 +1,7 @@
 """An in-process matrix of a store's vectors, for brute-force cosine search.
 
 No SQLite extension is needed: embeddings are float32 blobs in the
-``memories`` table, and this cache holds them as one numpy matrix together
+``vectors`` table, and this cache holds them as one numpy matrix together
 with the columns search filters on (namespace, kind, time, expiry,
 supersession), so a query is one matrix-vector product plus vectorised masks.
 
@@ -20,6 +20,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import numpy.typing as npt
 
+from mnemos.exceptions import EmbedderMismatchError
 from mnemos.memory_adapters._namespace import Namespace
 from mnemos.memory_adapters._native_schema import ns_key, ns_range, to_micros
 from mnemos.memory_adapters.base import MemoryKind, SearchQuery
@@ -29,7 +30,18 @@ __all__ = ["KIND_CODES", "VectorCache"]
 KIND_CODES = {MemoryKind.EPISODIC: 0, MemoryKind.SEMANTIC: 1, MemoryKind.PROCEDURAL: 2}
 _KIND_CODE = {k.value: v for k, v in KIND_CODES.items()}
 _NEVER = np.iinfo(np.int64).max
-_COLUMNS = "rowid, ns, kind, created_at, expires_at, valid_to IS NOT NULL, embedding"
+_COLUMNS = (
+    "m.rowid, m.ns, m.kind, m.created_at, m.expires_at, m.valid_to IS NOT NULL, v.embedding, "
+    "m.importance "
+    "FROM memories m JOIN vectors v ON v.rowid = m.rowid"
+)
+_ARRAYS = ("matrix", "coarse", "rowids", "ns_ids", "kinds", "created", "expires", "superseded", "alive", "importance")
+COARSE_DIMS = 128
+"""Dimensions of the random projection used for a first pass over large stores."""
+EXACT_LIMIT = 8_000_000
+"""Above this many stored floats (rows x dims), search starts with the coarse pass."""
+RERANK_FLOOR = 2000
+"""The coarse pass keeps at least this many rows for exact re-scoring."""
 
 
 class VectorCache:
@@ -38,6 +50,11 @@ class VectorCache:
     def __init__(self, root: Namespace, dims: int) -> None:
         self.root = root
         self.dims = dims
+        self.coarse_dims = min(COARSE_DIMS, dims)
+        rng = np.random.default_rng(0)
+        self.projection = (
+            rng.standard_normal((dims, self.coarse_dims)) / np.sqrt(self.coarse_dims)
+        ).astype(np.float32)
         self._reset()
         self.data_version: int | None = None
         self.own_writes = -1
@@ -46,12 +63,14 @@ class VectorCache:
         self.n = 0
         self.dead = 0
         self.matrix = np.zeros((capacity, self.dims), dtype=np.float32)
+        self.coarse = np.zeros((capacity, self.coarse_dims), dtype=np.float32)
         self.rowids = np.zeros(capacity, dtype=np.int64)
         self.ns_ids = np.zeros(capacity, dtype=np.int32)
         self.kinds = np.zeros(capacity, dtype=np.int8)
         self.created = np.zeros(capacity, dtype=np.int64)
         self.expires = np.zeros(capacity, dtype=np.int64)
         self.superseded = np.zeros(capacity, dtype=bool)
+        self.importance = np.zeros(capacity, dtype=np.float32)
         self.alive = np.zeros(capacity, dtype=bool)
         self.slot_of: dict[int, int] = {}
         self.ns_names: list[str] = []
@@ -62,8 +81,12 @@ class VectorCache:
 
     # -- following the database -----------------------------------------------------
 
-    def refresh(self, conn: sqlite3.Connection, own_writes: int) -> None:
-        """Bring the cache up to date with everything committed (call under the adapter lock)."""
+    def refresh(self, conn: sqlite3.Connection, own_writes: int, embedder: str) -> None:
+        """Bring the cache up to date with everything committed (call under the adapter lock).
+
+        Raises :class:`EmbedderMismatchError` if the store was re-embedded with
+        another embedder than ``embedder`` since it was opened.
+        """
         data_version = conn.execute("PRAGMA data_version").fetchone()[0]
         if data_version == self.data_version and own_writes == self.own_writes:
             return
@@ -73,12 +96,14 @@ class VectorCache:
             epoch = row[0] if row else "0"
             last_seq = conn.execute("SELECT coalesce(max(seq), 0) FROM changes").fetchone()[0]
             max_rowid = conn.execute("SELECT coalesce(max(rowid), 0) FROM memories").fetchone()[0]
-            cond, params = ns_range(self.root)
+            cond, params = ns_range(self.root, "m.ns")
             if epoch != self.epoch or last_seq < self.last_seq:
+                stored = conn.execute("SELECT value FROM meta WHERE key = 'embedder'").fetchone()
+                if stored is not None and stored[0] != embedder:
+                    raise EmbedderMismatchError(stored[0], embedder)
                 self._reset()
                 rows = conn.execute(
-                    f"SELECT {_COLUMNS} FROM memories WHERE {cond} AND embedding IS NOT NULL",
-                    params,
+                    f"SELECT {_COLUMNS} WHERE {cond}", params
                 ).fetchall()
             else:
                 changed = [
@@ -88,16 +113,14 @@ class VectorCache:
                 ]
                 self._kill(changed)
                 rows = conn.execute(
-                    f"SELECT {_COLUMNS} FROM memories WHERE rowid > ? AND {cond} "
-                    "AND embedding IS NOT NULL",
+                    f"SELECT {_COLUMNS} WHERE m.rowid > ? AND {cond}",
                     [self.max_rowid, *params],
                 ).fetchall()
                 for start in range(0, len(changed), 500):
                     chunk = changed[start : start + 500]
                     marks = ",".join("?" * len(chunk))
                     rows += conn.execute(
-                        f"SELECT {_COLUMNS} FROM memories WHERE rowid IN ({marks}) AND rowid <= ? "
-                        f"AND {cond} AND embedding IS NOT NULL",
+                        f"SELECT {_COLUMNS} WHERE m.rowid IN ({marks}) AND m.rowid <= ? AND {cond}",
                         [*chunk, self.max_rowid, *params],
                     ).fetchall()
         finally:
@@ -129,12 +152,14 @@ class VectorCache:
             raise ValueError("stored vectors do not match the embedder's dimensions")
         lo, hi = self.n, self.n + count
         self.matrix[lo:hi] = vectors.reshape(count, self.dims)
+        self.coarse[lo:hi] = self.matrix[lo:hi] @ self.projection
         self.rowids[lo:hi] = [r[0] for r in rows]
         self.ns_ids[lo:hi] = [self._ns_id(r[1]) for r in rows]
         self.kinds[lo:hi] = [_KIND_CODE[r[2]] for r in rows]
         self.created[lo:hi] = [r[3] for r in rows]
         self.expires[lo:hi] = [_NEVER if r[4] is None else r[4] for r in rows]
         self.superseded[lo:hi] = [bool(r[5]) for r in rows]
+        self.importance[lo:hi] = [r[7] for r in rows]
         self.alive[lo:hi] = True
         for offset, r in enumerate(rows):
             self._kill((r[0],))
@@ -153,7 +178,7 @@ class VectorCache:
         if needed <= capacity:
             return
         new_cap = max(needed, capacity * 2)
-        for name in ("matrix", "rowids", "ns_ids", "kinds", "created", "expires", "superseded", "alive"):
+        for name in _ARRAYS:
             old = getattr(self, name)
             new = np.zeros((new_cap, *old.shape[1:]), dtype=old.dtype)
             new[: self.n] = old[: self.n]
@@ -161,7 +186,7 @@ class VectorCache:
 
     def _compact(self) -> None:
         keep = np.flatnonzero(self.alive[: self.n])
-        for name in ("matrix", "rowids", "ns_ids", "kinds", "created", "expires", "superseded", "alive"):
+        for name in _ARRAYS:
             arr = getattr(self, name)
             arr[: len(keep)] = arr[keep]
         self.n = len(keep)
@@ -191,33 +216,49 @@ class VectorCache:
             mask &= self.created[:n] <= to_micros(query.until)
         return mask
 
+    def passes(self, rowids: Sequence[int], mask: npt.NDArray[np.bool_]) -> list[bool]:
+        """Whether each rowid is cached and passes ``mask``."""
+        slot_of = self.slot_of
+        return [bool(mask[s]) if (s := slot_of.get(r)) is not None else False for r in rowids]
+
     def ranked(
-        self, vector: npt.NDArray[np.float32], query: SearchQuery
+        self, vector: npt.NDArray[np.float32], mask: npt.NDArray[np.bool_]
     ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
-        """Rowids of every slot passing ``mask(query)``, best cosine first, with their scores."""
+        """Rowids of every slot passing ``mask``, best cosine first, with their scores."""
         n = self.n
         if n == 0:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
-        mask = self.mask(query)
         slots = np.flatnonzero(mask)
         sims = self.matrix[:n] @ vector if len(slots) == n else self.matrix[slots] @ vector
         order = np.argsort(-sims, kind="stable")
         return self.rowids[slots[order]], sims[order]
 
     def top(
-        self, vector: npt.NDArray[np.float32], query: SearchQuery, k: int
+        self, vector: npt.NDArray[np.float32], mask: npt.NDArray[np.bool_], k: int
     ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
-        """Like :meth:`ranked` but only the best ``k`` (cheaper: a partial sort)."""
+        """The best ``k`` slots passing ``mask``, best first: ``(rowids, cosines)``.
+
+        On a large store a first pass over the random projection keeps the
+        best ``max(RERANK_FLOOR, 20 k)`` rows, which are then scored exactly.
+        """
         n = self.n
         if n == 0 or k <= 0:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
-        sims = self.matrix[:n] @ vector
-        mask = self.mask(query)
-        sims = np.where(mask, sims, -np.inf).astype(np.float32, copy=False)
-        valid = int(mask.sum())
-        k = min(k, valid)
+        pool = max(RERANK_FLOOR, 20 * k)
+        if n * self.dims > EXACT_LIMIT and int(mask.sum()) > pool:
+            rough = self.coarse[:n] @ (vector @ self.projection)
+            rough = np.where(mask, rough, -np.inf)
+            slots = np.argpartition(-rough, pool - 1)[:pool]
+            sims = self.matrix[slots] @ vector
+        else:
+            slots = np.flatnonzero(mask)
+            if 4 * len(slots) > n:  # scoring everything beats copying most rows out
+                sims = (self.matrix[:n] @ vector)[slots]
+            else:
+                sims = self.matrix[slots] @ vector
+        k = min(k, len(slots))
         if k == 0:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
-        part = np.argpartition(-sims, k - 1)[:k] if k < n else np.arange(n)
-        part = part[np.argsort(-sims[part], kind="stable")]
-        return self.rowids[part], sims[part]
+        best = np.argpartition(-sims, k - 1)[:k] if k < len(slots) else np.arange(len(slots))
+        best = best[np.argsort(-sims[best], kind="stable")]
+        return self.rowids[slots[best]], sims[best]

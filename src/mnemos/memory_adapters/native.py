@@ -58,7 +58,7 @@ from mnemos.memory_adapters._native_schema import (
     transaction,
 )
 from mnemos.memory_adapters._ranking import Candidate, RankingConfig, fuse, spread
-from mnemos.memory_adapters._text import content_hash, fts_query
+from mnemos.memory_adapters._text import content_hash, fts_match, query_words
 from mnemos.memory_adapters._vectors import VectorCache
 from mnemos.memory_adapters.base import (
     BaseMemoryAdapter,
@@ -69,7 +69,6 @@ from mnemos.memory_adapters.base import (
     ScoredMemory,
     ScoreReason,
     SearchQuery,
-    recency_decay,
     utcnow,
 )
 from mnemos.memory_adapters.embedders.base import Embedder
@@ -83,7 +82,7 @@ _RECORD_COLUMNS = (
 )
 _INSERT = """INSERT INTO memories (id, ns, kind, content, content_hash, metadata, created_at,
     updated_at, importance, expires_at, provenance, episode, valid_from, valid_to, superseded_by,
-    version, embedding) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"""
+    version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"""
 _CHUNK = 500
 _PRUNE_CHANGES_ABOVE = 20_000
 
@@ -144,6 +143,12 @@ class _Store:
         self.cache = VectorCache(root, embedder.dims)
         self.graphs: dict[tuple[Namespace, int, int], nx.Graph] = {}
         self.closed = False
+        self.df_cache: dict[str, int] = {}
+        self.df_size = 0
+        # A scratch FTS5 table with the store's tokenizer, to see query words as FTS5 does.
+        self.tokenizer = sqlite3.connect(":memory:", check_same_thread=False)
+        self.tokenizer.execute("CREATE VIRTUAL TABLE t USING fts5(x, tokenize='porter unicode61')")
+        self.tokenizer.execute("CREATE VIRTUAL TABLE v USING fts5vocab(t, 'instance')")
 
 
 class NativeMemoryAdapter(BaseMemoryAdapter):
@@ -321,17 +326,29 @@ class NativeMemoryAdapter(BaseMemoryAdapter):
                     to_micros(r.updated_at), r.importance, to_micros(r.expires_at),
                     json.dumps(r.provenance.to_dict(), ensure_ascii=False), _episode(r),
                     to_micros(r.valid_from), to_micros(r.valid_to), r.superseded_by, r.version,
-                    blobs[i],
                 )
                 for i in fresh
                 for r in (records[i],)
             ),
         )
-        semantic = [records[i] for i in fresh if records[i].kind is MemoryKind.SEMANTIC]
-        if semantic:
-            rowids = self._rowids(conn, [r.id for r in semantic])
+        if fresh:
+            # AUTOINCREMENT under the write lock: this batch got consecutive rowids.
+            last = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'memories'").fetchone()[0]
+            first = last - len(fresh) + 1
+            check = conn.execute("SELECT id FROM memories WHERE rowid = ?", (first,)).fetchone()
+            if check is None or check[0] != records[fresh[0]].id:  # pragma: no cover - defensive
+                raise StorageError("unexpected rowids while inserting memories")
+            conn.executemany(
+                "INSERT INTO vectors (rowid, embedding) VALUES (?, ?)",
+                ((first + j, blobs[i]) for j, i in enumerate(fresh)),
+            )
             _graph.index_mentions(
-                conn, ((rowids[r.id], ns_key(r.namespace), r.content) for r in semantic)
+                conn,
+                (
+                    (first + j, ns_key(records[i].namespace), records[i].content)
+                    for j, i in enumerate(fresh)
+                    if records[i].kind is MemoryKind.SEMANTIC
+                ),
             )
         return result
 
@@ -375,8 +392,8 @@ class NativeMemoryAdapter(BaseMemoryAdapter):
             conn.execute(
                 """UPDATE memories SET ns = ?, kind = ?, content = ?, content_hash = ?, metadata = ?,
                    created_at = ?, updated_at = ?, importance = ?, expires_at = ?, provenance = ?,
-                   episode = ?, valid_from = ?, valid_to = ?, superseded_by = ?, version = ?,
-                   embedding = coalesce(?, embedding) WHERE id = ?""",
+                   episode = ?, valid_from = ?, valid_to = ?, superseded_by = ?, version = ?
+                   WHERE id = ?""",
                 (
                     ns_key(record.namespace), record.kind.value, record.content,
                     content_hash(record.content), json.dumps(record.metadata, ensure_ascii=False),
@@ -384,9 +401,11 @@ class NativeMemoryAdapter(BaseMemoryAdapter):
                     to_micros(record.expires_at),
                     json.dumps(record.provenance.to_dict(), ensure_ascii=False), _episode(record),
                     to_micros(record.valid_from), to_micros(record.valid_to), record.superseded_by,
-                    record.version, blob, record.id,
+                    record.version, record.id,
                 ),
             )
+            if blob is not None:
+                conn.execute("UPDATE vectors SET embedding = ? WHERE rowid = ?", (blob, row[0]))
             if changed_text and record.kind is MemoryKind.SEMANTIC:
                 _graph.index_mentions(conn, [(row[0], ns_key(record.namespace), record.content)])
         return record
@@ -442,6 +461,7 @@ class NativeMemoryAdapter(BaseMemoryAdapter):
             if not store.closed:
                 store.closed = True
                 store.conn.close()
+                store.tokenizer.close()
 
     def _import_records(
         self,
@@ -534,38 +554,83 @@ class NativeMemoryAdapter(BaseMemoryAdapter):
                     break
             return out
 
+    def _keyword_match(self, conn: sqlite3.Connection, text: str, config: RankingConfig) -> str | None:
+        """The MATCH expression for ``text``: its words OR-ed, rarest first, and the most
+        common dropped once their postings exceed ``config.max_keyword_postings`` (they
+        would add little to bm25 and cost much)."""
+        words = query_words(text)
+        if not words:
+            return None
+        tok = self._store.tokenizer
+        tok.execute("DELETE FROM t")
+        tok.executemany("INSERT INTO t (rowid, x) VALUES (?, ?)", enumerate(words, start=1))
+        word_of: dict[str, str] = {}
+        for doc, term in tok.execute("SELECT doc, term FROM v ORDER BY doc, offset"):
+            word_of.setdefault(term, words[doc - 1])
+        if not word_of:
+            return None
+        terms = list(word_of)
+        docs = self._document_frequencies(conn, terms)
+        kept: dict[str, None] = {}
+        total = 0
+        budget = config.max_keyword_postings
+        for count, term in sorted((docs[t], t) for t in terms if docs.get(t)):
+            if total + count > budget and (kept or count > 4 * budget):
+                break
+            kept.setdefault(word_of[term], None)
+            total += count
+        return fts_match(list(kept))
+
+    def _document_frequencies(self, conn: sqlite3.Connection, terms: list[str]) -> dict[str, int]:
+        """How many memories hold each term; cached, as counting common terms is slow and
+        only their rough size matters (the cache is dropped when the store grows by 10%)."""
+        store = self._store
+        size = store.cache.n
+        if abs(size - store.df_size) > store.df_size // 10 + 100:
+            store.df_cache.clear()
+            store.df_size = size
+        missing = [t for t in terms if t not in store.df_cache]
+        if missing:
+            found = dict(conn.execute(
+                f"SELECT term, doc FROM memories_vocab WHERE term IN ({_marks(len(missing))})", missing
+            ))
+            if len(store.df_cache) > 100_000:
+                store.df_cache.clear()
+            store.df_cache.update({t: int(found.get(t, 0)) for t in missing})
+        return {t: store.df_cache[t] for t in terms}
+
     def _keyword_list(
-        self, conn: sqlite3.Connection, query: SearchQuery, match: str, want: int
+        self, conn: sqlite3.Connection, query: SearchQuery, match: str, want: int, mask: np.ndarray
     ) -> list[tuple[int, float]]:
-        conds, params = self._where(query)
-        size = want
+        """The best ``want`` bm25 hits passing the query's filters (checked on the vector
+        cache's columns, then the metadata filter), fetching more until enough pass."""
+        cache = self._store.cache
+        size = 2 * want
         while True:
             rows = conn.execute(
-                f"""SELECT m.rowid, -bm25(memories_fts), m.metadata FROM memories_fts
-                    JOIN memories m ON m.rowid = memories_fts.rowid
-                    WHERE memories_fts MATCH ? AND {' AND '.join(conds)}
-                    ORDER BY bm25(memories_fts) LIMIT ?""",
-                [match, *params, size],
+                "SELECT rowid, -bm25(memories_fts) FROM memories_fts WHERE memories_fts MATCH ? "
+                "ORDER BY rank LIMIT ?",
+                (match, size),
             ).fetchall()
-            if not query.filter:
-                return [(r[0], r[1]) for r in rows]
-            kept = [(r[0], r[1]) for r in rows if matches_filter(json.loads(r[2]), query.filter)]
+            ok = cache.passes([r[0] for r in rows], mask)
+            kept = [(r[0], r[1]) for r, good in zip(rows, ok, strict=True) if good]
+            if query.filter:
+                kept = self._filter_rows(conn, [k[0] for k in kept], [k[1] for k in kept], query)
             if len(kept) >= want or len(rows) < size:
                 return kept[:want]
             size *= 4
 
     def _vector_list(
-        self, conn: sqlite3.Connection, query: SearchQuery, vector: np.ndarray, want: int
+        self, conn: sqlite3.Connection, query: SearchQuery, vector: np.ndarray, want: int, mask: np.ndarray
     ) -> list[tuple[int, float]]:
         cache = self._store.cache
-        self._refresh(conn)
-        rowids, sims = cache.top(vector, query, want)
+        rowids, sims = cache.top(vector, mask, want)
         if not query.filter:
             return list(zip(rowids.tolist(), sims.tolist(), strict=True))
         kept = self._filter_rows(conn, rowids.tolist(), sims.tolist(), query)
         if len(kept) >= want or len(rowids) < want:
             return kept[:want]
-        rowids, sims = cache.ranked(vector, query)
+        rowids, sims = cache.ranked(vector, mask)
         kept = []
         for start in range(0, len(rowids), 4 * _CHUNK):
             stop = start + 4 * _CHUNK
@@ -590,12 +655,7 @@ class NativeMemoryAdapter(BaseMemoryAdapter):
 
     def _refresh(self, conn: sqlite3.Connection) -> None:
         store = self._store
-        epoch = store.cache.epoch
-        store.cache.refresh(conn, store.own_writes)
-        if store.cache.epoch != epoch and epoch is not None:
-            name = conn.execute("SELECT value FROM meta WHERE key = 'embedder'").fetchone()[0]
-            if name != store.embedder.name:
-                raise EmbedderMismatchError(name, store.embedder.name)
+        store.cache.refresh(conn, store.own_writes, store.embedder.name)
 
     def _ranked(self, query: SearchQuery, config: RankingConfig) -> list[ScoredMemory]:
         text = query.text or ""
@@ -604,40 +664,49 @@ class NativeMemoryAdapter(BaseMemoryAdapter):
         vector = None
         if config.mode in ("hybrid", "vector"):
             vector = np.asarray(self._store.embedder.embed_query(text), dtype=np.float32)
-        match = fts_query(text) if config.mode in ("hybrid", "keyword") else None
         with self._locked() as conn:
-            keyword = self._keyword_list(conn, query, match, want) if match else []
-            vectors = self._vector_list(conn, query, vector, want) if vector is not None else []
+            self._refresh(conn)
+            cache = self._store.cache
+            mask = cache.mask(query)
+            match = self._keyword_match(conn, text, config) if config.mode != "vector" else None
+            keyword = self._keyword_list(conn, query, match, want, mask) if match else []
+            vectors = self._vector_list(conn, query, vector, want, mask) if vector is not None else []
             cands = fuse(keyword, vectors, config)
-            rows = self._rows(conn, list(cands))
             if config.neighbour_weight > 0 and cands:
-                self._add_neighbours(conn, query, config, cands, rows)
+                self._add_neighbours(conn, query, config, cands, mask)
             if config.graph_hops > 0 and cands:
-                self._add_graph(conn, query, config, cands, rows)
-        now = query.now
-        half_life = config.recency_half_life_days
-        hits: list[ScoredMemory] = []
-        for cand in cands.values():
-            record = rows.get(cand.rowid)
-            if record is None:
-                continue
-            if config.recency_weight:
-                decay = recency_decay((now - record.created_at).total_seconds(), half_life)
-                cand.score += config.recency_weight * decay
-                cand.reasons.append(ScoreReason(
-                    signal="recency", value=decay, contribution=config.recency_weight * decay,
-                    detail=f"half-life {half_life:g} days",
-                ))
-            if config.importance_weight:
-                value = config.importance_weight * (record.importance - 0.5)
-                cand.score += value
-                cand.reasons.append(ScoreReason(signal="importance", value=record.importance, contribution=value))
-            hits.append(ScoredMemory(record=record, score=cand.score, reasons=tuple(cand.reasons)))
-        hits.sort(key=lambda h: (-h.score, h.record.id))
-        return hits[query.offset : query.offset + limit]
+                self._add_graph(conn, query, config, cands, mask)
+            slots = np.asarray([cache.slot_of[r] for r in cands], dtype=np.int64)
+            rowids = list(cands)
+            now = to_micros(query.now) or 0
+            half_life = config.recency_half_life_days
+            if config.recency_weight and len(slots):
+                ages = (now - cache.created[slots]) / 1e6
+                decays = np.exp(-np.log(2) * np.maximum(ages, 0.0) / (half_life * 86400.0))
+                for rowid, decay in zip(rowids, decays.tolist(), strict=True):
+                    cand = cands[rowid]
+                    cand.score += config.recency_weight * decay
+                    cand.reasons.append(ScoreReason(
+                        signal="recency", value=decay, contribution=config.recency_weight * decay,
+                        detail=f"half-life {half_life:g} days",
+                    ))
+            if config.importance_weight and len(slots):
+                for rowid, imp in zip(rowids, cache.importance[slots].tolist(), strict=True):
+                    cand = cands[rowid]
+                    value = config.importance_weight * (imp - 0.5)
+                    cand.score += value
+                    cand.reasons.append(ScoreReason(signal="importance", value=imp, contribution=value))
+            ranked = sorted(cands.values(), key=lambda c: (-c.score, c.rowid))
+            ranked = ranked[query.offset : query.offset + limit]
+            records = self._records(conn, [c.rowid for c in ranked])
+        return [
+            ScoredMemory(record=records[c.rowid], score=c.score, reasons=tuple(c.reasons))
+            for c in ranked
+            if c.rowid in records
+        ]
 
     @staticmethod
-    def _rows(conn: sqlite3.Connection, rowids: Sequence[int]) -> dict[int, MemoryRecord]:
+    def _records(conn: sqlite3.Connection, rowids: Sequence[int]) -> dict[int, MemoryRecord]:
         out: dict[int, MemoryRecord] = {}
         for chunk in _chunks(list(rowids)):
             for row in conn.execute(
@@ -646,24 +715,35 @@ class NativeMemoryAdapter(BaseMemoryAdapter):
                 out[row[0]] = _row_to_record(row)
         return out
 
+    @staticmethod
+    def _ids(conn: sqlite3.Connection, rowids: Sequence[int]) -> dict[int, str]:
+        out: dict[int, str] = {}
+        for chunk in _chunks(list(rowids)):
+            out.update(conn.execute(f"SELECT rowid, id FROM memories WHERE rowid IN ({_marks(len(chunk))})", list(chunk)))
+        return out
+
     def _admit(
         self,
         conn: sqlite3.Connection,
         query: SearchQuery,
         cands: dict[int, Candidate],
-        rows: dict[int, MemoryRecord],
+        mask: np.ndarray,
         gains: Mapping[int, tuple[int, float]],
         reason: Callable[[int, int, float], ScoreReason],
     ) -> None:
         """Add score ``gains`` (target -> (source, value)) to candidates, admitting new ones
         only if they pass the query's filters."""
-        missing = [t for t in gains if t not in rows]
-        rows.update({k: v for k, v in self._rows(conn, missing).items() if query.accepts(v)})
+        new = [t for t in gains if t not in cands]
+        ok = self._store.cache.passes(new, mask)
+        new = [t for t, good in zip(new, ok, strict=True) if good]
+        if query.filter and new:
+            new = [r for r, _ in self._filter_rows(conn, new, [0.0] * len(new), query)]
+        allowed = set(new)
         for target, (source, value) in gains.items():
-            if target not in rows:
-                continue
             cand = cands.get(target)
             if cand is None:
+                if target not in allowed:
+                    continue
                 cand = cands[target] = Candidate(rowid=target)
             cand.score += value
             cand.reasons.append(reason(target, source, value))
@@ -674,40 +754,39 @@ class NativeMemoryAdapter(BaseMemoryAdapter):
         query: SearchQuery,
         config: RankingConfig,
         cands: dict[int, Candidate],
-        rows: dict[int, MemoryRecord],
+        mask: np.ndarray,
     ) -> None:
-        seeds = sorted(cands.values(), key=lambda c: -c.fusion)[: config.neighbour_seeds]
+        seeds = [c.rowid for c in sorted(cands.values(), key=lambda c: -c.fusion)[: config.neighbour_seeds]]
         window = max(1, config.neighbour_window)
         links: dict[int, list[tuple[int, float]]] = {}
-        for seed in seeds:
-            if seed.rowid not in rows:
+        ids: dict[int, str] = {}
+        rows = conn.execute(
+            f"SELECT rowid, id, ns, episode, created_at FROM memories WHERE rowid IN ({_marks(len(seeds))})",
+            seeds,
+        ).fetchall()
+        for rowid, memory_id, ns, episode, created in rows:
+            if episode is None:
                 continue
-            row = conn.execute(
-                "SELECT ns, episode, created_at FROM memories WHERE rowid = ?", (seed.rowid,)
-            ).fetchone()
-            if row is None or row[1] is None:
-                continue
-            ns, episode, created = row
+            ids[rowid] = memory_id
             found: list[tuple[int, float]] = []
             for op, order in (("<", "DESC"), (">", "ASC")):
                 near = conn.execute(
                     f"""SELECT rowid FROM memories WHERE ns = ? AND episode = ?
                         AND (created_at, rowid) {op} (?, ?)
                         ORDER BY created_at {order}, rowid {order} LIMIT ?""",
-                    (ns, episode, created, seed.rowid, window),
+                    (ns, episode, created, rowid, window),
                 ).fetchall()
                 found += [
                     (r[0], config.neighbour_weight * (1.0 - i / (window + 1)))
                     for i, r in enumerate(near)
                 ]
-            links[seed.rowid] = found
+            links[rowid] = found
         gains = spread(cands, links)
-        ids = {r: rec.id for r, rec in rows.items()}
         self._admit(
-            conn, query, cands, rows, gains,
+            conn, query, cands, mask, gains,
             lambda target, source, value: ScoreReason(
                 signal="neighbour", value=cands[source].fusion, contribution=value,
-                detail=f"next to {ids.get(source, source)} in the same episode",
+                detail=f"next to {ids[source]} in the same episode",
             ),
         )
 
@@ -717,7 +796,7 @@ class NativeMemoryAdapter(BaseMemoryAdapter):
         query: SearchQuery,
         config: RankingConfig,
         cands: dict[int, Candidate],
-        rows: dict[int, MemoryRecord],
+        mask: np.ndarray,
     ) -> None:
         graph = self._graph(conn, query.namespace_prefix)
         seeds = [c.rowid for c in sorted(cands.values(), key=lambda c: -c.fusion)[: config.graph_seeds]]
@@ -727,9 +806,9 @@ class NativeMemoryAdapter(BaseMemoryAdapter):
             value = config.graph_weight * cands[source].fusion * config.graph_decay ** (hops - 1)
             gains[target] = (source, value)
         best = dict(sorted(gains.items(), key=lambda kv: -kv[1][1])[: config.graph_limit])
-        ids = {r: rec.id for r, rec in rows.items()}
+        ids = self._ids(conn, seeds)
         self._admit(
-            conn, query, cands, rows, best,
+            conn, query, cands, mask, best,
             lambda target, source, value: ScoreReason(
                 signal="graph", value=float(reached[target][0]), contribution=value,
                 detail=f"{reached[target][0]} hop(s) from {ids.get(source, source)}",
@@ -820,7 +899,7 @@ class NativeMemoryAdapter(BaseMemoryAdapter):
         with self._locked() as conn:
             rowid = self._rowids(conn, [record.id])[record.id]
             reached = _graph.memory_hops(self._graph(conn, self._scope), [rowid], hops)
-            rows = self._rows(conn, list(reached))
+            rows = self._records(conn, list(reached))
         hits = []
         for target, (distance, _source) in reached.items():
             rec = rows.get(target)
@@ -857,7 +936,7 @@ class NativeMemoryAdapter(BaseMemoryAdapter):
                     break
                 vectors = np.ascontiguousarray(chosen.embed([r[1] for r in rows]), dtype=np.float32)
                 conn.executemany(
-                    "UPDATE memories SET embedding = ? WHERE rowid = ?",
+                    "UPDATE vectors SET embedding = ? WHERE rowid = ?",
                     [(vec.tobytes(), r[0]) for vec, r in zip(vectors, rows, strict=True)],
                 )
                 done += len(rows)
