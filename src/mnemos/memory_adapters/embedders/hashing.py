@@ -119,6 +119,6 @@ class HashingEmbedder(Embedder):
             flat += np.concatenate(indexes)
             sums = np.bincount(flat, weights=np.concatenate(values), minlength=out.size)
             out[:] = sums.reshape(out.shape)
-        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        norms = np.sqrt(np.einsum("ij,ij->i", out, out))[:, None]
         np.divide(out, norms, out=out, where=norms > 0)
         return out
