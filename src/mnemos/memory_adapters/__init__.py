@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from mnemos.memory_adapters._namespace import Namespace, format_namespace, parse_namespace
 from mnemos.memory_adapters.base import (
     BaseMemoryAdapter,
@@ -14,6 +16,11 @@ from mnemos.memory_adapters.base import (
     ScoreReason,
     SearchQuery,
 )
+from mnemos.memory_adapters.registry import open_memory, register_adapter
+
+if TYPE_CHECKING:
+    from mnemos.memory_adapters._ranking import RankingConfig
+    from mnemos.memory_adapters.native import NativeMemoryAdapter
 
 __all__ = [
     "BaseMemoryAdapter",
@@ -21,11 +28,28 @@ __all__ = [
     "MemoryKind",
     "MemoryRecord",
     "Namespace",
+    "NativeMemoryAdapter",
     "NewMemory",
     "Provenance",
+    "RankingConfig",
     "ScoreReason",
     "ScoredMemory",
     "SearchQuery",
     "format_namespace",
+    "open_memory",
     "parse_namespace",
+    "register_adapter",
 ]
+
+
+def __getattr__(name: str) -> object:
+    # The native adapter pulls in numpy and networkx: imported on first use.
+    if name == "NativeMemoryAdapter":
+        from mnemos.memory_adapters.native import NativeMemoryAdapter
+
+        return NativeMemoryAdapter
+    if name == "RankingConfig":
+        from mnemos.memory_adapters._ranking import RankingConfig
+
+        return RankingConfig
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
