@@ -160,7 +160,8 @@ def _chars_counter(messages: Sequence[BaseMessage]) -> int:
     return sum(len(m.text) + len(str(getattr(m, "tool_calls", ""))) // 3 + 2 for m in messages)
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=400, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.too_slow])
 @given(
     messages=_messages(),
     memories=st.lists(_nonblank, max_size=15),
