@@ -11,11 +11,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from mnemos.memory_adapters.conformance._process import (
+    ImportKill,
     KillTrial,
     ProcessOpener,
     WriterResult,
     open_from_opener,
     run_concurrent_writers,
+    run_killed_import,
     run_sigkill_trial,
     verify_acknowledged,
 )
@@ -33,12 +35,14 @@ if TYPE_CHECKING:
 __all__ = [
     "UNICODE_SAMPLES",
     "AdapterConformance",
+    "ImportKill",
     "KillTrial",
     "ManualClock",
     "ProcessOpener",
     "WriterResult",
     "open_from_opener",
     "run_concurrent_writers",
+    "run_killed_import",
     "run_sigkill_trial",
     "snapshot",
     "sqlite_integrity_check",

@@ -78,6 +78,8 @@ class ConformanceBase:
     writes_per_process: ClassVar[int] = 300
     sigkill_trials: ClassVar[int] = 3
     sigkill_writes: ClassVar[int] = 2000
+    import_kill_records: ClassVar[int] = 2000
+    """Records in the file a killed import works through (in 8 batches)."""
     process_timeout: ClassVar[float] = 300.0
     """Seconds a group of writer processes may take before the test fails."""
 

@@ -15,10 +15,11 @@ from mnemos.memory_adapters.conformance._base import ConformanceBase, Stores
 from mnemos.memory_adapters.conformance._process import (
     WriterResult,
     run_concurrent_writers,
+    run_killed_import,
     run_sigkill_trial,
     verify_acknowledged,
 )
-from mnemos.memory_adapters.conformance._support import write_content
+from mnemos.memory_adapters.conformance._support import exact, snapshot, write_content
 
 __all__ = ["ConcurrencyTests"]
 
@@ -153,6 +154,46 @@ class ConcurrencyTests(ConformanceBase):
             problems = verify_acknowledged(reopened, [result.writer])
             assert problems == [], f"trial {trial} (killed={result.killed}): {problems[:5]}"
             assert reopened.count(("crash",)) >= total_acked
+            self._check_integrity(stores.location, trial)
+
+    @pytest.mark.slow
+    def test_sigkill_during_import_leaves_all_or_nothing(self, stores: Stores, tmp_path: Path) -> None:
+        if not hasattr(signal, "SIGKILL"):
+            pytest.skip("no SIGKILL on this platform")
+        source = stores.open(location=stores.new_location())
+        self.needs(source, Capability.EXPORT, Capability.PRESERVE_IDS)
+        opener = self.needs_opener(stores.location)
+        count, batch = self.import_kill_records, max(1, self.import_kill_records // 8)
+        source.add_many(
+            {"content": write_content("import", i), "namespace": ("imported", str(i % 7))}
+            for i in range(count)
+        )
+        dump = tmp_path / "import.jsonl"
+        source.export_jsonl(dump)
+        expected = snapshot(source)
+        target = stores.open()
+        target.add("already there before the import", namespace=("kept",))
+        rng = random.Random(71)
+        for trial in range(self.sigkill_trials):
+            result = run_killed_import(
+                opener, source=str(dump), batch_size=batch, rng=rng, timeout=self.process_timeout
+            )
+            assert result.progress, f"trial {trial}: the importer reported no progress"
+            reopened = stores.open()
+            imported = reopened.list(namespace=("imported",), limit=None, include_superseded=True)
+            if result.finished:
+                assert len(imported) == count
+            assert len(imported) in (0, count), (
+                f"trial {trial}: {len(imported)} of {count} records after a kill mid-import"
+            )
+            if imported:
+                assert sorted(exact(r) for r in imported) == expected
+                if reopened.supports(Capability.DELETE):
+                    for record in imported:
+                        reopened.delete(record.id)
+            assert [r.content for r in reopened.list(namespace=("kept",))] == [
+                "already there before the import"
+            ]
             self._check_integrity(stores.location, trial)
 
     def _check_integrity(self, location: Path, trial: int) -> None:

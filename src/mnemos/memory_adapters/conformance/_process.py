@@ -29,11 +29,13 @@ from mnemos.memory_adapters.base import BaseMemoryAdapter
 from mnemos.memory_adapters.conformance._support import write_content
 
 __all__ = [
+    "ImportKill",
     "KillTrial",
     "ProcessOpener",
     "WriterResult",
     "open_from_opener",
     "run_concurrent_writers",
+    "run_killed_import",
     "run_sigkill_trial",
     "verify_acknowledged",
 ]
@@ -109,18 +111,16 @@ class _Writer:
         opener: ProcessOpener,
         *,
         scope: Sequence[str],
-        namespace: Sequence[str],
         label: str,
-        count: int,
-        wait_for_go: bool,
+        wait_for_go: bool = False,
+        **job: Any,
     ) -> None:
         spec = {
             "opener": opener.to_json(),
             "scope": list(scope),
-            "namespace": list(namespace),
             "label": label,
-            "count": count,
             "wait": wait_for_go,
+            **job,
         }
         self.label = label
         self._stderr = tempfile.TemporaryFile(mode="w+", encoding="utf-8")  # noqa: SIM115 - closed in close()
@@ -134,6 +134,7 @@ class _Writer:
             encoding="utf-8",
         )
         self.acks: list[tuple[int, str]] = []
+        self.progress: list[tuple[int, int]] = []
         self.finished = False
         self._lines: queue.Queue[str | None] = queue.Queue()
         assert self.proc.stdout is not None
@@ -159,6 +160,9 @@ class _Writer:
         if line.startswith("ack "):
             _, index, memory_id = line.split(" ", 2)
             self.acks.append((int(index), memory_id))
+        elif line.startswith("progress "):
+            _, done, total = line.split(" ")
+            self.progress.append((int(done), int(total)))
         elif line == "done":
             self.finished = True
         return line
@@ -277,6 +281,56 @@ def run_sigkill_trial(
         )
     finally:
         writer.close()
+
+
+@dataclass(kw_only=True, frozen=True)
+class ImportKill:
+    """A JSONL import killed part-way: how far it had reported before the signal."""
+
+    progress: tuple[tuple[int, int], ...]
+    """``(done, total)`` reports the importer printed before it died."""
+    finished: bool
+    """True if the import returned before the signal (then it must be complete)."""
+
+
+def run_killed_import(
+    opener: ProcessOpener,
+    *,
+    source: str,
+    batch_size: int,
+    rng: random.Random,
+    scope: Sequence[str] = (),
+    timeout: float = 300.0,
+) -> ImportKill:
+    """Import the JSONL file ``source`` in a child process and SIGKILL it mid-import.
+
+    The kill follows a random progress report other than the last (plus up to
+    5 ms), so it lands between batches of what should be one transaction.
+    """
+    if not hasattr(signal, "SIGKILL"):
+        raise UsageError("SIGKILL is not available on this platform")
+    deadline = time.monotonic() + timeout
+    child = _Writer(opener, scope=scope, label="import", mode="import", file=source, batch_size=batch_size)
+    try:
+        child.wait_ready(deadline)
+        target: int | None = None
+        while not child.finished:
+            if child.next_event(deadline) is None:
+                break
+            if child.progress and target is None:
+                batches = -(-child.progress[0][1] // max(1, batch_size))
+                target = rng.randint(1, max(1, batches - 1))
+            if target is not None and len(child.progress) >= target:
+                break
+        time.sleep(rng.uniform(0.0, 0.005))
+        if child.proc.poll() is None:
+            os.kill(child.proc.pid, signal.SIGKILL)
+        child.drain(deadline)
+        if child.proc.returncode not in (0, -signal.SIGKILL):
+            raise RuntimeError(f"the importer failed (exit {child.proc.returncode}):\n{child.stderr()}")
+        return ImportKill(progress=tuple(child.progress), finished=child.finished)
+    finally:
+        child.close()
 
 
 def verify_acknowledged(adapter: BaseMemoryAdapter, results: Sequence[WriterResult]) -> list[str]:
