@@ -38,12 +38,17 @@ def test_versions_and_rollback(memory) -> None:
         pm.rollback(99)
 
 
-def test_procedural_memory_is_per_agent_by_default_and_can_be_per_user(memory) -> None:
-    shared = Agent(name="helper", instructions="Help.", model="offline", memory=memory)
+def test_procedural_memory_is_per_user_by_default_and_can_be_shared(memory) -> None:
+    agent = Agent(name="helper", instructions="Help.", model="offline", memory=memory)
+    assert agent.procedural_memory("alice").namespace == ("users", "alice", "agents", "helper", "procedural")
+    agent.invoke("Please never use emoji.", config("alice"))
+    agent.reflect(config("alice"))
+    assert agent.procedural_memory("alice").current().rules == ("Never use emoji.",)  # type: ignore[union-attr]
+    bob = agent.procedural_memory("bob").current()
+    assert bob is None or bob.rules == ()  # alice's rule does not reach bob
+    shared = Agent(name="helper", instructions="Help.", model="offline", memory=memory,
+                   policy=MemoryPolicy(procedural_namespace=("agents", "{agent}", "procedural")))
     assert shared.procedural_memory("alice").namespace == shared.procedural_memory("bob").namespace
-    per_user = Agent(name="helper", instructions="Help.", model="offline", memory=memory,
-                     policy=MemoryPolicy(procedural_namespace=("users", "{user_id}", "agents", "{agent}", "rules")))
-    assert per_user.procedural_memory("alice").namespace == ("users", "alice", "agents", "helper", "rules")
 
 
 def test_reflection_learns_rules_that_shape_later_prompts(memory) -> None:
@@ -60,7 +65,7 @@ def test_reflection_learns_rules_that_shape_later_prompts(memory) -> None:
     assert system.content.startswith("You write.")
     assert "Learned rules:\n- Answer in one sentence." in system.content
     assert agent.reflect(config()) == version  # nothing new: no new version
-    agent.procedural_memory().rollback(1)
+    agent.procedural_memory("alice").rollback(1)
     agent.invoke("Once more.", config())
     assert "Learned rules" not in model.prompts[-1][0].content
 

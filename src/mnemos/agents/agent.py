@@ -190,7 +190,11 @@ class Agent:
         return self.policy.namespace_for(agent=self.name, user_id=user_id, thread_id=thread_id)
 
     def procedural_memory(self, user_id: str = "default") -> ProceduralMemory:
-        """This agent's versioned procedural memory (instructions plus learned rules)."""
+        """This agent's versioned procedural memory (instructions plus learned rules).
+
+        Per user by default; shared by all users when the policy's
+        ``procedural_namespace`` has no ``{user_id}``.
+        """
         memory = self._require_memory("procedural memory")
         ns = self.policy.procedural_namespace_for(agent=self.name, user_id=user_id)
         return ProceduralMemory(memory, ns)
@@ -285,8 +289,10 @@ class Agent:
         Asks the model for rules (structured output); with the offline or
         scripted model (or ``policy.extractor="rules"``) rules come from
         the user's instructions in the episodes ("always ...", "please ...",
-        see :func:`~mnemos.agents._extract.extract_rules`). Returns the new
-        current version (unchanged when nothing new was learned).
+        see :func:`~mnemos.agents._extract.extract_rules`). Reads the episodes
+        of the user in ``config`` and writes that user's procedural memory
+        (or the shared one, see :class:`~mnemos.agents.policy.MemoryPolicy`).
+        Returns the new current version (unchanged when nothing new was learned).
         """
         memory = self._require_memory("reflect")
         who = RunIdentity.from_config(config)

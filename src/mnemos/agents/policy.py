@@ -23,11 +23,13 @@ step, never silently after a turn.
 
 Namespaces are templates filled with ``{user_id}``, ``{agent}`` and
 ``{thread_id}``. By default episodes and facts live under
-``("users", "{user_id}", "agents", "{agent}")``, so two users' memories never
-mix, and procedural memory under ``("agents", "{agent}", "procedural")``: how
-an agent behaves is learned from all its users and shared by them. Use
-``procedural_namespace=("users", "{user_id}", "agents", "{agent}", "procedural")``
-to keep it per user instead.
+``("users", "{user_id}", "agents", "{agent}")`` and procedural memory under
+``("users", "{user_id}", "agents", "{agent}", "procedural")``: everything an
+agent learns from a user stays with that user, rules included, because a rule
+learned from one user's words ("please call me Ali") can carry personal
+details. Two users' memories never mix. To let an agent learn one shared set of
+rules from all its users, set ``procedural_namespace=("agents", "{agent}",
+"procedural")``; rules learned by :meth:`Agent.reflect` then apply to every user.
 """
 
 from __future__ import annotations
@@ -69,7 +71,7 @@ class MemoryPolicy:
     """What an agent recalls and writes, and how its prompt is assembled (see module docs)."""
 
     namespace: tuple[str, ...] = ("users", "{user_id}", "agents", "{agent}")
-    procedural_namespace: tuple[str, ...] = ("agents", "{agent}", "procedural")
+    procedural_namespace: tuple[str, ...] = ("users", "{user_id}", "agents", "{agent}", "procedural")
     episodic: RecallSettings = field(default_factory=lambda: RecallSettings(k=4, max_tokens=400))
     semantic: RecallSettings = field(default_factory=lambda: RecallSettings(k=6, max_tokens=400))
     procedural: RecallSettings = field(default_factory=lambda: RecallSettings(k=10, max_tokens=300))
