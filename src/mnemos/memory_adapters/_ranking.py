@@ -3,7 +3,8 @@
 The score of a hit is::
 
     fusion      = Σ weight_list / (rrf_k + rank_list)       (reciprocal-rank fusion),
-                  scaled so rank 1 in every list gives 1.0
+                  scaled so rank 1 in every list gives 1.0; vector hits below
+                  ``vector_min_similarity`` add nothing
     + neighbour = neighbour_weight · best fusion of an adjacent event in the same episode
     + graph     = graph_weight · fusion of the hit it is linked to · graph_decay^(hops-1)
     + recency   = recency_weight · 0.5^(age / half-life)
@@ -33,6 +34,9 @@ class RankingConfig:
     """Reciprocal-rank-fusion constant: larger flattens the rank differences."""
     keyword_weight: float = 1.0
     vector_weight: float = 1.0
+    vector_min_similarity: float = 0.1
+    """A vector hit below this cosine stays a candidate but earns no fusion score (rank
+    alone would give near-random neighbours of a query as much credit as real matches)."""
     candidates: int = 100
     """How many hits each list contributes before fusion (at least ``limit``)."""
     max_keyword_postings: int = 5_000
@@ -94,6 +98,8 @@ def fuse(
             if cand is None:
                 cand = out[rowid] = Candidate(rowid=rowid)
             contribution = weight / (config.rrf_k + rank) * scale
+            if signal == "vector" and raw < config.vector_min_similarity:
+                contribution = 0.0
             setattr(cand, signal, (rank, raw))
             cand.fusion += contribution
             label = "bm25" if signal == "keyword" else "cosine"
