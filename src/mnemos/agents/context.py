@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
@@ -98,7 +98,6 @@ class AssembledContext:
     summary: str | None = None
     dropped: int = 0
     """Earlier messages left out (summarized or dropped)."""
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def interleave_ends(items: Sequence[Any]) -> tuple[list[Any], list[Any]]:
