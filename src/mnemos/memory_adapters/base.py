@@ -21,6 +21,7 @@ import enum
 import io
 import json
 import math
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -438,6 +439,7 @@ class BaseMemoryAdapter(abc.ABC):
     ) -> None:
         self._scope: Namespace = validate_namespace(scope)
         self._clock = clock
+        self._rmw_lock = threading.RLock()
         self._is_view = False
 
     # -- abstract core ------------------------------------------------------------
@@ -605,7 +607,6 @@ class BaseMemoryAdapter(abc.ABC):
     ) -> MemoryRecord:
         """Change a memory in place; the previous version goes to its history."""
         self.require(Capability.UPDATE)
-        current = self._get_abs(memory_id)
         changes: dict[str, Any] = {}
         if content is not None:
             changes["content"] = check_content(content)
@@ -619,10 +620,12 @@ class BaseMemoryAdapter(abc.ABC):
             if expires_at is not None:
                 self.require(Capability.TTL)
             changes["expires_at"] = _aware(expires_at)
-        if not changes:
-            return self._rel(current)
-        new = replace(current, **changes, updated_at=self.now(), version=current.version + 1)
-        return self._rel(self._update(new))
+        with self._rmw_lock:  # read-modify-write: concurrent updates must not lose versions
+            current = self._get_abs(memory_id)
+            if not changes:
+                return self._rel(current)
+            new = replace(current, **changes, updated_at=self.now(), version=current.version + 1)
+            return self._rel(self._update(new))
 
     def supersede(
         self,
@@ -635,22 +638,23 @@ class BaseMemoryAdapter(abc.ABC):
     ) -> MemoryRecord:
         """Replace a semantic fact by a new one; the old stays, marked invalid from now."""
         self.require(Capability.SUPERSEDE)
-        old = self._get_abs(memory_id)
-        if old.superseded:
-            raise UsageError(f"memory {memory_id!r} is already superseded by {old.superseded_by!r}")
-        new = self.add(
-            content,
-            namespace=old.namespace[len(self._scope) :],
-            kind=old.kind,
-            metadata=old.metadata if metadata is None else metadata,
-            importance=old.importance if importance is None else importance,
-            provenance=provenance if provenance is not None else old.provenance,
-            dedup=False,
-        )
-        now = self.now()
-        self._update(
-            replace(old, valid_to=now, superseded_by=new.id, updated_at=now, version=old.version + 1)
-        )
+        with self._rmw_lock:  # only one successor per fact, even from several threads
+            old = self._get_abs(memory_id)
+            if old.superseded:
+                raise UsageError(f"memory {memory_id!r} is already superseded by {old.superseded_by!r}")
+            new = self.add(
+                content,
+                namespace=old.namespace[len(self._scope) :],
+                kind=old.kind,
+                metadata=old.metadata if metadata is None else metadata,
+                importance=old.importance if importance is None else importance,
+                provenance=provenance if provenance is not None else old.provenance,
+                dedup=False,
+            )
+            now = self.now()
+            self._update(
+                replace(old, valid_to=now, superseded_by=new.id, updated_at=now, version=old.version + 1)
+            )
         return new
 
     def history(self, memory_id: str) -> list[MemoryRecord]:
