@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import random
 import signal
 import threading
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from mnemos.exceptions import UsageError
 from mnemos.memory_adapters.base import BaseMemoryAdapter, Capability
 from mnemos.memory_adapters.conformance._base import ConformanceBase, Stores
 from mnemos.memory_adapters.conformance._process import (
@@ -98,6 +100,47 @@ class ConcurrencyTests(ConformanceBase):
         assert not errors, f"writer threads failed: {errors[:3]!r}"
         assert len(set(ids)) == 10, f"{len(set(ids))} records for 10 distinct contents"
         assert adapter.count(("dedup",)) == 10
+
+    def test_threads_updating_one_memory_keep_every_version(self, adapter: BaseMemoryAdapter) -> None:
+        self.needs(adapter, Capability.UPDATE)
+        n, steps = self.thread_count, 5
+        record = adapter.add("a counter note, version zero", namespace=("rmw",))
+
+        def work(i: int) -> None:
+            for j in range(steps):
+                adapter.update(record.id, content=f"a counter note, thread {i} step {j}")
+
+        errors = _run_threads(n, work)
+        assert not errors, f"threads failed: {errors[:3]!r}"
+        final = adapter.get(record.id)
+        assert final.version == 1 + n * steps, (
+            f"{n * steps} updates took the version from 1 to {final.version}: updates were lost"
+        )
+        if adapter.supports(Capability.HISTORY):
+            history = adapter.history(record.id)
+            assert [r.version for r in history] == list(range(1, 2 + n * steps))
+            contents = {r.content for r in history}
+            missing = [
+                (i, j) for i in range(n) for j in range(steps)
+                if f"a counter note, thread {i} step {j}" not in contents
+            ]
+            assert not missing, f"history lost {len(missing)} updates, e.g. {missing[:3]}"
+
+    def test_threads_superseding_one_fact_leave_one_successor(self, adapter: BaseMemoryAdapter) -> None:
+        self.needs(adapter, Capability.SUPERSEDE)
+        fact = adapter.add("the launch is in March", namespace=("rmw",), kind="semantic")
+        winners: list[str] = []
+
+        def work(i: int) -> None:
+            with contextlib.suppress(UsageError):  # another thread superseded it first
+                winners.append(adapter.supersede(fact.id, f"the launch moved to month {i}").id)
+
+        errors = _run_threads(self.thread_count, work)
+        assert not errors, f"threads failed: {errors[:3]!r}"
+        assert len(winners) == 1, f"{len(winners)} threads superseded the same fact"
+        live = adapter.list(namespace=("rmw",))
+        assert [r.id for r in live] == winners
+        assert adapter.get(fact.id).superseded_by == winners[0]
 
     def test_processes_writing_at_once_lose_nothing(self, stores: Stores) -> None:
         opener = self.needs_opener(stores.location)
