@@ -122,14 +122,19 @@ async def _run(fn: Callable[..., T], /, **kwargs: Any) -> T:
     try:
         return await asyncio.to_thread(fn, **kwargs)
     except MnemosError as exc:
-        raise ToolError(str(exc)) from exc
+        raise ToolError(_message(exc)) from exc
 
 
 async def _guard(awaitable: Awaitable[T]) -> T:
     try:
         return await awaitable
     except MnemosError as exc:
-        raise ToolError(str(exc)) from exc
+        raise ToolError(_message(exc)) from exc
+
+
+def _message(exc: MnemosError) -> str:
+    # pydantic's prefix adds nothing for a client reading the message
+    return str(exc).replace("Value error, ", "")
 
 
 class MnemosMCP(FastMCP):
