@@ -13,11 +13,12 @@ declare and checks that those operations raise CapabilityNotSupportedError.
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 
 import pytest
+from zep_standin import ZepStandIn
 
 from mnemos.memory_adapters.base import BaseMemoryAdapter, utcnow
 from mnemos.memory_adapters.conformance import ProcessOpener, sqlite_integrity_check
@@ -64,3 +65,30 @@ class TestMem0Conformance(AdapterConformance):
         from mnemos.memory_adapters.mem0 import Mem0MemoryAdapter
 
         return Mem0MemoryAdapter(location, scope=scope, embedder="hashing", clock=clock or utcnow)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("zep_python") is None, reason="zep-python is not installed")
+class TestZepConformance(AdapterConformance):
+    """Against the HTTP stand-in: one stand-in server per storage location."""
+
+    thread_count = 4
+    writes_per_thread = 15
+    _servers: dict[Path, ZepStandIn]
+
+    @pytest.fixture(autouse=True)
+    def _standins(self, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+        monkeypatch.delenv("ZEP_API_URL", raising=False)
+        self._servers = {}
+        yield
+        for server in self._servers.values():
+            server.stop()
+
+    def open_adapter(
+        self, location: Path, *, scope: Sequence[str] = (), clock: Clock | None = None
+    ) -> BaseMemoryAdapter:
+        from mnemos.memory_adapters.zep import ZepMemoryAdapter
+
+        if location not in self._servers:
+            self._servers[location] = ZepStandIn().start()
+        server = self._servers[location]
+        return ZepMemoryAdapter(server.url, api_key=server.api_key, scope=scope, clock=clock or utcnow)
