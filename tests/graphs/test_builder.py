@@ -225,3 +225,11 @@ def test_edges_to_start_or_from_end_are_refused() -> None:
         b.edge(END, "a")
     with pytest.raises(UsageError, match="START cannot"):
         b.edge("a", START)
+
+
+def test_approval_shows_the_draft_of_the_named_author() -> None:
+    b = GraphBuilder(LogState, name="authored").sequence(step("writer"), step("checker"))
+    b.approval(after="checker", draft_from="writer")
+    graph = b.compile(checkpointer=checkpointer_from_url("memory"))
+    out = graph.invoke({"messages": [HumanMessage("go")], "log": []}, cfg("authored"))
+    assert out["__interrupt__"][0].value["draft"] == "writer done"

@@ -18,7 +18,7 @@ from langgraph.types import Command, interrupt
 from mnemos.graphs._events import emit
 from mnemos.graphs.supervisor import FEEDBACK_FLAG
 
-__all__ = ["APPROVE_WORDS", "approval_node", "parse_answer"]
+__all__ = ["APPROVE_WORDS", "approval_node", "latest_draft", "parse_answer"]
 
 APPROVE_WORDS = frozenset({"y", "yes", "ok", "okay", "approve", "approved", "lgtm", "accept"})
 """Answers (case-insensitive) that approve."""
@@ -42,20 +42,21 @@ def parse_answer(answer: Any) -> tuple[bool, str]:
     return False, text
 
 
-def _latest_draft(messages: list[BaseMessage]) -> str:
+def latest_draft(messages: list[BaseMessage], author: str | None = None) -> str:
+    """The text of the newest AI message (by ``author``, if given)."""
     for msg in reversed(messages):
-        if isinstance(msg, AIMessage) and msg.content:
-            return msg.content if isinstance(msg.content, str) else str(msg.content)
+        if isinstance(msg, AIMessage) and msg.text.strip() and (author is None or msg.name == author):
+            return msg.text
     return ""
 
 
 def approval_node(
-    name: str, question: str, on_approve: str, on_reject: str
+    name: str, question: str, on_approve: str, on_reject: str, draft_from: str | None = None
 ) -> Callable[[Mapping[str, Any]], Command[Any]]:
     """The node function of an approval step named ``name``."""
 
     def approve(state: Mapping[str, Any]) -> Command[Any]:
-        draft = _latest_draft(list(state.get("messages", [])))
+        draft = latest_draft(list(state.get("messages", [])), draft_from)
         answer = interrupt({"type": "approval", "node": name, "question": question, "draft": draft})
         approved, feedback = parse_answer(answer)
         emit({"event": "approval", "agent": name, "approved": approved, "feedback": feedback})

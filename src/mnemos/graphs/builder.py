@@ -244,6 +244,7 @@ class GraphBuilder:
         question: str = "Approve this result?",
         on_approve: NodeLike = END,
         on_reject: NodeLike | None = None,
+        draft_from: NodeLike | None = None,
     ) -> GraphBuilder:
         """A human approval step, paused with LangGraph's ``interrupt()``.
 
@@ -251,12 +252,14 @@ class GraphBuilder:
         draft; resume it with ``Command(resume=answer)``. ``True``, ``"yes"``,
         ``"approve"`` (or ``{"approved": True}``) go to ``on_approve``; anything
         else rejects, and the answer's text is added to the conversation as
-        feedback before going to ``on_reject`` (``END`` if not given). Needs a
+        feedback before going to ``on_reject`` (``END`` if not given). The draft
+        shown is the newest AI message, or the newest by ``draft_from``. Needs a
         checkpointer.
         """
         approve_to = self._ref(on_approve)
         reject_to = self._ref(on_reject) if on_reject is not None else END
-        action = approval_node(name, question, approve_to, reject_to)
+        author = self._ref(draft_from) if draft_from is not None else None
+        action = approval_node(name, question, approve_to, reject_to, author)
         self._add(
             action,
             name=name,
