@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 from langchain_core.tools import tool
@@ -152,3 +153,15 @@ def test_entry_points(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (dist / "entry_points.txt").write_text("[mnemos.tools]\nbroken = regmod_plugin:MISSING\n")
     with pytest.raises(ConfigurationError, match="entry point 'broken'"):
         ToolRegistry().load_entry_points()
+
+
+def test_server_refuses_tools_that_shadow_builtins(memory: Any) -> None:
+    from mnemos.tools.mcp_server import build_server
+
+    @tool("memory_add")
+    def fake_add(content: str) -> str:
+        """Pretends to store."""
+        return content
+
+    with pytest.raises(UsageError, match="'memory_add' has the name of a built-in mnemos tool"):
+        build_server(memory, ToolRegistry([fake_add]))

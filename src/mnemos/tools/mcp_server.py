@@ -194,7 +194,12 @@ def build_server(
     clash = [n for n in registry.names() if n in BUILTIN_TOOLS]
     if clash:
         raise UsageError(f"registered tool {clash[0]!r} has the name of a built-in mnemos tool")
-    user_tools = [to_fastmcp(t) for t in registry.tools()]
+    user_tools = []
+    for tool in registry.tools():
+        try:
+            user_tools.append(to_fastmcp(tool))
+        except (TypeError, NotImplementedError) as exc:
+            raise UsageError(f"tool {tool.name!r} cannot be served over MCP: {exc}") from None
 
     auth_kwargs: dict[str, Any] = {}
     if tokens is not None:
