@@ -336,3 +336,32 @@ async def test_extensions_act_for_the_calling_principal(memory: NativeMemoryAdap
             await bob.call_tool("memory_add", {"content": "three", "namespace": "n"})
             assert (await alice.call_tool("memory_count", {})).structuredContent == {"principal": "alice", "count": 2}
             assert (await bob.call_tool("memory_count", {})).structuredContent == {"principal": "bob", "count": 1}
+
+
+def _rpc(url: str, token: str, body: dict[str, Any], session_id: str | None = None) -> httpx.Response:
+    headers = {**_HEADERS, "Authorization": f"Bearer {token}", "MCP-Protocol-Version": "2025-06-18"}
+    if session_id:
+        headers["Mcp-Session-Id"] = session_id
+    return httpx.post(url, json=body, headers=headers, timeout=10)
+
+
+def _rpc_result(response: httpx.Response) -> dict[str, Any]:
+    if response.headers.get("content-type", "").startswith("text/event-stream"):
+        data = [line[5:].strip() for line in response.text.splitlines() if line.startswith("data:")]
+        return json.loads(data[-1])
+    return response.json()
+
+
+def test_a_session_cannot_be_borrowed_with_another_token(url: str, memory: NativeMemoryAdapter) -> None:
+    """Bob's token on a session alice opened is refused; alice's own calls on it work."""
+    secret = memory.scoped("principals", "alice").add("alice's session secret", namespace=("notes",))
+    opened = _rpc(url, ALICE, _INIT)
+    session_id = opened.headers["mcp-session-id"]
+    _rpc(url, ALICE, {"jsonrpc": "2.0", "method": "notifications/initialized"}, session_id)
+    call = {"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+            "params": {"name": "memory_get", "arguments": {"id": secret.id}}}
+    borrowed = _rpc(url, BOB, call, session_id)
+    assert borrowed.status_code >= 400
+    assert "alice's session secret" not in borrowed.text
+    as_alice = _rpc_result(_rpc(url, ALICE, {**call, "id": 3}, session_id))
+    assert as_alice["result"]["structuredContent"]["content"] == "alice's session secret"
