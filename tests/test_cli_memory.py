@@ -434,3 +434,21 @@ def test_console_script_in_a_subprocess(tmp_path: Path) -> None:
     missing = mnemos("get", "nope")
     assert missing.returncode == 2
     assert missing.stderr.strip() == "error: no memory with id 'nope' in this scope"
+
+
+def test_import_and_reembed_show_progress_in_a_terminal(store: Path, tmp_path: Path) -> None:
+    for i in range(30):
+        add(f"memory number {i}", f"bulk/{i % 3}")
+    dump = tmp_path / "bulk.jsonl"
+    ok("export", str(dump))
+    terminal = {"COLUMNS": "100", "TTY_COMPATIBLE": "1", "TTY_INTERACTIVE": "1"}
+    imported = CliRunner().invoke(
+        app, ["memory", "import", str(dump), "--store", str(tmp_path / "copy.db")], env=terminal
+    )
+    assert imported.exit_code == 0, imported.stderr
+    assert "importing" in imported.stderr and "30/30" in imported.stderr
+    reembedded = CliRunner().invoke(app, ["memory", "reembed", "--embedder", "hashing:64"], env=terminal)
+    assert reembedded.exit_code == 0, reembedded.stderr
+    assert "re-embedding" in reembedded.stderr and "30/30" in reembedded.stderr
+    # without a terminal the bar stays away from the output
+    assert "importing" not in ok("import", str(dump), "--store", str(tmp_path / "again.db")).stderr
