@@ -159,8 +159,8 @@ class _RoutingModel:
         self.answers = answers
         self.prompts: list[Any] = []
 
-    def with_structured_output(self, schema: type[RouteDecision]) -> _RoutingModel:
-        assert schema is RouteDecision
+    def with_structured_output(self, schema: type[Any]) -> _RoutingModel:
+        self.enum = schema.model_json_schema()["properties"]["next"]["enum"]
         return self
 
     def invoke(self, prompt: Any, config: Any = None) -> RouteDecision:
@@ -174,6 +174,7 @@ def test_supervisor_with_a_model_uses_structured_decisions_and_lists_workers() -
     out = b.compile().invoke({"messages": [HumanMessage("go")], "log": []})
     assert out["log"] == ["write", "research"]
     assert "research" in model.prompts[0][0].content and "write" in model.prompts[0][0].content
+    assert model.enum == ["research", "write", FINISH]
 
 
 def test_supervisor_streams_route_events() -> None:

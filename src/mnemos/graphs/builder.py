@@ -401,6 +401,9 @@ def _as_action(node: NodeLike) -> Any:
         return node.compile()
     if isinstance(node, CompiledStateGraph):
         return node
+    as_runnable = getattr(node, "as_runnable", None)
+    if callable(as_runnable):  # a mnemos Agent: native sync and async paths
+        return as_runnable()
     if callable(node) or hasattr(node, "invoke"):
         return node
     raise UsageError(

@@ -18,12 +18,12 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from langchain_core.messages import AnyMessage, BaseMessage, HumanMessage, SystemMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.types import Command
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, create_model
 
 from mnemos.exceptions import UsageError
 from mnemos.graphs._events import emit
@@ -34,6 +34,7 @@ __all__ = [
     "ROUTE_KEY",
     "RouteDecision",
     "Supervisor",
+    "decision_schema",
     "merge_routes",
     "supervisor_node",
 ]
@@ -59,6 +60,21 @@ class RouteDecision(BaseModel):
 
     next: str = Field(description="The worker who acts next, or FINISH.")
     reason: str = Field(default="", description="One sentence on why.")
+
+
+def decision_schema(workers: Sequence[str]) -> type[BaseModel]:
+    """A :class:`RouteDecision` whose ``next`` may only be one of ``workers`` or FINISH.
+
+    The choices travel in the JSON schema as an enum, so a model with
+    structured output cannot name a worker that does not exist.
+    """
+    choices = Literal[tuple([*workers, FINISH])]  # type: ignore[valid-type]
+    return create_model(
+        "RouteDecision",
+        __doc__=RouteDecision.__doc__,
+        next=(choices, Field(description="The worker who acts next, or FINISH.")),
+        reason=(str, Field(default="", description="One sentence on why.")),
+    )
 
 
 def merge_routes(
@@ -129,13 +145,14 @@ class Supervisor:
             *state.get("messages", []),
         ]
         try:
-            decision = model.with_structured_output(RouteDecision).invoke(prompt, config)
+            raw = model.with_structured_output(decision_schema(list(workers))).invoke(prompt, config)
         except NotImplementedError:
-            decision = None
-        if isinstance(decision, dict):
-            decision = RouteDecision.model_validate(decision)
-        if isinstance(decision, RouteDecision) and _match(decision.next, workers):
-            return RouteDecision(next=_match(decision.next, workers) or FINISH, reason=decision.reason)
+            raw = None
+        if isinstance(raw, BaseModel):
+            raw = raw.model_dump()
+        if isinstance(raw, Mapping) and _match(str(raw.get("next", "")), workers):
+            return RouteDecision(next=_match(str(raw["next"]), workers) or FINISH,
+                                 reason=str(raw.get("reason") or ""))
         reply = model.invoke(prompt, config)
         text = reply.content if isinstance(reply, BaseMessage) else str(reply)
         return RouteDecision(next=_match(str(text), workers) or FINISH, reason="model reply")
