@@ -68,7 +68,7 @@ def decision_schema(workers: Sequence[str]) -> type[BaseModel]:
     The choices travel in the JSON schema as an enum, so a model with
     structured output cannot name a worker that does not exist.
     """
-    choices = Literal[tuple([*workers, FINISH])]  # type: ignore[valid-type]
+    choices: Any = Literal[tuple([*workers, FINISH])]
     return create_model(
         "RouteDecision",
         __doc__=RouteDecision.__doc__,
