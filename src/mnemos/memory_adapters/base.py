@@ -23,6 +23,7 @@ import json
 import math
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -488,6 +489,12 @@ class BaseMemoryAdapter(abc.ABC):
         query = SearchQuery(namespace_prefix=prefix, limit=None, include_superseded=True, now=self.now())
         return len(self._search(query))
 
+    def _exclusive(self) -> AbstractContextManager[object]:
+        """Held around read-modify-write operations (update, supersede). This default
+        serializes the threads using this adapter and its views; a backend with
+        transactions overrides it to exclude other handles and processes too."""
+        return self._rmw_lock
+
     def _close(self) -> None:
         """Release resources (connections, files)."""
         return None
@@ -620,7 +627,7 @@ class BaseMemoryAdapter(abc.ABC):
             if expires_at is not None:
                 self.require(Capability.TTL)
             changes["expires_at"] = _aware(expires_at)
-        with self._rmw_lock:  # read-modify-write: concurrent updates must not lose versions
+        with self._exclusive():  # read-modify-write: concurrent updates must not lose versions
             current = self._get_abs(memory_id)
             if not changes:
                 return self._rel(current)
@@ -638,7 +645,7 @@ class BaseMemoryAdapter(abc.ABC):
     ) -> MemoryRecord:
         """Replace a semantic fact by a new one; the old stays, marked invalid from now."""
         self.require(Capability.SUPERSEDE)
-        with self._rmw_lock:  # only one successor per fact, even from several threads
+        with self._exclusive():  # only one successor per fact
             old = self._get_abs(memory_id)
             if old.superseded:
                 raise UsageError(f"memory {memory_id!r} is already superseded by {old.superseded_by!r}")
