@@ -30,7 +30,7 @@ from mnemos.memory_adapters.conformance._support import (
 )
 
 if TYPE_CHECKING:
-    from mnemos.memory_adapters.conformance.suite import AdapterConformance
+    from mnemos.memory_adapters.conformance.suite import AdapterConformance, Stores
 
 __all__ = [
     "UNICODE_SAMPLES",
@@ -39,6 +39,7 @@ __all__ = [
     "KillTrial",
     "ManualClock",
     "ProcessOpener",
+    "Stores",
     "WriterResult",
     "open_from_opener",
     "run_concurrent_writers",
@@ -53,8 +54,8 @@ __all__ = [
 
 def __getattr__(name: str) -> Any:
     # The test class imports pytest; writer processes and benchmarks do without it.
-    if name == "AdapterConformance":
-        from mnemos.memory_adapters.conformance.suite import AdapterConformance
+    if name in ("AdapterConformance", "Stores"):
+        from mnemos.memory_adapters.conformance import suite
 
-        return AdapterConformance
+        return getattr(suite, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -101,23 +101,24 @@ class ConcurrencyTests(ConformanceBase):
         assert len(set(ids)) == 10, f"{len(set(ids))} records for 10 distinct contents"
         assert adapter.count(("dedup",)) == 10
 
-    def test_threads_updating_one_memory_keep_every_version(self, adapter: BaseMemoryAdapter) -> None:
-        self.needs(adapter, Capability.UPDATE)
+    def _concurrent_updates(self, handles: list[BaseMemoryAdapter]) -> None:
+        first = handles[0]
+        self.needs(first, Capability.UPDATE)
         n, steps = self.thread_count, 5
-        record = adapter.add("a counter note, version zero", namespace=("rmw",))
+        record = first.add("a counter note, version zero", namespace=("rmw",))
 
         def work(i: int) -> None:
             for j in range(steps):
-                adapter.update(record.id, content=f"a counter note, thread {i} step {j}")
+                handles[i % len(handles)].update(record.id, content=f"a counter note, thread {i} step {j}")
 
         errors = _run_threads(n, work)
         assert not errors, f"threads failed: {errors[:3]!r}"
-        final = adapter.get(record.id)
+        final = first.get(record.id)
         assert final.version == 1 + n * steps, (
             f"{n * steps} updates took the version from 1 to {final.version}: updates were lost"
         )
-        if adapter.supports(Capability.HISTORY):
-            history = adapter.history(record.id)
+        if first.supports(Capability.HISTORY):
+            history = first.history(record.id)
             assert [r.version for r in history] == list(range(1, 2 + n * steps))
             contents = {r.content for r in history}
             missing = [
@@ -126,21 +127,38 @@ class ConcurrencyTests(ConformanceBase):
             ]
             assert not missing, f"history lost {len(missing)} updates, e.g. {missing[:3]}"
 
+    def _concurrent_supersedes(self, handles: list[BaseMemoryAdapter], rounds: int = 5) -> None:
+        first = handles[0]
+        self.needs(first, Capability.SUPERSEDE)
+        for round_ in range(rounds):
+            namespace = ("rmw", str(round_))
+            fact = first.add(f"the launch is in March ({round_})", namespace=namespace, kind="semantic")
+            winners: list[str] = []
+
+            def work(i: int, fact_id: str = fact.id, winners: list[str] = winners) -> None:
+                with contextlib.suppress(UsageError):  # another thread superseded it first
+                    adapter = handles[i % len(handles)]
+                    winners.append(adapter.supersede(fact_id, f"the launch moved to month {i}").id)
+
+            errors = _run_threads(self.thread_count, work)
+            assert not errors, f"threads failed: {errors[:3]!r}"
+            assert len(winners) == 1, f"round {round_}: {len(winners)} threads superseded one fact"
+            assert [r.id for r in first.list(namespace=namespace)] == winners
+            assert first.get(fact.id).superseded_by == winners[0]
+
+    def test_threads_updating_one_memory_keep_every_version(self, adapter: BaseMemoryAdapter) -> None:
+        self._concurrent_updates([adapter])
+
     def test_threads_superseding_one_fact_leave_one_successor(self, adapter: BaseMemoryAdapter) -> None:
-        self.needs(adapter, Capability.SUPERSEDE)
-        fact = adapter.add("the launch is in March", namespace=("rmw",), kind="semantic")
-        winners: list[str] = []
+        self._concurrent_supersedes([adapter])
 
-        def work(i: int) -> None:
-            with contextlib.suppress(UsageError):  # another thread superseded it first
-                winners.append(adapter.supersede(fact.id, f"the launch moved to month {i}").id)
+    def test_handles_updating_one_memory_keep_every_version(self, stores: Stores) -> None:
+        """Like the threads test, through four adapters on one store (as separate processes would)."""
+        self._concurrent_updates([stores.open() for _ in range(4)])
 
-        errors = _run_threads(self.thread_count, work)
-        assert not errors, f"threads failed: {errors[:3]!r}"
-        assert len(winners) == 1, f"{len(winners)} threads superseded the same fact"
-        live = adapter.list(namespace=("rmw",))
-        assert [r.id for r in live] == winners
-        assert adapter.get(fact.id).superseded_by == winners[0]
+    def test_handles_superseding_one_fact_leave_one_successor(self, stores: Stores) -> None:
+        """Like the threads test, through four adapters on one store (as separate processes would)."""
+        self._concurrent_supersedes([stores.open() for _ in range(4)])
 
     def test_processes_writing_at_once_lose_nothing(self, stores: Stores) -> None:
         opener = self.needs_opener(stores.location)

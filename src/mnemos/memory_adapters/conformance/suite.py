@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from mnemos.memory_adapters.conformance._async import AsyncTests
+from mnemos.memory_adapters.conformance._base import Stores
 from mnemos.memory_adapters.conformance._capabilities import CapabilityTests
 from mnemos.memory_adapters.conformance._concurrency import ConcurrencyTests
 from mnemos.memory_adapters.conformance._isolation import IsolationTests
@@ -11,7 +12,7 @@ from mnemos.memory_adapters.conformance._portability import PortabilityTests
 from mnemos.memory_adapters.conformance._records import RecordTests
 from mnemos.memory_adapters.conformance._search import SearchTests
 
-__all__ = ["AdapterConformance"]
+__all__ = ["AdapterConformance", "Stores"]
 
 
 class AdapterConformance(
