@@ -207,3 +207,30 @@ def test_agent_memory_across_processes_shows_the_recalled_memory_and_why(
     recalls = [x["data"] for x in lines if x["type"] == "custom" and x["data"]["event"] == "recall"]
     assert recalls and all(r["memories"] == [] for r in recalls)
     assert "green" not in lines[-1]["reply"]
+
+
+def test_store_option_names_the_agents_memory(tmp_path: Path, env: dict[str, str]) -> None:
+    other = tmp_path / "other.db"
+    target = f"{tmp_path / 'agent_graph.py'}:graph"
+    ok("run", target, "I live in Lisbon", "--user", "erin", "--store", str(other))
+    assert other.exists() and not Path(env["MNEMOS_STORE"]).exists()
+
+
+@pytest.mark.postgres
+def test_threads_on_postgres_checkpoints(tmp_path: Path, env: dict[str, str]) -> None:
+    import uuid
+
+    psycopg = pytest.importorskip("psycopg")
+    base = "postgresql://postgres@127.0.0.1:5432/test"
+    schema = f"mnemos_cli_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(base, autocommit=True) as admin:
+        admin.execute(f'CREATE SCHEMA "{schema}"')
+        try:
+            url = f"{base}?options=-csearch_path%3D{schema}"
+            target = f"{tmp_path / 'approve_graph.py'}:builder"
+            ok("run", target, "go", "--thread", "pg1", "--no-input", "--checkpoints", url)
+            assert "interrupted" in ok("threads", "list", "--checkpoints", url).stdout
+            done = ok("threads", "resume", "pg1", "--answer", "yes", "--checkpoints", url).stdout
+            assert "published" in done
+        finally:
+            admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
