@@ -72,6 +72,11 @@ class ConformanceBase:
     accepts_clock: ClassVar[bool] = True
     """Whether :meth:`open_adapter` honours ``clock=`` (else TTL tests sleep through short TTLs)."""
 
+    atomic_across_handles: ClassVar[bool] = True
+    """Whether updates and supersedes through separate adapters on one store are
+    serialized (a store with transactions can do it; a client of a remote service
+    without compare-and-set may not). False skips the two tests that check it."""
+
     thread_count: ClassVar[int] = 8
     writes_per_thread: ClassVar[int] = 200
     process_count: ClassVar[int] = 4

@@ -101,6 +101,10 @@ class ConcurrencyTests(ConformanceBase):
         assert len(set(ids)) == 10, f"{len(set(ids))} records for 10 distinct contents"
         assert adapter.count(("dedup",)) == 10
 
+    def _needs_atomic_handles(self) -> None:
+        if not self.atomic_across_handles:
+            pytest.skip("the test class declares atomic_across_handles = False")
+
     def _concurrent_updates(self, handles: list[BaseMemoryAdapter]) -> None:
         first = handles[0]
         self.needs(first, Capability.UPDATE)
@@ -154,10 +158,12 @@ class ConcurrencyTests(ConformanceBase):
 
     def test_handles_updating_one_memory_keep_every_version(self, stores: Stores) -> None:
         """Like the threads test, through four adapters on one store (as separate processes would)."""
+        self._needs_atomic_handles()
         self._concurrent_updates([stores.open() for _ in range(4)])
 
     def test_handles_superseding_one_fact_leave_one_successor(self, stores: Stores) -> None:
         """Like the threads test, through four adapters on one store (as separate processes would)."""
+        self._needs_atomic_handles()
         self._concurrent_supersedes([stores.open() for _ in range(4)])
 
     def test_processes_writing_at_once_lose_nothing(self, stores: Stores) -> None:
