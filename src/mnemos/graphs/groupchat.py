@@ -1,0 +1,624 @@
+"""Group chat: persona agents brainstorm a topic, keep an idea ledger, and remember.
+
+:class:`GroupChat` compiles to a LangGraph graph (``open → select → <speaker>
+→ select → ... → close``), so a session is checkpointed after every turn,
+streams, resumes after a crash with the same thread id, and can be a node of
+a larger graph (it reads ``topic``, or else the last human message)::
+
+    chat = GroupChat(participants=[pm, engineer, skeptic], moderator=moderator,
+                     team_memory=store, max_rounds=3)
+    result = chat.run("A loyalty product for small shops", thread_id="s1",
+                      checkpointer=sqlite_checkpointer("chat.db"))
+    print(result.to_markdown())
+
+Each turn, the speaker sees the transcript through its :class:`View` (sender
+filters, the last ``window`` messages verbatim and a summary of older ones,
+all under its token ``budget``), recalls its own memories (the
+:class:`~mnemos.agents.Agent` does), and gets a brief from the chair: the
+round, the ideas on the table, what earlier sessions accepted and rejected,
+and a suggested move. It answers with a :class:`Contribution` (structured
+output) or, from a model without one, with ``IDEA:`` / ``CRITIQUE #n:`` /
+``VOTE #n +1`` lines. The ledger records the moves; a proposal that repeats
+an idea rejected in an earlier session is dropped unless ``revisit``.
+
+At the end (rounds, the ``keyword`` in a message, or ``consensus``) ideas
+with a positive score are accepted, negative ones rejected, a summary is
+written, and memory is updated: decided ideas to the team namespace
+(semantic), one episode per participant, lessons to procedural memory.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import operator
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Annotated, Any, Literal, Optional, TypedDict
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, AnyMessage, BaseMessage, HumanMessage, SystemMessage
+from langchain_core.runnables import RunnableConfig
+from langgraph.graph import END, START, StateGraph
+from langgraph.graph.message import add_messages
+
+from mnemos.agents import Agent, AssembledContext, resolve_model
+from mnemos.agents.agent import RunIdentity
+from mnemos.exceptions import UsageError
+from mnemos.graphs._ledger import (
+    Contribution,
+    Moves,
+    add_idea,
+    decide,
+    empty_ledger,
+    ledger_markdown,
+    moves_from_contribution,
+    moves_from_text,
+    record_moves,
+    render_moves,
+    score,
+)
+from mnemos.graphs._personas import Persona, PersonaSet
+from mnemos.graphs._suggest import suggest, suggestion_lines
+from mnemos.graphs._team_memory import recall_team, write_session
+from mnemos.memory_adapters import BaseMemoryAdapter
+
+__all__ = [
+    "Contribution",
+    "GroupChat",
+    "GroupChatState",
+    "Participant",
+    "SessionResult",
+    "SpeakerSelector",
+    "View",
+    "participants_from_personas",
+]
+
+logger = logging.getLogger("mnemos.graphs")
+
+SpeakerSelector = Callable[[Mapping[str, Any], Sequence[str]], str]
+"""A custom speaker selection: ``(state, candidates) -> name``."""
+
+_RESERVED = frozenset({"open", "select", "close", "chair"})
+_REVISIT = re.compile(r"\b(revisit|reconsider|again|re-?propose)\b", re.IGNORECASE)
+FORMAT_HINT = (
+    "If you cannot fill the fields, answer in lines: 'IDEA: <one sentence>', "
+    "'CRITIQUE #<n>: <one sentence>', 'VOTE #<n> +1' or 'VOTE #<n> -1'."
+)
+
+
+class GroupChatState(TypedDict, total=False):
+    """The graph state of a session (all JSON-friendly, so every checkpointer can save it)."""
+
+    messages: Annotated[list[AnyMessage], add_messages]
+    topic: str
+    round: int
+    spoken: list[str]
+    next: str
+    ledger: dict[str, Any]
+    recalled: dict[str, Any]
+    prompts: Annotated[list[dict[str, Any]], operator.add]
+    notes: Annotated[list[str], operator.add]
+    stop_reason: str
+    summary: str
+    memory_trace: Annotated[list[dict[str, Any]], operator.add]
+
+
+@dataclass(kw_only=True, frozen=True)
+class View:
+    """How one participant sees the transcript: whose messages, how many verbatim, what budget.
+
+    ``include`` (if given) keeps only those senders, ``exclude`` drops some;
+    the topic and the opening and closing messages are always kept. The last ``window``
+    messages are verbatim and older ones summarized (``strategy`` of
+    :func:`~mnemos.agents.assemble_context`), and the whole prompt stays
+    within ``budget`` tokens.
+    """
+
+    budget: int = 1500
+    window: int = 8
+    strategy: Literal["buffer", "window", "summary", "summary_buffer"] = "summary_buffer"
+    include: frozenset[str] | None = None
+    exclude: frozenset[str] = frozenset()
+
+    def filter(self, messages: Sequence[BaseMessage]) -> list[BaseMessage]:
+        """The messages this view lets through."""
+        out = []
+        for m in messages:
+            sender = m.name if isinstance(m, AIMessage) and (m.additional_kwargs or {}).get("round") else None
+            if sender and (sender in self.exclude or (self.include is not None and sender not in self.include)):
+                continue
+            out.append(m)
+        return out
+
+
+@dataclass(kw_only=True, eq=False)
+class Participant:
+    """An agent in a group chat, with its persona and its view of the transcript."""
+
+    agent: Agent
+    persona: Persona | None = None
+    view: View = field(default_factory=View)
+
+    @property
+    def name(self) -> str:
+        return self.agent.name
+
+    def viewing_agent(self) -> Agent:
+        """The agent with its prompt budget, window and strategy set by the view."""
+        policy = replace(self.agent.policy, context_tokens=self.view.budget,
+                         window=self.view.window, strategy=self.view.strategy)
+        return replace(self.agent, model=self.agent.chat_model, policy=policy)
+
+
+def participants_from_personas(
+    personas: PersonaSet,
+    *,
+    model: str | BaseChatModel | None = None,
+    memory: BaseMemoryAdapter | None = None,
+) -> tuple[list[Participant], Participant | None]:
+    """Participants (and the moderator, if the set has one) built from a persona set."""
+    chat_model = resolve_model(model)
+    members: list[Participant] = []
+    moderator: Participant | None = None
+    for p in personas.personas:
+        instructions = f"You are {p.role or p.name} in a group brainstorm.\n{p.instructions}".strip()
+        agent = Agent(name=p.name, instructions=instructions, model=chat_model, memory=memory,
+                      description=p.role)
+        part = Participant(agent=agent, persona=p, view=View(budget=p.budget, window=p.window))
+        if p.moderator:
+            moderator = part
+        else:
+            members.append(part)
+    return members, moderator
+
+
+@dataclass(kw_only=True, frozen=True)
+class SessionResult:
+    """A finished (or paused) session: transcript, ledger, summary and the prompts each speaker saw."""
+
+    topic: str
+    thread_id: str | None
+    transcript: list[dict[str, Any]]
+    ledger: dict[str, Any]
+    summary: str
+    stop_reason: str
+    prompts: list[dict[str, Any]]
+    recalled: dict[str, Any]
+    notes: list[str]
+
+    @classmethod
+    def from_state(cls, state: Mapping[str, Any], thread_id: str | None = None) -> SessionResult:
+        """Read a result out of a graph state."""
+        transcript = [
+            {"speaker": (m.name or ("user" if isinstance(m, HumanMessage) else "assistant")),
+             "round": (m.additional_kwargs or {}).get("round", 0), "text": m.text}
+            for m in state.get("messages", [])
+        ]
+        return cls(topic=state.get("topic", ""), thread_id=thread_id, transcript=transcript,
+                   ledger=dict(state.get("ledger") or empty_ledger()), summary=state.get("summary", ""),
+                   stop_reason=state.get("stop_reason", ""), prompts=list(state.get("prompts", [])),
+                   recalled=dict(state.get("recalled") or {}), notes=list(state.get("notes", [])))
+
+    @property
+    def ideas(self) -> list[dict[str, Any]]:
+        """The ledger's ideas."""
+        return list(self.ledger.get("ideas", []))
+
+    def transcript_json(self) -> dict[str, Any]:
+        """Transcript, summary, recalled memories and every speaker's prompt, as JSON data."""
+        return {"topic": self.topic, "thread_id": self.thread_id, "stop_reason": self.stop_reason,
+                "summary": self.summary, "recalled": self.recalled, "transcript": self.transcript,
+                "prompts": self.prompts, "notes": self.notes}
+
+    def ideas_json(self) -> dict[str, Any]:
+        """The ledger as JSON data."""
+        return {"topic": self.topic, "thread_id": self.thread_id, **self.ledger}
+
+    def transcript_markdown(self, *, prompts: bool = False) -> str:
+        """The transcript as Markdown (with each speaker's prompt when ``prompts``)."""
+        lines = [f"# Brainstorm: {self.topic}", ""]
+        if self.thread_id:
+            lines += [f"Thread `{self.thread_id}` · stopped by {self.stop_reason or 'nothing yet'}", ""]
+        by_turn = {(p["speaker"], p["turn"]): p for p in self.prompts}
+        turn = 0
+        for entry in self.transcript:
+            speaker = entry["speaker"]
+            lines.append(f"**{speaker}**" + (f" (round {entry['round']})" if entry["round"] else "") + ":")
+            lines += ["", entry["text"], ""]
+            if speaker not in ("user", "chair") and entry["round"]:
+                turn += 1
+                seen = by_turn.get((speaker, turn))
+                if prompts and seen:
+                    body = "\n\n".join(f"[{m['role']}] {m['content']}" for m in seen["messages"])
+                    lines += ["<details><summary>prompt "
+                              f"({seen['tokens']}/{seen['budget']} tokens)</summary>", "", "```text",
+                              body, "```", "</details>", ""]
+        if self.summary:
+            lines += ["## Summary", "", self.summary, ""]
+        return "\n".join(lines)
+
+    def ideas_markdown(self) -> str:
+        """The ledger as Markdown."""
+        return f"# Ideas: {self.topic}\n\n{ledger_markdown(self.ledger)}\n"
+
+    def to_markdown(self) -> str:
+        """Transcript and ledger in one Markdown document."""
+        return self.transcript_markdown() + "\n## Ideas\n\n" + ledger_markdown(self.ledger) + "\n"
+
+    def write(self, directory: str | Path, *, prompts: bool = False) -> list[Path]:
+        """Write ``transcript.md``, ``transcript.json``, ``ideas.md`` and ``ideas.json`` into ``directory``."""
+        out = Path(directory).expanduser()
+        out.mkdir(parents=True, exist_ok=True)
+        files = {
+            "transcript.md": self.transcript_markdown(prompts=prompts),
+            "transcript.json": json.dumps(self.transcript_json(), indent=2, ensure_ascii=False, default=str),
+            "ideas.md": self.ideas_markdown(),
+            "ideas.json": json.dumps(self.ideas_json(), indent=2, ensure_ascii=False, default=str),
+        }
+        written = []
+        for name, text in files.items():
+            (out / name).write_text(text + ("" if text.endswith("\n") else "\n"), encoding="utf-8")
+            written.append(out / name)
+        return written
+
+
+@dataclass(kw_only=True, eq=False)
+class GroupChat:
+    """A brainstorm between agents, as a LangGraph graph (see the module docs).
+
+    ``selection`` is ``"round_robin"`` (each participant once per round, in
+    order), ``"model"`` (``selector_model``, else the moderator's or the first
+    participant's model, picks among the candidates; an invalid name is
+    retried ``selector_retries`` times, then the next speaker in round-robin
+    order is taken), or a function ``(state, candidates) -> name``. A round is
+    as many turns as there are participants.
+    """
+
+    participants: Sequence[Participant | Agent]
+    moderator: Participant | Agent | None = None
+    selection: Literal["round_robin", "model"] | SpeakerSelector = "round_robin"
+    selector_model: str | BaseChatModel | None = None
+    selector_retries: int = 1
+    max_rounds: int = 3
+    keyword: str | None = "TERMINATE"
+    consensus: bool = False
+    team_memory: BaseMemoryAdapter | None = None
+    team: str = "default"
+    suggest_moves: bool = True
+    revisit: bool | None = None
+    """Allow re-proposing ideas rejected in earlier sessions; None: when the topic says so ("revisit", "again")."""
+    recall_limit: int = 8
+
+    def __post_init__(self) -> None:
+        self._members = [p if isinstance(p, Participant) else Participant(agent=p) for p in self.participants]
+        if not self._members:
+            raise UsageError("a group chat needs at least one participant")
+        mod = self.moderator
+        self._moderator = mod if isinstance(mod, Participant) or mod is None else Participant(agent=mod)
+        names = [p.name for p in self._members] + ([self._moderator.name] if self._moderator else [])
+        if len(set(names)) != len(names):
+            raise UsageError(f"participant names repeat: {names}")
+        if bad := _RESERVED.intersection(names):
+            raise UsageError(f"{sorted(bad)} are reserved names in a group chat; rename the agent")
+        if self.selection not in ("round_robin", "model") and not callable(self.selection):
+            raise UsageError(f"selection is 'round_robin', 'model' or a function, not {self.selection!r}")
+        if isinstance(self.max_rounds, bool) or not isinstance(self.max_rounds, int) or self.max_rounds < 1:
+            raise UsageError(f"max_rounds is a positive integer, got {self.max_rounds!r}")
+        self._by_name = {p.name: p for p in self._members}
+        self._viewing = {p.name: p.viewing_agent() for p in self._members}
+        self._selector: BaseChatModel | None = None
+        if self.selection == "model":
+            source = self._moderator or self._members[0]
+            self._selector = resolve_model(self.selector_model) if self.selector_model else source.agent.chat_model
+
+    # -- graph --------------------------------------------------------------------------
+
+    @property
+    def names(self) -> list[str]:
+        """The speakers' names, in round-robin order."""
+        return [p.name for p in self._members]
+
+    def build(self) -> StateGraph:
+        """The uncompiled ``StateGraph`` (add nodes or compile it yourself)."""
+        graph = StateGraph(GroupChatState)
+        graph.add_node("open", self._open)
+        graph.add_node("select", self._select)
+        for name in self.names:
+            graph.add_node(name, self._speaker_node(name))
+            graph.add_edge(name, "select")
+        graph.add_node("close", self._close)
+        graph.add_edge(START, "open")
+        graph.add_edge("open", "select")
+        graph.add_conditional_edges("select", lambda s: s["next"], [*self.names, "close"])
+        graph.add_edge("close", END)
+        return graph
+
+    def compile(self, checkpointer: Any = None, **kwargs: Any) -> Any:
+        """The compiled graph (``checkpointer`` as for any LangGraph graph)."""
+        return self.build().compile(checkpointer=checkpointer, **kwargs)
+
+    def run(
+        self,
+        topic: str | None,
+        *,
+        thread_id: str = "brainstorm",
+        user_id: str = "default",
+        checkpointer: Any = None,
+        resume: bool = False,
+    ) -> SessionResult:
+        """Run a session to its end (``resume``: continue the thread from its last checkpoint)."""
+        if checkpointer is None:
+            from langgraph.checkpoint.memory import InMemorySaver
+
+            checkpointer = InMemorySaver()
+        graph = self.compile(checkpointer=checkpointer)
+        config = _config(thread_id, user_id)
+        for _ in self.stream(graph, topic, config, resume=resume):
+            pass
+        return SessionResult.from_state(graph.get_state(config).values, thread_id)
+
+    def stream(
+        self, graph: Any, topic: str | None, config: RunnableConfig, *, resume: bool = False,
+        stream_mode: Sequence[str] = ("updates", "custom"),
+    ) -> Any:
+        """Stream a session on a compiled graph: a new one on ``topic``, or the thread's unfinished one.
+
+        Yields LangGraph's ``(mode, chunk)`` pairs. A new session on a thread
+        that already has one, or ``resume`` on a thread with nothing to
+        resume, is a :class:`~mnemos.exceptions.UsageError`.
+        """
+        snapshot = graph.get_state(config)
+        thread = (config.get("configurable") or {}).get("thread_id")
+        if resume:
+            if not snapshot.values:
+                raise UsageError(f"thread {thread!r} has no session to resume")
+            if not snapshot.next:
+                raise UsageError(f"the session on thread {thread!r} is already finished")
+            payload: Any = None
+        else:
+            if not topic or not topic.strip():
+                raise UsageError("a brainstorm needs a topic")
+            if snapshot.values:
+                raise UsageError(f"thread {thread!r} already has a session; resume it or use another thread id")
+            payload = self.input(topic)
+        yield from graph.stream(payload, config, stream_mode=list(stream_mode))
+
+    @staticmethod
+    def input(topic: str) -> dict[str, Any]:
+        """The graph input that starts a session on ``topic``."""
+        return {"topic": topic.strip(), "messages": [HumanMessage(topic.strip(), name="user")]}
+
+    # -- nodes ------------------------------------------------------------------------------
+
+    def _open(self, state: GroupChatState) -> dict[str, Any]:
+        topic = (state.get("topic") or _last_human(state.get("messages", []))).strip()
+        if not topic:
+            raise UsageError("a brainstorm needs a topic: give 'topic' or a human message")
+        recalled = recall_team(self.team_memory, self.team, topic, limit=self.recall_limit)
+        ledger = empty_ledger()
+        for item in recalled["accepted"]:
+            ledger = add_idea(ledger, text=item["text"], author="team", round=0,
+                              status="accepted", origin="earlier session")
+        lines = [f"Topic: {topic}", f"We have {self.max_rounds} round(s). Speakers: {', '.join(self.names)}."]
+        if recalled["accepted"]:
+            lines += ["Accepted in earlier sessions (build on these):"]
+            lines += [f"- {i['text']}" for i in recalled["accepted"]]
+        if recalled["rejected"]:
+            lines += ["Rejected in earlier sessions (do not propose again unless asked):"]
+            lines += [f"- {i['text']} (why: {i['reason']})" for i in recalled["rejected"]]
+        opener = self._moderator.name if self._moderator else "chair"
+        message = AIMessage("\n".join(lines), name=opener, additional_kwargs={"round": 0})
+        return {"topic": topic, "round": 1, "spoken": [], "ledger": ledger, "recalled": recalled,
+                "messages": [message], "stop_reason": "", "summary": ""}
+
+    def _select(self, state: GroupChatState) -> dict[str, Any]:
+        round_, spoken = state.get("round", 1), list(state.get("spoken", []))
+        stop = self._stop_reason(state)
+        if not stop and len(spoken) >= len(self._members):
+            round_, spoken = round_ + 1, []
+        if not stop and round_ > self.max_rounds:
+            stop = "rounds"
+        if stop:
+            return {"next": "close", "stop_reason": stop, "round": min(round_, self.max_rounds)}
+        name, notes = self._choose(state, spoken)
+        return {"next": name, "round": round_, "spoken": spoken, "notes": notes}
+
+    def _stop_reason(self, state: GroupChatState) -> str:
+        messages = state.get("messages", [])
+        last = messages[-1] if messages else None
+        if (self.keyword and isinstance(last, AIMessage) and (last.additional_kwargs or {}).get("round")
+                and self.keyword in last.text):
+            return "keyword"
+        if self.consensus:
+            voters = set(self.names)
+            for idea in (state.get("ledger") or empty_ledger())["ideas"]:
+                if idea["status"] == "proposed" and idea["origin"] == "session":
+                    others = voters - {idea["author"]}
+                    if others and all(idea["votes"].get(n) == 1 for n in others):
+                        return "consensus"
+        return ""
+
+    def _choose(self, state: GroupChatState, spoken: list[str]) -> tuple[str, list[str]]:
+        if self.selection == "round_robin":
+            return next(n for n in self.names if n not in spoken), []
+        last = spoken[-1] if spoken else None
+        candidates = [n for n in self.names if n != last] or self.names
+        fallback = _next_after(self.names, last, candidates)
+        if callable(self.selection):
+            name = self.selection(state, candidates)
+            if name not in candidates:
+                raise UsageError(f"the speaker selection function returned {name!r}, not one of {candidates}")
+            return name, []
+        return self._model_choice(state, candidates, fallback)
+
+    def _model_choice(self, state: GroupChatState, candidates: list[str], fallback: str) -> tuple[str, list[str]]:
+        assert self._selector is not None
+        recent = [f"[{m.name or m.type}] {m.text[:300]}" for m in state.get("messages", [])[-6:]]
+        roles = [f"- {n}: {self._by_name[n].agent.description or 'participant'}" for n in candidates]
+        prompt: list[BaseMessage] = [
+            SystemMessage("You choose who speaks next in a brainstorm. "
+                          "Reply with exactly one name from the candidates and nothing else."),
+            HumanMessage(f"Topic: {state.get('topic', '')}\n\nRecent messages:\n" + "\n".join(recent)
+                         + "\n\nCandidates:\n" + "\n".join(roles) + "\n\nWho speaks next?"),
+        ]
+        notes: list[str] = []
+        for _ in range(self.selector_retries + 1):
+            reply = self._selector.invoke(prompt).text
+            name = _match_name(reply, candidates)
+            if name is not None:
+                return name, notes
+            notes.append(f"speaker selection: {reply.strip()[:80]!r} is not a candidate")
+            prompt += [AIMessage(reply), HumanMessage(
+                f"That is not one of the candidates. Reply with exactly one of: {', '.join(candidates)}")]
+        notes.append(f"speaker selection fell back to {fallback}")
+        return fallback, notes
+
+    def _speaker_node(self, name: str) -> Callable[..., dict[str, Any]]:
+        def speak(state: GroupChatState, config: Optional[RunnableConfig] = None) -> dict[str, Any]:  # noqa: UP045
+            return self._turn(name, state, config)
+
+        speak.__name__ = name
+        return speak
+
+    def _revisit(self, topic: str) -> bool:
+        return self.revisit if self.revisit is not None else bool(_REVISIT.search(topic))
+
+    def brief(self, name: str, state: Mapping[str, Any]) -> HumanMessage:
+        """The chair's brief to ``name`` for its next turn (the last message of its prompt)."""
+        participant = self._by_name[name]
+        ledger = state.get("ledger") or empty_ledger()
+        recalled = state.get("recalled") or {}
+        round_ = state.get("round", 1)
+        revisit = self._revisit(state.get("topic", ""))
+        lines = [f"Round {round_} of {self.max_rounds}. Your turn, {name}"
+                 + (f" ({participant.persona.role})." if participant.persona and participant.persona.role else ".")]
+        if self.suggest_moves and participant.persona is not None:
+            move = suggest(participant.persona, ledger, round=round_, max_rounds=self.max_rounds,
+                           rejected_before=recalled.get("rejected_all", []), revisit=revisit)
+            lines += ["Suggested move (a starting point; change it as you see fit):", suggestion_lines(move), ""]
+        lines.append(f"Topic: {state.get('topic', '')}")
+        if ledger["ideas"]:
+            lines.append("On the table:")
+            for i in ledger["ideas"]:
+                if i["status"] == "merged":
+                    continue
+                where = "accepted in an earlier session" if i["origin"] != "session" else (
+                    f"{i['author']}, score {score(i):+d}, {len(i['critiques'])} critique(s)")
+                lines.append(f"#{i['id']} ({where}) {i['text']}")
+        rejected = recalled.get("rejected", [])
+        if rejected and not revisit:
+            lines.append("Rejected in earlier sessions, do not propose again:")
+            lines += [f"- {i['text']}" for i in rejected]
+        lines += ["Propose at most one new idea, critique one idea and vote on one idea "
+                  "(not your own).", FORMAT_HINT]
+        return HumanMessage("\n".join(lines), name="chair")
+
+    def _turn(self, name: str, state: GroupChatState, config: RunnableConfig | None) -> dict[str, Any]:
+        participant = self._by_name[name]
+        agent = self._viewing[name]
+        view = participant.view.filter(state.get("messages", []))
+        brief = self.brief(name, state)
+        context = agent.assemble({"messages": [*view, brief]}, config)
+        moves = _ask(agent.chat_model, context.messages, config)
+        round_ = state.get("round", 1)
+        recalled = state.get("recalled") or {}
+        ledger, notes = record_moves(
+            state.get("ledger") or empty_ledger(), moves, author=name, round=round_,
+            rejected_before=recalled.get("rejected_all", []), revisit=self._revisit(state.get("topic", "")),
+        )
+        turn = sum(1 for p in state.get("prompts", []) if p["speaker"] == name) + 1
+        message = AIMessage(render_moves(moves), name=name, additional_kwargs={"round": round_})
+        return {"messages": [message], "ledger": ledger, "spoken": [*state.get("spoken", []), name],
+                "prompts": [_prompt_record(name, round_, turn, context)],
+                "notes": [f"{name}: {n}" for n in notes]}
+
+    def _close(self, state: GroupChatState, config: Optional[RunnableConfig] = None) -> dict[str, Any]:  # noqa: UP045
+        ledger = decide(state.get("ledger") or empty_ledger())
+        topic = state.get("topic", "")
+        session = [i for i in ledger["ideas"] if i["origin"] == "session" and i["status"] != "merged"]
+        parts = [f"After {state.get('round', 1)} round(s) on '{topic}' (stopped by {state.get('stop_reason') or 'rounds'}):"]
+        for status in ("accepted", "rejected", "proposed"):
+            chosen = [i for i in session if i["status"] == status]
+            if chosen:
+                label = "still open" if status == "proposed" else status
+                parts.append(f"{label.capitalize()}: " + "; ".join(
+                    f"#{i['id']} {i['text']} ({score(i):+d})" for i in chosen) + ".")
+        if not session:
+            parts.append("No new ideas were proposed.")
+        summary = "\n".join(parts)
+        who = RunIdentity.from_config(config)
+        agents = [p.agent for p in self._members] + ([self._moderator.agent] if self._moderator else [])
+        events = write_session(team_memory=self.team_memory, team=self.team, agents=agents, topic=topic,
+                               ledger=ledger, thread_id=who.thread_id, user_id=who.user_id)
+        _emit_all(events)
+        closer = self._moderator.name if self._moderator else "chair"
+        return {"ledger": ledger, "summary": summary, "memory_trace": events,
+                "messages": [AIMessage(summary, name=closer, additional_kwargs={"round": 0})]}
+
+
+# --- helpers -------------------------------------------------------------------------------
+
+
+def _config(thread_id: str, user_id: str) -> RunnableConfig:
+    return {"configurable": {"thread_id": thread_id, "user_id": user_id}, "recursion_limit": 10_000}
+
+
+def _ask(model: BaseChatModel, messages: list[BaseMessage], config: RunnableConfig | None) -> Moves:
+    """A turn's moves: structured output when the model has it, else the line format."""
+    try:
+        structured = model.with_structured_output(Contribution, include_raw=True)
+    except NotImplementedError:
+        structured = None
+    if structured is not None:
+        result = structured.invoke(messages, config=config)
+        parsed = result.get("parsed")
+        if isinstance(parsed, Contribution):
+            return moves_from_contribution(parsed)
+        raw = result.get("raw")
+        return moves_from_text(raw.text if isinstance(raw, BaseMessage) else str(raw or ""))
+    return moves_from_text(model.invoke(messages, config=config).text)
+
+
+def _prompt_record(name: str, round_: int, turn: int, context: AssembledContext) -> dict[str, Any]:
+    return {"speaker": name, "round": round_, "turn": turn, "tokens": context.tokens, "budget": context.budget,
+            "memories": [m.content for m in context.memories],
+            "messages": [{"role": m.type, "content": m.text} for m in context.messages]}
+
+
+def _last_human(messages: Sequence[BaseMessage]) -> str:
+    for m in reversed(messages):
+        if isinstance(m, HumanMessage) and m.text.strip():
+            return m.text
+    return ""
+
+
+def _match_name(reply: str, candidates: Sequence[str]) -> str | None:
+    text = reply.strip().strip(".'\"`*").strip()
+    for name in candidates:
+        if text.casefold() == name.casefold():
+            return name
+    found = [n for n in candidates if re.search(rf"(?<![\w-]){re.escape(n)}(?![\w-])", reply, re.IGNORECASE)]
+    return found[0] if len(found) == 1 else None
+
+
+def _next_after(order: Sequence[str], last: str | None, candidates: Sequence[str]) -> str:
+    start = order.index(last) + 1 if last in order else 0
+    for k in range(len(order)):
+        name = order[(start + k) % len(order)]
+        if name in candidates:
+            return name
+    return candidates[0]
+
+
+def _emit_all(events: Sequence[dict[str, Any]]) -> None:
+    try:
+        from langgraph.config import get_stream_writer
+
+        writer = get_stream_writer()
+    except (RuntimeError, KeyError, AttributeError, TypeError):
+        return
+    for event in events:
+        writer(event)
