@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import ClassVar
+from urllib.parse import quote
 
 import pytest
 
@@ -45,10 +46,9 @@ class TestNativeConformance(AdapterConformance):
         )
 
     def process_opener(self, location: Path) -> ProcessOpener:
-        return ProcessOpener(
-            target="mnemos.memory_adapters.native:NativeMemoryAdapter",
-            options={"path": str(location / STORE_FILE), "embedder": "hashing"},
-        )
+        # the store URL, as a user would write it for open_memory()
+        url = "native://" + quote(str((location / STORE_FILE).resolve()))
+        return ProcessOpener(target=url, options={"embedder": "hashing"})
 
     def integrity_check(self, location: Path) -> str:
         return sqlite_integrity_check(location / STORE_FILE)
