@@ -1,0 +1,264 @@
+"""Group chat brainstorms: the graph, views under budget, the ledger, memory across sessions, crash resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
+from langgraph.graph import START, MessagesState, StateGraph
+
+from mnemos.agents import Agent, ScriptedChatModel, approx_tokens
+from mnemos.exceptions import ConfigurationError, UsageError
+from mnemos.graphs import sqlite_checkpointer
+from mnemos.graphs._ledger import moves_from_text, similar
+from mnemos.graphs._personas import load_personas
+from mnemos.graphs.groupchat import GroupChat, Participant, View, participants_from_personas
+from mnemos.memory_adapters import MemoryKind
+from mnemos.memory_adapters.native import NativeMemoryAdapter
+
+TOPIC = "A business proposal: a loyalty product for small shops"
+
+
+def _chat(memory: NativeMemoryAdapter, **kwargs: Any) -> GroupChat:
+    personas = load_personas("builtin")
+    members, moderator = participants_from_personas(personas, model="offline", memory=memory)
+    return GroupChat(participants=members, moderator=moderator, team_memory=memory, team=personas.team, **kwargs)
+
+
+def test_offline_session_builds_a_ledger_and_writes_memory(tmp_path: Path) -> None:
+    memory = NativeMemoryAdapter(tmp_path / "mem.db")
+    result = _chat(memory).run(TOPIC, thread_id="s1", checkpointer=sqlite_checkpointer(tmp_path / "cp.db"))
+    statuses = {i["text"]: i["status"] for i in result.ideas}
+    assert statuses["A subscription tier with monthly analytics reports for small shops"] == "accepted"
+    assert statuses["A blockchain loyalty token that customers trade between stores"] == "rejected"
+    speakers = [t["speaker"] for t in result.transcript if t["round"]]
+    assert speakers == ["product_manager", "engineer", "skeptic"] * 3
+    assert result.stop_reason == "rounds"
+    assert "Accepted: #1" in result.summary
+    team = memory.list(namespace=("teams", "business", "ideas"), kinds=MemoryKind.SEMANTIC)
+    assert {r.metadata["status"] for r in team} == {"accepted", "rejected"}
+    episodes = memory.list(namespace=("users", "default", "agents", "skeptic"), kinds=MemoryKind.EPISODIC)
+    assert any("blockchain" in r.content for r in episodes)
+    rules = Agent(name="engineer", model="offline", memory=memory).procedural_memory().current()
+    assert rules is not None and any("blockchain" in r for r in rules.rules)
+    files = result.write(tmp_path / "out", prompts=True)
+    assert sorted(p.name for p in files) == ["ideas.json", "ideas.md", "transcript.json", "transcript.md"]
+    ideas = json.loads((tmp_path / "out" / "ideas.json").read_text())
+    assert ideas["ideas"][0]["votes"] and "| 1 |" in (tmp_path / "out" / "ideas.md").read_text()
+    assert "<details><summary>prompt" in (tmp_path / "out" / "transcript.md").read_text()
+
+
+def test_second_session_recalls_accepted_ideas_and_repeats_no_rejected_one(tmp_path: Path) -> None:
+    memory = NativeMemoryAdapter(tmp_path / "mem.db")
+    saver = sqlite_checkpointer(tmp_path / "cp.db")
+    first = _chat(memory).run(TOPIC, thread_id="s1", checkpointer=saver)
+    rejected = [i["text"] for i in first.ideas if i["status"] == "rejected"]
+    accepted = [i["text"] for i in first.ideas if i["status"] == "accepted"]
+    assert rejected and accepted
+    second = _chat(memory).run("Loyalty product for small shops, next steps", thread_id="s2", checkpointer=saver)
+    first_prompt = "\n".join(m["content"] for m in second.prompts[0]["messages"])
+    assert all(text in first_prompt for text in accepted)
+    new = [i for i in second.ideas if i["origin"] == "session"]
+    assert new and not any(similar(i["text"], r) for i in new for r in rejected)
+
+
+def test_a_repeat_of_a_rejected_idea_is_dropped_unless_the_topic_revisits(tmp_path: Path) -> None:
+    """Scripted models (no structured output from text replies): the line format is parsed."""
+    memory = NativeMemoryAdapter(tmp_path / "mem.db")
+    memory.add("A blockchain loyalty token (rejected)", namespace=("teams", "t", "ideas"),
+               kind=MemoryKind.SEMANTIC, metadata={"status": "rejected", "idea": "A blockchain loyalty token"})
+
+    def make(topic: str, thread: str) -> Any:
+        pm = Agent(name="pm", model=ScriptedChatModel(lambda _: "Hi all\nIDEA: a blockchain loyalty token"))
+        eng = Agent(name="eng", model=ScriptedChatModel(lambda _: "IDEA: an open partner API\nVOTE #1 +1"))
+        chat = GroupChat(participants=[pm, eng], team_memory=memory, team="t", max_rounds=1)
+        return chat.run(topic, thread_id=thread)
+
+    plain = make("Loyalty ideas", "a")
+    assert [i["text"] for i in plain.ideas] == ["an open partner API"]
+    assert plain.ledger["dropped"][0]["text"] == "a blockchain loyalty token"
+    again = make("Loyalty ideas: revisit the token idea", "b")
+    assert [i["text"] for i in again.ideas] == ["a blockchain loyalty token", "an open partner API"]
+    assert again.ideas[0]["votes"] == {"eng": 1} and again.ideas[0]["status"] == "accepted"
+
+
+def test_line_format_parsing() -> None:
+    moves = moves_from_text("I think so.\nIDEA: A shop app\n- CRITIQUE #2: too costly\nVOTE #2 -1\nVOTE 3 +1\nIDEA: none")
+    assert moves.say == "I think so."
+    assert moves.ideas == ["A shop app"]
+    assert moves.critiques == [(2, "too costly")]
+    assert moves.votes == [(2, -1), (3, 1)]
+
+
+def test_repeated_idea_in_one_session_is_merged_and_counts_as_support(tmp_path: Path) -> None:
+    a = Agent(name="a", model=ScriptedChatModel(lambda _: "IDEA: weekly sales reports by email"))
+    b = Agent(name="b", model=ScriptedChatModel(lambda _: "IDEA: Weekly sales reports sent by email"))
+    result = GroupChat(participants=[a, b], max_rounds=1).run("Reports", thread_id="m")
+    assert [i["status"] for i in result.ideas] == ["accepted", "merged"]
+    assert result.ideas[1]["merged_into"] == 1 and result.ideas[0]["votes"] == {"b": 1}
+
+
+def test_two_hundred_messages_keep_every_prompt_within_budget(tmp_path: Path) -> None:
+    memory = NativeMemoryAdapter(tmp_path / "mem.db")
+    chat = _chat(memory)
+    budgets = {"product_manager": 400, "engineer": 700, "skeptic": 1200}
+    chat = GroupChat(
+        participants=[Participant(agent=p.agent, persona=p.persona, view=View(budget=budgets[p.name], window=6))
+                      for p in chat._members],
+        team_memory=memory, team="business",
+    )
+    names = list(budgets)
+    transcript: list[BaseMessage] = [HumanMessage(TOPIC, name="user")]
+    for n in range(200):
+        speaker = names[n % 3]
+        text = f"Message {n} from {speaker}: " + "we should consider the pricing of loyalty points " * 6
+        transcript.append(AIMessage(text, name=speaker, additional_kwargs={"round": 1 + n // 3}))
+    state = {"topic": TOPIC, "messages": transcript, "round": 67, "ledger": {"ideas": [], "dropped": [], "next_id": 1},
+             "recalled": {}}
+    for name, budget in budgets.items():
+        update = chat._turn(name, state, {"configurable": {"thread_id": "big"}})
+        record = update["prompts"][0]
+        assert record["budget"] <= budget
+        assert record["tokens"] <= budget
+        seen = [HumanMessage(m["content"]) for m in record["messages"]]
+        assert approx_tokens(seen) <= budget + 4 * len(seen)  # roles aside, the same text
+        assert any("Summary of the earlier conversation" in m["content"] for m in record["messages"])
+        assert "Message 199" in "\n".join(m["content"] for m in record["messages"])
+
+
+def test_view_filters_senders() -> None:
+    messages = [HumanMessage("topic"), AIMessage("x", name="a", additional_kwargs={"round": 1}),
+                AIMessage("y", name="b", additional_kwargs={"round": 1}), AIMessage("open", name="mod")]
+    assert [m.text for m in View(exclude=frozenset({"a"})).filter(messages)] == ["topic", "y", "open"]
+    assert [m.text for m in View(include=frozenset({"a"})).filter(messages)] == ["topic", "x", "open"]
+
+
+def test_model_selected_speaker_retries_an_invalid_name_then_falls_back() -> None:
+    a = Agent(name="alice", model=ScriptedChatModel(lambda _: "IDEA: one"))
+    b = Agent(name="bob", model=ScriptedChatModel(lambda _: "IDEA: two"))
+    c = Agent(name="carol", model=ScriptedChatModel(lambda _: "IDEA: three"))
+    replies = iter(["nobody", "carol", "Let bob speak.", "zed", "zed", "alice"])
+    selector = ScriptedChatModel(lambda _: next(replies))
+    chat = GroupChat(participants=[a, b, c], selection="model", selector_model=selector, max_rounds=1)
+    result = chat.run("Names", thread_id="sel")
+    speakers = [t["speaker"] for t in result.transcript if t["round"]]
+    # carol after one retry; bob; after two invalid names the round-robin successor of bob
+    assert speakers == ["carol", "bob", "carol"]
+    assert any("fell back to carol" in n for n in result.notes)
+
+
+def test_custom_selection_keyword_and_consensus_termination() -> None:
+    a = Agent(name="a", model=ScriptedChatModel(lambda _: "IDEA: shared plan"))
+    b = Agent(name="b", model=ScriptedChatModel(lambda _: "VOTE #1 +1"))
+    c = Agent(name="c", model=ScriptedChatModel(lambda _: "VOTE #1 +1"))
+    chat = GroupChat(participants=[a, b, c], consensus=True, max_rounds=5)
+    result = chat.run("Plan", thread_id="cons")
+    assert result.stop_reason == "consensus" and len([t for t in result.transcript if t["round"]]) == 3
+    stopper = Agent(name="s", model=ScriptedChatModel(lambda _: "We are done. TERMINATE"))
+    result = GroupChat(participants=[a, stopper], selection=lambda state, cands: cands[-1], max_rounds=4).run(
+        "Plan", thread_id="kw")
+    assert result.stop_reason == "keyword"
+    assert [t["speaker"] for t in result.transcript if t["round"]] == ["s"]
+    with pytest.raises(UsageError):
+        GroupChat(participants=[a, b], selection=lambda state, cands: "nobody").run("x", thread_id="bad")
+
+
+def test_group_chat_is_a_subgraph_and_streams(tmp_path: Path) -> None:
+    a = Agent(name="a", model=ScriptedChatModel(lambda _: "IDEA: alpha"))
+    b = Agent(name="b", model=ScriptedChatModel(lambda _: "VOTE #1 +1"))
+    inner = GroupChat(participants=[a, b], max_rounds=1).compile()
+    outer = StateGraph(MessagesState)
+    outer.add_node("brainstorm", inner)
+    outer.add_edge(START, "brainstorm")
+    out = outer.compile().invoke({"messages": [HumanMessage("Names for a tea shop")]})
+    assert out["messages"][-1].name == "chair" and "Accepted: #1 alpha" in out["messages"][-1].text
+    nodes = [next(iter(chunk)) for mode, chunk in inner.stream(
+        GroupChat.input("Tea"), stream_mode=["updates"]) if mode == "updates"]
+    assert nodes == ["open", "select", "a", "select", "b", "select", "close"]
+
+
+def test_bad_input_is_a_typed_error(tmp_path: Path) -> None:
+    a = Agent(name="a", model="offline")
+    with pytest.raises(UsageError):
+        GroupChat(participants=[])
+    with pytest.raises(UsageError):
+        GroupChat(participants=[a, Agent(name="a", model="offline")])
+    with pytest.raises(UsageError):
+        GroupChat(participants=[Agent(name="select", model="offline")])
+    saver = sqlite_checkpointer(tmp_path / "cp.db")
+    chat = GroupChat(participants=[a], max_rounds=1)
+    with pytest.raises(UsageError):
+        chat.run("", thread_id="t", checkpointer=saver)
+    with pytest.raises(UsageError, match="no session to resume"):
+        chat.run(None, thread_id="t", checkpointer=saver, resume=True)
+    chat.run("topic", thread_id="t", checkpointer=saver)
+    with pytest.raises(UsageError, match="already has a session"):
+        chat.run("topic", thread_id="t", checkpointer=saver)
+    bad = tmp_path / "p.toml"
+    bad.write_text('[[personas]]\nname = "has space"\n')
+    with pytest.raises(ConfigurationError, match="personas.0.name"):
+        load_personas(bad)
+    with pytest.raises(ConfigurationError):
+        load_personas("builtin:nope")
+
+
+_CRASH_SCRIPT = textwrap.dedent('''
+    import os, sys, time
+    from pathlib import Path
+    from mnemos.agents import Agent, ScriptedChatModel
+    from mnemos.graphs import sqlite_checkpointer
+    from mnemos.graphs.groupchat import GroupChat
+
+    work = Path(sys.argv[1]); resume = sys.argv[2] == "resume"
+    calls = work / ("calls-resume.txt" if resume else "calls.txt")
+
+    def model(name):
+        def reply(messages):
+            with calls.open("a") as f:
+                f.write(name + "\\n")
+            n = len(calls.read_text().splitlines())
+            if not resume and n == 5:            # the 5th turn: round 2, second speaker
+                (work / "hang").touch()
+                time.sleep(120)
+            return f"IDEA: {name} idea number {n}"
+        return ScriptedChatModel(reply)
+
+    agents = [Agent(name=n, model=model(n)) for n in ("a", "b", "c")]
+    chat = GroupChat(participants=agents, max_rounds=3)
+    result = chat.run(None if resume else "Crash test", thread_id="crash",
+                      checkpointer=sqlite_checkpointer(work / "cp.db"), resume=resume)
+    print([t["speaker"] for t in result.transcript if t["round"]])
+''')
+
+
+def test_a_session_killed_mid_round_resumes_where_it_stopped(tmp_path: Path) -> None:
+    script = tmp_path / "crash.py"
+    script.write_text(_CRASH_SCRIPT)
+    env = {**os.environ, "MNEMOS_HOME": str(tmp_path / "home")}
+    proc = subprocess.Popen([sys.executable, str(script), str(tmp_path), "run"], env=env)
+    try:
+        deadline = time.monotonic() + 60
+        while not (tmp_path / "hang").exists():
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert (tmp_path / "calls.txt").read_text().split() == ["a", "b", "c", "a", "b"]
+    out = subprocess.run([sys.executable, str(script), str(tmp_path), "resume"], env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    # the killed turn (b in round 2) runs again, and nothing before it does
+    assert (tmp_path / "calls-resume.txt").read_text().split() == ["b", "c", "a", "b", "c"]
+    assert out.stdout.strip().splitlines()[-1] == str(["a", "b", "c"] * 3)
