@@ -205,7 +205,7 @@ def test_bad_input_is_a_typed_error(tmp_path: Path) -> None:
         chat.run("topic", thread_id="t", checkpointer=saver)
     bad = tmp_path / "p.toml"
     bad.write_text('[[personas]]\nname = "has space"\n')
-    with pytest.raises(ConfigurationError, match="personas.0.name"):
+    with pytest.raises(ConfigurationError, match=r"personas\.0\.name"):
         load_personas(bad)
     with pytest.raises(ConfigurationError):
         load_personas("builtin:nope")
