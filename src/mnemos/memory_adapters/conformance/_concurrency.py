@@ -197,6 +197,22 @@ class ConcurrencyTests(ConformanceBase):
         fresh = stores.reopen(watcher)
         assert verify_acknowledged(fresh, results) == []
 
+    def test_processes_adding_identical_content_keep_one(self, stores: Stores) -> None:
+        opener = self.needs_opener(stores.location)
+        watcher = stores.open()
+        self.needs(watcher, Capability.DEDUP)
+        count = max(10, self.writes_per_process // 3)
+        results = run_concurrent_writers(
+            opener, labels=["same", "same"], count=count, namespace=("twins",),
+            timeout=self.process_timeout,
+        )
+        for result in results:
+            assert result.returncode == 0 and result.finished, f"writer failed:\n{result.stderr}"
+        first, second = (dict(r.acknowledged) for r in results)
+        differing = [i for i in range(count) if first[i] != second[i]]
+        assert not differing, f"{len(differing)} identical writes from two processes got two ids"
+        assert watcher.count(("twins",)) == count
+
     @pytest.mark.slow
     def test_sigkill_loses_no_acknowledged_write(self, stores: Stores) -> None:
         if not hasattr(signal, "SIGKILL"):

@@ -95,6 +95,7 @@ class IsolationTests(ConformanceBase):
         if self.can_search(view):
             hits = view.search("tenant keeps the notebook red blue", limit=10)
             assert [h.record.id for h in hits] == [mine.id]
+            assert hits[0].record.namespace == ("notes",)
         if view.supports(Capability.UPDATE):
             with pytest.raises(MemoryNotFoundError):
                 view.update(theirs.id, content="overwritten from outside")

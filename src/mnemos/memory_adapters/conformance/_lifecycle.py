@@ -100,6 +100,7 @@ class LifecycleTests(ConformanceBase):
         assert [r.id for r in adapter.list(namespace=("facts",))] == [new.id]
         both = {r.id for r in adapter.list(namespace=("facts",), include_superseded=True)}
         assert both == {old.id, new.id}
+        assert adapter.count(("facts",)) == 2, "count() covers superseded facts too"
         if self.can_search(adapter):
             hits = adapter.search("Alice lives Paris", namespace=("facts",))
             assert old.id not in {h.record.id for h in hits}, "a superseded fact was recalled"
@@ -152,6 +153,7 @@ class LifecycleTests(ConformanceBase):
         with pytest.raises(MemoryNotFoundError):
             adapter.get(short.id)
         assert {r.id for r in adapter.list(namespace=("ttl",))} == {keep.id, long.id}
+        assert adapter.count(("ttl",)) == 2, "count() includes an expired memory"
         if self.can_search(adapter):
             hits = adapter.search("parking spot today", namespace=("ttl",))
             assert short.id not in {h.record.id for h in hits}, "an expired memory was recalled"
@@ -170,6 +172,8 @@ class LifecycleTests(ConformanceBase):
         adapter.add("expired elsewhere", namespace=("b",), expires_at=past)
         alive = adapter.add("alive", namespace=("a",))
         assert [r.id for r in adapter.list()] == [alive.id]
+        assert adapter.namespaces() == [("a",)], "a namespace holding only expired memories is listed"
+        assert adapter.count() == 1
         assert adapter.purge(("a",)) == 2
         assert adapter.purge(("a",)) == 0
         assert adapter.purge() == 1
