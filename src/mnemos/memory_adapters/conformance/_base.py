@@ -29,7 +29,7 @@ class Stores:
         self._suite = suite
         self._root = root
         self._counter = itertools.count()
-        self._opened: list[BaseMemoryAdapter] = []
+        self._opened: list[tuple[BaseMemoryAdapter, Path]] = []
         self.location = self.new_location()
         """The default storage location of this test."""
 
@@ -49,21 +49,23 @@ class Stores:
         """An adapter for ``scope`` over ``location`` (default: this test's store)."""
         if clock is not None and not self._suite.accepts_clock:
             raise RuntimeError("this adapter's factory takes no clock; the test should not ask")
-        adapter = self._suite.open_adapter(location or self.location, scope=tuple(scope), clock=clock)
+        where = location or self.location
+        adapter = self._suite.open_adapter(where, scope=tuple(scope), clock=clock)
         if not isinstance(adapter, BaseMemoryAdapter):
             raise TypeError(f"open_adapter returned {type(adapter).__name__}, not an adapter")
-        self._opened.append(adapter)
+        self._opened.append((adapter, where))
         return adapter
 
-    def reopen(self, adapter: BaseMemoryAdapter, *, location: Path | None = None) -> BaseMemoryAdapter:
-        """Close ``adapter`` and open the same storage again with the same scope."""
+    def reopen(self, adapter: BaseMemoryAdapter) -> BaseMemoryAdapter:
+        """Close ``adapter`` and open its storage again, for the same scope."""
+        index = next(i for i, (a, _) in enumerate(self._opened) if a is adapter)
+        _, where = self._opened.pop(index)
         adapter.close()
-        self._opened.remove(adapter)
-        return self.open(adapter.scope, location=location)
+        return self.open(adapter.scope, location=where)
 
     def close_all(self) -> None:
         while self._opened:
-            self._opened.pop().close()
+            self._opened.pop()[0].close()
 
 
 class ConformanceBase:
