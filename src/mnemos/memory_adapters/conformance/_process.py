@@ -169,7 +169,9 @@ class _Writer:
 
     def wait_ready(self, deadline: float) -> None:
         line = self.next_event(deadline)
-        if line != "ready":
+        while line is not None and line != "ready":  # a library may print while importing
+            line = self.next_event(deadline)
+        if line is None:
             self.proc.wait()
             raise RuntimeError(
                 f"writer {self.label} did not start (exit {self.proc.returncode}):\n{self.stderr()}"
