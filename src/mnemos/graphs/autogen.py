@@ -1,0 +1,195 @@
+"""AutoGen AgentChat interop: mnemos memory, models and agents inside AutoGen, and back.
+
+Needs the ``autogen`` extra (``pip install "mnemos[autogen]"``, which brings
+``autogen-agentchat``); without it every entry point raises
+:class:`~mnemos.exceptions.MissingExtraError`.
+
+- :func:`memory_for_autogen` — any mnemos memory adapter as an
+  ``autogen_core.memory.Memory`` (``AssistantAgent(..., memory=[...])``):
+  ``update_context`` adds the memories that match the last message,
+  ``query``/``add``/``clear``/``close`` work on one namespace.
+- :func:`chat_client` — a LangChain chat model (any ``"provider:model"`` spec,
+  or the offline model) as an AutoGen ``ChatCompletionClient``, so model calls
+  inside AutoGen go through the mnemos model configuration.
+- :func:`autogen_agent` — a mnemos :class:`~mnemos.agents.Agent` as an AutoGen
+  ``BaseChatAgent`` that joins ``RoundRobinGroupChat`` or ``SelectorGroupChat``.
+- :func:`autogen_team_node` — an AutoGen team as a node of a LangGraph graph.
+- :func:`run_brainstorm_on_autogen` — a :class:`~mnemos.graphs.groupchat.GroupChat`
+  brainstorm run by AutoGen's ``SelectorGroupChat``, with mnemos memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import json
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
+from langchain_core.runnables import RunnableConfig, RunnableLambda
+
+from mnemos.agents import Agent, resolve_model
+from mnemos.exceptions import MissingExtraError, UsageError
+from mnemos.memory_adapters import BaseMemoryAdapter, MemoryKind
+
+if TYPE_CHECKING:
+    from mnemos.graphs.groupchat import GroupChat, SessionResult
+
+__all__ = [
+    "autogen_agent",
+    "autogen_team_node",
+    "chat_client",
+    "memory_for_autogen",
+    "require_autogen",
+    "run_brainstorm_on_autogen",
+]
+
+T = TypeVar("T")
+
+
+def require_autogen(feature: str = "AutoGen interop") -> None:
+    """Raise :class:`~mnemos.exceptions.MissingExtraError` unless AutoGen AgentChat is installed."""
+    try:
+        import autogen_agentchat  # noqa: F401
+        import autogen_core  # noqa: F401
+    except ImportError:
+        raise MissingExtraError("autogen", "pyautogen", feature) from None
+
+
+def memory_for_autogen(
+    memory: BaseMemoryAdapter,
+    namespace: Sequence[str] = ("autogen",),
+    *,
+    k: int = 5,
+    kind: MemoryKind | str = MemoryKind.SEMANTIC,
+    kinds: Sequence[MemoryKind | str] | None = None,
+    close_adapter: bool = False,
+) -> Any:
+    """``memory`` as an ``autogen_core.memory.Memory`` over ``namespace``.
+
+    ``add`` stores text (a dict content is stored as JSON) of ``kind`` unless
+    the content's metadata names another ``kind``; ``query`` and
+    ``update_context`` return the ``k`` best matches of ``kinds`` (all kinds
+    by default) with their score and the reasons for it in the metadata.
+    ``clear`` deletes every memory of the namespace; ``close`` closes the
+    adapter only when ``close_adapter``.
+    """
+    require_autogen("a mnemos memory in AutoGen")
+    from mnemos.graphs._autogen_bridge import MnemosMemory
+
+    return MnemosMemory(memory, tuple(namespace), k=k, kind=MemoryKind(kind),
+                        kinds=tuple(MemoryKind(x) for x in kinds) if kinds else None, close_adapter=close_adapter)
+
+
+def chat_client(model: str | BaseChatModel | None = None, *, token_limit: int = 128_000) -> Any:
+    """An AutoGen ``ChatCompletionClient`` that calls a LangChain chat model (:func:`~mnemos.agents.resolve_model`)."""
+    require_autogen("a mnemos model in AutoGen")
+    from mnemos.graphs._autogen_bridge import LangChainChatCompletionClient
+
+    return LangChainChatCompletionClient(resolve_model(model), token_limit=token_limit)
+
+
+def autogen_agent(agent: Agent, *, thread_id: str = "autogen", user_id: str = "default") -> Any:
+    """A mnemos agent as an AutoGen ``BaseChatAgent`` (it recalls and writes its own memory).
+
+    Messages from other team members reach it as named messages; its memory
+    is read and written under ``thread_id`` and ``user_id``.
+    """
+    require_autogen("a mnemos agent in AutoGen")
+    from mnemos.graphs._autogen_bridge import MnemosChatAgent
+
+    return MnemosChatAgent(agent, thread_id=thread_id, user_id=user_id)
+
+
+def autogen_team_node(team: Any, *, name: str = "autogen_team", reset: bool = True) -> RunnableLambda[Any, Any]:
+    """An AutoGen team (``RoundRobinGroupChat``, ``SelectorGroupChat``...) as a LangGraph node.
+
+    The node runs the team on the text of the last message of the state (its
+    task) and returns the team's messages as named ``AIMessage`` objects under
+    ``"messages"``. It works with ``invoke`` (the team runs on its own event
+    loop) and ``ainvoke``. ``reset`` resets the team before each run.
+    """
+    require_autogen("an AutoGen team as a graph node")
+    from autogen_agentchat.messages import BaseChatMessage
+
+    async def arun(state: Any) -> dict[str, Any]:
+        messages = state.get("messages", []) if isinstance(state, Mapping) else getattr(state, "messages", [])
+        task = next((m.text for m in reversed(messages) if isinstance(m, BaseMessage) and m.text.strip()), "")
+        if not task:
+            raise UsageError(f"node {name!r} needs a message to give the AutoGen team as its task")
+        if reset:
+            await team.reset()
+        result = await team.run(task=task)
+        out: list[BaseMessage] = []
+        for message in result.messages:
+            if not isinstance(message, BaseChatMessage) or message.source == "user":
+                continue
+            out.append(AIMessage(message.to_text(), name=_safe_name(message.source)))
+        return {"messages": out}
+
+    def run(state: Any) -> dict[str, Any]:
+        return run_sync(arun(state))
+
+    return RunnableLambda(run, afunc=arun, name=name)
+
+
+def run_brainstorm_on_autogen(
+    chat: GroupChat,
+    topic: str,
+    *,
+    thread_id: str = "brainstorm",
+    user_id: str = "default",
+    selector_model: str | BaseChatModel | None = None,
+    on_update: Callable[[str, dict[str, Any]], None] | None = None,
+) -> SessionResult:
+    """Run ``chat``'s brainstorm with AutoGen's ``SelectorGroupChat`` as the engine.
+
+    Each participant is an AutoGen agent that takes its turn the way the
+    LangGraph engine does (view, brief, ledger, memory); the selector model
+    (by default the first participant's model, through :func:`chat_client`)
+    picks each next speaker among those who have not spoken this round. The
+    session opens and closes as in the LangGraph engine, so memory is recalled
+    and written the same way. ``on_update(node, update)`` sees every step.
+    Runs are not checkpointed: use the LangGraph engine to resume sessions.
+    """
+    require_autogen("the AutoGen brainstorm engine")
+    from mnemos.graphs._autogen_bridge import brainstorm
+
+    return run_sync(brainstorm(chat, topic, thread_id=thread_id, user_id=user_id,
+                               selector_model=selector_model, on_update=on_update))
+
+
+# --- helpers -------------------------------------------------------------------------------
+
+
+def run_sync(coro: Coroutine[Any, Any, T] | Awaitable[T]) -> T:
+    """Run a coroutine to completion from sync code, even inside a running event loop."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)  # type: ignore[arg-type]
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()  # type: ignore[arg-type]
+
+
+def _safe_name(source: str) -> str:
+    cleaned = "".join(c if c.isalnum() or c in "_-" else "_" for c in source)[:64]
+    return cleaned or "autogen"
+
+
+def _config(thread_id: str, user_id: str) -> RunnableConfig:
+    return {"configurable": {"thread_id": thread_id, "user_id": user_id}}
+
+
+def _jsonable(value: Any) -> Any:
+    try:
+        json.dumps(value)
+        return value
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def _human(text: str, source: str) -> BaseMessage:
+    return HumanMessage(text) if source == "user" else AIMessage(text, name=_safe_name(source))

@@ -1,0 +1,167 @@
+"""AutoGen interop on the real AutoGen runtime, offline: memory, model client, agents, teams, the brainstorm engine."""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+from pathlib import Path
+from typing import Any
+
+import pytest
+from autogen_agentchat.agents import AssistantAgent
+from autogen_agentchat.conditions import MaxMessageTermination
+from autogen_agentchat.teams import RoundRobinGroupChat, SelectorGroupChat
+from autogen_core.memory import MemoryContent, MemoryMimeType
+from autogen_core.models import SystemMessage, UserMessage
+from autogen_core.tools import FunctionTool
+from autogen_ext.models.replay import ReplayChatCompletionClient
+from langchain_core.messages import HumanMessage
+from langgraph.graph import START, MessagesState, StateGraph
+
+from mnemos.agents import Agent
+from mnemos.exceptions import MissingExtraError
+from mnemos.graphs._personas import load_personas
+from mnemos.graphs.autogen import (
+    autogen_agent,
+    autogen_team_node,
+    chat_client,
+    memory_for_autogen,
+    run_brainstorm_on_autogen,
+)
+from mnemos.graphs.groupchat import GroupChat, participants_from_personas
+from mnemos.memory_adapters import MemoryKind
+from mnemos.memory_adapters.native import NativeMemoryAdapter
+
+
+def _team(db: Path) -> tuple[SelectorGroupChat, NativeMemoryAdapter]:
+    store = NativeMemoryAdapter(db)
+    analyst = Agent(name="analyst", instructions="You analyse launches.", model="offline", memory=store,
+                    description="A mnemos analyst with its own memory.")
+    assistant = AssistantAgent("planner", model_client=chat_client("offline"),
+                               memory=[memory_for_autogen(store, ("teams", "launch"))],
+                               description="An AutoGen assistant with mnemos memory.")
+    # the selector is AutoGen's replay client: planner first, then the mnemos agent
+    selector = ReplayChatCompletionClient(["planner", "analyst"])
+    team = SelectorGroupChat([assistant, autogen_agent(analyst, thread_id="run")], model_client=selector,
+                             termination_condition=MaxMessageTermination(3))
+    return team, store
+
+
+def test_selector_group_chat_recalls_a_memory_written_by_a_previous_run(tmp_path: Path) -> None:
+    db = tmp_path / "mem.db"
+    team, store = _team(db)
+    first = asyncio.run(team.run(task="Our launch city is Lisbon; remember it."))
+    assert [m.source for m in first.messages] == ["user", "planner", "analyst"]
+    # what the first run decided goes to the shared memory through the AutoGen Memory protocol
+    shared = memory_for_autogen(store, ("teams", "launch"))
+    asyncio.run(shared.add(MemoryContent(content="The launch city is Lisbon.", mime_type=MemoryMimeType.TEXT,
+                                         metadata={"run": 1})))
+    store.close()
+
+    team, store = _team(db)  # a new team on the reopened store
+    second = asyncio.run(team.run(task="Which launch city did we choose?"))
+    planner, analyst = second.messages[1], second.messages[2]
+    assert "Lisbon" in planner.to_text()
+    memory_events = [m for m in second.messages if type(m).__name__ == "MemoryQueryEvent"]
+    assert not memory_events or "Lisbon" in memory_events[0].to_text()
+    # the mnemos agent recalls its own episode of the first run
+    assert "Lisbon" in analyst.to_text()
+
+
+def test_memory_protocol_query_add_clear(tmp_path: Path) -> None:
+    store = NativeMemoryAdapter(tmp_path / "mem.db")
+    memory = memory_for_autogen(store, ("autogen", "x"), k=2)
+
+    async def run() -> None:
+        await memory.add(MemoryContent(content="Tea is served at four", mime_type=MemoryMimeType.TEXT))
+        await memory.add(MemoryContent(content={"city": "Oslo"}, mime_type=MemoryMimeType.JSON,
+                                       metadata={"kind": "episodic"}))
+        found = await memory.query("When is tea served?")
+        assert found.results[0].content == "Tea is served at four"
+        assert found.results[0].metadata["score"] > 0 and found.results[0].metadata["why"]
+        assert store.list(namespace=("autogen", "x"), kinds=MemoryKind.EPISODIC)[0].content == '{"city": "Oslo"}'
+        await memory.clear()
+        assert (await memory.query("tea")).results == []
+        await memory.close()
+
+    asyncio.run(run())
+    assert store.count(("autogen",)) == 0
+
+
+def test_chat_client_calls_tools_through_the_mnemos_model() -> None:
+    client = chat_client("offline")
+
+    def get_weather(city: str) -> str:
+        """The weather in a city."""
+        return f"Sunny in {city}"
+
+    tool = FunctionTool(get_weather, description="The weather in a city.")
+    result = asyncio.run(client.create([SystemMessage(content="Be brief."),
+                                        UserMessage(content="What is the weather, city: Paris", source="user")],
+                                       tools=[tool]))
+    assert result.finish_reason == "function_calls"
+    assert result.content[0].name == "get_weather" and "Paris" in result.content[0].arguments
+    assert client.total_usage().prompt_tokens > 0
+
+    agent = AssistantAgent("helper", model_client=client, tools=[tool], reflect_on_tool_use=True)
+    reply = asyncio.run(agent.run(task="What is the weather, city: Paris"))
+    assert "Sunny in Paris" in reply.messages[-1].to_text()
+
+
+def test_mnemos_agents_in_a_round_robin_team(tmp_path: Path) -> None:
+    store = NativeMemoryAdapter(tmp_path / "mem.db")
+    a = autogen_agent(Agent(name="a", model="offline", memory=store), thread_id="rr")
+    b = autogen_agent(Agent(name="b", model="offline", memory=store), thread_id="rr")
+    result = asyncio.run(RoundRobinGroupChat([a, b], termination_condition=MaxMessageTermination(3)).run(
+        task="I live in Berlin."))
+    assert [m.source for m in result.messages] == ["user", "a", "b"]
+    facts = store.list(namespace=("users", "default", "agents", "a"), kinds=MemoryKind.SEMANTIC)
+    assert any("Berlin" in f.content for f in facts)
+
+
+def test_autogen_team_as_a_langgraph_node() -> None:
+    team = RoundRobinGroupChat(
+        [AssistantAgent("echo", model_client=ReplayChatCompletionClient(["first answer", "second answer"]))],
+        termination_condition=MaxMessageTermination(2))
+    graph = StateGraph(MessagesState)
+    graph.add_node("team", autogen_team_node(team))
+    graph.add_edge(START, "team")
+    app = graph.compile()
+    out = app.invoke({"messages": [HumanMessage("Say something")]})
+    assert out["messages"][-1].name == "echo" and out["messages"][-1].text == "first answer"
+    out = asyncio.run(app.ainvoke({"messages": [HumanMessage("Again")]}))
+    assert out["messages"][-1].text == "second answer"
+
+
+def test_brainstorm_on_the_autogen_engine_remembers_between_sessions(tmp_path: Path) -> None:
+    store = NativeMemoryAdapter(tmp_path / "mem.db")
+
+    def chat() -> GroupChat:
+        personas = load_personas()
+        members, moderator = participants_from_personas(personas, model="offline", memory=store)
+        return GroupChat(participants=members, moderator=moderator, team_memory=store, team=personas.team)
+
+    seen: list[str] = []
+    first = run_brainstorm_on_autogen(chat(), "A loyalty product for small shops", thread_id="a1",
+                                      on_update=lambda node, _: seen.append(node))
+    assert seen == ["open", *["product_manager", "engineer", "skeptic"] * 3, "close"]
+    rejected = [i["text"] for i in first.ideas if i["status"] == "rejected"]
+    accepted = [i["text"] for i in first.ideas if i["status"] == "accepted"]
+    assert rejected and accepted
+    second = run_brainstorm_on_autogen(chat(), "Loyalty product for small shops, next steps", thread_id="a2")
+    prompt = "\n".join(m["content"] for m in second.prompts[0]["messages"])
+    assert all(text in prompt for text in accepted)
+    assert not {i["text"] for i in second.ideas if i["origin"] == "session"} & set(rejected)
+
+
+def test_missing_extra_is_a_typed_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    real_import = builtins.__import__
+
+    def no_autogen(name: str, *args: Any, **kwargs: Any) -> Any:
+        if name.startswith("autogen_"):
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_autogen)
+    with pytest.raises(MissingExtraError, match=r"mnemos\[autogen\]"):
+        chat_client("offline")
