@@ -6,6 +6,7 @@ counter started as a real stdio subprocess.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -16,13 +17,14 @@ from typing import Any
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
-from mcp_testkit import EXTERNAL_SERVER
+from mcp_testkit import EXTERNAL_SERVER, serve_http
 
 from mnemos.agents import Agent, OfflineChatModel
 from mnemos.exceptions import ConfigurationError
 from mnemos.graphs import GraphBuilder
 from mnemos.memory_adapters.native import NativeMemoryAdapter
 from mnemos.tools.mcp_client import MCPServerError, MCPToolbox, mcp_tools, parse_mcp_servers
+from mnemos.tools.mcp_server import build_server
 
 
 def _config(**extra: Any) -> dict[str, Any]:
@@ -182,3 +184,21 @@ def test_the_agent_graph_example_runs(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert '"value": 3' in done.stdout
     assert "Based on the tool results" in done.stdout
+
+
+async def test_http_entry_with_token_header(memory: NativeMemoryAdapter, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An HTTP entry (here: a mnemos server with a token) gives its tools; when the
+    server stops, the next call is an MCPServerError."""
+    monkeypatch.setenv("TEST_MNEMOS_TOKEN", "carol-token-5e1f")
+    server = build_server(memory, tokens={"carol-token-5e1f": "carol"})
+    with contextlib.ExitStack() as running:
+        url = running.enter_context(serve_http(server.streamable_http_app()))
+        config = {"mcpServers": {"mnemos": {"url": url, "headers": {"Authorization": "Bearer ${TEST_MNEMOS_TOKEN}"}}}}
+        async with MCPToolbox(config) as box:
+            by_name = {t.name: t for t in box.tools}
+            await by_name["memory_add"].ainvoke({"content": "added through an MCP client", "namespace": "n"})
+            assert memory.list(namespace=("principals", "carol", "n"))[0].content == "added through an MCP client"
+            running.close()  # the server stops
+            with pytest.raises(MCPServerError) as info:
+                await by_name["memory_search"].ainvoke({"query": "added"})
+            assert info.value.server == "mnemos"

@@ -30,7 +30,7 @@ import json
 import os
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, Literal
 
@@ -189,22 +189,74 @@ _GONE = (
 )
 
 
-async def _translate_failures(request: Any, handler: Callable[[Any], Awaitable[Any]]) -> Any:
-    """Tool-call interceptor: transport failures become :class:`MCPServerError`."""
-    import httpx
-    from mcp.shared.exceptions import McpError
-    from mcp.types import CONNECTION_CLOSED
+class _Link:
+    """One server's session, kept open by its own task for the life of the toolbox.
 
-    try:
-        return await handler(request)
-    except McpError as exc:
-        if exc.error.code == CONNECTION_CLOSED:
-            raise MCPServerError(request.server_name, f"went away while running {request.name!r}") from exc
-        raise MCPServerError(request.server_name, f"{request.name!r} failed: {exc.error.message}") from exc
-    except (*_GONE, httpx.TransportError) as exc:
-        raise MCPServerError(
-            request.server_name, f"went away while running {request.name!r} ({type(exc).__name__})"
-        ) from exc
+    The MCP SDK's transports run their I/O in task groups that cancel their
+    host when a request fails (a refused connection, a dead server). Holding
+    each session in a task of its own keeps such a failure away from the
+    caller: the link records it, and the calls waiting on that server end
+    with :class:`MCPServerError` instead of hanging or being cancelled.
+    """
+
+    def __init__(self, name: str, client: Any) -> None:
+        self.name = name
+        self._client = client
+        self.session: Any = None
+        self.error: BaseException | None = None
+        self._stop = anyio.Event()
+        self._gone = anyio.Event()
+        self._waiting: set[anyio.CancelScope] = set()
+
+    @property
+    def gone(self) -> bool:
+        return self._gone.is_set()
+
+    async def run(self, *, task_status: Any = anyio.TASK_STATUS_IGNORED) -> None:
+        started = False
+        try:
+            async with self._client.session(self.name) as session:
+                self.session = session
+                started = True
+                task_status.started()
+                await self._stop.wait()
+        except Exception as exc:
+            if not started:
+                raise
+            self.error = exc
+        finally:
+            self._gone.set()
+            for scope in list(self._waiting):
+                scope.cancel()
+
+    def close(self) -> None:
+        self._stop.set()
+
+    async def call(self, request: Any, handler: Callable[[Any], Awaitable[Any]]) -> Any:
+        """Tool-call interceptor: run the call, turning a lost server into :class:`MCPServerError`."""
+        from mcp.shared.exceptions import McpError
+        from mcp.types import CONNECTION_CLOSED
+
+        if self.gone:
+            raise MCPServerError(self.name, f"is gone; cannot run {request.name!r}{self._why()}")
+        with anyio.CancelScope() as scope:
+            self._waiting.add(scope)
+            try:
+                return await handler(request)
+            except McpError as exc:
+                if exc.error.code == CONNECTION_CLOSED:
+                    raise MCPServerError(self.name, f"went away while running {request.name!r}") from exc
+                raise MCPServerError(self.name, f"{request.name!r} failed: {exc.error.message}") from exc
+            except _GONE as exc:
+                raise MCPServerError(
+                    self.name, f"went away while running {request.name!r} ({type(exc).__name__})"
+                ) from exc
+            finally:
+                self._waiting.discard(scope)
+        raise MCPServerError(self.name, f"went away while running {request.name!r}{self._why()}")
+
+    def _why(self) -> str:
+        return f" ({_describe(self.error)})" if self.error is not None else ""
 
 
 class MCPToolbox:
@@ -234,7 +286,8 @@ class MCPToolbox:
         self._connections = connections
         self._prefix = tool_name_prefix
         self._handle_errors = handle_tool_errors
-        self._stack: AsyncExitStack | None = None
+        self._group: Any = None
+        self._links: list[_Link] = []
         self.tools_by_server: dict[str, list[BaseTool]] = {}
 
     @property
@@ -247,23 +300,29 @@ class MCPToolbox:
         from langchain_mcp_adapters.tools import load_mcp_tools
 
         client = MultiServerMCPClient(self._connections)  # type: ignore[arg-type]
-        stack = AsyncExitStack()
-        await stack.__aenter__()
+        group = anyio.create_task_group()
+        await group.__aenter__()
+        self._group = group
         try:
             for name in self._connections:
+                link = _Link(name, client)
                 try:
-                    session = await stack.enter_async_context(client.session(name))
+                    await group.start(link.run)
+                except Exception as exc:
+                    raise MCPServerError(name, f"could not connect: {_describe(exc)}") from exc
+                self._links.append(link)
+                try:
                     tools = await load_mcp_tools(
-                        session,
+                        link.session,
                         server_name=name,
                         tool_name_prefix=self._prefix,
-                        tool_interceptors=[_translate_failures],
+                        tool_interceptors=[link.call],
                         handle_tool_errors=self._handle_errors,
                     )
                 except MCPServerError:
                     raise
                 except Exception as exc:
-                    raise MCPServerError(name, f"could not connect: {_describe(exc)}") from exc
+                    raise MCPServerError(name, f"could not list its tools: {_describe(exc)}") from exc
                 self.tools_by_server[name] = tools
             names = [t.name for t in self.tools]
             dupes = sorted({n for n in names if names.count(n) > 1})
@@ -271,19 +330,24 @@ class MCPToolbox:
                 raise ConfigurationError(
                     f"two MCP servers offer a tool named {dupes[0]!r}; use tool_name_prefix=True"
                 )
-        except BaseException:
-            await stack.aclose()
+        except BaseException as exc:
+            await self._shutdown(type(exc), exc, exc.__traceback__)
             raise
-        self._stack = stack
         return self
 
     async def __aexit__(self, *exc_info: Any) -> None:
-        stack, self._stack = self._stack, None
+        await self._shutdown(*exc_info)
+
+    async def _shutdown(self, *exc_info: Any) -> None:
+        group, self._group = self._group, None
+        links, self._links = self._links, []
         self.tools_by_server = {}
-        if stack is None:
+        if group is None:
             return
+        for link in links:
+            link.close()
         try:
-            await stack.__aexit__(*exc_info)
+            await group.__aexit__(*exc_info)
         except Exception:
             # A server that already went away may fail again while closing; the
             # error that matters (if any) was raised from the block itself.
