@@ -193,6 +193,18 @@ class LifecycleTests(ConformanceBase):
         near = adapter.add("Bob is allergic to peanuts.", namespace=("p",))
         assert near.id not in {first.id, forced.id}, "dedup is for identical content only"
 
+    def test_dedup_within_one_batch(self, adapter: BaseMemoryAdapter) -> None:
+        self.needs(adapter, Capability.DEDUP)
+        batch = [
+            {"content": "the wifi name is Orchard", "namespace": ("b",)},
+            {"content": "the wifi name is Orchard", "namespace": ("b",)},
+            {"content": "the wifi name is Orchard", "namespace": ("c",)},
+        ]
+        first, second, third = adapter.add_many(batch)
+        assert first.id == second.id, "identical content in one batch was stored twice"
+        assert third.id != first.id
+        assert adapter.count(("b",)) == 1 and adapter.count(("c",)) == 1
+
     def test_dedup_ignores_expired_memories(self, adapter: BaseMemoryAdapter) -> None:
         self.needs(adapter, Capability.DEDUP, Capability.TTL)
         past = datetime.now(UTC) - timedelta(minutes=1)

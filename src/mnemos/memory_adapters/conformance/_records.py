@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -124,6 +124,21 @@ class RecordTests(ConformanceBase):
         assert before <= episode.created_at <= datetime.now(UTC) + timedelta(minutes=5)
         assert fact.kind is MemoryKind.SEMANTIC
         assert fact.valid_from == fact.created_at and fact.valid_to is None
+
+    def test_times_are_normalized_to_utc(self, adapter: BaseMemoryAdapter) -> None:
+        self.needs(adapter, Capability.PRESERVE_IDS)
+        plus_two = timezone(timedelta(hours=2))
+        local = datetime(2024, 1, 1, 12, 0, 0, 5, tzinfo=plus_two)
+        naive = datetime(2024, 1, 2, 8, 30)
+        for given, expected in ((local, datetime(2024, 1, 1, 10, 0, 0, 5, tzinfo=UTC)),
+                                (naive, naive.replace(tzinfo=UTC))):
+            record = adapter.add(f"created at {given.isoformat()}", namespace=("tz",), created_at=given)
+            for seen in (record, adapter.get(record.id)):
+                assert seen.created_at == expected
+                assert seen.created_at.utcoffset() == timedelta(0), "times come back in UTC"
+        if adapter.supports(Capability.TTL):
+            record = adapter.add("naive expiry", namespace=("tz",), expires_at=datetime(2099, 1, 1))
+            assert adapter.get(record.id).expires_at == datetime(2099, 1, 1, tzinfo=UTC)
 
     def test_record_ids_are_unique(self, adapter: BaseMemoryAdapter) -> None:
         records = [adapter.add(f"memory number {i}", namespace=("ids",)) for i in range(50)]
