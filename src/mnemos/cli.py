@@ -42,6 +42,9 @@ def _register() -> None:
     from mnemos._cli import graphs
 
     graphs.register(app)
+    from mnemos._cli import brainstorm
+
+    brainstorm.register(app)
 
 
 _register()

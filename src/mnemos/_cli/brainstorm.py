@@ -1,0 +1,156 @@
+"""``mnemos brainstorm``: a group of persona agents brainstorms a topic and remembers it.
+
+Shows who speaks and the idea ledger as the session runs, then writes
+``transcript.md``, ``transcript.json``, ``ideas.md`` and ``ideas.json`` to
+``--out`` (default ``$MNEMOS_HOME/brainstorms/THREAD``). Sessions on the
+LangGraph engine are checkpointed (``--checkpoints``) and continue with
+``--resume --thread ID``.
+"""
+
+from __future__ import annotations
+
+import functools
+import uuid
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from mnemos._cli._common import fail, stderr, stdout
+from mnemos.exceptions import MnemosError, UsageError
+
+__all__ = ["brainstorm", "register"]
+
+
+def brainstorm(
+    topic: Annotated[str | None, typer.Argument(metavar="TOPIC", help="What to brainstorm (omit with --resume).")] = None,
+    personas: Annotated[str, typer.Option("--personas", "-p", metavar="FILE|builtin",
+                                          help="A persona file (.toml, .json, .yaml) or builtin[:NAME].")] = "builtin",
+    rounds: Annotated[int, typer.Option("--rounds", "-r", min=1, help="Rounds (each participant speaks once per round).")] = 3,
+    engine: Annotated[str, typer.Option("--engine", "-e", help="langgraph or autogen.")] = "langgraph",
+    thread: Annotated[str | None, typer.Option("--thread", "-t", help="Thread id (default: a new one).")] = None,
+    user: Annotated[str, typer.Option("--user", "-u", help="User id: whose memories the agents use.")] = "default",
+    store: Annotated[str | None, typer.Option("--store", metavar="URL",
+                                              help="Memory store (default: the configured one).")] = None,
+    checkpoints: Annotated[str | None, typer.Option("--checkpoints", metavar="URL",
+                                                    help="Where sessions are saved (default: $MNEMOS_HOME/checkpoints.db).")] = None,
+    model: Annotated[str | None, typer.Option("--model", "-m", help="provider:model (default: the configured one).")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Directory for the transcript and ideas.")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the unfinished session of --thread.")] = False,
+    show_prompts: Annotated[bool, typer.Option("--show-prompts", help="Print each speaker's prompt.")] = False,
+) -> None:
+    """Brainstorm TOPIC with persona agents that remember earlier sessions."""
+    from mnemos.agents import offline_fallback_notice, resolve_model
+    from mnemos.config import mnemos_home
+    from mnemos.graphs._personas import load_personas
+    from mnemos.graphs.groupchat import GroupChat, SessionResult, participants_from_personas
+    from mnemos.memory_adapters.registry import open_memory
+
+    if engine not in ("langgraph", "autogen"):
+        raise UsageError(f"--engine is langgraph or autogen, not {engine!r}")
+    if resume and not thread:
+        raise UsageError("--resume needs the --thread of the session to continue")
+    if resume and engine == "autogen":
+        raise UsageError("sessions on the autogen engine are not checkpointed; resume needs --engine langgraph")
+    if not resume and not (topic and topic.strip()):
+        raise UsageError("give a TOPIC to brainstorm (or --resume --thread ID)")
+    team = load_personas(personas)
+    chat_model = resolve_model(model)
+    notice = offline_fallback_notice()
+    if notice:
+        stderr().print(f"[yellow]{notice}[/yellow]", highlight=False)
+    memory = open_memory(store)
+    members, moderator = participants_from_personas(team, model=chat_model, memory=memory)
+    chat = GroupChat(participants=members, moderator=moderator, team_memory=memory, team=team.team,
+                     max_rounds=rounds)
+    thread_id = thread or f"brainstorm-{uuid.uuid4().hex[:8]}"
+    console = stdout()
+    console.print(f"[dim]brainstorm · thread {thread_id} · team {team.team} · engine {engine} · "
+                  f"model {getattr(chat_model, 'model_name', None) or type(chat_model).__name__}[/dim]",
+                  highlight=False)
+    show = functools.partial(_show, console=console, prompts=show_prompts)
+    try:
+        if engine == "autogen":
+            from mnemos.graphs.autogen import run_brainstorm_on_autogen
+
+            assert topic is not None
+            result = run_brainstorm_on_autogen(chat, topic, thread_id=thread_id, user_id=user,
+                                               on_update=lambda node, update: show(node, update))
+        else:
+            from mnemos.graphs.checkpoint import open_checkpointer
+
+            config: Any = {"configurable": {"thread_id": thread_id, "user_id": user}, "recursion_limit": 10_000,
+                           "metadata": {"mnemos_graph": "brainstorm", "mnemos_user": user}}
+            with open_checkpointer(checkpoints) as saver:
+                graph = chat.compile(checkpointer=saver)
+                status = console.status("the group is talking…") if console.is_terminal else None
+                if status:
+                    status.start()
+                try:
+                    for mode, chunk in chat.stream(graph, topic, config, resume=resume):
+                        if mode == "updates":
+                            for node, update in chunk.items():
+                                show(node, update or {})
+                finally:
+                    if status:
+                        status.stop()
+                result = SessionResult.from_state(graph.get_state(config).values, thread_id)
+    finally:
+        memory.close()
+    console.print(_ledger_table(result.ideas))
+    if result.ledger.get("dropped"):
+        console.print(f"[dim]dropped {len(result.ledger['dropped'])} repeat(s) of ideas rejected earlier[/dim]")
+    directory = out or (mnemos_home() / "brainstorms" / thread_id)
+    paths = result.write(directory, prompts=show_prompts)
+    console.print("wrote " + ", ".join(str(p) for p in paths), highlight=False, soft_wrap=True)
+    console.print(f"[dim]continue an interrupted session with: mnemos brainstorm --resume --thread {thread_id}[/dim]",
+                  highlight=False)
+
+
+def _show(node: str, update: dict[str, Any], *, console: Any, prompts: bool) -> None:
+    if prompts:
+        for record in update.get("prompts", []):
+            console.rule(f"prompt of {record['speaker']} · {record['tokens']}/{record['budget']} tokens")
+            for m in record["messages"]:
+                console.print(f"[bold]{m['role']}[/bold]: {m['content']}", highlight=False, markup=False)
+    for message in update.get("messages", []):
+        name = getattr(message, "name", None) or node
+        round_ = (getattr(message, "additional_kwargs", None) or {}).get("round")
+        header = f"[bold cyan]{name}[/bold cyan]" + (f" [dim](round {round_})[/dim]" if round_ else "")
+        console.print(header, highlight=False)
+        console.print(message.text, highlight=False, markup=False)
+    for event in update.get("memory_trace", []):
+        if event.get("event") == "memory_write":
+            console.print(f"[dim]remembered ({event['kind']}, {event['agent']}): {event['content'][:100]}[/dim]",
+                          highlight=False)
+
+
+def _ledger_table(ideas: list[dict[str, Any]]) -> Table:
+    table = Table(title="Ideas")
+    for column in ("#", "idea", "author", "score", "status"):
+        table.add_column(column)
+    colors = {"accepted": "green", "rejected": "red", "merged": "dim", "proposed": "yellow"}
+    for i in ideas:
+        status = i["status"] + ("" if i.get("origin") == "session" else " (earlier)")
+        table.add_row(str(i["id"]), i["text"], i["author"], f"{sum(i['votes'].values()):+d}",
+                      f"[{colors.get(i['status'], 'white')}]{status}[/]")
+    return table
+
+
+def _reported(func: Any) -> Any:
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except UsageError as exc:
+            raise fail(str(exc), 2) from None
+        except MnemosError as exc:
+            raise fail(str(exc), 1) from None
+
+    return wrapper
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``brainstorm`` to the root command."""
+    app.command("brainstorm")(_reported(brainstorm))
