@@ -9,6 +9,7 @@ from mnemos.memory_adapters.conformance._concurrency import ConcurrencyTests
 from mnemos.memory_adapters.conformance._isolation import IsolationTests
 from mnemos.memory_adapters.conformance._lifecycle import LifecycleTests
 from mnemos.memory_adapters.conformance._portability import PortabilityTests
+from mnemos.memory_adapters.conformance._processes import ProcessTests
 from mnemos.memory_adapters.conformance._records import RecordTests
 from mnemos.memory_adapters.conformance._search import SearchTests
 
@@ -24,6 +25,7 @@ class AdapterConformance(
     CapabilityTests,
     AsyncTests,
     ConcurrencyTests,
+    ProcessTests,
 ):
     """Every behaviour the memory contract promises, as pytest tests.
 
