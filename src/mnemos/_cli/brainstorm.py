@@ -10,6 +10,7 @@ LangGraph engine are checkpointed (``--checkpoints``) and continue with
 from __future__ import annotations
 
 import functools
+import logging
 import uuid
 from pathlib import Path
 from typing import Annotated, Any
@@ -56,7 +57,12 @@ def brainstorm(
     if not resume and not (topic and topic.strip()):
         raise UsageError("give a TOPIC to brainstorm (or --resume --thread ID)")
     team = load_personas(personas)
-    chat_model = resolve_model(model)
+    agents_log = logging.getLogger("mnemos.agents")
+    quiet, agents_log.disabled = agents_log.disabled, True  # the notice is printed below, once
+    try:
+        chat_model = resolve_model(model)
+    finally:
+        agents_log.disabled = quiet
     notice = offline_fallback_notice()
     if notice:
         stderr().print(f"[yellow]{notice}[/yellow]", highlight=False)

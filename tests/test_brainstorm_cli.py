@@ -1,0 +1,81 @@
+"""``mnemos brainstorm`` in real processes: two sessions that remember, exports, engines, errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mnemos.graphs._ledger import similar
+
+TOPIC = "A business proposal: a loyalty product for small shops"
+
+
+def _mnemos(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("MNEMOS_MODEL", "MNEMOS_STORE", "MNEMOS_CHECKPOINTS")}
+    env.update(MNEMOS_HOME=str(home), COLUMNS="200")
+    return subprocess.run([sys.executable, "-m", "mnemos.cli", "brainstorm", *args], env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.slow
+def test_second_session_in_another_process_builds_on_the_first(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    first = _mnemos(home, TOPIC, "--thread", "s1", "--out", str(tmp_path / "s1"))
+    assert first.returncode == 0, first.stderr
+    assert first.stderr.count("using the offline model") == 1
+    ideas = json.loads((tmp_path / "s1" / "ideas.json").read_text())["ideas"]
+    accepted = [i["text"] for i in ideas if i["status"] == "accepted"]
+    rejected = [i["text"] for i in ideas if i["status"] == "rejected"]
+    assert accepted and rejected
+
+    second = _mnemos(home, "Loyalty product for small shops: next steps", "--thread", "s2",
+                     "--out", str(tmp_path / "s2"), "--show-prompts")
+    assert second.returncode == 0, second.stderr
+    transcript = json.loads((tmp_path / "s2" / "transcript.json").read_text())
+    prompts = ["\n".join(m["content"] for m in p["messages"]) for p in transcript["prompts"]]
+    assert all(text in prompts[0] for text in accepted)            # recalled from the first session
+    assert all(text in second.stdout for text in accepted)          # and shown with --show-prompts
+    assert any("Do not propose again" in p for p in prompts)        # a lesson in procedural memory
+    new = [i for i in json.loads((tmp_path / "s2" / "ideas.json").read_text())["ideas"] if i["origin"] == "session"]
+    assert new and not any(similar(i["text"], r) for i in new for r in rejected)
+    assert "<details><summary>prompt" in (tmp_path / "s2" / "transcript.md").read_text()
+
+
+@pytest.mark.slow
+def test_autogen_engine_writes_the_same_exports(tmp_path: Path) -> None:
+    result = _mnemos(tmp_path / "home", TOPIC, "--engine", "autogen", "--thread", "ag", "--rounds", "2",
+                     "--out", str(tmp_path / "ag"))
+    assert result.returncode == 0, result.stderr
+    data = json.loads((tmp_path / "ag" / "transcript.json").read_text())
+    assert [t["speaker"] for t in data["transcript"] if t["round"]] == ["product_manager", "engineer", "skeptic"] * 2
+    assert "# Ideas" in (tmp_path / "ag" / "ideas.md").read_text()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--resume", "--thread", "nope"], "no session to resume"),
+        (["--resume"], "--resume needs the --thread"),
+        ([], "give a TOPIC"),
+        (["x", "--engine", "crew"], "--engine is langgraph or autogen"),
+        (["x", "--personas", "missing.toml"], "no persona file"),
+    ],
+)
+def test_usage_errors_exit_2(tmp_path: Path, args: list[str], message: str) -> None:
+    result = _mnemos(tmp_path / "home", *args)
+    assert result.returncode == 2
+    assert message in result.stderr
+
+
+def test_a_thread_runs_one_session_and_resume_of_a_finished_one_is_refused(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    assert _mnemos(home, "Tea shop names", "--thread", "t", "--rounds", "1", "--out", str(tmp_path / "o")).returncode == 0
+    again = _mnemos(home, "Tea shop names", "--thread", "t")
+    assert again.returncode == 2 and "already has a session" in again.stderr
+    finished = _mnemos(home, "--resume", "--thread", "t")
+    assert finished.returncode == 2 and "already finished" in finished.stderr
