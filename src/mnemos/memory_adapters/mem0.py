@@ -259,6 +259,16 @@ class Mem0MemoryAdapter(BaseMemoryAdapter):
 
     # -- the contract ---------------------------------------------------------------------
 
+    def update(self, memory_id: str, **changes: Any) -> MemoryRecord:  # type: ignore[override]
+        """As :meth:`BaseMemoryAdapter.update`; read and write happen under one lock."""
+        with self._lock:
+            return super().update(memory_id, **changes)
+
+    def supersede(self, memory_id: str, content: str, **kwargs: Any) -> MemoryRecord:  # type: ignore[override]
+        """As :meth:`BaseMemoryAdapter.supersede`; one successor even under concurrent calls."""
+        with self._lock:
+            return super().supersede(memory_id, content, **kwargs)
+
     def _add(self, records: Sequence[MemoryRecord], *, dedup: bool) -> list[MemoryRecord]:
         with self._lock:
             stored: list[MemoryRecord] = []

@@ -61,6 +61,9 @@ from mnemos.memory_adapters.base import (
 
 __all__ = ["ZepMemoryAdapter", "session_id_for"]
 
+_SERVER_LOCKS: dict[str, threading.RLock] = {}
+_SERVER_LOCKS_GUARD = threading.Lock()
+
 _ROLE_TYPES = frozenset({"user", "assistant", "system", "function", "tool", "norole"})
 _PAGE = 100
 _SLUG = re.compile(r"[^A-Za-z0-9_-]+")
@@ -126,7 +129,8 @@ class ZepMemoryAdapter(BaseMemoryAdapter):
         self.base_url = base_url.rstrip("/")
         self.default_user = default_user
         self._client = zep_class(base_url=f"{self.base_url}/api/v2", api_key=key, timeout=timeout)
-        self._lock = threading.Lock()
+        with _SERVER_LOCKS_GUARD:  # every adapter on one server in this process shares it
+            self._lock = _SERVER_LOCKS.setdefault(self.base_url, threading.RLock())
         self._known_sessions: dict[str, Namespace] = {}
         self._known_users: set[str] = set()
         self._uuids: dict[str, str] = {}  # record id -> Zep message uuid
@@ -297,6 +301,12 @@ class ZepMemoryAdapter(BaseMemoryAdapter):
         return None
 
     # -- the contract ---------------------------------------------------------------------
+
+    def supersede(self, memory_id: str, content: str, **kwargs: Any) -> MemoryRecord:  # type: ignore[override]
+        """As :meth:`BaseMemoryAdapter.supersede`. Zep has no transactions: adapters in one
+        process take turns (one successor), but two processes can both supersede a fact."""
+        with self._lock:
+            return super().supersede(memory_id, content, **kwargs)
 
     def _add(self, records: Sequence[MemoryRecord], *, dedup: bool) -> list[MemoryRecord]:
         stored: list[MemoryRecord] = []
