@@ -24,6 +24,7 @@ from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import tool
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
+from langgraph.types import interrupt
 from mcp import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
@@ -59,6 +60,27 @@ def _build_echo() -> Any:
 
 
 echo_graph = _build_echo()
+
+
+class ApprovalState(TypedDict):
+    messages: Annotated[list[AnyMessage], add_messages]
+
+
+def _ask(state: ApprovalState) -> dict[str, Any]:
+    answer = interrupt(f"approve: {state['messages'][-1].content}?")
+    verdict = "approved" if str(answer).lower() in ("yes", "y", "ok") else "rejected"
+    return {"messages": [AIMessage(verdict)]}
+
+
+def _build_approval() -> Any:
+    builder = StateGraph(ApprovalState)
+    builder.add_node("ask", _ask)
+    builder.add_edge(START, "ask")
+    builder.add_edge("ask", END)
+    return builder  # uncompiled: the registry compiles it with its checkpointer
+
+
+approval_graph = _build_approval()
 
 
 @tool

@@ -20,6 +20,7 @@ import pytest
 from mcp.server.fastmcp import Context, FastMCP
 from mcp.shared.exceptions import McpError
 from mcp_testkit import (
+    approval_graph,
     echo_graph,
     http_session,
     mnemos_command,
@@ -42,6 +43,7 @@ TOKENS = {ALICE: "alice", BOB: "bob"}
 def url(memory: NativeMemoryAdapter, tmp_path: Path) -> Iterator[str]:
     graphs = GraphRegistry(checkpoint_path=tmp_path / "threads.db")
     graphs.register("echo", echo_graph)
+    graphs.register("approval", approval_graph)
     server = build_server(memory, ToolRegistry(user_tools), graphs, tokens=TOKENS)
     with serve_http(server.streamable_http_app()) as address:
         yield address
@@ -365,3 +367,19 @@ def test_a_session_cannot_be_borrowed_with_another_token(url: str, memory: Nativ
     assert "alice's session secret" not in borrowed.text
     as_alice = _rpc_result(_rpc(url, ALICE, {**call, "id": 3}, session_id))
     assert as_alice["result"]["structuredContent"]["content"] == "alice's session secret"
+
+
+async def test_graph_run_interrupt_and_resume(url: str) -> None:
+    async with http_session(url, ALICE) as alice, http_session(url, BOB) as bob:
+        first = (await alice.call_tool("graph_run", {"name": "approval", "input": "ship v2", "thread_id": "r1"})).structuredContent
+        assert first["interrupted"] is True and first["next"] == ["ask"]
+        assert first["interrupts"] == ["approve: ship v2?"]
+        # bob's thread "r1" is another thread: nothing to resume there
+        other = await bob.call_tool("graph_run", {"name": "approval", "resume": "yes", "thread_id": "r1"})
+        assert other.isError and "not waiting at an interrupt" in other.content[0].text
+        done = (await alice.call_tool("graph_run", {"name": "approval", "resume": "yes", "thread_id": "r1"})).structuredContent
+        assert done["interrupted"] is False and done["messages"][-1]["content"] == "approved"
+        for args in ({"name": "approval", "thread_id": "r2"},
+                     {"name": "approval", "thread_id": "r2", "input": "x", "resume": "yes"}):
+            bad = await alice.call_tool("graph_run", args)
+            assert bad.isError and "give either input" in bad.content[0].text

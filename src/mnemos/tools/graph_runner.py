@@ -63,6 +63,9 @@ class GraphRunOut(BaseModel):
     interrupted: bool
     """True when the graph stopped at a human-in-the-loop interrupt."""
     next: list[str]
+    """The nodes that run when the thread continues."""
+    interrupts: list[Any] = []
+    """What the graph asked at its interrupts; answer with ``resume``."""
 
 
 @dataclass(kw_only=True, frozen=True)
@@ -133,25 +136,33 @@ class GraphRegistry:
     async def run(
         self,
         name: str,
-        input: str | Mapping[str, Any],
+        input: str | Mapping[str, Any] | None = None,
         *,
         thread_id: str,
+        resume: Any = None,
         principal: str | None = None,
         memory: BaseMemoryAdapter | None = None,
     ) -> GraphRunOut:
         """Run graph ``name`` on ``thread_id`` with a SQLite checkpointer; return the final state.
 
         A string ``input`` is sent as one user message (``{"messages": [...]}``);
-        a mapping is the graph's input state as is. Thread ids are kept apart
-        per principal: two principals using the same thread id never share it.
+        a mapping is the graph's input state as is. ``resume`` (instead of
+        ``input``) answers the interrupt a thread stopped at (LangGraph's
+        ``Command(resume=...)``). Thread ids are kept apart per principal: two
+        principals using the same thread id never share it.
         """
         from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+        from langgraph.types import Command
 
         graph = self.get(name)
         if not isinstance(thread_id, str) or not thread_id.strip():
             raise UsageError("thread_id is a non-empty string")
+        if (input is None) == (resume is None):
+            raise UsageError("give either input (a new turn) or resume (the answer to an interrupt)")
         state: Any
-        if isinstance(input, str):
+        if resume is not None:
+            state = Command(resume=resume)
+        elif isinstance(input, str):
             if not input.strip():
                 raise UsageError("input is empty")
             state = {"messages": [{"role": "user", "content": input}]}
@@ -175,6 +186,8 @@ class GraphRegistry:
                 if _is_compiled(graph)
                 else graph.compile(checkpointer=saver)
             )
+            if resume is not None and not (await runnable.aget_state(config)).next:
+                raise UsageError(f"thread {thread_id!r} of graph {name!r} is not waiting at an interrupt")
             await runnable.ainvoke(state, config)
             snapshot = await runnable.aget_state(config)
         values = snapshot.values if isinstance(snapshot.values, Mapping) else {}
@@ -185,6 +198,7 @@ class GraphRegistry:
             output={k: _json_safe(v) for k, v in values.items() if k != "messages"},
             interrupted=bool(snapshot.next),
             next=list(snapshot.next),
+            interrupts=[_json_safe(i.value) for i in snapshot.interrupts],
         )
 
 

@@ -335,20 +335,27 @@ def _add_graph_tools(server: FastMCP, sc: ServerContext) -> None:
         annotations=ToolAnnotations(readOnlyHint=False, destructiveHint=False, openWorldHint=True),
         description=(
             "Run a registered graph on a thread and return its final messages. "
-            "The same thread_id continues the same conversation. "
+            "The same thread_id continues the same conversation; when a run stops at an "
+            "interrupt (interrupted: true), call again with resume to answer it. "
             f"Registered graphs: {names}."
         ),
     )
     async def graph_run(
         name: Annotated[str, Field(description="The name of a registered graph.")],
-        input: Annotated[str | dict[str, Any], Field(description="A user message, or the graph's input state as an object.")],
         thread_id: Annotated[str, Field(min_length=1, description="The conversation thread to run on.")],
         ctx: Context[Any, Any, Any],
+        input: Annotated[str | dict[str, Any] | None, Field(description="A user message, or the graph's input state as an object.")] = None,
+        resume: Annotated[Any, Field(description="Instead of input: the answer to the interrupt the thread stopped at.")] = None,
     ) -> GraphRunOut:
         principal = sc.principal_of(ctx)
         return await _guard(
             sc.graphs.run(
-                name, input, thread_id=thread_id, principal=principal, memory=sc.memory_for(ctx)
+                name,
+                input,
+                thread_id=thread_id,
+                resume=resume,
+                principal=principal,
+                memory=sc.memory_for(ctx),
             )
         )
 
