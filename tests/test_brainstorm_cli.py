@@ -79,3 +79,17 @@ def test_a_thread_runs_one_session_and_resume_of_a_finished_one_is_refused(tmp_p
     assert again.returncode == 2 and "already has a session" in again.stderr
     finished = _mnemos(home, "--resume", "--thread", "t")
     assert finished.returncode == 2 and "already finished" in finished.stderr
+
+
+@pytest.mark.slow
+def test_business_brainstorm_example_runs_two_sessions_offline(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MNEMOS_")}
+    env["MNEMOS_HOME"] = str(tmp_path / "home")
+    example = Path(__file__).resolve().parents[1] / "examples" / "business_brainstorm.py"
+    out = subprocess.run([sys.executable, str(example)], env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.count("using the offline model") == 2 and "using the offline model" not in out.stderr
+    assert "=== session 2" in out.stdout and "recalled from earlier sessions:" in out.stdout
+    assert "carried 1 accepted idea(s) from session 1" in out.stdout
+    session2 = out.stdout.split("=== session 2")[1]
+    assert "blockchain" not in session2.split("ideas:")[1]
