@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import importlib.util
 from pathlib import Path
 from typing import Any
 
@@ -68,8 +69,20 @@ def test_selector_group_chat_recalls_a_memory_written_by_a_previous_run(tmp_path
     assert "Lisbon" in analyst.to_text()
 
 
-def test_memory_protocol_query_add_clear(tmp_path: Path) -> None:
-    store = NativeMemoryAdapter(tmp_path / "mem.db")
+def _store(kind: str, tmp_path: Path) -> Any:
+    if kind == "mem0":
+        if importlib.util.find_spec("mem0") is None:
+            pytest.skip("mem0ai is not installed")
+        from mnemos.memory_adapters.mem0 import Mem0MemoryAdapter
+
+        return Mem0MemoryAdapter(tmp_path / "mem0", embedder="hashing")
+    return NativeMemoryAdapter(tmp_path / "mem.db")
+
+
+@pytest.mark.parametrize("kind", ["native", "mem0"])
+def test_memory_protocol_query_add_clear(tmp_path: Path, kind: str) -> None:
+    """Over native and mem0 (autogen_ext's own Mem0Memory returns nothing against mem0ai 2.2)."""
+    store = _store(kind, tmp_path)
     memory = memory_for_autogen(store, ("autogen", "x"), k=2)
 
     async def run() -> None:
@@ -86,6 +99,7 @@ def test_memory_protocol_query_add_clear(tmp_path: Path) -> None:
 
     asyncio.run(run())
     assert store.count(("autogen",)) == 0
+    store.close()
 
 
 def test_chat_client_calls_tools_through_the_mnemos_model() -> None:

@@ -77,7 +77,7 @@ class MnemosMemory(Memory):
             return UpdateContextResult(memories=MemoryQueryResult(results=[]))
         found = await self.query(query)
         if found.results:
-            lines = "\n".join(f"- {item.content}" for item in found.results)
+            lines = "\n".join(f"- {_content_text(item.content)}" for item in found.results)
             await model_context.add_message(SystemMessage(content=f"{MEMORY_HEADER}\n{lines}"))
         return UpdateContextResult(memories=found)
 
@@ -309,7 +309,7 @@ async def brainstorm(
             return candidates(thread)[0]
         return None
 
-    speakers = [_Speaker(chat, n, session, config, on_update) for n in names]
+    speakers: list[Any] = [_Speaker(chat, n, session, config, on_update) for n in names]
     termination: Any = MaxMessageTermination(1 + chat.max_rounds * len(names))
     if chat.keyword:
         termination = termination | TextMentionTermination(chat.keyword, sources=names)
@@ -366,7 +366,7 @@ def _tool_spec(tool: Tool | ToolSchema) -> dict[str, Any]:
 def _content_text(content: Any) -> str:
     if isinstance(content, str):
         return content
-    if isinstance(content, (dict, list)) and all(isinstance(c, str) for c in content) and isinstance(content, list):
+    if isinstance(content, list) and all(isinstance(c, str) for c in content):
         return "\n".join(content)
     if isinstance(content, (dict, list)):
         return json.dumps(content, ensure_ascii=False)

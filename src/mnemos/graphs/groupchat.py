@@ -44,7 +44,7 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
 
-from mnemos.agents import Agent, AssembledContext, resolve_model
+from mnemos.agents import Agent, AssembledContext, ShortTermStrategy, resolve_model
 from mnemos.agents.agent import RunIdentity
 from mnemos.exceptions import UsageError
 from mnemos.graphs._ledger import (
@@ -149,7 +149,7 @@ class Participant:
     def viewing_agent(self) -> Agent:
         """The agent with its prompt budget, window and strategy set by the view."""
         policy = replace(self.agent.policy, context_tokens=self.view.budget,
-                         window=self.view.window, strategy=self.view.strategy)
+                         window=self.view.window, strategy=ShortTermStrategy(self.view.strategy))
         return replace(self.agent, model=self.agent.chat_model, policy=policy)
 
 
@@ -573,7 +573,7 @@ def _ask(model: BaseChatModel, messages: list[BaseMessage], config: RunnableConf
     except NotImplementedError:
         structured = None
     if structured is not None:
-        result = structured.invoke(messages, config=config)
+        result: Any = structured.invoke(messages, config=config)
         parsed = result.get("parsed")
         if isinstance(parsed, Contribution):
             return moves_from_contribution(parsed)
