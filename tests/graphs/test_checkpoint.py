@@ -3,25 +3,29 @@ and threads that survive a new process."""
 
 from __future__ import annotations
 
+import operator
 import subprocess
 import sys
 import textwrap
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Annotated, TypedDict
 
 import pytest
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.checkpoint.sqlite import SqliteSaver
+from langgraph.types import Command
 
 from mnemos.exceptions import ConfigurationError, StorageError
 from mnemos.graphs import (
+    GraphBuilder,
     checkpointer_from_url,
     close_checkpointer,
     open_checkpointer,
     sqlite_checkpointer,
 )
-from mnemos.graphs.checkpoint import default_checkpoint_url
+from mnemos.graphs.checkpoint import aopen_checkpointer, default_checkpoint_url
 
 PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
 
@@ -136,3 +140,36 @@ def test_postgres_thread_resumes_in_a_new_process(tmp_path: Path, pg_url: str) -
 def test_postgres_bad_server_is_a_storage_error() -> None:
     with pytest.raises(StorageError, match="PostgreSQL"):
         checkpointer_from_url("postgresql://postgres@127.0.0.1:1/nowhere?connect_timeout=2")
+
+
+class _LogState(TypedDict):
+    log: Annotated[list[str], operator.add]
+
+
+async def _async_round_trip(url: str) -> list[str]:
+    def a(s: _LogState) -> dict:
+        return {"log": ["a"]}
+
+    def b(s: _LogState) -> dict:
+        return {"log": ["b"]}
+
+    builder = GraphBuilder(_LogState, name="async_two").node(a).node(b)
+    builder.approval(after="a", on_approve="b")
+    cfg = {"configurable": {"thread_id": "async"}}
+    async with aopen_checkpointer(url) as saver:
+        graph = builder.compile(checkpointer=saver)
+        first = await graph.ainvoke({"log": []}, cfg)
+        assert "__interrupt__" in first
+    async with aopen_checkpointer(url) as saver:  # a new connection continues the thread
+        graph = builder.compile(checkpointer=saver)
+        out = await graph.ainvoke(Command(resume="yes"), cfg)
+    return out["log"]
+
+
+async def test_async_sqlite_checkpointer_resumes(tmp_path: Path) -> None:
+    assert await _async_round_trip(f"sqlite:///{tmp_path / 'async.db'}") == ["a", "b"]
+
+
+@pytest.mark.postgres
+async def test_async_postgres_checkpointer_resumes(pg_url: str) -> None:
+    assert await _async_round_trip(pg_url) == ["a", "b"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from mnemos.graphs.approval import parse_answer
 from mnemos.graphs.builder import END, START, GraphBuilder, GraphState
 from mnemos.graphs.checkpoint import (
+    aopen_checkpointer,
     checkpointer_from_url,
     close_checkpointer,
     open_checkpointer,
@@ -33,6 +34,7 @@ __all__ = [
     "TopologyIssue",
     "TopologyReport",
     "analyze",
+    "aopen_checkpointer",
     "check_topology",
     "checkpointer_from_url",
     "close_checkpointer",

@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,7 @@ from mnemos.exceptions import ConfigurationError, MissingExtraError, StorageErro
 
 __all__ = [
     "CHECKPOINTS_ENV",
+    "aopen_checkpointer",
     "checkpointer_from_url",
     "close_checkpointer",
     "default_checkpoint_path",
@@ -145,3 +146,52 @@ def open_checkpointer(url: str | Path | None = None) -> Iterator[BaseCheckpointS
         yield saver
     finally:
         close_checkpointer(saver)
+
+
+@asynccontextmanager
+async def aopen_checkpointer(url: str | Path | None = None) -> AsyncIterator[BaseCheckpointSaver[Any]]:
+    """The async savers (``AsyncSqliteSaver``, ``AsyncPostgresSaver``) for ``graph.ainvoke``.
+
+    Takes the same locations as :func:`checkpointer_from_url`; closes the
+    connection on exit.
+    """
+    if url is None:
+        url = default_checkpoint_url()
+    text = str(url).strip()
+    if text in ("memory", "memory://", "sqlite:///:memory:", ":memory:"):
+        yield InMemorySaver()
+        return
+    if text.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
+        try:
+            from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+        except ImportError:
+            raise MissingExtraError(
+                "postgres", "langgraph-checkpoint-postgres", "PostgreSQL checkpoints"
+            ) from None
+        import psycopg
+
+        try:
+            manager = AsyncPostgresSaver.from_conn_string(
+                text.replace("postgresql+psycopg://", "postgresql://", 1)
+            )
+            pg_saver = await manager.__aenter__()
+        except psycopg.Error as exc:
+            raise StorageError(f"cannot connect to PostgreSQL for checkpoints: {exc}") from None
+        try:
+            await pg_saver.setup()
+            yield pg_saver
+        finally:
+            await manager.__aexit__(None, None, None)
+        return
+    if "://" in text and not text.startswith("sqlite:///"):
+        scheme = text.split("://", 1)[0]
+        raise ConfigurationError(
+            f"unknown checkpoint scheme {scheme!r}; use sqlite:///path, postgresql://... or memory"
+        )
+    from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+
+    path = Path(text[len("sqlite:///"):] if text.startswith("sqlite:///") else text).expanduser()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    async with AsyncSqliteSaver.from_conn_string(str(path)) as saver:
+        await saver.setup()
+        yield saver
