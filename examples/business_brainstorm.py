@@ -26,8 +26,7 @@ from pathlib import Path
 from mnemos.agents import offline_fallback_notice, resolve_model
 from mnemos.config import mnemos_home
 from mnemos.graphs import sqlite_checkpointer
-from mnemos.graphs._personas import load_personas
-from mnemos.graphs.groupchat import GroupChat, participants_from_personas
+from mnemos.graphs.groupchat import GroupChat, load_personas, participants_from_personas
 from mnemos.memory_adapters.native import NativeMemoryAdapter
 
 TOPICS = {

@@ -60,7 +60,7 @@ from mnemos.graphs._ledger import (
     render_moves,
     score,
 )
-from mnemos.graphs._personas import Persona, PersonaSet
+from mnemos.graphs._personas import Persona, PersonaSet, load_personas
 from mnemos.graphs._suggest import suggest, suggestion_lines
 from mnemos.graphs._team_memory import recall_team, write_session
 from mnemos.memory_adapters import BaseMemoryAdapter
@@ -70,9 +70,12 @@ __all__ = [
     "GroupChat",
     "GroupChatState",
     "Participant",
+    "Persona",
+    "PersonaSet",
     "SessionResult",
     "SpeakerSelector",
     "View",
+    "load_personas",
     "participants_from_personas",
 ]
 
