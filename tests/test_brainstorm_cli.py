@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -93,3 +95,57 @@ def test_business_brainstorm_example_runs_two_sessions_offline(tmp_path: Path) -
     assert "carried 1 accepted idea(s) from session 1" in out.stdout
     session2 = out.stdout.split("=== session 2")[1]
     assert "blockchain" not in session2.split("ideas:")[1]
+
+
+_SLOW_MODEL_CLI = """
+import sys, time
+from pathlib import Path
+from mnemos.agents import offline
+from mnemos.cli import main
+
+# a stand-in for a slow hosted model: the offline model, but the 5th turn hangs
+marker, calls = Path(sys.argv[1]), [0]
+respond = offline.respond
+
+def slow(messages, tools=(), tool_choice=None):
+    if tools and any(t["function"]["name"] == "Contribution" for t in tools):
+        calls[0] += 1
+        if calls[0] == 5:
+            marker.touch()
+            time.sleep(120)
+    return respond(messages, tools, tool_choice)
+
+offline.respond = slow
+sys.argv = ["mnemos", *sys.argv[2:]]
+main()
+"""
+
+
+@pytest.mark.slow
+def test_cli_session_killed_mid_round_resumes_with_the_same_thread(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MNEMOS_")}
+    env.update(MNEMOS_HOME=str(home), COLUMNS="200")
+    script = tmp_path / "slow_cli.py"
+    script.write_text(_SLOW_MODEL_CLI)
+    marker = tmp_path / "hang"
+    proc = subprocess.Popen([sys.executable, str(script), str(marker), "brainstorm", TOPIC, "--thread", "k"],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not marker.exists():
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == -signal.SIGKILL  # killed during the engineer's turn of round 2
+    resumed = _mnemos(home, "--resume", "--thread", "k", "--out", str(tmp_path / "k"))
+    assert resumed.returncode == 0, resumed.stderr
+    turns = json.loads((tmp_path / "k" / "transcript.json").read_text())["transcript"]
+    assert [t["speaker"] for t in turns if t["round"]] == ["product_manager", "engineer", "skeptic"] * 3
+    # the resumed process ran only what was left: the killed turn onwards
+    assert "product_manager (round 1)" not in resumed.stdout and "engineer (round 2)" in resumed.stdout

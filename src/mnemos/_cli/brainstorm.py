@@ -126,6 +126,8 @@ def _show(node: str, update: dict[str, Any], *, console: Any, prompts: bool) -> 
         header = f"[bold cyan]{name}[/bold cyan]" + (f" [dim](round {round_})[/dim]" if round_ else "")
         console.print(header, highlight=False)
         console.print(message.text, highlight=False, markup=False)
+    for note in update.get("notes", []):
+        console.print(f"[dim]note: {note}[/dim]", highlight=False)
     for event in update.get("memory_trace", []):
         if event.get("event") == "memory_write":
             console.print(f"[dim]remembered ({event['kind']}, {event['agent']}): {event['content'][:100]}[/dim]",
