@@ -128,7 +128,9 @@ async def stdio_session(args: list[str], env: dict[str, str]) -> AsyncIterator[C
 @contextlib.contextmanager
 def serve_http(app: Any) -> Iterator[str]:
     """Run an ASGI app with uvicorn on a free 127.0.0.1 port in a thread; yield its /mcp URL."""
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=0, log_level="warning", lifespan="on", timeout_graceful_shutdown=2
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
