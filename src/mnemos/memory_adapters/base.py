@@ -264,7 +264,11 @@ def _pydantic_message(exc: ValidationError) -> str:
     parts = []
     for err in exc.errors():
         loc = ".".join(str(p) for p in err["loc"]) or "value"
-        parts.append(f"{loc}: {err['msg']}")
+        cause = err.get("ctx", {}).get("error")
+        # our own validators raise ValueError subclasses; show their text without
+        # pydantic's "Value error, " prefix
+        message = str(cause) if isinstance(cause, ValueError) else err["msg"]
+        parts.append(f"{loc}: {message}")
     return "; ".join(parts)
 
 
