@@ -262,3 +262,16 @@ def test_a_session_killed_mid_round_resumes_where_it_stopped(tmp_path: Path) -> 
     # the killed turn (b in round 2) runs again, and nothing before it does
     assert (tmp_path / "calls-resume.txt").read_text().split() == ["b", "c", "a", "b", "c"]
     assert out.stdout.strip().splitlines()[-1] == str(["a", "b", "c"] * 3)
+
+
+def test_a_moderator_with_a_hosted_model_adds_closing_remarks() -> None:
+    """A hosted model is stood in for by LangChain's GenericFakeChatModel (no provider runs offline)."""
+    from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+
+    hosted = GenericFakeChatModel(messages=iter([AIMessage("We go with alpha; next, a pilot.")]))
+    moderator = Agent(name="mod", instructions="You chair.", model=hosted)
+    a = Agent(name="a", model=ScriptedChatModel(lambda _: "IDEA: alpha"))
+    b = Agent(name="b", model=ScriptedChatModel(lambda _: "VOTE #1 +1"))
+    result = GroupChat(participants=[a, b], moderator=moderator, max_rounds=1).run("Tea", thread_id="mod")
+    assert result.summary.startswith("After 1 round(s)") and result.summary.endswith("We go with alpha; next, a pilot.")
+    assert result.transcript[-1]["speaker"] == "mod"

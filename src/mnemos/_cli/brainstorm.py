@@ -98,6 +98,9 @@ def brainstorm(
                         if mode == "updates":
                             for node, update in chunk.items():
                                 show(node, update or {})
+                        elif mode == "custom" and chunk.get("event") == "recall" and chunk.get("memories"):
+                            recalled = "; ".join(m["content"][:60] for m in chunk["memories"][:2])
+                            console.print(f"[dim]{chunk['agent']} recalls: {recalled}[/dim]", highlight=False)
                 finally:
                     if status:
                         status.stop()

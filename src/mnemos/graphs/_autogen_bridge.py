@@ -299,9 +299,12 @@ async def brainstorm(
     model = resolve_model(selector_model) if selector_model is not None else chat._members[0].agent.chat_model
 
     def candidates(thread: Sequence[BaseAgentEvent | BaseChatMessage]) -> list[str]:
-        if len(session.get("spoken", [])) >= len(names):
+        # a round ends when everyone has spoken (AutoGen may repeat a speaker when its model cannot choose)
+        remaining = [n for n in names if n not in session.get("spoken", [])]
+        if not remaining:
             session["round"], session["spoken"] = session.get("round", 1) + 1, []
-        return [n for n in names if n not in session.get("spoken", [])]
+            remaining = list(names)
+        return remaining
 
     def deterministic(thread: Sequence[BaseAgentEvent | BaseChatMessage]) -> str | None:
         # the offline and scripted models cannot choose a speaker: take the round-robin order

@@ -44,7 +44,14 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
 
-from mnemos.agents import Agent, AssembledContext, ShortTermStrategy, resolve_model
+from mnemos.agents import (
+    Agent,
+    AssembledContext,
+    OfflineChatModel,
+    ScriptedChatModel,
+    ShortTermStrategy,
+    resolve_model,
+)
 from mnemos.agents.agent import RunIdentity
 from mnemos.exceptions import UsageError
 from mnemos.graphs._ledger import (
@@ -552,6 +559,9 @@ class GroupChat:
         if not session:
             parts.append("No new ideas were proposed.")
         summary = "\n".join(parts)
+        if self._moderator is not None and _writes_prose(self._moderator.agent.chat_model):
+            closing = self._closing_remarks(topic, ledger, config)
+            summary = f"{summary}\n\n{closing}" if closing else summary
         who = RunIdentity.from_config(config)
         agents = [p.agent for p in self._members] + ([self._moderator.agent] if self._moderator else [])
         events = write_session(team_memory=self.team_memory, team=self.team, agents=agents, topic=topic,
@@ -561,8 +571,27 @@ class GroupChat:
         return {"ledger": ledger, "summary": summary, "memory_trace": events,
                 "messages": [AIMessage(summary, name=closer, additional_kwargs={"round": 0})]}
 
+    def _closing_remarks(self, topic: str, ledger: Mapping[str, Any], config: RunnableConfig | None) -> str:
+        """The moderator's closing words, by its model (a summary is an aid: failures are logged, not raised)."""
+        assert self._moderator is not None
+        agent = self._moderator.agent
+        prompt = [SystemMessage(agent.instructions or "You chair a brainstorm."),
+                  HumanMessage(f"Close the brainstorm on: {topic}\n\nThe ledger:\n{ledger_markdown(ledger)}\n\n"
+                               "In a short paragraph: what was accepted and why, what was rejected and why, "
+                               "and the next steps.")]
+        try:
+            return agent.chat_model.invoke(prompt, config=config).text.strip()
+        except Exception as exc:
+            logger.warning("the moderator's closing remarks failed (%s); keeping the ledger summary", exc)
+            return ""
+
 
 # --- helpers -------------------------------------------------------------------------------
+
+
+def _writes_prose(model: BaseChatModel) -> bool:
+    """Whether a model can write free text worth reading (the offline and scripted models cannot)."""
+    return not isinstance(model, (OfflineChatModel, ScriptedChatModel))
 
 
 def _config(thread_id: str, user_id: str) -> RunnableConfig:
