@@ -258,3 +258,16 @@ def test_nothing_is_written_to_the_home_directory(tmp_path: Path) -> None:
     assert list(home.iterdir()) == []
     assert (mnemos_home / "mem0" / "config.json").exists()
     assert (store_dir / "qdrant").is_dir() and (store_dir / "history.db").exists()
+
+
+def test_open_memory_dispatches_mem0_urls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the scheme registered (the package's entry points register it), a URL opens the adapter."""
+    from mnemos.memory_adapters import registry
+
+    monkeypatch.setitem(registry._registry, "mem0", Mem0MemoryAdapter.from_url)
+    adapter = registry.open_memory(f"mem0://{tmp_path / 'm'}", scope=("a",), embedder="hashing")
+    try:
+        assert isinstance(adapter, Mem0MemoryAdapter) and adapter.scope == ("a",)
+        assert adapter.path == tmp_path / "m"
+    finally:
+        adapter.close()

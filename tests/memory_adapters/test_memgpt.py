@@ -264,3 +264,15 @@ def test_configuration_errors(memory: MemGPTMemoryAdapter, tmp_path: Path) -> No
         assert adapter.scope == ("s",) and adapter.backend.path == tmp_path / "u.db"  # type: ignore[attr-defined]
     finally:
         adapter.close()
+
+
+def test_open_memory_dispatches_memgpt_urls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the scheme registered (the package's entry points register it), a URL opens the adapter."""
+    from mnemos.memory_adapters import registry
+
+    monkeypatch.setitem(registry._registry, "memgpt", MemGPTMemoryAdapter.from_url)
+    adapter = registry.open_memory(f"memgpt://{tmp_path / 'x.db'}", scope=("a",), embedder="hashing")
+    try:
+        assert isinstance(adapter, MemGPTMemoryAdapter) and adapter.scope == ("a",)
+    finally:
+        adapter.close()

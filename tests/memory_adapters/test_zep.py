@@ -182,3 +182,14 @@ def test_live_supersede() -> None:
     old = zep.add("Frank works in Oslo", namespace=("users", "frank"), kind="semantic")
     new = zep.supersede(old.id, "Frank works in Bergen")
     assert zep.get(old.id).superseded_by == new.id
+
+
+def test_open_memory_dispatches_zep_urls(monkeypatch: pytest.MonkeyPatch, standin: ZepStandIn) -> None:
+    """With the scheme registered (the package's entry points register it), a URL opens the adapter."""
+    from mnemos.memory_adapters import registry
+
+    monkeypatch.setenv("ZEP_API_KEY", standin.api_key)
+    monkeypatch.setitem(registry._registry, "zep", ZepMemoryAdapter.from_url)
+    adapter = registry.open_memory(standin.url.replace("http://", "zep://"), scope=("a",))
+    assert isinstance(adapter, ZepMemoryAdapter) and adapter.scope == ("a",)
+    assert adapter.add("hi", namespace=("b",)).namespace == ("b",)
