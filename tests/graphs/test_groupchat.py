@@ -113,10 +113,14 @@ def test_two_hundred_messages_keep_every_prompt_within_budget(tmp_path: Path) ->
     budgets = {"product_manager": 400, "engineer": 700, "skeptic": 1200}
     chat = GroupChat(
         participants=[Participant(agent=p.agent, persona=p.persona, view=View(budget=budgets[p.name], window=6))
-                      for p in chat._members],
+                      for p in chat.members],
         team_memory=memory, team="business",
     )
     names = list(budgets)
+    for name in names:  # long memories that match the transcript compete for the same budget
+        for k in range(20):
+            memory.add(f"Memory {k}: pricing of loyalty points for small shops " * 8,
+                       namespace=("users", "default", "agents", name), kind=MemoryKind.EPISODIC)
     transcript: list[BaseMessage] = [HumanMessage(TOPIC, name="user")]
     for n in range(200):
         speaker = names[n % 3]
@@ -125,14 +129,17 @@ def test_two_hundred_messages_keep_every_prompt_within_budget(tmp_path: Path) ->
     state = {"topic": TOPIC, "messages": transcript, "round": 67, "ledger": {"ideas": [], "dropped": [], "next_id": 1},
              "recalled": {}}
     for name, budget in budgets.items():
-        update = chat._turn(name, state, {"configurable": {"thread_id": "big"}})
-        record = update["prompts"][0]
-        assert record["budget"] <= budget
-        assert record["tokens"] <= budget
-        seen = [HumanMessage(m["content"]) for m in record["messages"]]
-        assert approx_tokens(seen) <= budget + 4 * len(seen)  # roles aside, the same text
-        assert any("Summary of the earlier conversation" in m["content"] for m in record["messages"])
-        assert "Message 199" in "\n".join(m["content"] for m in record["messages"])
+        context = chat.assemble(name, state, {"configurable": {"thread_id": "big"}})
+        assert context.budget <= budget
+        assert context.tokens <= budget and approx_tokens(context.messages) <= budget
+        texts = [m.text for m in context.messages]
+        assert f"Your turn, {name}" in texts[-1] and context.dropped > 150
+        if budget >= 700:  # room for the recent turns, a summary of the older ones and memories
+            assert any("Summary of the earlier conversation" in t for t in texts)
+            assert "Message 199" in "\n".join(texts) and context.memories
+    # and a real turn on that transcript records a prompt within budget
+    update = GroupChat(participants=chat.members, max_rounds=100)._turn("skeptic", state, None)
+    assert update["prompts"][0]["tokens"] <= budgets["skeptic"]
 
 
 def test_view_filters_senders() -> None:

@@ -327,6 +327,11 @@ class GroupChat:
     # -- graph --------------------------------------------------------------------------
 
     @property
+    def members(self) -> list[Participant]:
+        """The speakers (the moderator is not one), in round-robin order."""
+        return list(self._members)
+
+    @property
     def names(self) -> list[str]:
         """The speakers' names, in round-robin order."""
         return [p.name for p in self._members]
@@ -526,13 +531,16 @@ class GroupChat:
                   "(not your own).", FORMAT_HINT]
         return HumanMessage("\n".join(lines), name="chair")
 
+    def assemble(self, name: str, state: Mapping[str, Any], config: RunnableConfig | None = None) -> AssembledContext:
+        """The prompt ``name`` would get now: its view of the transcript, its memories and the brief."""
+        if name not in self._by_name:
+            raise UsageError(f"no participant named {name!r}; participants: {self.names}")
+        view = self._by_name[name].view.filter(state.get("messages", []))
+        return self._viewing[name].assemble({"messages": [*view, self.brief(name, state)]}, config)
+
     def _turn(self, name: str, state: GroupChatState, config: RunnableConfig | None) -> dict[str, Any]:
-        participant = self._by_name[name]
-        agent = self._viewing[name]
-        view = participant.view.filter(state.get("messages", []))
-        brief = self.brief(name, state)
-        context = agent.assemble({"messages": [*view, brief]}, config)
-        moves = _ask(agent.chat_model, context.messages, config)
+        context = self.assemble(name, state, config)
+        moves = _ask(self._viewing[name].chat_model, context.messages, config)
         round_ = state.get("round", 1)
         recalled = state.get("recalled") or {}
         ledger, notes = record_moves(
