@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import logging
 import os
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -50,7 +51,23 @@ def import_mem0() -> Any:
         import mem0
     except ImportError:
         raise MissingExtraError("mem0", "mem0ai", "The mem0 memory adapter") from None
+    for name in _OPTIONAL_NOTICE_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _OptionalPackageNotice) for f in logger.filters):
+            logger.addFilter(_OptionalPackageNotice())
     return mem0
+
+
+_OPTIONAL_NOTICE_LOGGERS = ("mem0.vector_stores.qdrant", "mem0.utils.spacy_models")
+
+
+class _OptionalPackageNotice(logging.Filter):
+    """Drops mem0's advice to install spaCy or fastembed: both download models at run
+    time, so mnemos runs mem0 without them on purpose (dense search only)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not ("fastembed not installed" in message or "spaCy is not installed" in message)
 
 
 def content_hash(content: str) -> str:
