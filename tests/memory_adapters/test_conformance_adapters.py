@@ -54,6 +54,7 @@ class TestMemGPTConformance(AdapterConformance):
         return sqlite_integrity_check(location / STORE_FILE)
 
 
+@pytest.mark.slow  # about a minute: every write goes through mem0 and embedded Qdrant
 @pytest.mark.skipif(importlib.util.find_spec("mem0") is None, reason="mem0ai is not installed")
 class TestMem0Conformance(AdapterConformance):
     thread_count = 4
@@ -67,6 +68,7 @@ class TestMem0Conformance(AdapterConformance):
         return Mem0MemoryAdapter(location, scope=scope, embedder="hashing", clock=clock or utcnow)
 
 
+@pytest.mark.slow  # a few minutes: every operation is an HTTP round trip to the stand-in
 @pytest.mark.skipif(importlib.util.find_spec("zep_python") is None, reason="zep-python is not installed")
 class TestZepConformance(AdapterConformance):
     """Against the HTTP stand-in: one stand-in server per storage location."""
