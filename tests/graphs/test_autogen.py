@@ -20,7 +20,7 @@ from langchain_core.messages import HumanMessage
 from langgraph.graph import START, MessagesState, StateGraph
 
 from mnemos.agents import Agent
-from mnemos.exceptions import MissingExtraError
+from mnemos.exceptions import MissingExtraError, UsageError
 from mnemos.graphs._personas import load_personas
 from mnemos.graphs.autogen import (
     autogen_agent,
@@ -166,6 +166,11 @@ def test_brainstorm_on_the_autogen_engine_remembers_between_sessions(tmp_path: P
     prompt = "\n".join(m["content"] for m in second.prompts[0]["messages"])
     assert all(text in prompt for text in accepted)
     assert not {i["text"] for i in second.ideas if i["origin"] == "session"} & set(rejected)
+
+
+def test_a_name_autogen_cannot_take_is_a_usage_error() -> None:
+    with pytest.raises(UsageError, match="Python identifiers"):
+        autogen_agent(Agent(name="my-agent", model="offline"))
 
 
 def test_missing_extra_is_a_typed_error(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -188,6 +188,9 @@ def test_group_chat_is_a_subgraph_and_streams(tmp_path: Path) -> None:
     outer.add_edge(START, "brainstorm")
     out = outer.compile().invoke({"messages": [HumanMessage("Names for a tea shop")]})
     assert out["messages"][-1].name == "chair" and "Accepted: #1 alpha" in out["messages"][-1].text
+    # ten rounds is more than LangGraph's default of 25 steps
+    long = GroupChat(participants=[a, b], max_rounds=10).compile().invoke(GroupChat.input("Tea"))
+    assert len([m for m in long["messages"] if m.name in ("a", "b")]) == 20
     nodes = [next(iter(chunk)) for mode, chunk in inner.stream(
         GroupChat.input("Tea"), stream_mode=["updates"]) if mode == "updates"]
     assert nodes == ["open", "select", "a", "select", "b", "select", "close"]

@@ -212,6 +212,7 @@ class MnemosChatAgent(BaseChatAgent):
     """A mnemos agent in an AutoGen team: it keeps the team's messages and answers with its own turn."""
 
     def __init__(self, agent: Agent, *, thread_id: str, user_id: str) -> None:
+        _check_name(agent.name)
         super().__init__(agent.name, agent.description or f"mnemos agent {agent.name}")
         self.agent = agent
         self.thread_id = thread_id
@@ -296,6 +297,8 @@ async def brainstorm(
     if on_update:
         on_update("open", opening)
     names: list[str] = chat.names
+    for name in names:
+        _check_name(name)
     model = resolve_model(selector_model) if selector_model is not None else chat._members[0].agent.chat_model
 
     def candidates(thread: Sequence[BaseAgentEvent | BaseChatMessage]) -> list[str]:
@@ -326,6 +329,13 @@ async def brainstorm(
     if on_update:
         on_update("close", closing)
     return SessionResult.from_state(session, thread_id)
+
+
+def _check_name(name: str) -> None:
+    if not name.isidentifier():
+        from mnemos.exceptions import UsageError
+
+        raise UsageError(f"AutoGen agent names are Python identifiers; rename {name!r} (use '_', not '-')")
 
 
 # --- message conversion ---------------------------------------------------------------------

@@ -352,8 +352,13 @@ class GroupChat:
         return graph
 
     def compile(self, checkpointer: Any = None, **kwargs: Any) -> Any:
-        """The compiled graph (``checkpointer`` as for any LangGraph graph)."""
-        return self.build().compile(checkpointer=checkpointer, **kwargs)
+        """The compiled graph (``checkpointer`` as for any LangGraph graph).
+
+        Its recursion limit defaults to what ``max_rounds`` needs (two steps a
+        turn), not LangGraph's 25.
+        """
+        steps = 2 * self.max_rounds * len(self._members) + 10
+        return self.build().compile(checkpointer=checkpointer, **kwargs).with_config(recursion_limit=steps)
 
     def run(
         self,
