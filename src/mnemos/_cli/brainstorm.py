@@ -16,7 +16,10 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.console import Group
+from rich.live import Live
 from rich.table import Table
+from rich.text import Text
 
 from mnemos._cli._common import fail, stderr, stdout
 from mnemos.exceptions import MnemosError, UsageError
@@ -75,36 +78,28 @@ def brainstorm(
     console.print(f"[dim]brainstorm · thread {thread_id} · team {team.team} · engine {engine} · "
                   f"model {getattr(chat_model, 'model_name', None) or type(chat_model).__name__}[/dim]",
                   highlight=False)
-    show = functools.partial(_show, console=console, prompts=show_prompts)
     try:
-        if engine == "autogen":
-            from mnemos.graphs.autogen import run_brainstorm_on_autogen
+        with _LiveView(console, prompts=show_prompts) as view:
+            if engine == "autogen":
+                from mnemos.graphs.autogen import run_brainstorm_on_autogen
 
-            assert topic is not None
-            result = run_brainstorm_on_autogen(chat, topic, thread_id=thread_id, user_id=user,
-                                               on_update=lambda node, update: show(node, update))
-        else:
-            from mnemos.graphs.checkpoint import open_checkpointer
+                assert topic is not None
+                result = run_brainstorm_on_autogen(chat, topic, thread_id=thread_id, user_id=user,
+                                                   on_update=view.update)
+            else:
+                from mnemos.graphs.checkpoint import open_checkpointer
 
-            config: Any = {"configurable": {"thread_id": thread_id, "user_id": user}, "recursion_limit": 10_000,
-                           "metadata": {"mnemos_graph": "brainstorm", "mnemos_user": user}}
-            with open_checkpointer(checkpoints) as saver:
-                graph = chat.compile(checkpointer=saver)
-                status = console.status("the group is talking…") if console.is_terminal else None
-                if status:
-                    status.start()
-                try:
+                config: Any = {"configurable": {"thread_id": thread_id, "user_id": user},
+                               "metadata": {"mnemos_graph": "brainstorm", "mnemos_user": user}}
+                with open_checkpointer(checkpoints) as saver:
+                    graph = chat.compile(checkpointer=saver)
                     for mode, chunk in chat.stream(graph, topic, config, resume=resume):
                         if mode == "updates":
                             for node, update in chunk.items():
-                                show(node, update or {})
-                        elif mode == "custom" and chunk.get("event") == "recall" and chunk.get("memories"):
-                            recalled = "; ".join(m["content"][:60] for m in chunk["memories"][:2])
-                            console.print(f"[dim]{chunk['agent']} recalls: {recalled}[/dim]", highlight=False)
-                finally:
-                    if status:
-                        status.stop()
-                result = SessionResult.from_state(graph.get_state(config).values, thread_id)
+                                view.update(node, update or {})
+                        elif mode == "custom":
+                            view.event(chunk)
+                    result = SessionResult.from_state(graph.get_state(config).values, thread_id)
     finally:
         memory.close()
     console.print(_ledger_table(result.ideas))
@@ -117,24 +112,64 @@ def brainstorm(
                   highlight=False)
 
 
-def _show(node: str, update: dict[str, Any], *, console: Any, prompts: bool) -> None:
-    if prompts:
-        for record in update.get("prompts", []):
-            console.rule(f"prompt of {record['speaker']} · {record['tokens']}/{record['budget']} tokens")
-            for m in record["messages"]:
-                console.print(f"[bold]{m['role']}[/bold]: {m['content']}", highlight=False, markup=False)
-    for message in update.get("messages", []):
-        name = getattr(message, "name", None) or node
-        round_ = (getattr(message, "additional_kwargs", None) or {}).get("round")
-        header = f"[bold cyan]{name}[/bold cyan]" + (f" [dim](round {round_})[/dim]" if round_ else "")
-        console.print(header, highlight=False)
-        console.print(message.text, highlight=False, markup=False)
-    for note in update.get("notes", []):
-        console.print(f"[dim]note: {note}[/dim]", highlight=False)
-    for event in update.get("memory_trace", []):
-        if event.get("event") == "memory_write":
-            console.print(f"[dim]remembered ({event['kind']}, {event['agent']}): {event['content'][:100]}[/dim]",
-                          highlight=False)
+class _LiveView:
+    """Who speaks and the ledger: a live panel on a terminal, plain lines otherwise."""
+
+    def __init__(self, console: Any, *, prompts: bool) -> None:
+        self.console = console
+        self.prompts = prompts
+        self.ideas: list[dict[str, Any]] = []
+        self.speaking: str | None = None
+        self._live = Live(self._render(), console=console, transient=True) if console.is_terminal else None
+
+    def __enter__(self) -> _LiveView:
+        if self._live is not None:
+            self._live.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._live is not None:
+            self._live.stop()
+
+    def _render(self) -> Group:
+        who = f"[bold]{self.speaking}[/bold] is speaking…" if self.speaking else "the group is gathering…"
+        return Group(Text.from_markup(who), _ledger_table(self.ideas))
+
+    def _refresh(self) -> None:
+        if self._live is not None:
+            self._live.update(self._render())
+
+    def event(self, event: dict[str, Any]) -> None:
+        """A custom stream event: show what a speaker recalls."""
+        if event.get("event") == "recall" and event.get("memories"):
+            recalled = "; ".join(m["content"][:60] for m in event["memories"][:2])
+            self.console.print(f"[dim]{event['agent']} recalls: {recalled}[/dim]", highlight=False)
+
+    def update(self, node: str, update: dict[str, Any]) -> None:
+        """A graph step: print its messages, prompts, notes and memory writes; refresh the ledger."""
+        console = self.console
+        if self.prompts:
+            for record in update.get("prompts", []):
+                console.rule(f"prompt of {record['speaker']} · {record['tokens']}/{record['budget']} tokens")
+                for m in record["messages"]:
+                    console.print(f"[bold]{m['role']}[/bold]: {m['content']}", highlight=False, markup=False)
+        for message in update.get("messages", []):
+            name = getattr(message, "name", None) or node
+            round_ = (getattr(message, "additional_kwargs", None) or {}).get("round")
+            header = f"[bold cyan]{name}[/bold cyan]" + (f" [dim](round {round_})[/dim]" if round_ else "")
+            console.print(header, highlight=False)
+            console.print(message.text, highlight=False, markup=False)
+        for note in update.get("notes", []):
+            console.print(f"[dim]note: {note}[/dim]", highlight=False)
+        for event in update.get("memory_trace", []):
+            if event.get("event") == "memory_write":
+                console.print(f"[dim]remembered ({event['kind']}, {event['agent']}): {event['content'][:100]}[/dim]",
+                              highlight=False)
+        if "ledger" in update:
+            self.ideas = list(update["ledger"].get("ideas", []))
+        if node == "select":
+            self.speaking = update.get("next") if update.get("next") != "close" else None
+        self._refresh()
 
 
 def _ledger_table(ideas: list[dict[str, Any]]) -> Table:
