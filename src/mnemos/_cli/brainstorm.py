@@ -78,6 +78,9 @@ def brainstorm(
     console.print(f"[dim]brainstorm · thread {thread_id} · team {team.team} · engine {engine} · "
                   f"model {getattr(chat_model, 'model_name', None) or type(chat_model).__name__}[/dim]",
                   highlight=False)
+    if engine == "langgraph" and not resume:
+        console.print(f"[dim]if interrupted, continue with: mnemos brainstorm --resume --thread {thread_id}[/dim]",
+                      highlight=False)
     try:
         with _LiveView(console, prompts=show_prompts) as view:
             if engine == "autogen":
@@ -108,8 +111,6 @@ def brainstorm(
     directory = out or (mnemos_home() / "brainstorms" / thread_id)
     paths = result.write(directory, prompts=show_prompts)
     console.print("wrote " + ", ".join(str(p) for p in paths), highlight=False, soft_wrap=True)
-    console.print(f"[dim]continue an interrupted session with: mnemos brainstorm --resume --thread {thread_id}[/dim]",
-                  highlight=False)
 
 
 class _LiveView:
