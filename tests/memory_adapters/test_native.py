@@ -71,8 +71,10 @@ def test_importance_and_recency_break_ties_between_equal_matches(tmp_path: Path)
     store = NativeMemoryAdapter(tmp_path / "m.db", embedder="hashing:256", clock=lambda: now)
     low = store.add("deploy the service on Monday", namespace=NS, importance=0.1, metadata={"n": 1})
     high = store.add("deploy the service on Tuesday", namespace=NS, importance=0.9, metadata={"n": 2})
-    hits = store.search("deploy service", namespace=NS, limit=2)
+    keyword_only = RankingConfig(mode="keyword", neighbour_weight=0)
+    hits = store.search("deploy service", namespace=NS, limit=2, ranking=keyword_only)
     assert [h.record.id for h in hits] == [high.id, low.id]
+    assert hits[0].reasons[0].detail.startswith("rank 1") and hits[1].reasons[0].detail.startswith("rank 1")
     assert signals(hits[0])["importance"] > 0 > signals(hits[1])["importance"]
 
     old = store.add("rotate the api keys", namespace=("ops",), created_at=now - timedelta(days=300))

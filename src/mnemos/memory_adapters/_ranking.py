@@ -11,6 +11,12 @@ The score of a hit is::
     + importance= importance_weight · (importance - 0.5)
 
 Every term that contributes is reported as a :class:`ScoreReason`.
+
+The defaults were tuned on the LoCoMo dev conversations (one memory per dialog
+turn): evidence recall@10 0.69 with the built-in hashing embedder and 0.75 with
+all-MiniLM-L6-v2, against 0.59 for plain BM25 and 0.50 for plain dense cosine.
+A small ``rrf_k``, keyword rank weighted above vector rank, and a strong
+neighbour share (two events either side) each added several points.
 """
 
 from __future__ import annotations
@@ -30,9 +36,10 @@ class RankingConfig:
 
     mode: Literal["hybrid", "keyword", "vector"] = "hybrid"
     """Which rank lists to fuse."""
-    rrf_k: float = 60.0
-    """Reciprocal-rank-fusion constant: larger flattens the rank differences."""
-    keyword_weight: float = 1.0
+    rrf_k: float = 3.0
+    """Reciprocal-rank-fusion constant: larger flattens the rank differences (the
+    usual 60 is far too flat for conversational memory; see the module docstring)."""
+    keyword_weight: float = 2.0
     vector_weight: float = 1.0
     vector_min_similarity: float = 0.1
     """A vector hit below this cosine stays a candidate but earns no fusion score (rank
@@ -46,9 +53,9 @@ class RankingConfig:
     recency_weight: float = 0.02
     recency_half_life_days: float = 30.0
     importance_weight: float = 0.02
-    neighbour_weight: float = 0.35
+    neighbour_weight: float = 0.5
     """Share of a hit's fused score given to its adjacent events (0 disables)."""
-    neighbour_window: int = 1
+    neighbour_window: int = 2
     """How many events before and after a hit count as adjacent."""
     neighbour_seeds: int = 30
     """How many of the best fused hits spread score to their neighbours."""
@@ -93,7 +100,10 @@ def fuse(
     if use_vec:
         lists.append(("vector", vector, config.vector_weight))
     for signal, ranked, weight in lists:
-        for rank, (rowid, raw) in enumerate(ranked, start=1):
+        rank, previous = 0, None
+        for position, (rowid, raw) in enumerate(ranked, start=1):
+            if raw != previous:  # equal raw scores share a rank
+                rank, previous = position, raw
             cand = out.get(rowid)
             if cand is None:
                 cand = out[rowid] = Candidate(rowid=rowid)
