@@ -147,6 +147,25 @@ def test_autogen_team_as_a_langgraph_node() -> None:
     assert out["messages"][-1].text == "second answer"
 
 
+def test_autogen_team_node_in_a_mnemos_graph_beside_a_mnemos_agent(tmp_path: Path) -> None:
+    from mnemos.graphs import GraphBuilder, sqlite_checkpointer
+
+    store = NativeMemoryAdapter(tmp_path / "mem.db")
+    team = RoundRobinGroupChat([AssistantAgent("drafter", model_client=ReplayChatCompletionClient(
+        ["Draft: launch in Lisbon in May."]))], termination_condition=MaxMessageTermination(2))
+    reviewer = Agent(name="reviewer", model="offline", memory=store)
+    builder = GraphBuilder(name="launch")
+    builder.node(autogen_team_node(team, name="drafting"), name="drafting")
+    builder.node(reviewer)
+    builder.sequence("drafting", "reviewer")
+    graph = builder.compile(checkpointer=sqlite_checkpointer(tmp_path / "cp.db"))
+    out = graph.invoke({"messages": [HumanMessage("Plan the launch")]}, {"configurable": {"thread_id": "l"}})
+    assert [m.name for m in out["messages"][1:]] == ["drafter", "reviewer"]
+    # the mnemos agent saw the AutoGen agent's message and wrote it to its memory
+    episodes = store.list(namespace=("users", "default", "agents", "reviewer"), kinds=MemoryKind.EPISODIC)
+    assert any("launch in Lisbon in May" in e.content for e in episodes)
+
+
 def test_brainstorm_on_the_autogen_engine_remembers_between_sessions(tmp_path: Path) -> None:
     store = NativeMemoryAdapter(tmp_path / "mem.db")
 

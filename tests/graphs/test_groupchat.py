@@ -285,3 +285,20 @@ def test_a_moderator_with_a_hosted_model_adds_closing_remarks() -> None:
     result = GroupChat(participants=[a, b], moderator=moderator, max_rounds=1).run("Tea", thread_id="mod")
     assert result.summary.startswith("After 1 round(s)") and result.summary.endswith("We go with alpha; next, a pilot.")
     assert result.transcript[-1]["speaker"] == "mod"
+
+
+def test_group_chat_as_a_subgraph_of_a_mnemos_graph(tmp_path: Path) -> None:
+    from mnemos.graphs import GraphBuilder
+
+    a = Agent(name="a", model=ScriptedChatModel(lambda _: "IDEA: alpha"))
+    b = Agent(name="b", model=ScriptedChatModel(lambda _: "VOTE #1 +1"))
+    writer = Agent(name="writer", model=ScriptedChatModel(lambda messages: f"Memo on: {messages[-1].text[:40]}"))
+    builder = GraphBuilder(name="plan")
+    builder.subgraph(GroupChat(participants=[a, b], max_rounds=1).compile(), name="brainstorm")
+    builder.node(writer)
+    builder.sequence("brainstorm", "writer")
+    graph = builder.compile(checkpointer=sqlite_checkpointer(tmp_path / "cp.db"))
+    config = {"configurable": {"thread_id": "plan"}}
+    out = graph.invoke({"messages": [HumanMessage("Names for a tea shop")]}, config)
+    assert [m.name for m in out["messages"][-2:]] == ["chair", "writer"]
+    assert out["messages"][-1].text.startswith("Memo on: [chair] After 1 round(s)")

@@ -1,0 +1,1 @@
+"""Built-in persona sets for brainstorms (TOML files)."""
