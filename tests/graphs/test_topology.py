@@ -133,3 +133,17 @@ def test_text_rendering_lists_issues() -> None:
 def test_dot_quotes_odd_node_names() -> None:
     g = raw((START, 'say "hi"'), ('say "hi"', END))
     assert '"say \\"hi\\""' in to_dot(g)
+
+
+def test_subgraphs_are_checked_and_their_nodes_named_by_path() -> None:
+    inner = raw((START, "x"), ("x", END), ("lost", "x")).compile(name="inner")
+    outer = StateGraph(MessagesState)
+    outer.add_node("inner", inner)
+    outer.add_edge(START, "inner")
+    outer.add_edge("inner", END)
+    report = analyze(outer)
+    assert kinds(report)["unreachable"] == ("inner/lost",)
+    assert "in subgraph 'inner'" in str(report)
+    with pytest.raises(GraphTopologyError) as info:
+        GraphBuilder(name="outer").sequence(noop).subgraph(inner).edge("noop", "inner").compile()
+    assert info.value.nodes == ("inner/lost",)

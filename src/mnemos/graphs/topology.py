@@ -15,6 +15,9 @@ kind                severity  meaning
 ``unknown_routes``  warning   a router without declared destinations (assumed:
                               it may go anywhere)
 ==================  ========  ====================================================
+
+Subgraphs (nodes that are compiled graphs) are checked too; their nodes are
+named ``parent/child``.
 """
 
 from __future__ import annotations
@@ -197,7 +200,23 @@ def analyze(graph: Any, *, name: str | None = None) -> TopologyReport:
             message=f"the router after {_names(unknown)} declares no destinations; "
                     "assuming it may go to any node (pass destinations=)",
         ))
+    issues.extend(_subgraph_issues(_state_graph(graph)))
     return TopologyReport(name=str(label), issues=tuple(issues))
+
+
+def _subgraph_issues(sg: StateGraph[Any]) -> list[TopologyIssue]:
+    """The issues of nodes that are compiled graphs, their nodes named ``parent/child``."""
+    found: list[TopologyIssue] = []
+    for name, spec in sg.nodes.items():
+        if not isinstance(spec.runnable, CompiledStateGraph):
+            continue
+        for issue in analyze(spec.runnable, name=name).issues:
+            nodes = tuple(f"{name}/{n}" for n in issue.nodes)
+            found.append(TopologyIssue(
+                kind=issue.kind, severity=issue.severity, nodes=nodes,
+                message=f"in subgraph {name!r}: {issue.message}",
+            ))
+    return found
 
 
 def check_topology(graph: Any, *, name: str | None = None, strict: bool = False) -> TopologyReport:
