@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 import importlib.util
+import json
 from pathlib import Path
 from typing import Any
 
@@ -131,6 +132,20 @@ def test_mnemos_agents_in_a_round_robin_team(tmp_path: Path) -> None:
     assert [m.source for m in result.messages] == ["user", "a", "b"]
     facts = store.list(namespace=("users", "default", "agents", "a"), kinds=MemoryKind.SEMANTIC)
     assert any("Berlin" in f.content for f in facts)
+
+
+def test_mnemos_agent_state_survives_save_and_load(tmp_path: Path) -> None:
+    def team() -> RoundRobinGroupChat:
+        agent = autogen_agent(Agent(name="a", model="offline"), thread_id="s")
+        return RoundRobinGroupChat([agent], termination_condition=MaxMessageTermination(2))
+
+    first = team()
+    asyncio.run(first.run(task="The launch city is Lisbon."))
+    saved = asyncio.run(first.save_state())
+    second = team()
+    asyncio.run(second.load_state(json.loads(json.dumps(saved))))
+    reply = asyncio.run(second.run(task="Which launch city?"))
+    assert "Lisbon" in reply.messages[-1].to_text()  # from the restored history, the agent has no memory
 
 
 def test_autogen_team_as_a_langgraph_node() -> None:
