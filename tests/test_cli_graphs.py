@@ -234,3 +234,39 @@ def test_threads_on_postgres_checkpoints(tmp_path: Path, env: dict[str, str]) ->
             assert "published" in done
         finally:
             admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+def test_run_on_a_terminal_prompts_for_the_approval(tmp_path: Path, env: dict[str, str]) -> None:
+    """A real pseudo-terminal: the run asks, the answer resumes it in the same process."""
+    import pty
+    import select
+
+    exe = shutil.which("mnemos", path=str(Path(sys.executable).parent))
+    cmd = [exe] if exe else [sys.executable, "-m", "mnemos.cli"]
+    primary, secondary = pty.openpty()
+    proc = subprocess.Popen([*cmd, "run", f"{tmp_path / 'approve_graph.py'}:builder", "go", "--thread", "tty"],
+                            stdin=secondary, stdout=secondary, stderr=secondary,
+                            env={**os.environ, **env}, close_fds=True)
+    os.close(secondary)
+    seen, answered = b"", False
+    try:
+        while True:
+            ready, _, _ = select.select([primary], [], [], 120)
+            if not ready:
+                break
+            try:
+                chunk = os.read(primary, 4096)
+            except OSError:  # the child closed the terminal
+                break
+            if not chunk:
+                break
+            seen += chunk
+            if not answered and b"your answer" in seen:
+                os.write(primary, b"yes\n")
+                answered = True
+    finally:
+        os.close(primary)
+        proc.wait(timeout=60)
+    text = seen.decode(errors="replace")
+    assert proc.returncode == 0, text
+    assert answered and "Ship it?" in text and "published" in text and "thread tty done" in text
