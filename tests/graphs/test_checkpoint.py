@@ -173,3 +173,12 @@ async def test_async_sqlite_checkpointer_resumes(tmp_path: Path) -> None:
 @pytest.mark.postgres
 async def test_async_postgres_checkpointer_resumes(pg_url: str) -> None:
     assert await _async_round_trip(pg_url) == ["a", "b"]
+
+
+def test_postgres_without_the_extra_names_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Simulates the missing package (it is installed here) by hiding its module."""
+    from mnemos.exceptions import MissingExtraError
+
+    monkeypatch.setitem(sys.modules, "langgraph.checkpoint.postgres", None)
+    with pytest.raises(MissingExtraError, match=r"mnemos\[postgres\]"):
+        checkpointer_from_url("postgresql://postgres@127.0.0.1:5432/test")
