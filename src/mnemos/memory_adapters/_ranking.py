@@ -57,7 +57,7 @@ class RankingConfig:
     """Share of a hit's fused score given to its adjacent events (0 disables)."""
     neighbour_window: int = 2
     """How many events before and after a hit count as adjacent."""
-    neighbour_seeds: int = 30
+    neighbour_seeds: int = 10
     """How many of the best fused hits spread score to their neighbours."""
     graph_hops: int = 0
     """Default for the ``graph_hops`` search option (0: no graph expansion)."""

@@ -40,7 +40,7 @@ COARSE_DIMS = 128
 """Dimensions of the random projection used for a first pass over large stores."""
 EXACT_LIMIT = 8_000_000
 """Above this many stored floats (rows x dims), search starts with the coarse pass."""
-RERANK_FLOOR = 2000
+RERANK_FLOOR = 1000
 """The coarse pass keeps at least this many rows for exact re-scoring."""
 
 
