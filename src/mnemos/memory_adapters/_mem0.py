@@ -39,8 +39,8 @@ __all__ = [
 
 NS_KEY = "mnemos_ns"
 """Payload key holding the record's absolute namespace as ``a/b/c``."""
-_PART_KEY = "mnemos_ns_{}"
-_DEPTH_KEY = "mnemos_depth"
+_PREFIXES_KEY = "mnemos_prefixes"
+"""Payload key listing every prefix of the namespace (``a``, ``a/b``, ``a/b/c``)."""
 
 
 def import_mem0() -> Any:
@@ -171,8 +171,9 @@ def session_ids(namespace: Sequence[str], default_user: str) -> dict[str, str]:
 def namespace_filter(prefix: Sequence[str]) -> dict[str, Any]:
     """A mem0 filter for records at or under ``prefix`` (plus mem0's required id key)."""
     flt: dict[str, Any] = {"user_id": "*"}  # '*' is mem0's "any value": scope is ours
-    for i, part in enumerate(prefix):
-        flt[_PART_KEY.format(i)] = part
+    if prefix:
+        # one condition on the list of the record's prefixes: Qdrant matches any element
+        flt[_PREFIXES_KEY] = "/".join(prefix)
     return flt
 
 
@@ -191,7 +192,7 @@ def record_payload(record: MemoryRecord) -> dict[str, Any]:
     """The mem0 ``metadata`` that carries a mnemos record's fields."""
     payload: dict[str, Any] = {
         NS_KEY: "/".join(record.namespace),
-        _DEPTH_KEY: len(record.namespace),
+        _PREFIXES_KEY: ["/".join(record.namespace[: i + 1]) for i in range(len(record.namespace))],
         "mnemos_kind": record.kind.value,
         "mnemos_metadata": record.metadata,
         "mnemos_importance": record.importance,
@@ -205,8 +206,6 @@ def record_payload(record: MemoryRecord) -> dict[str, Any]:
         "mnemos_updated_at": record.updated_at.isoformat(),
         "created_at": record.created_at.isoformat(),
     }
-    for i, part in enumerate(record.namespace):
-        payload[_PART_KEY.format(i)] = part
     return payload
 
 
