@@ -64,12 +64,12 @@ def _run(script: Path, *args: str) -> str:
     return proc.stdout.strip()
 
 
-def test_default_is_sqlite_under_mnemos_home(_mnemos_home: Path) -> None:
-    assert default_checkpoint_url() == f"sqlite:///{_mnemos_home / 'checkpoints.db'}"
+def test_default_is_sqlite_undermnemos_home(mnemos_home: Path) -> None:
+    assert default_checkpoint_url() == f"sqlite:///{mnemos_home / 'checkpoints.db'}"
     saver = sqlite_checkpointer()
     try:
         assert isinstance(saver, SqliteSaver)
-        assert (_mnemos_home / "checkpoints.db").exists()
+        assert (mnemos_home / "checkpoints.db").exists()
     finally:
         close_checkpointer(saver)
 

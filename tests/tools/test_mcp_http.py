@@ -290,10 +290,10 @@ def _cli_server(home: Path, *args: str) -> Iterator[tuple[str, subprocess.Popen[
         proc.wait(timeout=20)
 
 
-async def test_cli_http_server_with_token_file(tmp_path: Path, db_path: Path, _home: Path) -> None:
+async def test_cli_http_server_with_token_file(tmp_path: Path, db_path: Path, mnemos_home: Path) -> None:
     token_file = tmp_path / "tokens.txt"
     token_file.write_text(f"# token principal\n{ALICE} alice\n{BOB} bob\n")
-    with _cli_server(_home, "--store", str(db_path), "--tokens", str(token_file)) as (url, _):
+    with _cli_server(mnemos_home, "--store", str(db_path), "--tokens", str(token_file)) as (url, _):
         assert httpx.post(url, json=_INIT, headers=_HEADERS, timeout=10).status_code == 401
         wrong = {**_HEADERS, "Authorization": "Bearer nope"}
         assert httpx.post(url, json=_INIT, headers=wrong, timeout=10).status_code == 401
@@ -307,8 +307,8 @@ async def test_cli_http_server_with_token_file(tmp_path: Path, db_path: Path, _h
         assert adapter.get(bob_id).namespace == ("principals", "bob", "n")
 
 
-async def test_cli_http_no_auth_on_loopback_warns(db_path: Path, _home: Path) -> None:
-    with _cli_server(_home, "--store", str(db_path), "--no-auth") as (url, proc):
+async def test_cli_http_no_auth_on_loopback_warns(db_path: Path, mnemos_home: Path) -> None:
+    with _cli_server(mnemos_home, "--store", str(db_path), "--no-auth") as (url, proc):
         async with http_session(url, None) as session:
             out = await session.call_tool("memory_add", {"content": "no auth note", "namespace": "n"})
             assert not out.isError

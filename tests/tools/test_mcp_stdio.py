@@ -34,8 +34,8 @@ def _snapshot(db_path: Path) -> list[dict[str, Any]]:
         return list(adapter.iter_export())
 
 
-async def test_stdio_every_tool_and_bad_arguments(db_path: Path, tmp_path: Path, _home: Path) -> None:
-    async with stdio_session(_serve_args(db_path, tmp_path), subprocess_env(_home)) as session:
+async def test_stdio_every_tool_and_bad_arguments(db_path: Path, tmp_path: Path, mnemos_home: Path) -> None:
+    async with stdio_session(_serve_args(db_path, tmp_path), subprocess_env(mnemos_home)) as session:
         tools = {t.name: t for t in (await session.list_tools()).tools}
         assert {"memory_add", "memory_search", "memory_get", "memory_update", "memory_delete",
                 "memory_list_namespaces", "graph_run", "shout", "add_numbers"} <= set(tools)
@@ -91,9 +91,9 @@ async def test_stdio_every_tool_and_bad_arguments(db_path: Path, tmp_path: Path,
         assert adapter.namespaces() == [("principals", "local", "graph", "inputs")]
 
 
-async def test_stdio_principal_option(db_path: Path, tmp_path: Path, _home: Path) -> None:
+async def test_stdio_principal_option(db_path: Path, tmp_path: Path, mnemos_home: Path) -> None:
     args = _serve_args(db_path, tmp_path, "--principal", "dana")
-    async with stdio_session(args, subprocess_env(_home)) as session:
+    async with stdio_session(args, subprocess_env(mnemos_home)) as session:
         out = await session.call_tool("memory_add", {"content": "dana's note", "namespace": "notes"})
         record_id = out.structuredContent["id"]
     with NativeMemoryAdapter(db_path) as adapter:
@@ -106,21 +106,21 @@ def _cli(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-async def test_memory_written_over_mcp_is_found_by_the_cli_and_back(db_path: Path, tmp_path: Path, _home: Path) -> None:
-    async with stdio_session(_serve_args(db_path, tmp_path), subprocess_env(_home)) as session:
+async def test_memory_written_over_mcp_is_found_by_the_cli_and_back(db_path: Path, tmp_path: Path, mnemos_home: Path) -> None:
+    async with stdio_session(_serve_args(db_path, tmp_path), subprocess_env(mnemos_home)) as session:
         added = await session.call_tool(
             "memory_add", {"content": "Quarterly review happens in the Blue Room", "namespace": "office"}
         )
         mcp_id = added.structuredContent["id"]
 
-        found = _cli(_home, "memory", "search", "quarterly review room", "--store", str(db_path), "--json")
+        found = _cli(mnemos_home, "memory", "search", "quarterly review room", "--store", str(db_path), "--json")
         assert found.returncode == 0, found.stderr
         hits = json.loads(found.stdout)
         assert hits[0]["record"]["id"] == mcp_id
         assert hits[0]["record"]["namespace"] == ["principals", "local", "office"]
 
         written = _cli(
-            _home, "memory", "add", "The coffee machine is on floor three",
+            mnemos_home, "memory", "add", "The coffee machine is on floor three",
             "--ns", "principals/local/office", "--store", str(db_path), "--json",
         )
         assert written.returncode == 0, written.stderr
@@ -130,7 +130,7 @@ async def test_memory_written_over_mcp_is_found_by_the_cli_and_back(db_path: Pat
         assert seen["hits"][0]["memory"]["namespace"] == ["office"]
 
         # outside the principal's root, the CLI's memory stays invisible to MCP
-        _cli(_home, "memory", "add", "coffee machine secret", "--ns", "elsewhere", "--store", str(db_path))
+        _cli(mnemos_home, "memory", "add", "coffee machine secret", "--ns", "elsewhere", "--store", str(db_path))
         seen = (await session.call_tool("memory_search", {"query": "coffee machine secret", "limit": 50})).structuredContent
         assert all(h["memory"]["content"] != "coffee machine secret" for h in seen["hits"])
 

@@ -1,0 +1,33 @@
+"""Fixtures for every test: offline, private, and nothing written to the real home.
+
+The environment is set at import, before any test module imports mem0 or
+sentence-transformers (mem0 creates its directory on import).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+_SESSION_HOME = Path(tempfile.mkdtemp(prefix="mnemos-tests-"))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ["MEM0_TELEMETRY"] = "False"
+os.environ.setdefault("MEM0_DIR", str(_SESSION_HOME / "mem0"))
+os.environ["MNEMOS_HOME"] = str(_SESSION_HOME / "home")
+for _name in ("MNEMOS_STORE", "MNEMOS_EMBEDDER", "MNEMOS_MODEL", "MNEMOS_CHECKPOINTS", "MNEMOS_MCP_TOKENS"):
+    os.environ.pop(_name, None)
+
+
+@pytest.fixture(autouse=True)
+def mnemos_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh MNEMOS_HOME for each test, with no store, model or embedder configured."""
+    home = tmp_path / "mnemos-home"
+    home.mkdir()
+    monkeypatch.setenv("MNEMOS_HOME", str(home))
+    for name in ("MNEMOS_STORE", "MNEMOS_EMBEDDER", "MNEMOS_MODEL", "MNEMOS_CHECKPOINTS", "MNEMOS_MCP_TOKENS"):
+        monkeypatch.delenv(name, raising=False)
+    return home
