@@ -9,8 +9,10 @@ from __future__ import annotations
 import typer
 
 from mnemos import __version__
+from mnemos._cli._common import MnemosGroup
 
 app = typer.Typer(
+    cls=MnemosGroup,
     name="mnemos",
     help="Multi-agent systems whose agents remember.",
     no_args_is_help=True,
@@ -26,7 +28,9 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version."
+    ),
 ) -> None:
     """mnemos: agent graphs, memory, brainstorming and MCP."""
 
