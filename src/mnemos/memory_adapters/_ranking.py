@@ -46,9 +46,9 @@ class RankingConfig:
     alone would give near-random neighbours of a query as much credit as real matches)."""
     candidates: int = 100
     """How many hits each list contributes before fusion (at least ``limit``)."""
-    max_keyword_postings: int = 5_000
+    max_keyword_postings: int = 4_000
     """Keyword search drops the query's most common terms beyond this many matching
-    postings (the rarest term is kept up to four times that): bounds its cost on large
+    postings (the rarest term is kept up to twice that): bounds its cost on large
     stores, where such terms barely move bm25 and vector search still sees them."""
     recency_weight: float = 0.02
     recency_half_life_days: float = 30.0

@@ -36,7 +36,7 @@ _COLUMNS = (
     "FROM memories m JOIN vectors v ON v.rowid = m.rowid"
 )
 _ARRAYS = ("matrix", "coarse", "rowids", "ns_ids", "kinds", "created", "expires", "superseded", "alive", "importance")
-COARSE_DIMS = 128
+COARSE_DIMS = 64
 """Dimensions of the random projection used for a first pass over large stores."""
 EXACT_LIMIT = 8_000_000
 """Above this many stored floats (rows x dims), search starts with the coarse pass."""

@@ -25,6 +25,7 @@ import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime
@@ -84,6 +85,17 @@ _INSERT = """INSERT INTO memories (id, ns, kind, content, content_hash, metadata
     updated_at, importance, expires_at, provenance, episode, valid_from, valid_to, superseded_by,
     version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"""
 _CHUNK = 500
+_workers: tuple[int, ThreadPoolExecutor] | None = None
+_workers_lock = threading.Lock()
+
+
+def _worker_pool() -> ThreadPoolExecutor:
+    """This process's worker threads (a forked child must not reuse its parent's)."""
+    global _workers
+    with _workers_lock:
+        if _workers is None or _workers[0] != os.getpid():
+            _workers = (os.getpid(), ThreadPoolExecutor(max_workers=4, thread_name_prefix="mnemos-vectors"))
+        return _workers[1]
 _PRUNE_CHANGES_ABOVE = 20_000
 
 
@@ -575,7 +587,7 @@ class NativeMemoryAdapter(BaseMemoryAdapter):
         total = 0
         budget = config.max_keyword_postings
         for count, term in sorted((docs[t], t) for t in terms if docs.get(t)):
-            if total + count > budget and (kept or count > 4 * budget):
+            if total + count > budget and (kept or count > 2 * budget):
                 break
             kept.setdefault(word_of[term], None)
             total += count
@@ -621,10 +633,16 @@ class NativeMemoryAdapter(BaseMemoryAdapter):
             size *= 4
 
     def _vector_list(
-        self, conn: sqlite3.Connection, query: SearchQuery, vector: np.ndarray, want: int, mask: np.ndarray
+        self,
+        conn: sqlite3.Connection,
+        query: SearchQuery,
+        vector: np.ndarray,
+        want: int,
+        mask: np.ndarray,
+        best: Future[tuple[np.ndarray, np.ndarray]],
     ) -> list[tuple[int, float]]:
         cache = self._store.cache
-        rowids, sims = cache.top(vector, mask, want)
+        rowids, sims = best.result()
         if not query.filter:
             return list(zip(rowids.tolist(), sims.tolist(), strict=True))
         kept = self._filter_rows(conn, rowids.tolist(), sims.tolist(), query)
@@ -668,9 +686,18 @@ class NativeMemoryAdapter(BaseMemoryAdapter):
             self._refresh(conn)
             cache = self._store.cache
             mask = cache.mask(query)
-            match = self._keyword_match(conn, text, config) if config.mode != "vector" else None
-            keyword = self._keyword_list(conn, query, match, want, mask) if match else []
-            vectors = self._vector_list(conn, query, vector, want, mask) if vector is not None else []
+            # The matrix product runs on a worker thread while SQLite does the keyword
+            # search (both release the GIL); the cache is not changed until both are done.
+            best = _worker_pool().submit(cache.top, vector, mask, want) if vector is not None else None
+            try:
+                match = self._keyword_match(conn, text, config) if config.mode != "vector" else None
+                keyword = self._keyword_list(conn, query, match, want, mask) if match else []
+            finally:
+                vectors = (
+                    self._vector_list(conn, query, vector, want, mask, best)
+                    if vector is not None and best is not None
+                    else []
+                )
             cands = fuse(keyword, vectors, config)
             if config.neighbour_weight > 0 and cands:
                 self._add_neighbours(conn, query, config, cands, mask)
