@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TypeVar
+from typing import TypeVar, overload
 
 from mnemos.exceptions import StorageError
 from mnemos.memory_adapters._namespace import SEPARATOR, Namespace
@@ -147,6 +147,18 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICRO = timedelta(microseconds=1)
 
 T = TypeVar("T")
+
+
+@overload
+def to_micros(value: datetime) -> int: ...
+
+
+@overload
+def to_micros(value: None) -> None: ...
+
+
+@overload
+def to_micros(value: datetime | None) -> int | None: ...
 
 
 def to_micros(value: datetime | None) -> int | None:

@@ -528,7 +528,8 @@ class NativeMemoryAdapter(BaseMemoryAdapter):
 
     @staticmethod
     def _where(query: SearchQuery) -> tuple[list[str], list[Any]]:
-        cond, params = ns_range(query.namespace_prefix, "m.ns")
+        cond, ns_params = ns_range(query.namespace_prefix, "m.ns")
+        params: list[Any] = list(ns_params)
         conds = [cond, "(m.expires_at IS NULL OR m.expires_at > ?)"]
         params.append(to_micros(query.now))
         if query.kinds is not None:

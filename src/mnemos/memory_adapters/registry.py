@@ -54,15 +54,15 @@ def register_adapter(scheme: str, factory: AdapterFactory | type[BaseMemoryAdapt
     """
     if not isinstance(scheme, str) or not re.fullmatch(r"[A-Za-z][A-Za-z0-9+.\-]*", scheme):
         raise ConfigurationError(f"invalid URL scheme {scheme!r}")
+    maker: Any = factory
     if isinstance(factory, type):
         maker = getattr(factory, "from_url", None)
         if maker is None:
             raise ConfigurationError(f"{factory.__name__} has no from_url(url, *, scope, embedder)")
-        factory = maker
-    if not callable(factory):
+    if not callable(maker):
         raise ConfigurationError(f"the factory for {scheme!r} is not callable")
     with _lock:
-        _registry[scheme.lower()] = factory
+        _registry[scheme.lower()] = maker
 
 
 def _entry_point_schemes() -> dict[str, Any]:
