@@ -26,7 +26,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -155,6 +155,7 @@ class _Store:
         self.cache = VectorCache(root, embedder.dims)
         self.graphs: dict[tuple[Namespace, int, int], nx.Graph] = {}
         self.closed = False
+        self.write_depth = 0
         self.df_cache: dict[str, int] = {}
         self.df_size = 0
         # A scratch FTS5 table with the store's tokenizer, to see query words as FTS5 does.
@@ -278,11 +279,30 @@ class NativeMemoryAdapter(BaseMemoryAdapter):
 
     @contextmanager
     def _writing(self) -> Iterator[sqlite3.Connection]:
-        with self._locked() as conn, transaction(conn):
-            yield conn
-            self._store.own_writes += 1
-            if self._store.own_writes % 256 == 0:
-                self._prune_changes(conn)
+        """One write transaction; nested uses join the outer one (see :meth:`_exclusive`)."""
+        store = self._store
+        with self._locked() as conn:
+            if store.write_depth:
+                store.write_depth += 1
+                try:
+                    yield conn
+                finally:
+                    store.write_depth -= 1
+                return
+            with transaction(conn):
+                store.write_depth = 1
+                try:
+                    yield conn
+                finally:
+                    store.write_depth = 0
+                store.own_writes += 1
+                if store.own_writes % 256 == 0:
+                    self._prune_changes(conn)
+
+    def _exclusive(self) -> AbstractContextManager[object]:
+        """Read-modify-write (update, supersede) inside one ``BEGIN IMMEDIATE`` transaction,
+        so other threads, handles and processes cannot interleave and the step is atomic."""
+        return self._writing()
 
     @staticmethod
     def _prune_changes(conn: sqlite3.Connection) -> None:
