@@ -90,7 +90,9 @@ class VectorCache:
         data_version = conn.execute("PRAGMA data_version").fetchone()[0]
         if data_version == self.data_version and own_writes == self.own_writes:
             return
-        conn.execute("BEGIN")
+        own_transaction = not conn.in_transaction
+        if own_transaction:
+            conn.execute("BEGIN")
         try:
             row = conn.execute("SELECT value FROM meta WHERE key = 'epoch'").fetchone()
             epoch = row[0] if row else "0"
@@ -101,10 +103,12 @@ class VectorCache:
                 stored = conn.execute("SELECT value FROM meta WHERE key = 'embedder'").fetchone()
                 if stored is not None and stored[0] != embedder:
                     raise EmbedderMismatchError(stored[0], embedder)
-                self._reset()
-                rows = conn.execute(
-                    f"SELECT {_COLUMNS} WHERE {cond}", params
-                ).fetchall()
+                count = conn.execute(f"SELECT count(*) FROM memories m WHERE {cond}", params).fetchone()[0]
+                self._reset(capacity=count + 1024)
+                cursor = conn.execute(f"SELECT {_COLUMNS} WHERE {cond}", params)
+                while batch := cursor.fetchmany(4096):  # in pieces: no second copy of every blob
+                    self._append(batch)
+                rows = []
             else:
                 changed = [
                     r for (r,) in conn.execute(
@@ -124,7 +128,8 @@ class VectorCache:
                         [*chunk, self.max_rowid, *params],
                     ).fetchall()
         finally:
-            conn.execute("COMMIT")
+            if own_transaction:
+                conn.execute("COMMIT")
         self._append(rows)
         self.epoch = epoch
         self.last_seq = last_seq
@@ -161,9 +166,11 @@ class VectorCache:
         self.superseded[lo:hi] = [bool(r[5]) for r in rows]
         self.importance[lo:hi] = [r[7] for r in rows]
         self.alive[lo:hi] = True
+        slot_of = self.slot_of
         for offset, r in enumerate(rows):
-            self._kill((r[0],))
-            self.slot_of[r[0]] = lo + offset
+            if r[0] in slot_of:
+                self._kill((r[0],))
+            slot_of[r[0]] = lo + offset
         self.n = hi
 
     def _ns_id(self, key: str) -> int:
