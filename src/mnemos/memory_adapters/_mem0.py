@@ -86,10 +86,24 @@ def make_embedding_bridge(embedder: Embedder) -> Any:
         def __init__(self) -> None:
             super().__init__(None)
             self.embedder = embedder
+            self._primed: dict[str, list[float]] = {}
+
+        def prime(self, texts: Sequence[str]) -> None:
+            """Embed texts mem0 is about to add in one batch; mem0 then embeds them one by one."""
+            todo = [t for t in dict.fromkeys(texts) if t not in self._primed]
+            if todo:
+                for text, row in zip(todo, self.embedder.embed(todo), strict=True):
+                    self._primed[text] = [float(x) for x in row]
+
+        def clear(self) -> None:
+            self._primed.clear()
 
         def embed(self, text: str, memory_action: str | None = None) -> list[float]:
             if memory_action == "search":
                 return [float(x) for x in self.embedder.embed_query(text)]
+            primed = self._primed.get(text)
+            if primed is not None:
+                return primed
             return [float(x) for x in self.embedder.embed([text])[0]]
 
         def embed_batch(self, texts: Sequence[str], memory_action: str = "add") -> list[list[float]]:

@@ -273,7 +273,9 @@ class Mem0MemoryAdapter(BaseMemoryAdapter):
         with self._lock:
             stored: list[MemoryRecord] = []
             created: list[str] = []
+            bridge = self._memory.embedding_model
             try:
+                bridge.prime([r.content for r in records])  # one batch instead of one call per record
                 for record in records:
                     existing = self._find_duplicate(record) if dedup else None
                     if existing is not None:
@@ -288,6 +290,8 @@ class Mem0MemoryAdapter(BaseMemoryAdapter):
                 if isinstance(exc, UsageError):
                     raise
                 raise StorageError(f"mem0 could not store the memories: {exc}") from exc
+            finally:
+                bridge.clear()
             return stored
 
     def _insert(self, record: MemoryRecord) -> MemoryRecord:
