@@ -7,6 +7,14 @@ hybrid search fuses both rank lists and adds recency, importance, episode
 neighbours and (on request) entity-graph links, each reported as a
 :class:`~mnemos.memory_adapters.base.ScoreReason`.
 
+Episode neighbours: episodic memories of one namespace that share their
+provenance ``thread`` and their ``metadata["session"]`` (or ``"episode"``) form an
+episode, ordered by ``created_at``; the events next to a strong hit share its
+score (with neither set, the namespace's episodic memories form one episode).
+Entities are extracted from semantic memories (capitalized phrases, quoted
+names); :meth:`NativeMemoryAdapter.add_relation` adds explicit relations, and
+``search(..., graph_hops=n)`` pulls in memories linked to the best hits.
+
 Several threads may share one adapter (a lock serialises its connection) and
 several processes may write the same file at once (``BEGIN IMMEDIATE`` with a
 busy timeout and retries). Every mutation is one transaction; a write that
