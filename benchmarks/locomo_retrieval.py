@@ -278,14 +278,13 @@ class Run:
         return self.include_adversarial or category != ADVERSARIAL
 
     def report(self) -> dict[str, Any]:
-        systems = {}
+        systems: dict[str, dict[str, Any]] = {}
         for name, scores in self.systems.items():
             categories = sorted({c for c, _ in scores.rows})
             systems[name] = {
                 "overall": scores.mean(self.in_overall),
                 "by_category": {
-                    f"{c} {CATEGORIES.get(c, '?')}": scores.mean(lambda x, c=c: x == c)
-                    for c in categories
+                    f"{c} {CATEGORIES.get(c, '?')}": scores.mean(c.__eq__) for c in categories
                 },
                 "search_latency": latency_summary(scores.seconds),
             }
@@ -375,7 +374,7 @@ def print_report(report: dict[str, Any], console: Console) -> None:
         )
 
 
-SWEEP = {
+SWEEP: dict[str, list[float]] = {
     "rrf_k": [20.0, 60.0],
     "keyword_weight": [1.0, 1.5],
     "neighbour_weight": [0.0, 0.35, 0.6],

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import subprocess
 import sys
@@ -38,6 +39,7 @@ TARGET_P95_AT = 100_000
 TARGET_INGEST = 2000.0
 NAMESPACE = ("bench", "scale")
 MODES = ("hybrid", "keyword", "vector")
+_BLAS_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 # -- a seeded generator of varied sentences ---------------------------------------------
 
@@ -198,14 +200,23 @@ def run_child(size: int, args: argparse.Namespace) -> dict[str, Any]:
         sys.executable, __file__, "--one", str(size), "--embedder", args.embedder,
         "--queries", str(args.queries), "--batch", str(args.batch),
     ]  # fmt: skip
-    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    env = dict(os.environ)
+    if args.blas_threads:
+        for name in _BLAS_THREAD_VARIABLES:
+            env[name] = str(args.blas_threads)
+    result = subprocess.run(command, capture_output=True, text=True, check=False, env=env)
     if result.returncode != 0:
         raise SystemExit(f"size {size} failed:\n{result.stderr}")
-    return json.loads(result.stdout)
+    out = json.loads(result.stdout)
+    out["blas_threads"] = args.blas_threads or "default"
+    return out
 
 
 def print_results(results: Sequence[dict[str, Any]], console: Console) -> None:
-    table = Table(title=f"native store at scale — {results[0]['embedder']} — one namespace")
+    table = Table(
+        title=f"native store at scale — {results[0]['embedder']} — one namespace — "
+        f"BLAS threads: {results[0]['blas_threads']}"
+    )
     for column in (
         "memories", "ingest /s", "hybrid p50 ms", "hybrid p95 ms", "keyword p95 ms",
         "vector p95 ms", "first search ms", "reopen+search ms", "query embed p50/p95 ms",
@@ -255,6 +266,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument(
         "--batch", type=int, default=1000, help="add_many batch size (default: 1000)"
+    )
+    parser.add_argument(
+        "--blas-threads",
+        type=int,
+        metavar="N",
+        help="limit numpy's BLAS to N threads in the measuring process (default: its own choice)",
     )
     parser.add_argument("--json", type=Path, metavar="OUT", help="write the numbers as JSON")
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
