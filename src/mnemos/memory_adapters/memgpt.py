@@ -19,13 +19,16 @@ archival memory        ``semantic``       one record per passage,
 
 All three live in the agent's namespace. Storage goes to the native SQLite
 adapter by default (any other adapter can be passed as ``backend``), so the
-adapter does everything its backend does and the conformance suite runs on
-it unchanged. The virtual context (memory-pressure warning, eviction with a
+adapter declares its backend's capabilities (less the native entity graph,
+whose API it does not expose) and the conformance suite runs on it unchanged. The virtual context (memory-pressure warning, eviction with a
 recursive summary) and the agent loop with its memory tools are in
 :class:`MemGPTAgent`.
 
 The original ``pymemgpt`` package cannot be installed beside this stack, so
-this is a re-implementation of the paper's design, not a wrapper.
+this is a re-implementation of the paper's design, not a wrapper. A Letta
+server (MemGPT's successor) is not a backend: Letta writes its recall memory
+only from its own agent loop (sending a message runs the server's model), so
+``memgpt+letta://`` URLs are refused with a message saying so.
 """
 
 from __future__ import annotations
