@@ -397,3 +397,13 @@ def test_opening_a_directory_or_a_non_store_file_is_a_clear_error(tmp_path: Path
     with pytest.raises(StorageError):
         NativeMemoryAdapter(junk)
     assert junk.read_bytes().startswith(b"this is not a database")
+
+
+def test_an_in_memory_store_needs_no_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    workdir = tmp_path / "cwd"
+    workdir.mkdir()
+    monkeypatch.chdir(workdir)
+    with NativeMemoryAdapter(":memory:", embedder="hashing:64") as store:
+        store.add("ephemeral thought", namespace=NS)
+        assert contents(store.search("ephemeral")) == ["ephemeral thought"]
+    assert list(workdir.iterdir()) == []

@@ -13,7 +13,7 @@ The score of a hit is::
 Every term that contributes is reported as a :class:`ScoreReason`.
 
 The defaults were tuned on the LoCoMo dev conversations (one memory per dialog
-turn): evidence recall@10 0.69 with the built-in hashing embedder and 0.75 with
+turn): evidence recall@10 0.70 with the built-in hashing embedder and 0.75 with
 all-MiniLM-L6-v2, against 0.59 for plain BM25 and 0.50 for plain dense cosine.
 A small ``rrf_k``, keyword rank weighted above vector rank, and a strong
 neighbour share (two events either side) each added several points.

@@ -93,6 +93,8 @@ _INSERT = """INSERT INTO memories (id, ns, kind, content, content_hash, metadata
     updated_at, importance, expires_at, provenance, episode, valid_from, valid_to, superseded_by,
     version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"""
 _CHUNK = 500
+MEMORY = ":memory:"
+"""The path of a private in-memory store (gone when the adapter closes)."""
 _workers: tuple[int, ThreadPoolExecutor] | None = None
 _workers_lock = threading.Lock()
 
@@ -175,7 +177,8 @@ class _Store:
 class NativeMemoryAdapter(BaseMemoryAdapter):
     """Memory in one local SQLite file; the default adapter.
 
-    ``path`` is the store file (``None``: ``$MNEMOS_HOME/memory.db``).
+    ``path`` is the store file (``None``: ``$MNEMOS_HOME/memory.db``; ``":memory:"``
+    for a throw-away store private to this adapter).
     ``embedder`` is anything :func:`~mnemos.memory_adapters.embedders.get_embedder`
     accepts; ``None`` reopens the embedder the store recorded (or the configured
     default for a new store). A different embedder than the recorded one raises
@@ -220,12 +223,13 @@ class NativeMemoryAdapter(BaseMemoryAdapter):
         if not isinstance(path, (str, Path)) or not str(path):
             raise ConfigurationError(f"a native store path is a file path, not {path!r}")
         file = Path(path).expanduser()
-        if file.is_dir():
-            raise ConfigurationError(f"{file} is a directory; give the path of the store file")
-        try:
-            file.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise StorageError(f"cannot create {file.parent}: {exc}") from exc
+        if str(path) != MEMORY:
+            if file.is_dir():
+                raise ConfigurationError(f"{file} is a directory; give the path of the store file")
+            try:
+                file.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StorageError(f"cannot create {file.parent}: {exc}") from exc
         conn = connect(file, durable=durable)
         try:
             chosen = self._open_embedder(conn, embedder)
