@@ -407,3 +407,16 @@ def test_an_in_memory_store_needs_no_file(tmp_path: Path, monkeypatch: pytest.Mo
         store.add("ephemeral thought", namespace=NS)
         assert contents(store.search("ephemeral")) == ["ephemeral thought"]
     assert list(workdir.iterdir()) == []
+
+
+def test_purge_removes_expired_memories_with_their_relations(tmp_path: Path) -> None:
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    clock = {"now": now}
+    store = NativeMemoryAdapter(tmp_path / "p.db", embedder="hashing:64", clock=lambda: clock["now"])
+    fact = store.add("Dana leads Apollo", namespace=NS, kind="semantic", ttl_seconds=60)
+    store.add_relation("Dana", "leads", "Apollo", namespace=NS, memory_id=fact.id)
+    clock["now"] = now + timedelta(minutes=5)
+    assert store.purge() == 1
+    assert store.relations("Dana") == []
+    assert store.stats()["expired_pending_purge"] == 0
+    store.close()

@@ -476,7 +476,10 @@ class NativeMemoryAdapter(BaseMemoryAdapter):
         with self._writing() as conn:
             where = f"expires_at IS NOT NULL AND expires_at <= ? AND {cond}"
             args = [to_micros(now), *params]
-            conn.execute(f"DELETE FROM history WHERE id IN (SELECT id FROM memories WHERE {where})", args)
+            for table, column in (("history", "id"), ("relations", "memory_id")):
+                conn.execute(
+                    f"DELETE FROM {table} WHERE {column} IN (SELECT id FROM memories WHERE {where})", args
+                )
             return conn.execute(f"DELETE FROM memories WHERE {where}", args).rowcount
 
     def _namespaces(self, prefix: Namespace) -> list[Namespace]:
