@@ -31,9 +31,7 @@ import copy
 import json
 import os
 import sqlite3
-import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import replace
 from datetime import datetime
@@ -41,7 +39,6 @@ from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import unquote, urlparse
 
-import networkx as nx
 import numpy as np
 
 from mnemos.config import default_store_path
@@ -53,28 +50,35 @@ from mnemos.exceptions import (
     UsageError,
 )
 from mnemos.memory_adapters import _graph
-from mnemos.memory_adapters._filters import matches_filter
 from mnemos.memory_adapters._graph import Relation
 from mnemos.memory_adapters._namespace import Namespace
 from mnemos.memory_adapters._native_schema import (
     SCHEMA_VERSION,
     connect,
-    from_micros,
     ns_key,
     ns_range,
     ns_tuple,
     to_micros,
     transaction,
 )
-from mnemos.memory_adapters._ranking import Candidate, RankingConfig, fuse, spread
-from mnemos.memory_adapters._text import content_hash, fts_match, query_words
+from mnemos.memory_adapters._native_search import listing, ranked_search
+from mnemos.memory_adapters._native_store import (
+    RECORD_COLUMNS,
+    Store,
+    chunks,
+    graph_for,
+    marks,
+    records,
+    row_to_record,
+)
+from mnemos.memory_adapters._ranking import RankingConfig
+from mnemos.memory_adapters._text import content_hash
 from mnemos.memory_adapters._vectors import VectorCache
 from mnemos.memory_adapters.base import (
     BaseMemoryAdapter,
     Capability,
     MemoryKind,
     MemoryRecord,
-    Provenance,
     ScoredMemory,
     ScoreReason,
     SearchQuery,
@@ -84,38 +88,12 @@ from mnemos.memory_adapters.embedders.base import Embedder
 
 __all__ = ["NativeMemoryAdapter", "RankingConfig", "Relation"]
 
-_RECORD_COLUMNS = (
-    "m.rowid, m.id, m.ns, m.kind, m.content, m.metadata, m.created_at, m.updated_at, "
-    "m.importance, m.expires_at, m.provenance, m.valid_from, m.valid_to, m.superseded_by, "
-    "m.version, m.episode"
-)
 _INSERT = """INSERT INTO memories (id, ns, kind, content, content_hash, metadata, created_at,
     updated_at, importance, expires_at, provenance, episode, valid_from, valid_to, superseded_by,
     version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"""
-_CHUNK = 500
 MEMORY = ":memory:"
 """The path of a private in-memory store (gone when the adapter closes)."""
-_workers: tuple[int, ThreadPoolExecutor] | None = None
-_workers_lock = threading.Lock()
-
-
-def _worker_pool() -> ThreadPoolExecutor:
-    """This process's worker threads (a forked child must not reuse its parent's)."""
-    global _workers
-    with _workers_lock:
-        if _workers is None or _workers[0] != os.getpid():
-            _workers = (os.getpid(), ThreadPoolExecutor(max_workers=4, thread_name_prefix="mnemos-vectors"))
-        return _workers[1]
 _PRUNE_CHANGES_ABOVE = 20_000
-
-
-def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
-def _marks(n: int) -> str:
-    return ",".join("?" * n)
 
 
 def _episode(record: MemoryRecord) -> str | None:
@@ -127,51 +105,10 @@ def _episode(record: MemoryRecord) -> str | None:
     return json.dumps([record.provenance.thread, session], separators=(",", ":"), default=str)
 
 
-def _row_to_record(row: Sequence[Any]) -> MemoryRecord:
-    return MemoryRecord(
-        id=row[1],
-        namespace=ns_tuple(row[2]),
-        kind=MemoryKind(row[3]),
-        content=row[4],
-        metadata=json.loads(row[5]),
-        created_at=from_micros(row[6]),  # type: ignore[arg-type]
-        updated_at=from_micros(row[7]),  # type: ignore[arg-type]
-        importance=row[8],
-        expires_at=from_micros(row[9]),
-        provenance=Provenance.from_dict(json.loads(row[10])),
-        valid_from=from_micros(row[11]),
-        valid_to=from_micros(row[12]),
-        superseded_by=row[13],
-        version=row[14],
-    )
-
-
 def _resolve_embedder(spec: object) -> Embedder:
     from mnemos.memory_adapters.embedders import get_embedder
 
     return get_embedder(spec)
-
-
-class _Store:
-    """State shared by an adapter and its scoped views: the connection, lock and caches."""
-
-    def __init__(self, path: Path, root: Namespace, embedder: Embedder, conn: sqlite3.Connection) -> None:
-        self.path = path
-        self.root = root
-        self.embedder = embedder
-        self.conn = conn
-        self.lock = threading.RLock()
-        self.own_writes = 0
-        self.cache = VectorCache(root, embedder.dims)
-        self.graphs: dict[tuple[Namespace, int, int], nx.Graph] = {}
-        self.closed = False
-        self.write_depth = 0
-        self.df_cache: dict[str, int] = {}
-        self.df_size = 0
-        # A scratch FTS5 table with the store's tokenizer, to see query words as FTS5 does.
-        self.tokenizer = sqlite3.connect(":memory:", check_same_thread=False)
-        self.tokenizer.execute("CREATE VIRTUAL TABLE t USING fts5(x, tokenize='porter unicode61')")
-        self.tokenizer.execute("CREATE VIRTUAL TABLE v USING fts5vocab(t, 'instance')")
 
 
 class NativeMemoryAdapter(BaseMemoryAdapter):
@@ -236,7 +173,7 @@ class NativeMemoryAdapter(BaseMemoryAdapter):
         except BaseException:
             conn.close()
             raise
-        self._store = _Store(file, self._scope, chosen, conn)
+        self._store = Store(file, self._scope, chosen, conn)
         self.ranking = ranking or RankingConfig()
 
     @staticmethod
@@ -342,14 +279,14 @@ class NativeMemoryAdapter(BaseMemoryAdapter):
         if dedup:
             now = to_micros(self.now())
             existing: dict[tuple[str, str], MemoryRecord] = {}
-            for chunk in _chunks(sorted(set(hashes))):
+            for chunk in chunks(sorted(set(hashes))):
                 for row in conn.execute(
-                    f"SELECT {_RECORD_COLUMNS}, m.content_hash FROM memories m WHERE m.content_hash "
-                    f"IN ({_marks(len(chunk))}) AND m.valid_to IS NULL "
+                    f"SELECT {RECORD_COLUMNS}, m.content_hash FROM memories m WHERE m.content_hash "
+                    f"IN ({marks(len(chunk))}) AND m.valid_to IS NULL "
                     "AND (m.expires_at IS NULL OR m.expires_at > ?)",
                     [*chunk, now],
                 ):
-                    existing.setdefault((row[2], row[16]), _row_to_record(row))
+                    existing.setdefault((row[2], row[16]), row_to_record(row))
             for i, (record, digest) in enumerate(zip(records, hashes, strict=True)):
                 key = (ns_key(record.namespace), digest)
                 if key in existing:
@@ -359,8 +296,8 @@ class NativeMemoryAdapter(BaseMemoryAdapter):
                     existing[key] = record
         fresh = [i for i in range(len(records)) if keep[i]]
         ids = [records[i].id for i in fresh]
-        for chunk in _chunks(ids):
-            conn.execute(f"DELETE FROM memories WHERE id IN ({_marks(len(chunk))})", list(chunk))
+        for chunk in chunks(ids):
+            conn.execute(f"DELETE FROM memories WHERE id IN ({marks(len(chunk))})", list(chunk))
         conn.executemany(
             _INSERT,
             (
@@ -399,9 +336,9 @@ class NativeMemoryAdapter(BaseMemoryAdapter):
     @staticmethod
     def _rowids(conn: sqlite3.Connection, ids: Sequence[str]) -> dict[str, int]:
         out: dict[str, int] = {}
-        for chunk in _chunks(ids):
+        for chunk in chunks(ids):
             out.update(
-                conn.execute(f"SELECT id, rowid FROM memories WHERE id IN ({_marks(len(chunk))})", list(chunk))
+                conn.execute(f"SELECT id, rowid FROM memories WHERE id IN ({marks(len(chunk))})", list(chunk))
             )
         return out
 
@@ -409,12 +346,12 @@ class NativeMemoryAdapter(BaseMemoryAdapter):
         found: dict[str, MemoryRecord] = {}
         now = self.now()
         with self._locked() as conn:
-            for chunk in _chunks(list(ids)):
+            for chunk in chunks(list(ids)):
                 for row in conn.execute(
-                    f"SELECT {_RECORD_COLUMNS} FROM memories m WHERE m.id IN ({_marks(len(chunk))})",
+                    f"SELECT {RECORD_COLUMNS} FROM memories m WHERE m.id IN ({marks(len(chunk))})",
                     list(chunk),
                 ):
-                    record = _row_to_record(row)
+                    record = row_to_record(row)
                     if not record.is_expired(now):
                         found[record.id] = record
         return [found.get(i) for i in ids]
@@ -422,11 +359,11 @@ class NativeMemoryAdapter(BaseMemoryAdapter):
     def _update(self, record: MemoryRecord) -> MemoryRecord:
         with self._writing() as conn:
             row = conn.execute(
-                f"SELECT {_RECORD_COLUMNS} FROM memories m WHERE m.id = ?", (record.id,)
+                f"SELECT {RECORD_COLUMNS} FROM memories m WHERE m.id = ?", (record.id,)
             ).fetchone()
             if row is None:
                 raise MemoryNotFoundError(record.id)
-            old = _row_to_record(row)
+            old = row_to_record(row)
             conn.execute(
                 "INSERT OR REPLACE INTO history (id, version, record) VALUES (?, ?, ?)",
                 (old.id, old.version, json.dumps(old.to_dict(), ensure_ascii=False)),
@@ -457,11 +394,11 @@ class NativeMemoryAdapter(BaseMemoryAdapter):
     def _delete(self, ids: Sequence[str]) -> int:
         count = 0
         with self._writing() as conn:
-            for chunk in _chunks(list(ids)):
-                marks = _marks(len(chunk))
-                count += conn.execute(f"DELETE FROM memories WHERE id IN ({marks})", list(chunk)).rowcount
-                conn.execute(f"DELETE FROM history WHERE id IN ({marks})", list(chunk))
-                conn.execute(f"DELETE FROM relations WHERE memory_id IN ({marks})", list(chunk))
+            for chunk in chunks(list(ids)):
+                qs = marks(len(chunk))
+                count += conn.execute(f"DELETE FROM memories WHERE id IN ({qs})", list(chunk)).rowcount
+                conn.execute(f"DELETE FROM history WHERE id IN ({qs})", list(chunk))
+                conn.execute(f"DELETE FROM relations WHERE memory_id IN ({qs})", list(chunk))
         return count
 
     def _history(self, memory_id: str) -> list[MemoryRecord]:
@@ -506,9 +443,7 @@ class NativeMemoryAdapter(BaseMemoryAdapter):
         store = self._store
         with store.lock:
             if not store.closed:
-                store.closed = True
-                store.conn.close()
-                store.tokenizer.close()
+                store.close()
 
     def _import_records(
         self,
@@ -521,7 +456,7 @@ class NativeMemoryAdapter(BaseMemoryAdapter):
         total = len(records)
         with self._writing() as conn:
             done = 0
-            for batch in _chunks(records, max(1, batch_size)):
+            for batch in chunks(records, max(1, batch_size)):
                 self._insert(conn, batch, self._embed([r.content for r in batch]), dedup=False)
                 done += len(batch)
                 if on_progress is not None:
@@ -557,336 +492,11 @@ class NativeMemoryAdapter(BaseMemoryAdapter):
         return BaseMemoryAdapter.search(tuned, query, **kwargs)
 
     def _search(self, query: SearchQuery) -> list[ScoredMemory]:
-        if query.text is None:
-            return [ScoredMemory(record=r, score=0.0) for r in self._listing(query)]
-        return self._ranked(query, self.ranking)
-
-    @staticmethod
-    def _where(query: SearchQuery) -> tuple[list[str], list[Any]]:
-        cond, ns_params = ns_range(query.namespace_prefix, "m.ns")
-        params: list[Any] = list(ns_params)
-        conds = [cond, "(m.expires_at IS NULL OR m.expires_at > ?)"]
-        params.append(to_micros(query.now))
-        if query.kinds is not None:
-            conds.append(f"m.kind IN ({_marks(len(query.kinds))})")
-            params.extend(sorted(k.value for k in query.kinds))
-        if not query.include_superseded:
-            conds.append("m.valid_to IS NULL")
-        if query.since is not None:
-            conds.append("m.created_at >= ?")
-            params.append(to_micros(query.since))
-        if query.until is not None:
-            conds.append("m.created_at <= ?")
-            params.append(to_micros(query.until))
-        return conds, params
-
-    def _listing(self, query: SearchQuery) -> list[MemoryRecord]:
-        conds, params = self._where(query)
-        sql = f"SELECT {_RECORD_COLUMNS} FROM memories m WHERE {' AND '.join(conds)} ORDER BY m.created_at DESC, m.id DESC"
         with self._locked() as conn:
-            if not query.filter:
-                if query.limit is not None or query.offset:
-                    sql += " LIMIT ? OFFSET ?"
-                    params += [query.limit if query.limit is not None else -1, query.offset]
-                return [_row_to_record(r) for r in conn.execute(sql, params)]
-            out: list[MemoryRecord] = []
-            skip = query.offset
-            for row in conn.execute(sql, params):
-                if not matches_filter(json.loads(row[5]), query.filter):
-                    continue
-                if skip:
-                    skip -= 1
-                    continue
-                out.append(_row_to_record(row))
-                if query.limit is not None and len(out) >= query.limit:
-                    break
-            return out
+            if query.text is None:
+                return [ScoredMemory(record=r, score=0.0) for r in listing(conn, query)]
+            return ranked_search(self._store, query, self.ranking)
 
-    def _keyword_match(self, conn: sqlite3.Connection, text: str, config: RankingConfig) -> str | None:
-        """The MATCH expression for ``text``: its words OR-ed, rarest first, and the most
-        common dropped once their postings exceed ``config.max_keyword_postings`` (they
-        would add little to bm25 and cost much)."""
-        words = query_words(text)
-        if not words:
-            return None
-        tok = self._store.tokenizer
-        tok.execute("DELETE FROM t")
-        tok.executemany("INSERT INTO t (rowid, x) VALUES (?, ?)", enumerate(words, start=1))
-        word_of: dict[str, str] = {}
-        for doc, term in tok.execute("SELECT doc, term FROM v ORDER BY doc, offset"):
-            word_of.setdefault(term, words[doc - 1])
-        if not word_of:
-            return None
-        terms = list(word_of)
-        docs = self._document_frequencies(conn, terms)
-        kept: dict[str, None] = {}
-        total = 0
-        budget = config.max_keyword_postings
-        for count, term in sorted((docs[t], t) for t in terms if docs.get(t)):
-            if total + count > budget and (kept or count > 2 * budget):
-                break
-            kept.setdefault(word_of[term], None)
-            total += count
-        return fts_match(list(kept))
-
-    def _document_frequencies(self, conn: sqlite3.Connection, terms: list[str]) -> dict[str, int]:
-        """How many memories hold each term; cached, as counting common terms is slow and
-        only their rough size matters (the cache is dropped when the store grows by 10%)."""
-        store = self._store
-        size = store.cache.n
-        if abs(size - store.df_size) > store.df_size // 10 + 100:
-            store.df_cache.clear()
-            store.df_size = size
-        missing = [t for t in terms if t not in store.df_cache]
-        if missing:
-            found = dict(conn.execute(
-                f"SELECT term, doc FROM memories_vocab WHERE term IN ({_marks(len(missing))})", missing
-            ))
-            if len(store.df_cache) > 100_000:
-                store.df_cache.clear()
-            store.df_cache.update({t: int(found.get(t, 0)) for t in missing})
-        return {t: store.df_cache[t] for t in terms}
-
-    def _keyword_list(
-        self, conn: sqlite3.Connection, query: SearchQuery, match: str, want: int, mask: np.ndarray
-    ) -> list[tuple[int, float]]:
-        """The best ``want`` bm25 hits passing the query's filters (checked on the vector
-        cache's columns, then the metadata filter), fetching more until enough pass."""
-        cache = self._store.cache
-        size = 2 * want
-        while True:
-            rows = conn.execute(
-                "SELECT rowid, -bm25(memories_fts) FROM memories_fts WHERE memories_fts MATCH ? "
-                "ORDER BY rank LIMIT ?",
-                (match, size),
-            ).fetchall()
-            ok = cache.passes([r[0] for r in rows], mask)
-            kept = [(r[0], r[1]) for r, good in zip(rows, ok, strict=True) if good]
-            if query.filter:
-                kept = self._filter_rows(conn, [k[0] for k in kept], [k[1] for k in kept], query)
-            if len(kept) >= want or len(rows) < size:
-                return kept[:want]
-            size *= 4
-
-    def _vector_list(
-        self,
-        conn: sqlite3.Connection,
-        query: SearchQuery,
-        vector: np.ndarray,
-        want: int,
-        mask: np.ndarray,
-        best: Future[tuple[np.ndarray, np.ndarray]],
-    ) -> list[tuple[int, float]]:
-        cache = self._store.cache
-        rowids, sims = best.result()
-        if not query.filter:
-            return list(zip(rowids.tolist(), sims.tolist(), strict=True))
-        kept = self._filter_rows(conn, rowids.tolist(), sims.tolist(), query)
-        if len(kept) >= want or len(rowids) < want:
-            return kept[:want]
-        rowids, sims = cache.ranked(vector, mask)
-        kept = []
-        for start in range(0, len(rowids), 4 * _CHUNK):
-            stop = start + 4 * _CHUNK
-            kept += self._filter_rows(conn, rowids[start:stop].tolist(), sims[start:stop].tolist(), query)
-            if len(kept) >= want:
-                break
-        return kept[:want]
-
-    @staticmethod
-    def _filter_rows(
-        conn: sqlite3.Connection, rowids: list[int], scores: list[float], query: SearchQuery
-    ) -> list[tuple[int, float]]:
-        metadata: dict[int, str] = {}
-        for chunk in _chunks(rowids):
-            metadata.update(
-                conn.execute(f"SELECT rowid, metadata FROM memories WHERE rowid IN ({_marks(len(chunk))})", list(chunk))
-            )
-        return [
-            (r, s) for r, s in zip(rowids, scores, strict=True)
-            if r in metadata and matches_filter(json.loads(metadata[r]), query.filter)
-        ]
-
-    def _refresh(self, conn: sqlite3.Connection) -> None:
-        store = self._store
-        store.cache.refresh(conn, store.own_writes, store.embedder.name)
-
-    def _ranked(self, query: SearchQuery, config: RankingConfig) -> list[ScoredMemory]:
-        text = query.text or ""
-        limit = query.limit if query.limit is not None else 10
-        want = max(config.candidates, limit + query.offset)
-        vector = None
-        if config.mode in ("hybrid", "vector"):
-            vector = np.asarray(self._store.embedder.embed_query(text), dtype=np.float32)
-        with self._locked() as conn:
-            self._refresh(conn)
-            cache = self._store.cache
-            mask = cache.mask(query)
-            # The matrix product runs on a worker thread while SQLite does the keyword
-            # search (both release the GIL); the cache is not changed until both are done.
-            best = _worker_pool().submit(cache.top, vector, mask, want) if vector is not None else None
-            try:
-                match = self._keyword_match(conn, text, config) if config.mode != "vector" else None
-                keyword = self._keyword_list(conn, query, match, want, mask) if match else []
-            finally:
-                vectors = (
-                    self._vector_list(conn, query, vector, want, mask, best)
-                    if vector is not None and best is not None
-                    else []
-                )
-            cands = fuse(keyword, vectors, config)
-            if config.neighbour_weight > 0 and cands:
-                self._add_neighbours(conn, query, config, cands, mask)
-            if config.graph_hops > 0 and cands:
-                self._add_graph(conn, query, config, cands, mask)
-            slots = np.asarray([cache.slot_of[r] for r in cands], dtype=np.int64)
-            rowids = list(cands)
-            now = to_micros(query.now) or 0
-            half_life = config.recency_half_life_days
-            if config.recency_weight and len(slots):
-                ages = (now - cache.created[slots]) / 1e6
-                decays = np.exp(-np.log(2) * np.maximum(ages, 0.0) / (half_life * 86400.0))
-                for rowid, decay in zip(rowids, decays.tolist(), strict=True):
-                    cand = cands[rowid]
-                    cand.score += config.recency_weight * decay
-                    cand.reasons.append(ScoreReason(
-                        signal="recency", value=decay, contribution=config.recency_weight * decay,
-                        detail=f"half-life {half_life:g} days",
-                    ))
-            if config.importance_weight and len(slots):
-                for rowid, imp in zip(rowids, cache.importance[slots].tolist(), strict=True):
-                    cand = cands[rowid]
-                    value = config.importance_weight * (imp - 0.5)
-                    cand.score += value
-                    cand.reasons.append(ScoreReason(signal="importance", value=imp, contribution=value))
-            ranked = sorted(cands.values(), key=lambda c: (-c.score, c.rowid))
-            ranked = ranked[query.offset : query.offset + limit]
-            records = self._records(conn, [c.rowid for c in ranked])
-        return [
-            ScoredMemory(record=records[c.rowid], score=c.score, reasons=tuple(c.reasons))
-            for c in ranked
-            if c.rowid in records
-        ]
-
-    @staticmethod
-    def _records(conn: sqlite3.Connection, rowids: Sequence[int]) -> dict[int, MemoryRecord]:
-        out: dict[int, MemoryRecord] = {}
-        for chunk in _chunks(list(rowids)):
-            for row in conn.execute(
-                f"SELECT {_RECORD_COLUMNS} FROM memories m WHERE m.rowid IN ({_marks(len(chunk))})", list(chunk)
-            ):
-                out[row[0]] = _row_to_record(row)
-        return out
-
-    @staticmethod
-    def _ids(conn: sqlite3.Connection, rowids: Sequence[int]) -> dict[int, str]:
-        out: dict[int, str] = {}
-        for chunk in _chunks(list(rowids)):
-            out.update(conn.execute(f"SELECT rowid, id FROM memories WHERE rowid IN ({_marks(len(chunk))})", list(chunk)))
-        return out
-
-    def _admit(
-        self,
-        conn: sqlite3.Connection,
-        query: SearchQuery,
-        cands: dict[int, Candidate],
-        mask: np.ndarray,
-        gains: Mapping[int, tuple[int, float]],
-        reason: Callable[[int, int, float], ScoreReason],
-    ) -> None:
-        """Add score ``gains`` (target -> (source, value)) to candidates, admitting new ones
-        only if they pass the query's filters."""
-        new = [t for t in gains if t not in cands]
-        ok = self._store.cache.passes(new, mask)
-        new = [t for t, good in zip(new, ok, strict=True) if good]
-        if query.filter and new:
-            new = [r for r, _ in self._filter_rows(conn, new, [0.0] * len(new), query)]
-        allowed = set(new)
-        for target, (source, value) in gains.items():
-            cand = cands.get(target)
-            if cand is None:
-                if target not in allowed:
-                    continue
-                cand = cands[target] = Candidate(rowid=target)
-            cand.score += value
-            cand.reasons.append(reason(target, source, value))
-
-    def _add_neighbours(
-        self,
-        conn: sqlite3.Connection,
-        query: SearchQuery,
-        config: RankingConfig,
-        cands: dict[int, Candidate],
-        mask: np.ndarray,
-    ) -> None:
-        seeds = [c.rowid for c in sorted(cands.values(), key=lambda c: -c.fusion)[: config.neighbour_seeds]]
-        window = max(1, config.neighbour_window)
-        links: dict[int, list[tuple[int, float]]] = {}
-        ids: dict[int, str] = {}
-        rows = conn.execute(
-            f"SELECT rowid, id, ns, episode, created_at FROM memories WHERE rowid IN ({_marks(len(seeds))})",
-            seeds,
-        ).fetchall()
-        for rowid, memory_id, ns, episode, created in rows:
-            if episode is None:
-                continue
-            ids[rowid] = memory_id
-            found: list[tuple[int, float]] = []
-            for op, order in (("<", "DESC"), (">", "ASC")):
-                near = conn.execute(
-                    f"""SELECT rowid FROM memories WHERE ns = ? AND episode = ?
-                        AND (created_at, rowid) {op} (?, ?)
-                        ORDER BY created_at {order}, rowid {order} LIMIT ?""",
-                    (ns, episode, created, rowid, window),
-                ).fetchall()
-                found += [
-                    (r[0], config.neighbour_weight * (1.0 - i / (window + 1)))
-                    for i, r in enumerate(near)
-                ]
-            links[rowid] = found
-        gains = spread(cands, links)
-        self._admit(
-            conn, query, cands, mask, gains,
-            lambda target, source, value: ScoreReason(
-                signal="neighbour", value=cands[source].fusion, contribution=value,
-                detail=f"next to {ids[source]} in the same episode",
-            ),
-        )
-
-    def _add_graph(
-        self,
-        conn: sqlite3.Connection,
-        query: SearchQuery,
-        config: RankingConfig,
-        cands: dict[int, Candidate],
-        mask: np.ndarray,
-    ) -> None:
-        graph = self._graph(conn, query.namespace_prefix)
-        seeds = [c.rowid for c in sorted(cands.values(), key=lambda c: -c.fusion)[: config.graph_seeds]]
-        reached = _graph.memory_hops(graph, seeds, config.graph_hops)
-        gains: dict[int, tuple[int, float]] = {}
-        for target, (hops, source) in reached.items():
-            value = config.graph_weight * cands[source].fusion * config.graph_decay ** (hops - 1)
-            gains[target] = (source, value)
-        best = dict(sorted(gains.items(), key=lambda kv: -kv[1][1])[: config.graph_limit])
-        ids = self._ids(conn, seeds)
-        self._admit(
-            conn, query, cands, mask, best,
-            lambda target, source, value: ScoreReason(
-                signal="graph", value=float(reached[target][0]), contribution=value,
-                detail=f"{reached[target][0]} hop(s) from {ids.get(source, source)}",
-            ),
-        )
-
-    def _graph(self, conn: sqlite3.Connection, prefix: Namespace) -> nx.Graph:
-        store = self._store
-        version = conn.execute("PRAGMA data_version").fetchone()[0]
-        key = (prefix, version, store.own_writes)
-        graph = store.graphs.get(key)
-        if graph is None:
-            graph = _graph.build_graph(conn, prefix)
-            store.graphs = {key: graph}
-        return graph
 
     # -- graph API ------------------------------------------------------------------------
 
@@ -961,8 +571,8 @@ class NativeMemoryAdapter(BaseMemoryAdapter):
         query = SearchQuery(namespace_prefix=self._scope, limit=limit, now=self.now())
         with self._locked() as conn:
             rowid = self._rowids(conn, [record.id])[record.id]
-            reached = _graph.memory_hops(self._graph(conn, self._scope), [rowid], hops)
-            rows = self._records(conn, list(reached))
+            reached = _graph.memory_hops(graph_for(self._store, self._scope), [rowid], hops)
+            rows = records(conn, list(reached))
         hits = []
         for target, (distance, _source) in reached.items():
             rec = rows.get(target)

@@ -1,0 +1,328 @@
+"""Native search: listing, and hybrid ranking over FTS5 and the vector cache.
+
+A ranked search, under the store's lock:
+
+1. refresh the vector cache and compute the filter mask (namespace, kind,
+   time, expiry, supersession) on its columns;
+2. start the cosine top-k on a worker thread, and meanwhile run the FTS5
+   query (quoted words, the commonest dropped past a posting budget);
+3. keep from each list only rows passing the mask and the metadata filter,
+   fetching deeper until enough pass, so ``limit`` hits come back when they exist;
+4. fuse the two rank lists, then add episode neighbours, graph links,
+   recency and importance (see ``_ranking``), and decode only the final page.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+
+import numpy as np
+import numpy.typing as npt
+
+from mnemos.memory_adapters import _graph
+from mnemos.memory_adapters._filters import matches_filter
+from mnemos.memory_adapters._native_schema import to_micros
+from mnemos.memory_adapters._native_store import (
+    CHUNK,
+    RECORD_COLUMNS,
+    Store,
+    filter_rows,
+    graph_for,
+    ids,
+    marks,
+    records,
+    row_to_record,
+    where,
+)
+from mnemos.memory_adapters._ranking import Candidate, RankingConfig, fuse, spread
+from mnemos.memory_adapters._text import fts_match, query_words
+from mnemos.memory_adapters.base import MemoryRecord, ScoredMemory, ScoreReason, SearchQuery
+
+__all__ = ["listing", "ranked_search"]
+
+Mask = npt.NDArray[np.bool_]
+_workers: tuple[int, ThreadPoolExecutor] | None = None
+_workers_lock = threading.Lock()
+
+
+def _worker_pool() -> ThreadPoolExecutor:
+    """This process's worker threads (a forked child must not reuse its parent's)."""
+    global _workers
+    with _workers_lock:
+        if _workers is None or _workers[0] != os.getpid():
+            _workers = (os.getpid(), ThreadPoolExecutor(max_workers=4, thread_name_prefix="mnemos-vectors"))
+        return _workers[1]
+
+
+def listing(conn: sqlite3.Connection, query: SearchQuery) -> list[MemoryRecord]:
+    """Records passing ``query``, newest first, paged by its offset and limit."""
+    conds, params = where(query)
+    sql = (
+        f"SELECT {RECORD_COLUMNS} FROM memories m WHERE {' AND '.join(conds)} "
+        "ORDER BY m.created_at DESC, m.id DESC"
+    )
+    if not query.filter:
+        if query.limit is not None or query.offset:
+            sql += " LIMIT ? OFFSET ?"
+            params += [query.limit if query.limit is not None else -1, query.offset]
+        return [row_to_record(r) for r in conn.execute(sql, params)]
+    out: list[MemoryRecord] = []
+    skip = query.offset
+    for row in conn.execute(sql, params):
+        if not matches_filter(json.loads(row[5]), query.filter):
+            continue
+        if skip:
+            skip -= 1
+            continue
+        out.append(row_to_record(row))
+        if query.limit is not None and len(out) >= query.limit:
+            break
+    return out
+
+
+def ranked_search(store: Store, query: SearchQuery, config: RankingConfig) -> list[ScoredMemory]:
+    """Hybrid search for ``query.text`` (call with the store's lock held)."""
+    conn = store.conn
+    text = query.text or ""
+    limit = query.limit if query.limit is not None else 10
+    want = max(config.candidates, limit + query.offset)
+    vector = None
+    if config.mode in ("hybrid", "vector"):
+        vector = np.asarray(store.embedder.embed_query(text), dtype=np.float32)
+    store.refresh()
+    cache = store.cache
+    mask = cache.mask(query)
+    # The matrix product runs on a worker thread while SQLite does the keyword search
+    # (both release the GIL); the cache is not changed until both are done.
+    best = _worker_pool().submit(cache.top, vector, mask, want) if vector is not None else None
+    try:
+        match = _keyword_match(store, text, config) if config.mode != "vector" else None
+        keyword = _keyword_list(store, query, match, want, mask) if match else []
+    finally:
+        vectors = _vector_list(store, query, vector, want, mask, best) if best is not None else []
+    cands = fuse(keyword, vectors, config)
+    if config.neighbour_weight > 0 and cands:
+        _add_neighbours(store, query, config, cands, mask)
+    if config.graph_hops > 0 and cands:
+        _add_graph(store, query, config, cands, mask)
+    _add_recency_and_importance(store, query, config, cands)
+    ranked = sorted(cands.values(), key=lambda c: (-c.score, c.rowid))[query.offset : query.offset + limit]
+    found = records(conn, [c.rowid for c in ranked])
+    return [
+        ScoredMemory(record=found[c.rowid], score=c.score, reasons=tuple(c.reasons))
+        for c in ranked
+        if c.rowid in found
+    ]
+
+
+def _add_recency_and_importance(
+    store: Store, query: SearchQuery, config: RankingConfig, cands: dict[int, Candidate]
+) -> None:
+    cache = store.cache
+    rowids = list(cands)
+    if not rowids:
+        return
+    slots = np.asarray([cache.slot_of[r] for r in rowids], dtype=np.int64)
+    if config.recency_weight:
+        half_life = config.recency_half_life_days
+        ages = (to_micros(query.now) - cache.created[slots]) / 1e6
+        decays = np.exp(-np.log(2) * np.maximum(ages, 0.0) / (half_life * 86400.0))
+        for rowid, decay in zip(rowids, decays.tolist(), strict=True):
+            cand = cands[rowid]
+            cand.score += config.recency_weight * decay
+            cand.reasons.append(ScoreReason(
+                signal="recency", value=decay, contribution=config.recency_weight * decay,
+                detail=f"half-life {half_life:g} days",
+            ))
+    if config.importance_weight:
+        for rowid, importance in zip(rowids, cache.importance[slots].tolist(), strict=True):
+            cand = cands[rowid]
+            value = config.importance_weight * (importance - 0.5)
+            cand.score += value
+            cand.reasons.append(ScoreReason(signal="importance", value=importance, contribution=value))
+
+
+# -- the two rank lists -----------------------------------------------------------------
+
+
+def _keyword_match(store: Store, text: str, config: RankingConfig) -> str | None:
+    """The MATCH expression for ``text``: its words OR-ed, with the most common dropped
+    once their postings exceed ``config.max_keyword_postings`` (they would add little
+    to bm25 and cost much)."""
+    words = query_words(text)
+    if not words:
+        return None
+    tok = store.tokenizer
+    tok.execute("DELETE FROM t")
+    tok.executemany("INSERT INTO t (rowid, x) VALUES (?, ?)", enumerate(words, start=1))
+    word_of: dict[str, str] = {}
+    for doc, term in tok.execute("SELECT doc, term FROM v ORDER BY doc, offset"):
+        word_of.setdefault(term, words[doc - 1])
+    if not word_of:
+        return None
+    terms = list(word_of)
+    docs = _document_frequencies(store, terms)
+    kept: dict[str, None] = {}
+    total = 0
+    budget = config.max_keyword_postings
+    for count, term in sorted((docs[t], t) for t in terms if docs.get(t)):
+        if total + count > budget and (kept or count > 2 * budget):
+            break
+        kept.setdefault(word_of[term], None)
+        total += count
+    return fts_match(list(kept))
+
+
+def _document_frequencies(store: Store, terms: list[str]) -> dict[str, int]:
+    """How many memories hold each term; cached, as counting common terms is slow and
+    only their rough size matters (the cache is dropped when the store grows by 10%)."""
+    size = store.cache.n
+    if abs(size - store.df_size) > store.df_size // 10 + 100:
+        store.df_cache.clear()
+        store.df_size = size
+    missing = [t for t in terms if t not in store.df_cache]
+    if missing:
+        found = dict(store.conn.execute(
+            f"SELECT term, doc FROM memories_vocab WHERE term IN ({marks(len(missing))})", missing
+        ))
+        if len(store.df_cache) > 100_000:
+            store.df_cache.clear()
+        store.df_cache.update({t: int(found.get(t, 0)) for t in missing})
+    return {t: store.df_cache[t] for t in terms}
+
+
+def _keyword_list(
+    store: Store, query: SearchQuery, match: str, want: int, mask: Mask
+) -> list[tuple[int, float]]:
+    """The best ``want`` bm25 hits passing the query's filters (checked on the vector
+    cache's columns, then the metadata filter), fetching more until enough pass."""
+    size = 2 * want
+    while True:
+        rows = store.conn.execute(
+            "SELECT rowid, -bm25(memories_fts) FROM memories_fts WHERE memories_fts MATCH ? "
+            "ORDER BY rank LIMIT ?",
+            (match, size),
+        ).fetchall()
+        ok = store.cache.passes([r[0] for r in rows], mask)
+        kept = [(r[0], r[1]) for r, good in zip(rows, ok, strict=True) if good]
+        if query.filter:
+            kept = filter_rows(store.conn, [k[0] for k in kept], [k[1] for k in kept], query)
+        if len(kept) >= want or len(rows) < size:
+            return kept[:want]
+        size *= 4
+
+
+def _vector_list(
+    store: Store,
+    query: SearchQuery,
+    vector: npt.NDArray[np.float32] | None,
+    want: int,
+    mask: Mask,
+    best: Future[tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]],
+) -> list[tuple[int, float]]:
+    """The best ``want`` cosine hits passing the query's filters."""
+    rowids, sims = best.result()
+    if not query.filter or vector is None:
+        return list(zip(rowids.tolist(), sims.tolist(), strict=True))
+    kept = filter_rows(store.conn, rowids.tolist(), sims.tolist(), query)
+    if len(kept) >= want or len(rowids) < want:
+        return kept[:want]
+    rowids, sims = store.cache.ranked(vector, mask)
+    kept = []
+    for start in range(0, len(rowids), 4 * CHUNK):
+        stop = start + 4 * CHUNK
+        kept += filter_rows(store.conn, rowids[start:stop].tolist(), sims[start:stop].tolist(), query)
+        if len(kept) >= want:
+            break
+    return kept[:want]
+
+
+# -- signals that pull in more records -------------------------------------------------------
+
+
+def _admit(
+    store: Store,
+    query: SearchQuery,
+    cands: dict[int, Candidate],
+    mask: Mask,
+    gains: Mapping[int, tuple[int, float]],
+    reason: Callable[[int, int, float], ScoreReason],
+) -> None:
+    """Add score ``gains`` (target -> (source, value)) to candidates, admitting new ones
+    only if they pass the query's filters."""
+    new = [t for t in gains if t not in cands]
+    ok = store.cache.passes(new, mask)
+    new = [t for t, good in zip(new, ok, strict=True) if good]
+    if query.filter and new:
+        new = [r for r, _ in filter_rows(store.conn, new, [0.0] * len(new), query)]
+    allowed = set(new)
+    for target, (source, value) in gains.items():
+        cand = cands.get(target)
+        if cand is None:
+            if target not in allowed:
+                continue
+            cand = cands[target] = Candidate(rowid=target)
+        cand.score += value
+        cand.reasons.append(reason(target, source, value))
+
+
+def _add_neighbours(
+    store: Store, query: SearchQuery, config: RankingConfig, cands: dict[int, Candidate], mask: Mask
+) -> None:
+    """Give the events next to the best hits, in the same episode, a share of their score."""
+    conn = store.conn
+    seeds = [c.rowid for c in sorted(cands.values(), key=lambda c: -c.fusion)[: config.neighbour_seeds]]
+    window = max(1, config.neighbour_window)
+    links: dict[int, list[tuple[int, float]]] = {}
+    names: dict[int, str] = {}
+    rows = conn.execute(
+        f"SELECT rowid, id, ns, episode, created_at FROM memories WHERE rowid IN ({marks(len(seeds))})",
+        seeds,
+    ).fetchall()
+    for rowid, memory_id, ns, episode, created in rows:
+        if episode is None:
+            continue
+        names[rowid] = memory_id
+        found: list[tuple[int, float]] = []
+        for op, order in (("<", "DESC"), (">", "ASC")):
+            near = conn.execute(
+                f"""SELECT rowid FROM memories WHERE ns = ? AND episode = ?
+                    AND (created_at, rowid) {op} (?, ?)
+                    ORDER BY created_at {order}, rowid {order} LIMIT ?""",
+                (ns, episode, created, rowid, window),
+            ).fetchall()
+            found += [(r[0], config.neighbour_weight * (1.0 - i / (window + 1))) for i, r in enumerate(near)]
+        links[rowid] = found
+    _admit(
+        store, query, cands, mask, spread(cands, links),
+        lambda target, source, value: ScoreReason(
+            signal="neighbour", value=cands[source].fusion, contribution=value,
+            detail=f"next to {names[source]} in the same episode",
+        ),
+    )
+
+
+def _add_graph(
+    store: Store, query: SearchQuery, config: RankingConfig, cands: dict[int, Candidate], mask: Mask
+) -> None:
+    """Pull in memories linked to the best hits through the entity graph."""
+    graph = graph_for(store, query.namespace_prefix)
+    seeds = [c.rowid for c in sorted(cands.values(), key=lambda c: -c.fusion)[: config.graph_seeds]]
+    reached = _graph.memory_hops(graph, seeds, config.graph_hops)
+    gains: dict[int, tuple[int, float]] = {}
+    for target, (hops, source) in reached.items():
+        gains[target] = (source, config.graph_weight * cands[source].fusion * config.graph_decay ** (hops - 1))
+    best = dict(sorted(gains.items(), key=lambda kv: -kv[1][1])[: config.graph_limit])
+    names = ids(store.conn, seeds)
+    _admit(
+        store, query, cands, mask, best,
+        lambda target, source, value: ScoreReason(
+            signal="graph", value=float(reached[target][0]), contribution=value,
+            detail=f"{reached[target][0]} hop(s) from {names.get(source, source)}",
+        ),
+    )

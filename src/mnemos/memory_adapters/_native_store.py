@@ -1,0 +1,169 @@
+"""The native adapter's shared state and row helpers: the connection, caches, row codecs.
+
+An adapter and its scoped views share one :class:`Store`; the search module
+and the adapter both read rows through the helpers here.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import networkx as nx
+
+from mnemos.memory_adapters import _graph
+from mnemos.memory_adapters._filters import matches_filter
+from mnemos.memory_adapters._namespace import Namespace
+from mnemos.memory_adapters._native_schema import from_micros, ns_range, ns_tuple, to_micros
+from mnemos.memory_adapters._vectors import VectorCache
+from mnemos.memory_adapters.base import MemoryKind, MemoryRecord, Provenance, SearchQuery
+from mnemos.memory_adapters.embedders.base import Embedder
+
+__all__ = [
+    "CHUNK",
+    "RECORD_COLUMNS",
+    "Store",
+    "chunks",
+    "filter_rows",
+    "graph_for",
+    "ids",
+    "marks",
+    "records",
+    "row_to_record",
+    "where",
+]
+
+RECORD_COLUMNS = (
+    "m.rowid, m.id, m.ns, m.kind, m.content, m.metadata, m.created_at, m.updated_at, "
+    "m.importance, m.expires_at, m.provenance, m.valid_from, m.valid_to, m.superseded_by, "
+    "m.version, m.episode"
+)
+CHUNK = 500
+
+
+class Store:
+    """State shared by an adapter and its scoped views: the connection, lock and caches."""
+
+    def __init__(self, path: Path, root: Namespace, embedder: Embedder, conn: sqlite3.Connection) -> None:
+        self.path = path
+        self.root = root
+        self.embedder = embedder
+        self.conn = conn
+        self.lock = threading.RLock()
+        self.own_writes = 0
+        """Transactions this store committed (``PRAGMA data_version`` only counts others')."""
+        self.write_depth = 0
+        self.closed = False
+        self.cache = VectorCache(root, embedder.dims)
+        self.graphs: dict[tuple[Namespace, int, int], nx.Graph] = {}
+        self.df_cache: dict[str, int] = {}
+        self.df_size = 0
+        # A scratch FTS5 table with the store's tokenizer, to see query words as FTS5 does.
+        self.tokenizer = sqlite3.connect(":memory:", check_same_thread=False)
+        self.tokenizer.execute("CREATE VIRTUAL TABLE t USING fts5(x, tokenize='porter unicode61')")
+        self.tokenizer.execute("CREATE VIRTUAL TABLE v USING fts5vocab(t, 'instance')")
+
+    def refresh(self) -> None:
+        """Bring the vector cache up to date (under the lock)."""
+        self.cache.refresh(self.conn, self.own_writes, self.embedder.name)
+
+    def close(self) -> None:
+        self.closed = True
+        self.conn.close()
+        self.tokenizer.close()
+
+
+def chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def marks(n: int) -> str:
+    return ",".join("?" * n)
+
+
+def row_to_record(row: Sequence[Any]) -> MemoryRecord:
+    """A record from a row selected with :data:`RECORD_COLUMNS`."""
+    return MemoryRecord(
+        id=row[1],
+        namespace=ns_tuple(row[2]),
+        kind=MemoryKind(row[3]),
+        content=row[4],
+        metadata=json.loads(row[5]),
+        created_at=from_micros(row[6]),  # type: ignore[arg-type]
+        updated_at=from_micros(row[7]),  # type: ignore[arg-type]
+        importance=row[8],
+        expires_at=from_micros(row[9]),
+        provenance=Provenance.from_dict(json.loads(row[10])),
+        valid_from=from_micros(row[11]),
+        valid_to=from_micros(row[12]),
+        superseded_by=row[13],
+        version=row[14],
+    )
+
+
+def records(conn: sqlite3.Connection, rowids: Sequence[int]) -> dict[int, MemoryRecord]:
+    out: dict[int, MemoryRecord] = {}
+    for chunk in chunks(list(rowids)):
+        for row in conn.execute(
+            f"SELECT {RECORD_COLUMNS} FROM memories m WHERE m.rowid IN ({marks(len(chunk))})", list(chunk)
+        ):
+            out[row[0]] = row_to_record(row)
+    return out
+
+
+def ids(conn: sqlite3.Connection, rowids: Sequence[int]) -> dict[int, str]:
+    out: dict[int, str] = {}
+    for chunk in chunks(list(rowids)):
+        out.update(conn.execute(f"SELECT rowid, id FROM memories WHERE rowid IN ({marks(len(chunk))})", list(chunk)))
+    return out
+
+
+def where(query: SearchQuery) -> tuple[list[str], list[Any]]:
+    """SQL conditions (on alias ``m``) for every condition of ``query`` but the metadata filter."""
+    cond, ns_params = ns_range(query.namespace_prefix, "m.ns")
+    params: list[Any] = list(ns_params)
+    conds = [cond, "(m.expires_at IS NULL OR m.expires_at > ?)"]
+    params.append(to_micros(query.now))
+    if query.kinds is not None:
+        conds.append(f"m.kind IN ({marks(len(query.kinds))})")
+        params.extend(sorted(k.value for k in query.kinds))
+    if not query.include_superseded:
+        conds.append("m.valid_to IS NULL")
+    if query.since is not None:
+        conds.append("m.created_at >= ?")
+        params.append(to_micros(query.since))
+    if query.until is not None:
+        conds.append("m.created_at <= ?")
+        params.append(to_micros(query.until))
+    return conds, params
+
+
+def filter_rows(
+    conn: sqlite3.Connection, rowids: list[int], scores: list[float], query: SearchQuery
+) -> list[tuple[int, float]]:
+    """The ``(rowid, score)`` pairs whose metadata passes the query's filter, in order."""
+    metadata: dict[int, str] = {}
+    for chunk in chunks(rowids):
+        metadata.update(
+            conn.execute(f"SELECT rowid, metadata FROM memories WHERE rowid IN ({marks(len(chunk))})", list(chunk))
+        )
+    return [
+        (r, s) for r, s in zip(rowids, scores, strict=True)
+        if r in metadata and matches_filter(json.loads(metadata[r]), query.filter)
+    ]
+
+
+def graph_for(store: Store, prefix: Namespace) -> nx.Graph:
+    """The entity graph under ``prefix``, rebuilt only after the store changed."""
+    version = store.conn.execute("PRAGMA data_version").fetchone()[0]
+    key = (prefix, version, store.own_writes)
+    graph = store.graphs.get(key)
+    if graph is None:
+        graph = _graph.build_graph(store.conn, prefix)
+        store.graphs = {key: graph}
+    return graph
