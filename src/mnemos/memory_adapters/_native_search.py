@@ -43,7 +43,7 @@ from mnemos.memory_adapters._ranking import Candidate, RankingConfig, fuse, spre
 from mnemos.memory_adapters._text import fts_match, query_words
 from mnemos.memory_adapters.base import MemoryRecord, ScoredMemory, ScoreReason, SearchQuery
 
-__all__ = ["listing", "ranked_search"]
+__all__ = ["listing", "query_vector", "ranked_search"]
 
 Mask = npt.NDArray[np.bool_]
 _workers: tuple[int, ThreadPoolExecutor] | None = None
@@ -85,16 +85,24 @@ def listing(conn: sqlite3.Connection, query: SearchQuery) -> list[MemoryRecord]:
     return out
 
 
-def ranked_search(store: Store, query: SearchQuery, config: RankingConfig) -> list[ScoredMemory]:
+def query_vector(store: Store, query: SearchQuery, config: RankingConfig) -> npt.NDArray[np.float32] | None:
+    """The query's embedding if ``config`` uses vectors (compute it outside the lock)."""
+    if config.mode == "keyword" or query.text is None:
+        return None
+    return np.asarray(store.embedder.embed_query(query.text), dtype=np.float32)
+
+
+def ranked_search(
+    store: Store, query: SearchQuery, config: RankingConfig, vector: npt.NDArray[np.float32] | None
+) -> list[ScoredMemory]:
     """Hybrid search for ``query.text`` (call with the store's lock held)."""
     conn = store.conn
     text = query.text or ""
     limit = query.limit if query.limit is not None else 10
     want = max(config.candidates, limit + query.offset)
-    vector = None
-    if config.mode in ("hybrid", "vector"):
-        vector = np.asarray(store.embedder.embed_query(text), dtype=np.float32)
     store.refresh()
+    if vector is not None and vector.shape != (store.cache.dims,):  # re-embedded meanwhile
+        vector = query_vector(store, query, config)
     cache = store.cache
     mask = cache.mask(query)
     # The matrix product runs on a worker thread while SQLite does the keyword search

@@ -61,7 +61,7 @@ from mnemos.memory_adapters._native_schema import (
     to_micros,
     transaction,
 )
-from mnemos.memory_adapters._native_search import listing, ranked_search
+from mnemos.memory_adapters._native_search import listing, query_vector, ranked_search
 from mnemos.memory_adapters._native_store import (
     RECORD_COLUMNS,
     Store,
@@ -492,10 +492,11 @@ class NativeMemoryAdapter(BaseMemoryAdapter):
         return BaseMemoryAdapter.search(tuned, query, **kwargs)
 
     def _search(self, query: SearchQuery) -> list[ScoredMemory]:
+        vector = query_vector(self._store, query, self.ranking)
         with self._locked() as conn:
             if query.text is None:
                 return [ScoredMemory(record=r, score=0.0) for r in listing(conn, query)]
-            return ranked_search(self._store, query, self.ranking)
+            return ranked_search(self._store, query, self.ranking, vector)
 
 
     # -- graph API ------------------------------------------------------------------------
