@@ -13,14 +13,12 @@ from pathlib import Path
 from typing import ClassVar
 from urllib.parse import quote
 
-import pytest
-
 from mnemos.memory_adapters.base import BaseMemoryAdapter, Capability, utcnow
 from mnemos.memory_adapters.conformance import (
     ProcessOpener,
     sqlite_integrity_check,
 )
-from mnemos.memory_adapters.conformance.suite import AdapterConformance, Stores
+from mnemos.memory_adapters.conformance.suite import AdapterConformance
 from mnemos.memory_adapters.native import NativeMemoryAdapter
 
 STORE_FILE = "memory.db"
@@ -52,17 +50,6 @@ class TestNativeConformance(AdapterConformance):
 
     def integrity_check(self, location: Path) -> str:
         return sqlite_integrity_check(location / STORE_FILE)
-
-    # Read-modify-write through two handles on one file races in native: base.update()
-    # and supersede() read outside the write transaction, and native does not yet
-    # override BaseMemoryAdapter._exclusive() to take its write lock there.
-    @pytest.mark.xfail(reason="native: concurrent updates through separate handles lose versions")
-    def test_handles_updating_one_memory_keep_every_version(self, stores: Stores) -> None:
-        super().test_handles_updating_one_memory_keep_every_version(stores)
-
-    @pytest.mark.xfail(reason="native: concurrent supersedes through separate handles both win")
-    def test_handles_superseding_one_fact_leave_one_successor(self, stores: Stores) -> None:
-        super().test_handles_superseding_one_fact_leave_one_successor(stores)
 
 
 class _BareNative(NativeMemoryAdapter):

@@ -145,3 +145,10 @@ def test_the_installed_entry_point_declares_native() -> None:
 
     names = {ep.name: ep.value for ep in entry_points(group=registry.ENTRY_POINT_GROUP)}
     assert names.get("native") == "mnemos.memory_adapters.native:NativeMemoryAdapter"
+
+
+def test_a_string_scope_is_refused_not_split_into_characters(tmp_path: Path) -> None:
+    from mnemos.exceptions import InvalidNamespaceError
+
+    with pytest.raises(InvalidNamespaceError):
+        open_memory(tmp_path / "m.db", scope="tenant")  # type: ignore[arg-type]

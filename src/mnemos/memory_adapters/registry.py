@@ -105,7 +105,7 @@ def open_memory(
     embedder: Any = None,
 ) -> BaseMemoryAdapter:
     """Open the memory store ``target`` names (see the module docstring), for ``scope``."""
-    scope = validate_namespace(tuple(scope))
+    scope = validate_namespace(scope)
     if isinstance(target, BaseMemoryAdapter):
         return target.scoped(*scope) if scope else target
     if target is None:
