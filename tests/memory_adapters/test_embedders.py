@@ -223,6 +223,7 @@ def test_st_missing_package_raises_missing_extra(monkeypatch: pytest.MonkeyPatch
 
 
 def test_st_unknown_local_model_is_a_configuration_error(tmp_path: Path) -> None:
+    pytest.importorskip("sentence_transformers")
     empty = tmp_path / "not-a-model"
     empty.mkdir()
     with pytest.raises(ConfigurationError, match="cannot load"):
