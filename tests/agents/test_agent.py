@@ -6,7 +6,8 @@ from typing import Annotated, Any
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 from langchain_core.messages.utils import count_tokens_approximately
-from langchain_core.tools import tool
+from langchain_core.runnables import Runnable
+from langchain_core.tools import StructuredTool, tool
 from langgraph.graph import END, START, MessagesState, StateGraph
 
 from mnemos.agents import Agent, MemoryPolicy, ScriptedChatModel
@@ -178,12 +179,62 @@ async def test_ainvoke_and_async_graph_runs(memory) -> None:
     agent = Agent(name="assistant", model="offline", memory=memory)
     update = await agent.ainvoke({"messages": [HumanMessage("I work at Globex.")]}, config())
     assert update["messages"][-1].name == "assistant"
-    graph = StateGraph(MessagesState)
-    graph.add_node("assistant", agent.as_runnable())
-    graph.add_edge(START, "assistant")
-    app = graph.compile()
+    app = single_node_graph(agent)
     out = await app.ainvoke({"messages": [HumanMessage("Where do I work?")]}, config(thread="t2"))
     assert out["messages"][-1].content == "Based on what I remember: User works at Globex."
+    # bob's run gets bob's config, so alice's facts stay hers
+    out = await app.ainvoke({"messages": [HumanMessage("Where do I work?")]}, config(user="bob", thread="t3"))
+    assert "Globex" not in out["messages"][-1].content
+
+
+def async_only_weather_tool(calls: list[str]) -> StructuredTool:
+    """A tool with a coroutine and no sync function, as langchain-mcp-adapters loads MCP tools."""
+
+    async def get_weather(city: str) -> str:
+        calls.append(city)
+        return f"Sun in {city}"
+
+    return StructuredTool.from_function(
+        coroutine=get_weather, name="get_weather", description="Get the current weather for a city."
+    )
+
+
+def test_an_agent_is_a_runnable_named_after_itself() -> None:
+    agent = Agent(name="assistant", model="offline")
+    assert isinstance(agent, Runnable) and agent.get_name() == "assistant"
+    assert agent.as_runnable() is agent
+    assert agent.batch(["Hello", "Hi there"])[1]["messages"][-1].content == "Noted."
+
+
+async def test_async_graph_runs_call_async_only_tools_in_a_raw_state_graph(memory) -> None:
+    calls: list[str] = []
+    agent = Agent(name="forecaster", model="offline", tools=[async_only_weather_tool(calls)], memory=memory)
+    app = single_node_graph(agent, TracedState)
+    request = {"messages": [HumanMessage("How is the weather? city: Oslo")]}
+    out = await app.ainvoke(request, config())
+    assert calls == ["Oslo"]
+    assert [type(m).__name__ for m in out["messages"]] == ["HumanMessage", "AIMessage", "ToolMessage", "AIMessage"]
+    assert out["messages"][-1].content == "Based on the tool results: Sun in Oslo"
+    assert [e["event"] for e in out["memory_trace"]][:2] == ["recall", "memory_write"]
+    custom = [chunk async for mode, chunk in app.astream(request, config(thread="t2"),
+                                                         stream_mode=["custom", "updates"])
+              if mode == "custom"]
+    assert custom[0]["event"] == "recall" and custom[0]["agent"] == "forecaster"
+    assert calls == ["Oslo", "Oslo"]
+
+
+def test_sync_graph_runs_still_call_sync_tools_and_report_async_only_ones(memory) -> None:
+    @tool
+    def get_weather(city: str) -> str:
+        """Get the current weather for a city."""
+        return f"Rain in {city}"
+
+    app = single_node_graph(Agent(name="forecaster", model="offline", tools=[get_weather], memory=memory))
+    assert ask(app, "How is the weather? city: Oslo") == "Based on the tool results: Rain in Oslo"
+    calls: list[str] = []
+    app = single_node_graph(Agent(name="forecaster", model="offline", tools=[async_only_weather_tool(calls)]))
+    out = app.invoke({"messages": [HumanMessage("How is the weather? city: Oslo")]}, config())
+    assert calls == [] and "does not support sync invocation" in out["messages"][2].content
 
 
 def test_the_prompt_respects_the_policy_budget_tools_included(memory) -> None:

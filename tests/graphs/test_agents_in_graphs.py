@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage
+from langchain_core.tools import StructuredTool
 
 from mnemos.agents import Agent, OfflineChatModel
 from mnemos.graphs import GraphBuilder, Supervisor, checkpointer_from_url
@@ -52,6 +53,25 @@ async def test_agent_nodes_run_natively_async(memory: NativeMemoryAdapter) -> No
         {"messages": [HumanMessage("Where do I live?")]}, config("carol", "a2"),
         stream_mode=["custom", "updates"]) if mode == "custom"]
     assert any("Lisbon" in m["content"] for e in events if e["event"] == "recall" for m in e["memories"])
+
+
+async def test_agent_nodes_call_async_only_tools_in_async_runs() -> None:
+    """An async-only tool (as MCP tools are) works with no wrapping of the agent."""
+    calls: list[str] = []
+
+    async def get_weather(city: str) -> str:
+        calls.append(city)
+        return f"Sun in {city}"
+
+    tool = StructuredTool.from_function(coroutine=get_weather, name="get_weather",
+                                        description="Get the current weather for a city.")
+    forecaster = Agent(name="forecaster", model="offline", tools=[tool])
+    graph = GraphBuilder(name="weather").sequence(forecaster).compile()
+    assert "forecaster" in graph.nodes
+    out = await graph.ainvoke({"messages": [HumanMessage("Weather please, city: Porto")]})
+    assert calls == ["Porto"]
+    assert out["messages"][-1].content == "Based on the tool results: Sun in Porto"
+    assert out["messages"][-1].name == "forecaster"
 
 
 def test_agents_as_supervised_workers_with_descriptions_in_the_roster(memory: NativeMemoryAdapter) -> None:

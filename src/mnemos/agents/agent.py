@@ -1,15 +1,21 @@
 """The Agent: a name, instructions, a model, tools, a memory adapter and a memory policy.
 
-An :class:`Agent` is a LangGraph node. ``agent.invoke(state, config)`` (or
-``agent(state, config)``) takes a state with ``"messages"`` and returns an
-update in ``MessagesState`` style: ``{"messages": [...new messages...],
-"memory_trace": [...]}``. It runs its own small tool loop (model, tools,
-model... until the model stops calling tools or ``max_steps`` is reached), so
-it works as a single node of any raw ``StateGraph``::
+An :class:`Agent` is a LangChain ``Runnable`` and so a LangGraph node.
+``agent.invoke(state, config)`` (or ``agent(state, config)``) takes a state
+with ``"messages"`` and returns an update in ``MessagesState`` style:
+``{"messages": [...new messages...], "memory_trace": [...]}``;
+``agent.ainvoke`` does the same natively async. It runs its own small tool
+loop (model, tools, model... until the model stops calling tools or
+``max_steps`` is reached), so it works as a single node of any raw
+``StateGraph``::
 
     graph = StateGraph(MessagesState)
     graph.add_node(agent)                 # the node is named after the agent
     graph.add_edge(START, agent.name)
+
+LangGraph calls ``invoke`` in ``graph.invoke``/``stream`` runs and
+``ainvoke`` in ``graph.ainvoke``/``astream`` runs, so async-only tools (such
+as those loaded from an MCP server) work in async graphs.
 
 One turn:
 
@@ -54,7 +60,7 @@ from typing import Any, Optional
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
 from langchain_core.messages.utils import count_tokens_approximately
-from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
+from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.runnables.config import ensure_config
 from langchain_core.tools import BaseTool, StructuredTool
 from langchain_core.tools import tool as as_langchain_tool
@@ -123,8 +129,8 @@ class RunIdentity:
 
 
 @dataclass(kw_only=True, eq=False)
-class Agent:
-    """An agent specification, runnable as a LangGraph node (see the module docs).
+class Agent(Runnable[Any, dict[str, Any]]):
+    """An agent specification; a LangChain runnable and a LangGraph node (see the module docs).
 
     ``model`` is a ``"provider:model"`` string, a LangChain chat model, or
     None for the configured default; it is resolved when the agent is made,
@@ -200,15 +206,19 @@ class Agent:
         return ProceduralMemory(memory, ns)
 
     # -- running --------------------------------------------------------------------------
-    # `config` is annotated `Optional[RunnableConfig]` on purpose: LangGraph passes the
-    # run's config to a node only when it recognises that annotation (as text, too).
+    # LangGraph runs the agent through the Runnable interface (invoke/ainvoke with the
+    # run's config). `__call__` keeps `Optional[RunnableConfig]` on purpose: wrapped as a
+    # plain function node, LangGraph passes the config only when it recognises that
+    # annotation (as text, too).
 
     def __call__(self, state: Any, config: Optional[RunnableConfig] = None) -> dict[str, Any]:  # noqa: UP045
         return self.invoke(state, config)
 
-    def invoke(self, state: Any, config: Optional[RunnableConfig] = None) -> dict[str, Any]:  # noqa: UP045
-        """Run one turn on ``state`` and return the state update (see the module docs)."""
-        messages = _messages_of(state)
+    def invoke(
+        self, input: Any, config: Optional[RunnableConfig] = None, **kwargs: Any  # noqa: UP045
+    ) -> dict[str, Any]:
+        """Run one turn on the state ``input`` and return the state update (see the module docs)."""
+        messages = _messages_of(input)
         who = RunIdentity.from_config(config)
         trace: list[dict[str, Any]] = []
         instructions, rules, recalled = self._prepare(messages, who, trace)
@@ -226,9 +236,11 @@ class Agent:
         self._after_turn(messages, new, who, trace)
         return {"messages": new, "memory_trace": trace}
 
-    async def ainvoke(self, state: Any, config: Optional[RunnableConfig] = None) -> dict[str, Any]:  # noqa: UP045
+    async def ainvoke(
+        self, input: Any, config: Optional[RunnableConfig] = None, **kwargs: Any  # noqa: UP045
+    ) -> dict[str, Any]:
         """Async :meth:`invoke`: the model and tools run natively async, memory in a thread."""
-        messages = _messages_of(state)
+        messages = _messages_of(input)
         who = RunIdentity.from_config(config)
         trace: list[dict[str, Any]] = []
         instructions, rules, recalled = await asyncio.to_thread(self._prepare, messages, who, trace)
@@ -250,10 +262,12 @@ class Agent:
         return {"messages": new, "memory_trace": trace}
 
     def as_runnable(self) -> Runnable[Any, dict[str, Any]]:
-        """The agent as a LangChain runnable with native sync and async paths."""
-        return RunnableLambda(self.invoke, afunc=self.ainvoke, name=self.name)
+        """The agent itself: it is a LangChain runnable with native sync and async paths."""
+        return self
 
-    def as_tool(self, *, name: str | None = None, description: str | None = None) -> BaseTool:
+    def as_tool(  # type: ignore[override]
+        self, *, name: str | None = None, description: str | None = None
+    ) -> BaseTool:
         """The agent as a LangChain tool: a request string in, the agent's reply out.
 
         The tool runs with the caller's config, so the thread and user carry over.

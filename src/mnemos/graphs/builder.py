@@ -401,10 +401,7 @@ def _as_action(node: NodeLike) -> Any:
         return node.compile()
     if isinstance(node, CompiledStateGraph):
         return node
-    as_runnable = getattr(node, "as_runnable", None)
-    if callable(as_runnable):  # a mnemos Agent: native sync and async paths
-        return as_runnable()
-    if callable(node) or hasattr(node, "invoke"):
+    if callable(node) or hasattr(node, "invoke"):  # a mnemos Agent is a runnable
         return node
     raise UsageError(
         f"a node is an agent, a function, a runnable or a graph, not {type(node).__name__}"
