@@ -15,10 +15,12 @@ data_version`` tells when another connection committed at all. A change of the
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Iterable, Sequence
 
 import numpy as np
 import numpy.typing as npt
+from threadpoolctl import ThreadpoolController
 
 from mnemos.exceptions import EmbedderMismatchError
 from mnemos.memory_adapters._namespace import Namespace
@@ -42,6 +44,22 @@ EXACT_LIMIT = 8_000_000
 """Above this many stored floats (rows x dims), search starts with the coarse pass."""
 RERANK_FLOOR = 1000
 """The coarse pass keeps at least this many rows for exact re-scoring."""
+_blas: ThreadpoolController | None = None
+_blas_lock = threading.Lock()
+
+
+def _one_blas_thread() -> object:
+    """A context in which BLAS runs on the calling thread only.
+
+    A matrix-vector product over a cache is memory-bound: extra BLAS threads
+    barely speed it up, and under concurrent searches they contend for the
+    cores and inflate tail latency several times over.
+    """
+    global _blas
+    with _blas_lock:
+        if _blas is None:
+            _blas = ThreadpoolController()
+        return _blas.limit(limits=1, user_api="blas")
 
 
 class VectorCache:
@@ -208,12 +226,13 @@ class VectorCache:
         mask = self.alive[:n].copy()
         prefix = ns_key(query.namespace_prefix)
         if prefix:
-            allowed = [i for i, name in enumerate(self.ns_names) if name.startswith(prefix)]
-            if len(allowed) < len(self.ns_names):
-                mask &= np.isin(self.ns_ids[:n], np.asarray(allowed, dtype=np.int32))
+            allowed = np.asarray([name.startswith(prefix) for name in self.ns_names], dtype=bool)
+            if not allowed.all():
+                mask &= allowed[self.ns_ids[:n]]
         if query.kinds is not None and len(query.kinds) < len(KIND_CODES):
-            codes = np.asarray([KIND_CODES[k] for k in query.kinds], dtype=np.int8)
-            mask &= np.isin(self.kinds[:n], codes)
+            wanted = np.zeros(len(KIND_CODES), dtype=bool)
+            wanted[[KIND_CODES[k] for k in query.kinds]] = True
+            mask &= wanted[self.kinds[:n]]
         mask &= self.expires[:n] > to_micros(query.now)
         if not query.include_superseded:
             mask &= ~self.superseded[:n]
@@ -236,7 +255,8 @@ class VectorCache:
         if n == 0:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
         slots = np.flatnonzero(mask)
-        sims = self.matrix[:n] @ vector if len(slots) == n else self.matrix[slots] @ vector
+        with _one_blas_thread():
+            sims = self.matrix[:n] @ vector if len(slots) == n else self.matrix[slots] @ vector
         order = np.argsort(-sims, kind="stable")
         return self.rowids[slots[order]], sims[order]
 
@@ -252,14 +272,19 @@ class VectorCache:
         if n == 0 or k <= 0:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
         pool = max(RERANK_FLOOR, 20 * k)
-        if n * self.dims > EXACT_LIMIT and int(mask.sum()) > pool:
-            rough = self.coarse[:n] @ (vector @ self.projection)
-            rough = np.where(mask, rough, -np.inf)
-            slots = np.argpartition(-rough, pool - 1)[:pool]
-            sims = self.matrix[slots] @ vector
-        else:
-            slots = np.flatnonzero(mask)
-            if 4 * len(slots) > n:  # scoring everything beats copying most rows out
+        slots = np.flatnonzero(mask)
+        everything = 4 * len(slots) > n  # scoring every row beats copying most rows out
+        with _one_blas_thread():
+            if n * self.dims > EXACT_LIMIT and len(slots) > pool:
+                projected = vector @ self.projection
+                if everything:
+                    rough = np.where(mask, self.coarse[:n] @ projected, -np.inf)
+                    slots = np.argpartition(-rough, pool - 1)[:pool]
+                else:
+                    rough = self.coarse[slots] @ projected
+                    slots = slots[np.argpartition(-rough, pool - 1)[:pool]]
+                sims = self.matrix[slots] @ vector
+            elif everything:
                 sims = (self.matrix[:n] @ vector)[slots]
             else:
                 sims = self.matrix[slots] @ vector
