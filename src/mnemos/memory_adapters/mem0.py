@@ -33,6 +33,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -259,15 +260,9 @@ class Mem0MemoryAdapter(BaseMemoryAdapter):
 
     # -- the contract ---------------------------------------------------------------------
 
-    def update(self, memory_id: str, **changes: Any) -> MemoryRecord:  # type: ignore[override]
-        """As :meth:`BaseMemoryAdapter.update`; read and write happen under one lock."""
-        with self._lock:
-            return super().update(memory_id, **changes)
-
-    def supersede(self, memory_id: str, content: str, **kwargs: Any) -> MemoryRecord:  # type: ignore[override]
-        """As :meth:`BaseMemoryAdapter.supersede`; one successor even under concurrent calls."""
-        with self._lock:
-            return super().supersede(memory_id, content, **kwargs)
+    def _exclusive(self) -> AbstractContextManager[object]:
+        # every adapter on this directory shares the lock: update and supersede are atomic
+        return self._lock
 
     def _add(self, records: Sequence[MemoryRecord], *, dedup: bool) -> list[MemoryRecord]:
         with self._lock:

@@ -34,6 +34,7 @@ only from its own agent loop (sending a message runs the server's model), so
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -202,6 +203,9 @@ class MemGPTMemoryAdapter(BaseMemoryAdapter):
 
     def _import_records(self, records: Sequence[MemoryRecord], **kwargs: Any) -> None:
         self._backend._import_records(records, **kwargs)
+
+    def _exclusive(self) -> AbstractContextManager[object]:
+        return self._backend._exclusive()
 
     def _close(self) -> None:
         self._backend.close()

@@ -36,6 +36,7 @@ import os
 import re
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import replace
 from datetime import datetime
 from typing import Any, ClassVar
@@ -302,11 +303,10 @@ class ZepMemoryAdapter(BaseMemoryAdapter):
 
     # -- the contract ---------------------------------------------------------------------
 
-    def supersede(self, memory_id: str, content: str, **kwargs: Any) -> MemoryRecord:  # type: ignore[override]
-        """As :meth:`BaseMemoryAdapter.supersede`. Zep has no transactions: adapters in one
-        process take turns (one successor), but two processes can both supersede a fact."""
-        with self._lock:
-            return super().supersede(memory_id, content, **kwargs)
+    def _exclusive(self) -> AbstractContextManager[object]:
+        # Zep has no transactions: adapters in this process take turns (one successor per
+        # superseded fact), but two processes can both supersede the same fact.
+        return self._lock
 
     def _add(self, records: Sequence[MemoryRecord], *, dedup: bool) -> list[MemoryRecord]:
         stored: list[MemoryRecord] = []
