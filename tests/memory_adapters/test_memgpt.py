@@ -26,7 +26,7 @@ from mnemos.memory_adapters.memgpt import (
     memgpt_tools,
 )
 
-NS = ("agents", "sam-helper")
+NS = ("agents", "sam-assistant")
 WEATHER = ["sunny", "rainy", "windy", "cold", "warm", "foggy", "humid", "dry", "stormy", "mild"]
 FOOD = ["pasta", "soup", "curry", "tacos", "rice", "stew", "salad", "pizza", "fish", "noodles"]
 
