@@ -166,3 +166,29 @@ def test_streams_inside_langgraph_messages_mode() -> None:
 @pytest.mark.parametrize("text", ["", "   "])
 def test_empty_requests_do_not_crash(text: str) -> None:
     assert OfflineChatModel().invoke([HumanMessage(text)]).content == "Noted."
+
+
+def test_optional_arguments_keep_their_defaults_unless_given() -> None:
+    @tool
+    def search(query: str, tags: list[str] | None = None, limit: int = 5, exact: bool = False,
+               boost: float | None = None) -> str:
+        """Search the notes."""
+        return query
+
+    model = OfflineChatModel().bind_tools([search])
+    plain = model.invoke("search the notes for the budget. Which one is newest?")
+    assert plain.tool_calls[0]["args"] == {"query": "search the notes for the budget. Which one is newest?"}
+    given = model.invoke('search notes, query: budget, tags: ["q3", "finance"], limit: 3, exact: yes, boost: 1.5')
+    assert given.tool_calls[0]["args"] == {"query": "budget", "tags": ["q3", "finance"], "limit": 3,
+                                           "exact": True, "boost": 1.5}
+    listed = model.invoke("search notes. query: budget. tags: q3, finance and travel. boost: none")
+    assert listed.tool_calls[0]["args"] == {"query": "budget", "tags": ["q3", "finance", "travel"], "boost": None}
+
+
+def test_json_schema_without_required_fields_fills_only_what_is_given() -> None:
+    schema = {"title": "Filter", "description": "A filter", "type": "object",
+              "properties": {"year": {"type": "integer"}, "topics": {"type": "array", "items": {"type": "string"}},
+                             "archived": {"type": ["boolean", "null"]}}}
+    assert OfflineChatModel().with_structured_output(schema).invoke("Anything from 2021 please") == {}
+    result = OfflineChatModel().with_structured_output(schema).invoke("year: 2021, archived: true")
+    assert result == {"year": 2021, "archived": True}

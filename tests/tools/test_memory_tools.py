@@ -131,3 +131,26 @@ async def test_a_graph_agent_uses_the_memory_tools(memory: NativeMemoryAdapter) 
     result = json.loads(out["messages"][-1].content)
     assert result["memories"][0]["content"] == "the office moves to Lisbon in May"
     assert memory.list(namespace=("agents", "scribe"))[0].provenance.agent == "scribe"
+
+
+def test_the_offline_model_calls_recall_with_its_optional_arguments_unset(memory: NativeMemoryAdapter) -> None:
+    """Optional parameters defaulting to None (namespace, kinds) stay unset unless the request gives them."""
+    from mnemos.agents import Agent
+
+    tools = _tools(memory)
+    tools["remember"].invoke({"content": "The user drinks oat flat whites every morning"})
+    tools["remember"].invoke({"content": "Standup moved to 9:30", "namespace": "team", "kind": "episodic"})
+    agent = Agent(name="librarian", model="offline", tools=list(tools.values()))
+
+    update = agent.invoke("Recall what you know about the coffee the user drinks")
+    call = update["messages"][0].tool_calls[0]
+    assert call["name"] == "recall"
+    assert call["args"] == {"query": "Recall what you know about the coffee the user drinks"}
+    result = json.loads(update["messages"][1].content)
+    assert result["memories"][0]["content"] == "The user drinks oat flat whites every morning"
+
+    update = agent.invoke("Recall memories. query: standup. kinds: episodic and semantic, limit: 1, namespace: team")
+    call = update["messages"][0].tool_calls[0]
+    assert call["args"] == {"query": "standup", "namespace": "team", "kinds": ["episodic", "semantic"], "limit": 1}
+    result = json.loads(update["messages"][1].content)
+    assert [m["content"] for m in result["memories"]] == ["Standup moved to 9:30"]

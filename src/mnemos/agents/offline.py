@@ -19,11 +19,15 @@ agents in a group chat answer each other). What it does, in order:
    calls the best tool whatever its score; a tool name forces that tool;
    ``"none"`` calls nothing. Arguments come from the tool's JSON schema: a
    value written ``field: value``, ``field = value`` or ``field is value`` in
-   the request (then in the context) is used; otherwise a lone string
-   parameter gets the whole request text, numbers take the numbers of the
-   request in order, booleans are false, enums take the first value the text
-   mentions (else the first), arrays of strings take the request's sentences,
-   and defaults are kept.
+   the request (then in the context) is used, coerced to the field's type
+   (arrays from a JSON list or a list split at commas and "and", integers,
+   numbers, booleans from true/yes/on, enums to the option named, ``none``
+   to null where null is allowed). Optional fields not written so are left
+   out, so their defaults are kept — except that an enum takes an option the
+   request names as a word. A required field not written so is made up: a
+   string gets the whole request text, numbers take the numbers of the
+   request in order, booleans are false, enums take the first value the
+   request mentions (else the first), arrays take the request's sentences.
 3. *Answer from context* — otherwise it answers from its context: every line
    of the system, human and tool messages before the request is scored by
    the content words it shares with the request (bulleted lines such as
@@ -68,6 +72,7 @@ _TOOL_THRESHOLD = 2
 _GENERIC_NAME_WORDS = frozenset({"get", "set", "fetch", "run", "do", "make", "call", "tool", "use"})
 _BULLET = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s+")
 _NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
+_LABEL = re.compile(r"^[\w ]+?\s*(?:[:=]|\bis\b|\bare\b)")
 
 
 class OfflineChatModel(BaseChatModel):
@@ -265,71 +270,158 @@ def _choose_tool(
 # --- arguments from a JSON schema --------------------------------------------------
 
 
-def _explicit(label: str, *texts: str) -> str | None:
+def _explicit(label: str, *texts: str, listed: bool = False) -> str | None:
+    """The value written ``label: value`` (or ``=``, ``is``, ``are``) in the first text that has one.
+
+    A value ends at a comma, "and" or the end of the sentence; a ``listed``
+    one (for an array) runs on over commas and "and" until the next
+    ``field:`` or the end of the sentence.
+    """
     spoken = re.escape(label.replace("_", " ")).replace(r"\ ", r"[\s_]+")
-    pattern = re.compile(
-        rf"\b{spoken}\s*(?:[:=]|\bis\b|\bare\b)\s*(.+?)(?=[,;\n]|\.\s|\.$|\?|!|\s+and\s|$)",
-        re.IGNORECASE,
-    )
+    end = r"[;\n]|\.\s|\.$|\?|!|$" if listed else r"[,;\n]|\.\s|\.$|\?|!|\s+and\s|$"
+    pattern = re.compile(rf"\b{spoken}\s*(?:[:=]|\bis\b|\bare\b)\s*(.+?)(?={end})", re.IGNORECASE)
     for text in texts:
         match = pattern.search(text)
-        if match and match.group(1).strip():
-            return match.group(1).strip().strip("\"'")
+        if not match:
+            continue
+        value = match.group(1).strip()
+        if listed:
+            value = _json_prefix(value) or _until_next_field(value)
+        value = value.strip("\"'")
+        if value:
+            return value
     return None
 
 
+def _json_prefix(text: str) -> str | None:
+    """A JSON list at the start of ``text``, as written."""
+    if not text.startswith("["):
+        return None
+    try:
+        _, end = json.JSONDecoder().raw_decode(text)
+    except ValueError:
+        return None
+    return text[:end]
+
+
+def _until_next_field(text: str) -> str:
+    parts = [p.strip() for p in re.split(r",|\band\b", text)]
+    ends = next((i for i, p in enumerate(parts) if _LABEL.match(p)), len(parts))
+    return ", ".join(p for p in parts[:ends] if p)
+
+
 def _fill_object(schema: dict[str, Any], request: str, context: str) -> dict[str, Any]:
+    """Arguments for an object schema: required fields always, optional ones only when given."""
     properties: dict[str, Any] = schema.get("properties") or {}
-    required = set(schema.get("required") or properties)
-    strings = [k for k, v in properties.items() if _type(v) == "string"]
+    required = set(schema.get("required") or ())
     numbers = [float(n) for n in _NUMBER.findall(request)]
     out: dict[str, Any] = {}
     for key, prop in properties.items():
-        value = _fill_value(key, prop, request, context, numbers, lone_string=strings == [key])
-        if value is not None or key in required:
-            out[key] = value
+        listed = any(_type(option) == "array" for option in _options(prop))
+        found = _explicit(key, request, context, listed=listed)
+        if found is not None:
+            out[key] = _given(prop, found, numbers)
+        elif key in required:
+            out[key] = _made_up(prop, request, context, numbers)
+        elif (option := _mentioned_option(prop, request)) is not None:
+            out[key] = option
     return out
 
 
+def _options(schema: dict[str, Any]) -> list[dict[str, Any]]:
+    """The non-null alternatives of a schema (``anyOf``/``oneOf`` flattened), outer keys merged in."""
+    for union in ("anyOf", "oneOf"):
+        if union in schema:
+            outer = {k: v for k, v in schema.items() if k != union}
+            return [
+                {**outer, **option}
+                for alternative in schema[union]
+                for option in _options(alternative)
+            ]
+    return [] if _type(schema) == "null" else [schema]
+
+
 def _type(schema: dict[str, Any]) -> str | None:
-    if "anyOf" in schema:
-        for option in schema["anyOf"]:
-            if option.get("type") != "null":
-                return _type(option)
-        return None
     kind = schema.get("type")
     if isinstance(kind, list):
-        kind = next((k for k in kind if k != "null"), None)
+        kind = next((k for k in kind if k != "null"), None) if len(kind) > 1 else kind[0]
     if kind is None and "properties" in schema:
         return "object"
+    if kind is None and "enum" in schema:
+        return "string"
     return kind
 
 
 def _resolve(schema: dict[str, Any]) -> dict[str, Any]:
-    if "anyOf" in schema:
-        for option in schema["anyOf"]:
-            if option.get("type") != "null":
-                return {**option, **{k: v for k, v in schema.items() if k != "anyOf"}}
-    return schema
+    options = _options(schema)
+    return options[0] if options else schema
 
 
-def _fill_value(
-    key: str,
-    prop: dict[str, Any],
-    request: str,
-    context: str,
-    numbers: list[float],
-    *,
-    lone_string: bool,
-) -> Any:
+def _given(prop: dict[str, Any], text: str, numbers: list[float]) -> Any:
+    """A value written in the request, coerced to the parameter's JSON schema type."""
+    options = _options(prop)
+    if not options or (text.casefold() in ("none", "null") and _nullable(prop)):
+        return None
+    kinds = [_type(o) for o in options]
+    parsed = _json(text)
+    if isinstance(parsed, list) and "array" in kinds:
+        schema = options[kinds.index("array")]
+        return [_item(_resolve(schema.get("items") or {}), p, numbers) for p in parsed]
+    if isinstance(parsed, dict) and "object" in kinds:
+        return parsed
+    if "array" in kinds and ("," in text or "string" not in kinds):
+        schema = options[kinds.index("array")]
+        parts = [p.strip() for p in re.split(r",|\band\b", text) if p.strip()]
+        return [_item(_resolve(schema.get("items") or {}), p, numbers) for p in parts]
+    scalar = next((o for o in options if _type(o) not in ("array", "object")), options[0])
+    return _item(scalar, text, numbers)
+
+
+def _nullable(schema: dict[str, Any]) -> bool:
+    for union in ("anyOf", "oneOf"):
+        if union in schema:
+            return any(_nullable(alternative) for alternative in schema[union])
+    kind = schema.get("type")
+    return kind == "null" or (isinstance(kind, list) and "null" in kind)
+
+
+def _json(text: str) -> Any:
+    if text[:1] not in ("[", "{"):
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
+
+
+def _item(schema: dict[str, Any], text: Any, numbers: list[float]) -> Any:
+    """One value coerced to a scalar schema: an enum option, a number, a boolean or a string."""
+    if not isinstance(text, str):
+        return text  # from JSON already
+    if "enum" in schema:
+        options = list(schema["enum"])
+        folded = text.casefold()
+        for option in options:
+            if str(option).casefold() == folded:
+                return option
+        for option in options:
+            if str(option).casefold() in folded:
+                return option
+        return schema.get("default", options[0] if options else None)
+    kind = _type(schema)
+    if kind == "object":
+        return _json(text)
+    return _coerce(kind, text, numbers)
+
+
+def _made_up(prop: dict[str, Any], request: str, context: str, numbers: list[float]) -> Any:
+    """A value for a required parameter the request does not name (the rules of the module docs)."""
     prop = _resolve(prop)
     kind = _type(prop)
-    found = _explicit(key, request, context)
     if "enum" in prop:
         options = list(prop["enum"])
-        haystack = (found or request).casefold()
         for option in options:
-            if str(option).casefold() in haystack:
+            if str(option).casefold() in request.casefold():
                 return option
         return prop.get("default", options[0] if options else None)
     if kind == "object":
@@ -338,10 +430,7 @@ def _fill_value(
         items = _resolve(prop.get("items") or {})
         if _type(items) == "object":
             return [_fill_object(items, request, context)]
-        parts = [s.strip() for s in re.split(r",|\band\b", found)] if found else sentences(request)
-        return [_coerce(_type(items), p, numbers) for p in parts if p]
-    if found is not None:
-        return _coerce(kind, found, numbers)
+        return [_item(items, part, numbers) for part in sentences(request)]
     if "default" in prop:
         return prop["default"]
     if kind in ("integer", "number"):
@@ -350,6 +439,15 @@ def _fill_value(
         return False
     if kind == "string":
         return request.strip()
+    return None
+
+
+def _mentioned_option(prop: dict[str, Any], request: str) -> Any:
+    """An optional enum's option that the request names as a word (else None: the default stays)."""
+    prop = _resolve(prop)
+    for option in prop.get("enum") or ():
+        if isinstance(option, str) and option and re.search(rf"\b{re.escape(option)}\b", request, re.IGNORECASE):
+            return option
     return None
 
 
