@@ -52,7 +52,7 @@ async def main(store: Path) -> None:
             tools=tools,
             memory=memory,
         )
-        graph = GraphBuilder(name="visits").node(agent.as_runnable(), name="counter").compile()
+        graph = GraphBuilder(name="visits").node(agent).compile()
         for run in range(1, 4):
             out = await graph.ainvoke(
                 {"messages": [HumanMessage("increment the counter name: visits")]},
