@@ -25,21 +25,24 @@ recursive summary) and the agent loop with its memory tools are in
 :class:`MemGPTAgent`.
 
 The original ``pymemgpt`` package cannot be installed beside this stack, so
-this is a re-implementation of the paper's design, not a wrapper. A Letta
-server (MemGPT's successor) is not a backend: Letta writes its recall memory
-only from its own agent loop (sending a message runs the server's model), so
-``memgpt+letta://`` URLs are refused with a message saying so.
+this is a re-implementation of the paper's design, not a wrapper. With a
+Letta server (MemGPT's successor) configured (``memgpt+letta://host:port?agent=...``
+or ``letta=`` a ``letta_client.Letta``), core blocks are Letta blocks and
+archival memory is the Letta agent's archival passages; recall memory stays in
+a local store, because Letta's API stores a message only by running the
+server's agent loop on it (see :mod:`mnemos.memory_adapters._letta`).
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
-from urllib.parse import unquote, urlparse
+from urllib.parse import parse_qs, unquote, urlparse
 
 from mnemos.exceptions import ConfigurationError, InvalidRecordError, UsageError
 from mnemos.memory_adapters._memgpt_agent import MemGPTAgent
@@ -101,9 +104,14 @@ class MemGPTMemoryAdapter(BaseMemoryAdapter):
     Args:
         backend: the adapter that stores the records (opened at the root
             scope), or a path for a native SQLite store; default: the native
-            store at ``$MNEMOS_HOME/memory.db``.
+            store at ``$MNEMOS_HOME/memory.db``. With ``letta``, the path of
+            the local ledger (default ``$MNEMOS_HOME/letta/<agent id>.db``).
         scope: namespace prefix this adapter is confined to.
-        embedder: passed to the native backend when one is created here.
+        embedder: passed to the native store when one is created here.
+        letta: a ``letta_client.Letta`` client: core blocks and archival
+            passages are then stored on that Letta server.
+        agent: with ``letta``, the Letta agent's id (``agent-...``) or name
+            (an agent of that name is created if there is none).
     """
 
     name: ClassVar[str] = "memgpt"
@@ -134,9 +142,22 @@ class MemGPTMemoryAdapter(BaseMemoryAdapter):
         scope: Sequence[str] = (),
         embedder: object = None,
         clock: Callable[[], datetime] = utcnow,
+        letta: Any = None,
+        agent: str | None = None,
+        agent_options: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(scope=scope, clock=clock)
-        if isinstance(backend, BaseMemoryAdapter):
+        if letta is not None:
+            if isinstance(backend, BaseMemoryAdapter):
+                raise UsageError("with letta=, backend is the path of the local ledger, not an adapter")
+            if not agent:
+                raise ConfigurationError("with letta=, name the Letta agent: agent='agent-...' or a name")
+            from mnemos.memory_adapters._letta import LettaBackend
+
+            self._backend: BaseMemoryAdapter = LettaBackend(
+                letta, agent, ledger=backend, embedder=embedder, clock=clock, agent_options=agent_options
+            )
+        elif isinstance(backend, BaseMemoryAdapter):
             if backend.scope:
                 raise UsageError("a MemGPT backend is opened at the root scope; scope the MemGPT adapter")
             self._backend = backend
@@ -150,22 +171,53 @@ class MemGPTMemoryAdapter(BaseMemoryAdapter):
     def from_url(
         cls, url: str, *, scope: Sequence[str] = (), embedder: object = None
     ) -> MemGPTMemoryAdapter:
-        """Open ``memgpt:///path/to/store.db`` (native backend; ``memgpt://`` for the default).
-
-        ``memgpt+letta://host:port`` is reserved for a Letta server backend,
-        which this version does not provide.
+        """Open ``memgpt:///path/to/store.db`` (native backend; ``memgpt://`` for the default),
+        or ``memgpt+letta://host:port?agent=<id or name>`` (a Letta server;
+        ``memgpt+letta+https://`` for TLS; the key from ``LETTA_API_KEY``;
+        ``&ledger=/path.db`` for the local ledger; ``&model=`` and ``&embedding=``
+        for an agent created here).
         """
         parsed = urlparse(url)
-        if parsed.scheme == "memgpt+letta":
-            raise ConfigurationError(
-                "the Letta backend of the MemGPT adapter is not available in this version; "
-                "use memgpt:///path.db (native storage)"
-            )
+        if parsed.scheme in ("memgpt+letta", "memgpt+letta+https"):
+            return cls._from_letta_url(url, scope=scope, embedder=embedder)
         if parsed.scheme != "memgpt":
             raise ConfigurationError(f"not a memgpt URL: {url!r}")
         if parsed.netloc not in ("", "localhost"):
             raise ConfigurationError(f"write memgpt:///path.db (three slashes), not {url!r}")
         return cls(unquote(parsed.path) or None, scope=scope, embedder=embedder)
+
+    @classmethod
+    def _from_letta_url(cls, url: str, *, scope: Sequence[str], embedder: object) -> MemGPTMemoryAdapter:
+        parsed = urlparse(url)
+        params = {k: v[-1] for k, v in parse_qs(parsed.query).items()}
+        agent = params.pop("agent_id", None) or params.pop("agent", None)
+        if not parsed.hostname:
+            raise ConfigurationError(f"a Letta URL names the server: memgpt+letta://host:port?agent=..., not {url!r}")
+        if not agent:
+            raise ConfigurationError(
+                f"a Letta URL names the agent: memgpt+letta://host:port?agent=<id or name>, not {url!r}"
+            )
+        ledger = params.pop("ledger", None)
+        options = {k: params.pop(k) for k in ("model", "embedding") if k in params}
+        if params:
+            raise ConfigurationError(f"unknown Letta URL parameters: {', '.join(sorted(params))}")
+        try:
+            from letta_client import Letta
+        except ImportError:
+            from mnemos.exceptions import MissingExtraError
+
+            raise MissingExtraError("letta", "letta-client", "the Letta backend of the MemGPT adapter") from None
+        tls = parsed.scheme.endswith("+https")
+        port = f":{parsed.port}" if parsed.port else ""
+        base_url = f"{'https' if tls else 'http'}://{parsed.hostname}{port}{parsed.path.rstrip('/')}"
+        client = Letta(base_url=base_url, api_key=os.environ.get("LETTA_API_KEY"))
+        try:
+            adapter = cls(ledger, scope=scope, embedder=embedder, letta=client, agent=agent, agent_options=options)
+        except BaseException:
+            client.close()
+            raise
+        adapter._backend._owns_client = True  # type: ignore[attr-defined]
+        return adapter
 
     @property
     def backend(self) -> BaseMemoryAdapter:
