@@ -18,6 +18,7 @@ from mnemos.memory_adapters import (
     Namespace,
     Provenance,
 )
+from mnemos.memory_adapters.native import NativeMemoryAdapter
 
 __all__ = ["recall", "upsert_fact", "write_episode"]
 
@@ -46,17 +47,24 @@ def recall(
     """
     if not query.strip():
         return []
-    per_kind: list[list[RecalledMemory]] = []
-    for kind, settings in ((MemoryKind.SEMANTIC, policy.semantic), (MemoryKind.EPISODIC, policy.episodic)):
-        if settings.k == 0 or settings.max_tokens == 0:
-            continue
-        hits = memory.search(query, namespace=namespace, kinds=kind, limit=settings.k)
-        items = [
-            RecalledMemory(id=h.record.id, kind=kind.value, content=h.record.content,
-                           score=round(float(h.score), 6), why=h.explain())
-            for h in hits
-        ]
-        per_kind.append(_within(items, settings))
+    wanted = {
+        kind: settings
+        for kind, settings in ((MemoryKind.SEMANTIC, policy.semantic), (MemoryKind.EPISODIC, policy.episodic))
+        if settings.k and settings.max_tokens
+    }
+    if not wanted:
+        return []
+    if isinstance(memory, NativeMemoryAdapter):  # one pass for every kind, same results
+        found = memory.search_by_kind(query, {kind: s.k for kind, s in wanted.items()}, namespace=namespace)
+    else:
+        found = {kind: memory.search(query, namespace=namespace, kinds=kind, limit=s.k)
+                 for kind, s in wanted.items()}
+    per_kind = [
+        _within([RecalledMemory(id=h.record.id, kind=kind.value, content=h.record.content,
+                                score=round(float(h.score), 6), why=h.explain())
+                 for h in found[kind]], settings)
+        for kind, settings in wanted.items()
+    ]
     # Scores of separate searches are not comparable: merge by rank, facts first.
     merged: list[RecalledMemory] = []
     for rank in range(max((len(items) for items in per_kind), default=0)):

@@ -8,8 +8,13 @@ A ranked search, under the store's lock:
    query (quoted words, the commonest dropped past a posting budget);
 3. keep from each list only rows passing the mask and the metadata filter,
    fetching deeper until enough pass, so ``limit`` hits come back when they exist;
-4. fuse the two rank lists, then add episode neighbours, graph links,
-   recency and importance (see ``_ranking``), and decode only the final page.
+4. fuse the two rank lists, then add episode neighbours and graph links;
+   drop what no signal vouches for (a vector hit under the similarity floor
+   with no keyword match, neighbour or link), add recency and importance
+   (see ``_ranking``), and decode only the final page.
+
+Several queries differing only in kinds and limit share steps 1-3
+(:func:`ranked_search_each`), as an agent recalling each kind of memory does.
 """
 
 from __future__ import annotations
@@ -18,8 +23,9 @@ import json
 import os
 import sqlite3
 import threading
-from collections.abc import Callable, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 
 import numpy as np
 import numpy.typing as npt
@@ -43,7 +49,7 @@ from mnemos.memory_adapters._ranking import Candidate, RankingConfig, fuse, spre
 from mnemos.memory_adapters._text import fts_match, query_words
 from mnemos.memory_adapters.base import MemoryRecord, ScoredMemory, ScoreReason, SearchQuery
 
-__all__ = ["listing", "query_vector", "ranked_search"]
+__all__ = ["listing", "query_vector", "ranked_search", "ranked_search_each"]
 
 Mask = npt.NDArray[np.bool_]
 _workers: tuple[int, ThreadPoolExecutor] | None = None
@@ -96,31 +102,70 @@ def ranked_search(
     store: Store, query: SearchQuery, config: RankingConfig, vector: npt.NDArray[np.float32] | None
 ) -> list[ScoredMemory]:
     """Hybrid search for ``query.text`` (call with the store's lock held)."""
-    conn = store.conn
-    text = query.text or ""
-    limit = query.limit if query.limit is not None else 10
-    want = max(config.candidates, limit + query.offset)
+    return ranked_search_each(store, [query], config, vector)[0]
+
+
+def ranked_search_each(
+    store: Store, queries: Sequence[SearchQuery], config: RankingConfig, vector: npt.NDArray[np.float32] | None
+) -> list[list[ScoredMemory]]:
+    """:func:`ranked_search` for queries that differ only in kinds, limit and offset.
+
+    Each result is what its query alone would find; the embedding, the keyword
+    query and the vector scan are shared.
+    """
+    first = queries[0]
+    text = first.text or ""
+    want = max(config.candidates, *(_limit(q) + q.offset for q in queries))
     store.refresh()
     if vector is not None and vector.shape != (store.cache.dims,):  # re-embedded meanwhile
-        vector = query_vector(store, query, config)
+        vector = query_vector(store, first, config)
     cache = store.cache
-    mask = cache.mask(query)
+    if len(queries) == 1:
+        masks = [cache.mask(first)]
+    else:
+        every_kind = cache.mask(replace(first, kinds=None))
+        masks = [every_kind if q.kinds is None else cache.of_kinds(every_kind, q.kinds) for q in queries]
     # The matrix product runs on a worker thread while SQLite does the keyword search
     # (both release the GIL); the cache is not changed until both are done.
-    best = _worker_pool().submit(cache.top, vector, mask, want) if vector is not None else None
+    best = _worker_pool().submit(cache.top_each, vector, masks, want) if vector is not None else None
     try:
         match = _keyword_match(store, text, config) if config.mode != "vector" else None
-        keyword = _keyword_list(store, query, match, want, mask) if match else []
+        keywords = _keyword_lists(store, queries, match, want, masks) if match else [[] for _ in queries]
     finally:
-        vectors = _vector_list(store, query, vector, want, mask, best) if best is not None else []
+        tops = best.result() if best is not None else None
+    out: list[list[ScoredMemory]] = []
+    for i, (query, mask) in enumerate(zip(queries, masks, strict=True)):
+        vectors = _vector_list(store, query, vector, want, mask, tops[i]) if tops is not None else []
+        out.append(_rank(store, query, config, mask, keywords[i], vectors))
+    return out
+
+
+def _limit(query: SearchQuery) -> int:
+    return query.limit if query.limit is not None else 10
+
+
+def _rank(
+    store: Store,
+    query: SearchQuery,
+    config: RankingConfig,
+    mask: Mask,
+    keyword: list[tuple[int, float]],
+    vectors: list[tuple[int, float]],
+) -> list[ScoredMemory]:
+    """Fuse the two lists, add the other signals, and decode the page asked for."""
     cands = fuse(keyword, vectors, config)
     if config.neighbour_weight > 0 and cands:
         _add_neighbours(store, query, config, cands, mask)
     if config.graph_hops > 0 and cands:
         _add_graph(store, query, config, cands, mask)
-    _add_recency_and_importance(store, query, config, cands)
-    ranked = sorted(cands.values(), key=lambda c: (-c.score, c.rowid))[query.offset : query.offset + limit]
-    found = records(conn, [c.rowid for c in ranked])
+    # A vector hit under the similarity floor that nothing else vouches for is no match:
+    # recency and importance only order real matches.
+    cands = {rowid: cand for rowid, cand in cands.items() if cand.score > 0}
+    explain = _add_recency_and_importance(store, query, config, cands)
+    ranked = sorted(cands.values(), key=lambda c: (-c.score, c.rowid))[query.offset : query.offset + _limit(query)]
+    for cand in ranked:
+        explain(cand)
+    found = records(store.conn, [c.rowid for c in ranked])
     return [
         ScoredMemory(record=found[c.rowid], score=c.score, reasons=tuple(c.reasons))
         for c in ranked
@@ -130,29 +175,36 @@ def ranked_search(
 
 def _add_recency_and_importance(
     store: Store, query: SearchQuery, config: RankingConfig, cands: dict[int, Candidate]
-) -> None:
+) -> Callable[[Candidate], None]:
+    """Add recency and importance to every score; return what adds their reasons to a
+    candidate (worth doing only for the page returned)."""
     cache = store.cache
     rowids = list(cands)
-    if not rowids:
-        return
+    if not rowids or not (config.recency_weight or config.importance_weight):
+        return lambda cand: None
     slots = np.asarray([cache.slot_of[r] for r in rowids], dtype=np.int64)
-    if config.recency_weight:
-        half_life = config.recency_half_life_days
-        ages = (to_micros(query.now) - cache.created[slots]) / 1e6
-        decays = np.exp(-np.log(2) * np.maximum(ages, 0.0) / (half_life * 86400.0))
-        for rowid, decay in zip(rowids, decays.tolist(), strict=True):
-            cand = cands[rowid]
-            cand.score += config.recency_weight * decay
+    half_life = config.recency_half_life_days
+    ages = (to_micros(query.now) - cache.created[slots]) / 1e6
+    decays = np.exp(-np.log(2) * np.maximum(ages, 0.0) / (half_life * 86400.0)).tolist()
+    importances = cache.importance[slots].tolist()
+    position = {rowid: i for i, rowid in enumerate(rowids)}
+    for rowid, decay, importance in zip(rowids, decays, importances, strict=True):
+        cands[rowid].score += config.recency_weight * decay + config.importance_weight * (importance - 0.5)
+
+    def explain(cand: Candidate) -> None:
+        i = position[cand.rowid]
+        if config.recency_weight:
             cand.reasons.append(ScoreReason(
-                signal="recency", value=decay, contribution=config.recency_weight * decay,
+                signal="recency", value=decays[i], contribution=config.recency_weight * decays[i],
                 detail=f"half-life {half_life:g} days",
             ))
-    if config.importance_weight:
-        for rowid, importance in zip(rowids, cache.importance[slots].tolist(), strict=True):
-            cand = cands[rowid]
-            value = config.importance_weight * (importance - 0.5)
-            cand.score += value
-            cand.reasons.append(ScoreReason(signal="importance", value=importance, contribution=value))
+        if config.importance_weight:
+            cand.reasons.append(ScoreReason(
+                signal="importance", value=importances[i],
+                contribution=config.importance_weight * (importances[i] - 0.5),
+            ))
+
+    return explain
 
 
 # -- the two rank lists -----------------------------------------------------------------
@@ -204,11 +256,11 @@ def _document_frequencies(store: Store, terms: list[str]) -> dict[str, int]:
     return {t: store.df_cache[t] for t in terms}
 
 
-def _keyword_list(
-    store: Store, query: SearchQuery, match: str, want: int, mask: Mask
-) -> list[tuple[int, float]]:
-    """The best ``want`` bm25 hits passing the query's filters (checked on the vector
-    cache's columns, then the metadata filter), fetching more until enough pass."""
+def _keyword_lists(
+    store: Store, queries: Sequence[SearchQuery], match: str, want: int, masks: Sequence[Mask]
+) -> list[list[tuple[int, float]]]:
+    """For each query, the best ``want`` bm25 hits passing its filters (checked on the
+    vector cache's columns, then the metadata filter), fetching more until enough pass."""
     size = 2 * want
     while True:
         rows = store.conn.execute(
@@ -216,12 +268,15 @@ def _keyword_list(
             "ORDER BY rank LIMIT ?",
             (match, size),
         ).fetchall()
-        ok = store.cache.passes([r[0] for r in rows], mask)
-        kept = [(r[0], r[1]) for r, good in zip(rows, ok, strict=True) if good]
-        if query.filter:
-            kept = filter_rows(store.conn, [k[0] for k in kept], [k[1] for k in kept], query)
-        if len(kept) >= want or len(rows) < size:
-            return kept[:want]
+        lists = []
+        for query, mask in zip(queries, masks, strict=True):
+            ok = store.cache.passes([r[0] for r in rows], mask)
+            kept = [(r[0], r[1]) for r, good in zip(rows, ok, strict=True) if good]
+            if query.filter:
+                kept = filter_rows(store.conn, [k[0] for k in kept], [k[1] for k in kept], query)
+            lists.append(kept)
+        if len(rows) < size or all(len(kept) >= want for kept in lists):
+            return [kept[:want] for kept in lists]
         size *= 4
 
 
@@ -231,10 +286,11 @@ def _vector_list(
     vector: npt.NDArray[np.float32] | None,
     want: int,
     mask: Mask,
-    best: Future[tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]],
+    best: tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]],
 ) -> list[tuple[int, float]]:
-    """The best ``want`` cosine hits passing the query's filters."""
-    rowids, sims = best.result()
+    """The best ``want`` cosine hits passing the query's filters, from ``best`` (the top
+    of the vector cache for ``mask``) or deeper."""
+    rowids, sims = best
     if not query.filter or vector is None:
         return list(zip(rowids.tolist(), sims.tolist(), strict=True))
     kept = filter_rows(store.conn, rowids.tolist(), sims.tolist(), query)

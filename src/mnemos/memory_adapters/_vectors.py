@@ -32,6 +32,7 @@ __all__ = ["KIND_CODES", "VectorCache"]
 KIND_CODES = {MemoryKind.EPISODIC: 0, MemoryKind.SEMANTIC: 1, MemoryKind.PROCEDURAL: 2}
 _KIND_CODE = {k.value: v for k, v in KIND_CODES.items()}
 _NEVER = np.iinfo(np.int64).max
+_NOTHING = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32))
 _COLUMNS = (
     "m.rowid, m.ns, m.kind, m.created_at, m.expires_at, m.valid_to IS NOT NULL, v.embedding, "
     "m.importance "
@@ -60,6 +61,18 @@ def _one_blas_thread() -> object:
         if _blas is None:
             _blas = ThreadpoolController()
         return _blas.limit(limits=1, user_api="blas")
+
+
+def _any_of(column: npt.NDArray[np.integer], values: Sequence[int]) -> npt.NDArray[np.bool_]:
+    """Where ``column`` holds one of ``values`` (comparisons for a few, a lookup table for many)."""
+    if len(values) <= 4:
+        found = np.zeros(len(column), dtype=bool)
+        for value in values:
+            found |= column == value
+        return found
+    table = np.zeros(int(column.max(initial=0)) + 1, dtype=bool)
+    table[[v for v in values if v < len(table)]] = True
+    return table[column]
 
 
 class VectorCache:
@@ -222,17 +235,22 @@ class VectorCache:
 
     def mask(self, query: SearchQuery) -> npt.NDArray[np.bool_]:
         """Slots passing every condition of ``query`` except the metadata filter."""
+        mask = self._mask_but_kinds(query)
+        return mask if query.kinds is None else self.of_kinds(mask, query.kinds)
+
+    def of_kinds(self, mask: npt.NDArray[np.bool_], kinds: Iterable[MemoryKind]) -> npt.NDArray[np.bool_]:
+        """The slots of ``mask`` holding one of ``kinds``."""
+        codes = sorted({KIND_CODES[k] for k in kinds})
+        return mask if len(codes) == len(KIND_CODES) else mask & _any_of(self.kinds[: self.n], codes)
+
+    def _mask_but_kinds(self, query: SearchQuery) -> npt.NDArray[np.bool_]:
         n = self.n
         mask = self.alive[:n].copy()
         prefix = ns_key(query.namespace_prefix)
         if prefix:
-            allowed = np.asarray([name.startswith(prefix) for name in self.ns_names], dtype=bool)
-            if not allowed.all():
-                mask &= allowed[self.ns_ids[:n]]
-        if query.kinds is not None and len(query.kinds) < len(KIND_CODES):
-            wanted = np.zeros(len(KIND_CODES), dtype=bool)
-            wanted[[KIND_CODES[k] for k in query.kinds]] = True
-            mask &= wanted[self.kinds[:n]]
+            allowed = [i for i, name in enumerate(self.ns_names) if name.startswith(prefix)]
+            if len(allowed) < len(self.ns_names):
+                mask &= _any_of(self.ns_ids[:n], allowed)
         mask &= self.expires[:n] > to_micros(query.now)
         if not query.include_superseded:
             mask &= ~self.superseded[:n]
@@ -268,29 +286,43 @@ class VectorCache:
         On a large store a first pass over the random projection keeps the
         best ``max(RERANK_FLOOR, 20 k)`` rows, which are then scored exactly.
         """
+        return self.top_each(vector, [mask], k)[0]
+
+    def top_each(
+        self, vector: npt.NDArray[np.float32], masks: Sequence[npt.NDArray[np.bool_]], k: int
+    ) -> list[tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]]:
+        """:meth:`top` for each of several masks, scanning the rows they pass once."""
         n = self.n
-        if n == 0 or k <= 0:
-            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+        if n == 0 or k <= 0 or not masks:
+            return [_NOTHING for _ in masks]
         pool = max(RERANK_FLOOR, 20 * k)
-        slots = np.flatnonzero(mask)
+        union = masks[0] if len(masks) == 1 else np.logical_or.reduce(masks)
+        slots = np.flatnonzero(union)
         everything = 4 * len(slots) > n  # scoring every row beats copying most rows out
+        coarse = n * self.dims > EXACT_LIMIT and len(slots) > pool
+        out = []
         with _one_blas_thread():
-            if n * self.dims > EXACT_LIMIT and len(slots) > pool:
+            if coarse:
                 projected = vector @ self.projection
-                if everything:
-                    rough = np.where(mask, self.coarse[:n] @ projected, -np.inf)
-                    slots = np.argpartition(-rough, pool - 1)[:pool]
-                else:
-                    rough = self.coarse[slots] @ projected
-                    slots = slots[np.argpartition(-rough, pool - 1)[:pool]]
-                sims = self.matrix[slots] @ vector
-            elif everything:
-                sims = (self.matrix[:n] @ vector)[slots]
+                scores = (self.coarse[:n] @ projected)[slots] if everything else self.coarse[slots] @ projected
             else:
-                sims = self.matrix[slots] @ vector
+                scores = (self.matrix[:n] @ vector)[slots] if everything else self.matrix[slots] @ vector
+            for mask in masks:
+                chosen = mask[slots] if len(masks) > 1 else slice(None)
+                mine, sims = slots[chosen], scores[chosen]
+                if coarse:
+                    if len(mine) > pool:
+                        mine = mine[np.argpartition(-sims, pool - 1)[:pool]]
+                    sims = self.matrix[mine] @ vector
+                out.append(self._best(mine, sims, k))
+        return out
+
+    def _best(
+        self, slots: npt.NDArray[np.int64], sims: npt.NDArray[np.float32], k: int
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
         k = min(k, len(slots))
         if k == 0:
-            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+            return _NOTHING
         best = np.argpartition(-sims, k - 1)[:k] if k < len(slots) else np.arange(len(slots))
         best = best[np.argsort(-sims[best], kind="stable")]
         return self.rowids[slots[best]], sims[best]

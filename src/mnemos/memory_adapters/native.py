@@ -31,7 +31,7 @@ import copy
 import json
 import os
 import sqlite3
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import replace
 from datetime import datetime
@@ -61,7 +61,12 @@ from mnemos.memory_adapters._native_schema import (
     to_micros,
     transaction,
 )
-from mnemos.memory_adapters._native_search import listing, query_vector, ranked_search
+from mnemos.memory_adapters._native_search import (
+    listing,
+    query_vector,
+    ranked_search,
+    ranked_search_each,
+)
 from mnemos.memory_adapters._native_store import (
     RECORD_COLUMNS,
     Store,
@@ -490,6 +495,46 @@ class NativeMemoryAdapter(BaseMemoryAdapter):
         tuned = copy.copy(self)
         tuned.ranking = config
         return BaseMemoryAdapter.search(tuned, query, **kwargs)
+
+    def search_by_kind(
+        self,
+        query: str,
+        limits: Mapping[MemoryKind | str, int],
+        *,
+        namespace: Sequence[str] = (),
+        filter: Mapping[str, Any] | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        include_superseded: bool = False,
+    ) -> dict[MemoryKind, list[ScoredMemory]]:
+        """For each kind in ``limits``, ``search(query, kinds=kind, limit=limits[kind], ...)``.
+
+        Each list is exactly what that search returns; together they cost little
+        more than one, as the embedding, keyword query and vector scan are shared.
+        """
+        if not isinstance(query, str):
+            raise UsageError(f"a search query is a string, not {type(query).__name__}")
+        for limit in limits.values():
+            if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+                raise UsageError(f"limit is a positive integer, got {limit!r}")
+        text = query if query.strip() else None
+        queries: dict[MemoryKind, SearchQuery] = {}
+        for kind, limit in limits.items():
+            q = self._query(text, namespace, kind, filter, since, until, limit, 0, include_superseded)
+            queries[next(iter(q.kinds or ()))] = q
+        if not queries:
+            return {}
+        found: list[list[ScoredMemory]]
+        if text is None:
+            found = [self._search(q) for q in queries.values()]
+        else:
+            vector = query_vector(self._store, next(iter(queries.values())), self.ranking)
+            with self._locked():
+                found = ranked_search_each(self._store, list(queries.values()), self.ranking, vector)
+        return {
+            kind: [replace(hit, record=self._rel(hit.record)) for hit in hits]
+            for kind, hits in zip(queries, found, strict=True)
+        }
 
     def _search(self, query: SearchQuery) -> list[ScoredMemory]:
         vector = query_vector(self._store, query, self.ranking)
