@@ -335,7 +335,7 @@ def test_purge_removes_only_expired(store: Path) -> None:
 
 def test_reembed_switches_the_store_to_the_new_embedder(store: Path) -> None:
     ids = seed()
-    assert ok_json("stats")["embedder"] == "hashing:v1:1024"
+    assert ok_json("stats")["embedder"] == "hashing:v1:512"
     result = ok_json("reembed", "--embedder", "hashing:256")
     assert result == {"reembedded": 4, "embedder": "hashing:v1:256"}
     assert ok_json("stats")["embedder"] == "hashing:v1:256"

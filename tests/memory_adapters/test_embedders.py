@@ -47,7 +47,7 @@ def cosine(e: Embedder, a: str, b: str) -> float:
 def test_hashing_shape_dtype_and_unit_norms() -> None:
     e = HashingEmbedder()
     vectors = e.embed(TEXTS)
-    assert vectors.shape == (len(TEXTS), 1024)
+    assert vectors.shape == (len(TEXTS), 512)
     assert vectors.dtype == np.float32
     norms = np.linalg.norm(vectors, axis=1)
     assert norms[2] == 0.0  # the empty string has no features: a zero row, not NaN
@@ -68,7 +68,7 @@ def test_hashing_stopword_only_text_still_has_a_vector() -> None:
 
 
 def test_hashing_name_encodes_version_and_dims() -> None:
-    assert HashingEmbedder().name == "hashing:v1:1024"
+    assert HashingEmbedder().name == "hashing:v1:512"
     assert HashingEmbedder(dims=256).name == "hashing:v1:256"
     assert HashingEmbedder(dims=256).dims == 256
 
@@ -148,7 +148,7 @@ def test_hashing_ranks_the_relevant_document_first() -> None:
 
 
 def test_get_embedder_default_is_hashing() -> None:
-    assert get_embedder().name == "hashing:v1:1024"
+    assert get_embedder().name == "hashing:v1:512"
 
 
 def test_get_embedder_reads_env_and_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -162,7 +162,7 @@ def test_get_embedder_reads_env_and_config(tmp_path: Path, monkeypatch: pytest.M
 
 @pytest.mark.parametrize(
     ("spec", "dims"),
-    [("hashing", 1024), ("hashing:512", 512), (" hashing:256 ", 256), ("hashing:v1:128", 128)],
+    [("hashing", 512), ("hashing:1024", 1024), (" hashing:256 ", 256), ("hashing:v1:128", 128)],
 )
 def test_get_embedder_hashing_specs(spec: str, dims: int) -> None:
     e = get_embedder(spec)

@@ -7,7 +7,7 @@ spec                                   embedder
 =====================================  =============================================
 ``None``                               the configured one (``MNEMOS_EMBEDDER``,
                                        ``config.toml``), by default ``"hashing"``
-``"hashing"``, ``"hashing:512"``       :class:`HashingEmbedder` (1024 dims by default)
+``"hashing"``, ``"hashing:1024"``      :class:`HashingEmbedder` (512 dims by default)
 ``"st:all-MiniLM-L6-v2"``              :class:`SentenceTransformerEmbedder`
 (or ``"sentence-transformers:..."``)   (a model name or a local directory)
 an :class:`Embedder`                   itself
