@@ -28,6 +28,7 @@ conditions on Letta search results are applied on this side.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -74,14 +75,15 @@ def _block_value(record: MemoryRecord) -> str:
 
 
 class _Refs:
-    """mnemos id -> (``block`` | ``passage``, Letta id), in a SQLite file beside the ledger."""
+    """mnemos id -> (``block`` | ``passage``, Letta id) and the record's namespace,
+    in a SQLite file beside the ledger."""
 
     def __init__(self, path: Path | str) -> None:
         self._lock = threading.Lock()
         self._conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=30)
         self._conn.execute(
             "CREATE TABLE IF NOT EXISTS letta_refs (mnemos_id TEXT PRIMARY KEY, "
-            "type TEXT NOT NULL, letta_id TEXT NOT NULL UNIQUE)"
+            "type TEXT NOT NULL, letta_id TEXT NOT NULL UNIQUE, namespace TEXT NOT NULL)"
         )
 
     def get(self, mnemos_id: str) -> tuple[str, str] | None:
@@ -99,13 +101,18 @@ class _Refs:
             ).fetchall()
         return dict(rows)
 
-    def all(self) -> list[tuple[str, str, str]]:
+    def under(self, prefix: Namespace) -> list[tuple[str, str, str]]:
+        """``(mnemos id, type, Letta id)`` of the records under a namespace prefix."""
         with self._lock:
-            return self._conn.execute("SELECT mnemos_id, type, letta_id FROM letta_refs").fetchall()
+            rows = self._conn.execute("SELECT mnemos_id, type, letta_id, namespace FROM letta_refs").fetchall()
+        return [(m, t, lid) for m, t, lid, ns in rows if is_prefix(prefix, tuple(json.loads(ns)))]
 
-    def put(self, mnemos_id: str, kind: str, letta_id: str) -> None:
+    def put(self, record: MemoryRecord, kind: str, letta_id: str) -> None:
         with self._lock:
-            self._conn.execute("INSERT OR REPLACE INTO letta_refs VALUES (?, ?, ?)", (mnemos_id, kind, letta_id))
+            self._conn.execute(
+                "INSERT OR REPLACE INTO letta_refs VALUES (?, ?, ?, ?)",
+                (record.id, kind, letta_id, json.dumps(list(record.namespace))),
+            )
 
     def drop(self, mnemos_id: str) -> None:
         with self._lock:
@@ -235,12 +242,13 @@ class LettaBackend(BaseMemoryAdapter):
                 self._delete_remote(kind, letta_id)
             raise
         kept = {r.id for r in stored} if stored is not None else set(created)
+        by_id = {r.id: r for r in records}
         for mnemos_id, (kind, letta_id) in created.items():
             if mnemos_id not in kept:  # a dedup hit: the ledger kept the earlier record
                 self._delete_remote(kind, letta_id)
                 continue
             old = self._refs.get(mnemos_id)
-            self._refs.put(mnemos_id, kind, letta_id)
+            self._refs.put(by_id[mnemos_id], kind, letta_id)
             if old is not None:  # an import replaced a record
                 self._delete_remote(*old)
         return stored
@@ -279,7 +287,7 @@ class LettaBackend(BaseMemoryAdapter):
         except BaseException:
             self._delete_remote(*created)
             raise
-        self._refs.put(record.id, *created)
+        self._refs.put(record, *created)
         self._delete_remote("passage", old_id)
         return stored
 
@@ -342,12 +350,14 @@ class LettaBackend(BaseMemoryAdapter):
         return self.ledger._history(memory_id)
 
     def _purge(self, now: datetime, namespace_prefix: Namespace) -> int:
-        for mnemos_id, kind, letta_id in self._refs.all():
-            (record,) = self.ledger._get([mnemos_id])
-            if record is not None and record.is_expired(now) and is_prefix(namespace_prefix, record.namespace):
+        purged = self.ledger._purge(now, namespace_prefix)
+        refs = self._refs.under(namespace_prefix)
+        # refs are written after the ledger, so one without a ledger record was purged
+        for (mnemos_id, kind, letta_id), record in zip(refs, self.ledger._get([r[0] for r in refs]), strict=True):
+            if record is None:
                 self._delete_remote(kind, letta_id)
                 self._refs.drop(mnemos_id)
-        return self.ledger._purge(now, namespace_prefix)
+        return purged
 
     def _namespaces(self, prefix: Namespace) -> list[Namespace]:
         return self.ledger._namespaces(prefix)

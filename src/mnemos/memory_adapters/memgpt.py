@@ -157,6 +157,8 @@ class MemGPTMemoryAdapter(BaseMemoryAdapter):
             self._backend: BaseMemoryAdapter = LettaBackend(
                 letta, agent, ledger=backend, embedder=embedder, clock=clock, agent_options=agent_options
             )
+        elif agent is not None or agent_options is not None:
+            raise UsageError("agent= and agent_options= choose a Letta agent: pass letta= as well")
         elif isinstance(backend, BaseMemoryAdapter):
             if backend.scope:
                 raise UsageError("a MemGPT backend is opened at the root scope; scope the MemGPT adapter")
@@ -198,7 +200,7 @@ class MemGPTMemoryAdapter(BaseMemoryAdapter):
                 f"a Letta URL names the agent: memgpt+letta://host:port?agent=<id or name>, not {url!r}"
             )
         ledger = params.pop("ledger", None)
-        options = {k: params.pop(k) for k in ("model", "embedding") if k in params}
+        options: dict[str, Any] = {k: params.pop(k) for k in ("model", "embedding") if k in params}
         if params:
             raise ConfigurationError(f"unknown Letta URL parameters: {', '.join(sorted(params))}")
         try:
