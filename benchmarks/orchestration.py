@@ -16,23 +16,29 @@ latency (a few hundred milliseconds is typical).
     python benchmarks/orchestration.py                      # 10 nodes, 10k memories each, 5 runs
     python benchmarks/orchestration.py --runs 3 --memories 2000
     python benchmarks/orchestration.py --model-latency-ms 300
+    python benchmarks/orchestration.py --breakdown          # where a mnemos node's time goes
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import functools
 import json
 import random
 import statistics
 import tempfile
 import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from langchain_core.messages import HumanMessage, SystemMessage
 from langgraph.graph import END, START, MessagesState, StateGraph
 
-from mnemos.agents import Agent, OfflineChatModel
+from mnemos.agents import Agent, OfflineChatModel, _memops
+from mnemos.agents.procedural import ProceduralMemory
 from mnemos.graphs import GraphBuilder
 from mnemos.memory_adapters.native import NativeMemoryAdapter
 
@@ -52,6 +58,50 @@ class TimedOffline(OfflineChatModel):
         if self.latency_seconds:
             time.sleep(self.latency_seconds)
         return super()._generate(*args, **kwargs)
+
+
+class Breakdown:
+    """Wall time of each step of a mnemos node, by wrapping the functions an agent calls."""
+
+    STEPS = (
+        (_memops, "recall", "recall (search)"),
+        (_memops, "write_episode", "episode write"),
+        (_memops, "upsert_fact", "fact upsert"),
+        (ProceduralMemory, "ensure", "procedural load"),
+        (Agent, "_context", "context assembly"),
+        (TimedOffline, "_generate", "model call"),
+    )
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = defaultdict(float)
+        self.on = False
+
+    def _timed(self, label: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(fn)
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            began = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                if self.on:
+                    self.seconds[label] += time.perf_counter() - began
+        return timed
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[Breakdown]:
+        originals = [(owner, name, owner.__dict__[name]) for owner, name, _ in self.STEPS]
+        for (owner, name, label), (_, _, fn) in zip(self.STEPS, originals, strict=True):
+            setattr(owner, name, self._timed(label, fn))
+        try:
+            yield self
+        finally:
+            for owner, name, fn in originals:
+                setattr(owner, name, fn)
+
+    def per_node_ms(self, nodes: int, total_seconds: float) -> dict[str, float]:
+        out = {label: round(self.seconds[label] * 1000 / nodes, 2) for _, _, label in self.STEPS}
+        out["graph, checkpoints, rest"] = round((total_seconds - sum(self.seconds.values())) * 1000 / nodes, 2)
+        return out
 
 
 def preload(store: Path, agents: int, memories: int, seed: int) -> float:
@@ -117,6 +167,8 @@ def main() -> None:
                         help="store file to (re)use; default: a temporary one")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--breakdown", action="store_true",
+                        help="also time each step of a mnemos node (recall, writes, model...)")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="mnemos-orch-") as tmp:
@@ -129,15 +181,18 @@ def main() -> None:
         questions = [f"What did we decide about the {rng.choice(TOPICS)} {rng.choice(WORDS)}?"
                      for _ in range(args.runs + 1)]
         times: dict[str, list[float]] = {"mnemos": [], "raw": []}
-        for index, question in enumerate(questions):
-            for label, graph in (("mnemos", ours), ("raw", raw)):
-                config = {"configurable": {"thread_id": f"{label}-{index}", "user_id": USER}}
-                began = time.perf_counter()
-                out = graph.invoke({"messages": [HumanMessage(question)]}, config)
-                elapsed = time.perf_counter() - began
-                assert len(out["messages"]) == args.agents + 1
-                if index:  # the first round warms up both graphs
-                    times[label].append(elapsed)
+        breakdown = Breakdown()
+        with breakdown.installed() if args.breakdown else contextlib.nullcontext():
+            for index, question in enumerate(questions):
+                for label, graph in (("mnemos", ours), ("raw", raw)):
+                    config = {"configurable": {"thread_id": f"{label}-{index}", "user_id": USER}}
+                    breakdown.on = bool(index) and label == "mnemos"
+                    began = time.perf_counter()
+                    out = graph.invoke({"messages": [HumanMessage(question)]}, config)
+                    elapsed = time.perf_counter() - began
+                    assert len(out["messages"]) == args.agents + 1
+                    if index:  # the first round warms up both graphs
+                        times[label].append(elapsed)
         memory.close()
 
     mean = {k: statistics.mean(v) for k, v in times.items()}
@@ -156,6 +211,10 @@ def main() -> None:
         "target": 1.2,
         "met": ratio <= 1.2,
     }
+    if args.breakdown:
+        result["mnemos_node_breakdown_ms"] = breakdown.per_node_ms(
+            args.agents * args.runs, sum(times["mnemos"])
+        )
     if args.json:
         print(json.dumps(result))
         return
@@ -165,6 +224,10 @@ def main() -> None:
     print(f"  mnemos agents : {result['mnemos_ms_per_run']:9.1f} ms per run "
           f"({result['overhead_ms_per_node']:.1f} ms memory overhead per node)")
     print(f"  ratio mnemos/raw: {ratio:.2f}x (target <= 1.2x: {'met' if result['met'] else 'NOT met'})")
+    if args.breakdown:
+        print("  a mnemos node, ms:")
+        for step, ms in result["mnemos_node_breakdown_ms"].items():
+            print(f"    {step:26s} {ms:7.2f}")
 
 
 if __name__ == "__main__":
