@@ -45,7 +45,7 @@ from mnemos.memory_adapters._native_store import (
     row_to_record,
     where,
 )
-from mnemos.memory_adapters._ranking import Candidate, RankingConfig, fuse, spread
+from mnemos.memory_adapters._ranking import Candidate, RankingConfig, fuse, fusion_reasons, spread
 from mnemos.memory_adapters._text import fts_match, query_words
 from mnemos.memory_adapters.base import MemoryRecord, ScoredMemory, ScoreReason, SearchQuery
 
@@ -164,6 +164,7 @@ def _rank(
     explain = _add_recency_and_importance(store, query, config, cands)
     ranked = sorted(cands.values(), key=lambda c: (-c.score, c.rowid))[query.offset : query.offset + _limit(query)]
     for cand in ranked:
+        cand.reasons[:0] = fusion_reasons(cand)
         explain(cand)
     found = records(store.conn, [c.rowid for c in ranked])
     return [

@@ -27,7 +27,7 @@ from typing import Literal
 
 from mnemos.memory_adapters.base import ScoreReason
 
-__all__ = ["Candidate", "RankingConfig", "fuse"]
+__all__ = ["Candidate", "RankingConfig", "fuse", "fusion_reasons", "spread"]
 
 
 @dataclass(kw_only=True, frozen=True)
@@ -74,10 +74,10 @@ class Candidate:
     """A record under consideration, with the signals gathered for it so far."""
 
     rowid: int
-    keyword: tuple[int, float] | None = None
-    """(rank, bm25 score) in the keyword list."""
-    vector: tuple[int, float] | None = None
-    """(rank, cosine) in the vector list."""
+    keyword: tuple[int, float, float] | None = None
+    """(rank, bm25 score, contribution) in the keyword list."""
+    vector: tuple[int, float, float] | None = None
+    """(rank, cosine, contribution) in the vector list."""
     reasons: list[ScoreReason] = field(default_factory=list)
     fusion: float = 0.0
     score: float = 0.0
@@ -88,7 +88,11 @@ def fuse(
     vector: Sequence[tuple[int, float]],
     config: RankingConfig,
 ) -> dict[int, Candidate]:
-    """Reciprocal-rank fusion of two ``(rowid, raw score)`` lists, best first."""
+    """Reciprocal-rank fusion of two ``(rowid, raw score)`` lists, best first.
+
+    The reasons of the fusion are not written yet (most candidates are dropped):
+    :func:`fusion_reasons` gives them for the candidates kept.
+    """
     out: dict[int, Candidate] = {}
     use_kw = config.mode in ("hybrid", "keyword") and bool(keyword)
     use_vec = config.mode in ("hybrid", "vector") and bool(vector)
@@ -108,17 +112,26 @@ def fuse(
             if cand is None:
                 cand = out[rowid] = Candidate(rowid=rowid)
             contribution = weight / (config.rrf_k + rank) * scale
-            if signal == "vector" and raw < config.vector_min_similarity:
-                contribution = 0.0
-            setattr(cand, signal, (rank, raw))
+            if signal == "vector":
+                if raw < config.vector_min_similarity:
+                    contribution = 0.0
+                cand.vector = (rank, raw, contribution)
+            else:
+                cand.keyword = (rank, raw, contribution)
             cand.fusion += contribution
-            label = "bm25" if signal == "keyword" else "cosine"
-            cand.reasons.append(
-                ScoreReason(signal=signal, value=float(raw), contribution=contribution,
-                            detail=f"rank {rank}, {label} {raw:.3g}")
-            )
     for cand in out.values():
         cand.score = cand.fusion
+    return out
+
+
+def fusion_reasons(cand: Candidate) -> list[ScoreReason]:
+    """The keyword and vector reasons of a fused candidate."""
+    out = []
+    for signal, label, found in (("keyword", "bm25", cand.keyword), ("vector", "cosine", cand.vector)):
+        if found is not None:
+            rank, raw, contribution = found
+            out.append(ScoreReason(signal=signal, value=float(raw), contribution=contribution,
+                                   detail=f"rank {rank}, {label} {raw:.3g}"))
     return out
 
 
