@@ -163,6 +163,26 @@ def test_search_by_kind_returns_what_each_kind_search_returns(
         adapter.close()
 
 
+def test_listing_by_metadata_matches_exactly_what_the_filter_says(store: NativeMemoryAdapter) -> None:
+    for i, metadata in enumerate([
+        {"subject": "user", "attribute": "diet"}, {"subject": "User", "attribute": "diet"},
+        {"subject": 5, "attribute": "diet"}, {"subject": ["user"], "attribute": "diet"},
+        {"sub": {"ject": "user"}, "attribute": "diet"}, {"subject": "user", "attribute": "pet"},
+        {'we"ird\\key': "user"},
+    ]):
+        store.add(f"fact {i}", namespace=NS, kind="semantic", metadata=metadata)
+
+    def listed(flt: dict[str, object]) -> list[str]:
+        return sorted(r.content for r in store.list(namespace=NS, filter=flt))
+
+    assert listed({"subject": "user", "attribute": "diet"}) == ["fact 0"]
+    assert listed({"subject": {"$eq": "user"}}) == ["fact 0", "fact 5"]
+    assert listed({"sub.ject": "user"}) == ["fact 4"]
+    assert listed({"subject": 5}) == ["fact 2"]
+    assert listed({'we"ird\\key': "user"}) == ["fact 6"]
+    assert listed({"subject": "nobody"}) == []
+
+
 # -- episode neighbours -----------------------------------------------------------------------
 
 

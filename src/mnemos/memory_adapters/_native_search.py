@@ -68,6 +68,10 @@ def _worker_pool() -> ThreadPoolExecutor:
 def listing(conn: sqlite3.Connection, query: SearchQuery) -> list[MemoryRecord]:
     """Records passing ``query``, newest first, paged by its offset and limit."""
     conds, params = where(query)
+    if query.filter:
+        narrow, values = _filter_prefilter(query.filter)
+        conds += narrow
+        params += values
     sql = (
         f"SELECT {RECORD_COLUMNS} FROM memories m WHERE {' AND '.join(conds)} "
         "ORDER BY m.created_at DESC, m.id DESC"
@@ -89,6 +93,21 @@ def listing(conn: sqlite3.Connection, query: SearchQuery) -> list[MemoryRecord]:
         if query.limit is not None and len(out) >= query.limit:
             break
     return out
+
+
+def _filter_prefilter(flt: Mapping[str, object]) -> tuple[list[str], list[object]]:
+    """SQL conditions every record passing ``flt`` meets: top-level string equalities
+    (``{"subject": "user"}``), checked by SQLite's JSON functions so the rows needing a
+    full check in Python are few. The filter itself is still applied to what is left."""
+    conds: list[str] = []
+    params: list[object] = []
+    for key, cond in flt.items():
+        if isinstance(cond, Mapping) and set(cond) == {"$eq"}:
+            cond = cond["$eq"]
+        if isinstance(cond, str) and not any(c in key for c in '."\\'):
+            conds.append("json_extract(m.metadata, ?) = ?")
+            params += [f'$."{key}"', cond]
+    return conds, params
 
 
 def query_vector(store: Store, query: SearchQuery, config: RankingConfig) -> npt.NDArray[np.float32] | None:
