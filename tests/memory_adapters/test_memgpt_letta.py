@@ -15,9 +15,11 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
+from langchain_core.messages import AIMessage
 from letta_client import Letta
 from letta_standin import LettaStandIn
 
+from mnemos.agents.scripted import ScriptedChatModel
 from mnemos.exceptions import (
     CapabilityNotSupportedError,
     ConfigurationError,
@@ -26,8 +28,9 @@ from mnemos.exceptions import (
 )
 from mnemos.memory_adapters._letta import LettaBackend, LettaError
 from mnemos.memory_adapters.base import BaseMemoryAdapter, Capability, MemoryKind, utcnow
+from mnemos.memory_adapters.conformance import ProcessOpener, sqlite_integrity_check
 from mnemos.memory_adapters.conformance.suite import AdapterConformance
-from mnemos.memory_adapters.memgpt import MemGPTMemoryAdapter, memgpt_tools
+from mnemos.memory_adapters.memgpt import MemGPTAgent, MemGPTMemoryAdapter, memgpt_tools
 
 Clock = Callable[[], datetime]
 NS = ("agents", "ada")
@@ -47,6 +50,11 @@ def memory(standin: LettaStandIn, tmp_path: Path) -> Iterator[MemGPTMemoryAdapte
     yield adapter
     adapter.close()
     client.close()
+
+
+def calling(name: str, **args: object) -> AIMessage:
+    """An assistant message that calls one tool."""
+    return AIMessage(content="", tool_calls=[{"name": name, "args": args, "id": f"call_{name}"}])
 
 
 def _tool(memory: MemGPTMemoryAdapter, name: str) -> Callable[..., str]:
@@ -69,12 +77,20 @@ class TestMemGPTLettaStandInConformance(AdapterConformance):
         for server in self._servers.values():
             server.stop()
 
+    process_count = 2
+    writes_per_process = 30
+    sigkill_trials = 1
+    sigkill_writes = 150
+
+    def _server(self, location: Path) -> LettaStandIn:
+        if location not in self._servers:
+            self._servers[location] = LettaStandIn().start()
+        return self._servers[location]
+
     def open_adapter(
         self, location: Path, *, scope: Sequence[str] = (), clock: Clock | None = None
     ) -> BaseMemoryAdapter:
-        if location not in self._servers:
-            self._servers[location] = LettaStandIn().start()
-        server = self._servers[location]
+        server = self._server(location)
         return MemGPTMemoryAdapter(
             location / "ledger.db",
             letta=Letta(base_url=server.url, api_key=server.api_key),
@@ -83,6 +99,15 @@ class TestMemGPTLettaStandInConformance(AdapterConformance):
             embedder="hashing",
             clock=clock or utcnow,
         )
+
+    def process_opener(self, location: Path) -> ProcessOpener:
+        """Other processes open the same ledger and talk HTTP to this process's stand-in."""
+        server = self._server(location)
+        url = f"memgpt+letta://{server.url.removeprefix('http://')}?agent=conformance&ledger={location / 'ledger.db'}"
+        return ProcessOpener(target=url, env={"LETTA_API_KEY": server.api_key})
+
+    def integrity_check(self, location: Path) -> str:
+        return sqlite_integrity_check(location / "ledger.db")
 
     def test_letta_capabilities_are_the_ledgers_less_the_graph(self, adapter: BaseMemoryAdapter) -> None:
         assert Capability.GRAPH not in adapter.capabilities
@@ -198,6 +223,24 @@ def test_passage_edit_and_delete_reach_letta_standin(memory: MemGPTMemoryAdapter
     memory.delete(record.id)
     assert passages == []
     assert memory.archival_memory_search(NS, "meeting") == []
+
+
+def test_memgpt_agent_runs_on_the_letta_backend_standin(memory: MemGPTMemoryAdapter, standin: LettaStandIn) -> None:
+    """MemGPTAgent's tool calls (scripted model, standing in for a hosted LLM) land in Letta."""
+    model = ScriptedChatModel([
+        calling("core_memory_append", label="human", content="Name: Grace", request_heartbeat=True),
+        calling("archival_memory_insert", content="Grace's locker code is 4512", request_heartbeat=True),
+        "Noted, Grace.",
+        calling("archival_memory_search", query="locker code", request_heartbeat=True),
+        "Your locker code is 4512.",
+    ])
+    agent = MemGPTAgent(model, memory, namespace=NS, context_window=4000, summarizer="extractive")
+    assert agent.step("I'm Grace; my locker code is 4512.") == "Noted, Grace."
+    assert {b["label"]: b["value"] for b in standin.blocks.values()}["human"] == "Name: Grace"
+    assert [p["text"] for p in next(iter(standin.passages.values()))] == ["Grace's locker code is 4512"]
+    assert agent.step("What is my locker code?") == "Your locker code is 4512."
+    assert "4512" in model.prompts[-1][-1].text  # the search result, from Letta's archival search
+    assert '<human characters="11/2000">\nName: Grace\n</human>' in model.prompts[-1][0].text
 
 
 def test_recall_memory_stays_local_standin(memory: MemGPTMemoryAdapter, standin: LettaStandIn) -> None:

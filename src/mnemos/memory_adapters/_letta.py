@@ -181,13 +181,16 @@ class LettaBackend(BaseMemoryAdapter):
             raise ConfigurationError("the Letta backend needs an agent id or name")
         if agent.startswith("agent-"):
             try:
-                return str(self.client.agents.retrieve(agent).id)
-            except letta_client.NotFoundError:
-                raise ConfigurationError(f"the Letta server has no agent {agent!r}") from None
+                with self._letta(f"read agent {agent}"):
+                    return str(self.client.agents.retrieve(agent).id)
+            except LettaError as exc:
+                if isinstance(exc.__cause__, letta_client.NotFoundError):
+                    raise ConfigurationError(f"the Letta server has no agent {agent!r}") from None
+                raise
         with self._letta("list agents"):
-            found = list(self.client.agents.list(name=agent, limit=1))
-        if found:
-            return str(found[0].id)
+            found = next(iter(self.client.agents.list(name=agent, limit=1)), None)
+        if found is not None:
+            return str(found.id)
         if not create:
             raise ConfigurationError(f"the Letta server has no agent named {agent!r}")
         with self._letta("create an agent"):
