@@ -205,9 +205,14 @@ class LettaBackend(BaseMemoryAdapter):
                     label=str(record.metadata["label"]), value=value, limit=limit,
                     metadata={"mnemos_id": record.id, "namespace": "/".join(record.namespace)},
                 )
-                attached = {b.label for b in self.client.agents.blocks.list(self.agent_id)}
-                if block.label not in attached:
-                    self.client.agents.blocks.attach(block.id, agent_id=self.agent_id)
+            try:
+                with self._letta("attach a block"):
+                    attached = {b.label for b in self.client.agents.blocks.list(self.agent_id)}
+                    if block.label not in attached:
+                        self.client.agents.blocks.attach(block.id, agent_id=self.agent_id)
+            except BaseException:
+                self._delete_remote("block", str(block.id))
+                raise
             return "block", str(block.id)
         if _is_passage(record):
             with self._letta("insert an archival passage"):

@@ -212,14 +212,17 @@ class MemGPTMemoryAdapter(BaseMemoryAdapter):
         tls = parsed.scheme.endswith("+https")
         port = f":{parsed.port}" if parsed.port else ""
         base_url = f"{'https' if tls else 'http'}://{parsed.hostname}{port}{parsed.path.rstrip('/')}"
+        from mnemos.memory_adapters._letta import LettaBackend
+
         client = Letta(base_url=base_url, api_key=os.environ.get("LETTA_API_KEY"))
         try:
-            adapter = cls(ledger, scope=scope, embedder=embedder, letta=client, agent=agent, agent_options=options)
+            backend = LettaBackend(
+                client, agent, ledger=ledger, embedder=embedder, agent_options=options, owns_client=True
+            )
         except BaseException:
             client.close()
             raise
-        adapter._backend._owns_client = True  # type: ignore[attr-defined]
-        return adapter
+        return cls(backend, scope=scope)
 
     @property
     def backend(self) -> BaseMemoryAdapter:
