@@ -17,6 +17,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -45,22 +46,40 @@ EXACT_LIMIT = 8_000_000
 """Above this many stored floats (rows x dims), search starts with the coarse pass."""
 RERANK_FLOOR = 1000
 """The coarse pass keeps at least this many rows for exact re-scoring."""
-_blas: ThreadpoolController | None = None
-_blas_lock = threading.Lock()
 
 
-def _one_blas_thread() -> object:
-    """A context in which BLAS runs on the calling thread only.
+class _OneBlasThread:
+    """While any scan runs, BLAS runs on the calling thread only.
 
     A matrix-vector product over a cache is memory-bound: extra BLAS threads
     barely speed it up, and under concurrent searches they contend for the
-    cores and inflate tail latency several times over.
+    cores and inflate tail latency several times over. The limit is
+    process-wide, so it is counted: the first scan sets it, the last restores it.
     """
-    global _blas
-    with _blas_lock:
-        if _blas is None:
-            _blas = ThreadpoolController()
-        return _blas.limit(limits=1, user_api="blas")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._users = 0
+        self._controller: ThreadpoolController | None = None
+        self._limiter: Any = None
+
+    def __enter__(self) -> None:
+        with self._lock:
+            if self._users == 0:
+                if self._controller is None:
+                    self._controller = ThreadpoolController()
+                self._limiter = self._controller.limit(limits=1, user_api="blas")
+            self._users += 1
+
+    def __exit__(self, *exc: object) -> None:
+        with self._lock:
+            self._users -= 1
+            if self._users == 0:
+                self._limiter.restore_original_limits()
+                self._limiter = None
+
+
+_one_blas_thread = _OneBlasThread()
 
 
 def _any_of(column: npt.NDArray[np.integer], values: Sequence[int]) -> npt.NDArray[np.bool_]:
@@ -273,7 +292,7 @@ class VectorCache:
         if n == 0:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
         slots = np.flatnonzero(mask)
-        with _one_blas_thread():
+        with _one_blas_thread:
             sims = self.matrix[:n] @ vector if len(slots) == n else self.matrix[slots] @ vector
         order = np.argsort(-sims, kind="stable")
         return self.rowids[slots[order]], sims[order]
@@ -301,7 +320,7 @@ class VectorCache:
         everything = 4 * len(slots) > n  # scoring every row beats copying most rows out
         coarse = n * self.dims > EXACT_LIMIT and len(slots) > pool
         out = []
-        with _one_blas_thread():
+        with _one_blas_thread:
             if coarse:
                 projected = vector @ self.projection
                 scores = (self.coarse[:n] @ projected)[slots] if everything else self.coarse[slots] @ projected
