@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from threadpoolctl import threadpool_info, threadpool_limits
 
 from mnemos.exceptions import EmbedderMismatchError, ImportFormatError, UsageError
 from mnemos.memory_adapters.base import MemoryKind, ScoredMemory
@@ -481,3 +482,12 @@ def test_purge_removes_expired_memories_with_their_relations(tmp_path: Path) -> 
     assert store.relations("Dana") == []
     assert store.stats()["expired_pending_purge"] == 0
     store.close()
+
+
+def test_a_search_leaves_the_process_blas_threads_as_it_found_them(store: NativeMemoryAdapter) -> None:
+    store.add_many([{"content": f"note {i} about gardens", "namespace": NS} for i in range(50)])
+    with threadpool_limits(limits=2, user_api="blas"):
+        before = [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+        assert store.search("gardens", namespace=NS, limit=3)
+        after = [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+    assert after == before
