@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 from mnemos.agents._extract import ExtractedFact
 from mnemos.agents._memops import recall, upsert_fact
 from mnemos.agents.policy import MemoryPolicy, RecallSettings
-from mnemos.memory_adapters import MemoryKind, Provenance
+from mnemos.memory_adapters import MemoryKind, Provenance, ScoredMemory
 from mnemos.memory_adapters.native import NativeMemoryAdapter
 
 NS = ("users", "ann", "agents", "helper")
@@ -66,3 +69,22 @@ def test_a_fact_supersedes_the_contradicted_one_among_many(memory: NativeMemoryA
     assert moved is not None and moved[1] is not None and moved[1].id == first[0].id
     live = memory.list(namespace=NS, kinds=MemoryKind.SEMANTIC, filter={"attribute": "city"})
     assert [r.content for r in live] == ["The user lives in Bergen"]
+
+
+def test_recall_goes_through_an_overridden_search(tmp_path: Path) -> None:
+    calls: list[object] = []
+
+    class Logged(NativeMemoryAdapter):
+        def search(self, query: str | None = None, **kwargs: Any) -> list[ScoredMemory]:  # type: ignore[override]
+            calls.append(kwargs.get("kinds"))
+            return super().search(query, **kwargs)
+
+    memory = Logged(tmp_path / "m.db")
+    try:
+        _fill(memory)
+        got = recall(memory, NS, "garden plan", MemoryPolicy())
+    finally:
+        memory.close()
+
+    assert got
+    assert sorted(str(k) for k in calls) == sorted([str(MemoryKind.SEMANTIC), str(MemoryKind.EPISODIC)])

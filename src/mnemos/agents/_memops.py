@@ -37,6 +37,16 @@ def _within(items: Sequence[RecalledMemory], settings: RecallSettings) -> list[R
     return kept
 
 
+def _searches_by_kind(memory: BaseMemoryAdapter) -> bool:
+    """Whether ``memory`` is a native store whose search is the native one (not overridden)."""
+    cls = type(memory)
+    return (
+        isinstance(memory, NativeMemoryAdapter)
+        and cls.search is NativeMemoryAdapter.search
+        and cls._search is NativeMemoryAdapter._search
+    )
+
+
 def recall(
     memory: BaseMemoryAdapter, namespace: Namespace, query: str, policy: MemoryPolicy
 ) -> list[RecalledMemory]:
@@ -54,7 +64,7 @@ def recall(
     }
     if not wanted:
         return []
-    if isinstance(memory, NativeMemoryAdapter):  # one pass for every kind, same results
+    if _searches_by_kind(memory):  # one pass for every kind, same results
         found = memory.search_by_kind(query, {kind: s.k for kind, s in wanted.items()}, namespace=namespace)
     else:
         found = {kind: memory.search(query, namespace=namespace, kinds=kind, limit=s.k)
