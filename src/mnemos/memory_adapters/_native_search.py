@@ -368,20 +368,28 @@ def _add_neighbours(
         f"SELECT rowid, id, ns, episode, created_at FROM memories WHERE rowid IN ({marks(len(seeds))})",
         seeds,
     ).fetchall()
+    # Up to ``window`` events before and after each seed, all in one statement.
+    arms: list[str] = []
+    params: list[object] = []
     for rowid, memory_id, ns, episode, created in rows:
         if episode is None:
             continue
         names[rowid] = memory_id
-        found: list[tuple[int, float]] = []
+        links[rowid] = []
         for op, order in (("<", "DESC"), (">", "ASC")):
-            near = conn.execute(
-                f"""SELECT rowid FROM memories WHERE ns = ? AND episode = ?
-                    AND (created_at, rowid) {op} (?, ?)
-                    ORDER BY created_at {order}, rowid {order} LIMIT ?""",
-                (ns, episode, created, rowid, window),
-            ).fetchall()
-            found += [(r[0], config.neighbour_weight * (1.0 - i / (window + 1))) for i, r in enumerate(near)]
-        links[rowid] = found
+            arms.append(
+                f"""SELECT * FROM (SELECT ? AS seed, ? AS side, rowid, created_at FROM memories
+                    WHERE ns = ? AND episode = ? AND (created_at, rowid) {op} (?, ?)
+                    ORDER BY created_at {order}, rowid {order} LIMIT ?)"""
+            )
+            params += [rowid, op, ns, episode, created, rowid, window]
+    sides: dict[tuple[int, str], list[tuple[int, int]]] = {}
+    if arms:
+        for seed, side, near, created in conn.execute(" UNION ALL ".join(arms), params):
+            sides.setdefault((seed, side), []).append((created, near))
+    for (seed, side), near in sides.items():
+        near.sort(reverse=side == "<")  # nearest first
+        links[seed] += [(r, config.neighbour_weight * (1.0 - i / (window + 1))) for i, (_, r) in enumerate(near)]
     _admit(
         store, query, cands, mask, spread(cands, links),
         lambda target, source, value: ScoreReason(
