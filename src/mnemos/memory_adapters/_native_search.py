@@ -280,8 +280,16 @@ def _keyword_lists(
     store: Store, queries: Sequence[SearchQuery], match: str, want: int, masks: Sequence[Mask]
 ) -> list[list[tuple[int, float]]]:
     """For each query, the best ``want`` bm25 hits passing its filters (checked on the
-    vector cache's columns, then the metadata filter), fetching more until enough pass."""
+    vector cache's columns, then the metadata filter), fetching more until enough pass.
+
+    Every query scores all the postings of the match again, so the first one
+    asks for more rows when the filters let few through (a namespace holding
+    a tenth of the store), within bounds."""
+    cache = store.cache
+    passing = min(int(mask.sum()) for mask in masks)
     size = 2 * want
+    if passing:
+        size = min(max(size, size * (cache.n - cache.dead) // passing), 16 * want)
     while True:
         rows = store.conn.execute(
             "SELECT rowid, -bm25(memories_fts) FROM memories_fts WHERE memories_fts MATCH ? "
