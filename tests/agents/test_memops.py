@@ -8,7 +8,7 @@ from typing import Any
 from mnemos.agents._extract import ExtractedFact
 from mnemos.agents._memops import recall, upsert_fact
 from mnemos.agents.policy import MemoryPolicy, RecallSettings
-from mnemos.memory_adapters import MemoryKind, Provenance, ScoredMemory
+from mnemos.memory_adapters import MemoryKind, MemoryRecord, Provenance, ScoredMemory
 from mnemos.memory_adapters.native import NativeMemoryAdapter
 
 NS = ("users", "ann", "agents", "helper")
@@ -55,15 +55,17 @@ def test_recall_skips_a_kind_with_no_budget(memory: NativeMemoryAdapter) -> None
 
 def test_a_fact_supersedes_the_contradicted_one_among_many(memory: NativeMemoryAdapter) -> None:
     _fill(memory)
-    how = {"provenance": Provenance(agent="helper", source="turn"), "importance": 0.7}
-    first = upsert_fact(memory, NS, ExtractedFact(subject="user", attribute="city", value="Oslo",
-                                                  statement="The user lives in Oslo"), **how)
+    def upsert(value: str) -> tuple[MemoryRecord, MemoryRecord | None] | None:
+        fact = ExtractedFact(subject="user", attribute="city", value=value,
+                             statement=f"The user lives in {value.title()}")
+        return upsert_fact(memory, NS, fact, provenance=Provenance(agent="helper", source="turn"),
+                           importance=0.7)
+
+    first = upsert("Oslo")
     assert first is not None and first[1] is None
 
-    again = upsert_fact(memory, NS, ExtractedFact(subject="user", attribute="city", value="oslo",
-                                                  statement="The user lives in Oslo"), **how)
-    moved = upsert_fact(memory, NS, ExtractedFact(subject="user", attribute="city", value="Bergen",
-                                                  statement="The user lives in Bergen"), **how)
+    again = upsert("oslo")
+    moved = upsert("Bergen")
 
     assert again is None
     assert moved is not None and moved[1] is not None and moved[1].id == first[0].id

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeGuard
 
 from mnemos.agents._extract import ExtractedFact
 from mnemos.agents.context import RecalledMemory
@@ -37,7 +37,7 @@ def _within(items: Sequence[RecalledMemory], settings: RecallSettings) -> list[R
     return kept
 
 
-def _searches_by_kind(memory: BaseMemoryAdapter) -> bool:
+def _searches_by_kind(memory: BaseMemoryAdapter) -> TypeGuard[NativeMemoryAdapter]:
     """Whether ``memory`` is a native store whose search is the native one (not overridden)."""
     cls = type(memory)
     return (
