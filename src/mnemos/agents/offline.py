@@ -47,10 +47,9 @@ import json
 import re
 import uuid
 from collections.abc import AsyncIterator, Iterator, Sequence
-from typing import Any, ClassVar
+from typing import Any
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
-from langchain_core.language_models import BaseChatModel, LanguageModelInput
 from langchain_core.messages import (
     AIMessage,
     AIMessageChunk,
@@ -60,11 +59,9 @@ from langchain_core.messages import (
     ToolMessage,
 )
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
-from langchain_core.runnables import Runnable
-from langchain_core.utils.function_calling import convert_to_openai_tool
 
 from mnemos.agents._lexical import content_words, sentences
-from mnemos.agents.tokens import approx_tokens, text_tokens
+from mnemos.agents._local_model import LocalChatModel
 
 __all__ = ["OfflineChatModel"]
 
@@ -75,13 +72,11 @@ _NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
 _LABEL = re.compile(r"^[\w ]+?\s*(?:[:=]|\bis\b|\bare\b)")
 
 
-class OfflineChatModel(BaseChatModel):
+class OfflineChatModel(LocalChatModel):
     """A deterministic chat model that needs no key and no network (see the module docs)."""
 
     model_name: str = "offline"
     """A label only (``"offline:NAME"`` sets it); every offline model behaves the same."""
-
-    mnemos_offline_token_counter: ClassVar[bool] = True
 
     @property
     def _llm_type(self) -> str:
@@ -90,25 +85,6 @@ class OfflineChatModel(BaseChatModel):
     @property
     def _identifying_params(self) -> dict[str, Any]:
         return {"model_name": self.model_name}
-
-    def bind_tools(
-        self,
-        tools: Sequence[Any],
-        *,
-        tool_choice: str | dict[str, Any] | bool | None = None,
-        **kwargs: Any,
-    ) -> Runnable[LanguageModelInput, AIMessage]:
-        """Bind tools (LangChain tools, functions, pydantic models or JSON schemas)."""
-        formatted = [convert_to_openai_tool(t) for t in tools]
-        return self.bind(tools=formatted, tool_choice=tool_choice, **kwargs)
-
-    def get_num_tokens(self, text: str) -> int:
-        return text_tokens(text)
-
-    def get_num_tokens_from_messages(
-        self, messages: list[BaseMessage], tools: Sequence[Any] | None = None
-    ) -> int:
-        return approx_tokens(messages)
 
     # -- generation -----------------------------------------------------------------
 

@@ -12,17 +12,14 @@ from __future__ import annotations
 import threading
 import uuid
 from collections.abc import Callable, Sequence
-from typing import Any, ClassVar
+from typing import Any
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
-from langchain_core.language_models import BaseChatModel, LanguageModelInput
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
-from langchain_core.runnables import Runnable
-from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import ConfigDict, PrivateAttr
 
-from mnemos.agents.tokens import approx_tokens, text_tokens
+from mnemos.agents._local_model import LocalChatModel
 from mnemos.exceptions import UsageError
 
 __all__ = ["Reply", "ScriptedChatModel"]
@@ -31,7 +28,7 @@ Reply = str | AIMessage
 """One scripted reply: a text, or a full ``AIMessage`` (e.g. with tool calls)."""
 
 
-class ScriptedChatModel(BaseChatModel):
+class ScriptedChatModel(LocalChatModel):
     """Replies from a list (in order) or from a function of the prompt messages.
 
     Every prompt it receives is kept in :attr:`prompts`, and the tools bound on
@@ -42,8 +39,6 @@ class ScriptedChatModel(BaseChatModel):
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
     replies: Sequence[Reply] | Callable[[list[BaseMessage]], Reply]
-
-    mnemos_offline_token_counter: ClassVar[bool] = True
 
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
     _position: int = PrivateAttr(default=0)
@@ -74,24 +69,6 @@ class ScriptedChatModel(BaseChatModel):
     def bound_tools(self) -> list[list[str]]:
         """The names of the tools bound at each call, oldest first."""
         return list(self._bound)
-
-    def bind_tools(
-        self,
-        tools: Sequence[Any],
-        *,
-        tool_choice: str | dict[str, Any] | bool | None = None,
-        **kwargs: Any,
-    ) -> Runnable[LanguageModelInput, AIMessage]:
-        formatted = [convert_to_openai_tool(t) for t in tools]
-        return self.bind(tools=formatted, tool_choice=tool_choice, **kwargs)
-
-    def get_num_tokens(self, text: str) -> int:
-        return text_tokens(text)
-
-    def get_num_tokens_from_messages(
-        self, messages: list[BaseMessage], tools: Sequence[Any] | None = None
-    ) -> int:
-        return approx_tokens(messages)
 
     def _generate(
         self,
