@@ -24,9 +24,10 @@ import re
 import threading
 import uuid
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
+
+from _http_standin import JSONHandler, StandInServer
 
 __all__ = ["LettaStandIn"]
 
@@ -46,8 +47,9 @@ class _NotFound(Exception):
     pass
 
 
-class LettaStandIn:
-    """A Letta stand-in server on 127.0.0.1 (a free port), run in a thread."""
+class LettaStandIn(StandInServer):
+    """A Letta stand-in server on 127.0.0.1 (a free port), run in a thread; its
+    :attr:`url` is the ``base_url`` to give ``Letta(...)``."""
 
     def __init__(self, api_key: str = "standin-key") -> None:
         self.api_key = api_key
@@ -57,23 +59,7 @@ class LettaStandIn:
         self.attached: dict[str, list[str]] = {}  # agent id -> block ids
         self.passages: dict[str, list[dict[str, Any]]] = {}  # agent id -> passages, oldest first
         self.requests: list[tuple[str, str]] = []
-        handler = type("Handler", (_Handler,), {"standin": self})
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        """The base URL to give ``Letta(base_url=...)``."""
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def start(self) -> LettaStandIn:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        super().__init__(type("Handler", (_Handler,), {"standin": self}))
 
     # -- the API ------------------------------------------------------------------------
 
@@ -229,46 +215,21 @@ def _page(items: list[dict[str, Any]], query: dict[str, list[str]]) -> list[dict
     return items[:limit]
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(JSONHandler):
     standin: LettaStandIn
 
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-    def _serve(self, method: str) -> None:
+    def serve(self, method: str) -> None:
         url = urlparse(self.path)
         if self.headers.get("Authorization") != f"Bearer {self.standin.api_key}":
-            self._reply(401, {"detail": "missing or wrong Bearer token"})
+            self.send_json(401, {"detail": "missing or wrong Bearer token"})
             return
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
         try:
-            body = json.loads(raw) if raw else {}
+            body = self.read_json()
         except json.JSONDecodeError:
-            self._reply(422, {"detail": "body is not JSON"})
+            self.send_json(422, {"detail": "body is not JSON"})
             return
         try:
             status, payload = self.standin.handle(method, url.path, parse_qs(url.query), body)
         except _NotFound as exc:
             status, payload = 404, {"detail": f"not found: {exc}"}
-        self._reply(status, payload)
-
-    def _reply(self, status: int, payload: Any) -> None:
-        data = json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def do_GET(self) -> None:
-        self._serve("GET")
-
-    def do_POST(self) -> None:
-        self._serve("POST")
-
-    def do_PATCH(self) -> None:
-        self._serve("PATCH")
-
-    def do_DELETE(self) -> None:
-        self._serve("DELETE")
+        self.send_json(status, payload)

@@ -24,9 +24,10 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
+
+from _http_standin import JSONHandler, StandInServer
 
 __all__ = ["ZepStandIn", "running_standin"]
 
@@ -55,29 +56,14 @@ class _State:
         self.requests: list[tuple[str, str]] = []
 
 
-class ZepStandIn:
-    """A Zep v2 stand-in server on 127.0.0.1 (a free port), run in a thread."""
+class ZepStandIn(StandInServer):
+    """A Zep v2 stand-in server on 127.0.0.1 (a free port), run in a thread; its
+    :attr:`url` is the ``base_url`` to give ``Zep(...)`` (without ``/api/v2``)."""
 
     def __init__(self, api_key: str = "standin-key") -> None:
         self.api_key = api_key
         self.state = _State()
-        handler = type("Handler", (_Handler,), {"standin": self})
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        """The base URL to give ``Zep(base_url=...)`` (without ``/api/v2``)."""
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def start(self) -> ZepStandIn:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        super().__init__(type("Handler", (_Handler,), {"standin": self}))
 
 
 @contextmanager
@@ -90,32 +76,14 @@ def running_standin(api_key: str = "standin-key") -> Iterator[ZepStandIn]:
         server.stop()
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(JSONHandler):
     standin: ZepStandIn
     protocol_version = "HTTP/1.1"
 
-    def log_message(self, format: str, *args: Any) -> None:  # quiet
-        return None
-
-    def _send(self, status: int, body: Any) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
     def _error(self, status: int, message: str) -> None:
-        self._send(status, {"message": message})
+        self.send_json(status, {"message": message})
 
-    def _body(self) -> dict[str, Any]:
-        length = int(self.headers.get("Content-Length") or 0)
-        if not length:
-            return {}
-        data = json.loads(self.rfile.read(length) or b"{}")
-        return data if isinstance(data, dict) else {}
-
-    def _route(self, method: str) -> None:
+    def serve(self, method: str) -> None:
         parsed = urlparse(self.path)
         path = parsed.path
         query = {k: v[-1] for k, v in parse_qs(parsed.query).items()}
@@ -129,25 +97,15 @@ class _Handler(BaseHTTPRequestHandler):
             return
         parts = [unquote(p) for p in path[len("/api/v2/") :].split("/")]
         try:
-            body = self._body() if method in ("POST", "PATCH") else {}
+            body = self.read_json() if method in ("POST", "PATCH") else {}
         except json.JSONDecodeError:
             self._error(400, "invalid JSON")
             return
+        if not isinstance(body, dict):
+            body = {}
         with state.lock:
             status, result = _dispatch(state, method, parts, query, body)
-        self._send(status, result)
-
-    def do_GET(self) -> None:
-        self._route("GET")
-
-    def do_POST(self) -> None:
-        self._route("POST")
-
-    def do_PATCH(self) -> None:
-        self._route("PATCH")
-
-    def do_DELETE(self) -> None:
-        self._route("DELETE")
+        self.send_json(status, result)
 
 
 def _dispatch(
