@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from _common import PrecomputedQueries, latency_summary, parse_ints, peak_rss_mb
-from locomo_retrieval import ADVERSARIAL, CATEGORIES, Conversation, Scores, load_conversation
+from locomo_retrieval import ADVERSARIAL, Conversation, Scores, load_conversation, turn_memories
 from rich.console import Console
 from rich.table import Table
 
@@ -45,30 +45,7 @@ def open_adapter(name: str, directory: Path, embedder: PrecomputedQueries) -> Ba
 
 
 def ingest(adapter: BaseMemoryAdapter, conv: Conversation) -> None:
-    adapter.add_many(
-        [
-            {
-                "content": turn.content,
-                "namespace": ("locomo", conv.id),
-                "kind": "episodic",
-                "created_at": turn.date,
-                "metadata": {
-                    "dia_id": turn.dia_id,
-                    "speaker": turn.speaker,
-                    "session": turn.session,
-                    "session_date": turn.date_text,
-                },
-                "provenance": {
-                    "agent": turn.speaker,
-                    "thread": f"{conv.id}/session_{turn.session}",
-                    "message_ids": [turn.dia_id],
-                    "source": "locomo",
-                },
-            }
-            for turn in conv.turns
-        ],
-        dedup=False,
-    )
+    adapter.add_many(turn_memories(conv, ("locomo", conv.id)), dedup=False)
 
 
 def run(
@@ -108,10 +85,7 @@ def run(
 
         systems[name] = {
             "overall": scores.mean(overall),
-            "by_category": {
-                f"{c} {CATEGORIES.get(c, '?')}": scores.mean(lambda x, c=c: x == c)
-                for c in sorted({c for c, _ in scores.rows})
-            },
+            "by_category": scores.by_category(),
             "search_latency": latency_summary(scores.seconds),
             "ingest_memories_per_s": memories / ingest_seconds if ingest_seconds else 0.0,
         }

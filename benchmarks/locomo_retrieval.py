@@ -164,6 +164,36 @@ class Scores:
         out["n"] = len(rows)
         return out
 
+    def by_category(self) -> dict[str, dict[str, float]]:
+        """:meth:`mean` for each question category, keyed ``"<number> <name>"``."""
+        categories = sorted({c for c, _ in self.rows})
+        return {f"{c} {CATEGORIES.get(c, '?')}": self.mean(c.__eq__) for c in categories}
+
+
+def turn_memories(conv: Conversation, namespace: tuple[str, ...]) -> list[dict[str, Any]]:
+    """One episodic memory item per dialog turn, for ``add_many``."""
+    return [
+        {
+            "content": turn.content,
+            "namespace": namespace,
+            "kind": "episodic",
+            "created_at": turn.date,
+            "metadata": {
+                "dia_id": turn.dia_id,
+                "speaker": turn.speaker,
+                "session": turn.session,
+                "session_date": turn.date_text,
+            },
+            "provenance": {
+                "agent": turn.speaker,
+                "thread": f"{conv.id}/session_{turn.session}",
+                "message_ids": [turn.dia_id],
+                "source": "locomo",
+            },
+        }
+        for turn in conv.turns
+    ]
+
 
 def bm25_tokens(text: str) -> list[str]:
     """Lower-cased word tokens without English stopwords (the BM25 baseline's analyzer)."""
@@ -245,27 +275,7 @@ class Run:
     def _ingest(
         self, store: NativeMemoryAdapter, conv: Conversation, namespace: tuple[str, ...]
     ) -> None:
-        items = [
-            {
-                "content": turn.content,
-                "namespace": namespace,
-                "kind": "episodic",
-                "created_at": turn.date,
-                "metadata": {
-                    "dia_id": turn.dia_id,
-                    "speaker": turn.speaker,
-                    "session": turn.session,
-                    "session_date": turn.date_text,
-                },
-                "provenance": {
-                    "agent": turn.speaker,
-                    "thread": f"{conv.id}/session_{turn.session}",
-                    "message_ids": [turn.dia_id],
-                    "source": "locomo",
-                },
-            }
-            for turn in conv.turns
-        ]
+        items = turn_memories(conv, namespace)
         start = time.perf_counter()
         for offset in range(0, len(items), BATCH):
             # one memory per turn even when two turns say exactly the same thing
@@ -279,12 +289,9 @@ class Run:
     def report(self) -> dict[str, Any]:
         systems: dict[str, dict[str, Any]] = {}
         for name, scores in self.systems.items():
-            categories = sorted({c for c, _ in scores.rows})
             systems[name] = {
                 "overall": scores.mean(self.in_overall),
-                "by_category": {
-                    f"{c} {CATEGORIES.get(c, '?')}": scores.mean(c.__eq__) for c in categories
-                },
+                "by_category": scores.by_category(),
                 "search_latency": latency_summary(scores.seconds),
             }
             if name in self.rankings:
