@@ -24,7 +24,7 @@ import sqlite3
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.memory import InMemorySaver
@@ -114,21 +114,31 @@ def checkpointer_from_url(url: str | Path | None = None) -> BaseCheckpointSaver[
         url = default_checkpoint_url()
     if isinstance(url, Path):
         return sqlite_checkpointer(url)
-    text = url.strip()
+    kind, target = _parse_location(url)
+    if kind == "memory":
+        return InMemorySaver()
+    if kind == "postgres":
+        return postgres_checkpointer(target)
+    return sqlite_checkpointer(target)
+
+
+def _parse_location(location: str) -> tuple[Literal["memory", "sqlite", "postgres"], str]:
+    """What a location names: ``("memory", "")``, ``("sqlite", path)`` or ``("postgres", url)``."""
+    text = location.strip()
     if not text:
         raise ConfigurationError("an empty checkpoint location; give a path or a URL")
     if text in ("memory", "memory://", "sqlite:///:memory:", ":memory:"):
-        return InMemorySaver()
+        return "memory", ""
     if text.startswith("sqlite:///"):
-        return sqlite_checkpointer(text[len("sqlite:///"):])
+        return "sqlite", text[len("sqlite:///"):]
     if text.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
-        return postgres_checkpointer(text.replace("postgresql+psycopg://", "postgresql://", 1))
+        return "postgres", text.replace("postgresql+psycopg://", "postgresql://", 1)
     if "://" in text:
         scheme = text.split("://", 1)[0]
         raise ConfigurationError(
             f"unknown checkpoint scheme {scheme!r}; use sqlite:///path, postgresql://... or memory"
         )
-    return sqlite_checkpointer(text)
+    return "sqlite", text
 
 
 def close_checkpointer(saver: BaseCheckpointSaver[Any]) -> None:
@@ -157,11 +167,11 @@ async def aopen_checkpointer(url: str | Path | None = None) -> AsyncIterator[Bas
     """
     if url is None:
         url = default_checkpoint_url()
-    text = str(url).strip()
-    if text in ("memory", "memory://", "sqlite:///:memory:", ":memory:"):
+    kind, target = _parse_location(str(url))
+    if kind == "memory":
         yield InMemorySaver()
         return
-    if text.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
+    if kind == "postgres":
         try:
             from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
         except ImportError:
@@ -171,9 +181,7 @@ async def aopen_checkpointer(url: str | Path | None = None) -> AsyncIterator[Bas
         import psycopg
 
         try:
-            manager = AsyncPostgresSaver.from_conn_string(
-                text.replace("postgresql+psycopg://", "postgresql://", 1)
-            )
+            manager = AsyncPostgresSaver.from_conn_string(target)
             pg_saver = await manager.__aenter__()
         except psycopg.Error as exc:
             raise StorageError(f"cannot connect to PostgreSQL for checkpoints: {exc}") from None
@@ -183,14 +191,9 @@ async def aopen_checkpointer(url: str | Path | None = None) -> AsyncIterator[Bas
         finally:
             await manager.__aexit__(None, None, None)
         return
-    if "://" in text and not text.startswith("sqlite:///"):
-        scheme = text.split("://", 1)[0]
-        raise ConfigurationError(
-            f"unknown checkpoint scheme {scheme!r}; use sqlite:///path, postgresql://... or memory"
-        )
     from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
-    path = Path(text[len("sqlite:///"):] if text.startswith("sqlite:///") else text).expanduser()
+    path = Path(target).expanduser()
     path.parent.mkdir(parents=True, exist_ok=True)
     async with AsyncSqliteSaver.from_conn_string(str(path)) as saver:
         await saver.setup()
