@@ -2,7 +2,8 @@
 
 - :class:`MnemosGroup` turns mnemos errors into one line on stderr
   (``error: <message>``) and an exit code: 2 for a :class:`~mnemos.exceptions.UsageError`
-  (the command was used wrongly), 1 for any other mnemos error (the work failed).
+  (the command was used wrongly), 1 for any other mnemos error (the work failed);
+  :func:`reported` does the same for a command on the root app.
 - :func:`stdout` / :func:`stderr` give rich consoles; :func:`print_json` writes
   the one JSON document that ``--json`` promises.
 - :func:`progress` is a rich progress bar on stderr, silent when stderr is not a terminal.
@@ -11,13 +12,14 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import sys
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -39,6 +41,7 @@ __all__ = [
     "parse_key_values",
     "print_json",
     "progress",
+    "reported",
     "stderr",
     "stdout",
 ]
@@ -56,16 +59,36 @@ def fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
     return typer.Exit(code)
 
 
+@contextmanager
+def _errors_reported() -> Iterator[None]:
+    try:
+        yield
+    except UsageError as exc:
+        raise fail(str(exc), EXIT_USAGE) from None
+    except MnemosError as exc:
+        raise fail(str(exc), EXIT_RUNTIME) from None
+
+
 class MnemosGroup(TyperGroup):
     """A command group whose commands report mnemos errors without a traceback."""
 
     def invoke(self, ctx: Any) -> Any:  # a click Context (typer may vendor click)
-        try:
+        with _errors_reported():
             return super().invoke(ctx)
-        except UsageError as exc:
-            raise fail(str(exc), EXIT_USAGE) from None
-        except MnemosError as exc:
-            raise fail(str(exc), EXIT_RUNTIME) from None
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def reported(func: _F) -> _F:
+    """Wrap a command for the root app so it reports mnemos errors as :class:`MnemosGroup` does."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with _errors_reported():
+            return func(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
 
 
 def stdout() -> Console:

@@ -9,7 +9,6 @@ LangGraph engine are checkpointed (``--checkpoints``) and continue with
 
 from __future__ import annotations
 
-import functools
 import logging
 import uuid
 from pathlib import Path
@@ -21,8 +20,8 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from mnemos._cli._common import fail, stderr, stdout
-from mnemos.exceptions import MnemosError, UsageError
+from mnemos._cli._common import reported, stderr, stdout
+from mnemos.exceptions import UsageError
 
 __all__ = ["brainstorm", "register"]
 
@@ -185,19 +184,6 @@ def _ledger_table(ideas: list[dict[str, Any]]) -> Table:
     return table
 
 
-def _reported(func: Any) -> Any:
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except UsageError as exc:
-            raise fail(str(exc), 2) from None
-        except MnemosError as exc:
-            raise fail(str(exc), 1) from None
-
-    return wrapper
-
-
 def register(app: typer.Typer) -> None:
     """Add ``brainstorm`` to the root command."""
-    app.command("brainstorm")(_reported(brainstorm))
+    app.command("brainstorm")(reported(brainstorm))

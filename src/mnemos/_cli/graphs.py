@@ -9,18 +9,17 @@ needs only the thread id.
 
 from __future__ import annotations
 
-import functools
 import os
 import sys
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
 
-from mnemos._cli._common import MnemosGroup, fail, print_json, stdout
+from mnemos._cli._common import MnemosGroup, fail, print_json, reported, stdout
 from mnemos.exceptions import MnemosError, UsageError
 
 __all__ = ["graph_app", "register", "threads_app"]
@@ -41,24 +40,6 @@ AnswerOpt = Annotated[
     str | None,
     typer.Option("--answer", "-a", help="Answer to a pending question, e.g. yes, or feedback to reject."),
 ]
-
-_F = TypeVar("_F", bound=Callable[..., Any])
-
-
-def _reported(func: _F) -> _F:
-    """Turn mnemos errors into ``error: ...`` and an exit code (for commands on the root app)."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except UsageError as exc:
-            raise fail(str(exc), 2) from None
-        except MnemosError as exc:
-            raise fail(str(exc), 1) from None
-
-    return wrapper  # type: ignore[return-value]
-
 
 @contextmanager
 def _saver(url: str | None) -> Iterator[Any]:
@@ -413,6 +394,6 @@ def graph_check(
 
 def register(app: typer.Typer) -> None:
     """Add ``run``, ``threads`` and ``graph`` to the root command."""
-    app.command("run")(_reported(run))
+    app.command("run")(reported(run))
     app.add_typer(threads_app, name="threads")
     app.add_typer(graph_app, name="graph")
