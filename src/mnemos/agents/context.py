@@ -69,6 +69,15 @@ class ShortTermStrategy(enum.StrEnum):
     SUMMARY = "summary"
     SUMMARY_BUFFER = "summary_buffer"
 
+    @classmethod
+    def parse(cls, value: ShortTermStrategy | str) -> ShortTermStrategy:
+        """The strategy ``value`` names; an unknown name raises :class:`~mnemos.exceptions.UsageError`."""
+        try:
+            return cls(value)
+        except ValueError:
+            names = ", ".join(s.value for s in cls)
+            raise UsageError(f"unknown short-term strategy {value!r}; use one of {names}") from None
+
 
 @dataclass(kw_only=True, frozen=True)
 class RecalledMemory:
@@ -163,7 +172,7 @@ def assemble_context(
     ``messages`` join the instructions. ``summarize`` turns older messages
     into text (default: an extractive summary, no model call).
     """
-    strategy = _strategy(strategy)
+    strategy = ShortTermStrategy.parse(strategy)
     if isinstance(budget, bool) or not isinstance(budget, int) or budget < MIN_CONTEXT_TOKENS:
         raise UsageError(f"a context budget is an integer of at least {MIN_CONTEXT_TOKENS} tokens, got {budget!r}")
     if window < 0:
@@ -247,13 +256,6 @@ def assemble_context(
     return AssembledContext(messages=built, tokens=total, budget=budget,
                             memories=tuple(parts.memories), summary=parts.summary, dropped=dropped)
 
-
-def _strategy(value: ShortTermStrategy | str) -> ShortTermStrategy:
-    try:
-        return ShortTermStrategy(value)
-    except ValueError:
-        names = ", ".join(s.value for s in ShortTermStrategy)
-        raise UsageError(f"unknown short-term strategy {value!r}; use one of {names}") from None
 
 
 def _current_turn_start(conversation: Sequence[BaseMessage]) -> int:

@@ -90,7 +90,7 @@ class MemoryPolicy:
     fact_importance: float = 0.7
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "strategy", _strategy(self.strategy))
+        object.__setattr__(self, "strategy", ShortTermStrategy.parse(self.strategy))
         if isinstance(self.context_tokens, bool) or not isinstance(self.context_tokens, int) or (
             self.context_tokens < MIN_CONTEXT_TOKENS
         ):
@@ -117,13 +117,6 @@ class MemoryPolicy:
         """The namespace of ``agent``'s procedural memory."""
         return _fill(self.procedural_namespace, agent=agent, user_id=user_id, thread_id=thread_id)
 
-
-def _strategy(value: ShortTermStrategy | str) -> ShortTermStrategy:
-    try:
-        return ShortTermStrategy(value)
-    except ValueError:
-        names = ", ".join(s.value for s in ShortTermStrategy)
-        raise UsageError(f"unknown short-term strategy {value!r}; use one of {names}") from None
 
 
 def _fill(template: Sequence[str], *, agent: str, user_id: str, thread_id: str | None) -> Namespace:
