@@ -38,7 +38,6 @@ from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
-from urllib.parse import parse_qs, unquote, urlparse
 
 from pydantic import ValidationError
 
@@ -52,6 +51,7 @@ from mnemos.exceptions import (
 )
 from mnemos.memory_adapters import _mem0
 from mnemos.memory_adapters._namespace import Namespace
+from mnemos.memory_adapters._url import embedded_path, query_params
 from mnemos.memory_adapters.base import (
     BaseMemoryAdapter,
     Capability,
@@ -162,14 +162,8 @@ class Mem0MemoryAdapter(BaseMemoryAdapter):
 
         Query parameters: ``collection``, ``threshold``, ``user``.
         """
-        parsed = urlparse(url)
-        if parsed.scheme != "mem0":
-            raise ConfigurationError(f"not a mem0 URL: {url!r}")
-        if parsed.netloc not in ("", "localhost"):
-            raise ConfigurationError(
-                f"mem0 runs embedded: write mem0:///path (three slashes), not {url!r}"
-            )
-        params = {k: v[-1] for k, v in parse_qs(parsed.query).items()}
+        path = embedded_path(url, "mem0")
+        params = query_params(url)
         unknown = set(params) - {"collection", "threshold", "user"}
         if unknown:
             raise ConfigurationError(f"unknown mem0 URL parameter(s): {sorted(unknown)}")
@@ -177,7 +171,6 @@ class Mem0MemoryAdapter(BaseMemoryAdapter):
             threshold = float(params.get("threshold", 0.1))
         except ValueError:
             raise ConfigurationError(f"threshold is a number in {url!r}") from None
-        path = unquote(parsed.path) or None
         return cls(
             path,
             scope=scope,

@@ -42,7 +42,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
-from urllib.parse import parse_qs, unquote, urlparse
+from urllib.parse import urlparse
 
 from mnemos.exceptions import ConfigurationError, InvalidRecordError, UsageError
 from mnemos.memory_adapters._memgpt_agent import MemGPTAgent
@@ -55,6 +55,7 @@ from mnemos.memory_adapters._memgpt_context import (
 )
 from mnemos.memory_adapters._memgpt_tools import memgpt_tools
 from mnemos.memory_adapters._namespace import Namespace
+from mnemos.memory_adapters._url import embedded_path, query_params
 from mnemos.memory_adapters.base import (
     BaseMemoryAdapter,
     Capability,
@@ -182,16 +183,12 @@ class MemGPTMemoryAdapter(BaseMemoryAdapter):
         parsed = urlparse(url)
         if parsed.scheme in ("memgpt+letta", "memgpt+letta+https"):
             return cls._from_letta_url(url, scope=scope, embedder=embedder)
-        if parsed.scheme != "memgpt":
-            raise ConfigurationError(f"not a memgpt URL: {url!r}")
-        if parsed.netloc not in ("", "localhost"):
-            raise ConfigurationError(f"write memgpt:///path.db (three slashes), not {url!r}")
-        return cls(unquote(parsed.path) or None, scope=scope, embedder=embedder)
+        return cls(embedded_path(url, "memgpt"), scope=scope, embedder=embedder)
 
     @classmethod
     def _from_letta_url(cls, url: str, *, scope: Sequence[str], embedder: object) -> MemGPTMemoryAdapter:
         parsed = urlparse(url)
-        params = {k: v[-1] for k, v in parse_qs(parsed.query).items()}
+        params = query_params(url)
         agent = params.pop("agent_id", None) or params.pop("agent", None)
         if not parsed.hostname:
             raise ConfigurationError(f"a Letta URL names the server: memgpt+letta://host:port?agent=..., not {url!r}")

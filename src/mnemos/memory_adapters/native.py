@@ -37,7 +37,6 @@ from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
-from urllib.parse import unquote, urlparse
 
 import numpy as np
 
@@ -78,6 +77,7 @@ from mnemos.memory_adapters._native_store import (
 )
 from mnemos.memory_adapters._ranking import RankingConfig
 from mnemos.memory_adapters._text import content_hash
+from mnemos.memory_adapters._url import embedded_path
 from mnemos.memory_adapters._vectors import VectorCache
 from mnemos.memory_adapters.base import (
     BaseMemoryAdapter,
@@ -198,15 +198,7 @@ class NativeMemoryAdapter(BaseMemoryAdapter):
     @classmethod
     def from_url(cls, url: str, *, scope: Sequence[str] = (), embedder: object = None) -> NativeMemoryAdapter:
         """Open ``native:///abs/path.db`` (or ``native://`` for the default store)."""
-        parsed = urlparse(url)
-        if parsed.scheme != "native":
-            raise ConfigurationError(f"not a native store URL: {url!r}")
-        if parsed.netloc and parsed.netloc != "localhost":
-            raise ConfigurationError(
-                f"native store URLs have no host: write native:///absolute/path.db, not {url!r}"
-            )
-        path = unquote(parsed.path)
-        return cls(path or None, scope=scope, embedder=embedder)
+        return cls(embedded_path(url, "native"), scope=scope, embedder=embedder)
 
     # -- properties ---------------------------------------------------------------------
 

@@ -40,7 +40,7 @@ from contextlib import AbstractContextManager
 from dataclasses import replace
 from datetime import datetime
 from typing import Any, ClassVar
-from urllib.parse import parse_qs, urlparse
+from urllib.parse import urlparse
 
 from mnemos.exceptions import (
     CapabilityNotSupportedError,
@@ -49,6 +49,7 @@ from mnemos.exceptions import (
     StorageError,
 )
 from mnemos.memory_adapters._namespace import Namespace, is_prefix
+from mnemos.memory_adapters._url import query_params
 from mnemos.memory_adapters.base import (
     BaseMemoryAdapter,
     Capability,
@@ -148,7 +149,7 @@ class ZepMemoryAdapter(BaseMemoryAdapter):
             raise ConfigurationError(f"not a Zep URL: {url!r}")
         if not parsed.netloc:
             raise ConfigurationError(f"a Zep URL names its server: zep://host:port, not {url!r}")
-        params = {k: v[-1] for k, v in parse_qs(parsed.query).items()}
+        params = query_params(url)
         unknown = set(params) - {"user"}
         if unknown:
             raise ConfigurationError(
