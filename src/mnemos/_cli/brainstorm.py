@@ -47,7 +47,7 @@ def brainstorm(
     from mnemos.agents import offline_fallback_notice, resolve_model
     from mnemos.config import mnemos_home
     from mnemos.graphs._personas import load_personas
-    from mnemos.graphs.groupchat import GroupChat, SessionResult, participants_from_personas
+    from mnemos.graphs.brainstorm import brainstorm_chat, run_session
     from mnemos.memory_adapters.registry import open_memory
 
     if engine not in ("langgraph", "autogen"):
@@ -69,9 +69,7 @@ def brainstorm(
     if notice:
         stderr().print(f"[yellow]{notice}[/yellow]", highlight=False)
     memory = open_memory(store)
-    members, moderator = participants_from_personas(team, model=chat_model, memory=memory)
-    chat = GroupChat(participants=members, moderator=moderator, team_memory=memory, team=team.team,
-                     max_rounds=rounds)
+    chat, _ = brainstorm_chat(team, model=chat_model, memory=memory, rounds=rounds)
     thread_id = thread or f"brainstorm-{uuid.uuid4().hex[:8]}"
     console = stdout()
     console.print(f"[dim]brainstorm · thread {thread_id} · team {team.team} · engine {engine} · "
@@ -89,19 +87,8 @@ def brainstorm(
                 result = run_brainstorm_on_autogen(chat, topic, thread_id=thread_id, user_id=user,
                                                    on_update=view.update)
             else:
-                from mnemos.graphs.checkpoint import open_checkpointer
-
-                config: Any = {"configurable": {"thread_id": thread_id, "user_id": user},
-                               "metadata": {"mnemos_graph": "brainstorm", "mnemos_user": user}}
-                with open_checkpointer(checkpoints) as saver:
-                    graph = chat.compile(checkpointer=saver)
-                    for mode, chunk in chat.stream(graph, topic, config, resume=resume):
-                        if mode == "updates":
-                            for node, update in chunk.items():
-                                view.update(node, update or {})
-                        elif mode == "custom":
-                            view.event(chunk)
-                    result = SessionResult.from_state(graph.get_state(config).values, thread_id)
+                result = run_session(chat, topic, thread_id=thread_id, user_id=user, checkpoints=checkpoints,
+                                     resume=resume, on_update=view.update, on_event=view.event)
     finally:
         memory.close()
     console.print(_ledger_table(result.ideas))

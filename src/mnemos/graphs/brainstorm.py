@@ -1,0 +1,78 @@
+"""Run a brainstorm session: personas to participants to a checkpointed :class:`GroupChat` run.
+
+The one code path behind ``mnemos brainstorm`` and the MCP ``brainstorm_run``
+tool::
+
+    chat, team = brainstorm_chat("builtin", model=None, memory=store, rounds=2)
+    result = run_session(chat, "A loyalty product for small shops", thread_id="s1",
+                         checkpoints="sqlite:///chat.db")
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from langchain_core.language_models import BaseChatModel
+
+from mnemos.graphs._personas import PersonaSet, load_personas
+from mnemos.graphs.groupchat import GroupChat, SessionResult, participants_from_personas
+from mnemos.memory_adapters import BaseMemoryAdapter
+
+__all__ = ["brainstorm_chat", "run_session"]
+
+
+def brainstorm_chat(
+    personas: str | Path | PersonaSet = "builtin",
+    *,
+    model: str | BaseChatModel | None = None,
+    memory: BaseMemoryAdapter | None = None,
+    rounds: int = 3,
+) -> tuple[GroupChat, PersonaSet]:
+    """A group chat of the persona set (a file, ``builtin[:NAME]`` or a loaded set) and the set.
+
+    Its participants and its team memory use ``memory``; ``model`` is
+    resolved as by :func:`~mnemos.agents.resolve_model` (the configured one
+    when ``None``).
+    """
+    team = personas if isinstance(personas, PersonaSet) else load_personas(personas)
+    members, moderator = participants_from_personas(team, model=model, memory=memory)
+    chat = GroupChat(participants=members, moderator=moderator, team_memory=memory, team=team.team,
+                     max_rounds=rounds)
+    return chat, team
+
+
+def run_session(
+    chat: GroupChat,
+    topic: str | None,
+    *,
+    thread_id: str,
+    user_id: str = "default",
+    checkpoints: str | Path | None = None,
+    resume: bool = False,
+    on_update: Callable[[str, dict[str, Any]], None] | None = None,
+    on_event: Callable[[dict[str, Any]], None] | None = None,
+) -> SessionResult:
+    """Run (or with ``resume``, continue) the session of ``thread_id``, checkpointed at ``checkpoints``.
+
+    ``checkpoints`` is a location for :func:`~mnemos.graphs.open_checkpointer`
+    (default: ``$MNEMOS_HOME/checkpoints.db``). ``on_update(node, update)``
+    sees every graph step and ``on_event(event)`` every custom stream event
+    (what a speaker recalls). A new session on a thread that has one, or
+    ``resume`` with nothing to resume, is a :class:`~mnemos.exceptions.UsageError`
+    raised before anything is run or stored.
+    """
+    from mnemos.graphs.checkpoint import open_checkpointer
+
+    config: Any = {"configurable": {"thread_id": thread_id, "user_id": user_id},
+                   "metadata": {"mnemos_graph": "brainstorm", "mnemos_user": user_id}}
+    with open_checkpointer(checkpoints) as saver:
+        graph = chat.compile(checkpointer=saver)
+        for mode, chunk in chat.stream(graph, topic, config, resume=resume):
+            if mode == "updates" and on_update is not None:
+                for node, update in chunk.items():
+                    on_update(node, update or {})
+            elif mode == "custom" and on_event is not None:
+                on_event(chunk)
+        return SessionResult.from_state(graph.get_state(config).values, thread_id)
