@@ -5,6 +5,8 @@
 - tools ``memory_add``, ``memory_search``, ``memory_get``, ``memory_update``,
   ``memory_delete``, ``memory_list_namespaces``;
 - ``graph_run`` (run a registered graph on a thread), when graphs are registered;
+- ``brainstorm_run`` (a group of persona agents brainstorms a topic and
+  remembers it, in the caller's memory, with the server's model);
 - every tool of the :class:`~mnemos.tools.registry.ToolRegistry`;
 - resources ``memory://{id}`` (a memory record as JSON) and
   ``graph://{name}/mermaid`` (a graph's Mermaid diagram).
@@ -19,7 +21,7 @@ principal the server was built for.
 Other features add tools through *extensions*: callables
 ``extension(server, context)`` that receive the FastMCP server and a
 :class:`ServerContext` (which gives the calling principal and its memory) and
-register their own tools. Group-chat brainstorming plugs in this way.
+register their own tools.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from mnemos.exceptions import MnemosError, UsageError
 from mnemos.memory_adapters.base import BaseMemoryAdapter, MemoryKind
 from mnemos.tools import _memory_ops as ops
 from mnemos.tools._auth import StaticTokenVerifier, request_principal, validate_principal
+from mnemos.tools.brainstorm_runner import BrainstormRunOut, PersonasIn, run_brainstorm
 from mnemos.tools.graph_runner import GraphRegistry, GraphRunOut
 from mnemos.tools.registry import ToolRegistry
 from mnemos.tools.schemas import (
@@ -73,6 +76,7 @@ BUILTIN_TOOLS = (
     "memory_delete",
     "memory_list_namespaces",
     "graph_run",
+    "brainstorm_run",
 )
 
 _INSTRUCTIONS = """\
@@ -81,7 +85,9 @@ Store memories with memory_add (a namespace such as "projects/atlas", a kind:
 episodic, semantic or procedural) and find them with memory_search, which
 returns ids, scores and the reasons for each score. memory_get, memory_update
 and memory_delete take a memory id. graph_run runs a registered graph on a
-thread; the same thread_id continues the conversation."""
+thread; the same thread_id continues the conversation. brainstorm_run has a
+group of persona agents brainstorm a topic; decided ideas are remembered and
+later brainstorms build on them."""
 
 T = TypeVar("T")
 
@@ -98,6 +104,8 @@ class ServerContext:
     """True when principals come from bearer tokens."""
     local_principal: str
     """The principal of every call when not :attr:`authenticated`."""
+    model: Any = None
+    """The chat model of brainstorms: a ``provider:model`` spec, a model, or None (the configured one)."""
 
     def principal_of(self, ctx: Context[Any, Any, Any]) -> str:
         """The calling principal; a tool error if an authenticated server sees no token."""
@@ -171,6 +179,7 @@ def build_server(
     extensions: Sequence[ServerExtension] = (),
     name: str = "mnemos",
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "WARNING",
+    model: Any = None,
 ) -> FastMCP:
     """Build the mnemos MCP server over ``memory``.
 
@@ -178,7 +187,9 @@ def build_server(
     HTTP: every request must carry one of the tokens, and calls act for its
     principal. Without tokens every call acts for ``principal``. ``host`` and
     ``port`` are used by ``server.run("streamable-http")`` and for the
-    server's DNS-rebinding protection.
+    server's DNS-rebinding protection. ``model`` (a ``provider:model`` spec
+    or a chat model) is what ``brainstorm_run`` agents think with; by default
+    the configured model, else the offline one.
     """
     from langchain_mcp_adapters.tools import to_fastmcp
 
@@ -223,10 +234,12 @@ def build_server(
         registry=registry,
         authenticated=tokens is not None,
         local_principal=validate_principal(principal),
+        model=model,
     )
     _add_memory_tools(server, context)
     if len(graphs):
         _add_graph_tools(server, context)
+    _add_brainstorm_tool(server, context)
     _add_resources(server, context)
     for extension in extensions:
         extension(server, context)
@@ -357,6 +370,38 @@ def _add_graph_tools(server: FastMCP, sc: ServerContext) -> None:
                 principal=principal,
                 memory=sc.memory_for(ctx),
             )
+        )
+
+
+def _add_brainstorm_tool(server: FastMCP, sc: ServerContext) -> None:
+    @server.tool(
+        annotations=ToolAnnotations(readOnlyHint=False, destructiveHint=False, openWorldHint=True),
+    )
+    async def brainstorm_run(
+        ctx: Context[Any, Any, Any],
+        topic: Annotated[str | None, Field(description="What to brainstorm (omit when resuming).")] = None,
+        personas: PersonasIn = "builtin",
+        rounds: Annotated[int, Field(ge=1, le=10, description="Rounds; each participant speaks once per round.")] = 3,
+        thread_id: Annotated[str | None, Field(min_length=1, description="The session's thread (default: a new one).")] = None,
+        resume: Annotated[bool, Field(description="Continue the unfinished session of thread_id.")] = False,
+    ) -> BrainstormRunOut:
+        """Brainstorm a topic with persona agents; returns the idea ledger and a summary.
+
+        Accepted and rejected ideas are remembered in your memory, so a later
+        brainstorm on a related topic builds on the accepted ones and does not
+        bring back the rejected ones.
+        """
+        return await _run(
+            run_brainstorm,
+            memory=sc.memory_for(ctx),
+            topic=topic,
+            personas=personas,
+            rounds=rounds,
+            thread_id=thread_id,
+            resume=resume,
+            principal=sc.principal_of(ctx),
+            model=sc.model,
+            checkpoint_path=sc.graphs.checkpoint_path,
         )
 
 
