@@ -93,7 +93,7 @@ async def test_every_tool_over_http(url: str, memory: NativeMemoryAdapter) -> No
         listed = {t.name: t for t in (await session.list_tools()).tools}
         assert {
             "memory_add", "memory_search", "memory_get", "memory_update", "memory_delete",
-            "memory_list_namespaces", "graph_run", "shout", "add_numbers",
+            "memory_list_namespaces", "graph_run", "brainstorm_run", "shout", "add_numbers",
         } <= set(listed)
         assert listed["memory_search"].outputSchema is not None
         assert listed["memory_search"].annotations.readOnlyHint is True

@@ -38,9 +38,9 @@ async def test_stdio_every_tool_and_bad_arguments(db_path: Path, tmp_path: Path,
     async with stdio_session(_serve_args(db_path, tmp_path), subprocess_env(mnemos_home)) as session:
         tools = {t.name: t for t in (await session.list_tools()).tools}
         assert {"memory_add", "memory_search", "memory_get", "memory_update", "memory_delete",
-                "memory_list_namespaces", "graph_run", "shout", "add_numbers"} <= set(tools)
+                "memory_list_namespaces", "graph_run", "brainstorm_run", "shout", "add_numbers"} <= set(tools)
         for name in ("memory_add", "memory_search", "memory_get", "memory_update", "memory_delete",
-                     "memory_list_namespaces", "graph_run"):
+                     "memory_list_namespaces", "graph_run", "brainstorm_run"):
             assert tools[name].outputSchema is not None, name
         assert "echo" in (tools["graph_run"].description or "")
 
@@ -59,6 +59,10 @@ async def test_stdio_every_tool_and_bad_arguments(db_path: Path, tmp_path: Path,
         assert ran["messages"][-1]["content"] == "turn 1: ping"
         assert (await session.call_tool("shout", {"text": "abc"})).content[0].text == "ABC"
         assert (await session.call_tool("add_numbers", {"a": 1, "b": 2})).content[0].text == "3"
+        session_out = (await session.call_tool(
+            "brainstorm_run", {"topic": "A loyalty product for small shops", "rounds": 1, "thread_id": "b1"}
+        )).structuredContent
+        assert session_out["finished"] and any(i["status"] == "accepted" for i in session_out["ideas"])
         templates = {t.uriTemplate for t in (await session.list_resource_templates()).resourceTemplates}
         assert templates == {"memory://{id}", "graph://{name}/mermaid"}
         resource = await session.read_resource(f"memory://{memory_id}")
@@ -76,6 +80,8 @@ async def test_stdio_every_tool_and_bad_arguments(db_path: Path, tmp_path: Path,
             ("memory_delete", {"id": ""}, "id"),
             ("memory_search", {"kinds": ["nope"]}, "kinds"),
             ("graph_run", {"name": "echo", "input": 5, "thread_id": "t"}, "input"),
+            ("brainstorm_run", {"topic": "pricing", "personas": "my_team.toml"}, "built-in persona set"),
+            ("brainstorm_run", {"topic": "pricing", "thread_id": "b1"}, "already has a session"),
             ("shout", {}, "text"),
         ]:
             result = await session.call_tool(name, args)
@@ -88,7 +94,10 @@ async def test_stdio_every_tool_and_bad_arguments(db_path: Path, tmp_path: Path,
 
     with NativeMemoryAdapter(db_path) as adapter:
         # the stdio server serves the local principal
-        assert adapter.namespaces() == [("principals", "local", "graph", "inputs")]
+        spaces = adapter.namespaces()
+        assert ("principals", "local", "graph", "inputs") in spaces
+        assert ("principals", "local", "teams", "business", "ideas") in spaces
+        assert all(ns[:2] == ("principals", "local") for ns in spaces)
 
 
 async def test_stdio_principal_option(db_path: Path, tmp_path: Path, mnemos_home: Path) -> None:
