@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from mcp import ClientSession
+from mcp.types import TextContent
 from mcp_testkit import http_session, serve_http
 
 from mnemos.memory_adapters.native import NativeMemoryAdapter
@@ -37,6 +39,13 @@ def _namespaces(memory: NativeMemoryAdapter) -> set[tuple[str, ...]]:
     return {tuple(r["namespace"]) for r in memory.iter_export()}
 
 
+async def _brainstorm(session: ClientSession, **args: Any) -> dict[str, Any]:
+    result = await session.call_tool("brainstorm_run", args)
+    assert not result.isError, result.content
+    assert result.structuredContent is not None
+    return result.structuredContent
+
+
 def _snapshot(memory: NativeMemoryAdapter) -> list[dict[str, Any]]:
     return sorted(memory.iter_export(), key=lambda r: r["id"])
 
@@ -50,9 +59,7 @@ async def test_brainstorm_run_returns_the_ledger_and_a_later_session_builds_on_i
         assert set(tools["brainstorm_run"].inputSchema["properties"]) == {
             "topic", "personas", "rounds", "thread_id", "resume"}
 
-        first = await alice.call_tool("brainstorm_run", {"topic": TOPIC, "rounds": 1, "thread_id": "s1"})
-        assert not first.isError, first.content
-        out = first.structuredContent
+        out = await _brainstorm(alice, topic=TOPIC, rounds=1, thread_id="s1")
         assert out["thread_id"] == "s1" and out["team"] == "business" and out["finished"] is True
         assert out["stop_reason"] == "rounds" and out["transcript_length"] >= 4
         accepted = [i["text"] for i in out["ideas"] if i["status"] == "accepted"]
@@ -65,7 +72,7 @@ async def test_brainstorm_run_returns_the_ledger_and_a_later_session_builds_on_i
         assert {r.metadata["idea"] for r in team if r.metadata["status"] == "accepted"} == set(accepted)
         assert all(ns[:2] == ("principals", "alice") for ns in _namespaces(memory))
 
-        second = (await alice.call_tool("brainstorm_run", {"topic": RELATED, "rounds": 1})).structuredContent
+        second = await _brainstorm(alice, topic=RELATED, rounds=1)
         assert second["thread_id"] != "s1"
         assert set(accepted) <= set(second["recalled_accepted"])
         earlier = [i for i in second["ideas"] if i["origin"] == "earlier session"]
@@ -75,15 +82,13 @@ async def test_brainstorm_run_returns_the_ledger_and_a_later_session_builds_on_i
 
 async def test_two_principals_brainstorm_memories_do_not_mix(url: str, memory: NativeMemoryAdapter) -> None:
     async with http_session(url, ALICE) as alice, http_session(url, BOB) as bob:
-        first = (await alice.call_tool("brainstorm_run", {"topic": TOPIC, "rounds": 1, "thread_id": "same"})).structuredContent
+        first = await _brainstorm(alice, topic=TOPIC, rounds=1, thread_id="same")
         alice_accepted = {i["text"] for i in first["ideas"] if i["status"] == "accepted"}
         assert alice_accepted
         alice_records = _snapshot(memory)
 
         # the same topic and thread id: bob starts fresh and recalls nothing of alice's
-        theirs = await bob.call_tool("brainstorm_run", {"topic": RELATED, "rounds": 1, "thread_id": "same"})
-        assert not theirs.isError, theirs.content
-        out = theirs.structuredContent
+        out = await _brainstorm(bob, topic=RELATED, rounds=1, thread_id="same")
         assert out["recalled_accepted"] == [] and out["recalled_rejected"] == []
         assert all(i["origin"] == "session" for i in out["ideas"])
 
@@ -93,7 +98,7 @@ async def test_two_principals_brainstorm_memories_do_not_mix(url: str, memory: N
 
         # and alice's next session recalls her own ideas, none of bob's
         bob_only = {i["text"] for i in out["ideas"] if i["status"] == "accepted"} - alice_accepted
-        again = (await alice.call_tool("brainstorm_run", {"topic": RELATED, "rounds": 1})).structuredContent
+        again = await _brainstorm(alice, topic=RELATED, rounds=1)
         assert alice_accepted <= set(again["recalled_accepted"])
         assert not bob_only & set(again["recalled_accepted"])
 
@@ -118,10 +123,10 @@ async def test_bad_arguments_are_tool_errors_and_change_nothing(
     url: str, memory: NativeMemoryAdapter, args: dict[str, Any], message: str
 ) -> None:
     async with http_session(url, ALICE) as alice:
-        done = await alice.call_tool("brainstorm_run", {"topic": TOPIC, "rounds": 1, "thread_id": "done"})
-        assert not done.isError
+        await _brainstorm(alice, topic=TOPIC, rounds=1, thread_id="done")
         before = _snapshot(memory)
         bad = await alice.call_tool("brainstorm_run", args)
         assert bad.isError
-        assert message in bad.content[0].text  # type: ignore[union-attr]
+        text = bad.content[0]
+        assert isinstance(text, TextContent) and message in text.text
         assert _snapshot(memory) == before
