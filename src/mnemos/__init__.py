@@ -1,6 +1,13 @@
-"""mnemos: multi-agent systems whose agents remember."""
+"""mnemos: multi-agent systems whose agents remember.
+
+The names most programs need, importable from ``mnemos`` directly. Agents,
+graphs and tools load on first use, so ``import mnemos`` stays light.
+"""
 
 from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from mnemos.exceptions import MnemosError, MnemosRuntimeError, UsageError
 from mnemos.memory_adapters import (
@@ -12,17 +19,57 @@ from mnemos.memory_adapters import (
     ScoredMemory,
 )
 
+if TYPE_CHECKING:
+    from mnemos.agents import Agent, MemoryPolicy, OfflineChatModel, resolve_model
+    from mnemos.graphs import GraphBuilder, sqlite_checkpointer
+    from mnemos.graphs.groupchat import GroupChat
+    from mnemos.memory_adapters.native import NativeMemoryAdapter
+    from mnemos.memory_adapters.registry import open_memory
+    from mnemos.tools import mcp_tools
+
 __version__ = "0.1.0"
 
+_LAZY = {
+    "Agent": "mnemos.agents",
+    "MemoryPolicy": "mnemos.agents",
+    "OfflineChatModel": "mnemos.agents",
+    "resolve_model": "mnemos.agents",
+    "GraphBuilder": "mnemos.graphs",
+    "sqlite_checkpointer": "mnemos.graphs",
+    "GroupChat": "mnemos.graphs.groupchat",
+    "NativeMemoryAdapter": "mnemos.memory_adapters.native",
+    "open_memory": "mnemos.memory_adapters.registry",
+    "mcp_tools": "mnemos.tools",
+}
+
 __all__ = [
+    "Agent",
     "BaseMemoryAdapter",
     "Capability",
+    "GraphBuilder",
+    "GroupChat",
     "MemoryKind",
+    "MemoryPolicy",
     "MemoryRecord",
     "MnemosError",
     "MnemosRuntimeError",
+    "NativeMemoryAdapter",
+    "OfflineChatModel",
     "Provenance",
     "ScoredMemory",
     "UsageError",
     "__version__",
+    "mcp_tools",
+    "open_memory",
+    "resolve_model",
+    "sqlite_checkpointer",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'mnemos' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
