@@ -79,6 +79,10 @@ def sqlite_checkpointer(path: str | Path | None = None) -> SqliteSaver:
     return saver
 
 
+def _missing_postgres_extra() -> MissingExtraError:
+    return MissingExtraError("postgres", "langgraph-checkpoint-postgres", "PostgreSQL checkpoints")
+
+
 def postgres_checkpointer(url: str) -> BaseCheckpointSaver[Any]:
     """A ``PostgresSaver`` on ``url`` (tables created if missing).
 
@@ -90,9 +94,7 @@ def postgres_checkpointer(url: str) -> BaseCheckpointSaver[Any]:
         from psycopg import Connection
         from psycopg.rows import dict_row
     except ImportError:
-        raise MissingExtraError(
-            "postgres", "langgraph-checkpoint-postgres", "PostgreSQL checkpoints"
-        ) from None
+        raise _missing_postgres_extra() from None
     import psycopg
 
     try:
@@ -175,9 +177,7 @@ async def aopen_checkpointer(url: str | Path | None = None) -> AsyncIterator[Bas
         try:
             from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
         except ImportError:
-            raise MissingExtraError(
-                "postgres", "langgraph-checkpoint-postgres", "PostgreSQL checkpoints"
-            ) from None
+            raise _missing_postgres_extra() from None
         import psycopg
 
         try:
