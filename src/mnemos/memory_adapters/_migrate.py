@@ -94,6 +94,9 @@ def migrate_store(
                 result.relations += 1
         else:
             result.notes.append(f"{dst.name!r} has no graph: relations were not copied")
+    analyze = getattr(dst, "analyze", None)
+    if callable(analyze) and result.copied:
+        analyze()  # planner statistics for the bulk of new rows
     if on_progress is not None and result.total == 0:
         on_progress(0, 0)
     return result

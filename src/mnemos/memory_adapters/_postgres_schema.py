@@ -8,8 +8,9 @@ A store is one PostgreSQL *schema* (``mnemos`` unless the URL says
   B-tree index. ``metadata`` keeps the exact JSON text (a round trip returns
   what was stored, number for number); ``meta`` is the same as ``jsonb``
   (generated) for filters. ``tsv`` is the full-text vector (generated, see
-  :data:`DEFAULT_TEXT_SEARCH`), ``doc_len`` the number of words BM25 uses,
-  ``embedding`` the pgvector embedding.
+  :data:`DEFAULT_TEXT_SEARCH`), ``tf`` how often each of its lexemes occurs,
+  ``doc_len`` the number of words BM25 uses, ``embedding`` the pgvector
+  embedding (stored in the row).
 - ``history``: earlier versions of a memory, as JSON.
 - ``entities``, ``mentions``, ``relations``: the entity/relation graph.
 - ``meta``: schema version, embedder name and dims, text-search configuration.
@@ -120,6 +121,11 @@ def _v1(schema: str, dims: int, text_search: str) -> list[str]:
         f'CREATE SCHEMA IF NOT EXISTS "{schema}"',
         f'SET LOCAL search_path TO "{schema}", public',
         "CREATE TABLE meta (key text PRIMARY KEY, value text NOT NULL)",
+        # How often each lexeme of a tsvector occurs, in the tsvector's own lexeme order
+        # (that of tsvector_to_array): BM25's term frequencies without unnesting at search.
+        """CREATE FUNCTION term_counts(v tsvector) RETURNS smallint[] LANGUAGE sql IMMUTABLE
+           PARALLEL SAFE RETURN (SELECT coalesce(array_agg(cardinality(u.positions)::smallint
+           ORDER BY u.n), '{}') FROM pg_catalog.unnest(v) WITH ORDINALITY AS u(lexeme, positions, weights, n))""",
         f"""CREATE TABLE memories (
             rowid bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
             id text NOT NULL UNIQUE,
@@ -142,14 +148,22 @@ def _v1(schema: str, dims: int, text_search: str) -> list[str]:
             doc_len integer NOT NULL,
             tsv tsvector GENERATED ALWAYS AS
                 (to_tsvector('{text_search}'::regconfig, left(content, {TSV_CHARS}))) STORED,
+            tf smallint[] GENERATED ALWAYS AS
+                ("{schema}".term_counts(to_tsvector('{text_search}'::regconfig, left(content, {TSV_CHARS})))) STORED,
             embedding vector({dims}) NOT NULL
         )""",
+        # Vectors stay in the row, uncompressed, and so do the small columns beside them (a
+        # row is moved to TOAST only past 8 kB): a scan computing distances or BM25 must not
+        # fetch each value from the TOAST table (past ~1,600 dims a vector needs TOAST).
+        f"ALTER TABLE memories ALTER COLUMN embedding SET STORAGE {'PLAIN' if dims <= 1600 else 'MAIN'}",
+        "ALTER TABLE memories SET (toast_tuple_target = 8160)",
         "CREATE INDEX memories_ns_created ON memories (ns, created_at)",
         "CREATE INDEX memories_created ON memories (created_at)",
         "CREATE INDEX memories_hash ON memories (content_hash, ns)",
         "CREATE INDEX memories_expires ON memories (expires_at) WHERE expires_at IS NOT NULL",
         "CREATE INDEX memories_episode ON memories (ns, episode, created_at, rowid) WHERE episode IS NOT NULL",
-        "CREATE INDEX memories_tsv ON memories USING gin (tsv)",
+        # no pending list: searches right after a bulk load stay fast
+        "CREATE INDEX memories_tsv ON memories USING gin (tsv) WITH (fastupdate = off)",
         "CREATE INDEX memories_embedding ON memories USING hnsw (embedding vector_cosine_ops)",
         """CREATE TABLE history (
             id text NOT NULL, version integer NOT NULL, record text NOT NULL,

@@ -166,12 +166,12 @@ def _quote_lexeme(lexeme: str) -> str:
 
 def _document_frequencies(store: PgStore, conn: Any, lexemes: list[str], cap: int, size: int) -> dict[str, int]:
     """How many memories hold each lexeme, counted up to ``cap`` (enough for the posting
-    budget); cached on big stores until they grow or shrink by a tenth."""
-    exact = size < _EXACT_DF_BELOW
-    if exact or abs(size - store.df_size) > store.df_size // 10:
+    budget); cached until the store's size changes (by a tenth, on big stores)."""
+    changed = size != store.df_size if size < _EXACT_DF_BELOW else abs(size - store.df_size) > store.df_size // 10
+    if changed:
         store.df_cache.clear()
         store.df_size = size
-    missing = lexemes if exact else [t for t in lexemes if t not in store.df_cache]
+    missing = [t for t in lexemes if t not in store.df_cache]
     if missing:
         rows = conn.execute(
             """SELECT t.lexeme, (SELECT count(*) FROM (SELECT 1 FROM memories
@@ -214,19 +214,25 @@ def _keyword_list(
     n = max(n, *(docs[t] for t in kept))  # the count may lag writes made since
     idf = [max(1e-6, math.log((n - docs[t] + 0.5) / (docs[t] + 0.5))) for t in kept]
     tsquery = " | ".join(_quote_lexeme(t) for t in kept)
+    # BM25 per row: idf · tf·(k1+1) / (tf + k1·(1 - b + b·len/avgdl)), with tf read from the
+    # row's term counts at the lexeme's place in its tsvector (NULL, i.e. 0, when absent).
+    norm = f"({_K1} * ({1 - _B} + {_B} * m.doc_len / %s::float8))"
+    terms = " + ".join(
+        f"coalesce(%s::float8 * m.tf[array_position(a.lx, %s)] * {_K1 + 1} "
+        f"/ (m.tf[array_position(a.lx, %s)] + {norm}), 0)"
+        for _ in kept
+    )
+    score_params: list[Any] = []
+    for term, weight in zip(kept, idf, strict=True):
+        score_params += [weight, term, term, max(avgdl, 1e-9)]
     size = 2 * want
     while True:
         rows = conn.execute(
-            f"""SELECT m.rowid, s.score, m.metadata FROM memories m
-                CROSS JOIN LATERAL (
-                    SELECT sum(q.idf * cardinality(t.positions) * {_K1 + 1}
-                               / (cardinality(t.positions) + {_K1} * ({1 - _B} + {_B} * m.doc_len / %s)))
-                           AS score
-                    FROM unnest(m.tsv) t JOIN unnest(%s::text[], %s::float8[]) q(lexeme, idf)
-                      ON q.lexeme = t.lexeme) s
+            f"""SELECT m.rowid, {terms} AS score, m.metadata FROM memories m
+                CROSS JOIN LATERAL (SELECT tsvector_to_array(m.tsv) AS lx OFFSET 0) a
                 WHERE m.tsv @@ %s::tsquery AND {where_.sql}
-                ORDER BY s.score DESC, m.rowid LIMIT %s""",
-            [max(avgdl, 1e-9), kept, idf, tsquery, *where_.params, size],
+                ORDER BY score DESC, m.rowid LIMIT %s""",
+            [*score_params, tsquery, *where_.params, size],
         ).fetchall()
         kept_rows = [(r[0], float(r[1])) for r in rows if where_.passes(r[2])]
         if where_.exact or len(rows) < size or len(kept_rows) >= want:
@@ -240,7 +246,7 @@ def _vector_list(
     size = want
     while True:
         with conn.transaction():
-            conn.execute("SELECT set_config('hnsw.ef_search', %s, true)", (str(min(1000, max(100, 2 * size))),))
+            conn.execute("SELECT set_config('hnsw.ef_search', %s, true)", (str(min(1000, max(40, size))),))
             if store.iterative_scan:
                 conn.execute("SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true)")
             rows = conn.execute(

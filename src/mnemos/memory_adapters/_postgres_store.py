@@ -94,6 +94,7 @@ class PgStore:
                     yield conn
                 finally:
                     self._local.conn = None
+                    self.stats = None
         except psycopg.Error as exc:
             raise StorageError(f"PostgreSQL memory store {self.schema!r}: {exc}") from exc
 
@@ -101,10 +102,11 @@ class PgStore:
         return f"mnemos:{self.schema}:{label}"
 
     def corpus_stats(self, conn: Any) -> tuple[int, float]:
-        """Memories in the store and their average length in words (cached on big stores)."""
+        """Memories in the store and their average length in words, for BM25: counted again
+        after this store writes, else at most every 2 s (30 s past 50,000 memories)."""
         now = time.monotonic()
         cached = self.stats
-        if cached is not None and cached[1] >= 50_000 and now - cached[0] < 30.0:
+        if cached is not None and now - cached[0] < (30.0 if cached[1] >= 50_000 else 2.0):
             return cached[1], cached[2]
         n, total = conn.execute("SELECT count(*), coalesce(sum(doc_len), 0) FROM memories").fetchone()
         self.stats = (now, int(n), float(total) / n if n else 0.0)
