@@ -27,8 +27,8 @@ pytestmark = pytest.mark.pgvector
 class TestPostgresConformance(AdapterConformance):
     thread_count = 8
     writes_per_thread = 50
-    process_count = 3
-    writes_per_process = 100
+    process_count = 8  # eight writer processes on one database, as several app servers
+    writes_per_process = 40
     sigkill_trials = 2
     sigkill_writes = 600
     import_kill_records = 800

@@ -297,3 +297,11 @@ def test_stats(store: PostgresMemoryAdapter) -> None:
     assert stats["by_namespace"] == {"users/alice": 2}
     assert stats["entities"] == 1 and stats["disk_size"] > 0
     assert stats["text_search"] == "english" and stats["embedder"] == "hashing:v1:256"
+
+
+def test_the_docs_example_runs(pg_schemas: Schemas, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Python example of docs/postgres.md, run as written against the test server."""
+    text = (Path(__file__).resolve().parents[2] / "docs" / "postgres.md").read_text(encoding="utf-8")
+    example = text.split("```python\n", 1)[1].split("```", 1)[0]
+    monkeypatch.setenv("DATABASE_URL", pg_schemas.new_url())
+    exec(compile(example, "docs/postgres.md", "exec"), {})
