@@ -29,7 +29,11 @@ from urllib.parse import quote
 from _common import postgres_store_url
 from rich.console import Console
 
-from mnemos.memory_adapters.conformance import ProcessOpener, run_concurrent_writers, verify_acknowledged
+from mnemos.memory_adapters.conformance import (
+    ProcessOpener,
+    run_concurrent_writers,
+    verify_acknowledged,
+)
 from mnemos.memory_adapters.registry import open_memory
 
 NAMESPACE = ("bench", "writers")
