@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from langchain_core.messages import AIMessage
 
-from mnemos.agents._replies import find_json, iter_json, text_tool_calls, with_text_tool_calls
+from mnemos._replies import find_json, iter_json, text_tool_calls, with_text_tool_calls
 
 NAMES = ["get_weather", "search"]
 
