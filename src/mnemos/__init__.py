@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from mnemos.graphs.groupchat import GroupChat
     from mnemos.memory_adapters.native import NativeMemoryAdapter
     from mnemos.memory_adapters.registry import open_memory
+    from mnemos.memory_adapters.store import MnemosStore
     from mnemos.tools import mcp_tools
 
 __version__ = "0.1.0"
@@ -38,6 +39,7 @@ _LAZY = {
     "sqlite_checkpointer": "mnemos.graphs",
     "GroupChat": "mnemos.graphs.groupchat",
     "NativeMemoryAdapter": "mnemos.memory_adapters.native",
+    "MnemosStore": "mnemos.memory_adapters.store",
     "open_memory": "mnemos.memory_adapters.registry",
     "mcp_tools": "mnemos.tools",
 }
@@ -53,6 +55,7 @@ __all__ = [
     "MemoryRecord",
     "MnemosError",
     "MnemosRuntimeError",
+    "MnemosStore",
     "NativeMemoryAdapter",
     "OfflineChatModel",
     "Provenance",

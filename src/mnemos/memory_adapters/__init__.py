@@ -21,12 +21,14 @@ from mnemos.memory_adapters.registry import open_memory, register_adapter
 if TYPE_CHECKING:
     from mnemos.memory_adapters._ranking import RankingConfig
     from mnemos.memory_adapters.native import NativeMemoryAdapter
+    from mnemos.memory_adapters.store import MnemosStore
 
 __all__ = [
     "BaseMemoryAdapter",
     "Capability",
     "MemoryKind",
     "MemoryRecord",
+    "MnemosStore",
     "Namespace",
     "NativeMemoryAdapter",
     "NewMemory",
@@ -48,6 +50,10 @@ def __getattr__(name: str) -> object:
         from mnemos.memory_adapters.native import NativeMemoryAdapter
 
         return NativeMemoryAdapter
+    if name == "MnemosStore":  # imports LangGraph's store base
+        from mnemos.memory_adapters.store import MnemosStore
+
+        return MnemosStore
     if name == "RankingConfig":
         from mnemos.memory_adapters._ranking import RankingConfig
 
