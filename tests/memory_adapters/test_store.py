@@ -25,7 +25,7 @@ from langgraph.store.base import (
 )
 from langgraph.store.memory import InMemoryStore
 
-from mnemos.memory_adapters import Capability, MnemosStore, open_memory
+from mnemos.memory_adapters import Capability, MnemosStore, open_store
 from mnemos.memory_adapters.base import utcnow
 from mnemos.memory_adapters.embedders.hashing import HashingEmbedder
 from mnemos.memory_adapters.memgpt import MemGPTMemoryAdapter
@@ -263,7 +263,7 @@ def test_inmemory_store_refuses_ttl_as_langgraph_does() -> None:
 
 def test_items_are_mnemos_memories(tmp_path: Path) -> None:
     adapter = NativeMemoryAdapter(tmp_path / "m.db", embedder="hashing")
-    store = adapter.as_store()
+    store = MnemosStore(adapter)
     try:
         store.put(("memories", "alice"), "m1", {"data": "Alice's favourite city is Lisbon"})
         hit = adapter.search("favourite city", namespace=("memories", "alice"))[0]
@@ -284,13 +284,13 @@ def test_items_are_mnemos_memories(tmp_path: Path) -> None:
 def test_scope_isolates_users(tmp_path: Path) -> None:
     root = NativeMemoryAdapter(tmp_path / "m.db", embedder="hashing")
     try:
-        alice, bob = root.scoped("users", "alice").as_store(), root.scoped("users", "bob").as_store()
+        alice, bob = MnemosStore(root.scoped("users", "alice")), MnemosStore(root.scoped("users", "bob"))
         alice.put(("notes",), "k", {"text": "alice secret"})
         bob.put(("notes",), "k", {"text": "bob secret"})
         assert alice.get(("notes",), "k").value == {"text": "alice secret"}  # type: ignore[union-attr]
         assert bob.get(("notes",), "k").value == {"text": "bob secret"}  # type: ignore[union-attr]
         assert [i.value["text"] for i in bob.search(("notes",), query="secret")] == ["bob secret"]
-        assert root.as_store().list_namespaces() == [("users", "alice", "notes"), ("users", "bob", "notes")]
+        assert MnemosStore(root).list_namespaces() == [("users", "alice", "notes"), ("users", "bob", "notes")]
     finally:
         root.close()
 
@@ -299,14 +299,14 @@ def test_scope_isolates_users(tmp_path: Path) -> None:
 def test_items_persist_across_processes(tmp_path: Path, url: str) -> None:
     target = f"{url}://{tmp_path / 'shared.db'}"
     writer = textwrap.dedent(f"""
-        from mnemos.memory_adapters import open_memory
-        store = open_memory({target!r}, embedder="hashing").as_store()
+        from mnemos import open_store
+        store = open_store({target!r}, embedder="hashing")
         store.put(("users", "alice"), "prefs", {{"food": "pizza"}})
         store.put(("users", "alice"), "prefs", {{"food": "sushi"}})
         store.close()
     """)
     subprocess.run([sys.executable, "-c", writer], check=True, timeout=120)
-    store = open_memory(target, embedder="hashing").as_store()
+    store = open_store(target, embedder="hashing")
     try:
         item = store.get(("users", "alice"), "prefs")
         assert item is not None and item.value == {"food": "sushi"}

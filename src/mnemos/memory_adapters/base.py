@@ -27,7 +27,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Annotated, Any, ClassVar
+from typing import IO, Annotated, Any, ClassVar
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
@@ -42,9 +42,6 @@ from mnemos.exceptions import (
 from mnemos.memory_adapters._filters import matches_filter, validate_filter
 from mnemos.memory_adapters._ids import new_id
 from mnemos.memory_adapters._namespace import Namespace, is_prefix, validate_namespace
-
-if TYPE_CHECKING:
-    from mnemos.memory_adapters.store import MnemosStore
 
 __all__ = [
     "MAX_CONTENT_BYTES",
@@ -736,13 +733,6 @@ class BaseMemoryAdapter(abc.ABC):
         """Remove expired memories for good; return how many."""
         self.require(Capability.TTL)
         return self._purge(self.now(), self._abs(namespace))
-
-    def as_store(self, **options: Any) -> MnemosStore:
-        """This adapter as a LangGraph ``BaseStore`` (see :class:`~mnemos.memory_adapters.store.MnemosStore`,
-        which takes ``options``): ``graph.compile(store=memory.as_store())``."""
-        from mnemos.memory_adapters.store import MnemosStore
-
-        return MnemosStore(self, **options)
 
     def close(self) -> None:
         """Close the adapter (a scoped view leaves its parent open)."""

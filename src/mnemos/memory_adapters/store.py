@@ -6,7 +6,7 @@ store keeps its items in a mnemos adapter, so what a LangGraph app remembers is
 ordinary mnemos memory: searchable with mnemos's hybrid ranking, listed by
 ``mnemos memory``, exported, isolated by the adapter's scope::
 
-    store = open_memory("memory.db").as_store()        # or MnemosStore(adapter)
+    store = open_store("memory.db")          # or MnemosStore(open_memory(...))
     graph = builder.compile(checkpointer=..., store=store)
 
 How items map to memories:
@@ -42,6 +42,7 @@ import json
 import warnings
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from langgraph.store.base import (
@@ -64,8 +65,9 @@ from langgraph.store.base import (
 
 from mnemos.exceptions import MemoryNotFoundError, UsageError
 from mnemos.memory_adapters.base import BaseMemoryAdapter, Capability, MemoryKind, MemoryRecord
+from mnemos.memory_adapters.registry import open_memory
 
-__all__ = ["KEY_FIELD", "VALUE_FIELD", "MnemosStore"]
+__all__ = ["KEY_FIELD", "VALUE_FIELD", "MnemosStore", "open_store"]
 
 KEY_FIELD = "store_key"
 """The metadata field holding an item's key."""
@@ -309,6 +311,20 @@ class MnemosStore(BaseStore):
         if op.max_depth is not None:
             matching = list({ns[: op.max_depth] for ns in matching})
         return sorted(matching)[op.offset : op.offset + op.limit]
+
+
+def open_store(
+    target: str | Path | BaseMemoryAdapter | None = None,
+    *,
+    scope: Sequence[str] = (),
+    embedder: Any = None,
+    index: IndexConfig | None = None,
+    ttl: TTLConfig | None = None,
+    kind: MemoryKind | str = MemoryKind.SEMANTIC,
+) -> MnemosStore:
+    """A :class:`MnemosStore` over :func:`~mnemos.memory_adapters.registry.open_memory`'s
+    adapter for ``target`` (a URL, a path, an adapter, or ``None`` for the configured store)."""
+    return MnemosStore(open_memory(target, scope=scope, embedder=embedder), index=index, ttl=ttl, kind=kind)
 
 
 # --- helpers ---------------------------------------------------------------------------
