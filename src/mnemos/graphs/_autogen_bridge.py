@@ -41,7 +41,7 @@ from langchain_core.messages import SystemMessage as LCSystemMessage
 from pydantic import BaseModel
 
 from mnemos.agents import Agent, OfflineChatModel, ScriptedChatModel, approx_tokens
-from mnemos.graphs.autogen import _config, _human, _jsonable, _safe_name
+from mnemos.graphs._autogen_common import as_message, jsonable, run_config, safe_name
 from mnemos.memory_adapters import BaseMemoryAdapter, MemoryKind, Provenance
 
 __all__ = ["LangChainChatCompletionClient", "MnemosChatAgent", "MnemosMemory", "brainstorm"]
@@ -98,7 +98,7 @@ class MnemosMemory(Memory):
 
     async def add(self, content: MemoryContent, cancellation_token: CancellationToken | None = None) -> None:
         """Store ``content`` (text, or JSON for a dict) in the namespace."""
-        metadata = {k: _jsonable(v) for k, v in (content.metadata or {}).items()}
+        metadata = {k: jsonable(v) for k, v in (content.metadata or {}).items()}
         kind = MemoryKind(metadata.pop("kind", self.kind))
         text = _content_text(content.content)
         await asyncio.to_thread(self.adapter.add, text, namespace=self.namespace, kind=kind, metadata=metadata,
@@ -225,8 +225,8 @@ class MnemosChatAgent(BaseChatAgent):
 
     async def on_messages(self, messages: Sequence[BaseChatMessage], cancellation_token: CancellationToken) -> Response:
         for message in messages:
-            self._history.append(_human(message.to_text(), message.source))
-        result = await self.agent.ainvoke({"messages": list(self._history)}, _config(self.thread_id, self.user_id))
+            self._history.append(as_message(message.to_text(), message.source))
+        result = await self.agent.ainvoke({"messages": list(self._history)}, run_config(self.thread_id, self.user_id))
         reply = next((m for m in reversed(result["messages"]) if isinstance(m, AIMessage) and m.text.strip()), None)
         text = reply.text if reply is not None else "(no reply)"
         self._history.append(AIMessage(text, name=self.agent.name))
@@ -348,12 +348,12 @@ def to_langchain(messages: Sequence[LLMMessage]) -> list[BaseMessage]:
         if isinstance(m, SystemMessage):
             out.append(LCSystemMessage(m.content))
         elif isinstance(m, UserMessage):
-            out.append(HumanMessage(_content_text(m.content), name=_safe_name(m.source)))
+            out.append(HumanMessage(_content_text(m.content), name=safe_name(m.source)))
         elif isinstance(m, AssistantMessage):
             if isinstance(m.content, str):
-                out.append(AIMessage(m.content, name=_safe_name(m.source)))
+                out.append(AIMessage(m.content, name=safe_name(m.source)))
             else:
-                out.append(AIMessage("", name=_safe_name(m.source), tool_calls=[
+                out.append(AIMessage("", name=safe_name(m.source), tool_calls=[
                     {"name": c.name, "args": _args(c.arguments), "id": c.id} for c in m.content]))
         elif isinstance(m, FunctionExecutionResultMessage):
             out.extend(ToolMessage(r.content, tool_call_id=r.call_id, name=r.name,

@@ -20,18 +20,16 @@ Needs the ``autogen`` extra (``pip install "mnemos[autogen]"``, which brings
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
-import json
-from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
-from langchain_core.runnables import RunnableConfig, RunnableLambda
+from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.runnables import RunnableLambda
 
 from mnemos.agents import Agent, resolve_model
 from mnemos.exceptions import MissingExtraError, UsageError
+from mnemos.graphs._autogen_common import LoopThread, run_sync, safe_name
 from mnemos.memory_adapters import BaseMemoryAdapter, MemoryKind
 
 if TYPE_CHECKING:
@@ -44,10 +42,8 @@ __all__ = [
     "memory_for_autogen",
     "require_autogen",
     "run_brainstorm_on_autogen",
+    "run_sync",
 ]
-
-T = TypeVar("T")
-
 
 def require_autogen(feature: str = "AutoGen interop") -> None:
     """Raise :class:`~mnemos.exceptions.MissingExtraError` unless AutoGen AgentChat is installed."""
@@ -108,17 +104,18 @@ def autogen_team_node(team: Any, *, name: str = "autogen_team", reset: bool = Tr
 
     The node runs the team on the text of the last message of the state (its
     task) and returns the team's messages as named ``AIMessage`` objects under
-    ``"messages"``. It works with ``invoke`` (the team runs on its own event
-    loop) and ``ainvoke``. ``reset`` resets the team before each run.
+    ``"messages"``. ``reset`` resets the team before each run.
+
+    The team always runs on one event loop of its own (a daemon thread): AutoGen
+    binds a team's queues to the loop it first ran on, so every call, from
+    ``invoke`` or from ``ainvoke`` on any loop, goes there, as many times as needed.
     """
     require_autogen("an AutoGen team as a graph node")
     from autogen_agentchat.messages import BaseChatMessage
 
-    async def arun(state: Any) -> dict[str, Any]:
-        messages = state.get("messages", []) if isinstance(state, Mapping) else getattr(state, "messages", [])
-        task = next((m.text for m in reversed(messages) if isinstance(m, BaseMessage) and m.text.strip()), "")
-        if not task:
-            raise UsageError(f"node {name!r} needs a message to give the AutoGen team as its task")
+    home = LoopThread(name)
+
+    async def on_team_loop(task: str) -> dict[str, Any]:
         if reset:
             await team.reset()
         result = await team.run(task=task)
@@ -126,11 +123,21 @@ def autogen_team_node(team: Any, *, name: str = "autogen_team", reset: bool = Tr
         for message in result.messages:
             if not isinstance(message, BaseChatMessage) or message.source == "user":
                 continue
-            out.append(AIMessage(message.to_text(), name=_safe_name(message.source)))
+            out.append(AIMessage(message.to_text(), name=safe_name(message.source)))
         return {"messages": out}
 
+    def task_of(state: Any) -> str:
+        messages = state.get("messages", []) if isinstance(state, Mapping) else getattr(state, "messages", [])
+        task = next((m.text for m in reversed(messages) if isinstance(m, BaseMessage) and m.text.strip()), "")
+        if not task:
+            raise UsageError(f"node {name!r} needs a message to give the AutoGen team as its task")
+        return task
+
     def run(state: Any) -> dict[str, Any]:
-        return run_sync(arun(state))
+        return home.run(on_team_loop(task_of(state)))
+
+    async def arun(state: Any) -> dict[str, Any]:
+        return await home.arun(on_team_loop(task_of(state)))
 
     return RunnableLambda(run, afunc=arun, name=name)
 
@@ -159,37 +166,3 @@ def run_brainstorm_on_autogen(
 
     return run_sync(brainstorm(chat, topic, thread_id=thread_id, user_id=user_id,
                                selector_model=selector_model, on_update=on_update))
-
-
-# --- helpers -------------------------------------------------------------------------------
-
-
-def run_sync(coro: Coroutine[Any, Any, T] | Awaitable[T]) -> T:
-    """Run a coroutine to completion from sync code, even inside a running event loop."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(coro)  # type: ignore[arg-type]
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, coro).result()  # type: ignore[arg-type]
-
-
-def _safe_name(source: str) -> str:
-    cleaned = "".join(c if c.isalnum() or c in "_-" else "_" for c in source)[:64]
-    return cleaned or "autogen"
-
-
-def _config(thread_id: str, user_id: str) -> RunnableConfig:
-    return {"configurable": {"thread_id": thread_id, "user_id": user_id}}
-
-
-def _jsonable(value: Any) -> Any:
-    try:
-        json.dumps(value)
-        return value
-    except (TypeError, ValueError):
-        return str(value)
-
-
-def _human(text: str, source: str) -> BaseMessage:
-    return HumanMessage(text) if source == "user" else AIMessage(text, name=_safe_name(source))
