@@ -33,6 +33,7 @@ from langgraph.store.base import BaseStore
 from mnemos.exceptions import UsageError
 from mnemos.graphs.approval import approval_node
 from mnemos.graphs.supervisor import ROUTE_KEY, Supervisor, merge_routes, supervisor_node
+from mnemos.graphs.topology import TopologyReport, analyze, check_topology
 from mnemos.memory_adapters.base import BaseMemoryAdapter
 from mnemos.memory_adapters.store import MnemosStore
 
@@ -302,10 +303,8 @@ class GraphBuilder:
                 graph.add_edge(node.name, END)
         return graph
 
-    def check(self) -> Any:
+    def check(self) -> TopologyReport:
         """The topology report (see :func:`mnemos.graphs.topology.analyze`)."""
-        from mnemos.graphs.topology import analyze
-
         return analyze(self.state_graph())
 
     def compile(
@@ -327,8 +326,6 @@ class GraphBuilder:
             store = MnemosStore(store)
         graph = self.state_graph()
         if check:
-            from mnemos.graphs.topology import check_topology
-
             check_topology(graph, name=self.name)
         return graph.compile(
             checkpointer=checkpointer,
