@@ -6,7 +6,7 @@ Needs the ``autogen`` extra (``pip install "mnemos[autogen]"``, which brings
 
 - :func:`memory_for_autogen` — any mnemos memory adapter as an
   ``autogen_core.memory.Memory`` (``AssistantAgent(..., memory=[...])``):
-  ``update_context`` adds the memories that match the last message,
+  ``update_context`` adds the memories that match the task and the recent turns,
   ``query``/``add``/``clear``/``close`` work on one namespace.
 - :func:`chat_client` — a LangChain chat model (any ``"provider:model"`` spec,
   or the offline model) as an AutoGen ``ChatCompletionClient``, so model calls
@@ -62,21 +62,35 @@ def memory_for_autogen(
     kind: MemoryKind | str = MemoryKind.SEMANTIC,
     kinds: Sequence[MemoryKind | str] | None = None,
     close_adapter: bool = False,
+    task: bool = True,
+    recent: int = 3,
+    query_text: Callable[[Sequence[Any]], str | Sequence[str]] | None = None,
 ) -> Any:
     """``memory`` as an ``autogen_core.memory.Memory`` over ``namespace``.
 
+    ``update_context`` (called by ``AssistantAgent`` before each reply) searches
+    for the team's task (the first user message) and, separately, for the
+    ``recent`` latest turns, and adds the ``k`` best memories of the two
+    searches to the model context; in a group chat the last message is another
+    member's, often a bare "ok", so it alone would recall nothing.
+    ``task=False, recent=1`` searches on the last message only; ``query_text``
+    (AutoGen model messages in, one text or several out) replaces the rule.
+    The agent's stream shows what was recalled as a ``MemoryQueryEvent``.
+
     ``add`` stores text (a dict content is stored as JSON) of ``kind`` unless
-    the content's metadata names another ``kind``; ``query`` and
-    ``update_context`` return the ``k`` best matches of ``kinds`` (all kinds
-    by default) with their score and the reasons for it in the metadata.
-    ``clear`` deletes every memory of the namespace; ``close`` closes the
-    adapter only when ``close_adapter``.
+    the content's metadata names another ``kind``; ``query`` returns the ``k``
+    best matches of ``kinds`` (all kinds by default) with their score and the
+    reasons for it in the metadata. ``clear`` deletes every memory of the
+    namespace; ``close`` closes the adapter only when ``close_adapter``.
     """
     require_autogen("a mnemos memory in AutoGen")
     from mnemos.graphs._autogen_bridge import MnemosMemory
 
+    if isinstance(recent, bool) or not isinstance(recent, int) or recent < 0:
+        raise UsageError(f"recent is a number of turns (0 or more), not {recent!r}")
     return MnemosMemory(memory, tuple(namespace), k=k, kind=MemoryKind(kind),
-                        kinds=tuple(MemoryKind(x) for x in kinds) if kinds else None, close_adapter=close_adapter)
+                        kinds=tuple(MemoryKind(x) for x in kinds) if kinds else None, close_adapter=close_adapter,
+                        task=task, recent=recent, query_text=query_text)
 
 
 def chat_client(model: str | BaseChatModel | None = None, *, token_limit: int = 128_000) -> Any:
