@@ -5,6 +5,7 @@ native adapter that does not keep given ids, which exercises the lookup by key).
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import subprocess
 import sys
 import textwrap
@@ -330,3 +331,28 @@ def test_embed_option_is_ignored_with_a_warning(tmp_path: Path) -> None:
             MnemosStore(adapter, index={"embed": _embed, "dims": 512})  # type: ignore[typeddict-item]
     finally:
         adapter.close()
+
+
+@pytest.mark.slow  # several seconds: mem0 and embedded Qdrant
+@pytest.mark.skipif(importlib.util.find_spec("mem0") is None, reason="mem0ai is not installed")
+def test_on_mem0_items_are_found_by_key(tmp_path: Path) -> None:
+    """mem0 makes its own ids, so the store finds items by their key."""
+    from mnemos.memory_adapters.mem0 import Mem0MemoryAdapter
+
+    adapter = Mem0MemoryAdapter(tmp_path, embedder="hashing")
+    store = MnemosStore(adapter)
+    try:
+        assert not adapter.supports(Capability.PRESERVE_IDS)
+        store.put(("docs",), "py", {"text": "Python tutorial", "n": 1})
+        store.put(("docs",), "ts", {"text": "TypeScript guide", "n": 2})
+        store.put(("docs", "sub"), "x", {"text": "nested notes", "n": 3})
+        store.put(("docs",), "py", {"text": "Python tutorial, second edition", "n": 5})
+        assert store.get(("docs",), "py").value == {"text": "Python tutorial, second edition", "n": 5}  # type: ignore[union-attr]
+        assert len(adapter.list(namespace=("docs",))) == 3  # the put updated, it did not add
+        assert store.search(("docs",), query="python tutorial", limit=1)[0].key == "py"
+        assert {i.key for i in store.search(("docs",), filter={"n": {"$gt": 2}})} == {"py", "x"}
+        assert store.list_namespaces() == [("docs",), ("docs", "sub")]
+        store.delete(("docs",), "py")
+        assert store.get(("docs",), "py") is None
+    finally:
+        store.close()
