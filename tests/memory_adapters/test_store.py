@@ -356,3 +356,26 @@ def test_on_mem0_items_are_found_by_key(tmp_path: Path) -> None:
         assert store.get(("docs",), "py") is None
     finally:
         store.close()
+
+
+@pytest.mark.skipif(importlib.util.find_spec("zep_python") is None, reason="zep-python is not installed")
+def test_on_zep_a_new_value_supersedes_and_delete_names_the_capability(tmp_path: Path) -> None:
+    """Zep (here its HTTP stand-in) cannot update or delete: a put supersedes the old value."""
+    from zep_standin import running_standin
+
+    from mnemos.exceptions import CapabilityNotSupportedError
+    from mnemos.memory_adapters.zep import ZepMemoryAdapter
+
+    with running_standin() as server:
+        adapter = ZepMemoryAdapter(server.url, api_key=server.api_key)
+        store = MnemosStore(adapter)
+        try:
+            store.put(("users", "alice"), "prefs", {"food": "pizza"})
+            store.put(("users", "alice"), "prefs", {"food": "sushi"})
+            assert store.get(("users", "alice"), "prefs").value == {"food": "sushi"}  # type: ignore[union-attr]
+            assert [i.value for i in store.search(("users",))] == [{"food": "sushi"}]
+            with pytest.raises(CapabilityNotSupportedError, match="delete"):
+                store.delete(("users", "alice"), "prefs")
+            assert store.get(("users", "alice"), "prefs") is not None  # nothing lost
+        finally:
+            store.close()

@@ -25,7 +25,9 @@ How items map to memories:
   id is derived from the scope, namespace and key, so every process finds the
   same record in one read; otherwise the record is looked up by ``store_key``.
   A ``put`` on an existing key updates the memory in place (its earlier
-  versions stay in the adapter's history, where it keeps one);
+  versions stay in the adapter's history, where it keeps one); on an adapter
+  that cannot update but can supersede (Zep), the new value supersedes the
+  old one. Deleting needs the adapter's ``DELETE`` capability;
 - ``ttl`` (minutes) becomes the memory's expiry where the adapter declares
   ``TTL``; reads refresh it unless ``refresh_ttl=False``.
 
@@ -193,6 +195,10 @@ class MnemosStore(BaseStore):
                 return
             except MemoryNotFoundError:  # deleted meanwhile: add it again below
                 pass
+        elif existing is not None and self.adapter.supports(Capability.SUPERSEDE) and expires is None:
+            # no update in place (Zep): the new value supersedes the old, which stays as history
+            self.adapter.supersede(existing.id, content, metadata=metadata)
+            return
         elif existing is not None:
             self.adapter.delete(existing.id)
         item: dict[str, Any] = {
