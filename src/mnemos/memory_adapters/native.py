@@ -293,8 +293,12 @@ class NativeMemoryAdapter(BaseMemoryAdapter):
                     existing[key] = record
         fresh = [i for i in range(len(records)) if keep[i]]
         ids = [records[i].id for i in fresh]
+        # only an id in this scope is replaced; a foreign one then fails the UNIQUE constraint
+        in_scope, scope_params = ns_range(self._scope)
         for chunk in chunks(ids):
-            conn.execute(f"DELETE FROM memories WHERE id IN ({marks(len(chunk))})", list(chunk))
+            conn.execute(
+                f"DELETE FROM memories WHERE id IN ({marks(len(chunk))}) AND {in_scope}", [*chunk, *scope_params]
+            )
         conn.executemany(
             _INSERT,
             (
@@ -337,6 +341,14 @@ class NativeMemoryAdapter(BaseMemoryAdapter):
             out.update(
                 conn.execute(f"SELECT id, rowid FROM memories WHERE id IN ({marks(len(chunk))})", list(chunk))
             )
+        return out
+
+    def _owners(self, ids: Sequence[str]) -> dict[str, Namespace]:
+        out: dict[str, Namespace] = {}
+        with self._locked() as conn:
+            for chunk in chunks(list(ids)):
+                rows = conn.execute(f"SELECT id, ns FROM memories WHERE id IN ({marks(len(chunk))})", list(chunk))
+                out.update((i, ns_tuple(ns)) for i, ns in rows)
         return out
 
     def _get(self, ids: Sequence[str]) -> list[MemoryRecord | None]:
