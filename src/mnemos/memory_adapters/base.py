@@ -505,6 +505,18 @@ class BaseMemoryAdapter(abc.ABC):
         """Physically remove expired records under a prefix; return the count."""
         raise CapabilityNotSupportedError(Capability.TTL, self.name)
 
+    def _erase(self, namespace_prefix: Namespace) -> int:
+        """Remove every record at or under a prefix, expired ones and history included,
+        with whatever the backend keeps about them; return how many records. This default
+        deletes what a listing finds, then purges the expired ones."""
+        listing = self._search(
+            SearchQuery(namespace_prefix=namespace_prefix, limit=None, include_superseded=True, now=self.now())
+        )
+        count = self._delete([hit.record.id for hit in listing]) if listing else 0
+        if self.supports(Capability.TTL):
+            count += self._purge(self.now(), namespace_prefix)
+        return count
+
     def _owners(self, ids: Sequence[str]) -> dict[str, Namespace]:
         """The absolute namespace of each stored record among ``ids`` (absent ids are left
         out). This default sees live records only; a backend that keeps expired records
@@ -720,11 +732,54 @@ class BaseMemoryAdapter(abc.ABC):
         earlier = [r for r in self._history(memory_id) if is_prefix(self._scope, r.namespace)]
         return [self._rel(r) for r in earlier] + [self._rel(current)]
 
-    def delete(self, memory_id: str) -> None:
-        """Delete a memory; :class:`MemoryNotFoundError` if absent or out of scope."""
+    def delete(self, memory_id: str, *, with_history: bool = False) -> None:
+        """Delete a memory; :class:`MemoryNotFoundError` if absent or out of scope.
+
+        Its version history always goes with it. ``with_history=True`` also deletes
+        the facts it superseded, directly or through a chain of supersessions.
+        """
         self.require(Capability.DELETE)
-        self._get_abs(memory_id)
-        self._delete([memory_id])
+        with self._exclusive():
+            record = self._get_abs(memory_id)
+            doomed = [memory_id]
+            if with_history:
+                doomed += self._predecessors(record)
+            self._delete(doomed)
+
+    def _predecessors(self, record: MemoryRecord) -> builtins.list[str]:
+        """Ids of the records ``record`` superseded, directly or not (same namespace)."""
+        query = SearchQuery(
+            namespace_prefix=record.namespace, limit=None, include_superseded=True, now=self.now()
+        )
+        by_successor: dict[str, builtins.list[str]] = {}
+        for hit in self._search(query):
+            old = hit.record
+            if old.namespace == record.namespace and old.superseded_by:
+                by_successor.setdefault(old.superseded_by, []).append(old.id)
+        found: builtins.list[str] = []
+        todo = [record.id]
+        while todo:
+            for older in by_successor.pop(todo.pop(), []):
+                found.append(older)
+                todo.append(older)
+        return found
+
+    def erase(self, namespace: Sequence[str]) -> int:
+        """Erase everything at or under ``namespace`` (relative to the scope; ``()`` is the
+        whole scope): memories live, superseded and expired, their history, and what the
+        backend derived from them (entities, relations, index entries). Return how many
+        memories were erased. Unlike :meth:`delete`, the native store also scrubs the
+        freed bytes from its file, its full-text index and its write-ahead log.
+        """
+        self.require(Capability.DELETE)
+        return self._erase(self._abs(namespace))
+
+    def erase_user(self, user_id: str) -> int:
+        """Erase the user's root, ``("users", user_id)`` under this adapter's scope
+        (the namespace agents write a user's memories in); return how many memories."""
+        if not isinstance(user_id, str):
+            raise UsageError(f"a user id is a string, not {type(user_id).__name__}")
+        return self.erase(("users", user_id))
 
     def search(
         self,
@@ -921,8 +976,14 @@ class BaseMemoryAdapter(abc.ABC):
     async def asupersede(self, memory_id: str, content: str, **kwargs: Any) -> MemoryRecord:
         return await asyncio.to_thread(self.supersede, memory_id, content, **kwargs)
 
-    async def adelete(self, memory_id: str) -> None:
-        await asyncio.to_thread(self.delete, memory_id)
+    async def adelete(self, memory_id: str, *, with_history: bool = False) -> None:
+        await asyncio.to_thread(self.delete, memory_id, with_history=with_history)
+
+    async def aerase(self, namespace: Sequence[str]) -> int:
+        return await asyncio.to_thread(self.erase, namespace)
+
+    async def aerase_user(self, user_id: str) -> int:
+        return await asyncio.to_thread(self.erase_user, user_id)
 
     async def asearch(self, query: str | None = None, **kwargs: Any) -> builtins.list[ScoredMemory]:
         return await asyncio.to_thread(self.search, query, **kwargs)

@@ -428,6 +428,31 @@ class NativeMemoryAdapter(BaseMemoryAdapter):
                 )
             return conn.execute(f"DELETE FROM memories WHERE {where}", args).rowcount
 
+    def _erase(self, namespace_prefix: Namespace) -> int:
+        cond, params = ns_range(namespace_prefix)
+        owned = f"SELECT id FROM memories WHERE {cond}"
+        with self._writing() as conn:
+            conn.execute(f"DELETE FROM history WHERE id IN ({owned})", params)
+            conn.execute(f"DELETE FROM relations WHERE {cond} OR memory_id IN ({owned})", [*params, *params])
+            count = int(conn.execute(f"DELETE FROM memories WHERE {cond}", params).rowcount)
+            conn.execute(f"DELETE FROM mentions WHERE eid IN (SELECT eid FROM entities WHERE {cond})", params)
+            conn.execute(f"DELETE FROM entities WHERE {cond}", params)
+        self.scrub()
+        return count
+
+    def scrub(self) -> bool:
+        """Remove the bytes of deleted memories from the file: merge the full-text index
+        (dropping deleted entries) and checkpoint the write-ahead log into the file, then
+        truncate it. Freed pages are zeroed as they are freed (``secure_delete``).
+        :meth:`erase` calls this; after :meth:`delete` or :meth:`purge` call it yourself.
+        Return False when another connection's open read kept the log from being emptied
+        (run it again later)."""
+        with self._writing() as conn:
+            conn.execute("INSERT INTO memories_fts (memories_fts) VALUES ('optimize')")
+        with self._locked() as conn:
+            busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        return not busy
+
     def _namespaces(self, prefix: Namespace) -> list[Namespace]:
         cond, params = ns_range(prefix)
         with self._locked() as conn:

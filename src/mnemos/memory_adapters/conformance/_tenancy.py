@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
+import time
 
 import pytest
 
@@ -102,3 +104,85 @@ class TenancyTests(ConformanceBase):
         alice = stores.open(ALICE)
         assert [r.namespace for r in alice.history(record.id)] == [("facts",), ("facts",)]
         assert [r.kind for r in alice.history(record.id)] == [MemoryKind.SEMANTIC] * 2
+
+    # -- erasure ------------------------------------------------------------------------
+
+    def _populate_user(self, root: BaseMemoryAdapter, user: tuple[str, ...]) -> list[str]:
+        ids = [
+            root.add(f"{user[-1]} likes the harbour walk", namespace=(*user, "notes")).id,
+            root.add(f"{user[-1]} works at Northwind Traders", namespace=(*user, "facts"), kind="semantic").id,
+            root.add(f"{user[-1]} always answers briefly", namespace=(*user, "agents", "a"), kind="procedural").id,
+        ]
+        if root.supports(Capability.UPDATE):
+            root.update(ids[0], content=f"{user[-1]} likes the harbour walk at dusk")
+        if root.supports(Capability.SUPERSEDE):
+            ids.append(root.supersede(ids[1], f"{user[-1]} works at Contoso now").id)
+        return ids
+
+    def test_erase_user_removes_everything_of_that_user_and_nothing_else(self, stores: Stores) -> None:
+        root = stores.open()
+        self.needs(root, Capability.DELETE)
+        alice_ids = self._populate_user(root, ALICE)
+        self._populate_user(root, BOB)
+        near = root.add("a sibling whose name starts the same", namespace=("users", "alice2", "n"))
+        outside = snapshot(stores.open(BOB)), root.get(near.id)
+        erased = root.erase_user("alice")
+        assert erased == len(alice_ids)
+        assert root.list(namespace=ALICE, limit=None, include_superseded=True) == []
+        assert root.namespaces(ALICE) == [] and root.count(ALICE) == 0
+        for memory_id in alice_ids:
+            with pytest.raises(MemoryNotFoundError):
+                root.get(memory_id)
+        assert (snapshot(stores.open(BOB)), root.get(near.id)) == outside
+        if self.can_search(root):
+            assert all(h.record.namespace[:2] != ALICE for h in root.search("harbour walk Contoso", limit=20))
+        assert root.erase_user("alice") == 0
+
+    def test_a_scoped_erase_stays_in_its_scope(self, stores: Stores) -> None:
+        root = stores.open()
+        self.needs(root, Capability.DELETE)
+        self._populate_user(root, ALICE)
+        self._populate_user(root, BOB)
+        before = snapshot(stores.open(ALICE))
+        bob = stores.open(BOB)
+        assert bob.erase(()) >= 3
+        assert bob.count() == 0 and root.count(BOB) == 0
+        assert snapshot(stores.open(ALICE)) == before
+        view = root.scoped(*ALICE)
+        assert view.erase(("notes",)) == 1
+        assert view.namespaces() == [("agents", "a"), ("facts",)]
+        with pytest.raises(UsageError):
+            view.erase("notes")  # type: ignore[arg-type]
+        with pytest.raises(UsageError):
+            view.erase_user(17)  # type: ignore[arg-type]
+
+    def test_erase_takes_expired_memories_too(self, stores: Stores) -> None:
+        root = stores.open()
+        self.needs(root, Capability.DELETE, Capability.TTL)
+        root.add("an expired secret of alice", namespace=(*ALICE, "n"), ttl_seconds=0.05)
+        kept = root.add("bob's expired note", namespace=(*BOB, "n"), ttl_seconds=0.05)
+        time.sleep(0.1)
+        assert root.erase_user("alice") == 1
+        assert root.purge(BOB) == 1, "erase of one user purged another's expired memory"
+        assert kept.id
+
+    def test_async_erase(self, stores: Stores) -> None:
+        root = stores.open()
+        self.needs(root, Capability.DELETE)
+        self._populate_user(root, ALICE)
+        assert asyncio.run(root.aerase_user("alice")) >= 3
+        self._populate_user(root, BOB)
+        assert asyncio.run(root.aerase(BOB)) >= 3
+        assert root.count() == 0
+
+    def test_delete_with_history_takes_superseded_predecessors(self, adapter: BaseMemoryAdapter) -> None:
+        self.needs(adapter, Capability.DELETE, Capability.SUPERSEDE)
+        first = adapter.add("the office is in Leeds", namespace=("f",), kind="semantic")
+        second = adapter.supersede(first.id, "the office is in York")
+        third = adapter.supersede(second.id, "the office is in Hull")
+        other = adapter.add("the depot is in Leeds", namespace=("f",), kind="semantic")
+        adapter.delete(third.id)
+        assert {r.id for r in adapter.list(include_superseded=True)} == {first.id, second.id, other.id}
+        fourth = adapter.supersede(other.id, "the depot is in Selby")
+        adapter.delete(fourth.id, with_history=True)
+        assert {r.id for r in adapter.list(include_superseded=True)} == {first.id, second.id}
