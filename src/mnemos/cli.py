@@ -39,6 +39,9 @@ def _register() -> None:
     from mnemos._cli import memory
 
     app.add_typer(memory.app, name="memory")
+    from mnemos._cli import documents
+
+    documents.register(memory.app)
     # further command groups are registered below
     from mnemos._cli import mcp
 
