@@ -52,6 +52,9 @@ def _register() -> None:
     from mnemos._cli import brainstorm
 
     brainstorm.register(app)
+    from mnemos._cli import eval as eval_cli
+
+    eval_cli.register(app)
 
 
 _register()
