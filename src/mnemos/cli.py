@@ -55,6 +55,9 @@ def _register() -> None:
     from mnemos._cli import eval as eval_cli
 
     eval_cli.register(app)
+    from mnemos._cli import chat
+
+    chat.register(app)
 
 
 _register()
