@@ -193,7 +193,7 @@ def test_attach_twice_adds_nothing_and_names_what_is_ingested(tmp_path: Path) ->
         finally:
             os.chdir(previous)
         assert session.attach("g.md") == 1 and session.attach("g.md") == 0
-        with pytest.raises(UsageError, match="ingested sources: g.md"):
+        with pytest.raises(UsageError, match=r"ingested sources: g\.md"):
             session.attach("nope.md")
         hits = session.search("where is the shed key", kinds=[MemoryKind.SEMANTIC])
         assert hits and "blue flower pot" in hits[0].record.content

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import UTC, datetime
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
