@@ -74,10 +74,12 @@ def migrate_store(
             if history:
                 versions = [v for r in todo if r.version > 1 for v in src.history(r.id)[:-1]]
                 result.history += dst.import_history(versions)  # type: ignore[attr-defined]
-            dst._import_records(
-                [replace(r, namespace=dst.scope + r.namespace) for r in todo],
-                on_progress=None, batch_size=len(todo),
-            )
+            with dst._exclusive():  # ids owned outside the destination's scope are refused
+                dst._check_ids_in_scope(r.id for r in todo)
+                dst._import_records(
+                    [replace(r, namespace=dst.scope + r.namespace) for r in todo],
+                    on_progress=None, batch_size=len(todo),
+                )
             result.copied += len(todo)
         if on_progress is not None:
             on_progress(min(offset, result.total), result.total)

@@ -330,6 +330,34 @@ class PostgresMemoryAdapter(BaseMemoryAdapter):
             conn.execute("DELETE FROM relations WHERE memory_id = ANY(%s)", (ids,))
             return int(conn.execute("DELETE FROM memories WHERE id = ANY(%s)", (ids,)).rowcount)
 
+    def _owners(self, ids: Sequence[str]) -> dict[str, Namespace]:
+        """Namespaces of stored records among ``ids``, expired ones included."""
+        with self._store.reading() as conn:
+            rows = conn.execute("SELECT id, ns FROM memories WHERE id = ANY(%s)", (list(ids),)).fetchall()
+        return {i: ns_tuple(ns) for i, ns in rows}
+
+    def _erase(self, namespace_prefix: Namespace) -> int:
+        cond, params = ns_cond(namespace_prefix)
+        owned = f"SELECT id FROM memories WHERE {cond}"
+        with self._store.writing() as conn:
+            conn.execute(f"DELETE FROM history WHERE id IN ({owned})", params)
+            conn.execute(f"DELETE FROM relations WHERE {cond} OR memory_id IN ({owned})", [*params, *params])
+            count = int(conn.execute(f"DELETE FROM memories WHERE {cond}", params).rowcount)
+            conn.execute(f"DELETE FROM entities WHERE {cond}", params)  # mentions go with them
+        self.vacuum()
+        return count
+
+    def vacuum(self) -> None:
+        """``VACUUM`` the store's tables: remove deleted rows and their index entries, so
+        their bytes are no longer reachable through the tables (PostgreSQL reuses the
+        freed space; ``VACUUM FULL`` by an administrator rewrites the files). :meth:`erase`
+        calls it; after :meth:`delete` or :meth:`purge` autovacuum does it in time."""
+        with self._store.reading() as conn:
+            if conn.info.transaction_status != 0:  # inside a transaction: leave it to autovacuum
+                return
+            for table in ("memories", "history", "mentions", "entities", "relations"):
+                conn.execute(f"VACUUM {table}")
+
     def _namespaces(self, prefix: Namespace) -> list[Namespace]:
         cond, params = ns_cond(prefix)
         with self._store.reading() as conn:
