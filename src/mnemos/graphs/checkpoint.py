@@ -83,6 +83,9 @@ def _missing_postgres_extra() -> MissingExtraError:
     return MissingExtraError("postgres", "langgraph-checkpoint-postgres", "PostgreSQL checkpoints")
 
 
+_SETUP_LOCK = "mnemos-checkpoint-setup"
+
+
 def postgres_checkpointer(url: str) -> BaseCheckpointSaver[Any]:
     """A ``PostgresSaver`` on ``url`` (tables created if missing).
 
@@ -103,7 +106,13 @@ def postgres_checkpointer(url: str) -> BaseCheckpointSaver[Any]:
         raise StorageError(f"cannot connect to PostgreSQL for checkpoints: {exc}") from None
     saver = PostgresSaver(conn)  # type: ignore[arg-type]
     try:
-        saver.setup()
+        # LangGraph's setup is not safe against itself: processes starting at once on a
+        # new database would insert the same migration rows. One at a time, then.
+        conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (_SETUP_LOCK,))
+        try:
+            saver.setup()
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (_SETUP_LOCK,))
     except psycopg.Error as exc:
         conn.close()
         raise StorageError(f"cannot create the checkpoint tables: {exc}") from None
@@ -185,8 +194,13 @@ async def aopen_checkpointer(url: str | Path | None = None) -> AsyncIterator[Bas
             pg_saver = await manager.__aenter__()
         except psycopg.Error as exc:
             raise StorageError(f"cannot connect to PostgreSQL for checkpoints: {exc}") from None
+        conn: Any = pg_saver.conn  # one connection (from_conn_string), not a pool
         try:
-            await pg_saver.setup()
+            await conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (_SETUP_LOCK,))
+            try:
+                await pg_saver.setup()
+            finally:
+                await conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (_SETUP_LOCK,))
             yield pg_saver
         finally:
             await manager.__aexit__(None, None, None)
