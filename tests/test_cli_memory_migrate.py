@@ -110,3 +110,20 @@ def test_an_embedder_mismatch_is_refused(tmp_path: Path, pg_schemas: Schemas) ->
     assert "embedder" in (result.stderr or result.stdout).lower()
     with PostgresMemoryAdapter(pg_url, embedder="hashing:64") as dst:
         assert dst.count() == 0
+
+
+def test_the_memory_commands_work_on_a_postgres_store(pg_schemas: Schemas) -> None:
+    url = pg_schemas.new_url()
+    runner = CliRunner()
+
+    def ok(*args: str) -> str:
+        result = runner.invoke(app, ["memory", *args, "--store", url], env={"COLUMNS": "200"})
+        assert result.exit_code == 0, (result.stdout, result.stderr, result.exception)
+        return result.stdout
+
+    memory_id = ok("add", "Alice keeps bees on the roof", "--ns", "users/alice").strip()
+    hits = json.loads(ok("search", "who keeps bees", "--json"))
+    assert hits[0]["record"]["id"] == memory_id
+    assert {r["signal"] for r in hits[0]["reasons"]} >= {"keyword", "vector"}
+    stats = json.loads(ok("stats", "--json"))
+    assert stats["adapter"] == "postgres" and stats["total"] == 1 and stats["disk_size"] > 0
