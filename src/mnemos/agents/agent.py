@@ -31,7 +31,10 @@ are shown as user messages ``"[name] text"``, as AutoGen does, so the model
 sees only its own turns as the assistant's; their tool exchanges are left out.
 
 The thread id comes from ``config["configurable"]["thread_id"]`` and the user
-id from ``config["configurable"]["user_id"]`` (default ``"default"``).
+id from ``config["configurable"]["user_id"]`` or LangGraph's runtime context
+(``graph.invoke(..., context={"user_id": "alice"})``, or ``context=`` given to
+``agent.invoke`` directly); without either it is ``"default"``, unless
+``MNEMOS_REQUIRE_USER`` is on (then a run with no user is refused).
 
 What the agent recalled and wrote is reported two ways, both as dicts:
 LangGraph custom stream events (``stream_mode="custom"``) while it runs::
@@ -66,7 +69,7 @@ from langchain_core.tools import BaseTool, StructuredTool
 from langchain_core.tools import tool as as_langchain_tool
 from pydantic import BaseModel, Field
 
-from mnemos.agents import _extract, _memops
+from mnemos.agents import _extract, _identity, _memops
 from mnemos.agents.context import (
     MIN_CONTEXT_TOKENS,
     AssembledContext,
@@ -121,11 +124,12 @@ class RunIdentity:
     user_id: str = "default"
 
     @classmethod
-    def from_config(cls, config: RunnableConfig | Mapping[str, Any] | None) -> RunIdentity:
+    def from_config(cls, config: RunnableConfig | Mapping[str, Any] | None, context: Any = None) -> RunIdentity:
+        """The thread from ``configurable``; the user from ``configurable`` or the runtime context."""
         configurable = (config or {}).get("configurable") or {}
-        user = configurable.get("user_id") or "default"
         thread = configurable.get("thread_id")
-        return cls(thread_id=str(thread) if thread is not None else None, user_id=str(user))
+        user = _identity.resolve_user(config, context)
+        return cls(thread_id=str(thread) if thread is not None else None, user_id=user)
 
 
 @dataclass(kw_only=True, eq=False)
@@ -219,7 +223,7 @@ class Agent(Runnable[Any, dict[str, Any]]):
     ) -> dict[str, Any]:
         """Run one turn on the state ``input`` and return the state update (see the module docs)."""
         messages = _messages_of(input)
-        who = RunIdentity.from_config(config)
+        who = RunIdentity.from_config(config, kwargs.get("context"))
         trace: list[dict[str, Any]] = []
         instructions, rules, recalled = self._prepare(messages, who, trace)
         summarize = self._summarizer(config)
@@ -241,7 +245,7 @@ class Agent(Runnable[Any, dict[str, Any]]):
     ) -> dict[str, Any]:
         """Async :meth:`invoke`: the model and tools run natively async, memory in a thread."""
         messages = _messages_of(input)
-        who = RunIdentity.from_config(config)
+        who = RunIdentity.from_config(config, kwargs.get("context"))
         trace: list[dict[str, Any]] = []
         instructions, rules, recalled = await asyncio.to_thread(self._prepare, messages, who, trace)
         summarize = self._summarizer(config)

@@ -64,11 +64,12 @@ def run_session(
     raised before anything is run or stored.
     """
     from mnemos.graphs.checkpoint import open_checkpointer
+    from mnemos.graphs.thread_owners import bind_threads_to_users
 
     config: Any = {"configurable": {"thread_id": thread_id, "user_id": user_id},
                    "metadata": {"mnemos_graph": "brainstorm", "mnemos_user": user_id}}
     with open_checkpointer(checkpoints) as saver:
-        graph = chat.compile(checkpointer=saver)
+        graph = chat.compile(checkpointer=bind_threads_to_users(saver))
         for mode, chunk in chat.stream(graph, topic, config, resume=resume):
             if mode == "updates" and on_update is not None:
                 for node, update in chunk.items():

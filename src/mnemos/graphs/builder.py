@@ -316,14 +316,20 @@ class GraphBuilder:
         interrupt_after: Sequence[str] | None = None,
         debug: bool = False,
     ) -> CompiledStateGraph[Any, Any, Any, Any]:
-        """Check the topology (errors raise, warnings warn) and compile with LangGraph."""
+        """Check the topology (errors raise, warnings warn) and compile with LangGraph.
+
+        The checkpointer's threads are bound to users
+        (:func:`~mnemos.graphs.thread_owners.bind_threads_to_users`).
+        """
+        from mnemos.graphs.thread_owners import bind_threads_to_users
+
         graph = self.state_graph()
         if check:
             from mnemos.graphs.topology import check_topology
 
             check_topology(graph, name=self.name)
         return graph.compile(
-            checkpointer=checkpointer,
+            checkpointer=bind_threads_to_users(checkpointer),
             store=store,
             interrupt_before=list(interrupt_before) if interrupt_before else None,
             interrupt_after=list(interrupt_after) if interrupt_after else None,
