@@ -38,11 +38,13 @@ from mcp.server.fastmcp import Context, FastMCP
 from mcp.server.fastmcp.exceptions import ToolError
 from mcp.types import ToolAnnotations
 from pydantic import Field, ValidationError
+from starlette.applications import Starlette
 
 from mnemos.exceptions import MnemosError, UsageError
 from mnemos.memory_adapters.base import BaseMemoryAdapter, MemoryKind
 from mnemos.tools import _memory_ops as ops
 from mnemos.tools._auth import StaticTokenVerifier, request_principal, validate_principal
+from mnemos.tools._http_security import LowercaseHostHeaders, loopback_transport_security, url_host
 from mnemos.tools.brainstorm_runner import BrainstormRunOut, PersonasIn, run_brainstorm
 from mnemos.tools.graph_runner import GraphRegistry, GraphRunOut
 from mnemos.tools.registry import ToolRegistry
@@ -146,7 +148,14 @@ def _message(exc: MnemosError) -> str:
 
 
 class MnemosMCP(FastMCP):
-    """FastMCP with argument errors reported as one readable line per field."""
+    """FastMCP with argument errors reported as one readable line per field, and
+    ``Host``/``Origin`` compared without regard to case (see :mod:`mnemos.tools._http_security`)."""
+
+    def streamable_http_app(self) -> Starlette:
+        app = super().streamable_http_app()
+        if self.settings.transport_security is not None:
+            app.add_middleware(LowercaseHostHeaders)
+        return app
 
     async def call_tool(self, name: str, arguments: dict[str, Any]) -> Any:
         try:
@@ -186,8 +195,10 @@ def build_server(
     ``tokens`` (``{token: principal}``) turns on bearer authentication for
     HTTP: every request must carry one of the tokens, and calls act for its
     principal. Without tokens every call acts for ``principal``. ``host`` and
-    ``port`` are used by ``server.run("streamable-http")`` and for the
-    server's DNS-rebinding protection. ``model`` (a ``provider:model`` spec
+    ``port`` are used by ``server.run("streamable-http")``; on any loopback
+    ``host`` (127.0.0.0/8, ``localhost`` in any case, ``::1``) requests whose
+    ``Host`` or ``Origin`` names another site are refused (DNS-rebinding
+    protection). ``model`` (a ``provider:model`` spec
     or a chat model) is what ``brainstorm_run`` agents think with; by default
     the configured model, else the offline one.
     """
@@ -216,7 +227,7 @@ def build_server(
     if tokens is not None:
         auth_kwargs["token_verifier"] = StaticTokenVerifier(tokens)
         auth_kwargs["auth"] = AuthSettings(
-            issuer_url=f"http://{host}:{port}",  # type: ignore[arg-type]
+            issuer_url=f"http://{url_host(host)}:{port}",  # type: ignore[arg-type]
             resource_server_url=None,
         )
     server = MnemosMCP(
@@ -226,6 +237,7 @@ def build_server(
         host=host,
         port=port,
         log_level=log_level,
+        transport_security=loopback_transport_security(host),
         **auth_kwargs,
     )
     context = ServerContext(
