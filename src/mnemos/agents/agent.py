@@ -70,6 +70,7 @@ from langchain_core.tools import tool as as_langchain_tool
 from pydantic import BaseModel, Field
 
 from mnemos.agents import _extract, _identity, _memops
+from mnemos.agents import tool_limits as _tool_limits
 from mnemos.agents.context import (
     MIN_CONTEXT_TOKENS,
     AssembledContext,
@@ -83,6 +84,7 @@ from mnemos.agents.policy import MemoryPolicy
 from mnemos.agents.procedural import ProceduralMemory, ProceduralVersion
 from mnemos.agents.scripted import ScriptedChatModel
 from mnemos.agents.tokens import token_counter_for
+from mnemos.agents.tool_limits import ToolLimits
 from mnemos.exceptions import UsageError
 from mnemos.memory_adapters import BaseMemoryAdapter, MemoryKind, Namespace, Provenance
 
@@ -151,6 +153,8 @@ class Agent(Runnable[Any, dict[str, Any]]):
     policy: MemoryPolicy = field(default_factory=MemoryPolicy)
     description: str = ""
     max_steps: int = 8
+    tool_limits: ToolLimits = field(default_factory=ToolLimits)
+    """How long a tool call may run and how much of its result enters state (see :class:`ToolLimits`)."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not _NAME.match(self.name):
@@ -163,6 +167,8 @@ class Agent(Runnable[Any, dict[str, Any]]):
             raise UsageError(f"memory is a memory adapter, not {type(self.memory).__name__}")
         if isinstance(self.max_steps, bool) or not isinstance(self.max_steps, int) or self.max_steps < 1:
             raise UsageError(f"max_steps is a positive integer, got {self.max_steps!r}")
+        if not isinstance(self.tool_limits, ToolLimits):
+            raise UsageError(f"tool_limits is a ToolLimits, not {type(self.tool_limits).__name__}")
         self._chat_model: BaseChatModel = resolve_model(self.model)
         self._tools: dict[str, BaseTool] = {}
         for item in self.tools:
@@ -422,25 +428,28 @@ class Agent(Runnable[Any, dict[str, Any]]):
         )
 
     def _tool_error(self, call: Mapping[str, Any], error: str) -> ToolMessage:
-        return ToolMessage(content=f"Error: {error}", tool_call_id=call["id"], name=call["name"], status="error")
+        message = ToolMessage(content=f"Error: {error}", tool_call_id=call["id"], name=call["name"], status="error")
+        return _tool_limits.cap_result(message, self.tool_limits)
 
     def _run_tool(self, call: Mapping[str, Any], config: RunnableConfig | None) -> ToolMessage:
         tool = self._tools.get(call["name"])
         if tool is None:
             return self._tool_error(call, f"no tool named {call['name']!r}; tools: {sorted(self._tools)}")
         try:
-            return _as_tool_message(tool.invoke(dict(call, type="tool_call"), config=_child(config)), call)
+            result = _tool_limits.invoke_tool(tool, call, _child(config), self.tool_limits)
         except Exception as exc:  # a failing tool is reported to the model, not raised
             return self._tool_error(call, f"{type(exc).__name__}: {exc}")
+        return _tool_limits.cap_result(_as_tool_message(result, call), self.tool_limits)
 
     async def _arun_tool(self, call: Mapping[str, Any], config: RunnableConfig | None) -> ToolMessage:
         tool = self._tools.get(call["name"])
         if tool is None:
             return self._tool_error(call, f"no tool named {call['name']!r}; tools: {sorted(self._tools)}")
         try:
-            return _as_tool_message(await tool.ainvoke(dict(call, type="tool_call"), config=_child(config)), call)
+            result = await _tool_limits.ainvoke_tool(tool, call, _child(config), self.tool_limits)
         except Exception as exc:
             return self._tool_error(call, f"{type(exc).__name__}: {exc}")
+        return _tool_limits.cap_result(_as_tool_message(result, call), self.tool_limits)
 
     def _after_turn(
         self, messages: list[BaseMessage], new: list[BaseMessage], who: RunIdentity, trace: list[dict[str, Any]]
