@@ -42,7 +42,6 @@ __all__ = [
     "memory_for_autogen",
     "require_autogen",
     "run_brainstorm_on_autogen",
-    "run_sync",
 ]
 
 def require_autogen(feature: str = "AutoGen interop") -> None:
