@@ -44,6 +44,7 @@ __all__ = [
     "run_brainstorm_on_autogen",
 ]
 
+
 def require_autogen(feature: str = "AutoGen interop") -> None:
     """Raise :class:`~mnemos.exceptions.MissingExtraError` unless AutoGen AgentChat is installed."""
     try:
