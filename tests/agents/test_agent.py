@@ -353,3 +353,72 @@ def test_other_agents_replies_reach_the_model_as_named_user_messages() -> None:
     seen = critic_model.prompts[0]
     assert [type(m).__name__ for m in seen] == ["HumanMessage", "HumanMessage"]
     assert seen[1].content == "[ideas] Use a kite." and seen[1].name == "ideas"
+
+
+def test_a_tool_call_written_as_text_is_run(memory) -> None:
+    """Small open models write tool calls as JSON text (scripted stand-in for such a model)."""
+    calls: list[str] = []
+
+    def get_weather(city: str) -> str:
+        """Get the weather for a city."""
+        calls.append(city)
+        return f"sunny in {city}"
+
+    model = ScriptedChatModel(['Let me check. {"tool": "get_weather", "arguments": {"city": "Oslo"}}', "It is sunny."])
+    agent = Agent(name="assistant", model=model, tools=[get_weather])
+    out = agent.invoke("Weather in Oslo?", config())["messages"]
+    assert calls == ["Oslo"]
+    assert out[0].tool_calls[0]["name"] == "get_weather" and out[0].content == "Let me check."
+    assert isinstance(out[1], ToolMessage) and out[1].content == "sunny in Oslo"
+    assert out[-1].content == "It is sunny."
+
+
+def test_an_agent_without_tools_keeps_json_text_as_text() -> None:
+    text = '{"tool": "get_weather", "arguments": {"city": "Oslo"}}'
+    out = Agent(name="plain", model=ScriptedChatModel([text])).invoke("hi")["messages"]
+    assert out[-1].content == text and not out[-1].tool_calls
+
+
+def test_invented_model_facts_are_not_stored_and_the_rules_still_apply(memory) -> None:
+    """A weak model invents facts (scripted stand-in): only facts the message supports are stored."""
+    invented = {"facts": [{"subject": "user", "attribute": "city", "value": "Bamberg",
+                           "statement": "User lives in Bamberg"}]}
+    model = ScriptedChatModel(["Nice!", AIMessage("", tool_calls=[{"name": "FactList", "args": invented, "id": "f"}])])
+    agent = Agent(name="assistant", model=model, memory=memory, policy=MemoryPolicy(extractor="model"))
+    agent.invoke("I live in Berlin.", config())
+    facts = [r.content for r in memory.list(namespace=("users", "alice"), kinds="semantic", limit=None)]
+    assert facts == ["User lives in Berlin"]
+
+
+def test_unusable_fact_output_after_a_repair_falls_back_to_the_rules(memory) -> None:
+    model = ScriptedChatModel(["Nice!", "facts? no idea", "still none"])
+    agent = Agent(name="assistant", model=model, memory=memory, policy=MemoryPolicy(extractor="model"))
+    agent.invoke("I work at Acme.", config())
+    facts = [r.content for r in memory.list(namespace=("users", "alice"), kinds="semantic", limit=None)]
+    assert facts == ["User works at Acme"]
+    assert len(model.prompts) == 3 and "not valid" in model.prompts[2][-1].content
+
+
+def test_internal_model_calls_do_not_stream_as_answers(memory) -> None:
+    """stream_mode="messages" shows the agent's answer, not its fact extraction or summary calls."""
+    facts = {"facts": [{"subject": "user", "attribute": "lives_in", "value": "Lyon",
+                        "statement": "User lives in Lyon"}]}
+
+    def reply(messages: list[Any]) -> Any:
+        if messages[0].content.startswith("Summarize the conversation"):
+            return "SUMMARY-TEXT"
+        if messages[0].content.startswith("Extract the facts"):
+            return AIMessage("", tool_calls=[{"name": "FactList", "args": facts, "id": "f"}])
+        return "ANSWER-TEXT"
+
+    policy = MemoryPolicy(strategy="summary_buffer", window=2, extractor="model")
+    agent = Agent(name="assistant", model=ScriptedChatModel(reply), memory=memory, policy=policy)
+    app = single_node_graph(agent)
+    history = [HumanMessage("Hi"), AIMessage("Hello"), HumanMessage("Sunny?"), AIMessage("Yes"),
+               HumanMessage("I live in Lyon")]
+    streamed = [chunk for chunk, _ in app.stream({"messages": history}, config(), stream_mode="messages")]
+    texts = [m.text for m in streamed]
+    assert "ANSWER-TEXT" in texts
+    assert "SUMMARY-TEXT" not in texts and not any(getattr(m, "tool_calls", None) for m in streamed)
+    stored = [r.content for r in memory.list(namespace=("users", "alice"), kinds="semantic", limit=None)]
+    assert stored == ["User lives in Lyon"]  # the internal calls did run
