@@ -49,6 +49,9 @@ def _register() -> None:
     from mnemos._cli import brainstorm
 
     brainstorm.register(app)
+    from mnemos._cli import ui
+
+    ui.register(app)
 
 
 _register()

@@ -1,0 +1,40 @@
+// mnemos web UI: confirmations and live updates. No framework, nothing fetched from elsewhere.
+"use strict";
+
+document.addEventListener("submit", (event) => {
+  const form = event.target;
+  const question = form.getAttribute("data-confirm");
+  if (question && !window.confirm(question)) {
+    event.preventDefault();
+  }
+});
+
+// A page with #live[data-events] listens to the thread's server-sent events and,
+// when the thread moves, reloads its body from data-body.
+function followLive() {
+  const live = document.getElementById("live");
+  if (!live || !live.dataset.events || !window.EventSource) return;
+  const source = new EventSource(live.dataset.events);
+  let loading = false;
+  let again = false;
+  async function reload() {
+    if (loading) { again = true; return; }
+    loading = true;
+    try {
+      const response = await fetch(live.dataset.body, { headers: { "Accept": "text/html" } });
+      if (response.ok) {
+        const html = await response.text();
+        const focused = document.activeElement && live.contains(document.activeElement) && document.activeElement.tagName === "INPUT";
+        if (!focused) live.innerHTML = html;
+        live.dataset.updated = String(Date.now());
+      }
+    } finally {
+      loading = false;
+      if (again) { again = false; reload(); }
+    }
+  }
+  source.addEventListener("change", reload);
+  source.addEventListener("hello", () => { live.dataset.connected = "1"; });
+}
+
+document.addEventListener("DOMContentLoaded", followLive);
