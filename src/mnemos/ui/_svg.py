@@ -99,14 +99,15 @@ def _edge(a: SvgNode, b: SvgNode, edge: SvgEdge) -> str:
         path = f"M{x:.1f},{y - 6:.1f} C{x + 40:.1f},{y - 30:.1f} {x + 40:.1f},{y + 30:.1f} {x:.1f},{y + 6:.1f}"
     elif b.y > a.y + 1:  # downwards: a straight line between the boxes
         path = f"M{a.x:.1f},{a.y + half:.1f} L{b.x:.1f},{b.y - half:.1f}"
-    elif abs(b.y - a.y) <= 1:  # same layer
-        sign = 1 if b.x > a.x else -1
-        path = (f"M{a.x + sign * a.width / 2:.1f},{a.y:.1f} "
-                f"L{b.x - sign * b.width / 2:.1f},{b.y:.1f}")
-    else:  # back up: a curve around the right side
-        x1, x2 = a.x + a.width / 2, b.x + b.width / 2
-        bulge = max(x1, x2) + 40 + abs(a.y - b.y) * 0.15
-        path = f"M{x1:.1f},{a.y:.1f} C{bulge:.1f},{a.y:.1f} {bulge:.1f},{b.y:.1f} {x2:.1f},{b.y:.1f}"
+    elif abs(b.y - a.y) <= 1:  # same layer: an arc below the row, clear of the boxes between
+        dip = a.y + half + 26 + abs(b.x - a.x) * 0.08
+        path = (f"M{a.x:.1f},{a.y + half:.1f} C{a.x:.1f},{dip:.1f} {b.x:.1f},{dip:.1f} "
+                f"{b.x:.1f},{b.y + half:.1f}")
+    else:  # back up: from the top of the source to the bottom of the target, offset from the way down
+        x1, x2 = a.x + 14, b.x + (a.x - b.x) * 0.25 + 10
+        y1, y2 = a.y - half, b.y + half
+        rise = (y1 - y2) * 0.45
+        path = f"M{x1:.1f},{y1:.1f} C{x1:.1f},{y1 - rise:.1f} {x2:.1f},{y2 + rise:.1f} {x2:.1f},{y2:.1f}"
     label = ""
     if edge.label:
         mx, my = (a.x + b.x) / 2, (a.y + b.y) / 2

@@ -213,8 +213,10 @@ def _step_of(number: int, created: str | None, name: str, result: Any) -> Step:
         elif kind == "route":
             step.routes.append(jsonable(event))
     route = result.get("mnemos_route")
-    if route:
-        step.routes.append({"next": jsonable(route)})
+    if isinstance(route, Mapping):  # a supervisor's decision: {supervisor: {next, reason, ...}}
+        for decision in route.values():
+            if isinstance(decision, Mapping) and decision.get("next"):
+                step.routes.append({"next": str(decision["next"]), "reason": decision.get("reason")})
     step.other = {k: jsonable(v) for k, v in result.items() if k not in _SHOWN_ELSEWHERE}
     return step
 

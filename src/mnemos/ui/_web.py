@@ -28,6 +28,19 @@ __all__ = [
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 
 
+def short_spec(spec: str | None) -> str:
+    """``MODULE:GRAPH`` for people: a file's name rather than its whole path."""
+    if not spec:
+        return "—"
+    module, sep, attr = spec.rpartition(":")
+    if sep and ("/" in module or "\\" in module):
+        return f"{Path(module).name}:{attr}"
+    return spec
+
+
+templates.env.filters["short_spec"] = short_spec
+
+
 class BadRequest(UsageError):
     """A request the UI cannot act on (a bad parameter); answered with 400."""
 

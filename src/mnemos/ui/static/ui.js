@@ -34,7 +34,8 @@ function followLive() {
     }
   }
   source.addEventListener("change", reload);
-  source.addEventListener("hello", () => { live.dataset.connected = "1"; });
+  // On (re)connecting, reload once: the thread may have moved between the page's rendering and now.
+  source.addEventListener("hello", () => { reload().then(() => { live.dataset.connected = "1"; }); });
 }
 
 document.addEventListener("DOMContentLoaded", followLive);
