@@ -139,6 +139,41 @@ def test_delete_asks_first_then_removes_the_record(client: TestClient, data: UID
     assert client.post(f"/memory/{rid}/delete", data={"confirm": "yes"}).status_code == 404
 
 
+def test_erase_a_namespace_after_confirmation(client: TestClient, data: UIData) -> None:
+    with NativeMemoryAdapter(data.store) as mem:
+        can_erase = callable(getattr(mem, "erase", None))
+        before = mem.count(("users", "bob"))
+    if not can_erase:  # a store without erase says so instead of pretending
+        response = client.get("/memory/erase", params={"ns": "users/bob"})
+        assert response.status_code == 400 and "cannot erase" in response.text
+        return
+    assert 'id="erase-link"' in client.get("/memory", params={"ns": "users/bob"}).text
+    confirm = client.get("/memory/erase", params={"ns": "users/bob"})
+    assert confirm.status_code == 200 and f"{before} memories" in confirm.text
+    assert client.post("/memory/erase?ns=users/bob").status_code == 400  # no confirmation
+    assert client.post("/memory/erase?ns=", data={"confirm": "yes"}).status_code == 400  # not everything
+    response = client.post("/memory/erase?ns=users/bob", data={"confirm": "yes"}, follow_redirects=False)
+    assert response.status_code == 303
+    with NativeMemoryAdapter(data.store) as mem:
+        assert mem.count(("users", "bob")) == 0 and mem.count(("users", "alice")) > 0
+
+
+def test_delete_with_history_removes_the_facts_it_replaced(client: TestClient, data: UIData) -> None:
+    import inspect
+
+    with NativeMemoryAdapter(data.store) as mem:
+        supported = "with_history" in inspect.signature(mem.delete).parameters
+    page = client.get(f"/memory/{data.ids['home']}").text
+    assert ('id="delete-history-form"' in page) == supported
+    if not supported:
+        assert client.get(f"/memory/{data.ids['home']}/delete?history=1").status_code == 400
+        return
+    response = client.post(f"/memory/{data.ids['home']}/delete?history=1", data={"confirm": "yes"},
+                           follow_redirects=False)
+    assert response.status_code == 303
+    assert client.get(f"/memory/{data.ids['home_old']}").status_code == 404
+
+
 def test_export_is_the_jsonl_of_a_namespace(client: TestClient, data: UIData) -> None:
     response = client.get("/memory/export", params={"ns": "users/bob"})
     assert response.status_code == 200 and "attachment" in response.headers["content-disposition"]
@@ -301,3 +336,16 @@ def test_graph_page_runs_the_graph_on_a_new_thread(client: TestClient, app: Any)
 def test_unknown_graph_key_is_404(client: TestClient) -> None:
     assert client.get("/graphs/0123456789ab").status_code == 404
     assert client.post("/graphs/0123456789ab/run", data={"input": "x"}).status_code == 404
+
+
+def test_the_python_example_in_docs_ui_runs(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    import tempfile
+    from pathlib import Path
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    text = (Path(__file__).resolve().parents[2] / "docs" / "ui.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"^```python\n(.*?)^```", text, re.M | re.S)
+    assert blocks
+    for block in blocks:
+        exec(compile(block, "docs/ui.md", "exec"), {})
+    assert any(p.name == "memory.db" for p in tmp_path.rglob("*.db"))

@@ -8,13 +8,14 @@ Routes (all under ``/memory``):
 ``GET  /memory/{id}``                     content, provenance, history, supersession, entities
 ``POST /memory/{id}/edit``                change content, importance, metadata (a new version)
 ``POST /memory/{id}/supersede``           replace a fact; the old one stays in the chain
-``GET/POST /memory/{id}/delete``          confirm, then delete
-``GET/POST /memory/{id}/erase``           confirm, then erase (when the store can)
+``GET/POST /memory/{id}/delete``          confirm, then delete (``history=1``: the facts it replaced too)
+``GET/POST /memory/erase?ns=...``         confirm, then erase a namespace from disk (when the store can)
 ========================================  =============================================
 """
 
 from __future__ import annotations
 
+import inspect
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
@@ -176,7 +177,7 @@ def browse(request: Request) -> Response:
         ns_text=format_namespace(f["ns"]), kinds=[k.value for k in MemoryKind], modes=_MODES,
         modes_available=getattr(mem, "ranking", None) is not None, colors=SIGNAL_COLORS,
         next_url=f"/memory?{urlencode([*params, ('offset', next_offset)])}" if next_offset else None,
-        meta_text=request.query_params.get("meta") or "", store=mem.name,
+        meta_text=request.query_params.get("meta") or "", store=mem.name, can_erase=_can_erase(mem),
     )
 
 
@@ -229,16 +230,29 @@ def _entities(mem: BaseMemoryAdapter, record: MemoryRecord) -> dict[str, Any] | 
     return {"names": names, "related": related, "svg": svg}
 
 
+def _deletes_history(mem: BaseMemoryAdapter) -> bool:
+    """Whether ``delete`` can also remove the facts a record superseded (``with_history``)."""
+    try:
+        return "with_history" in inspect.signature(mem.delete).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def _can_erase(mem: BaseMemoryAdapter) -> bool:
+    return callable(getattr(mem, "erase", None))
+
+
 def record_page(request: Request) -> Response:
     mem = memory(request)
     record = mem.get(request.path_params["id"])
     history = mem.history(record.id) if mem.supports(Capability.HISTORY) else [record]
+    chain = _chain(mem, record)
     return render(
         request, "memory_record.html", record=record, history=list(reversed(history)),
-        chain=_chain(mem, record), graph=_entities(mem, record),
+        chain=chain, graph=_entities(mem, record),
         can_update=mem.supports(Capability.UPDATE), can_delete=mem.supports(Capability.DELETE),
         can_supersede=mem.supports(Capability.SUPERSEDE) and not record.superseded,
-        can_erase=callable(getattr(mem, "erase", None)),
+        can_delete_history=_deletes_history(mem) and chain[0].id != record.id,
         metadata_json=json.dumps(record.metadata, indent=2, ensure_ascii=False),
         message=request.query_params.get("done"),
     )
@@ -276,37 +290,53 @@ async def supersede(request: Request) -> Response:
 
 
 async def delete(request: Request) -> Response:
-    return await _remove(request, "delete")
-
-
-async def erase(request: Request) -> Response:
-    return await _remove(request, "erase")
-
-
-async def _remove(request: Request, action: str) -> Response:
     mem = memory(request)
     record = mem.get(request.path_params["id"])
-    if action == "erase" and not callable(getattr(mem, "erase", None)):
-        raise BadRequest(f"this store ({mem.name}) cannot erase; delete removes the record")
+    with_history = request.query_params.get("history") == "1"
+    if with_history and not _deletes_history(mem):
+        raise BadRequest(f"this store ({mem.name}) deletes one record at a time")
     if request.method == "GET":
-        return render(request, "memory_confirm.html", record=record, action=action)
+        return render(request, "memory_confirm.html", record=record, action="delete",
+                      with_history=with_history, target=f"/memory/{record.id}/delete" +
+                      ("?history=1" if with_history else ""), cancel=f"/memory/{record.id}")
     form = await _form(request)
     if form.get("confirm") != "yes":
-        raise BadRequest(f"{action} needs confirmation (confirm=yes)")
-    if action == "erase":
-        mem.erase(record.id)  # type: ignore[attr-defined]
+        raise BadRequest("delete needs confirmation (confirm=yes)")
+    if with_history:
+        mem.delete(record.id, with_history=True)  # type: ignore[call-arg]
     else:
         mem.delete(record.id)
     ns = format_namespace(record.namespace)
-    return redirect(f"/memory?{urlencode({'ns': ns, 'done': action + 'd'})}")
+    return redirect(f"/memory?{urlencode({'ns': ns, 'done': 'deleted'})}")
+
+
+async def erase(request: Request) -> Response:
+    """Erase a whole namespace from disk (the store's ``erase``), after a confirmation."""
+    mem = memory(request)
+    ns = _ns(request.query_params.get("ns"))
+    if not _can_erase(mem):
+        raise BadRequest(f"this store ({mem.name}) cannot erase; delete records one by one")
+    if not ns:
+        raise BadRequest("choose a namespace to erase (the whole store is not erased from here)")
+    count = mem.count(ns)
+    if request.method == "GET":
+        return render(request, "memory_confirm.html", record=None, action="erase", namespace=format_namespace(ns),
+                      count=count, target=f"/memory/erase?{urlencode({'ns': format_namespace(ns)})}",
+                      cancel=f"/memory?{urlencode({'ns': format_namespace(ns)})}", with_history=False)
+    form = await _form(request)
+    if form.get("confirm") != "yes":
+        raise BadRequest("erase needs confirmation (confirm=yes)")
+    erased = mem.erase(ns)  # type: ignore[attr-defined]
+    parent = format_namespace(ns[:-1]) if len(ns) > 1 else ""
+    return redirect(f"/memory?{urlencode({'ns': parent, 'done': f'erased ({erased} memories)'})}")
 
 
 routes = [
     Route("/memory", browse),
     Route("/memory/export", export),
+    Route("/memory/erase", erase, methods=["GET", "POST"]),
     Route("/memory/{id}", record_page),
     Route("/memory/{id}/edit", edit, methods=["POST"]),
     Route("/memory/{id}/supersede", supersede, methods=["POST"]),
     Route("/memory/{id}/delete", delete, methods=["GET", "POST"]),
-    Route("/memory/{id}/erase", erase, methods=["GET", "POST"]),
 ]
