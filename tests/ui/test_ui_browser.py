@@ -68,7 +68,8 @@ def shot(tab: Any, name: str) -> Path:
 
 def test_search_and_see_the_reasons(page: Any) -> None:
     page.goto("/memory")
-    assert page.locator(".tree").get_by_text("alice").count() >= 1
+    page.wait_for_selector("#tree ul")  # fetched after the page
+    assert page.locator("#tree").get_by_text("alice").count() >= 1
     shot(page, "memory")
     page.fill("#q", "green tea")
     page.click("#search-form button[type=submit]")

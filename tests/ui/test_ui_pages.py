@@ -22,9 +22,15 @@ def test_home_redirects_to_the_memory_browser(client: TestClient) -> None:
 
 
 def test_memory_page_shows_the_namespace_tree_and_records(client: TestClient, data: UIData) -> None:
-    page = client.get("/memory").text
+    first = client.get("/memory").text
+    assert 'data-src="/memory/tree' in first  # the page comes first; the tree follows
+    tree = client.get("/memory/tree", params={"ns": "users/alice"}).text
     for name in ("users", "alice", "bob", "notes", "principals"):
-        assert f">{name}</a>" in page
+        assert f">{name}</a>" in tree
+    counts = re.findall(r'>(\w+)</a> <span class="count">(\d+)</span>', tree)
+    assert ("principals", "1") in counts
+    page = client.get("/memory").text
+    assert 'class="count"' in page  # counted once, then reused
     assert data.ids["tea"] in page and data.ids["bob"] in page
     assert data.ids["home_old"] not in page  # superseded facts are hidden unless asked for
 

@@ -93,7 +93,8 @@ def create_app(config: UIConfig | None = None, **overrides: Any) -> Starlette:
     except BaseException:
         mem.close()
         raise
-    ctx = UIContext(config=config, memory=mem, saver=saver, graphs=GraphCache(saver), runs=RunManager())
+    ctx = UIContext(config=config, memory=mem, saver=saver, graphs=GraphCache(saver), runs=RunManager(),
+                    trees=memory.TreeCache())
     for spec in config.graphs:
         ctx.register_graph(spec)
 

@@ -56,6 +56,7 @@ class UIContext:
     saver: Any
     graphs: Any
     runs: Any
+    trees: Any = None
     graph_specs: dict[str, str] = field(default_factory=dict)
 
     @property

@@ -4,6 +4,7 @@ Routes (all under ``/memory``):
 
 ========================================  =============================================
 ``GET  /memory``                          namespace tree, filters, records or search hits
+``GET  /memory/tree``                     the namespace tree alone (the page loads it after itself)
 ``GET  /memory/export``                   JSONL of a namespace (the CLI's export format)
 ``GET  /memory/{id}``                     content, provenance, history, supersession, entities
 ``POST /memory/{id}/edit``                change content, importance, metadata (a new version)
@@ -17,6 +18,8 @@ from __future__ import annotations
 
 import inspect
 import json
+import threading
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from typing import Any
@@ -36,9 +39,19 @@ from mnemos.memory_adapters.base import (
     ScoredMemory,
 )
 from mnemos.ui._svg import entity_svg
-from mnemos.ui._web import BadRequest, memory, parse_float, parse_int, parse_when, redirect, render
+from mnemos.ui._web import (
+    BadRequest,
+    context,
+    memory,
+    parse_float,
+    parse_int,
+    parse_when,
+    principal,
+    redirect,
+    render,
+)
 
-__all__ = ["routes"]
+__all__ = ["TreeCache", "routes"]
 
 PAGE = 50
 _SCAN_LIMIT = 5_000
@@ -56,6 +69,31 @@ def _ns(text: str | None) -> tuple[str, ...]:
         raise BadRequest(f"bad namespace {text!r}: {exc}") from None
 
 
+TREE_SECONDS = 10.0
+"""How long a namespace tree is reused; the UI's own changes drop it at once."""
+
+
+class TreeCache:
+    """Namespace trees by caller. Counting a large store takes a while (0.7 s at 100k memories)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._trees: dict[str | None, tuple[float, list[dict[str, Any]]]] = {}
+
+    def get(self, key: str | None) -> list[dict[str, Any]] | None:
+        with self._lock:
+            hit = self._trees.get(key)
+        return hit[1] if hit is not None and time.monotonic() - hit[0] < TREE_SECONDS else None
+
+    def put(self, key: str | None, tree: list[dict[str, Any]]) -> None:
+        with self._lock:
+            self._trees[key] = (time.monotonic(), tree)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._trees.clear()
+
+
 def _tree(mem: BaseMemoryAdapter) -> list[dict[str, Any]]:
     """Namespaces as an indented list of every prefix, with counts where the store gives them."""
     counts: dict[str, int] = {}
@@ -65,15 +103,35 @@ def _tree(mem: BaseMemoryAdapter) -> list[dict[str, Any]]:
             counts = dict(stats().get("by_namespace") or {})
         except Exception:  # counts are a nicety; a store that cannot give them shows none
             counts = {}
+    leaves = [parse_namespace(k) if k != "/" else () for k in counts] if counts else mem.namespaces()
     prefixes: dict[tuple[str, ...], int] = {}
-    for ns in mem.namespaces():
-        here = counts.get(format_namespace(ns) or "/", 0)
+    for ns in leaves:
+        here = counts.get(format_namespace(ns), 0)
         for depth in range(1, len(ns) + 1):
             prefixes[ns[:depth]] = prefixes.get(ns[:depth], 0) + here
     return [
         {"ns": format_namespace(p), "name": p[-1], "depth": len(p) - 1, "count": prefixes[p] if counts else None}
         for p in sorted(prefixes)
     ]
+
+
+def _cached_tree(request: Request, compute: bool) -> list[dict[str, Any]] | None:
+    cache: TreeCache = context(request).trees
+    key = principal(request)
+    tree = cache.get(key)
+    if tree is None and compute:
+        tree = _tree(memory(request))
+        cache.put(key, tree)
+    return tree
+
+
+def _changed(request: Request) -> None:
+    context(request).trees.clear()
+
+
+def tree_fragment(request: Request) -> Response:
+    ns_text = format_namespace(_ns(request.query_params.get("ns")))
+    return render(request, "memory_tree.html", tree=_cached_tree(request, compute=True), ns_text=ns_text)
 
 
 def _filters(request: Request) -> dict[str, Any]:
@@ -173,7 +231,7 @@ def browse(request: Request) -> Response:
         records, next_offset = _listing(mem, f)
     params = [(k, v) for k, v in request.query_params.multi_items() if k != "offset"]
     return render(
-        request, "memory.html", tree=_tree(mem), f=f, hits=hits, records=records,
+        request, "memory.html", tree=_cached_tree(request, compute=False), f=f, hits=hits, records=records,
         ns_text=format_namespace(f["ns"]), kinds=[k.value for k in MemoryKind], modes=_MODES,
         modes_available=getattr(mem, "ranking", None) is not None, colors=SIGNAL_COLORS,
         next_url=f"/memory?{urlencode([*params, ('offset', next_offset)])}" if next_offset else None,
@@ -279,6 +337,7 @@ async def edit(request: Request) -> Response:
     mem.update(memory_id, content=content if content and content != current.content else None,
                metadata=metadata if metadata is not None and metadata != current.metadata else None,
                importance=importance if importance is not None and importance != current.importance else None)
+    _changed(request)
     return redirect(f"/memory/{memory_id}?done=saved")
 
 
@@ -286,6 +345,7 @@ async def supersede(request: Request) -> Response:
     mem = memory(request)
     form = await _form(request)
     new = mem.supersede(request.path_params["id"], form.get("content", ""))
+    _changed(request)
     return redirect(f"/memory/{new.id}?done=superseded")
 
 
@@ -306,6 +366,7 @@ async def delete(request: Request) -> Response:
         mem.delete(record.id, with_history=True)  # type: ignore[call-arg]
     else:
         mem.delete(record.id)
+    _changed(request)
     ns = format_namespace(record.namespace)
     return redirect(f"/memory?{urlencode({'ns': ns, 'done': 'deleted'})}")
 
@@ -327,12 +388,14 @@ async def erase(request: Request) -> Response:
     if form.get("confirm") != "yes":
         raise BadRequest("erase needs confirmation (confirm=yes)")
     erased = mem.erase(ns)  # type: ignore[attr-defined]
+    _changed(request)
     parent = format_namespace(ns[:-1]) if len(ns) > 1 else ""
     return redirect(f"/memory?{urlencode({'ns': parent, 'done': f'erased ({erased} memories)'})}")
 
 
 routes = [
     Route("/memory", browse),
+    Route("/memory/tree", tree_fragment),
     Route("/memory/export", export),
     Route("/memory/erase", erase, methods=["GET", "POST"]),
     Route("/memory/{id}", record_page),

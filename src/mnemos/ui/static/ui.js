@@ -38,4 +38,13 @@ function followLive() {
   source.addEventListener("hello", () => { reload().then(() => { live.dataset.connected = "1"; }); });
 }
 
+// The namespace tree takes a while to count on a large store: the page comes first, the tree after.
+async function loadTree() {
+  const tree = document.getElementById("tree");
+  if (!tree || !tree.dataset.src || tree.querySelector("ul")) return;
+  const response = await fetch(tree.dataset.src, { headers: { "Accept": "text/html" } });
+  if (response.ok) tree.innerHTML = await response.text();
+}
+
 document.addEventListener("DOMContentLoaded", followLive);
+document.addEventListener("DOMContentLoaded", loadTree);
