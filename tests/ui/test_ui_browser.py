@@ -93,6 +93,11 @@ def test_open_a_records_history(page: Any, data: UIData) -> None:
     assert "here" in (chain.nth(1).get_attribute("class") or "")
     assert page.locator("#provenance").is_visible()
     shot(page, "memory-record")
+    page.goto(f"/memory/{data.ids['tea']}")
+    entities = page.locator("#entities")
+    assert entities.locator("svg [data-node]").count() >= 2  # the memory and at least one entity
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    entities.screenshot(path=str(ARTIFACTS / "memory-entities.png"))
 
 
 def test_delete_and_see_it_gone(page: Any, data: UIData) -> None:
@@ -173,7 +178,7 @@ def test_open_a_brainstorms_ledger(page: Any) -> None:
 
 def test_threads_and_graph_pages(page: Any) -> None:
     page.goto("/threads")
-    assert page.locator("#threads tr[data-thread]").count() == 5
+    assert page.locator("#threads tr[data-thread]").count() == 6
     shot(page, "threads")
     page.goto(f"/graphs/{graph_key(REVIEW_GRAPH)}")
     svg = page.locator("#topology svg")

@@ -211,7 +211,7 @@ def test_a_scoped_ui_cannot_reach_a_foreign_namespace(data: UIData) -> None:
 def test_threads_page_lists_runs_and_brainstorms_with_status(client: TestClient) -> None:
     page = client.get("/threads").text
     rows = dict(re.findall(r'<tr data-thread="([^"]+)">.*?<span class="status (\w+)"', page, re.S))
-    assert rows == {"review-1": "interrupted", "review-cut": "unfinished", "review-bob": "interrupted",
+    assert rows == {"review-0": "finished", "review-1": "interrupted", "review-cut": "unfinished", "review-bob": "interrupted",
                     "ideas-1": "finished", "ideas-2": "finished"}
     brainstorms = client.get("/threads", params={"kind": "brainstorm"}).text
     assert "ideas-1" in brainstorms and "review-1" not in brainstorms
@@ -223,7 +223,9 @@ def test_thread_page_shows_each_step_with_recalls_and_the_pending_question(clien
     nodes = re.findall(r'<li class="step card" data-node="([^"]+)">', page)
     assert nodes[:4] == ["__start__", "supervisor", "research", "supervisor"]
     assert "research" in nodes and "write" in nodes and "review" in nodes
-    assert "recalled" in page and "remembered" in page
+    recalls = re.findall(r'<div class="why muted small">why: ([^<]+)</div>', page)
+    assert recalls and all(r.strip() for r in recalls)  # what the agents recalled from review-0, and why
+    assert "remembered" in page
     assert 'id="interrupt"' in page and "Publish this brief?" in page
 
 

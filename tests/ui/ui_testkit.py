@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from langchain_core.messages import HumanMessage
+from langgraph.types import Command
 
 from mnemos.graphs.checkpoint import open_checkpointer
 from mnemos.graphs.loading import load_graph
@@ -63,8 +64,9 @@ def build(where: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     monkeypatch.setenv("MNEMOS_STORE", str(store))  # the example graph's agents use this store
     with open_checkpointer(str(checkpoints)) as saver:
         graph = load_graph(REVIEW_GRAPH, saver)
-        for thread, user, stop_after in (("review-1", "alice", None), ("review-cut", "alice", 3),
-                                         ("review-bob", "bob", None)):
+        # review-0 runs to the end first, so the agents of review-1 have something to recall
+        for thread, user, stop_after in (("review-0", "alice", None), ("review-1", "alice", None),
+                                         ("review-cut", "alice", 3), ("review-bob", "bob", None)):
             config: Any = {"configurable": {"thread_id": thread, "user_id": user},
                            "metadata": {"mnemos_graph": REVIEW_GRAPH, "mnemos_user": user,
                                         "mnemos_store": ""}}  # the graph uses MNEMOS_STORE: each test's copy
@@ -73,6 +75,9 @@ def build(where: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
             for n, _ in enumerate(stream, start=1):
                 if stop_after is not None and n >= stop_after:
                     break  # cut off mid-run: the thread is left unfinished
+            if thread == "review-0":
+                for _ in graph.stream(Command(resume="yes"), config, stream_mode="updates"):
+                    pass
     from mnemos.graphs.brainstorm import brainstorm_chat, run_session
 
     with NativeMemoryAdapter(store) as mem:

@@ -165,24 +165,42 @@ def entity_svg(
     *,
     href: Any,
 ) -> str:
-    """The memory ``center``, its ``entities``, and ``related`` memories with the entities they share."""
+    """The memory ``center``, its ``entities``, and ``related`` memories with the entities they share.
+
+    A related memory sits beyond the first entity it shares with the centre, so
+    its line does not cross the picture; one reached otherwise (through a
+    relation) sits in the gaps between the entities.
+    """
     nodes = [SvgNode(id="m:" + center.id, label=_short(center.content, 30), css="node center",
                      title=center.content)]
     edges: list[SvgEdge] = []
-    ring1 = 170.0
+    ring1, ring2 = 120.0, 250.0
+    angle_of: dict[str, float] = {}
     for i, name in enumerate(entities):
         angle = 2 * math.pi * i / max(1, len(entities)) - math.pi / 2
+        angle_of[name] = angle
         nodes.append(SvgNode(id="e:" + name, label=_short(name, 24), css="node entity",
-                             x=ring1 * 1.6 * math.cos(angle), y=ring1 * math.sin(angle)))
+                             x=ring1 * 1.5 * math.cos(angle), y=ring1 * 0.85 * math.sin(angle)))
         edges.append(SvgEdge("m:" + center.id, "e:" + name, undirected=True))
-    ring2 = 330.0
-    for i, (record, shared) in enumerate(related):
-        angle = 2 * math.pi * (i + 0.5) / max(1, len(related)) - math.pi / 2
+    groups: dict[str | None, list[tuple[Any, list[str]]]] = {}
+    for record, shared in related:
+        links = [name for name in shared if name in angle_of]
+        groups.setdefault(links[0] if links else None, []).append((record, links))
+    free = groups.pop(None, [])
+    placed: list[tuple[Any, list[str], float]] = []
+    for key, members in groups.items():
+        assert key is not None
+        spread = min(0.5, 2.2 / max(1, len(entities)) / max(1, len(members)))
+        for j, (record, links) in enumerate(members):
+            placed.append((record, links, angle_of[key] + (j - (len(members) - 1) / 2) * spread))
+    offset = math.pi / max(1, len(entities)) if entities else 0.0
+    for j, (record, links) in enumerate(free):
+        placed.append((record, links, 2 * math.pi * j / max(1, len(free)) - math.pi / 2 + offset))
+    for record, links, angle in placed:
         node_id = "m:" + record.id
         nodes.append(SvgNode(id=node_id, label=_short(record.content, 28), css="node memory",
-                             x=ring2 * 1.5 * math.cos(angle), y=ring2 * math.sin(angle),
+                             x=ring2 * 1.5 * math.cos(angle), y=ring2 * 0.8 * math.sin(angle),
                              href=href(record.id), title=record.content))
-        links = [name for name in shared if name in entities]
         for name in links:
             edges.append(SvgEdge("e:" + name, node_id, dashed=True, undirected=True))
         if not links:  # reached through a relation, not a shared entity
