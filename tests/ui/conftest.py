@@ -1,6 +1,6 @@
 """Fixtures for the web UI: a store, saved threads and a brainstorm, the app, a live server.
 
-The data is built once per module (a real native store, a real LangGraph run of
+The data is built once per session (a real native store, a real LangGraph run of
 the supervisor example paused at its approval interrupt, a run cut off halfway,
 a real brainstorm with the offline model) and copied for each test, so tests
 that delete or resume do not see each other's changes.
@@ -25,7 +25,7 @@ from ui_testkit import UIData, build, free_port
 from mnemos.ui import create_app
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def _prepared(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
     where = tmp_path_factory.mktemp("ui-data")
     with pytest.MonkeyPatch.context() as mp:

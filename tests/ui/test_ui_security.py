@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from starlette.testclient import TestClient
@@ -123,3 +124,35 @@ def test_cli_refuses_a_public_address_without_tokens() -> None:
 def test_cli_rejects_a_bad_scope() -> None:
     result = CliRunner().invoke(cli_app, ["ui", "--scope", "a//b"])
     assert result.exit_code == 2 and "error:" in result.output
+
+
+def test_mnemos_ui_serves_over_a_real_socket(data: UIData, tmp_path: Path) -> None:
+    """``mnemos ui`` in its own process: pages over HTTP, then a clean stop."""
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+    from ui_testkit import free_port
+
+    port = free_port()
+    command = [sys.executable, "-c", "from mnemos.cli import main; main()", "ui", "--port", str(port),
+               "--store", str(data.store), "--checkpoints", str(data.checkpoints)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                response = httpx.get(f"http://127.0.0.1:{port}/memory", timeout=5)
+                break
+            except httpx.TransportError:
+                assert process.poll() is None, process.stderr.read() if process.stderr else ""
+                assert time.monotonic() < deadline, "mnemos ui did not start"
+                time.sleep(0.2)
+        assert response.status_code == 200 and data.ids["tea"] in response.text
+        refused = httpx.get(f"http://127.0.0.1:{port}/memory", headers={"host": "evil.example"}, timeout=5)
+        assert refused.status_code == 421
+    finally:
+        process.terminate()
+        _, err = process.communicate(timeout=20)
+    assert f"mnemos ui on http://127.0.0.1:{port}/" in err
