@@ -68,7 +68,8 @@ def ui(
     shown = f"[{host}]" if ":" in host else host
     auth = f"tokens for {len(set(table.values()))} principal(s)" if table else "no login (loopback only)"
     stderr().print(f"mnemos ui on http://{shown}:{port}/ · {auth} · Ctrl+C to stop", highlight=False)
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    # open live views (server-sent events) must not hold a Ctrl+C for long
+    uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=3)
 
 
 def register(app: typer.Typer) -> None:
