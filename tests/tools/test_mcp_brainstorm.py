@@ -1,6 +1,6 @@
 """``brainstorm_run`` over streamable HTTP: the ledger and summary, recall across sessions, principals kept apart.
 
-The agents think with the offline model (no model is configured), so every
+The agents think with the offline model (MNEMOS_MODEL=offline), so every
 session is deterministic; the client is the SDK's real ``ClientSession``.
 """
 
@@ -29,7 +29,7 @@ RELATED = "Loyalty rewards for small coffee shops: the next steps"
 @pytest.fixture
 def url(memory: NativeMemoryAdapter, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     monkeypatch.setenv("MNEMOS_HOME", str(tmp_path / "home"))
-    monkeypatch.delenv("MNEMOS_MODEL", raising=False)
+    monkeypatch.setenv("MNEMOS_MODEL", "offline")
     server = build_server(memory, graphs=GraphRegistry(checkpoint_path=tmp_path / "threads.db"), tokens=TOKENS)
     with serve_http(server.streamable_http_app()) as address:
         yield address
