@@ -58,6 +58,9 @@ def _register() -> None:
     from mnemos._cli import chat
 
     chat.register(app)
+    from mnemos._cli import ui
+
+    ui.register(app)
 
 
 _register()
