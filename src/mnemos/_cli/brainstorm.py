@@ -106,6 +106,7 @@ class _LiveView:
         self.console = console
         self.prompts = prompts
         self.ideas: list[dict[str, Any]] = []
+        self.ledger: dict[str, Any] | None = None
         self.speaking: str | None = None
         self._live = Live(self._render(), console=console, transient=True) if console.is_terminal else None
 
@@ -139,7 +140,7 @@ class _LiveView:
             for record in update.get("prompts", []):
                 console.rule(f"prompt of {record['speaker']} · {record['tokens']}/{record['budget']} tokens")
                 for m in record["messages"]:
-                    console.print(f"[bold]{m['role']}[/bold]: {m['content']}", highlight=False, markup=False)
+                    console.print(Text.assemble((m["role"], "bold"), ": ", m["content"]), highlight=False)
         for message in update.get("messages", []):
             name = getattr(message, "name", None) or node
             round_ = (getattr(message, "additional_kwargs", None) or {}).get("round")
@@ -152,8 +153,11 @@ class _LiveView:
             if event.get("event") == "memory_write":
                 console.print(f"[dim]remembered ({event['kind']}, {event['agent']}): {event['content'][:100]}[/dim]",
                               highlight=False)
-        if "ledger" in update:
-            self.ideas = list(update["ledger"].get("ideas", []))
+        if "ledger" in update:  # what the step changed in the ledger
+            from mnemos.graphs._ledger import apply_patch
+
+            self.ledger = apply_patch(self.ledger, update["ledger"])
+            self.ideas = list(self.ledger["ideas"])
         if node == "select":
             self.speaking = update.get("next") if update.get("next") != "close" else None
         self._refresh()
