@@ -177,3 +177,23 @@ def test_cli_session_killed_mid_round_resumes_with_the_same_thread(tmp_path: Pat
     assert [t["speaker"] for t in turns if t["round"]] == ["product_manager", "engineer", "skeptic"] * 3
     # the resumed process ran only what was left: the killed turn onwards
     assert "product_manager (round 1)" not in resumed.stdout and "engineer (round 2)" in resumed.stdout
+
+
+RESUME_BENCHMARK = Path(__file__).resolve().parents[1] / "benchmarks" / "brainstorm_resume.py"
+
+
+@pytest.mark.slow
+def test_sessions_killed_by_sigint_sigterm_and_sigkill_at_random_points_resume_to_the_end(tmp_path: Path) -> None:
+    """Three trials of ``benchmarks/brainstorm_resume.py`` (the full run is 20): each one kills
+    ``mnemos brainstorm`` mid-session, resumes it with ``--resume --thread``, and checks that every
+    turn of every round is in the transcript once, in order. Before the fix a kill right after a
+    turn's writes were saved left a thread that ``--resume`` called "already finished"."""
+    out = subprocess.run([sys.executable, str(RESUME_BENCHMARK), "--trials", "3", "--rounds", "5", "--no-sizes",
+                          "--json", "--workdir", str(tmp_path)], capture_output=True, text=True, timeout=600)
+    lines = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
+    trials = [line for line in lines if "trial" in line]
+    assert len(trials) == 3, out.stderr[-2000:]
+    assert {t["signal"] for t in trials} == {"SIGINT", "SIGTERM", "SIGKILL"}
+    for t in trials:
+        assert t.get("ok"), t
+    assert lines[-1] == {"summary": {"passed": 3, "trials": 3}}

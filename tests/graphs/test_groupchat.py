@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -391,3 +392,53 @@ def test_group_chat_as_a_subgraph_of_a_mnemos_graph(tmp_path: Path) -> None:
     out = graph.invoke({"messages": [HumanMessage("Names for a tea shop")]}, config)
     assert [m.name for m in out["messages"][-2:]] == ["chair", "writer"]
     assert out["messages"][-1].text.startswith("Memo on: [chair] After 1 round(s)")
+
+
+def _checkpoint_bytes(path: Path) -> int:
+    import sqlite3
+
+    with sqlite3.connect(path) as conn:
+        checkpoints = conn.execute("SELECT coalesce(sum(length(checkpoint)), 0) FROM checkpoints").fetchone()[0]
+        writes = conn.execute("SELECT coalesce(sum(length(value)), 0) FROM writes").fetchone()[0]
+    return int(checkpoints) + int(writes)
+
+
+def test_checkpoints_grow_linearly_with_the_number_of_turns(tmp_path: Path) -> None:
+    """Every step used to save the whole transcript and every prompt again (quadratic growth)."""
+    sizes = {}
+    for rounds in (3, 12):
+        memory = NativeMemoryAdapter(tmp_path / f"mem{rounds}.db")
+        saver = sqlite_checkpointer(tmp_path / f"cp{rounds}.db")
+        _chat(memory, max_rounds=rounds).run(TOPIC, thread_id="g", checkpointer=saver)
+        saver.conn.close()
+        sizes[rounds] = _checkpoint_bytes(tmp_path / f"cp{rounds}.db")
+    # four times the turns: about four times the bytes (quadratic growth would give about sixteen)
+    assert sizes[12] < 6 * sizes[3], sizes
+
+
+def test_the_offline_model_resumed_into_a_real_session_makes_it_a_rehearsal(tmp_path: Path) -> None:
+    memory = NativeMemoryAdapter(tmp_path / "mem.db")
+    saver = sqlite_checkpointer(tmp_path / "cp.db")
+    calls = {"n": 0}
+
+    def flaky(name: str) -> ScriptedChatModel:
+        inner = standin_team(load_personas("builtin"), memory)[0][0].agent.chat_model
+
+        def reply(messages: list[BaseMessage]) -> str:
+            calls["n"] += 1
+            if calls["n"] == 3:
+                raise RuntimeError("the model went away")
+            return inner.invoke(messages).text
+
+        return ScriptedChatModel(reply)
+
+    members, moderator = standin_team(load_personas("builtin"), memory)
+    members = [Participant(agent=replace(p.agent, model=flaky(p.name)), persona=p.persona, view=p.view)
+               for p in members]
+    chat = GroupChat(participants=members, moderator=moderator, team_memory=memory, team="business", max_rounds=2)
+    with pytest.raises(RuntimeError, match="went away"):
+        chat.run(TOPIC, thread_id="mix", checkpointer=saver)
+    assert not chat.rehearsal
+    resumed = _offline_chat(memory, max_rounds=2).run(None, thread_id="mix", checkpointer=saver, resume=True)
+    assert resumed.rehearsal and resumed.summary.startswith("Rehearsal")
+    assert memory.list(namespace=("teams", "business", "ideas")) == []

@@ -625,6 +625,8 @@ class GroupChat:
             before, moves, author=name, round=round_,
             rejected_before=recalled.get("rejected_all", []), revisit=self._revisit(topic),
         )
+        if rehearsing:  # one placeholder turn makes the whole session a rehearsal (a resume may switch models)
+            ledger["rehearsal"] = True
         turn = sum(1 for m in state.get("messages", []) if m.name == name
                    and (m.additional_kwargs or {}).get("round")) + 1
         message = AIMessage(render_moves(moves), name=name, additional_kwargs={"round": round_})
@@ -637,7 +639,7 @@ class GroupChat:
         before = state.get("ledger") or empty_ledger()
         ledger = decide(before)
         topic = state.get("topic", "")
-        rehearsal = bool(state.get("rehearsal", ledger.get("rehearsal", False)))
+        rehearsal = bool(state.get("rehearsal") or ledger.get("rehearsal"))
         session = [i for i in ledger["ideas"] if i["origin"] == "session" and i["status"] != "merged"]
         parts = [f"After {state.get('round', 1)} round(s) on '{topic}' (stopped by {state.get('stop_reason') or 'rounds'}):"]
         if rehearsal:
