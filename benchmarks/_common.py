@@ -10,8 +10,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-import numpy as np
-
+from mnemos.evaluation.scoring import latency_summary
 from mnemos.memory_adapters.embedders import Embedder, Vectors
 
 __all__ = [
@@ -78,20 +77,6 @@ class Stopwatch:
     @property
     def total(self) -> float:
         return float(sum(self.seconds))
-
-
-def latency_summary(seconds: Sequence[float]) -> dict[str, float]:
-    """p50, p95, mean and max in milliseconds (zeros for no samples)."""
-    if not seconds:
-        return {"p50_ms": 0.0, "p95_ms": 0.0, "mean_ms": 0.0, "max_ms": 0.0, "n": 0}
-    ms = np.asarray(seconds, dtype=np.float64) * 1000.0
-    return {
-        "p50_ms": float(np.percentile(ms, 50)),
-        "p95_ms": float(np.percentile(ms, 95)),
-        "mean_ms": float(ms.mean()),
-        "max_ms": float(ms.max()),
-        "n": len(ms),
-    }
 
 
 def peak_rss_mb() -> float:

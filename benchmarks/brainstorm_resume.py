@@ -56,7 +56,7 @@ main()
 
 def _env(home: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MNEMOS_")}
-    env.update(MNEMOS_HOME=str(home), COLUMNS="200", PYTHONUNBUFFERED="1")
+    env.update(MNEMOS_HOME=str(home), COLUMNS="200", PYTHONUNBUFFERED="1", MNEMOS_MODEL="offline")
     return env
 
 

@@ -24,9 +24,8 @@ import re
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -35,164 +34,38 @@ from _common import PrecomputedQueries, latency_summary, parse_ints, parse_ranki
 from rich.console import Console
 from rich.table import Table
 
+# The loader and the scores live in the package (``mnemos eval`` uses them); the names are
+# re-exported here for the other LoCoMo benchmarks.
+from mnemos.evaluation.datasets import (
+    ADVERSARIAL,
+    CATEGORIES,
+    Conversation,
+    Question,
+    Turn,
+    load_conversation,
+    turn_memories,
+)
+from mnemos.evaluation.scoring import Scores
 from mnemos.memory_adapters.embedders import get_embedder
 from mnemos.memory_adapters.embedders._lexical import STOPWORDS
 from mnemos.memory_adapters.native import NativeMemoryAdapter, RankingConfig
 
-CATEGORIES = {1: "multi-hop", 2: "temporal", 3: "open-domain", 4: "single-hop", 5: "adversarial"}
-ADVERSARIAL = 5
+__all__ = [
+    "ADVERSARIAL",
+    "CATEGORIES",
+    "Conversation",
+    "Question",
+    "Run",
+    "Scores",
+    "Turn",
+    "bm25_tokens",
+    "load_conversation",
+    "main",
+    "turn_memories",
+]
+
 BATCH = 1000
-_SESSION = re.compile(r"session_(\d+)")
-_DATE_FORMATS = ("%I:%M %p on %d %B, %Y", "%I:%M %p on %d %b, %Y", "%I:%M %p on %B %d, %Y")
 _WORD = re.compile(r"\w+")
-
-
-# -- data -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, kw_only=True)
-class Turn:
-    dia_id: str
-    speaker: str
-    text: str
-    caption: str | None
-    session: int
-    date: datetime | None
-    date_text: str | None
-
-    @property
-    def content(self) -> str:
-        """What is stored and ranked: ``"Speaker: text"`` plus the shared image's caption."""
-        content = f"{self.speaker}: {self.text}"
-        return f"{content} [shared an image: {self.caption}]" if self.caption else content
-
-
-@dataclass(frozen=True, kw_only=True)
-class Question:
-    text: str
-    evidence: frozenset[str]
-    category: int
-
-
-@dataclass(frozen=True, kw_only=True)
-class Conversation:
-    id: str
-    turns: tuple[Turn, ...]
-    questions: tuple[Question, ...]
-
-
-def _date(text: str | None) -> datetime | None:
-    for fmt in _DATE_FORMATS:
-        try:
-            return datetime.strptime((text or "").strip(), fmt).replace(tzinfo=UTC)
-        except ValueError:
-            continue
-    return None
-
-
-def load_conversation(path: Path) -> Conversation:
-    """Read one LoCoMo conversation (the bare format, or the release's ``conversation`` wrapper)."""
-    data = json.loads(path.read_text(encoding="utf-8"))
-    body = data.get("conversation", data)
-    sessions = sorted(
-        (int(m.group(1)), key)
-        for key in body
-        if (m := _SESSION.fullmatch(key)) and isinstance(body[key], list)
-    )
-    turns = []
-    for number, key in sessions:
-        date_text = body.get(f"{key}_date_time")
-        for raw in body[key]:
-            turns.append(
-                Turn(
-                    dia_id=str(raw["dia_id"]),
-                    speaker=str(raw.get("speaker", "")),
-                    text=str(raw.get("text", "")),
-                    caption=raw.get("blip_caption") or None,
-                    session=number,
-                    date=_date(date_text),
-                    date_text=date_text,
-                )
-            )
-    questions = []
-    for raw in data.get("qa", []):
-        # a few evidence entries hold several ids in one string ("D8:6; D9:17")
-        evidence = frozenset(
-            part.strip()
-            for item in raw.get("evidence") or []
-            for part in re.split(r"[;,]", str(item))
-            if part.strip()
-        )
-        if evidence:
-            questions.append(
-                Question(
-                    text=str(raw["question"]),
-                    evidence=evidence,
-                    category=int(raw.get("category", 0)),
-                )
-            )
-    conv_id = str(data.get("sample_id") or path.stem)
-    return Conversation(id=conv_id, turns=tuple(turns), questions=tuple(questions))
-
-
-# -- scoring ----------------------------------------------------------------------------
-
-
-@dataclass
-class Scores:
-    """Per-question recall@k, hit@k and reciprocal rank, grouped by category."""
-
-    ks: Sequence[int]
-    rows: list[tuple[int, dict[str, float]]] = field(default_factory=list)
-    seconds: list[float] = field(default_factory=list)
-
-    def add(self, question: Question, ranked: Sequence[str]) -> None:
-        row: dict[str, float] = {}
-        for k in self.ks:
-            found = question.evidence.intersection(ranked[:k])
-            row[f"recall@{k}"] = len(found) / len(question.evidence)
-            row[f"hit@{k}"] = 1.0 if found else 0.0
-        first = next((i for i, dia_id in enumerate(ranked) if dia_id in question.evidence), None)
-        row["mrr"] = 0.0 if first is None else 1.0 / (first + 1)
-        self.rows.append((question.category, row))
-
-    def mean(self, categories: Callable[[int], bool]) -> dict[str, float]:
-        rows = [row for category, row in self.rows if categories(category)]
-        if not rows:
-            return {"n": 0}
-        out: dict[str, float] = {key: float(np.mean([r[key] for r in rows])) for key in rows[0]}
-        out["n"] = len(rows)
-        return out
-
-    def by_category(self) -> dict[str, dict[str, float]]:
-        """:meth:`mean` for each question category, keyed ``"<number> <name>"``."""
-        categories = sorted({c for c, _ in self.rows})
-        return {f"{c} {CATEGORIES.get(c, '?')}": self.mean(c.__eq__) for c in categories}
-
-
-def turn_memories(conv: Conversation, namespace: tuple[str, ...]) -> list[dict[str, Any]]:
-    """One episodic memory item per dialog turn, for ``add_many``."""
-    return [
-        {
-            "content": turn.content,
-            "namespace": namespace,
-            "kind": "episodic",
-            "created_at": turn.date,
-            "metadata": {
-                "dia_id": turn.dia_id,
-                "speaker": turn.speaker,
-                "session": turn.session,
-                "session_date": turn.date_text,
-            },
-            "provenance": {
-                "agent": turn.speaker,
-                "thread": f"{conv.id}/session_{turn.session}",
-                "message_ids": [turn.dia_id],
-                "source": "locomo",
-            },
-        }
-        for turn in conv.turns
-    ]
 
 
 def bm25_tokens(text: str) -> list[str]:

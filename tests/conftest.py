@@ -1,7 +1,9 @@
 """Fixtures for every test: offline, private, and nothing written to the real home.
 
 The environment is set at import, before any test module imports mem0 or
-sentence-transformers (mem0 creates its directory on import).
+sentence-transformers (mem0 creates its directory on import). The chat model
+is the deterministic offline one (``MNEMOS_MODEL=offline``) unless a test says
+otherwise: with nothing configured, mnemos would pick the local model.
 """
 
 from __future__ import annotations
@@ -20,14 +22,18 @@ os.environ.setdefault("MEM0_DIR", str(_SESSION_HOME / "mem0"))
 os.environ["MNEMOS_HOME"] = str(_SESSION_HOME / "home")
 for _name in ("MNEMOS_STORE", "MNEMOS_EMBEDDER", "MNEMOS_MODEL", "MNEMOS_CHECKPOINTS", "MNEMOS_MCP_TOKENS"):
     os.environ.pop(_name, None)
+for _name in [n for n in os.environ if n.startswith("MNEMOS_MODEL_")]:
+    os.environ.pop(_name, None)
+os.environ["MNEMOS_MODEL"] = "offline"
 
 
 @pytest.fixture(autouse=True)
 def mnemos_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A fresh MNEMOS_HOME for each test, with no store, model or embedder configured."""
+    """A fresh MNEMOS_HOME for each test, with no store or embedder configured and the offline model."""
     home = tmp_path / "mnemos-home"
     home.mkdir()
     monkeypatch.setenv("MNEMOS_HOME", str(home))
-    for name in ("MNEMOS_STORE", "MNEMOS_EMBEDDER", "MNEMOS_MODEL", "MNEMOS_CHECKPOINTS", "MNEMOS_MCP_TOKENS"):
+    for name in ("MNEMOS_STORE", "MNEMOS_EMBEDDER", "MNEMOS_CHECKPOINTS", "MNEMOS_MCP_TOKENS"):
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("MNEMOS_MODEL", "offline")
     return home

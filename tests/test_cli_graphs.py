@@ -202,7 +202,9 @@ def test_agent_memory_across_processes_shows_the_recalled_memory_and_why(
     out = second.stdout
     assert "Based on what I remember: User's favourite colour is green" in out
     assert "[semantic] User's favourite colour is green" in out
-    assert re.search(r"why: .*(keyword|vector)", out)
+    assert re.search(r"why: .*(keyword|vector).* · confidence \d\.\d\d", out)
+    # the answer names the memory it was built on: its rank tag, source and id
+    assert re.search(r"source M1 .*turn.* · [0-9a-f]{32} · confidence", out)
     bob = _mnemos("run", target, "What is my favourite colour?", "--user", "bob", "--json", env=env)
     lines = [json.loads(line) for line in bob.stdout.splitlines()]
     recalls = [x["data"] for x in lines if x["type"] == "custom" and x["data"]["event"] == "recall"]

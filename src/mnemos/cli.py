@@ -39,6 +39,9 @@ def _register() -> None:
     from mnemos._cli import memory
 
     app.add_typer(memory.app, name="memory")
+    from mnemos._cli import documents
+
+    documents.register(memory.app)
     # further command groups are registered below
     from mnemos._cli import mcp
 
@@ -49,6 +52,12 @@ def _register() -> None:
     from mnemos._cli import brainstorm
 
     brainstorm.register(app)
+    from mnemos._cli import eval as eval_cli
+
+    eval_cli.register(app)
+    from mnemos._cli import chat
+
+    chat.register(app)
 
 
 _register()

@@ -32,7 +32,7 @@ RELATED = "Loyalty rewards for small coffee shops: the next steps"
 @pytest.fixture
 def url(memory: NativeMemoryAdapter, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     monkeypatch.setenv("MNEMOS_HOME", str(tmp_path / "home"))
-    monkeypatch.delenv("MNEMOS_MODEL", raising=False)
+    monkeypatch.setenv("MNEMOS_MODEL", "offline")
     server = build_server(memory, graphs=GraphRegistry(checkpoint_path=tmp_path / "threads.db"), tokens=TOKENS,
                           model=standin("product_manager"))
     with serve_http(server.streamable_http_app()) as address:

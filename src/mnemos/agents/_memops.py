@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any, TypeGuard
 
 from mnemos.agents._extract import ExtractedFact
-from mnemos.agents.context import RecalledMemory
+from mnemos.agents.context import RecalledMemory, memory_confidence
 from mnemos.agents.policy import MemoryPolicy, RecallSettings
 from mnemos.agents.tokens import text_tokens
 from mnemos.memory_adapters import (
@@ -18,9 +18,10 @@ from mnemos.memory_adapters import (
     Namespace,
     Provenance,
 )
+from mnemos.memory_adapters.base import ScoredMemory
 from mnemos.memory_adapters.native import NativeMemoryAdapter
 
-__all__ = ["recall", "upsert_fact", "write_episode"]
+__all__ = ["recall", "source_of", "upsert_fact", "write_episode"]
 
 logger = logging.getLogger("mnemos.agents")
 
@@ -71,7 +72,8 @@ def recall(
                  for kind, s in wanted.items()}
     per_kind = [
         _within([RecalledMemory(id=h.record.id, kind=kind.value, content=h.record.content,
-                                score=round(float(h.score), 6), why=h.explain())
+                                score=round(float(h.score), 6), why=h.explain(),
+                                source=source_of(h.record), confidence=_confidence(query, h))
                  for h in found[kind]], settings)
         for kind, settings in wanted.items()
     ]
@@ -80,6 +82,22 @@ def recall(
     for rank in range(max((len(items) for items in per_kind), default=0)):
         merged.extend(items[rank] for items in per_kind if rank < len(items))
     return merged
+
+
+def source_of(record: MemoryRecord) -> str:
+    """Where a memory came from, for citing it: ``docs/x.md § Section``, else its provenance."""
+    meta = record.metadata
+    if isinstance(meta.get("source"), str) and meta["source"]:
+        section = meta.get("section")
+        return f"{meta['source']} § {section}" if section else str(meta["source"])
+    prov = record.provenance
+    parts = [p for p in (prov.source, f"thread {prov.thread}" if prov.thread else None) if p]
+    return ", ".join(parts)
+
+
+def _confidence(query: str, hit: ScoredMemory) -> float:
+    similarity = next((r.value for r in hit.reasons if r.signal == "vector"), None)
+    return memory_confidence(query, hit.record.content, similarity)
 
 
 def recall_rules(rules: Sequence[str], settings: RecallSettings) -> list[str]:

@@ -293,8 +293,12 @@ class NativeMemoryAdapter(BaseMemoryAdapter):
                     existing[key] = record
         fresh = [i for i in range(len(records)) if keep[i]]
         ids = [records[i].id for i in fresh]
+        # only an id in this scope is replaced; a foreign one then fails the UNIQUE constraint
+        in_scope, scope_params = ns_range(self._scope)
         for chunk in chunks(ids):
-            conn.execute(f"DELETE FROM memories WHERE id IN ({marks(len(chunk))})", list(chunk))
+            conn.execute(
+                f"DELETE FROM memories WHERE id IN ({marks(len(chunk))}) AND {in_scope}", [*chunk, *scope_params]
+            )
         conn.executemany(
             _INSERT,
             (
@@ -337,6 +341,14 @@ class NativeMemoryAdapter(BaseMemoryAdapter):
             out.update(
                 conn.execute(f"SELECT id, rowid FROM memories WHERE id IN ({marks(len(chunk))})", list(chunk))
             )
+        return out
+
+    def _owners(self, ids: Sequence[str]) -> dict[str, Namespace]:
+        out: dict[str, Namespace] = {}
+        with self._locked() as conn:
+            for chunk in chunks(list(ids)):
+                rows = conn.execute(f"SELECT id, ns FROM memories WHERE id IN ({marks(len(chunk))})", list(chunk))
+                out.update((i, ns_tuple(ns)) for i, ns in rows)
         return out
 
     def _get(self, ids: Sequence[str]) -> list[MemoryRecord | None]:
@@ -415,6 +427,31 @@ class NativeMemoryAdapter(BaseMemoryAdapter):
                     f"DELETE FROM {table} WHERE {column} IN (SELECT id FROM memories WHERE {where})", args
                 )
             return conn.execute(f"DELETE FROM memories WHERE {where}", args).rowcount
+
+    def _erase(self, namespace_prefix: Namespace) -> int:
+        cond, params = ns_range(namespace_prefix)
+        owned = f"SELECT id FROM memories WHERE {cond}"
+        with self._writing() as conn:
+            conn.execute(f"DELETE FROM history WHERE id IN ({owned})", params)
+            conn.execute(f"DELETE FROM relations WHERE {cond} OR memory_id IN ({owned})", [*params, *params])
+            count = int(conn.execute(f"DELETE FROM memories WHERE {cond}", params).rowcount)
+            conn.execute(f"DELETE FROM mentions WHERE eid IN (SELECT eid FROM entities WHERE {cond})", params)
+            conn.execute(f"DELETE FROM entities WHERE {cond}", params)
+        self.scrub()
+        return count
+
+    def scrub(self) -> bool:
+        """Remove the bytes of deleted memories from the file: merge the full-text index
+        (dropping deleted entries) and checkpoint the write-ahead log into the file, then
+        truncate it. Freed pages are zeroed as they are freed (``secure_delete``).
+        :meth:`erase` calls this; after :meth:`delete` or :meth:`purge` call it yourself.
+        Return False when another connection's open read kept the log from being emptied
+        (run it again later)."""
+        with self._writing() as conn:
+            conn.execute("INSERT INTO memories_fts (memories_fts) VALUES ('optimize')")
+        with self._locked() as conn:
+            busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        return not busy
 
     def _namespaces(self, prefix: Namespace) -> list[Namespace]:
         cond, params = ns_range(prefix)
