@@ -23,7 +23,7 @@ TOKENS = {ACME: "acme", BOT: "acme:bot"}
 @pytest.fixture
 def url(memory: NativeMemoryAdapter, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     monkeypatch.setenv("MNEMOS_HOME", str(tmp_path / "home"))
-    monkeypatch.delenv("MNEMOS_MODEL", raising=False)
+    monkeypatch.setenv("MNEMOS_MODEL", "offline")
     graphs = GraphRegistry(checkpoint_path=tmp_path / "threads.db")
     graphs.register("echo", echo_graph)
     server = build_server(memory, graphs=graphs, tokens=TOKENS)

@@ -61,8 +61,8 @@ from langchain_core.runnables import Runnable, RunnableLambda, RunnableMap, Runn
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from mnemos._replies import find_json, text_tool_calls
 from mnemos.agents._local_model import LocalChatModel
-from mnemos.agents._replies import find_json, text_tool_calls
 from mnemos.exceptions import MnemosRuntimeError, ModelOutputError, ModelProviderError
 
 __all__ = ["BUNDLED_MODELS", "LlamaCppChatModel", "local_model_available", "local_model_path"]
@@ -291,6 +291,12 @@ class LlamaCppChatModel(LocalChatModel):
     @property
     def _llm_type(self) -> str:
         return "mnemos-llamacpp"
+
+    @property
+    def mnemos_rule_extraction(self) -> bool:
+        """Whether agents should extract facts and summaries by rule, not by this model:
+        true for the bundled SmolLM2-135M, too small to do it reliably."""
+        return Path(self.model_path).name == BUNDLED_MODELS["smollm2"][1]
 
     @property
     def _identifying_params(self) -> dict[str, Any]:

@@ -28,9 +28,10 @@ from typing import Any, TypeVar
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.runnables import Runnable, RunnableConfig
+from langchain_core.runnables.config import ensure_config
 from pydantic import BaseModel, ValidationError
 
-from mnemos.agents._replies import find_json
+from mnemos._replies import find_json
 from mnemos.exceptions import ModelOutputError, UsageError
 
 __all__ = ["INTERNAL_TAG", "astructured_call", "finish_reason", "internal_config", "structured_call"]
@@ -44,8 +45,8 @@ _CUT_OFF = ("length", "max_tokens", "MAX_TOKENS")
 
 
 def internal_config(config: RunnableConfig | None) -> RunnableConfig:
-    """``config`` (the run's callbacks and ids kept) tagged as an internal call."""
-    base: dict[str, Any] = dict(config or {})
+    """``config`` (default: the current run's) tagged as an internal call; callbacks and ids are kept."""
+    base: dict[str, Any] = dict(config) if config else dict(ensure_config())
     tags = list(base.get("tags") or [])
     if INTERNAL_TAG not in tags:
         tags.append(INTERNAL_TAG)

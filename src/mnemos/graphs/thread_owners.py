@@ -22,13 +22,15 @@ you compile a raw ``StateGraph``::
 
     graph = state_graph.compile(checkpointer=bind_threads_to_users(SqliteSaver(conn)))
 
-Listing every thread (``saver.list(None)``) and ``delete_thread`` carry no
-user and are passed through: they are administration, not a run.
+Listing every thread (``saver.list(None)``), ``delete_thread``,
+``copy_thread`` and ``prune`` carry no user and are passed through: they are
+administration, not a run. So are the reads LangGraph makes on its own while
+it loads a checked thread (``get_delta_channel_history``).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Collection, Iterator, Mapping, Sequence
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
@@ -144,6 +146,37 @@ class UserBoundSaver(BaseCheckpointSaver[Any]):
 
     def get_next_version(self, current: Any, channel: None) -> Any:
         return self.inner.get_next_version(current, channel)
+
+    def with_allowlist(self, extra_allowlist: Collection[tuple[str, ...]]) -> UserBoundSaver:
+        inner = self.inner.with_allowlist(extra_allowlist)
+        return self if inner is self.inner else UserBoundSaver(inner)
+
+    # LangGraph's own reads and upkeep inside a run or on a whole thread: the wrapped saver's,
+    # not the checked ones (their configs carry no user)
+
+    def get_delta_channel_history(self, *args: Any, **kwargs: Any) -> Any:
+        return self.inner.get_delta_channel_history(*args, **kwargs)
+
+    async def aget_delta_channel_history(self, *args: Any, **kwargs: Any) -> Any:
+        return await self.inner.aget_delta_channel_history(*args, **kwargs)
+
+    def delete_for_runs(self, *args: Any, **kwargs: Any) -> Any:
+        return self.inner.delete_for_runs(*args, **kwargs)
+
+    async def adelete_for_runs(self, *args: Any, **kwargs: Any) -> Any:
+        return await self.inner.adelete_for_runs(*args, **kwargs)
+
+    def copy_thread(self, *args: Any, **kwargs: Any) -> Any:
+        return self.inner.copy_thread(*args, **kwargs)
+
+    async def acopy_thread(self, *args: Any, **kwargs: Any) -> Any:
+        return await self.inner.acopy_thread(*args, **kwargs)
+
+    def prune(self, *args: Any, **kwargs: Any) -> Any:
+        return self.inner.prune(*args, **kwargs)
+
+    async def aprune(self, *args: Any, **kwargs: Any) -> Any:
+        return await self.inner.aprune(*args, **kwargs)
 
     # -- async ----------------------------------------------------------------------------------
 

@@ -5,6 +5,9 @@ in the message text (bare JSON, a fenced ```json block, ``<tool_call>`` tags)
 instead of the provider's ``tool_calls`` field, and wrap structured output in
 prose or fences. These parsers turn such replies into what was asked for, or
 say clearly that they cannot (a ``ValueError``); they never guess.
+
+This module sits beside ``config`` and ``exceptions`` at the bottom of the
+package: agents and memory adapters (the MemGPT loop) both use it.
 """
 
 from __future__ import annotations
