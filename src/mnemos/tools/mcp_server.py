@@ -3,7 +3,7 @@
 :func:`build_server` returns a FastMCP server (the official ``mcp`` SDK) with
 
 - tools ``memory_add``, ``memory_search``, ``memory_get``, ``memory_update``,
-  ``memory_delete``, ``memory_list_namespaces``;
+  ``memory_delete``, ``memory_erase``, ``memory_list_namespaces``;
 - ``graph_run`` (run a registered graph on a thread), when graphs are registered;
 - ``brainstorm_run`` (a group of persona agents brainstorms a topic and
   remembers it, in the caller's memory, with the server's model);
@@ -50,6 +50,7 @@ from mnemos.tools.graph_runner import GraphRegistry, GraphRunOut
 from mnemos.tools.registry import ToolRegistry
 from mnemos.tools.schemas import (
     DeletedOut,
+    ErasedOut,
     MemoryOut,
     NamespaceIn,
     NamespacesOut,
@@ -76,6 +77,7 @@ BUILTIN_TOOLS = (
     "memory_get",
     "memory_update",
     "memory_delete",
+    "memory_erase",
     "memory_list_namespaces",
     "graph_run",
     "brainstorm_run",
@@ -86,7 +88,8 @@ mnemos: persistent memory and agent graphs.
 Store memories with memory_add (a namespace such as "projects/atlas", a kind:
 episodic, semantic or procedural) and find them with memory_search, which
 returns ids, scores and the reasons for each score. memory_get, memory_update
-and memory_delete take a memory id. graph_run runs a registered graph on a
+and memory_delete take a memory id; memory_erase erases a whole namespace for
+good (confirm by repeating it). graph_run runs a registered graph on a
 thread; the same thread_id continues the conversation. brainstorm_run has a
 group of persona agents brainstorm a topic; decided ideas are remembered and
 later brainstorms build on them."""
@@ -343,6 +346,19 @@ def _add_memory_tools(server: FastMCP, sc: ServerContext) -> None:
     async def memory_delete(id: _Id, ctx: Context[Any, Any, Any]) -> DeletedOut:
         """Delete a memory by id."""
         return await _run(ops.delete, adapter=sc.memory_for(ctx), id=id)
+
+    @server.tool(annotations=_DESTROY)
+    async def memory_erase(
+        confirm: Annotated[str, Field(description='Repeat the namespace to erase as text ("projects/atlas"), or "/" to erase all your memory.')],
+        ctx: Context[Any, Any, Any],
+        namespace: Annotated[NamespaceIn | None, Field(description="What to erase (default: all your memory).")] = None,
+    ) -> ErasedOut:
+        """Erase a namespace of your memory for good: its memories, their history and derived data.
+
+        Cannot be undone; ``confirm`` must repeat the namespace. Only your own
+        memory can be erased.
+        """
+        return await _run(ops.erase, adapter=sc.memory_for(ctx), namespace=namespace or (), confirm=confirm)
 
     @server.tool(annotations=_READ)
     async def memory_list_namespaces(
