@@ -169,3 +169,23 @@ def test_a_thread_started_without_a_user_is_the_default_users(memory: NativeMemo
     graph.invoke(say("hi again"), config("default", "t"))
     with pytest.raises(ThreadOwnerError):
         graph.invoke(say("hi"), config("mallory", "t"))
+
+
+@pytest.mark.parametrize("command", [["run", "{target}", "hello"], ["brainstorm", "A topic", "--rounds", "1"]])
+def test_the_cli_requires_a_user_when_the_deployment_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: list[str]
+) -> None:
+    from typer.testing import CliRunner
+
+    from mnemos.cli import app
+
+    (tmp_path / "g.py").write_text("from langgraph.graph import MessagesState, StateGraph\n"
+                                   "g = StateGraph(MessagesState)\ng.add_node('n', lambda s: {})\n"
+                                   "g.set_entry_point('n')\n")
+    monkeypatch.setenv("MNEMOS_REQUIRE_USER", "1")
+    monkeypatch.setenv("MNEMOS_STORE", str(tmp_path / "memory.db"))
+    args = [a.replace("{target}", f"{tmp_path / 'g.py'}:g") for a in command]
+    result = CliRunner().invoke(app, [*args, "--checkpoints", str(tmp_path / "c.db")])
+    assert result.exit_code == 2
+    assert "MNEMOS_REQUIRE_USER" in result.output
+    assert not (tmp_path / "c.db").exists()  # refused before anything is opened
