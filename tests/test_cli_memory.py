@@ -237,6 +237,31 @@ def test_delete_asks_when_interactive(store: Path, monkeypatch: pytest.MonkeyPat
     usage_error("get", memory_id)
 
 
+def test_erase_a_user_or_a_namespace_needs_confirmation(store: Path) -> None:
+    alice = add("alice's secret recipe")
+    bob = add("bob's shopping list", "users/bob")
+    team = add("the team's plan", "teams/core")
+    assert "add --yes" in usage_error("erase", "--user", "alice")
+    assert "--ns NAMESPACE or --user" in usage_error("erase", "--yes")
+    assert "--ns NAMESPACE or --user" in usage_error("erase", "--user", "a", "--ns", "b", "--yes")
+    assert usage_error("erase", "--user", "a/b", "--yes").startswith("error: ")
+    assert ok_json("get", alice)["id"] == alice
+    assert ok("erase", "--user", "alice", "--yes").stdout.strip() == "erased 1 memories under users/alice"
+    assert "no memory with id" in usage_error("get", alice)
+    assert ok_json("erase", "--ns", "teams", "--yes") == {"erased": 1, "namespace": ["teams"]}
+    assert "no memory with id" in usage_error("get", team)
+    assert [r["id"] for r in ok_json("list")] == [bob]
+
+
+def test_erase_asks_when_interactive(store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    memory_id = add("maybe erase me")
+    monkeypatch.setattr(memory_cli, "_interactive", lambda: True)
+    assert run("erase", "--user", "alice", input="n\n").exit_code == 1
+    assert ok_json("get", memory_id)["id"] == memory_id
+    ok("erase", "--user", "alice", input="y\n")
+    usage_error("get", memory_id)
+
+
 def test_unknown_id_is_a_usage_error(store: Path) -> None:
     add("something")
     for command in (("get", "0" * 32), ("get", "nope", "--history"), ("delete", "nope", "--yes")):

@@ -101,7 +101,8 @@ def test_every_turn_is_an_episode_with_provenance(memory) -> None:
 
 
 def test_memory_events_are_streamed_and_kept_in_the_trace(memory) -> None:
-    memory.add("User likes green tea", namespace=("users", "alice", "agents", "assistant"), kind="semantic")
+    tea = memory.add("User likes green tea", namespace=("users", "alice", "agents", "assistant"),
+                     kind="semantic", metadata={"source": "notes.md", "section": "Drinks"})
     app = single_node_graph(Agent(name="assistant", model="offline", memory=memory), TracedState)
     custom = [chunk for mode, chunk in app.stream({"messages": [HumanMessage("What tea do I like?")]},
                                                   config(), stream_mode=["custom", "updates"])
@@ -111,7 +112,13 @@ def test_memory_events_are_streamed_and_kept_in_the_trace(memory) -> None:
     top = recall["memories"][0]
     assert top["content"] == "User likes green tea" and top["kind"] == "semantic"
     assert "keyword" in top["why"] and isinstance(top["score"], float)
-    assert custom[1]["event"] == "memory_write" and custom[1]["kind"] == "episodic"
+    assert top["source"] == "notes.md § Drinks" and 0 < top["confidence"] <= 1
+    # the answer repeats the tea memory: it is cited, with its id, source and confidence
+    sources = custom[1]
+    assert sources["event"] == "sources"
+    assert sources["sources"][0] == {"ref": "M1", "id": tea.id, "kind": "semantic",
+                                     "source": "notes.md § Drinks", "confidence": top["confidence"]}
+    assert custom[2]["event"] == "memory_write" and custom[2]["kind"] == "episodic"
     out = app.invoke({"messages": [HumanMessage("I like chess.")]}, config(thread="t2"))
     writes = [e for e in out["memory_trace"] if e["event"] == "memory_write"]
     assert [w["kind"] for w in writes] == ["episodic", "semantic"]
@@ -266,7 +273,9 @@ def test_model_extracted_facts_with_a_scripted_stand_in_for_a_hosted_model(memor
     agent.invoke("My cat Miso is asleep.", config())
     (fact,) = memory.list(namespace=("users", "alice"), kinds="semantic", limit=None)
     assert fact.content == "User has a cat named Miso"
-    assert fact.metadata == {"subject": "user", "attribute": "pet", "value": "a cat named Miso"}
+    assert {k: fact.metadata[k] for k in ("subject", "attribute", "value")} == {
+        "subject": "user", "attribute": "pet", "value": "a cat named Miso"}
+    assert fact.metadata["novel"] is True and 0.5 <= fact.metadata["novelty"] <= 1
 
 
 def test_a_stateless_agent_needs_no_memory() -> None:

@@ -1,4 +1,4 @@
-"""``mnemos memory ...``: add, search, list, get, delete, export, import, stats, purge, reembed.
+"""``mnemos memory ...``: add, search, list, get, delete, erase, export, import, stats, purge, reembed.
 
 Every command opens the store named by ``--store`` (or ``MNEMOS_STORE``, the
 config file, then ``$MNEMOS_HOME/memory.db``), prints something readable, or
@@ -33,7 +33,7 @@ from mnemos._cli._common import (
     stdout,
 )
 from mnemos.exceptions import UsageError
-from mnemos.memory_adapters._namespace import format_namespace, parse_namespace
+from mnemos.memory_adapters._namespace import format_namespace, parse_namespace, validate_namespace
 from mnemos.memory_adapters.base import BaseMemoryAdapter, MemoryKind, MemoryRecord
 
 __all__ = ["app"]
@@ -346,6 +346,39 @@ def delete(
         print_json({"deleted": memory_id})
     else:
         typer.echo(f"deleted {memory_id}")
+
+
+@app.command()
+def erase(
+    ns: Annotated[
+        str | None,
+        typer.Option("--ns", metavar="NAMESPACE", show_default=False,
+                     help="Erase this namespace and everything under it (/ is the whole store)."),
+    ] = None,
+    user: Annotated[
+        str | None,
+        typer.Option("--user", metavar="USER_ID", show_default=False, help="Erase this user's memories (users/USER_ID)."),
+    ] = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Confirm: erasure cannot be undone.")] = False,
+    store: StoreOpt = None,
+    embedder: EmbedderOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Erase a namespace or a user for good: memories, history, entities, relations, index entries."""
+    if (ns is None) == (user is None):
+        raise UsageError("name what to erase: --ns NAMESPACE or --user USER_ID (one of them)")
+    prefix = validate_namespace(("users", user)) if user is not None else _namespace(ns or "", allow_empty=True)
+    target = format_namespace(prefix)
+    if not yes:
+        if not _interactive():
+            raise UsageError(f"erasing {target} cannot be undone: add --yes to confirm")
+        typer.confirm(f"Erase everything under {target}? This cannot be undone.", abort=True)
+    with _opened(store, embedder) as memory:
+        count = memory.erase(prefix)
+    if as_json:
+        print_json({"erased": count, "namespace": list(prefix)})
+    else:
+        typer.echo(f"erased {count} memories under {target}")
 
 
 # --- export and import --------------------------------------------------------------------------

@@ -37,9 +37,15 @@ What the agent recalled and wrote is reported two ways, both as dicts:
 LangGraph custom stream events (``stream_mode="custom"``) while it runs::
 
     {"event": "recall", "agent": "assistant",
-     "memories": [{"id", "kind", "content", "score", "why"}, ...]}
+     "memories": [{"id", "kind", "content", "score", "why", "source", "confidence"}, ...]}
     {"event": "memory_write", "agent": "assistant", "kind": "semantic",
      "id": "...", "content": "User lives in Berlin", "supersedes": "..." | None}
+    {"event": "sources", "agent": "assistant",
+     "sources": [{"ref": "M1", "id", "kind", "source", "confidence"}, ...]}
+
+The ``sources`` of an answer (the recalled memories it was built on, see
+:func:`~mnemos.agents.context.attribute`) are also in the answer's
+``response_metadata["sources"]``.
 
 and the same dicts in the returned update under ``"memory_trace"``. A graph
 whose state declares ``memory_trace: Annotated[list, operator.add]`` keeps
@@ -74,6 +80,7 @@ from mnemos.agents.context import (
     RecalledMemory,
     Summarizer,
     assemble_context,
+    attribute,
 )
 from mnemos.agents.models import resolve_model
 from mnemos.agents.offline import OfflineChatModel
@@ -84,6 +91,7 @@ from mnemos.agents.structured import finish_reason, internal_config, structured_
 from mnemos.agents.tokens import token_counter_for
 from mnemos.exceptions import UsageError
 from mnemos.memory_adapters import BaseMemoryAdapter, MemoryKind, Namespace, Provenance
+from mnemos.memory_adapters.consolidation import reinforce
 
 __all__ = ["Agent", "AgentRequest", "RunIdentity"]
 
@@ -235,6 +243,7 @@ class Agent(Runnable[Any, dict[str, Any]]):
             new.extend(self._run_tool(call, config) for call in reply.tool_calls)
         else:
             new.append(self._stopped())
+        self._cite(new, context.memories, trace)
         self._after_turn(messages, new, who, trace)
         return {"messages": new, "memory_trace": trace}
 
@@ -260,6 +269,7 @@ class Agent(Runnable[Any, dict[str, Any]]):
             new.extend(await asyncio.gather(*(self._arun_tool(c, config) for c in reply.tool_calls)))
         else:
             new.append(self._stopped())
+        self._cite(new, context.memories, trace)
         await asyncio.to_thread(self._after_turn, messages, new, who, trace)
         return {"messages": new, "memory_trace": trace}
 
@@ -412,6 +422,18 @@ class Agent(Runnable[Any, dict[str, Any]]):
             summarize=summarize,
             count_tokens=self._count,
         )
+
+    def _cite(self, new: list[BaseMessage], memories: Sequence[RecalledMemory],
+              trace: list[dict[str, Any]]) -> None:
+        """Attach to the answer the memories it was built on (``response_metadata["sources"]``)."""
+        reply = new[-1]
+        sources = attribute(reply.text, memories) if isinstance(reply, AIMessage) and memories else []
+        if not sources:
+            return
+        new[-1] = reply.model_copy(update={"response_metadata": {**reply.response_metadata, "sources": sources}})
+        _emit({"event": "sources", "agent": self.name, "sources": sources}, trace)
+        if self.memory is not None:  # used memories gain importance (consolidation decays the rest)
+            reinforce(self.memory, [s["id"] for s in sources])
 
     def _named(self, reply: Any) -> AIMessage:
         if not isinstance(reply, AIMessage):

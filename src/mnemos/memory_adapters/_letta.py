@@ -357,6 +357,9 @@ class LettaBackend(BaseMemoryAdapter):
     def _history(self, memory_id: str) -> list[MemoryRecord]:
         return self.ledger._history(memory_id)
 
+    def _owners(self, ids: Sequence[str]) -> dict[str, Namespace]:
+        return self.ledger._owners(ids)
+
     def _purge(self, now: datetime, namespace_prefix: Namespace) -> int:
         purged = self.ledger._purge(now, namespace_prefix)
         refs = self._refs.under(namespace_prefix)

@@ -205,6 +205,7 @@ def connect(path: Path, *, durable: bool = False) -> sqlite3.Connection:
         retry(lambda: conn.execute("PRAGMA journal_mode = WAL").fetchone())
         conn.execute(f"PRAGMA synchronous = {'FULL' if durable else 'NORMAL'}")
         conn.execute("PRAGMA foreign_keys = OFF")
+        conn.execute("PRAGMA secure_delete = ON")  # freed pages are zeroed, not left readable
         conn.execute("PRAGMA cache_size = -65536")
         conn.execute("PRAGMA temp_store = MEMORY")
         retry(lambda: _create_schema(conn))

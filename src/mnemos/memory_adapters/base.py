@@ -45,6 +45,7 @@ from mnemos.memory_adapters._namespace import Namespace, is_prefix, validate_nam
 
 __all__ = [
     "MAX_CONTENT_BYTES",
+    "MAX_ID_LENGTH",
     "BaseMemoryAdapter",
     "Capability",
     "MemoryKind",
@@ -283,6 +284,7 @@ def _namespace_field(value: object) -> tuple[str, ...]:
 
 
 _Content = Annotated[str, BeforeValidator(lambda v: check_content(v))]
+_Id = Annotated[str, BeforeValidator(lambda v: check_id(v))]
 _NamespaceField = Annotated[tuple[str, ...], BeforeValidator(_namespace_field)]
 _Metadata = Annotated[dict[str, Any], AfterValidator(lambda v: check_metadata(v))]
 
@@ -318,7 +320,7 @@ class NewMemory(BaseModel):
     ttl_seconds: float | None = Field(default=None, gt=0)
     provenance: _ProvenanceField = None
     created_at: datetime | None = None
-    id: str | None = None
+    id: _Id | None = None
 
     def to_record(self, *, now: datetime, scope: Namespace) -> MemoryRecord:
         created = _aware(self.created_at) or now
@@ -343,7 +345,7 @@ class NewMemory(BaseModel):
 class _RecordModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    id: str = Field(min_length=1)
+    id: _Id
     namespace: _NamespaceField
     kind: MemoryKind
     content: _Content
@@ -395,6 +397,26 @@ def check_content(value: object) -> str:
     except UnicodeEncodeError:
         raise InvalidRecordError("content is not valid unicode (lone surrogate)") from None
     return value
+
+
+MAX_ID_LENGTH = 200
+"""Longest memory id accepted, in characters."""
+
+
+def check_id(value: object) -> str:
+    """Validate a memory id: a non-empty printable string of at most MAX_ID_LENGTH characters."""
+    if not isinstance(value, str) or not value:
+        raise InvalidRecordError(f"a memory id is a non-empty string, got {_short(value)}")
+    if len(value) > MAX_ID_LENGTH:
+        raise InvalidRecordError(f"a memory id has at most {MAX_ID_LENGTH} characters")
+    if any(ord(ch) < 32 or ord(ch) == 127 or 0xD800 <= ord(ch) <= 0xDFFF for ch in value):
+        raise InvalidRecordError("a memory id contains a control character or a lone surrogate")
+    return value
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def check_metadata(value: object) -> dict[str, Any]:
@@ -483,6 +505,24 @@ class BaseMemoryAdapter(abc.ABC):
         """Physically remove expired records under a prefix; return the count."""
         raise CapabilityNotSupportedError(Capability.TTL, self.name)
 
+    def _erase(self, namespace_prefix: Namespace) -> int:
+        """Remove every record at or under a prefix, expired ones and history included,
+        with whatever the backend keeps about them; return how many records. This default
+        deletes what a listing finds, then purges the expired ones."""
+        listing = self._search(
+            SearchQuery(namespace_prefix=namespace_prefix, limit=None, include_superseded=True, now=self.now())
+        )
+        count = self._delete([hit.record.id for hit in listing]) if listing else 0
+        if self.supports(Capability.TTL):
+            count += self._purge(self.now(), namespace_prefix)
+        return count
+
+    def _owners(self, ids: Sequence[str]) -> dict[str, Namespace]:
+        """The absolute namespace of each stored record among ``ids`` (absent ids are left
+        out). This default sees live records only; a backend that keeps expired records
+        until a purge overrides it so that those count too."""
+        return {r.id: r.namespace for r in self._get(list(ids)) if r is not None}
+
     def _namespaces(self, prefix: Namespace) -> list[Namespace]:
         listing = self._search(
             SearchQuery(namespace_prefix=prefix, limit=None, include_superseded=True, now=self.now())
@@ -542,9 +582,20 @@ class BaseMemoryAdapter(abc.ABC):
             return None
         return record
 
+    def _check_ids_in_scope(self, ids: Iterable[str]) -> None:
+        """Refuse ids that name a stored memory outside this adapter's scope."""
+        wanted = sorted(set(ids))
+        if not wanted:
+            return
+        for memory_id, namespace in self._owners(wanted).items():
+            if not is_prefix(self._scope, namespace):
+                raise ScopeViolationError(
+                    f"memory id {memory_id!r} is taken by a memory outside this adapter's scope; "
+                    "leave the id out to get a fresh one"
+                )
+
     def _get_abs(self, memory_id: str) -> MemoryRecord:
-        if not isinstance(memory_id, str) or not memory_id:
-            raise InvalidRecordError(f"a memory id is a non-empty string, got {memory_id!r}")
+        check_id(memory_id)
         found = self._visible(self._get([memory_id])[0])
         if found is None:
             raise MemoryNotFoundError(memory_id)
@@ -594,7 +645,13 @@ class BaseMemoryAdapter(abc.ABC):
         records = [n.to_record(now=now, scope=self._scope) for n in new]
         if not records:
             return []
-        stored = self._add(records, dedup=dedup and self.supports(Capability.DEDUP))
+        given = [r.id for n, r in zip(new, records, strict=True) if n.id is not None]
+        if not given:
+            stored = self._add(records, dedup=dedup and self.supports(Capability.DEDUP))
+        else:
+            with self._exclusive():  # no other writer may take the ids between check and write
+                self._check_ids_in_scope(given)
+                stored = self._add(records, dedup=dedup and self.supports(Capability.DEDUP))
         return [self._rel(r) for r in stored]
 
     def get(self, memory_id: str) -> MemoryRecord:
@@ -672,13 +729,57 @@ class BaseMemoryAdapter(abc.ABC):
         """Earlier versions of a memory, oldest first, then the current one."""
         self.require(Capability.HISTORY)
         current = self._get_abs(memory_id)
-        return [self._rel(r) for r in self._history(memory_id)] + [self._rel(current)]
+        earlier = [r for r in self._history(memory_id) if is_prefix(self._scope, r.namespace)]
+        return [self._rel(r) for r in earlier] + [self._rel(current)]
 
-    def delete(self, memory_id: str) -> None:
-        """Delete a memory; :class:`MemoryNotFoundError` if absent or out of scope."""
+    def delete(self, memory_id: str, *, with_history: bool = False) -> None:
+        """Delete a memory; :class:`MemoryNotFoundError` if absent or out of scope.
+
+        Its version history always goes with it. ``with_history=True`` also deletes
+        the facts it superseded, directly or through a chain of supersessions.
+        """
         self.require(Capability.DELETE)
-        self._get_abs(memory_id)
-        self._delete([memory_id])
+        with self._exclusive():
+            record = self._get_abs(memory_id)
+            doomed = [memory_id]
+            if with_history:
+                doomed += self._predecessors(record)
+            self._delete(doomed)
+
+    def _predecessors(self, record: MemoryRecord) -> builtins.list[str]:
+        """Ids of the records ``record`` superseded, directly or not (same namespace)."""
+        query = SearchQuery(
+            namespace_prefix=record.namespace, limit=None, include_superseded=True, now=self.now()
+        )
+        by_successor: dict[str, builtins.list[str]] = {}
+        for hit in self._search(query):
+            old = hit.record
+            if old.namespace == record.namespace and old.superseded_by:
+                by_successor.setdefault(old.superseded_by, []).append(old.id)
+        found: builtins.list[str] = []
+        todo = [record.id]
+        while todo:
+            for older in by_successor.pop(todo.pop(), []):
+                found.append(older)
+                todo.append(older)
+        return found
+
+    def erase(self, namespace: Sequence[str]) -> int:
+        """Erase everything at or under ``namespace`` (relative to the scope; ``()`` is the
+        whole scope): memories live, superseded and expired, their history, and what the
+        backend derived from them (entities, relations, index entries). Return how many
+        memories were erased. Unlike :meth:`delete`, the native store also scrubs the
+        freed bytes from its file, its full-text index and its write-ahead log.
+        """
+        self.require(Capability.DELETE)
+        return self._erase(self._abs(namespace))
+
+    def erase_user(self, user_id: str) -> int:
+        """Erase the user's root, ``("users", user_id)`` under this adapter's scope
+        (the namespace agents write a user's memories in); return how many memories."""
+        if not isinstance(user_id, str):
+            raise UsageError(f"a user id is a string, not {type(user_id).__name__}")
+        return self.erase(("users", user_id))
 
     def search(
         self,
@@ -838,7 +939,9 @@ class BaseMemoryAdapter(abc.ABC):
                 if record.expires_at is not None and not self.supports(Capability.TTL):
                     raise ImportFormatError(lineno, f"expires_at set but {self.name!r} has no TTL")
                 records.append(replace(record, namespace=self._scope + record.namespace))
-        self._import_records(records, on_progress=on_progress, batch_size=batch_size)
+        with self._exclusive():  # no other writer may take the ids between check and write
+            self._check_ids_in_scope(r.id for r in records)
+            self._import_records(records, on_progress=on_progress, batch_size=batch_size)
         return len(records)
 
     def _import_records(
@@ -873,8 +976,14 @@ class BaseMemoryAdapter(abc.ABC):
     async def asupersede(self, memory_id: str, content: str, **kwargs: Any) -> MemoryRecord:
         return await asyncio.to_thread(self.supersede, memory_id, content, **kwargs)
 
-    async def adelete(self, memory_id: str) -> None:
-        await asyncio.to_thread(self.delete, memory_id)
+    async def adelete(self, memory_id: str, *, with_history: bool = False) -> None:
+        await asyncio.to_thread(self.delete, memory_id, with_history=with_history)
+
+    async def aerase(self, namespace: Sequence[str]) -> int:
+        return await asyncio.to_thread(self.erase, namespace)
+
+    async def aerase_user(self, user_id: str) -> int:
+        return await asyncio.to_thread(self.erase_user, user_id)
 
     async def asearch(self, query: str | None = None, **kwargs: Any) -> builtins.list[ScoredMemory]:
         return await asyncio.to_thread(self.search, query, **kwargs)

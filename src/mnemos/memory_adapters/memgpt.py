@@ -246,6 +246,12 @@ class MemGPTMemoryAdapter(BaseMemoryAdapter):
     def _history(self, memory_id: str) -> list[MemoryRecord]:
         return self._backend._history(memory_id)
 
+    def _owners(self, ids: Sequence[str]) -> dict[str, Namespace]:
+        return self._backend._owners(ids)
+
+    def _erase(self, namespace_prefix: Namespace) -> int:
+        return self._backend._erase(namespace_prefix)
+
     def _purge(self, now: datetime, namespace_prefix: Namespace) -> int:
         return self._backend._purge(now, namespace_prefix)
 

@@ -293,8 +293,12 @@ class NativeMemoryAdapter(BaseMemoryAdapter):
                     existing[key] = record
         fresh = [i for i in range(len(records)) if keep[i]]
         ids = [records[i].id for i in fresh]
+        # only an id in this scope is replaced; a foreign one then fails the UNIQUE constraint
+        in_scope, scope_params = ns_range(self._scope)
         for chunk in chunks(ids):
-            conn.execute(f"DELETE FROM memories WHERE id IN ({marks(len(chunk))})", list(chunk))
+            conn.execute(
+                f"DELETE FROM memories WHERE id IN ({marks(len(chunk))}) AND {in_scope}", [*chunk, *scope_params]
+            )
         conn.executemany(
             _INSERT,
             (
@@ -337,6 +341,14 @@ class NativeMemoryAdapter(BaseMemoryAdapter):
             out.update(
                 conn.execute(f"SELECT id, rowid FROM memories WHERE id IN ({marks(len(chunk))})", list(chunk))
             )
+        return out
+
+    def _owners(self, ids: Sequence[str]) -> dict[str, Namespace]:
+        out: dict[str, Namespace] = {}
+        with self._locked() as conn:
+            for chunk in chunks(list(ids)):
+                rows = conn.execute(f"SELECT id, ns FROM memories WHERE id IN ({marks(len(chunk))})", list(chunk))
+                out.update((i, ns_tuple(ns)) for i, ns in rows)
         return out
 
     def _get(self, ids: Sequence[str]) -> list[MemoryRecord | None]:
@@ -415,6 +427,31 @@ class NativeMemoryAdapter(BaseMemoryAdapter):
                     f"DELETE FROM {table} WHERE {column} IN (SELECT id FROM memories WHERE {where})", args
                 )
             return conn.execute(f"DELETE FROM memories WHERE {where}", args).rowcount
+
+    def _erase(self, namespace_prefix: Namespace) -> int:
+        cond, params = ns_range(namespace_prefix)
+        owned = f"SELECT id FROM memories WHERE {cond}"
+        with self._writing() as conn:
+            conn.execute(f"DELETE FROM history WHERE id IN ({owned})", params)
+            conn.execute(f"DELETE FROM relations WHERE {cond} OR memory_id IN ({owned})", [*params, *params])
+            count = int(conn.execute(f"DELETE FROM memories WHERE {cond}", params).rowcount)
+            conn.execute(f"DELETE FROM mentions WHERE eid IN (SELECT eid FROM entities WHERE {cond})", params)
+            conn.execute(f"DELETE FROM entities WHERE {cond}", params)
+        self.scrub()
+        return count
+
+    def scrub(self) -> bool:
+        """Remove the bytes of deleted memories from the file: merge the full-text index
+        (dropping deleted entries) and checkpoint the write-ahead log into the file, then
+        truncate it. Freed pages are zeroed as they are freed (``secure_delete``).
+        :meth:`erase` calls this; after :meth:`delete` or :meth:`purge` call it yourself.
+        Return False when another connection's open read kept the log from being emptied
+        (run it again later)."""
+        with self._writing() as conn:
+            conn.execute("INSERT INTO memories_fts (memories_fts) VALUES ('optimize')")
+        with self._locked() as conn:
+            busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        return not busy
 
     def _namespaces(self, prefix: Namespace) -> list[Namespace]:
         cond, params = ns_range(prefix)
@@ -584,6 +621,33 @@ class NativeMemoryAdapter(BaseMemoryAdapter):
             found = _graph.relations_near(conn, entity, prefix, hops)
         n = len(self._scope)
         return [replace(r, namespace=r.namespace[n:]) for r in found]
+
+    def export_relations(self, namespace: Sequence[str] = ()) -> list[Relation]:
+        """Every relation under ``namespace``, oldest first (for copying a store)."""
+        self.require(Capability.GRAPH)
+        cond, params = ns_range(self._abs(namespace), "r.ns")
+        with self._locked() as conn:
+            rows = conn.execute(
+                f"""SELECT s.name, r.predicate, o.name, r.ns, r.memory_id FROM relations r
+                    JOIN entities s ON s.eid = r.subject JOIN entities o ON o.eid = r.object
+                    WHERE {cond} ORDER BY r.rid""",
+                params,
+            ).fetchall()
+        n = len(self._scope)
+        return [Relation(subject=s, predicate=p, object=o, namespace=ns_tuple(ns)[n:], memory_id=m)
+                for s, p, o, ns, m in rows]
+
+    def import_history(self, versions: Sequence[MemoryRecord]) -> int:
+        """Store earlier versions of memories (namespaces relative to the scope), replacing
+        any stored under the same id and version; return how many."""
+        self.require(Capability.HISTORY)
+        with self._writing() as conn:
+            conn.executemany(
+                "INSERT OR REPLACE INTO history (id, version, record) VALUES (?, ?, ?)",
+                [(v.id, v.version, json.dumps(replace(v, namespace=self._scope + v.namespace).to_dict(),
+                                              ensure_ascii=False)) for v in versions],
+            )
+        return len(versions)
 
     def entities(self, memory_id: str) -> list[str]:
         """The entity names linked to a memory."""
