@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 from pydantic import BaseModel, Field
-from tests.llama_server import llama_http_server, tokens_generated
 
+from llama_server import llama_http_server, tokens_generated
 from mnemos.agents import local_model_available, resolve_model, structured_call
 from mnemos.exceptions import ModelOutputError
 from mnemos.memory_adapters.native import NativeMemoryAdapter
