@@ -472,7 +472,10 @@ class LlamaCppChatModel(LocalChatModel):
         cancelled = threading.Event()
 
         def put(item: Any) -> None:
-            loop.call_soon_threadsafe(items.put_nowait, item)
+            try:
+                loop.call_soon_threadsafe(items.put_nowait, item)
+            except RuntimeError:  # the consumer's loop is gone: nobody is listening any more
+                cancelled.set()
 
         worker = threading.Thread(target=self._producer, args=(body, put, cancelled), daemon=True)
         worker.start()
