@@ -23,7 +23,7 @@ settings of :class:`ModelSettings` (each also an environment variable)::
     temperature = 0.2                         # MNEMOS_MODEL_TEMPERATURE
     max_tokens = 512                          # MNEMOS_MODEL_MAX_TOKENS
     timeout = 120                             # MNEMOS_MODEL_TIMEOUT (seconds)
-    n_ctx = 4096                              # MNEMOS_MODEL_N_CTX (local models)
+    n_ctx = 8192                              # MNEMOS_MODEL_N_CTX (local models)
     threads = 1                               # MNEMOS_MODEL_THREADS (local models)
 """
 
