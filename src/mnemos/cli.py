@@ -59,6 +59,9 @@ def _register() -> None:
     from mnemos._cli import chat
 
     chat.register(app)
+    from mnemos._cli import ui
+
+    ui.register(app)
 
 
 _register()
