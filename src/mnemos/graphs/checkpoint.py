@@ -19,8 +19,10 @@ With nothing given, ``MNEMOS_CHECKPOINTS`` is used, then the default file.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from datetime import UTC, datetime, timedelta
@@ -112,7 +114,11 @@ def postgres_checkpointer(url: str) -> BaseCheckpointSaver[Any]:
     try:
         # LangGraph's setup is not safe against itself: processes starting at once on a
         # new database would insert the same migration rows. One at a time, then.
-        conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (_SETUP_LOCK,))
+        # Polled, not waited for: LangGraph creates an index CONCURRENTLY, which waits for
+        # every open statement, a blocked lock request included.
+        while not (conn.execute("SELECT pg_try_advisory_lock(hashtext(%s)) AS got", (_SETUP_LOCK,))
+                   .fetchone() or {}).get("got"):
+            time.sleep(0.05)
         try:
             saver.setup()
         finally:
@@ -200,7 +206,10 @@ async def aopen_checkpointer(url: str | Path | None = None) -> AsyncIterator[Bas
             raise StorageError(f"cannot connect to PostgreSQL for checkpoints: {exc}") from None
         conn: Any = pg_saver.conn  # one connection (from_conn_string), not a pool
         try:
-            await conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (_SETUP_LOCK,))
+            while not (await (await conn.execute(
+                "SELECT pg_try_advisory_lock(hashtext(%s)) AS got", (_SETUP_LOCK,)
+            )).fetchone())["got"]:
+                await asyncio.sleep(0.05)
             try:
                 await pg_saver.setup()
             finally:
