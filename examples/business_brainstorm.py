@@ -1,7 +1,7 @@
 """A business-proposal brainstorm that remembers: two sessions, two processes.
 
 A product manager, an engineer and a skeptic, chaired by a moderator, shape
-a loyalty product for small shops. Session 1 accepts some of the ideas its
+a loyalty programme for small shops. Session 1 accepts some of the ideas its
 model proposes and rejects others; session 2 (a new process) recalls them: it
 builds on the accepted ideas and does not bring back the rejected ones.
 
@@ -32,9 +32,9 @@ from mnemos.graphs import sqlite_checkpointer
 from mnemos.graphs.groupchat import GroupChat, load_personas, participants_from_personas
 from mnemos.memory_adapters.native import NativeMemoryAdapter
 
-TOPICS = {
-    1: "A business proposal: a loyalty product for small shops",
-    2: "Loyalty product for small shops: what to build next",
+TOPICS = {  # questions: a small model answers "How ...?" with ideas, a bare noun phrase with names
+    1: "How can a loyalty programme bring customers back to small shops?",
+    2: "How should small shops improve their loyalty programme next?",
 }
 
 
