@@ -1,7 +1,7 @@
 """Brainstorms on the real local model (SmolLM2-135M on llama.cpp), end to end.
 
-Two sessions in two processes of ``mnemos brainstorm``, and ``brainstorm_run``
-over MCP. The model is weak and its wording is its own, so these tests assert
+Two sessions in two processes of ``mnemos brainstorm`` (``brainstorm_run``
+over MCP on the local model is in ``tests/tools/test_mcp_brainstorm.py``). The model is weak and its wording is its own, so these tests assert
 structure and memory effects, never wording: a valid ledger, ideas that are
 the model's text (no persona-file string), accepted ideas written to team
 memory once, and the first session's accepted ideas in the second session's
@@ -105,37 +105,3 @@ def test_two_sessions_in_two_processes_on_the_local_model(tmp_path: Path) -> Non
     later = json.loads((tmp_path / "two" / "ideas.json").read_text())["ideas"]
     assert_valid_ledger(later, authors=SPEAKERS | {"team"})
     assert_model_text([i for i in later if i["origin"] == "session"])
-
-
-async def test_brainstorm_run_over_mcp_on_the_local_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from mcp_testkit import http_session, serve_http
-
-    from mnemos.agents import resolve_model
-    from mnemos.tools.graph_runner import GraphRegistry
-    from mnemos.tools.mcp_server import build_server
-
-    monkeypatch.setenv("MNEMOS_HOME", str(tmp_path / "home"))
-    memory = NativeMemoryAdapter(tmp_path / "mem.db")
-    model = resolve_model("local:smollm2", temperature=0)
-    server = build_server(memory, graphs=GraphRegistry(checkpoint_path=tmp_path / "threads.db"),
-                          tokens={"alice-token-0123456789": "alice"}, model=model)
-    try:
-        with serve_http(server.streamable_http_app()) as url:
-            async with http_session(url, "alice-token-0123456789") as alice:
-                first = await alice.call_tool("brainstorm_run", {"topic": TOPIC, "rounds": 2, "thread_id": "m1"})
-                assert not first.isError, first.content
-                out = first.structuredContent
-                assert out is not None and out["finished"] and out["rehearsal"] is False
-                assert out["ideas"] and len({i["id"] for i in out["ideas"]}) == len(out["ideas"])
-                assert all(i["author"] in SPEAKERS and i["status"] in ("proposed", "accepted", "rejected", "merged")
-                           for i in out["ideas"])
-                assert_model_text([dict(i, critiques=[{"text": c} for c in i["critiques"]]) for i in out["ideas"]])
-                accepted = [i["text"] for i in out["ideas"] if i["status"] == "accepted"]
-                team = memory.list(namespace=("principals", "alice", "teams", "business", "ideas"))
-                assert sorted(r.metadata["idea"] for r in team if r.metadata["status"] == "accepted") == sorted(accepted)
-                second = await alice.call_tool("brainstorm_run", {"topic": NEXT, "rounds": 1})
-                assert not second.isError, second.content
-                assert second.structuredContent is not None
-                assert set(accepted) <= set(second.structuredContent["recalled_accepted"])
-    finally:
-        memory.close()
