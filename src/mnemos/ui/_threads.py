@@ -173,7 +173,7 @@ class GraphCache:
             return "saved"
         if state.interrupts:
             return "interrupted"
-        return "unfinished" if state.next else "finished"
+        return "unfinished" if state.next or state.tasks else "finished"  # tasks: writes saved, no checkpoint
 
 
 def _config(row: ThreadRow) -> dict[str, Any]:
@@ -242,4 +242,11 @@ def brainstorm_state(saver: BaseCheckpointSaver[Any], thread: str) -> dict[str, 
     latest = saver.get_tuple({"configurable": {"thread_id": thread}})
     if latest is None:
         raise LookupError(f"no saved brainstorm {thread!r}")
-    return dict(latest.checkpoint.get("channel_values") or {})
+    from mnemos.graphs.brainstorm import graph_for_thread
+
+    # the transcript and the ledger are delta channels: the graph rebuilds them from the checkpoints
+    try:
+        graph = graph_for_thread(latest.metadata or {}, saver)
+        return dict(graph.get_state({"configurable": {"thread_id": thread}}).values or {})
+    except MnemosError:  # its persona file is gone: what the checkpoint holds itself
+        return dict(latest.checkpoint.get("channel_values") or {})
