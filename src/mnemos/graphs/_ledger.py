@@ -125,7 +125,7 @@ def _clean(text: Any) -> str:
     text = " ".join(str(text or "").split()).strip().strip("\"'")
     if text.casefold().rstrip(".") in _NONE:
         return ""
-    tidy = _DANGLING.sub("", text).rstrip(" ,;:-(")
+    tidy = _DANGLING.sub("", text).rstrip(" ,;:-(").lstrip(" ,;:.-)")
     return tidy or text
 
 

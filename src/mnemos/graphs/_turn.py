@@ -58,6 +58,8 @@ REHEARSAL_NOTICE = (
 )
 _JSON_OBJECT = re.compile(r"\{.*\}", re.DOTALL)
 _PUNCT = re.compile(r"[^\w\s]", re.UNICODE)
+_NON_ANSWER = re.compile(r"\b(?:not sure|don'?t know|do not know|cannot answer|can'?t answer|no idea|"
+                         r"as an ai|i am unable|i'?m unable)\b", re.IGNORECASE)
 _PLACEHOLDER = re.compile(r"\[(?:your|insert|name|company)[^\]]*\]", re.IGNORECASE)
 
 
@@ -119,6 +121,8 @@ def not_an_idea(idea: str, prompt_texts: Sequence[str]) -> str | None:
         return "it is mostly numbers or symbols"
     if _PLACEHOLDER.search(idea):
         return "it is a template placeholder"
+    if _NON_ANSWER.search(idea):
+        return "it says the model has no answer"
     echo = echo_of(idea, prompt_texts)
     return f"it repeats the prompt ({echo[:60]!r})" if echo is not None else None
 
@@ -132,14 +136,17 @@ def mostly_symbols(text: str) -> bool:
 def echo_of(idea: str, texts: Sequence[str]) -> str | None:
     """The prompt line ``idea`` merely repeats (the topic, an instruction), if any.
 
-    A reply whose words all come from one line of the prompt (the topic
-    restated, say) is not an idea.
+    A reply most of whose words come from one line of the prompt, and that
+    repeats most of that line (the topic restated, say), is not an idea.
     """
     mine = content_words(idea)
     for text in texts:
         for line in text.splitlines():
             theirs = content_words(line)
-            if (mine and mine <= theirs) or (not mine and normalize(idea) == normalize(line)):
+            shared = len(mine & theirs)
+            if mine and theirs and shared >= 0.7 * len(mine) and shared >= 0.6 * len(theirs):
+                return line.strip()  # "The answer is: <the question>" and the like
+            if not mine and normalize(idea) == normalize(line):
                 return line.strip()
     return None
 
