@@ -466,3 +466,23 @@ def test_replies_that_are_not_ideas_are_dropped_with_a_note_and_never_stored(tmp
     assert [i["text"] for i in result.ideas] == ["Give nurses a fixed fifteen minute break every four hours"]
     assert result.ideas[0]["status"] == "proposed"  # nobody was left to vote on it
     assert memory.list(namespace=("teams", "t", "ideas")) == []
+
+
+@pytest.mark.parametrize(
+    ("reply", "why"),
+    [
+        ("How should a hospital reduce nurse burnout?", "repeats the prompt"),
+        ("The answer is: how should hospitals reduce nurse burnout", "repeats the prompt"),
+        ("I'm not sure how to answer this question.", "no answer"),
+        ("[Your Name] - [Your Role]", "numbers or symbols"),
+        ("2018-03-29T07:45:26+00:00 | A&B", "numbers or symbols"),
+        ("Premise", "fewer than two words"),
+        ("Give nurses a fixed break every four hours", None),
+        ("Hire more nurses for night shifts", None),
+    ],
+)
+def test_what_is_not_an_idea(reply: str, why: str | None) -> None:
+    from mnemos.graphs._turn import not_an_idea
+
+    found = not_an_idea(reply, ["How should a hospital reduce nurse burnout?"])
+    assert (found is None) if why is None else (found is not None and why in found)
