@@ -476,7 +476,8 @@ def test_replies_that_are_not_ideas_are_dropped_with_a_note_and_never_stored(tmp
         ("I'm not sure how to answer this question.", "no answer"),
         ("[Your Name] - [Your Role]", "numbers or symbols"),
         ("2018-03-29T07:45:26+00:00 | A&B", "numbers or symbols"),
-        ("Premise", "fewer than two words"),
+        ("30486795", "no words"),
+        ("Teapot", None),  # one word can be an idea (a name for a tea shop)
         ("Give nurses a fixed break every four hours", None),
         ("Hire more nurses for night shifts", None),
     ],

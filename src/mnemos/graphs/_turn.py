@@ -110,13 +110,13 @@ def rehearsal_lines(persona: Persona | None, name: str, *, number: int, propose:
 
 
 def not_an_idea(idea: str, prompt_texts: Sequence[str]) -> str | None:
-    """Why ``idea`` is not an idea, or None: too few words, or a mere echo of the prompt.
+    """Why ``idea`` is not an idea, or None: no words, symbols, a placeholder, a non-answer, an echo.
 
     Small models sometimes answer with a number, a name or the question
     itself; such replies are dropped (with a note), not recorded as ideas.
     """
-    if len([w for w in words(idea) if w.isalpha()]) < 2:
-        return "it has fewer than two words"
+    if not any(w.isalpha() for w in words(idea)):
+        return "it has no words"
     if mostly_symbols(idea):
         return "it is mostly numbers or symbols"
     if _PLACEHOLDER.search(idea):
