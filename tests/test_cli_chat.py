@@ -114,12 +114,13 @@ def test_every_slash_command_and_memory_across_two_runs(tmp_path: Path, chat_env
     assert term.finish() == 0
 
     # a second run resumes the agent: its core memory is there; Ctrl-D leaves cleanly
-    term = Terminal(chat_env, tmp_path, "--agent", "ada", "--first")
+    term = Terminal(chat_env, tmp_path, "--agent", "ada", "--first", "--consolidate")
     term.expect("agent ada resumed")
     term.expect(PROMPT)
     term.say("/memory", "Ada keeps bees")
     term.child.sendeof()
     term.expect("saved agent ada")
+    term.expect("consolidated: 0 near-duplicates merged")
     assert term.finish() == 0
 
     with MemGPTMemoryAdapter(store) as memory:

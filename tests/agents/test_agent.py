@@ -273,7 +273,9 @@ def test_model_extracted_facts_with_a_scripted_stand_in_for_a_hosted_model(memor
     agent.invoke("My cat Miso is asleep.", config())
     (fact,) = memory.list(namespace=("users", "alice"), kinds="semantic", limit=None)
     assert fact.content == "User has a cat named Miso"
-    assert fact.metadata == {"subject": "user", "attribute": "pet", "value": "a cat named Miso"}
+    assert {k: fact.metadata[k] for k in ("subject", "attribute", "value")} == {
+        "subject": "user", "attribute": "pet", "value": "a cat named Miso"}
+    assert fact.metadata["novel"] is True and 0.5 <= fact.metadata["novelty"] <= 1
 
 
 def test_a_stateless_agent_needs_no_memory() -> None:

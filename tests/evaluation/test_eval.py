@@ -181,3 +181,30 @@ def test_bad_input_is_a_usage_error(tmp_path: Path) -> None:
         parse_config("rrf=3")
     result = CliRunner().invoke(app, ["eval", str(tmp_path / "none.json")])
     assert result.exit_code == 2 and "no such file" in result.stderr
+
+
+def _consolidation_benchmark() -> Any:
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        import consolidation
+
+        return consolidation
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+
+
+def test_consolidation_with_planted_copies_keeps_every_fact_and_recall(tmp_path: Path) -> None:
+    bench = _consolidation_benchmark()
+    report = bench.measure([locomo_file(tmp_path / "tiny.json")], plant=0.5, embedder="hashing", ks=[3])
+    assert report["planted_copies"] > 0
+    assert report["merged"] == report["planted_copies"] and report["facts_lost"] == 0
+    recall = report["recall"]
+    assert recall["consolidated"]["recall@3"] >= recall["clean"]["recall@3"]
+
+
+@pytest.mark.skipif(not os.environ.get("MNEMOS_LOCOMO_DIR"), reason="set MNEMOS_LOCOMO_DIR to the LoCoMo files")
+def test_consolidation_on_real_locomo_is_no_worse() -> None:
+    path = sorted(Path(os.environ["MNEMOS_LOCOMO_DIR"]).glob("*.json"))[0]
+    report = _consolidation_benchmark().measure([path], plant=0.1, embedder="hashing", ks=[10])
+    assert report["facts_lost"] == 0 and report["merged"] >= report["planted_copies"]
+    assert report["recall"]["consolidated"]["recall@10"] >= report["recall"]["clean"]["recall@10"] - 0.005

@@ -34,6 +34,7 @@ from langchain_core.messages import (
 from mnemos.agents.context import RecalledMemory, attribute, memory_confidence
 from mnemos.exceptions import UsageError
 from mnemos.memory_adapters.base import MemoryKind, MemoryRecord, ScoredMemory
+from mnemos.memory_adapters.consolidation import reinforce
 from mnemos.memory_adapters.memgpt import MEMORY_PRESSURE_WARNING, MemGPTAgent, MemGPTMemoryAdapter
 
 __all__ = ["HEARTBEAT_MESSAGE", "ChatSession", "StepResult"]
@@ -163,7 +164,9 @@ class ChatSession:
                     id=hit.record.id, kind=hit.record.kind.value, content=hit.record.content,
                     score=hit.score, why=hit.explain(), source=source_of(hit.record),
                     confidence=memory_confidence(query, hit.record.content, similarity)))
-        return attribute(reply, list(seen.values()), threshold=0.5) if reply else []
+        sources = attribute(reply, list(seen.values()), threshold=0.5) if reply else []
+        reinforce(self.memory, [s["id"] for s in sources])
+        return sources
 
     # -- slash commands ---------------------------------------------------------------------
 

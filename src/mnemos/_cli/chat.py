@@ -136,6 +136,10 @@ def chat(
     docs_ns: Annotated[
         str, typer.Option("--docs-ns", metavar="NAMESPACE", help="Where /attach finds ingested documents.")
     ] = "documents",
+    consolidate: Annotated[
+        bool, typer.Option("--consolidate", help="On leaving, merge near-duplicate memories of the agent "
+                           "(reversible) and decay unused ones.")
+    ] = False,
     debug: Annotated[bool, typer.Option("--debug", help="Show function results in full, context events and tokens.")] = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Answer yes to confirmations (create the agent, replace its persona).")] = False,
 ) -> None:
@@ -166,6 +170,13 @@ def chat(
         _banner(console, session, chat_model)
         documents = parse_namespace(docs_ns, allow_empty=False)
         _loop(console, session, documents, debug, first, mnemos_home() / "chat_history")
+        if consolidate:
+            from mnemos.memory_adapters.consolidation import consolidate as run_consolidation
+
+            report = run_consolidation(adapter, session.namespace)
+            console.print(f"[dim]consolidated: {report.merged} near-duplicates merged into "
+                          f"{len(report.merges)} (mnemos memory consolidate --undo ID reverses one); "
+                          f"{report.decayed} unused memories decayed[/dim]")
     finally:
         adapter.close()
 

@@ -19,9 +19,10 @@ from mnemos.memory_adapters import (
     Provenance,
 )
 from mnemos.memory_adapters.base import ScoredMemory
+from mnemos.memory_adapters.consolidation import NOVEL, novelty
 from mnemos.memory_adapters.native import NativeMemoryAdapter
 
-__all__ = ["recall", "source_of", "upsert_fact", "write_episode"]
+__all__ = ["novelty_flags", "recall", "source_of", "upsert_fact", "write_episode"]
 
 logger = logging.getLogger("mnemos.agents")
 
@@ -113,6 +114,14 @@ def recall_rules(rules: Sequence[str], settings: RecallSettings) -> list[str]:
     return kept
 
 
+def novelty_flags(memory: BaseMemoryAdapter, namespace: Namespace, content: str,
+                  kind: MemoryKind) -> dict[str, Any]:
+    """``{"novelty": 0..1, "novel": bool}`` for a memory about to be written (see
+    :func:`~mnemos.memory_adapters.consolidation.novelty`)."""
+    score = novelty(memory, namespace, content, kinds=kind)
+    return {"novelty": score, "novel": score >= NOVEL}
+
+
 def write_episode(
     memory: BaseMemoryAdapter,
     namespace: Namespace,
@@ -122,7 +131,9 @@ def write_episode(
     metadata: dict[str, Any],
     importance: float,
 ) -> MemoryRecord:
-    """Store one turn as an episodic memory (never deduplicated: a turn happened)."""
+    """Store one turn as an episodic memory (never deduplicated: a turn happened), flagged with
+    its novelty."""
+    metadata = {**metadata, **novelty_flags(memory, namespace, content, MemoryKind.EPISODIC)}
     return memory.add(content, namespace=namespace, kind=MemoryKind.EPISODIC, metadata=metadata,
                       importance=importance, provenance=provenance, dedup=False)
 
@@ -151,7 +162,8 @@ def upsert_fact(
         same_value = str(record.metadata.get("value", "")).casefold() == fact.value.casefold()
         if same_value or record.content.casefold() == fact.statement.casefold():
             return None
-    metadata = {"subject": fact.subject, "attribute": fact.attribute, "value": fact.value}
+    metadata = {"subject": fact.subject, "attribute": fact.attribute, "value": fact.value,
+                **novelty_flags(memory, namespace, fact.statement, MemoryKind.SEMANTIC)}
     if existing and memory.supports(Capability.SUPERSEDE):
         old = existing[0]
         new = memory.supersede(old.id, fact.statement, metadata=metadata, importance=importance,

@@ -91,6 +91,7 @@ from mnemos.agents.structured import finish_reason, internal_config, structured_
 from mnemos.agents.tokens import token_counter_for
 from mnemos.exceptions import UsageError
 from mnemos.memory_adapters import BaseMemoryAdapter, MemoryKind, Namespace, Provenance
+from mnemos.memory_adapters.consolidation import reinforce
 
 __all__ = ["Agent", "AgentRequest", "RunIdentity"]
 
@@ -431,6 +432,8 @@ class Agent(Runnable[Any, dict[str, Any]]):
             return
         new[-1] = reply.model_copy(update={"response_metadata": {**reply.response_metadata, "sources": sources}})
         _emit({"event": "sources", "agent": self.name, "sources": sources}, trace)
+        if self.memory is not None:  # used memories gain importance (consolidation decays the rest)
+            reinforce(self.memory, [s["id"] for s in sources])
 
     def _named(self, reply: Any) -> AIMessage:
         if not isinstance(reply, AIMessage):
