@@ -288,7 +288,7 @@ def test_a_brainstorm_thread_opens_its_brainstorm_page(client: TestClient) -> No
 
 def test_brainstorms_page_lists_sessions(client: TestClient) -> None:
     page = client.get("/brainstorms").text
-    assert "A loyalty product for small shops" in page and "Loyalty cards for bakeries" in page
+    assert "A loyalty product for small shops" in page and "Loyalty cards for small shops, next steps" in page
 
 
 def test_brainstorm_page_shows_rounds_ledger_votes_and_recall(client: TestClient) -> None:
@@ -357,3 +357,14 @@ def test_the_python_example_in_docs_ui_runs(tmp_path: Any, monkeypatch: pytest.M
     for block in blocks:
         exec(compile(block, "docs/ui.md", "exec"), {})
     assert any(p.name == "memory.db" for p in tmp_path.rglob("*.db"))
+
+
+def test_an_offline_rehearsal_is_marked_as_such(client: TestClient, data: UIData) -> None:
+    from mnemos.graphs.brainstorm import brainstorm_chat, run_session
+
+    with NativeMemoryAdapter(data.store) as mem:
+        chat, _ = brainstorm_chat("builtin", model="offline", memory=mem, rounds=1)
+        run_session(chat, "A rehearsal topic", thread_id="rehearsal-1", user_id="alice",
+                    checkpoints=str(data.checkpoints))
+    assert 'id="rehearsal"' in client.get("/brainstorms/rehearsal-1").text
+    assert 'id="rehearsal"' not in client.get("/brainstorms/ideas-1").text

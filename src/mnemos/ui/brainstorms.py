@@ -79,7 +79,8 @@ def _from_files(directory: Path) -> dict[str, Any]:
     return {"topic": transcript.get("topic", ""), "summary": transcript.get("summary", ""),
             "stop_reason": transcript.get("stop_reason", ""), "recalled": transcript.get("recalled") or {},
             "transcript": transcript.get("transcript") or [], "ideas": ideas.get("ideas") or [],
-            "dropped": ideas.get("dropped") or [], "notes": transcript.get("notes") or []}
+            "dropped": ideas.get("dropped") or [], "notes": transcript.get("notes") or [],
+            "rehearsal": bool(ideas.get("rehearsal"))}
 
 
 def _from_state(values: dict[str, Any]) -> dict[str, Any]:
@@ -94,6 +95,7 @@ def _from_state(values: dict[str, Any]) -> dict[str, Any]:
             "stop_reason": values.get("stop_reason", ""), "recalled": values.get("recalled") or {},
             "transcript": transcript, "ideas": ledger.get("ideas") or [],
             "dropped": ledger.get("dropped") or [], "notes": values.get("notes") or [],
+            "rehearsal": bool(ledger.get("rehearsal")),
             "trace": [e for e in values.get("memory_trace") or [] if isinstance(e, dict)]}
 
 
