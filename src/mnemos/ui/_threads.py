@@ -23,6 +23,7 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 
 from mnemos.exceptions import MnemosError, UsageError
 from mnemos.graphs.stream import jsonable
+from mnemos.graphs.thread_owners import thread_owner
 
 __all__ = [
     "BRAINSTORM",
@@ -61,7 +62,7 @@ class ThreadRow:
 def _new_row(thread: str, item: Any) -> ThreadRow:
     meta = item.metadata or {}
     row = ThreadRow(
-        thread=thread, graph=meta.get("mnemos_graph"), user=meta.get("mnemos_user"),
+        thread=thread, graph=meta.get("mnemos_graph"), user=thread_owner(meta),
         step=meta.get("step"), updated=item.checkpoint.get("ts"), checkpoints=0,
         interrupted=any(w[1] == "__interrupt__" for w in item.pending_writes or []),
         store=meta.get("mnemos_store") or None,
@@ -113,7 +114,7 @@ def find_thread(saver: BaseCheckpointSaver[Any], thread: str, user: str | None) 
     if latest is None:
         raise LookupError(f"no saved thread {thread!r}")
     meta = latest.metadata or {}
-    if user is not None and meta.get("mnemos_user") != user:
+    if user is not None and thread_owner(meta) != user:
         raise LookupError(f"no saved thread {thread!r}")  # another principal's thread does not exist for you
     row = _rows(saver, {"configurable": {"thread_id": thread}}).get(thread)
     if row is None:
@@ -168,7 +169,7 @@ class GraphCache:
             return "saved"
         try:
             graph = self.get(row.graph, row.store)
-            state = graph.get_state(_config(row))
+            state = graph.get_state(thread_config(row))
         except (MnemosError, Exception):
             return "saved"
         if state.interrupts:
@@ -176,7 +177,7 @@ class GraphCache:
         return "unfinished" if state.next or state.tasks else "finished"  # tasks: writes saved, no checkpoint
 
 
-def _config(row: ThreadRow) -> dict[str, Any]:
+def thread_config(row: ThreadRow) -> dict[str, Any]:
     return {"configurable": {"thread_id": row.thread, "user_id": row.user or "default"}}
 
 
@@ -223,7 +224,7 @@ def _step_of(number: int, created: str | None, name: str, result: Any) -> Step:
 
 def thread_steps(graph: Any, row: ThreadRow) -> tuple[list[Step], Any]:
     """The run, oldest step first, and the thread's current ``StateSnapshot``."""
-    config = _config(row)
+    config = thread_config(row)
     state = graph.get_state(config)
     steps: list[Step] = []
     for snap in reversed(list(graph.get_state_history(config))):
