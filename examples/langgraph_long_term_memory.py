@@ -11,10 +11,11 @@ file, so a second process remembers:
     python examples/langgraph_long_term_memory.py          # tells it things
     python examples/langgraph_long_term_memory.py again    # a new process recalls them
 
-The model is mnemos's offline model (deterministic, it can call tools); set
+The model is mnemos's offline model (deterministic, it calls tools); set
 ``MNEMOS_MODEL`` (``local:``, ``openai:gpt-4o-mini``...) for a real one.
 """
 
+import os
 import sys
 import uuid
 from dataclasses import dataclass
@@ -29,7 +30,7 @@ from langgraph.runtime import Runtime
 from mnemos import open_store
 from mnemos.agents import resolve_model
 
-model = resolve_model()
+model = resolve_model(os.environ.get("MNEMOS_MODEL") or "offline")
 store = open_store()
 
 

@@ -10,9 +10,14 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from pgvector_server import Schemas
 
 _SESSION_HOME = Path(tempfile.mkdtemp(prefix="mnemos-tests-"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -37,3 +42,26 @@ def mnemos_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("MNEMOS_MODEL", "offline")
     return home
+
+
+@pytest.fixture(scope="session")
+def pgvector_url() -> Iterator[str]:
+    """A PostgreSQL server with pgvector for the session (see ``tests/pgvector_server.py``)."""
+    from pgvector_server import UNAVAILABLE, pgvector_server
+
+    with pgvector_server() as url:
+        if url is None:
+            pytest.skip(UNAVAILABLE)
+        yield url
+
+
+@pytest.fixture
+def pg_schemas(pgvector_url: str) -> Iterator[Schemas]:
+    """Fresh schemas (one per store) on the pgvector server, dropped after the test."""
+    from pgvector_server import Schemas
+
+    schemas = Schemas(pgvector_url)
+    try:
+        yield schemas
+    finally:
+        schemas.drop_all()

@@ -4,6 +4,7 @@ The reference that ``examples/langgraph_long_term_memory.py`` is compared with: 
 same program, with the store LangGraph's documentation uses.
 """
 
+import os
 import sys
 import uuid
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from langgraph.store.memory import InMemoryStore
 
 from mnemos.agents import resolve_model
 
-model = resolve_model()
+model = resolve_model(os.environ.get("MNEMOS_MODEL") or "offline")
 store = InMemoryStore()
 
 

@@ -36,8 +36,9 @@ def _root(
 
 
 def _register() -> None:
-    from mnemos._cli import memory
+    from mnemos._cli import memory, memory_migrate
 
+    memory_migrate.register(memory.app)
     app.add_typer(memory.app, name="memory")
     from mnemos._cli import documents
 
@@ -58,6 +59,9 @@ def _register() -> None:
     from mnemos._cli import chat
 
     chat.register(app)
+    from mnemos._cli import ui
+
+    ui.register(app)
 
 
 _register()

@@ -86,3 +86,12 @@ def test_without_reset_the_team_continues_its_conversation() -> None:
     second = asyncio.run(app.ainvoke({"messages": [HumanMessage("task 1")]}))
     # the team was not reset: its termination condition stopped it, so it runs on from the writer
     assert [name for name, _ in _replies(second)] == ["writer", "critic"]
+
+
+def test_all_team_nodes_share_one_loop_thread() -> None:
+    import threading
+
+    first, second = _graph(), _graph()
+    first.invoke({"messages": [HumanMessage("task 0")]})
+    asyncio.run(second.ainvoke({"messages": [HumanMessage("task 0")]}))
+    assert len([t for t in threading.enumerate() if t.name == "mnemos-autogen"]) == 1

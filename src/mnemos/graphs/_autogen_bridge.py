@@ -321,8 +321,15 @@ _APPEND = ("messages", "prompts", "notes", "memory_trace")
 
 
 def _apply(state: dict[str, Any], update: Mapping[str, Any]) -> None:
+    from mnemos.graphs._ledger import apply_patch
+
     for key, value in update.items():
-        state[key] = [*state.get(key, []), *value] if key in _APPEND else value
+        if key in _APPEND:
+            state[key] = [*state.get(key, []), *value]
+        elif key == "ledger":  # turns return what they changed in the ledger
+            state[key] = apply_patch(state.get(key), value)
+        else:
+            state[key] = value
 
 
 class _Speaker(BaseChatAgent):

@@ -11,7 +11,6 @@ import asyncio
 import concurrent.futures
 import json
 import threading
-import weakref
 from collections.abc import Awaitable, Coroutine
 from typing import Any, TypeVar
 
@@ -20,7 +19,7 @@ from langchain_core.runnables import RunnableConfig
 
 from mnemos.exceptions import UsageError
 
-__all__ = ["LoopThread", "as_message", "jsonable", "run_config", "run_sync", "safe_name"]
+__all__ = ["TEAM_LOOP", "LoopThread", "as_message", "jsonable", "run_config", "run_sync", "safe_name"]
 
 T = TypeVar("T")
 
@@ -40,7 +39,7 @@ class LoopThread:
 
     AutoGen teams keep queues bound to the loop they first ran on; running every
     call of a team here, whether it comes from sync code or from any caller's
-    loop, keeps them on one loop. The loop stops when this object is collected.
+    loop, keeps them on one loop.
     """
 
     def __init__(self, name: str) -> None:
@@ -50,10 +49,9 @@ class LoopThread:
 
     def _ensure(self) -> asyncio.AbstractEventLoop:
         with self._lock:
-            if self._loop is None:
+            if self._loop is None or self._loop.is_closed():
                 loop = asyncio.new_event_loop()
-                threading.Thread(target=loop.run_forever, name=f"mnemos-{self._name}", daemon=True).start()
-                weakref.finalize(self, loop.call_soon_threadsafe, loop.stop)
+                threading.Thread(target=_serve, args=(loop,), name=f"mnemos-{self._name}", daemon=True).start()
                 self._loop = loop
             return self._loop
 
@@ -65,7 +63,7 @@ class LoopThread:
             running = None
         if running is loop:
             coro.close()
-            raise UsageError(f"{self._name!r} was called from inside its own run; it cannot wait for itself")
+            raise UsageError("an AutoGen team node was called from inside an AutoGen team run; it cannot wait for itself")
         return asyncio.run_coroutine_threadsafe(coro, loop)
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
@@ -75,6 +73,18 @@ class LoopThread:
     async def arun(self, coro: Coroutine[Any, Any, T]) -> T:
         """Run ``coro`` on this loop and await it from the caller's loop (cancelling it cancels the run)."""
         return await asyncio.wrap_future(self._submit(coro))
+
+
+TEAM_LOOP = LoopThread("autogen")
+"""The loop every AutoGen team node runs its team on (one thread for all of them)."""
+
+
+def _serve(loop: asyncio.AbstractEventLoop) -> None:
+    asyncio.set_event_loop(loop)
+    try:
+        loop.run_forever()
+    finally:
+        loop.close()
 
 
 def safe_name(source: str) -> str:

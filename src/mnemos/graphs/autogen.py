@@ -29,7 +29,7 @@ from langchain_core.runnables import RunnableLambda
 
 from mnemos.agents import Agent, resolve_model
 from mnemos.exceptions import MissingExtraError, UsageError
-from mnemos.graphs._autogen_common import LoopThread, run_sync, safe_name
+from mnemos.graphs._autogen_common import TEAM_LOOP, run_sync, safe_name
 from mnemos.memory_adapters import BaseMemoryAdapter, MemoryKind
 
 if TYPE_CHECKING:
@@ -42,8 +42,8 @@ __all__ = [
     "memory_for_autogen",
     "require_autogen",
     "run_brainstorm_on_autogen",
-    "run_sync",
 ]
+
 
 def require_autogen(feature: str = "AutoGen interop") -> None:
     """Raise :class:`~mnemos.exceptions.MissingExtraError` unless AutoGen AgentChat is installed."""
@@ -120,14 +120,13 @@ def autogen_team_node(team: Any, *, name: str = "autogen_team", reset: bool = Tr
     task) and returns the team's messages as named ``AIMessage`` objects under
     ``"messages"``. ``reset`` resets the team before each run.
 
-    The team always runs on one event loop of its own (a daemon thread): AutoGen
-    binds a team's queues to the loop it first ran on, so every call, from
-    ``invoke`` or from ``ainvoke`` on any loop, goes there, as many times as needed.
+    The team always runs on mnemos's AutoGen event loop (one daemon thread shared
+    by all team nodes): AutoGen binds a team's queues to the loop it first ran
+    on, so every call, from ``invoke`` or from ``ainvoke`` on any loop, goes
+    there, as many times as needed.
     """
     require_autogen("an AutoGen team as a graph node")
     from autogen_agentchat.messages import BaseChatMessage
-
-    home = LoopThread(name)
 
     async def on_team_loop(task: str) -> dict[str, Any]:
         if reset:
@@ -148,10 +147,10 @@ def autogen_team_node(team: Any, *, name: str = "autogen_team", reset: bool = Tr
         return task
 
     def run(state: Any) -> dict[str, Any]:
-        return home.run(on_team_loop(task_of(state)))
+        return TEAM_LOOP.run(on_team_loop(task_of(state)))
 
     async def arun(state: Any) -> dict[str, Any]:
-        return await home.arun(on_team_loop(task_of(state)))
+        return await TEAM_LOOP.arun(on_team_loop(task_of(state)))
 
     return RunnableLambda(run, afunc=arun, name=name)
 
