@@ -3,7 +3,10 @@
 Each run is a separate process and a fresh conversation thread; what carries
 over is the assistant's long-term memory, kept per user. The output shows which
 memories the assistant recalled for the question, and why (keyword and vector
-match, recency, importance), and what it wrote down. Runs offline.
+match, recency, importance), and what it wrote down. The assistant thinks with
+the configured model (``MNEMOS_MODEL`` or ``[model]`` in ``config.toml``; with
+none configured, the local model if it is installed, else the offline model);
+``MNEMOS_MODEL=offline`` makes it deterministic. Nothing needs a network.
 
     python examples/personal_assistant.py --user alice "My favourite colour is green"
     python examples/personal_assistant.py --user alice "What is my favourite colour?"
@@ -40,7 +43,7 @@ def graph() -> GraphBuilder:
     assistant = Agent(
         name="assistant",
         instructions=INSTRUCTIONS,
-        model="offline",
+        model=None,  # the configured model
         memory=open_memory(),
         description="A personal assistant with long-term memory per user.",
     )

@@ -1,10 +1,13 @@
 """A supervisor routes a request through research → write → review, then a human approves.
 
-Three agents with the offline model and small tools; the supervisor sends the
-work to each in turn and, when they are done, to an approval step that pauses
-the run with LangGraph's ``interrupt()``. Approve, or give feedback: the writer
-revises and the draft comes back for approval. Threads are checkpointed, so a
-paused run can be resumed later, from another process. Runs offline.
+Three agents with small tools, on the configured model (``MNEMOS_MODEL``; with
+none configured, the local model if installed, else the offline model, which
+calls the tools by rule: ``MNEMOS_MODEL=offline`` for a deterministic run); the
+supervisor sends the work to each in turn and, when they are done, to an
+approval step that pauses the run with LangGraph's ``interrupt()``. Approve, or
+give feedback: the writer revises and the draft comes back for approval.
+Threads are checkpointed, so a paused run can be resumed later, from another
+process. Nothing needs a network.
 
     python examples/supervisor_review.py "Write a brief about heat pumps"            # asks you
     python examples/supervisor_review.py "Write a brief about heat pumps" --approve  # approves itself
@@ -68,16 +71,19 @@ def check_brief(brief: str) -> str:
     return "Review: looks good." if not problems else "Review: " + ", ".join(problems) + "."
 
 
+MODEL = None  # the configured model (MNEMOS_MODEL=offline for the deterministic one)
+
+
 def graph() -> GraphBuilder:
     """research → write → review under a supervisor, then human approval (revise on feedback)."""
     memory = open_memory()
-    researcher = Agent(name="research", model="offline", memory=memory, tools=[lookup_notes],
+    researcher = Agent(name="research", model=MODEL, memory=memory, tools=[lookup_notes],
                        instructions="Find the facts for the request in the notes.",
                        description="finds facts in the notes")
-    writer = Agent(name="write", model="offline", memory=memory, tools=[summarize_results],
+    writer = Agent(name="write", model=MODEL, memory=memory, tools=[summarize_results],
                    instructions="Write the research notes up as a brief.",
                    description="writes the brief")
-    reviewer = Agent(name="review", model="offline", memory=memory, tools=[check_brief],
+    reviewer = Agent(name="review", model=MODEL, memory=memory, tools=[check_brief],
                      instructions="Check the brief before it goes to a human.",
                      description="checks the brief")
     builder = GraphBuilder(name="supervisor_review")

@@ -25,7 +25,8 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ["MEM0_TELEMETRY"] = "False"
 os.environ.setdefault("MEM0_DIR", str(_SESSION_HOME / "mem0"))
 os.environ["MNEMOS_HOME"] = str(_SESSION_HOME / "home")
-for _name in ("MNEMOS_STORE", "MNEMOS_EMBEDDER", "MNEMOS_MODEL", "MNEMOS_CHECKPOINTS", "MNEMOS_MCP_TOKENS"):
+for _name in ("MNEMOS_STORE", "MNEMOS_EMBEDDER", "MNEMOS_MODEL", "MNEMOS_CHECKPOINTS", "MNEMOS_MCP_TOKENS",
+              "MNEMOS_REQUIRE_USER"):
     os.environ.pop(_name, None)
 for _name in [n for n in os.environ if n.startswith("MNEMOS_MODEL_")]:
     os.environ.pop(_name, None)

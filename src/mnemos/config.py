@@ -10,10 +10,11 @@ home directory          ``MNEMOS_HOME``       ``~/.mnemos``
 memory store            ``MNEMOS_STORE``      ``native:///$MNEMOS_HOME/memory.db``
 chat model              ``MNEMOS_MODEL``      ``offline`` (the built-in offline model)
 embedder                ``MNEMOS_EMBEDDER``   ``hashing`` (built-in, downloads nothing)
+require a user          ``MNEMOS_REQUIRE_USER``  off: a run with no user is user ``default``
 ======================  ====================  ==================================
 
 ``config.toml`` takes the same settings as top-level keys: ``store``,
-``model``, ``embedder``. The model may instead be a ``[model]`` table with the
+``model``, ``embedder``, ``require_user`` (a boolean). The model may instead be a ``[model]`` table with the
 settings of :class:`ModelSettings` (each also an environment variable)::
 
     [model]
@@ -23,7 +24,7 @@ settings of :class:`ModelSettings` (each also an environment variable)::
     temperature = 0.2                         # MNEMOS_MODEL_TEMPERATURE
     max_tokens = 512                          # MNEMOS_MODEL_MAX_TOKENS
     timeout = 120                             # MNEMOS_MODEL_TIMEOUT (seconds)
-    n_ctx = 4096                              # MNEMOS_MODEL_N_CTX (local models)
+    n_ctx = 8192                              # MNEMOS_MODEL_N_CTX (local models)
     threads = 1                               # MNEMOS_MODEL_THREADS (local models)
 """
 
@@ -38,16 +39,23 @@ from typing import Any
 from mnemos.exceptions import ConfigurationError
 
 __all__ = [
+    "REQUIRE_USER_ENV",
     "ModelSettings",
     "config_value",
     "default_store_path",
     "load_config_file",
     "mnemos_home",
     "model_settings",
+    "require_user",
 ]
 
 _ENV = {"store": "MNEMOS_STORE", "model": "MNEMOS_MODEL", "embedder": "MNEMOS_EMBEDDER"}
 _DEFAULTS = {"model": "offline", "embedder": "hashing"}
+
+REQUIRE_USER_ENV = "MNEMOS_REQUIRE_USER"
+"""Set to 1/true/yes/on in multi-user deployments: a run that names no user is refused."""
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"", "0", "false", "no", "off"}
 
 
 def mnemos_home() -> Path:
@@ -87,6 +95,23 @@ def config_value(key: str, explicit: str | None = None) -> str | None:
             raise ConfigurationError(f"config.toml: {key!r} must be a string")
         return value
     return _DEFAULTS.get(key)
+
+
+def require_user() -> bool:
+    """Whether every run must name its user (``MNEMOS_REQUIRE_USER``, else ``require_user`` in config.toml)."""
+    raw: object = os.environ.get(REQUIRE_USER_ENV)
+    where = REQUIRE_USER_ENV
+    if raw is None:
+        raw = load_config_file().get("require_user", False)
+        where = "config.toml: require_user"
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ConfigurationError(f"{where} is a boolean (1/0, true/false), got {raw!r}")
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -19,12 +19,15 @@ __all__ = [
     "InvalidRecordError",
     "MemoryNotFoundError",
     "MissingExtraError",
+    "MissingUserError",
     "MnemosError",
     "MnemosRuntimeError",
     "ModelOutputError",
     "ModelProviderError",
     "ScopeViolationError",
     "StorageError",
+    "ThreadOwnerError",
+    "ToolTimeoutError",
     "UsageError",
 ]
 
@@ -51,6 +54,21 @@ class InvalidRecordError(UsageError):
 
 class ScopeViolationError(UsageError):
     """An operation tried to reach outside the scope an adapter was opened for."""
+
+
+class ThreadOwnerError(ScopeViolationError):
+    """A thread id that belongs to another user was used; the message does not name the owner."""
+
+    def __init__(self, thread_id: str, user_id: str) -> None:
+        self.thread_id = thread_id
+        self.user_id = user_id
+        super().__init__(
+            f"thread {thread_id!r} belongs to another user, not {user_id!r}; use a thread id of your own"
+        )
+
+
+class MissingUserError(UsageError):
+    """A run names no user where the deployment requires one (``MNEMOS_REQUIRE_USER``)."""
 
 
 class MemoryNotFoundError(UsageError, KeyError):
@@ -114,6 +132,15 @@ class ImportFormatError(UsageError):
         self.line = line
         self.reason = reason
         super().__init__(f"line {line}: {reason} (nothing was imported)")
+
+
+class ToolTimeoutError(MnemosRuntimeError):
+    """A tool did not finish within its time limit."""
+
+    def __init__(self, tool: str, seconds: float) -> None:
+        self.tool = tool
+        self.seconds = seconds
+        super().__init__(f"tool {tool!r} did not finish within {seconds:g} s")
 
 
 class StorageError(MnemosRuntimeError):

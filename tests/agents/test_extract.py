@@ -43,3 +43,20 @@ def test_extractive_summary_keeps_speakers_and_first_sentences() -> None:
                                AIMessage("Noted. Anything else?", name="helper")])
     assert text == "user: I live in Oslo.\nhelper: Noted."
     assert len(extractive_summary([HumanMessage("x" * 500)], max_chars=50)) == 50
+
+
+def test_grounded_facts_keep_only_what_the_message_supports() -> None:
+    from mnemos.agents._extract import FactList, grounded_facts
+
+    # what SmolLM2-135M returned over HTTP for these messages (subjects and statements garbled)
+    said = FactList.model_validate({"facts": [
+        {"subject": "user", "attribute": "lives_in", "value": "Berlin", "statement": "Green"},
+        {"subject": "works_at", "attribute": "works_at", "value": "Acme", "statement": "works_at"},
+        {"subject": "user", "attribute": "pet", "value": "a cat named Miso", "statement": "User has a cat named Miso"},
+    ]}).facts
+    kept = grounded_facts(said, "I work at Acme. My cat Miso sleeps.")
+    assert [(f.subject, f.attribute, f.value, f.statement) for f in kept] == [
+        ("user", "works_at", "Acme", "User works at: Acme"),
+        ("user", "pet", "a cat named Miso", "User has a cat named Miso"),
+    ]
+    assert grounded_facts(said, "My favourite colour is green") == []

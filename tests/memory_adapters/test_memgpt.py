@@ -291,3 +291,17 @@ def test_a_malformed_text_call_is_left_as_the_reply_and_nothing_is_written(memor
     agent = MemGPTAgent(ScriptedChatModel([broken]), memory, namespace=NS, human="Name: Sam")
     assert agent.step("I am a pilot") == broken
     assert memory.core_blocks(NS)["human"].value == "Name: Sam"
+
+
+def test_always_call_speaks_through_send_message_and_limits_labels(memory: MemGPTMemoryAdapter) -> None:
+    """MemGPT's original protocol: every reply is a call; send_message ends the turn (scripted model)."""
+    edit = calling("core_memory_append", label="human", content="Job: pilot", request_heartbeat=True)
+    say = calling("send_message", message="Noted, pilot.")
+    model = ScriptedChatModel([edit, say])
+    agent = MemGPTAgent(model, memory, namespace=NS, human="Name: Sam", always_call=True)
+    assert agent.step("I am a pilot") == "Noted, pilot."
+    assert memory.core_blocks(NS)["human"].value == "Name: Sam\nJob: pilot"
+    assert "answer the user with send_message" in model.prompts[0][0].text
+    schema = next(t for t in agent.tools if t.name == "core_memory_append").args_schema.model_json_schema()
+    assert schema["properties"]["label"]["enum"] == ["human", "persona"]
+    assert model.bound_tools[0][-1] == "send_message"

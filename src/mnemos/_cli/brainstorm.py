@@ -35,7 +35,9 @@ def brainstorm(
                                                help="Rounds (each participant speaks once per round; default 3).")] = None,
     engine: Annotated[str, typer.Option("--engine", "-e", help="langgraph or autogen.")] = "langgraph",
     thread: Annotated[str | None, typer.Option("--thread", "-t", help="Thread id (default: a new one).")] = None,
-    user: Annotated[str, typer.Option("--user", "-u", help="User id: whose memories the agents use.")] = "default",
+    user: Annotated[str | None, typer.Option(
+        "--user", "-u", help="User id: whose memories the agents use (default: 'default'; "
+                             "required when MNEMOS_REQUIRE_USER is on).")] = None,
     store: Annotated[str | None, typer.Option("--store", metavar="URL",
                                               help="Memory store (default: the configured one).")] = None,
     checkpoints: Annotated[str | None, typer.Option("--checkpoints", metavar="URL",
@@ -46,7 +48,7 @@ def brainstorm(
     show_prompts: Annotated[bool, typer.Option("--show-prompts", help="Print each speaker's prompt.")] = False,
 ) -> None:
     """Brainstorm TOPIC with persona agents that remember earlier sessions."""
-    from mnemos.agents import offline_fallback_notice, resolve_model
+    from mnemos.agents import RunIdentity, offline_fallback_notice, resolve_model
     from mnemos.config import mnemos_home
     from mnemos.graphs._personas import load_personas
     from mnemos.graphs.brainstorm import brainstorm_chat, run_session, saved_settings
@@ -67,6 +69,7 @@ def brainstorm(
         store = store or saved.get("store") or None
         model = model or saved.get("model") or None
         user = saved.get("user") or user
+    user = RunIdentity.from_config({"configurable": {"user_id": user}}).user_id
     personas, rounds = personas or "builtin", int(rounds or 3)
     team = load_personas(personas)
     agents_log = logging.getLogger("mnemos.agents")

@@ -152,7 +152,9 @@ def run(
                                           help="A dotted module or a .py file, and the graph attribute.")],
     text: Annotated[str, typer.Argument(metavar="INPUT", help="The user's message.")],
     thread: Annotated[str | None, typer.Option("--thread", "-t", help="Thread id (default: a new one).")] = None,
-    user: Annotated[str, typer.Option("--user", "-u", help="User id: whose memories the agents use.")] = "default",
+    user: Annotated[str | None, typer.Option(
+        "--user", "-u", help="User id: whose memories the agents use and who owns the thread "
+                             "(default: 'default'; required when MNEMOS_REQUIRE_USER is on).")] = None,
     store: Annotated[str | None, typer.Option("--store", metavar="URL",
                                               help="Memory store for the graph's agents (sets MNEMOS_STORE).")] = None,
     checkpoints: CheckpointsOpt = None,
@@ -167,6 +169,9 @@ def run(
 
     if not text.strip():
         raise UsageError("the input message is empty")
+    from mnemos.agents.agent import RunIdentity
+
+    user = RunIdentity.from_config({"configurable": {"user_id": user}}).user_id
     _use_store(store)
     thread_id = thread or f"run-{uuid.uuid4().hex[:12]}"
     canonical = _canonical_target(target)

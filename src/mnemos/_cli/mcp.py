@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import enum
-import ipaddress
 import os
 import sys
 from typing import Annotated, Literal
@@ -29,19 +28,6 @@ class LogLevel(enum.StrEnum):
     INFO = "INFO"
     WARNING = "WARNING"
     ERROR = "ERROR"
-
-
-_LOCAL_HOSTS = {"localhost", "ip6-localhost"}
-
-
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` names this machine only (127.0.0.0/8, ::1, localhost)."""
-    if host.lower() in _LOCAL_HOSTS:
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 @app.command()
@@ -101,6 +87,7 @@ def serve(
     """
     from mnemos.memory_adapters.registry import open_memory
     from mnemos.tools._auth import TOKENS_ENV, load_tokens
+    from mnemos.tools._http_security import is_loopback
     from mnemos.tools.graph_runner import GraphRegistry
     from mnemos.tools.mcp_server import build_server
     from mnemos.tools.registry import ToolRegistry, load_object

@@ -18,6 +18,7 @@ from mnemos.agents.procedural import ProceduralMemory, ProceduralVersion
 from mnemos.agents.scripted import ScriptedChatModel
 from mnemos.agents.structured import astructured_call, internal_config, structured_call
 from mnemos.agents.tokens import approx_tokens, token_counter_for
+from mnemos.agents.tool_limits import ToolLimits
 
 __all__ = [
     "PROVIDER_KEY_ENV",
@@ -34,6 +35,7 @@ __all__ = [
     "RunIdentity",
     "ScriptedChatModel",
     "ShortTermStrategy",
+    "ToolLimits",
     "approx_tokens",
     "assemble_context",
     "astructured_call",

@@ -66,14 +66,18 @@ def _folded(text: str) -> str:
     return " ".join(re.sub(r"[^\w\s]", " ", text.casefold()).split())
 
 
+_SELF = frozenset({"user", "the user", "i", "me", "my", "myself", "speaker"})
+
+
 def grounded_facts(facts: Sequence[_FactModel], text: str) -> list[ExtractedFact]:
     """The model-extracted ``facts`` that ``text`` supports, cleaned.
 
     A fact is kept only if its value is grounded in the text: at least half of
     the value's content words (crudely stemmed; all of its words if it has
     only stopwords) occur in it. A model may invent, and an invented fact must
-    not be stored. A statement that does not mention the value is rewritten
-    from the attribute and the value.
+    not be stored. A subject the text does not name becomes ``user``; a
+    statement that does not mention the value is rewritten as
+    ``"User ATTRIBUTE: VALUE"``.
     """
     source_words = content_words(text)
     source = f" {_folded(text)} "
@@ -89,11 +93,13 @@ def grounded_facts(facts: Sequence[_FactModel], text: str) -> list[ExtractedFact
                 continue
         elif f" {_folded(value)} " not in source:
             continue
-        subject = _folded(fact.subject) or "user"
+        subject = _folded(fact.subject.replace("_", " "))
+        if subject in _SELF or subject == attribute.replace("_", " ") or f" {subject} " not in source:
+            subject = "user"  # the speaker, or a subject the message does not name
         statement = " ".join(fact.statement.split())
         if _folded(value) not in _folded(statement):
-            who = "User's" if subject == "user" else f"{subject.capitalize()}'s"
-            statement = f"{who} {attribute.replace('_', ' ')} is {value}"
+            who = "User" if subject == "user" else subject.capitalize()
+            statement = f"{who} {attribute.replace('_', ' ')}: {value}"
         out[(subject, attribute)] = ExtractedFact(subject=subject, attribute=attribute, value=value,
                                                   statement=statement)
     return list(out.values())

@@ -31,7 +31,10 @@ are shown as user messages ``"[name] text"``, as AutoGen does, so the model
 sees only its own turns as the assistant's; their tool exchanges are left out.
 
 The thread id comes from ``config["configurable"]["thread_id"]`` and the user
-id from ``config["configurable"]["user_id"]`` (default ``"default"``).
+id from ``config["configurable"]["user_id"]`` or LangGraph's runtime context
+(``graph.invoke(..., context={"user_id": "alice"})``, or ``context=`` given to
+``agent.invoke`` directly); without either it is ``"default"``, unless
+``MNEMOS_REQUIRE_USER`` is on (then a run with no user is refused).
 
 What the agent recalled and wrote is reported two ways, both as dicts:
 LangGraph custom stream events (``stream_mode="custom"``) while it runs::
@@ -73,7 +76,8 @@ from langchain_core.tools import tool as as_langchain_tool
 from pydantic import BaseModel, Field
 
 from mnemos._replies import with_text_tool_calls
-from mnemos.agents import _extract, _memops
+from mnemos.agents import _extract, _identity, _memops
+from mnemos.agents import tool_limits as _tool_limits
 from mnemos.agents.context import (
     MIN_CONTEXT_TOKENS,
     AssembledContext,
@@ -89,6 +93,7 @@ from mnemos.agents.procedural import ProceduralMemory, ProceduralVersion
 from mnemos.agents.scripted import ScriptedChatModel
 from mnemos.agents.structured import finish_reason, internal_config, structured_call
 from mnemos.agents.tokens import token_counter_for
+from mnemos.agents.tool_limits import ToolLimits
 from mnemos.exceptions import UsageError
 from mnemos.memory_adapters import BaseMemoryAdapter, MemoryKind, Namespace, Provenance
 from mnemos.memory_adapters.consolidation import reinforce
@@ -131,11 +136,12 @@ class RunIdentity:
     user_id: str = "default"
 
     @classmethod
-    def from_config(cls, config: RunnableConfig | Mapping[str, Any] | None) -> RunIdentity:
+    def from_config(cls, config: RunnableConfig | Mapping[str, Any] | None, context: Any = None) -> RunIdentity:
+        """The thread from ``configurable``; the user from ``configurable`` or the runtime context."""
         configurable = (config or {}).get("configurable") or {}
-        user = configurable.get("user_id") or "default"
         thread = configurable.get("thread_id")
-        return cls(thread_id=str(thread) if thread is not None else None, user_id=str(user))
+        user = _identity.resolve_user(config, context)
+        return cls(thread_id=str(thread) if thread is not None else None, user_id=user)
 
 
 @dataclass(kw_only=True, eq=False)
@@ -157,6 +163,8 @@ class Agent(Runnable[Any, dict[str, Any]]):
     policy: MemoryPolicy = field(default_factory=MemoryPolicy)
     description: str = ""
     max_steps: int = 8
+    tool_limits: ToolLimits = field(default_factory=ToolLimits)
+    """How long a tool call may run and how much of its result enters state (see :class:`ToolLimits`)."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not _NAME.match(self.name):
@@ -169,6 +177,8 @@ class Agent(Runnable[Any, dict[str, Any]]):
             raise UsageError(f"memory is a memory adapter, not {type(self.memory).__name__}")
         if isinstance(self.max_steps, bool) or not isinstance(self.max_steps, int) or self.max_steps < 1:
             raise UsageError(f"max_steps is a positive integer, got {self.max_steps!r}")
+        if not isinstance(self.tool_limits, ToolLimits):
+            raise UsageError(f"tool_limits is a ToolLimits, not {type(self.tool_limits).__name__}")
         self._chat_model: BaseChatModel = resolve_model(self.model)
         self._tools: dict[str, BaseTool] = {}
         for item in self.tools:
@@ -229,7 +239,7 @@ class Agent(Runnable[Any, dict[str, Any]]):
     ) -> dict[str, Any]:
         """Run one turn on the state ``input`` and return the state update (see the module docs)."""
         messages = _messages_of(input)
-        who = RunIdentity.from_config(config)
+        who = RunIdentity.from_config(config, kwargs.get("context"))
         trace: list[dict[str, Any]] = []
         instructions, rules, recalled = self._prepare(messages, who, trace)
         summarize = self._summarizer(config)
@@ -252,7 +262,7 @@ class Agent(Runnable[Any, dict[str, Any]]):
     ) -> dict[str, Any]:
         """Async :meth:`invoke`: the model and tools run natively async, memory in a thread."""
         messages = _messages_of(input)
-        who = RunIdentity.from_config(config)
+        who = RunIdentity.from_config(config, kwargs.get("context"))
         trace: list[dict[str, Any]] = []
         instructions, rules, recalled = await asyncio.to_thread(self._prepare, messages, who, trace)
         summarize = self._summarizer(config)
@@ -448,25 +458,28 @@ class Agent(Runnable[Any, dict[str, Any]]):
         )
 
     def _tool_error(self, call: Mapping[str, Any], error: str) -> ToolMessage:
-        return ToolMessage(content=f"Error: {error}", tool_call_id=call["id"], name=call["name"], status="error")
+        message = ToolMessage(content=f"Error: {error}", tool_call_id=call["id"], name=call["name"], status="error")
+        return _tool_limits.cap_result(message, self.tool_limits)
 
     def _run_tool(self, call: Mapping[str, Any], config: RunnableConfig | None) -> ToolMessage:
         tool = self._tools.get(call["name"])
         if tool is None:
             return self._tool_error(call, f"no tool named {call['name']!r}; tools: {sorted(self._tools)}")
         try:
-            return _as_tool_message(tool.invoke(dict(call, type="tool_call"), config=_child(config)), call)
+            result = _tool_limits.invoke_tool(tool, call, _child(config), self.tool_limits)
         except Exception as exc:  # a failing tool is reported to the model, not raised
             return self._tool_error(call, f"{type(exc).__name__}: {exc}")
+        return _tool_limits.cap_result(_as_tool_message(result, call), self.tool_limits)
 
     async def _arun_tool(self, call: Mapping[str, Any], config: RunnableConfig | None) -> ToolMessage:
         tool = self._tools.get(call["name"])
         if tool is None:
             return self._tool_error(call, f"no tool named {call['name']!r}; tools: {sorted(self._tools)}")
         try:
-            return _as_tool_message(await tool.ainvoke(dict(call, type="tool_call"), config=_child(config)), call)
+            result = await _tool_limits.ainvoke_tool(tool, call, _child(config), self.tool_limits)
         except Exception as exc:
             return self._tool_error(call, f"{type(exc).__name__}: {exc}")
+        return _tool_limits.cap_result(_as_tool_message(result, call), self.tool_limits)
 
     def _after_turn(
         self, messages: list[BaseMessage], new: list[BaseMessage], who: RunIdentity, trace: list[dict[str, Any]]

@@ -157,6 +157,11 @@ def _load_server(path: Path, n_ctx: int, threads: int) -> Any:
         return server
 
 
+def _given(kwargs: dict[str, Any], key: str, default: Any) -> Any:
+    value = kwargs.get(key)
+    return default if value is None else value
+
+
 def _text(message: BaseMessage) -> str:
     return message.text if isinstance(message.text, str) else str(message.content)
 
@@ -275,8 +280,8 @@ class LlamaCppChatModel(LocalChatModel):
     model_path: str
     """The GGUF file."""
     model_name: str = "local"
-    n_ctx: int = 4096
-    """Context size in tokens (prompt and reply)."""
+    n_ctx: int = 8192
+    """Context size in tokens (prompt and reply); SmolLM2 was trained to 8192."""
     threads: int = 1
     temperature: float = 0.2
     repeat_penalty: float = 1.15
@@ -317,9 +322,9 @@ class LlamaCppChatModel(LocalChatModel):
         body: dict[str, Any] = {
             "messages": _to_chat(messages, _tools_prompt(tools) if tools else ""),
             "max_tokens": int(kwargs.get("max_tokens") or self.max_tokens),
-            "temperature": float(kwargs.get("temperature", self.temperature)),
-            "repeat_penalty": float(kwargs.get("repeat_penalty", self.repeat_penalty)),
-            "top_p": float(kwargs.get("top_p", self.top_p)),
+            "temperature": float(_given(kwargs, "temperature", self.temperature)),
+            "repeat_penalty": float(_given(kwargs, "repeat_penalty", self.repeat_penalty)),
+            "top_p": float(_given(kwargs, "top_p", self.top_p)),
         }
         seed = kwargs.get("seed", self.seed)
         if seed is not None:
@@ -467,7 +472,10 @@ class LlamaCppChatModel(LocalChatModel):
         cancelled = threading.Event()
 
         def put(item: Any) -> None:
-            loop.call_soon_threadsafe(items.put_nowait, item)
+            try:
+                loop.call_soon_threadsafe(items.put_nowait, item)
+            except RuntimeError:  # the consumer's loop is gone: nobody is listening any more
+                cancelled.set()
 
         worker = threading.Thread(target=self._producer, args=(body, put, cancelled), daemon=True)
         worker.start()

@@ -72,6 +72,7 @@ _LOCAL_NOTICE = (
     "(SmolLM2-135M: small and fast, but weak)."
 )
 DEFAULT_LOCAL_MODEL = "local:smollm2"
+_EXTRAS = {"openai": "openai", "ollama": "ollama"}
 _NO_KEY = "not-needed"
 _KEY_HINTS = ("api_key", "api key", "credentials", "apikey", "authentication", "_API_KEY", "_TOKEN")
 _PIP = re.compile(r"pip install (?:-U |--upgrade )?([\w.\-\[\]\"']+)")
@@ -196,9 +197,9 @@ def _init(spec: str, **kwargs: Any) -> BaseChatModel:
     except ImportError as exc:
         match = _PIP.search(str(exc))
         package = match.group(1).strip("`'\"") if match else f"langchain-{(provider or 'PROVIDER').replace('_', '-')}"
-        raise ModelProviderError(
-            f"model {spec!r} needs the {package!r} package: pip install {package}"
-        ) from None
+        extra = _EXTRAS.get(provider or "")
+        how = f'pip install "mnemos[{extra}]" (or: pip install {package})' if extra else f"pip install {package}"
+        raise ModelProviderError(f"model {spec!r} needs the {package!r} package: {how}") from None
     except Exception as exc:
         text = str(exc)
         env = PROVIDER_KEY_ENV.get(provider or "")

@@ -14,6 +14,7 @@ from mnemos.graphs.checkpoint import (
 )
 from mnemos.graphs.render import render, to_dot, to_mermaid, to_text
 from mnemos.graphs.supervisor import FINISH, RouteDecision, Supervisor
+from mnemos.graphs.thread_owners import UserBoundSaver, bind_threads_to_users
 from mnemos.graphs.topology import (
     GraphTopologyWarning,
     TopologyIssue,
@@ -33,8 +34,10 @@ __all__ = [
     "Supervisor",
     "TopologyIssue",
     "TopologyReport",
+    "UserBoundSaver",
     "analyze",
     "aopen_checkpointer",
+    "bind_threads_to_users",
     "check_topology",
     "checkpointer_from_url",
     "close_checkpointer",

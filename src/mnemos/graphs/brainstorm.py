@@ -71,13 +71,14 @@ def run_session(
     resume`` rebuild the same session (see :func:`saved_settings`).
     """
     from mnemos.graphs.checkpoint import open_checkpointer
+    from mnemos.graphs.thread_owners import bind_threads_to_users
 
     saved = {f"mnemos_{k}": v for k, v in (settings or {}).items() if v is not None}
     config: Any = {"configurable": {"thread_id": thread_id, "user_id": user_id},
                    "metadata": {**saved, "mnemos_graph": BRAINSTORM_GRAPH, "mnemos_user": user_id,
                                 "mnemos_rounds": chat.max_rounds}}
     with open_checkpointer(checkpoints) as saver:
-        graph = chat.compile(checkpointer=saver)
+        graph = chat.compile(checkpointer=bind_threads_to_users(saver))
         for mode, chunk in chat.stream(graph, topic, config, resume=resume):
             if mode == "updates" and on_update is not None:
                 for node, update in chunk.items():

@@ -320,15 +320,19 @@ class GraphBuilder:
         """Check the topology (errors raise, warnings warn) and compile with LangGraph.
 
         ``store`` is a LangGraph store, or a mnemos memory adapter (used through
-        :class:`~mnemos.memory_adapters.store.MnemosStore`).
+        :class:`~mnemos.memory_adapters.store.MnemosStore`). The checkpointer's
+        threads are bound to users
+        (:func:`~mnemos.graphs.thread_owners.bind_threads_to_users`).
         """
+        from mnemos.graphs.thread_owners import bind_threads_to_users
+
         if isinstance(store, BaseMemoryAdapter):
             store = MnemosStore(store)
         graph = self.state_graph()
         if check:
             check_topology(graph, name=self.name)
         return graph.compile(
-            checkpointer=checkpointer,
+            checkpointer=bind_threads_to_users(checkpointer),
             store=store,
             interrupt_before=list(interrupt_before) if interrupt_before else None,
             interrupt_after=list(interrupt_after) if interrupt_after else None,

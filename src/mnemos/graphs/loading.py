@@ -84,8 +84,12 @@ def compile_target(
     """Compile a builder, ``StateGraph``, compiled graph or factory with ``checkpointer``.
 
     A graph compiled elsewhere is copied with the checkpointer swapped in, so
-    the thread lives where the caller says.
+    the thread lives where the caller says. The checkpointer's threads are
+    bound to users (:func:`~mnemos.graphs.thread_owners.bind_threads_to_users`).
     """
+    from mnemos.graphs.thread_owners import bind_threads_to_users
+
+    checkpointer = bind_threads_to_users(checkpointer)
     if isinstance(obj, GraphBuilder):
         return obj.compile(checkpointer=checkpointer, store=store)
     if isinstance(obj, StateGraph):

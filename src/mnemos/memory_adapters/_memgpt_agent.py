@@ -20,7 +20,7 @@ from mnemos.memory_adapters._memgpt_context import (
     extractive_summarizer,
     model_summarizer,
 )
-from mnemos.memory_adapters._memgpt_tools import memgpt_tools
+from mnemos.memory_adapters._memgpt_tools import memgpt_tools, send_message_tool
 
 if TYPE_CHECKING:
     from mnemos.memory_adapters.memgpt import MemGPTMemoryAdapter
@@ -55,6 +55,11 @@ class MemGPTAgent:
             or a function ``(previous summary, evicted messages) -> summary``.
         max_chained_calls: the most model calls in one step.
         count_tokens: counts a prompt's tokens (default: LangChain's approximation).
+        always_call: every reply is a function call, as in MemGPT's original
+            design: the agent speaks with ``send_message`` (which ends its turn)
+            and the model is bound with ``tool_choice="any"``. For small local
+            models, whose replies llama.cpp then constrains to well-formed calls;
+            the edit tools accept only the existing core block labels.
     """
 
     def __init__(
@@ -72,6 +77,7 @@ class MemGPTAgent:
         summarizer: Literal["model", "extractive"] | Summarizer = "model",
         max_chained_calls: int = 8,
         count_tokens: Callable[[Sequence[BaseMessage]], int] = count_tokens_approximately,
+        always_call: bool = False,
     ) -> None:
         if not hasattr(model, "bind_tools"):
             raise UsageError("a MemGPT agent needs a chat model with tool calling (bind_tools)")
@@ -79,9 +85,20 @@ class MemGPTAgent:
         self.namespace = tuple(namespace)
         memory.define_block(self.namespace, "persona", persona)
         memory.define_block(self.namespace, "human", human)
-        self.tools: list[BaseTool] = memgpt_tools(memory, self.namespace)
+        self.always_call = always_call
+        if always_call and instructions == DEFAULT_INSTRUCTIONS:
+            instructions = instructions.replace(
+                "Answer the user in plain text.",
+                "Every reply of yours is a function call: answer the user with send_message.",
+            )
+        if always_call:
+            labels = sorted(memory.core_blocks(self.namespace))
+            self.tools: list[BaseTool] = [*memgpt_tools(memory, self.namespace, labels=labels), send_message_tool()]
+            self._model = model.bind_tools(self.tools, tool_choice="any")
+        else:
+            self.tools = memgpt_tools(memory, self.namespace)
+            self._model = model.bind_tools(self.tools)
         self._tools = {t.name: t for t in self.tools}
-        self._model = model.bind_tools(self.tools)
         schemas = json.dumps([convert_to_openai_tool(t) for t in self.tools])
         if summarizer == "model":
             summarize = model_summarizer(model)
@@ -132,12 +149,17 @@ class MemGPTAgent:
             if not answer.tool_calls:
                 reply = answer.text
                 break
-            heartbeat = False
+            heartbeat, sent = False, None
             for call in answer.tool_calls:
                 result, ok = self._run(call)
                 context.append(ToolMessage(content=result, tool_call_id=call["id"] or "", name=call["name"]))
+                if call["name"] == "send_message" and ok:
+                    sent = str(call["args"].get("message", ""))
                 heartbeat = heartbeat or not ok or bool(call["args"].get("request_heartbeat"))
             context.check_pressure(warn=False)
+            if sent is not None:
+                reply = sent
+                break
             if not heartbeat:
                 break
         context.check_pressure(warn=False)

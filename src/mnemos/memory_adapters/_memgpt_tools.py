@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from langchain_core.tools import BaseTool, StructuredTool
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, create_model
 
 from mnemos.exceptions import UsageError
 from mnemos.memory_adapters.base import MemoryRecord, ScoredMemory
@@ -21,7 +21,7 @@ from mnemos.memory_adapters.base import MemoryRecord, ScoredMemory
 if TYPE_CHECKING:
     from mnemos.memory_adapters.memgpt import MemGPTMemoryAdapter
 
-__all__ = ["HEARTBEAT_DESCRIPTION", "memgpt_tools"]
+__all__ = ["HEARTBEAT_DESCRIPTION", "memgpt_tools", "send_message_tool"]
 
 HEARTBEAT_DESCRIPTION = (
     "Request an immediate heartbeat after function execution. Set to true if you want "
@@ -64,14 +64,49 @@ class _SearchDate(BaseModel):
     request_heartbeat: bool = _heartbeat()
 
 
+class _Send(BaseModel):
+    message: str = Field(description="The message to show the user.")
+
+
+def send_message_tool() -> BaseTool:
+    """MemGPT's ``send_message``: the agent speaks to the user through a function call.
+
+    Used when every reply must be a function call (``MemGPTAgent(always_call=True)``);
+    the call ends the agent's turn and its ``message`` is the reply.
+    """
+
+    def send_message(message: str) -> str:
+        return "Sent."
+
+    return StructuredTool.from_function(
+        func=send_message, name="send_message", args_schema=_Send,
+        description="Send a message to the user; this ends your turn.",
+    )
+
+
+def _with_labels(schema: type[BaseModel], labels: Sequence[str]) -> type[BaseModel]:
+    """``schema`` with ``label`` limited to the existing block labels (an enum in its JSON
+    schema, so a grammar-constrained model can only name a real block)."""
+    if not labels:
+        return schema
+    fields: dict[str, Any] = {
+        name: (info.annotation, info) for name, info in schema.model_fields.items() if name != "label"
+    }
+    label_field = schema.model_fields["label"]
+    kind: Any = Literal[tuple(labels)]
+    return create_model(schema.__name__, label=(kind, Field(description=label_field.description)), **fields)
+
+
 def memgpt_tools(
-    memory: MemGPTMemoryAdapter, namespace: Sequence[str], *, page_size: int = 5
+    memory: MemGPTMemoryAdapter, namespace: Sequence[str], *, page_size: int = 5,
+    labels: Sequence[str] = (),
 ) -> list[BaseTool]:
     """The memory tools of a MemGPT agent whose memory lives at ``namespace``.
 
     ``core_memory_append``, ``core_memory_replace``, ``archival_memory_insert``,
     ``archival_memory_search``, ``conversation_search`` and
-    ``conversation_search_date``, in that order.
+    ``conversation_search_date``, in that order. With ``labels`` (the core
+    blocks' labels), the edit tools accept only those labels.
     """
     ns = tuple(namespace)
 
@@ -105,9 +140,9 @@ def memgpt_tools(
         return _format_records(f"messages from {start_date} to {end_date}", found, page)
 
     specs: list[tuple[Callable[..., str], type[BaseModel], str]] = [
-        (core_memory_append, _CoreAppend,
+        (core_memory_append, _with_labels(_CoreAppend, labels),
          "Append to the contents of a core memory block (always visible in your context)."),
-        (core_memory_replace, _CoreReplace,
+        (core_memory_replace, _with_labels(_CoreReplace, labels),
          "Replace text in a core memory block. To delete text, use an empty new_content."),
         (archival_memory_insert, _ArchivalInsert,
          "Add a passage to archival memory, your unlimited long-term store."),

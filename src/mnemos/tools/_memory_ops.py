@@ -13,6 +13,7 @@ from mnemos.exceptions import UsageError
 from mnemos.memory_adapters.base import BaseMemoryAdapter, MemoryKind
 from mnemos.tools.schemas import (
     DeletedOut,
+    ErasedOut,
     MemoryOut,
     NamespacesOut,
     SearchOut,
@@ -21,7 +22,7 @@ from mnemos.tools.schemas import (
     namespace_out,
 )
 
-__all__ = ["add", "delete", "get", "list_namespaces", "search", "update"]
+__all__ = ["add", "delete", "erase", "get", "list_namespaces", "search", "update"]
 
 
 def add(
@@ -96,6 +97,20 @@ def update(
 def delete(adapter: BaseMemoryAdapter, *, id: str) -> DeletedOut:
     adapter.delete(id)
     return DeletedOut(id=id, deleted=True)
+
+
+def erase(adapter: BaseMemoryAdapter, *, namespace: Sequence[str] = (), confirm: str) -> ErasedOut:
+    """Erase ``namespace`` (``()``: all the adapter sees) once ``confirm`` repeats it as text (``/`` for all)."""
+    from mnemos.memory_adapters._namespace import format_namespace
+
+    namespace = tuple(namespace)
+    expected = format_namespace(namespace)
+    if confirm.strip() != expected:
+        raise UsageError(
+            f"erasing cannot be undone: to erase {expected!r} pass confirm={expected!r}"
+            + (" (the whole of your memory)" if not namespace else "")
+        )
+    return ErasedOut(namespace=list(namespace), erased=adapter.erase(namespace))
 
 
 def list_namespaces(adapter: BaseMemoryAdapter, *, prefix: Sequence[str] = ()) -> NamespacesOut:

@@ -5,7 +5,7 @@ code path as ``mnemos brainstorm``, on the memory it is given: the MCP server
 passes the calling principal's scoped view, so the team's ideas
 (``teams/<team>/ideas``) and every participant's memories live under that
 principal's root. Thread ids are kept apart per principal, as for
-``graph_run``. Persona *files* are not read here: a client names a built-in
+``graph_run`` (:func:`~mnemos.tools.graph_runner.principal_thread_key`). Persona *files* are not read here: a client names a built-in
 persona set.
 """
 
@@ -20,6 +20,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from mnemos.exceptions import UsageError
 from mnemos.memory_adapters.base import BaseMemoryAdapter
+from mnemos.tools.graph_runner import principal_thread_key
 
 __all__ = ["BrainstormIdeaOut", "BrainstormRunOut", "PersonasIn", "run_brainstorm"]
 
@@ -114,7 +115,7 @@ def run_brainstorm(
         raise UsageError("thread_id is a non-empty string")
     chat, team = brainstorm_chat(personas, model=model, memory=memory, rounds=rounds)
     thread = thread_id or f"brainstorm-{uuid.uuid4().hex[:8]}"
-    stored_thread = f"{principal}:{thread}" if principal else thread
+    stored_thread = principal_thread_key(principal, thread) if principal is not None else thread
     Path(checkpoint_path).parent.mkdir(parents=True, exist_ok=True)
     result = run_session(chat, None if resume else topic, thread_id=stored_thread, user_id=principal or "default",
                          checkpoints=str(checkpoint_path), resume=resume)

@@ -5,10 +5,12 @@ Any LangGraph graph can be registered: a compiled graph (what
 ``StateGraph``. Each run gets a SQLite checkpointer, so a thread id continues
 the same conversation across calls and server restarts.
 
-A run passes two values to the graph through ``config["configurable"]``:
-``mnemos_principal`` (who is calling) and ``mnemos_memory`` (that principal's
-scoped memory view, when the caller has one). A node that wants per-caller
-memory reads them from its ``config`` argument.
+A run passes values to the graph through ``config["configurable"]``:
+``mnemos_principal`` (who is calling), ``user_id`` (the same principal, so
+mnemos agents in the graph remember per caller and the thread belongs to it)
+and ``mnemos_memory`` (that principal's scoped memory view, when the caller
+has one). A node that wants per-caller memory reads them from its ``config``
+argument.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from langchain_core.messages import BaseMessage, convert_to_messages
 from pydantic import BaseModel, ConfigDict
@@ -26,7 +29,20 @@ from mnemos.exceptions import ConfigurationError, UsageError
 from mnemos.memory_adapters.base import BaseMemoryAdapter
 from mnemos.tools.registry import load_object
 
-__all__ = ["GraphRegistry", "GraphRunOut", "MessageOut", "default_checkpoint_path"]
+__all__ = ["GraphRegistry", "GraphRunOut", "MessageOut", "default_checkpoint_path", "principal_thread_key"]
+
+
+def principal_thread_key(principal: str, thread_id: str) -> str:
+    """The checkpoint thread id of ``thread_id`` for ``principal``: ``mcp/<principal>/<thread>``.
+
+    Both parts are percent-encoded (every character but letters, digits and
+    ``_.-~``), so the encoded parts hold no ``/`` and the key names exactly
+    one (principal, thread) pair: principal ``acme`` with thread ``bot:t``
+    and principal ``acme:bot`` with thread ``t`` get different keys.
+    """
+    if not isinstance(principal, str) or not principal:
+        raise UsageError("a principal is a non-empty string")
+    return f"mcp/{quote(principal, safe='')}/{quote(thread_id, safe='')}"
 
 
 def default_checkpoint_path() -> Path:
@@ -148,11 +164,14 @@ class GraphRegistry:
         A string ``input`` is sent as one user message (``{"messages": [...]}``);
         a mapping is the graph's input state as is. ``resume`` (instead of
         ``input``) answers the interrupt a thread stopped at (LangGraph's
-        ``Command(resume=...)``). Thread ids are kept apart per principal: two
-        principals using the same thread id never share it.
+        ``Command(resume=...)``). Thread ids are kept apart per principal
+        (:func:`principal_thread_key`): two principals using the same thread
+        id never share it; the principal is also the run's ``user_id``.
         """
         from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
         from langgraph.types import Command
+
+        from mnemos.graphs.thread_owners import bind_threads_to_users
 
         graph = self.get(name)
         if not isinstance(thread_id, str) or not thread_id.strip():
@@ -171,20 +190,24 @@ class GraphRegistry:
         else:
             raise UsageError(f"input is a message text or a state object, not {type(input).__name__}")
 
-        stored_thread = f"{principal}:{thread_id}" if principal else thread_id
+        stored_thread = principal_thread_key(principal, thread_id) if principal is not None else thread_id
         configurable: dict[str, Any] = {"thread_id": stored_thread}
         if principal is not None:
+            # the principal is the run's user: its agents remember under users/<principal>
+            # and the thread belongs to it (mnemos.graphs.thread_owners)
             configurable["mnemos_principal"] = principal
+            configurable["user_id"] = principal
         if memory is not None:
             configurable["mnemos_memory"] = memory
         config: Any = {"configurable": configurable}
 
         self.checkpoint_path.parent.mkdir(parents=True, exist_ok=True)
         async with AsyncSqliteSaver.from_conn_string(str(self.checkpoint_path)) as saver:
+            bound = bind_threads_to_users(saver)
             runnable = (
-                graph.copy(update={"checkpointer": saver})
+                graph.copy(update={"checkpointer": bound})
                 if _is_compiled(graph)
-                else graph.compile(checkpointer=saver)
+                else graph.compile(checkpointer=bound)
             )
             if resume is not None and not (await runnable.aget_state(config)).next:
                 raise UsageError(f"thread {thread_id!r} of graph {name!r} is not waiting at an interrupt")

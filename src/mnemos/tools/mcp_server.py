@@ -3,7 +3,7 @@
 :func:`build_server` returns a FastMCP server (the official ``mcp`` SDK) with
 
 - tools ``memory_add``, ``memory_search``, ``memory_get``, ``memory_update``,
-  ``memory_delete``, ``memory_list_namespaces``;
+  ``memory_delete``, ``memory_erase``, ``memory_list_namespaces``;
 - ``graph_run`` (run a registered graph on a thread), when graphs are registered;
 - ``brainstorm_run`` (a group of persona agents brainstorms a topic and
   remembers it, in the caller's memory, with the server's model);
@@ -38,16 +38,19 @@ from mcp.server.fastmcp import Context, FastMCP
 from mcp.server.fastmcp.exceptions import ToolError
 from mcp.types import ToolAnnotations
 from pydantic import Field, ValidationError
+from starlette.applications import Starlette
 
 from mnemos.exceptions import MnemosError, UsageError
 from mnemos.memory_adapters.base import BaseMemoryAdapter, MemoryKind
 from mnemos.tools import _memory_ops as ops
 from mnemos.tools._auth import StaticTokenVerifier, request_principal, validate_principal
+from mnemos.tools._http_security import LowercaseHostHeaders, loopback_transport_security, url_host
 from mnemos.tools.brainstorm_runner import BrainstormRunOut, PersonasIn, run_brainstorm
 from mnemos.tools.graph_runner import GraphRegistry, GraphRunOut
 from mnemos.tools.registry import ToolRegistry
 from mnemos.tools.schemas import (
     DeletedOut,
+    ErasedOut,
     MemoryOut,
     NamespaceIn,
     NamespacesOut,
@@ -74,6 +77,7 @@ BUILTIN_TOOLS = (
     "memory_get",
     "memory_update",
     "memory_delete",
+    "memory_erase",
     "memory_list_namespaces",
     "graph_run",
     "brainstorm_run",
@@ -84,7 +88,8 @@ mnemos: persistent memory and agent graphs.
 Store memories with memory_add (a namespace such as "projects/atlas", a kind:
 episodic, semantic or procedural) and find them with memory_search, which
 returns ids, scores and the reasons for each score. memory_get, memory_update
-and memory_delete take a memory id. graph_run runs a registered graph on a
+and memory_delete take a memory id; memory_erase erases a whole namespace for
+good (confirm by repeating it). graph_run runs a registered graph on a
 thread; the same thread_id continues the conversation. brainstorm_run has a
 group of persona agents brainstorm a topic; decided ideas are remembered and
 later brainstorms build on them."""
@@ -146,7 +151,14 @@ def _message(exc: MnemosError) -> str:
 
 
 class MnemosMCP(FastMCP):
-    """FastMCP with argument errors reported as one readable line per field."""
+    """FastMCP with argument errors reported as one readable line per field, and
+    ``Host``/``Origin`` compared without regard to case (see :mod:`mnemos.tools._http_security`)."""
+
+    def streamable_http_app(self) -> Starlette:
+        app = super().streamable_http_app()
+        if self.settings.transport_security is not None:
+            app.add_middleware(LowercaseHostHeaders)
+        return app
 
     async def call_tool(self, name: str, arguments: dict[str, Any]) -> Any:
         try:
@@ -186,8 +198,10 @@ def build_server(
     ``tokens`` (``{token: principal}``) turns on bearer authentication for
     HTTP: every request must carry one of the tokens, and calls act for its
     principal. Without tokens every call acts for ``principal``. ``host`` and
-    ``port`` are used by ``server.run("streamable-http")`` and for the
-    server's DNS-rebinding protection. ``model`` (a ``provider:model`` spec
+    ``port`` are used by ``server.run("streamable-http")``; on any loopback
+    ``host`` (127.0.0.0/8, ``localhost`` in any case, ``::1``) requests whose
+    ``Host`` or ``Origin`` names another site are refused (DNS-rebinding
+    protection). ``model`` (a ``provider:model`` spec
     or a chat model) is what ``brainstorm_run`` agents think with; by default
     the configured model, else the offline one.
     """
@@ -216,7 +230,7 @@ def build_server(
     if tokens is not None:
         auth_kwargs["token_verifier"] = StaticTokenVerifier(tokens)
         auth_kwargs["auth"] = AuthSettings(
-            issuer_url=f"http://{host}:{port}",  # type: ignore[arg-type]
+            issuer_url=f"http://{url_host(host)}:{port}",  # type: ignore[arg-type]
             resource_server_url=None,
         )
     server = MnemosMCP(
@@ -226,6 +240,7 @@ def build_server(
         host=host,
         port=port,
         log_level=log_level,
+        transport_security=loopback_transport_security(host),
         **auth_kwargs,
     )
     context = ServerContext(
@@ -331,6 +346,19 @@ def _add_memory_tools(server: FastMCP, sc: ServerContext) -> None:
     async def memory_delete(id: _Id, ctx: Context[Any, Any, Any]) -> DeletedOut:
         """Delete a memory by id."""
         return await _run(ops.delete, adapter=sc.memory_for(ctx), id=id)
+
+    @server.tool(annotations=_DESTROY)
+    async def memory_erase(
+        confirm: Annotated[str, Field(description='Repeat the namespace to erase as text ("projects/atlas"), or "/" to erase all your memory.')],
+        ctx: Context[Any, Any, Any],
+        namespace: Annotated[NamespaceIn | None, Field(description="What to erase (default: all your memory).")] = None,
+    ) -> ErasedOut:
+        """Erase a namespace of your memory for good: its memories, their history and derived data.
+
+        Cannot be undone; ``confirm`` must repeat the namespace. Only your own
+        memory can be erased.
+        """
+        return await _run(ops.erase, adapter=sc.memory_for(ctx), namespace=namespace or (), confirm=confirm)
 
     @server.tool(annotations=_READ)
     async def memory_list_namespaces(

@@ -17,6 +17,7 @@ from mnemos.memory_adapters.base import MemoryKind, MemoryRecord, ScoredMemory
 
 __all__ = [
     "DeletedOut",
+    "ErasedOut",
     "HitOut",
     "MemoryOut",
     "NamespaceIn",
@@ -98,6 +99,15 @@ class DeletedOut(_Out):
 
     id: str
     deleted: bool
+
+
+class ErasedOut(_Out):
+    """The result of an erase."""
+
+    namespace: list[str]
+    """What was erased, relative to the caller's root (``[]``: everything)."""
+    erased: int
+    """How many memories were erased."""
 
 
 class NamespaceOut(_Out):

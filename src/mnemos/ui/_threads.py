@@ -173,7 +173,7 @@ class GraphCache:
             return "saved"
         if state.interrupts:
             return "interrupted"
-        return "unfinished" if state.next else "finished"
+        return "unfinished" if state.next or state.tasks else "finished"  # tasks: writes saved, no checkpoint
 
 
 def _config(row: ThreadRow) -> dict[str, Any]:
@@ -238,8 +238,18 @@ def thread_steps(graph: Any, row: ThreadRow) -> tuple[list[Step], Any]:
 
 
 def brainstorm_state(saver: BaseCheckpointSaver[Any], thread: str) -> dict[str, Any]:
-    """A brainstorm session's latest state values (topic, messages, ledger, recalled, summary...)."""
+    """A brainstorm session's state values (topic, messages, ledger, recalled, summary...).
+
+    Read through the session's graph: its transcript and ledger are delta
+    channels, which a checkpoint holds as steps to replay, not as values.
+    """
+    from mnemos.graphs.brainstorm import graph_for_thread
+
     latest = saver.get_tuple({"configurable": {"thread_id": thread}})
     if latest is None:
         raise LookupError(f"no saved brainstorm {thread!r}")
-    return dict(latest.checkpoint.get("channel_values") or {})
+    try:
+        graph = graph_for_thread(latest.metadata or {}, saver)
+        return dict(graph.get_state({"configurable": {"thread_id": thread}}).values or {})
+    except MnemosError:  # its persona file is gone: what the checkpoint holds itself
+        return dict(latest.checkpoint.get("channel_values") or {})
