@@ -174,7 +174,7 @@ class GraphCache:
             return "saved"
         if state.interrupts:
             return "interrupted"
-        return "unfinished" if state.next else "finished"
+        return "unfinished" if state.next or state.tasks else "finished"  # tasks: writes saved, no checkpoint
 
 
 def thread_config(row: ThreadRow) -> dict[str, Any]:
@@ -251,6 +251,9 @@ def brainstorm_state(saver: BaseCheckpointSaver[Any], thread: str) -> dict[str, 
     if latest is None:
         raise LookupError(f"no saved brainstorm {thread!r}")
     meta = latest.metadata or {}
-    graph = graph_for_thread(meta, saver)
     config = {"configurable": {"thread_id": thread, "user_id": meta.get("mnemos_user") or "default"}}
-    return dict(graph.get_state(config).values or {})
+    try:
+        graph = graph_for_thread(meta, saver)
+        return dict(graph.get_state(config).values or {})
+    except MnemosError:  # its persona file is gone: what the checkpoint holds itself
+        return dict(latest.checkpoint.get("channel_values") or {})
