@@ -23,7 +23,6 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 
 from mnemos.exceptions import MnemosError, UsageError
 from mnemos.graphs.stream import jsonable
-from mnemos.graphs.thread_owners import thread_owner
 
 __all__ = [
     "BRAINSTORM",
@@ -32,6 +31,7 @@ __all__ = [
     "ThreadRow",
     "brainstorm_state",
     "find_thread",
+    "thread_config",
     "thread_rows",
     "thread_steps",
 ]
@@ -62,7 +62,7 @@ class ThreadRow:
 def _new_row(thread: str, item: Any) -> ThreadRow:
     meta = item.metadata or {}
     row = ThreadRow(
-        thread=thread, graph=meta.get("mnemos_graph"), user=thread_owner(meta),
+        thread=thread, graph=meta.get("mnemos_graph"), user=meta.get("mnemos_user"),
         step=meta.get("step"), updated=item.checkpoint.get("ts"), checkpoints=0,
         interrupted=any(w[1] == "__interrupt__" for w in item.pending_writes or []),
         store=meta.get("mnemos_store") or None,
@@ -114,7 +114,7 @@ def find_thread(saver: BaseCheckpointSaver[Any], thread: str, user: str | None) 
     if latest is None:
         raise LookupError(f"no saved thread {thread!r}")
     meta = latest.metadata or {}
-    if user is not None and thread_owner(meta) != user:
+    if user is not None and meta.get("mnemos_user") != user:
         raise LookupError(f"no saved thread {thread!r}")  # another principal's thread does not exist for you
     row = _rows(saver, {"configurable": {"thread_id": thread}}).get(thread)
     if row is None:
@@ -178,6 +178,7 @@ class GraphCache:
 
 
 def thread_config(row: ThreadRow) -> dict[str, Any]:
+    """The run config of a thread: its id and its owner (a thread refuses any other user)."""
     return {"configurable": {"thread_id": row.thread, "user_id": row.user or "default"}}
 
 
@@ -249,8 +250,10 @@ def brainstorm_state(saver: BaseCheckpointSaver[Any], thread: str) -> dict[str, 
     latest = saver.get_tuple({"configurable": {"thread_id": thread}})
     if latest is None:
         raise LookupError(f"no saved brainstorm {thread!r}")
+    meta = latest.metadata or {}
+    config = {"configurable": {"thread_id": thread, "user_id": meta.get("mnemos_user") or "default"}}
     try:
-        graph = graph_for_thread(latest.metadata or {}, saver)
-        return dict(graph.get_state({"configurable": {"thread_id": thread}}).values or {})
+        graph = graph_for_thread(meta, saver)
+        return dict(graph.get_state(config).values or {})
     except MnemosError:  # its persona file is gone: what the checkpoint holds itself
         return dict(latest.checkpoint.get("channel_values") or {})
