@@ -99,7 +99,7 @@ def build(where: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     return ids
 
 
-def wait_for_run(app: Any, thread: str, timeout: float = 30.0) -> Any:
+def wait_for_run(app: Any, thread: str, timeout: float = 90.0) -> Any:
     """The UI's run of ``thread`` once it has ended."""
     info = app.state.ctx.runs.join(thread, timeout)
     assert info is not None and not info.running, f"run of {thread} did not end"
