@@ -159,7 +159,7 @@ async def answer(request: Request) -> Response:
     if row.graph == BRAINSTORM or not row.graph:
         raise BadRequest("this thread cannot be resumed from here")
     graph = ctx.graphs.get(row.graph, row.store)
-    pending = list(graph.get_state({"configurable": {"thread_id": row.thread}}).interrupts)
+    pending = list(graph.get_state({"configurable": {"thread_id": row.thread, "user_id": row.user or "default"}}).interrupts)
     if not pending:
         raise BadRequest(f"thread {row.thread!r} is not waiting for an answer")
     resume: Any = text if len(pending) == 1 else {i.id: text for i in pending}
