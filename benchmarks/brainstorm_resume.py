@@ -38,7 +38,8 @@ SIGNALS = [signal.SIGINT, signal.SIGTERM, signal.SIGKILL]
 
 # the mnemos command, with each call of the offline model delayed (a model's latency)
 SLOW_CLI = """
-import sys, time
+import signal, sys, time
+signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C as in a terminal (a background parent ignores it)
 from mnemos.agents import offline
 from mnemos.cli import main
 
@@ -124,6 +125,8 @@ def trial(index: int, work: Path, *, rounds: int, delay: float, duration: float,
             proc.kill()
             proc.wait(10)
     result["exit_code"] = proc.returncode
+    if result.get("finished_before_kill"):  # nothing to resume: check the session as it is
+        return _check(result, out_dir, rounds)
     resumed = subprocess.run(_command(work, 0.0, "brainstorm", "--resume", "--thread", thread,
                                       "--checkpoints", str(db), "--out", str(out_dir)),
                              env=_env(home), capture_output=True, text=True, timeout=600)
@@ -131,6 +134,11 @@ def trial(index: int, work: Path, *, rounds: int, delay: float, duration: float,
     if resumed.returncode != 0:
         result["error"] = resumed.stderr.strip()[-500:]
         return result
+    return _check(result, out_dir, rounds)
+
+
+def _check(result: dict[str, Any], out_dir: Path, rounds: int) -> dict[str, Any]:
+    """Every turn of every round once and in order, one prompt per turn, and a summary."""
     data = json.loads((out_dir / "transcript.json").read_text())
     turns = [(t["speaker"], t["round"]) for t in data["transcript"] if t["round"]]
     expected = [(s, r) for r in range(1, rounds + 1) for s in SPEAKERS]

@@ -1,9 +1,10 @@
-"""A business-proposal brainstorm that remembers: two sessions, two processes.
+"""A brainstorm that remembers: two sessions, two processes.
 
-A product manager, an engineer and a skeptic, chaired by a moderator, shape
-a loyalty product for small shops. Session 1 accepts some of the ideas its
-model proposes and rejects others; session 2 (a new process) recalls them: it
-builds on the accepted ideas and does not bring back the rejected ones.
+A product manager, an engineer and a skeptic, chaired by a moderator, work
+out how a hospital can reduce nurse burnout. Session 1 accepts some of the
+ideas its model proposes and rejects others; session 2 (a new process)
+recalls them: it builds on the accepted ideas and does not bring back the
+rejected ones.
 
     python examples/business_brainstorm.py              # both sessions, each in its own process
     python examples/business_brainstorm.py --session 1  # just one
@@ -32,9 +33,9 @@ from mnemos.graphs import sqlite_checkpointer
 from mnemos.graphs.groupchat import GroupChat, load_personas, participants_from_personas
 from mnemos.memory_adapters.native import NativeMemoryAdapter
 
-TOPICS = {
-    1: "A business proposal: a loyalty product for small shops",
-    2: "Loyalty product for small shops: what to build next",
+TOPICS = {  # questions: a small model answers "How ...?" with ideas, a bare noun phrase with names
+    1: "How should a hospital reduce nurse burnout?",
+    2: "How should a hospital reduce nurse burnout? The next steps",
 }
 
 

@@ -34,8 +34,7 @@ TEMPLATES: dict[str, list[str]] = {
                 "a monthly {w} risk review", "a {w} exit interview for leavers"],
 }
 LEANING = {"product_manager": "for", "engineer": "for", "skeptic": "against"}
-_TOPIC = re.compile(r"^Topic: (.+)$", re.MULTILINE)
-_REVIEW = re.compile(r"weak about idea #(\d+)")
+_TOPIC = re.compile(r"^The question: (.+)$", re.MULTILINE)
 
 
 def topic_word(topic: str) -> str:
@@ -51,12 +50,12 @@ def standin(name: str) -> ScriptedChatModel:
 
     def reply(messages: Sequence[BaseMessage]) -> str:
         brief = messages[-1].text
-        topic = _TOPIC.search(brief)
+        topic = _TOPIC.search("\n".join(m.text for m in messages))
         out: dict[str, Any] = {}
-        if "Give one short practical idea" in brief:
+        if "new short practical idea" in brief or "your own new idea" in brief:
             template = templates[next(counter) % len(templates)]
-            out["idea"] = template.format(w=topic_word(topic.group(1) if topic else ""))
-        if _REVIEW.search(brief):
+            out["idea"] = template.format(w=topic_word(topic.group(1) if topic else brief.splitlines()[0]))
+        if "A colleague suggested:" in brief:
             out["critique"] = f"{name} finds it " + ("useful" if LEANING.get(name, "for") == "for" else "risky")
             out["vote"] = LEANING.get(name, "for")
         return json.dumps(out)

@@ -200,3 +200,15 @@ def test_attach_twice_adds_nothing_and_names_what_is_ingested(tmp_path: Path) ->
         assert hits and "blue flower pot" in hits[0].record.content
     finally:
         memory.close()
+
+
+def test_replies_stream_piece_by_piece(tmp_path: Path) -> None:
+    memory, session = _session(tmp_path / "m.db")
+    try:
+        session.step("I keep bees on the roof")
+        pieces: list[str] = []
+        result = session.step("Where do I keep bees?", pieces.append)
+        assert len(pieces) > 1 and "".join(pieces) == result.reply
+        assert "roof" in result.reply
+    finally:
+        memory.close()

@@ -329,6 +329,9 @@ def test_threads_list_show_resume_prune_and_delete_a_brainstorm_thread(tmp_path:
     assert turns == ["product_manager", "engineer", "skeptic"] * 2 and final["status"] == "done"
 
     before = final["checkpoints"]
+    dry = ok("threads", "prune", "--keep-last", "2", "--dry-run", "--checkpoints", str(db)).stdout
+    assert f"would delete 0 thread(s) and {before - 2} older checkpoint(s)" in dry
+    assert json.loads(ok("threads", "show", "bs", "--checkpoints", str(db), "--json").stdout)["checkpoints"] == before
     pruned = ok("threads", "prune", "--keep-last", "2", "--checkpoints", str(db)).stdout
     assert f"deleted 0 thread(s) and {before - 2} older checkpoint(s)" in pruned
     after = json.loads(ok("threads", "show", "bs", "--checkpoints", str(db), "--json").stdout)

@@ -1,5 +1,5 @@
 """The package's import graph: no circles, and dependencies point one way
-(cli → tools → graphs → agents → memory_adapters → config/exceptions).
+(cli → ui → tools → graphs → agents → memory_adapters → config/exceptions).
 
 Every ``import`` statement counts, those inside functions and ``TYPE_CHECKING``
 blocks included: a lazy import is still a dependency.
@@ -24,7 +24,7 @@ PENDING = frozenset({
     "mnemos.memory_adapters._memgpt_context",
     "mnemos.memory_adapters._memgpt_tools",
 })
-LAYERS = ["mnemos.cli", "mnemos._cli", "mnemos.tools", "mnemos.graphs", "mnemos.agents", "mnemos.memory_adapters"]
+LAYERS = ["mnemos.cli", "mnemos._cli", "mnemos.ui", "mnemos.tools", "mnemos.graphs", "mnemos.agents", "mnemos.memory_adapters"]
 """Top to bottom; a module may import from its own layer and the layers below it."""
 
 

@@ -141,6 +141,9 @@ def test_answers_with_the_offline_model_are_graded(tmp_path: Path) -> None:
     assert 0 <= answers["accuracy"] <= 1
     # the offline model repeats a recalled line: every answer it gives is supported
     assert answers["hallucination_rate"] == 0.0
+    sample = answers["samples"][0]
+    assert sample["gold"] == "Pixel" and sample["answer"].startswith("Based on what I remember")
+    assert sample["supported"] is True
 
 
 def _offline() -> Any:

@@ -83,7 +83,7 @@ def test_prompts_restate_the_topic_and_carry_no_persona_idea(tmp_path: Path) -> 
     result = _chat(memory, max_rounds=2).run(TOPIC, thread_id="p", checkpointer=sqlite_checkpointer(tmp_path / "cp.db"))
     for record in result.prompts:
         brief = record["messages"][-1]["content"]
-        assert brief.startswith(f"Topic: {TOPIC}") and brief.count(TOPIC) >= 1
+        assert brief.startswith(TOPIC) and f"The question: {TOPIC}" in record["messages"][0]["content"]
         assert "Suggested move" not in brief and "placeholder" not in brief
     persona = _persona_strings()
     ledger_text = json.dumps(result.ledger)
@@ -223,7 +223,7 @@ def test_two_hundred_messages_keep_every_prompt_within_budget(tmp_path: Path) ->
         assert context.budget <= budget
         assert context.tokens <= budget and approx_tokens(context.messages) <= budget
         texts = [m.text for m in context.messages]
-        assert f"Your turn, {name}" in texts[-1] and context.dropped > 150
+        assert texts[-1].startswith(TOPIC) and "The question" in texts[0] and context.dropped > 150
         if budget >= 700:  # room for the recent turns, a summary of the older ones and memories
             assert any("Summary of the earlier conversation" in t for t in texts)
             assert "Message 199" in "\n".join(texts) and context.memories
@@ -442,3 +442,48 @@ def test_the_offline_model_resumed_into_a_real_session_makes_it_a_rehearsal(tmp_
     resumed = _offline_chat(memory, max_rounds=2).run(None, thread_id="mix", checkpointer=saver, resume=True)
     assert resumed.rehearsal and resumed.summary.startswith("Rehearsal")
     assert memory.list(namespace=("teams", "business", "ideas")) == []
+
+
+def test_replies_that_are_not_ideas_are_dropped_with_a_note_and_never_stored(tmp_path: Path) -> None:
+    """What small models really return: the question echoed, ids, dates, template placeholders, prose."""
+    memory = NativeMemoryAdapter(tmp_path / "mem.db")
+    replies = iter([
+        '{"idea": "How should a hospital reduce nurse burnout?"}',           # the topic echoed
+        '{"idea": "2018-03-29T07:45:26+00:00 | A&B", "critique": "][", "vote": "for"}',
+        '{"idea": "[Your Name] - [Your Role]", "critique": "Too costly for a small ward", "vote": "against"}',
+        "I am not sure what to say.", "Still nothing useful.",               # no move, even after the repair turn
+        '{"idea": "Give nurses a fixed fifteen minute break every four hours", "critique": "ok", "vote": "for"}',
+    ])
+    model = ScriptedChatModel(lambda _: next(replies))
+    speakers = [Agent(name=n, model=model) for n in ("a", "b", "c", "d", "e")]
+    result = GroupChat(participants=speakers, team_memory=memory, team="t", max_rounds=1).run(
+        "How should a hospital reduce nurse burnout?", thread_id="junk")
+    notes = "\n".join(result.notes)
+    assert "repeats the prompt" in notes and "mostly numbers or symbols" in notes
+    assert "no move could be read" in notes  # d: its speech is kept, no move is made up
+    turns = [t for t in result.transcript if t["round"]]
+    assert turns[3]["text"] == "I am not sure what to say."
+    assert [i["text"] for i in result.ideas] == ["Give nurses a fixed fifteen minute break every four hours"]
+    assert result.ideas[0]["status"] == "proposed"  # nobody was left to vote on it
+    assert memory.list(namespace=("teams", "t", "ideas")) == []
+
+
+@pytest.mark.parametrize(
+    ("reply", "why"),
+    [
+        ("How should a hospital reduce nurse burnout?", "repeats the prompt"),
+        ("The answer is: how should hospitals reduce nurse burnout", "repeats the prompt"),
+        ("I'm not sure how to answer this question.", "no answer"),
+        ("[Your Name] - [Your Role]", "numbers or symbols"),
+        ("2018-03-29T07:45:26+00:00 | A&B", "numbers or symbols"),
+        ("30486795", "no words"),
+        ("Teapot", None),  # one word can be an idea (a name for a tea shop)
+        ("Give nurses a fixed break every four hours", None),
+        ("Hire more nurses for night shifts", None),
+    ],
+)
+def test_what_is_not_an_idea(reply: str, why: str | None) -> None:
+    from mnemos.graphs._turn import not_an_idea
+
+    found = not_an_idea(reply, ["How should a hospital reduce nurse burnout?"])
+    assert (found is None) if why is None else (found is not None and why in found)

@@ -275,6 +275,7 @@ def test_items_are_mnemos_memories(tmp_path: Path) -> None:
         adapter.add("an agent's own episode", namespace=("memories", "alice"))
         assert [i.key for i in store.search(("memories",))] == ["m1"]  # only store items are items
         adapter.add("a note outside the store", namespace=("agents", "planner"))
+        adapter.add("a newer note above the items", namespace=("memories",))
         assert store.list_namespaces() == [("memories", "alice")]
         store.delete(("memories", "alice"), "m1")
         assert store.list_namespaces() == []  # unlike InMemoryStore, no empty namespaces linger

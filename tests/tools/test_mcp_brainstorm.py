@@ -18,6 +18,7 @@ from mcp.types import TextContent
 from mcp_testkit import http_session, serve_http
 
 from brainstorm_standin import standin
+from mnemos.agents import local_model_available
 from mnemos.memory_adapters.native import NativeMemoryAdapter
 from mnemos.tools.graph_runner import GraphRegistry
 from mnemos.tools.mcp_server import build_server
@@ -134,3 +135,36 @@ async def test_bad_arguments_are_tool_errors_and_change_nothing(
         text = bad.content[0]
         assert isinstance(text, TextContent) and message in text.text
         assert _snapshot(memory) == before
+
+
+@pytest.mark.local_model
+@pytest.mark.skipif(not local_model_available(), reason="the local model is not installed")
+async def test_brainstorm_run_over_mcp_on_the_local_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from mnemos.agents import resolve_model
+    from test_brainstorm_local import NEXT, SPEAKERS, TOPIC, assert_model_text
+
+    monkeypatch.setenv("MNEMOS_HOME", str(tmp_path / "home"))
+    memory = NativeMemoryAdapter(tmp_path / "local-mem.db")
+    model = resolve_model("local:smollm2", temperature=0)
+    server = build_server(memory, graphs=GraphRegistry(checkpoint_path=tmp_path / "threads.db"),
+                          tokens={"alice-token-0123456789": "alice"}, model=model)
+    try:
+        with serve_http(server.streamable_http_app()) as url:
+            async with http_session(url, "alice-token-0123456789") as alice:
+                first = await alice.call_tool("brainstorm_run", {"topic": TOPIC, "rounds": 2, "thread_id": "m1"})
+                assert not first.isError, first.content
+                out = first.structuredContent
+                assert out is not None and out["finished"] and out["rehearsal"] is False
+                assert out["ideas"] and len({i["id"] for i in out["ideas"]}) == len(out["ideas"])
+                assert all(i["author"] in SPEAKERS and i["status"] in ("proposed", "accepted", "rejected", "merged")
+                           for i in out["ideas"])
+                assert_model_text([dict(i, critiques=[{"text": c} for c in i["critiques"]]) for i in out["ideas"]])
+                accepted = [i["text"] for i in out["ideas"] if i["status"] == "accepted"]
+                team = memory.list(namespace=("principals", "alice", "teams", "business", "ideas"))
+                assert sorted(r.metadata["idea"] for r in team if r.metadata["status"] == "accepted") == sorted(accepted)
+                second = await alice.call_tool("brainstorm_run", {"topic": NEXT, "rounds": 1})
+                assert not second.isError, second.content
+                assert second.structuredContent is not None
+                assert set(accepted) <= set(second.structuredContent["recalled_accepted"])
+    finally:
+        memory.close()

@@ -50,7 +50,7 @@ def browser() -> Iterator[Any]:
 @pytest.fixture
 def page(browser: Any, live_server: str) -> Iterator[Any]:
     context = browser.new_context(base_url=live_server, viewport={"width": 1200, "height": 780})
-    context.set_default_timeout(15_000)
+    context.set_default_timeout(45_000)  # a shared, busy machine can be slow
     tab = context.new_page()
     errors: list[str] = []
     tab.on("pageerror", lambda exc: errors.append(str(exc)))

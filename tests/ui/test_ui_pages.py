@@ -288,7 +288,7 @@ def test_a_brainstorm_thread_opens_its_brainstorm_page(client: TestClient) -> No
 
 def test_brainstorms_page_lists_sessions(client: TestClient) -> None:
     page = client.get("/brainstorms").text
-    assert "A loyalty product for small shops" in page and "Loyalty cards for bakeries" in page
+    assert "A loyalty product for small shops" in page and "Loyalty cards for small shops, next steps" in page
 
 
 def test_brainstorm_page_shows_rounds_ledger_votes_and_recall(client: TestClient) -> None:
@@ -357,3 +357,39 @@ def test_the_python_example_in_docs_ui_runs(tmp_path: Any, monkeypatch: pytest.M
     for block in blocks:
         exec(compile(block, "docs/ui.md", "exec"), {})
     assert any(p.name == "memory.db" for p in tmp_path.rglob("*.db"))
+
+
+def test_an_offline_rehearsal_is_marked_as_such(client: TestClient, data: UIData) -> None:
+    from mnemos.graphs.brainstorm import brainstorm_chat, run_session
+
+    with NativeMemoryAdapter(data.store) as mem:
+        chat, _ = brainstorm_chat("builtin", model="offline", memory=mem, rounds=1)
+        run_session(chat, "A rehearsal topic", thread_id="rehearsal-1", user_id="alice",
+                    checkpoints=str(data.checkpoints))
+    assert 'id="rehearsal"' in client.get("/brainstorms/rehearsal-1").text
+    assert 'id="rehearsal"' not in client.get("/brainstorms/ideas-1").text
+
+
+def test_an_unfinished_brainstorm_resumes_from_its_page(client: TestClient, app: Any, data: UIData) -> None:
+    from mnemos.graphs.brainstorm import brainstorm_chat
+    from mnemos.graphs.checkpoint import open_checkpointer
+
+    with NativeMemoryAdapter(data.store) as mem, open_checkpointer(str(data.checkpoints)) as saver:
+        chat, _ = brainstorm_chat("builtin", model="offline", memory=mem, rounds=2)
+        graph = chat.compile(checkpointer=saver)
+        config: Any = {"configurable": {"thread_id": "cut-session", "user_id": "alice"},
+                       "metadata": {"mnemos_graph": "brainstorm", "mnemos_user": "alice", "mnemos_rounds": 2,
+                                    "mnemos_personas": "builtin", "mnemos_model": "offline"}}
+        for n, _ in enumerate(chat.stream(graph, "A topic cut short", config), start=1):
+            if n >= 4:
+                break  # the process "dies" mid-session
+    page = client.get("/brainstorms/cut-session").text
+    assert "unfinished" in page and 'id="resume"' in page
+    assert client.post("/brainstorms/ideas-1/resume").status_code == 400  # finished
+    assert client.post("/brainstorms/review-1/resume").status_code == 404  # not a brainstorm
+    response = client.post("/brainstorms/cut-session/resume", follow_redirects=False)
+    assert response.status_code == 303
+    info = wait_for_run(app, "cut-session", timeout=120)
+    assert info.error is None, info.error
+    page = client.get("/brainstorms/cut-session").text
+    assert '<span class="status finished">finished</span>' in page and "Round 2" in page

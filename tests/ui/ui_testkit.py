@@ -78,18 +78,28 @@ def build(where: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
             if thread == "review-0":
                 for _ in graph.stream(Command(resume="yes"), config, stream_mode="updates"):
                     pass
-    from mnemos.graphs.brainstorm import brainstorm_chat, run_session
+    # Brainstorm sessions think with the tests' deterministic stand-in model (tests/brainstorm_standin.py),
+    # as the brainstorm tests do: the offline model only rehearses and stores nothing, so the second
+    # session would have nothing to recall from the first.
+    from brainstorm_standin import standin_team
+    from mnemos.graphs._personas import load_personas
+    from mnemos.graphs.brainstorm import run_session
+    from mnemos.graphs.groupchat import GroupChat
 
     with NativeMemoryAdapter(store) as mem:
+        personas = load_personas("builtin")
         for thread, topic in (("ideas-1", "A loyalty product for small shops"),
-                              ("ideas-2", "Loyalty cards for bakeries")):
-            chat, _ = brainstorm_chat("builtin", model="offline", memory=mem, rounds=2)
-            result = run_session(chat, topic, thread_id=thread, user_id="alice", checkpoints=str(checkpoints))
+                              ("ideas-2", "Loyalty cards for small shops, next steps")):
+            members, moderator = standin_team(personas, mem)
+            chat = GroupChat(participants=members, moderator=moderator, team_memory=mem, team=personas.team,
+                             max_rounds=2)
+            result = run_session(chat, topic, thread_id=thread, user_id="alice", checkpoints=str(checkpoints),
+                                 settings={"personas": "builtin", "rounds": 2})
             result.write(where / "brainstorms" / thread)
     return ids
 
 
-def wait_for_run(app: Any, thread: str, timeout: float = 30.0) -> Any:
+def wait_for_run(app: Any, thread: str, timeout: float = 90.0) -> Any:
     """The UI's run of ``thread`` once it has ended."""
     info = app.state.ctx.runs.join(thread, timeout)
     assert info is not None and not info.running, f"run of {thread} did not end"

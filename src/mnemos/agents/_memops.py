@@ -118,6 +118,8 @@ def novelty_flags(memory: BaseMemoryAdapter, namespace: Namespace, content: str,
                   kind: MemoryKind) -> dict[str, Any]:
     """``{"novelty": 0..1, "novel": bool}`` for a memory about to be written (see
     :func:`~mnemos.memory_adapters.consolidation.novelty`)."""
+    if not (memory.supports(Capability.KEYWORD_SEARCH) or memory.supports(Capability.VECTOR_SEARCH)):
+        return {}
     score = novelty(memory, namespace, content, kinds=kind)
     return {"novelty": score, "novel": score >= NOVEL}
 

@@ -137,6 +137,7 @@ class _Answers:
     unsupported: int = 0
     graded: int = 0
     seconds: list[float] = field(default_factory=list)
+    samples: list[dict[str, Any]] = field(default_factory=list)
 
     def report(self) -> dict[str, Any]:
         return {
@@ -146,6 +147,7 @@ class _Answers:
             "hallucination_rate": self.unsupported / self.answered if self.answered else 0.0,
             "unsupported_answers": self.unsupported,
             "latency": latency_summary(self.seconds),
+            "samples": self.samples,
         }
 
 
@@ -294,11 +296,13 @@ def _grade(
     text = str(getattr(reply, "text", None) or getattr(reply, "content", "") or "").strip()
     answers.graded += 1
     assert question.answer is not None
-    if _correct(text, question.answer):
-        answers.correct += 1
-    if not text or _ABSTAIN.search(text):
-        answers.abstained += 1
-        return
-    answers.answered += 1
-    if not answer_supported(text, [m.content for m in memories]):
-        answers.unsupported += 1
+    correct = _correct(text, question.answer)
+    abstained = not text or bool(_ABSTAIN.search(text))
+    supported = abstained or answer_supported(text, [m.content for m in memories])
+    answers.correct += correct
+    answers.abstained += abstained
+    answers.answered += not abstained
+    answers.unsupported += not supported
+    if len(answers.samples) < 5:  # a few, so that a person can see what the numbers mean
+        answers.samples.append({"question": question.text, "gold": question.answer, "answer": text,
+                                "correct": correct, "supported": supported})

@@ -31,7 +31,10 @@ from mnemos.agents._lexical import content_words
 
 __all__ = [
     "Contribution",
+    "IdeaAndReviewTurn",
+    "IdeaTurn",
     "Moves",
+    "ReviewTurn",
     "apply_patch",
     "contribution_schema",
     "decide",
@@ -55,7 +58,7 @@ _VOTE_LINE = re.compile(r"^\s*(?:[-*]\s*)?VOTE(?:\s+(?:on|for))?\s*#?\s*(\d+)?\s
                         re.IGNORECASE)
 
 
-IDEA_CHARS = 160
+IDEA_CHARS = 200
 """The longest idea a turn may propose (a schema bound, so a small model stops early)."""
 CRITIQUE_CHARS = 120
 
@@ -71,23 +74,36 @@ class Contribution(BaseModel):
                                                     description="for or against the idea under review.")
 
 
-def contribution_schema(*, propose: bool, review: bool) -> dict[str, Any]:
-    """The JSON schema of a turn: only the fields the chair asks for, all required, strings bounded.
+class IdeaTurn(BaseModel):
+    """A turn that proposes one idea (the JSON a small model is asked for)."""
+
+    idea: str = Field(max_length=IDEA_CHARS, description="One short practical idea about the topic.")
+
+
+class ReviewTurn(BaseModel):
+    """A turn that critiques and votes on the idea under review."""
+
+    critique: str = Field(max_length=CRITIQUE_CHARS, description="What is good or weak about the idea, briefly.")
+    vote: Literal["for", "against"] = Field(description="for or against the idea under review.")
+
+
+class IdeaAndReviewTurn(BaseModel):
+    """A turn that proposes one idea and reviews another."""
+
+    idea: str = Field(max_length=IDEA_CHARS, description="One short practical idea about the topic.")
+    critique: str = Field(max_length=CRITIQUE_CHARS, description="What is good or weak about the idea, briefly.")
+    vote: Literal["for", "against"] = Field(description="for or against the idea under review.")
+
+
+def contribution_schema(*, propose: bool, review: bool) -> type[BaseModel]:
+    """The schema of a turn: only the fields the chair asks for, all required, strings bounded.
 
     Small models follow a small schema best; a grammar-constrained model
     (llama.cpp) cannot leave a required field out or run past ``maxLength``.
     """
-    properties: dict[str, Any] = {}
-    if propose:
-        properties["idea"] = {"type": "string", "maxLength": IDEA_CHARS,
-                              "description": "One short practical idea about the topic."}
-    if review:
-        properties["critique"] = {"type": "string", "maxLength": CRITIQUE_CHARS,
-                                  "description": "What is good or weak about the idea under review."}
-        properties["vote"] = {"type": "string", "enum": ["for", "against"],
-                              "description": "for or against the idea under review."}
-    return {"title": "Contribution", "description": "Your turn in the brainstorm.", "type": "object",
-            "properties": properties, "required": list(properties), "additionalProperties": False}
+    if propose and review:
+        return IdeaAndReviewTurn
+    return ReviewTurn if review else IdeaTurn
 
 
 @dataclass(kw_only=True)
@@ -100,9 +116,17 @@ class Moves:
     votes: list[tuple[int, int]] = field(default_factory=list)
 
 
+_DANGLING = re.compile(r"(?:[\s,;:(-]+(?:and|or|to|the|a|an|of|for|with|by|in|on|that|which|their|its|,))+[\s,;:(-]*$",
+                       re.IGNORECASE)
+
+
 def _clean(text: Any) -> str:
+    """One line, quotes stripped, and a text cut off at its length bound ended at its last full word."""
     text = " ".join(str(text or "").split()).strip().strip("\"'")
-    return "" if text.casefold().rstrip(".") in _NONE else text
+    if text.casefold().rstrip(".") in _NONE:
+        return ""
+    tidy = _DANGLING.sub("", text).rstrip(" ,;:-(").lstrip(" ,;:.-)")
+    return tidy or text
 
 
 def _vote_value(value: Any) -> int:
@@ -119,7 +143,7 @@ def _vote_value(value: Any) -> int:
     return 0
 
 
-def moves_from_contribution(reply: Contribution | Mapping[str, Any], *, review: int | None = None) -> Moves:
+def moves_from_contribution(reply: BaseModel | Mapping[str, Any], *, review: int | None = None) -> Moves:
     """The moves of a structured turn; ``review`` is the idea its critique and vote are about.
 
     Unknown keys are ignored, 'none' and empty strings mean no move, a vote

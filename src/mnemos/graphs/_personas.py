@@ -45,8 +45,9 @@ class Persona(BaseModel):
     """Its vote when it cannot tell: 1 for, -1 against, 0 none."""
     budget: int = Field(default=1500, ge=64)
     """The token budget of its view of the transcript."""
-    window: int = Field(default=8, ge=1)
-    """How many recent messages it sees verbatim (older ones are summarized)."""
+    window: int = Field(default=8, ge=0)
+    """How many recent messages it sees verbatim (older ones are summarized); 0: no transcript,
+    only the chair's context and request, which list the ideas (best for small models)."""
 
     @model_validator(mode="before")
     @classmethod

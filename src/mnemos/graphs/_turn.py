@@ -22,17 +22,19 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import BaseMessage
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.runnables import RunnableConfig
+from pydantic import BaseModel
 
 from mnemos.agents import OfflineChatModel
-from mnemos.agents._lexical import content_words
+from mnemos.agents._lexical import content_words, words
+from mnemos.agents.structured import structured_call
+from mnemos.exceptions import ModelOutputError
 from mnemos.graphs._ledger import (
     Moves,
     contribution_schema,
     moves_from_contribution,
     moves_from_text,
-    score,
 )
 from mnemos.graphs._personas import Persona
 
@@ -41,10 +43,11 @@ __all__ = [
     "ask",
     "echo_of",
     "is_rehearsal_model",
+    "mostly_symbols",
     "normalize",
+    "not_an_idea",
     "rehearsal_lines",
     "review_target",
-    "score_label",
     "task_lines",
 ]
 
@@ -55,6 +58,9 @@ REHEARSAL_NOTICE = (
 )
 _JSON_OBJECT = re.compile(r"\{.*\}", re.DOTALL)
 _PUNCT = re.compile(r"[^\w\s]", re.UNICODE)
+_NON_ANSWER = re.compile(r"\b(?:not sure|don'?t know|do not know|cannot answer|can'?t answer|no idea|"
+                         r"as an ai|i am unable|i'?m unable)\b", re.IGNORECASE)
+_PLACEHOLDER = re.compile(r"\[(?:your|insert|name|company)[^\]]*\]", re.IGNORECASE)
 
 
 def is_rehearsal_model(model: BaseChatModel) -> bool:
@@ -76,19 +82,17 @@ def review_target(ledger: Mapping[str, Any], name: str) -> dict[str, Any] | None
     return min(open_ideas, key=lambda i: (len(i["votes"]), i["id"]))
 
 
-def task_lines(topic: str, *, propose: bool, target: Mapping[str, Any] | None) -> list[str]:
-    """What the chair asks for this turn, the topic restated, and the reply format."""
-    lines = ["Your task:"]
-    example: dict[str, str] = {}
+def task_lines(*, propose: bool, target: Mapping[str, Any] | None) -> list[str]:
+    """What the chair asks for this turn, in plain words (the reply's format is the schema's business:
+    asking a small model for JSON in the prompt makes it worse, a grammar does not)."""
+    if target is None:
+        return ["Answer with one new short practical idea, in one sentence."]
+    lines = [f"A colleague suggested: {target['text']}"]
     if propose:
-        lines.append(f'- Give one short practical idea about "{topic}", in one sentence, '
-                     "not one already listed.")
-        example["idea"] = "..."
-    if target is not None:
-        lines.append(f"- Say in a few words what is good or weak about idea #{target['id']} "
-                     f"\"{target['text']}\", and vote for or against it.")
-        example.update(critique="...", vote="for or against")
-    lines.append("Reply with JSON only: " + json.dumps(example))
+        lines.append("Answer with your own new idea in one sentence, then say in a few words whether the "
+                     "colleague's idea is good, and vote for or against it.")
+    else:
+        lines.append("Is it a good idea? Say why in a few words, and vote for or against it.")
     return lines
 
 
@@ -105,17 +109,44 @@ def rehearsal_lines(persona: Persona | None, name: str, *, number: int, propose:
     return lines
 
 
+def not_an_idea(idea: str, prompt_texts: Sequence[str]) -> str | None:
+    """Why ``idea`` is not an idea, or None: no words, symbols, a placeholder, a non-answer, an echo.
+
+    Small models sometimes answer with a number, a name or the question
+    itself; such replies are dropped (with a note), not recorded as ideas.
+    """
+    if not any(w.isalpha() for w in words(idea)):
+        return "it has no words"
+    if mostly_symbols(idea):
+        return "it is mostly numbers or symbols"
+    if _PLACEHOLDER.search(idea):
+        return "it is a template placeholder"
+    if _NON_ANSWER.search(idea):
+        return "it says the model has no answer"
+    echo = echo_of(idea, prompt_texts)
+    return f"it repeats the prompt ({echo[:60]!r})" if echo is not None else None
+
+
+def mostly_symbols(text: str) -> bool:
+    """Whether more than a fifth of the text's visible characters are not letters (dates, ids, markup)."""
+    visible = [c for c in text if not c.isspace()]
+    return bool(visible) and sum(not c.isalpha() for c in visible) > len(visible) / 5
+
+
 def echo_of(idea: str, texts: Sequence[str]) -> str | None:
     """The prompt line ``idea`` merely repeats (the topic, an instruction), if any.
 
-    Small models often echo their prompt; a reply whose words all come from
-    one line of the prompt (the topic restated, say) is not an idea.
+    A reply most of whose words come from one line of the prompt, and that
+    repeats most of that line (the topic restated, say), is not an idea.
     """
     mine = content_words(idea)
     for text in texts:
         for line in text.splitlines():
             theirs = content_words(line)
-            if (mine and mine <= theirs) or (not mine and normalize(idea) == normalize(line)):
+            shared = len(mine & theirs)
+            if mine and theirs and shared >= 0.7 * len(mine) and shared >= 0.6 * len(theirs):
+                return line.strip()  # "The answer is: <the question>" and the like
+            if not mine and normalize(idea) == normalize(line):
                 return line.strip()
     return None
 
@@ -128,48 +159,43 @@ def ask(
     target: Mapping[str, Any] | None,
     config: RunnableConfig | None,
 ) -> tuple[Moves, list[str]]:
-    """A turn's moves from ``model``: structured output first, then the reply read as JSON or lines.
+    """A turn's moves from ``model``, and notes on what could not be read.
 
-    Returns the moves and notes on what could not be read. Never raises for
-    a malformed reply; errors of the model call itself propagate.
+    Structured output first (:func:`~mnemos.agents.structured_call`, a JSON
+    schema grammar on the local model); a reply that is not the JSON asked
+    for is read as lines (``IDEA:`` ...); a reply with no move in it gets one
+    repair turn; after that the turn passes with a note. Never raises for a
+    malformed reply; errors of the model call itself propagate.
     """
     review = int(target["id"]) if target is not None else None
     schema = contribution_schema(propose=propose, review=review is not None)
-    parsed, raw = _structured(model, schema, messages, config)
-    if parsed is not None:
-        moves = moves_from_contribution(_only(parsed, schema), review=review)
-        return moves, []
-    data = _json_in(raw)
-    moves = moves_from_contribution(_only(data, schema), review=review) if data else moves_from_text(raw, review=review)
-    notes = [] if (moves.ideas or moves.critiques or moves.votes) else [
-        f"no move could be read in the reply {raw.strip()[:80]!r}; the turn passes"]
-    return moves, notes
+    notes: list[str] = []
+    prompt = list(messages)
+    first: Moves | None = None
+    for attempt in (1, 2):
+        try:
+            reply = structured_call(model, schema, prompt, config=config, repair=False)
+        except ModelOutputError as exc:
+            raw = exc.raw
+        else:
+            return moves_from_contribution(reply, review=review), notes
+        data = _json_in(raw)
+        moves = moves_from_contribution(_only(data, schema), review=review) if data else moves_from_text(
+            raw, review=review)
+        if moves.ideas or moves.critiques or moves.votes:
+            return moves, notes
+        first = first or moves
+        if attempt == 1:
+            fields = ", ".join(schema.model_fields)
+            prompt = [*prompt, AIMessage(raw[:2000] or "(empty reply)"),
+                      HumanMessage(f"That reply could not be read. Reply with a JSON object with the fields {fields}.")]
+    notes.append(f"no move could be read in the reply {raw.strip()[:80]!r}; the turn passes")
+    return Moves(say=first.say if first else ""), notes
 
 
-def _only(data: Mapping[str, Any], schema: Mapping[str, Any]) -> dict[str, Any]:
+def _only(data: Mapping[str, Any], schema: type[BaseModel]) -> dict[str, Any]:
     """The fields the chair asked for (a reply may carry others)."""
-    return {k: v for k, v in data.items() if k in schema["properties"]}
-
-
-def _structured(
-    model: BaseChatModel, schema: dict[str, Any], messages: list[BaseMessage], config: RunnableConfig | None,
-) -> tuple[dict[str, Any] | None, str]:
-    """``(parsed, "")`` from structured output, or ``(None, raw_text)`` when it could not be had."""
-    try:
-        runnable = model.with_structured_output(schema, include_raw=True)
-    except NotImplementedError:
-        return None, model.invoke(messages, config=config).text
-    result: Any = runnable.invoke(messages, config=config)
-    parsed = result.get("parsed") if isinstance(result, dict) else None
-    if isinstance(parsed, dict):
-        return parsed, ""
-    raw = result.get("raw") if isinstance(result, dict) else result
-    if isinstance(raw, BaseMessage):
-        calls = getattr(raw, "tool_calls", None) or []
-        if calls and isinstance(calls[0].get("args"), dict):
-            return calls[0]["args"], ""
-        return None, raw.text
-    return None, str(raw or "")
+    return {k: v for k, v in data.items() if k in schema.model_fields}
 
 
 def _json_in(text: str) -> dict[str, Any] | None:
@@ -182,8 +208,3 @@ def _json_in(text: str) -> dict[str, Any] | None:
     except ValueError:
         return None
     return value if isinstance(value, dict) else None
-
-
-def score_label(idea: Mapping[str, Any]) -> str:
-    """``votes +1`` for the ideas list of a brief."""
-    return f"votes {score(idea):+d}"

@@ -285,8 +285,9 @@ def prune_checkpoints(
             config: Any = {"configurable": {"thread_id": tid, "checkpoint_ns": ns, "checkpoint_id": oldest}}
             item = saver.get_tuple(config)
             counters = dict((item.metadata or {}).get("counters_since_delta_snapshot") or {}) if item else {}
-            if counters and not (ns == "" and graph_for is not None and not dry_run
-                                 and _snapshot_deltas(saver, graph_for(tid, latest.metadata or {}), config)):
+            graph = graph_for(tid, latest.metadata or {}) if counters and ns == "" and graph_for else None
+            rebuilt = graph is not None and (dry_run or _snapshot_deltas(saver, graph, config))
+            if counters and not rebuilt:
                 # no graph to rebuild the values: keep the ancestors the delta channels replay
                 depth = max(int(c[1]) for c in counters.values()) + 1
                 cursor: str | None = oldest

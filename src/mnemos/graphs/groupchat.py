@@ -59,6 +59,7 @@ from mnemos.agents import (
     resolve_model,
 )
 from mnemos.agents.agent import RunIdentity
+from mnemos.agents.structured import finish_reason
 from mnemos.exceptions import UsageError
 from mnemos.graphs._ledger import (
     Contribution,
@@ -77,11 +78,11 @@ from mnemos.graphs._team_memory import recall_team, write_session
 from mnemos.graphs._turn import (
     REHEARSAL_NOTICE,
     ask,
-    echo_of,
     is_rehearsal_model,
+    mostly_symbols,
+    not_an_idea,
     rehearsal_lines,
     review_target,
-    score_label,
     task_lines,
 )
 from mnemos.memory_adapters import BaseMemoryAdapter
@@ -107,6 +108,8 @@ SpeakerSelector = Callable[[Mapping[str, Any], Sequence[str]], str]
 """A custom speaker selection: ``(state, candidates) -> name``."""
 
 _RESERVED = frozenset({"open", "select", "close", "chair"})
+CLOSING_TOKENS = 160
+"""The most tokens the moderator's closing remarks may take."""
 _REVISIT = re.compile(r"\b(revisit|reconsider|again|re-?propose)\b", re.IGNORECASE)
 
 
@@ -166,6 +169,7 @@ class View:
 
     budget: int = 1500
     window: int = 8
+    """0: no transcript at all, only the chair's context and request (best for small models)."""
     strategy: Literal["buffer", "window", "summary", "summary_buffer"] = "summary_buffer"
     include: frozenset[str] | None = None
     exclude: frozenset[str] = frozenset()
@@ -569,42 +573,54 @@ class GroupChat:
         rounds = _rounds(state, self.max_rounds)
         return rounds == 1 or state.get("round", 1) < rounds
 
-    def brief(self, name: str, state: Mapping[str, Any]) -> HumanMessage:
-        """The chair's brief to ``name`` for its next turn (the last message of its prompt)."""
-        participant = self._by_name[name]
+    def chair_context(self, name: str, state: Mapping[str, Any]) -> SystemMessage:
+        """What the chair tells ``name`` before its task: the question, the round, the ideas so far.
+
+        It joins the speaker's system prompt. The ideas are listed as plain
+        text (no numbers, no authors): small models copy list markup.
+        """
         ledger = state.get("ledger") or empty_ledger()
         recalled = state.get("recalled") or {}
         topic = state.get("topic", "")
-        round_ = state.get("round", 1)
-        role = participant.persona.role if participant.persona and participant.persona.role else ""
-        lines = [f"Topic: {topic}",
-                 f"Round {round_} of {_rounds(state, self.max_rounds)}. Your turn, {name}"
-                 + (f" ({role})." if role else ".")]
-        live = [i for i in ledger["ideas"] if i["status"] != "merged"]
-        if live:
-            lines.append("Ideas so far:")
-            for i in live:
-                where = "accepted in an earlier session" if i["origin"] != "session" else (
-                    f"by {i['author']}, {score_label(i)}")
-                lines.append(f"#{i['id']} {i['text']} ({where})")
+        lines = [f"The question: {topic}", f"Round {state.get('round', 1)} of {_rounds(state, self.max_rounds)}."]
+        session = [i["text"] for i in ledger["ideas"] if i["status"] != "merged" and i["origin"] == "session"]
+        earlier = [i["text"] for i in ledger["ideas"] if i["origin"] != "session"]
+        if session:
+            lines.append("Ideas already proposed: " + "; ".join(session) + ".")
+        if earlier:
+            lines.append("Accepted in earlier sessions (build on them): " + "; ".join(earlier) + ".")
         rejected = recalled.get("rejected", [])
         if rejected and not self._revisit(topic):
-            lines.append("Rejected in earlier sessions, do not propose again:")
-            lines += [f"- {i['text']}" for i in rejected]
+            lines.append("Rejected in earlier sessions (do not propose them again): "
+                         + "; ".join(i["text"] for i in rejected) + ".")
+        return SystemMessage("\n".join(lines))
+
+    def brief(self, name: str, state: Mapping[str, Any]) -> HumanMessage:
+        """The chair's request to ``name`` for its turn (the last message of its prompt): the topic, then the task."""
+        participant = self._by_name[name]
+        ledger = state.get("ledger") or empty_ledger()
+        topic = state.get("topic", "")
         target = review_target(ledger, name)
         propose = self._proposes(state) or target is None
-        lines += task_lines(topic, propose=propose, target=target)
-        if is_rehearsal_model(participant.agent.chat_model):
-            number = ledger["next_id"]
-            lines += rehearsal_lines(participant.persona, name, number=number, propose=propose, target=target)
+        lines = [topic]
+        if is_rehearsal_model(participant.agent.chat_model):  # first: the offline model copies the first it finds
+            lines += rehearsal_lines(participant.persona, name, number=ledger["next_id"], propose=propose,
+                                     target=target)
+        lines += task_lines(propose=propose, target=target)
         return HumanMessage("\n".join(lines), name="chair")
 
     def assemble(self, name: str, state: Mapping[str, Any], config: RunnableConfig | None = None) -> AssembledContext:
-        """The prompt ``name`` would get now: its view of the transcript, its memories and the brief."""
+        """The prompt ``name`` would get now: the chair's context, its view of the transcript, its memories, the brief.
+
+        A view with ``window=0`` shows no transcript at all (the chair's
+        context lists the ideas): the short prompt small models need.
+        """
         if name not in self._by_name:
             raise UsageError(f"no participant named {name!r}; participants: {self.names}")
-        view = self._by_name[name].view.filter(state.get("messages", []))
-        return self._viewing[name].assemble({"messages": [*view, self.brief(name, state)]}, config)
+        participant = self._by_name[name]
+        view = [] if participant.view.window == 0 else participant.view.filter(state.get("messages", []))
+        messages = [self.chair_context(name, state), *view, self.brief(name, state)]
+        return self._viewing[name].assemble({"messages": messages}, config)
 
     def _turn(self, name: str, state: GroupChatState, config: RunnableConfig | None) -> dict[str, Any]:
         context = self.assemble(name, state, config)
@@ -616,9 +632,13 @@ class GroupChat:
         prompt_texts = [topic, self._by_name[name].agent.instructions or ""]
         rehearsing = is_rehearsal_model(self._viewing[name].chat_model)  # placeholders are copied on purpose
         for idea in [] if rehearsing else list(moves.ideas):
-            if (echo := echo_of(idea, prompt_texts)) is not None:
+            if (why := not_an_idea(idea, prompt_texts)) is not None:
                 moves.ideas.remove(idea)
-                notes.append(f"dropped {idea!r}: it repeats the prompt ({echo[:60]!r}), it is not an idea")
+                notes.append(f"dropped {idea!r}: {why}, it is not an idea")
+        for number, text in [] if rehearsing else list(moves.critiques):
+            if mostly_symbols(text) or len(text.split()) < 2:
+                moves.critiques.remove((number, text))  # the vote stands; the text is noise
+                notes.append(f"dropped the critique {text!r}: it is not a sentence")
         round_ = state.get("round", 1)
         recalled = state.get("recalled") or {}
         ledger, refused = record_moves(
@@ -673,15 +693,23 @@ class GroupChat:
         """The moderator's closing words, by its model (a summary is an aid: failures are logged, not raised)."""
         assert self._moderator is not None
         agent = self._moderator.agent
+        decided = {status: [i["text"] for i in ledger["ideas"] if i["status"] == status and i["origin"] == "session"]
+                   for status in ("accepted", "rejected", "proposed")}
+        outcome = "\n".join(f"{label}: {'; '.join(texts)}." for label, texts in (
+            ("Accepted", decided["accepted"]), ("Rejected", decided["rejected"]), ("Still open", decided["proposed"]))
+            if texts)
         prompt = [SystemMessage(agent.instructions or "You chair a brainstorm."),
-                  HumanMessage(f"Close the brainstorm on: {topic}\n\nThe ledger:\n{ledger_markdown(ledger)}\n\n"
-                               "In a short paragraph: what was accepted and why, what was rejected and why, "
-                               "and the next steps.")]
+                  HumanMessage(f"{topic}\n{outcome}\nClose the brainstorm in two or three sentences: "
+                               "what was accepted and why, and the next step.")]
         try:
-            return agent.chat_model.invoke(prompt, config=config).text.strip()
+            reply = agent.chat_model.bind(max_tokens=CLOSING_TOKENS).invoke(prompt, config=config)
         except Exception as exc:
             logger.warning("the moderator's closing remarks failed (%s); keeping the ledger summary", exc)
             return ""
+        text = reply.text.strip()
+        if finish_reason(reply) == "length":  # cut off: keep the complete sentences
+            text = text[: max(text.rfind(". "), text.rfind(".\n"), text.rfind("!"), text.rfind("?")) + 1].strip()
+        return text
 
 
 # --- helpers -------------------------------------------------------------------------------

@@ -302,6 +302,13 @@ class MnemosStore(BaseStore):
 
     # -- namespaces -----------------------------------------------------------------------
 
+    def _holds_items(self, namespace: tuple[str, ...]) -> bool:
+        """Whether an item lies in ``namespace`` itself (a listing also returns those below it)."""
+        first = self.adapter.list(namespace=namespace, filter=_MARKER, limit=1)
+        if not first or first[0].namespace == namespace:  # the common case: one read
+            return bool(first)
+        return any(r.namespace == namespace for r in self._iter_items(namespace, {}))
+
     def _list_namespaces(self, op: ListNamespacesOp) -> list[tuple[str, ...]]:
         prefix: tuple[str, ...] = ()
         for condition in op.match_conditions or ():
@@ -312,8 +319,9 @@ class MnemosStore(BaseStore):
                         break
                     fixed.append(part)
                 prefix = tuple(fixed)
-        namespaces = {r.namespace for r in self._iter_items(prefix, {})}
-        matching = [ns for ns in namespaces if all(_ns_matches(c, ns) for c in op.match_conditions or ())]
+        candidates = self.adapter.namespaces(prefix)  # namespaces holding any memory
+        matching = [ns for ns in candidates if all(_ns_matches(c, ns) for c in op.match_conditions or ())
+                    and self._holds_items(ns)]
         if op.max_depth is not None:
             matching = list({ns[: op.max_depth] for ns in matching})
         return sorted(matching)[op.offset : op.offset + op.limit]

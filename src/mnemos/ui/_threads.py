@@ -31,6 +31,7 @@ __all__ = [
     "ThreadRow",
     "brainstorm_state",
     "find_thread",
+    "thread_config",
     "thread_rows",
     "thread_steps",
 ]
@@ -168,15 +169,16 @@ class GraphCache:
             return "saved"
         try:
             graph = self.get(row.graph, row.store)
-            state = graph.get_state(_config(row))
+            state = graph.get_state(thread_config(row))
         except (MnemosError, Exception):
             return "saved"
         if state.interrupts:
             return "interrupted"
-        return "unfinished" if state.next else "finished"
+        return "unfinished" if state.next or state.tasks else "finished"  # tasks: writes saved, no checkpoint
 
 
-def _config(row: ThreadRow) -> dict[str, Any]:
+def thread_config(row: ThreadRow) -> dict[str, Any]:
+    """The run config of a thread: its id and its owner (a thread refuses any other user)."""
     return {"configurable": {"thread_id": row.thread, "user_id": row.user or "default"}}
 
 
@@ -223,7 +225,7 @@ def _step_of(number: int, created: str | None, name: str, result: Any) -> Step:
 
 def thread_steps(graph: Any, row: ThreadRow) -> tuple[list[Step], Any]:
     """The run, oldest step first, and the thread's current ``StateSnapshot``."""
-    config = _config(row)
+    config = thread_config(row)
     state = graph.get_state(config)
     steps: list[Step] = []
     for snap in reversed(list(graph.get_state_history(config))):
@@ -238,8 +240,20 @@ def thread_steps(graph: Any, row: ThreadRow) -> tuple[list[Step], Any]:
 
 
 def brainstorm_state(saver: BaseCheckpointSaver[Any], thread: str) -> dict[str, Any]:
-    """A brainstorm session's latest state values (topic, messages, ledger, recalled, summary...)."""
+    """A brainstorm session's state values (topic, messages, ledger, recalled, summary...).
+
+    Read through the session's graph: its transcript and ledger are delta
+    channels, which a checkpoint holds as steps to replay, not as values.
+    """
+    from mnemos.graphs.brainstorm import graph_for_thread
+
     latest = saver.get_tuple({"configurable": {"thread_id": thread}})
     if latest is None:
         raise LookupError(f"no saved brainstorm {thread!r}")
-    return dict(latest.checkpoint.get("channel_values") or {})
+    meta = latest.metadata or {}
+    config = {"configurable": {"thread_id": thread, "user_id": meta.get("mnemos_user") or "default"}}
+    try:
+        graph = graph_for_thread(meta, saver)
+        return dict(graph.get_state(config).values or {})
+    except MnemosError:  # its persona file is gone: what the checkpoint holds itself
+        return dict(latest.checkpoint.get("channel_values") or {})

@@ -4,6 +4,7 @@
 ``GET  /brainstorms``                     sessions (checkpointed ones and written ones)
 ``GET  /brainstorms/{id}``                transcript by round, ledger, recalled, summary
 ``GET  /brainstorms/{id}/body``           the same body alone (what the live view reloads)
+``POST /brainstorms/{id}/resume``         continue an unfinished session with the settings it was started with
 ========================================  =============================================
 
 A session on the LangGraph engine is read from the checkpointer; one that
@@ -23,8 +24,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from mnemos.ui._threads import BRAINSTORM, brainstorm_state, find_thread, thread_rows
-from mnemos.ui._web import BadRequest, context, principal, render
+from mnemos.ui._runs import RunInfo
+from mnemos.ui._threads import BRAINSTORM, ThreadRow, brainstorm_state, find_thread, thread_rows
+from mnemos.ui._web import BadRequest, context, principal, redirect, render
+from mnemos.ui.base import UIContext
 
 __all__ = ["routes"]
 
@@ -79,7 +82,8 @@ def _from_files(directory: Path) -> dict[str, Any]:
     return {"topic": transcript.get("topic", ""), "summary": transcript.get("summary", ""),
             "stop_reason": transcript.get("stop_reason", ""), "recalled": transcript.get("recalled") or {},
             "transcript": transcript.get("transcript") or [], "ideas": ideas.get("ideas") or [],
-            "dropped": ideas.get("dropped") or [], "notes": transcript.get("notes") or []}
+            "dropped": ideas.get("dropped") or [], "notes": transcript.get("notes") or [],
+            "rehearsal": bool(ideas.get("rehearsal"))}
 
 
 def _from_state(values: dict[str, Any]) -> dict[str, Any]:
@@ -94,6 +98,7 @@ def _from_state(values: dict[str, Any]) -> dict[str, Any]:
             "stop_reason": values.get("stop_reason", ""), "recalled": values.get("recalled") or {},
             "transcript": transcript, "ideas": ledger.get("ideas") or [],
             "dropped": ledger.get("dropped") or [], "notes": values.get("notes") or [],
+            "rehearsal": bool(ledger.get("rehearsal")),
             "trace": [e for e in values.get("memory_trace") or [] if isinstance(e, dict)]}
 
 
@@ -134,8 +139,43 @@ def brainstorm_body(request: Request) -> Response:
     return render(request, "brainstorms_body.html", s=_session(request))
 
 
+def _continue(ctx: UIContext, row: ThreadRow, info: RunInfo) -> None:
+    """Run the rest of a session as ``mnemos brainstorm --resume`` would: its saved persona set,
+    rounds, store and model."""
+    from mnemos.graphs.brainstorm import brainstorm_chat, run_session, settings_of
+    from mnemos.memory_adapters.registry import open_memory
+
+    latest = ctx.saver.get_tuple({"configurable": {"thread_id": row.thread}})
+    settings = settings_of(latest.metadata or {}) if latest is not None else {}
+    memory = open_memory(settings.get("store") or ctx.config.store, embedder=ctx.config.embedder)
+    try:
+        chat, _ = brainstorm_chat(settings.get("personas") or "builtin", model=settings.get("model") or None,
+                                  memory=memory, rounds=int(settings.get("rounds") or 3))
+        run_session(chat, None, thread_id=row.thread, user_id=row.user or "default",
+                    checkpoints=ctx.config.checkpoints, resume=True,
+                    on_update=lambda node, update: ctx.runs.step(row.thread),
+                    settings={k: v for k, v in settings.items() if k != "user"})
+    finally:
+        memory.close()
+
+
+async def resume(request: Request) -> Response:
+    ctx = context(request)
+    thread = request.path_params["id"]
+    row = find_thread(ctx.saver, thread, ctx.user_filter(principal(request)))
+    if row.graph != BRAINSTORM:
+        raise LookupError(f"thread {thread!r} is not a brainstorm")
+    if ctx.runs.running(thread):
+        raise BadRequest(f"the session {thread!r} is running already")
+    if row.status != "unfinished":
+        raise BadRequest(f"the session {thread!r} has nothing left to run (status {row.status})")
+    ctx.runs.start(thread, "resume", lambda info: _continue(ctx, row, info), graph=BRAINSTORM, user=row.user)
+    return redirect(f"/brainstorms/{thread}")
+
+
 routes = [
     Route("/brainstorms", brainstorms_page),
     Route("/brainstorms/{id}", brainstorm_page),
     Route("/brainstorms/{id}/body", brainstorm_body),
+    Route("/brainstorms/{id}/resume", resume, methods=["POST"]),
 ]

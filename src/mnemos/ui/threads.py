@@ -25,7 +25,14 @@ from starlette.routing import Route
 
 from mnemos.exceptions import UsageError
 from mnemos.ui._runs import RunInfo
-from mnemos.ui._threads import BRAINSTORM, ThreadRow, find_thread, thread_rows, thread_steps
+from mnemos.ui._threads import (
+    BRAINSTORM,
+    ThreadRow,
+    find_thread,
+    thread_config,
+    thread_rows,
+    thread_steps,
+)
 from mnemos.ui._web import BadRequest, context, principal, redirect, render
 from mnemos.ui.base import UIContext
 
@@ -159,7 +166,7 @@ async def answer(request: Request) -> Response:
     if row.graph == BRAINSTORM or not row.graph:
         raise BadRequest("this thread cannot be resumed from here")
     graph = ctx.graphs.get(row.graph, row.store)
-    pending = list(graph.get_state({"configurable": {"thread_id": row.thread, "user_id": row.user or "default"}}).interrupts)
+    pending = list(graph.get_state(thread_config(row)).interrupts)
     if not pending:
         raise BadRequest(f"thread {row.thread!r} is not waiting for an answer")
     resume: Any = text if len(pending) == 1 else {i.id: text for i in pending}
