@@ -13,6 +13,7 @@ __all__ = [
     "CapabilityNotSupportedError",
     "ConfigurationError",
     "EmbedderMismatchError",
+    "ForeignStoreError",
     "GraphTopologyError",
     "ImportFormatError",
     "InvalidNamespaceError",
@@ -22,8 +23,10 @@ __all__ = [
     "MnemosError",
     "MnemosRuntimeError",
     "ModelProviderError",
+    "ReadOnlyStoreError",
     "ScopeViolationError",
     "StorageError",
+    "StoreBusyError",
     "UsageError",
 ]
 
@@ -126,3 +129,16 @@ class GraphTopologyError(UsageError):
     def __init__(self, message: str, *, nodes: tuple[str, ...] = ()) -> None:
         self.nodes = nodes
         super().__init__(message)
+
+
+class StoreBusyError(StorageError):
+    """Another writer held the store's lock for longer than the configured wait."""
+
+
+class ReadOnlyStoreError(UsageError):
+    """A write was attempted through a store opened read-only."""
+
+
+class ForeignStoreError(ConfigurationError):
+    """The file is empty or belongs to another application; it is not adopted unless
+    the store is opened with ``initialize=True``."""

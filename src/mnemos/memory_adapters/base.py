@@ -21,6 +21,7 @@ import enum
 import io
 import json
 import math
+import os
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
@@ -31,6 +32,7 @@ from typing import IO, Annotated, Any, ClassVar
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
+from mnemos._files import open_private
 from mnemos.exceptions import (
     CapabilityNotSupportedError,
     ImportFormatError,
@@ -42,6 +44,19 @@ from mnemos.exceptions import (
 from mnemos.memory_adapters._filters import matches_filter, validate_filter
 from mnemos.memory_adapters._ids import new_id
 from mnemos.memory_adapters._namespace import Namespace, is_prefix, validate_namespace
+from mnemos.memory_adapters._validate import (
+    MAX_CONTENT_BYTES,
+    MAX_ID_LENGTH,
+    MAX_QUERY_CHARS,
+    MAX_TTL_SECONDS,
+    aware,
+    check_content,
+    check_count,
+    check_id,
+    check_json_value,
+    check_metadata,
+    check_when,
+)
 
 __all__ = [
     "MAX_CONTENT_BYTES",
@@ -57,10 +72,6 @@ __all__ = [
     "SearchQuery",
     "utcnow",
 ]
-
-MAX_CONTENT_BYTES = 4 * 1024 * 1024
-"""Largest content accepted, in UTF-8 bytes (a 1 MB memory is fine)."""
-
 
 def utcnow() -> datetime:
     """The current time, timezone-aware UTC."""
@@ -273,12 +284,6 @@ def _pydantic_message(exc: ValidationError) -> str:
     return "; ".join(parts)
 
 
-def _aware(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
 def _namespace_field(value: object) -> tuple[str, ...]:
     return validate_namespace(value, allow_empty=False)
 
@@ -286,12 +291,14 @@ def _namespace_field(value: object) -> tuple[str, ...]:
 _Content = Annotated[str, BeforeValidator(lambda v: check_content(v))]
 _Id = Annotated[str, BeforeValidator(lambda v: check_id(v))]
 _NamespaceField = Annotated[tuple[str, ...], BeforeValidator(_namespace_field)]
-_Metadata = Annotated[dict[str, Any], AfterValidator(lambda v: check_metadata(v))]
+_Metadata = Annotated[dict[str, Any], BeforeValidator(lambda v: check_metadata(v))]
+_When = Annotated[datetime, AfterValidator(aware)]
 
 
 def _check_provenance(value: dict[str, Any] | None) -> dict[str, Any] | None:
     if value is None:
         return None
+    check_json_value(value, "provenance")
     for key in ("agent", "thread", "source"):
         if value.get(key) is not None and not isinstance(value[key], str):
             raise InvalidRecordError(f"provenance {key} must be a string")
@@ -315,16 +322,16 @@ class NewMemory(BaseModel):
     namespace: _NamespaceField
     kind: MemoryKind = MemoryKind.EPISODIC
     metadata: _Metadata = Field(default_factory=dict)
-    importance: float = Field(default=0.5, ge=0.0, le=1.0)
-    expires_at: datetime | None = None
-    ttl_seconds: float | None = Field(default=None, gt=0)
+    importance: float = Field(default=0.5, ge=0.0, le=1.0, allow_inf_nan=False)
+    expires_at: _When | None = None
+    ttl_seconds: float | None = Field(default=None, gt=0, le=MAX_TTL_SECONDS, allow_inf_nan=False)
     provenance: _ProvenanceField = None
-    created_at: datetime | None = None
+    created_at: _When | None = None
     id: _Id | None = None
 
     def to_record(self, *, now: datetime, scope: Namespace) -> MemoryRecord:
-        created = _aware(self.created_at) or now
-        expires = _aware(self.expires_at)
+        created = aware(self.created_at) or now
+        expires = aware(self.expires_at)
         if self.ttl_seconds is not None:
             expires = now + timedelta(seconds=self.ttl_seconds)
         return MemoryRecord(
@@ -350,15 +357,15 @@ class _RecordModel(BaseModel):
     kind: MemoryKind
     content: _Content
     metadata: _Metadata = Field(default_factory=dict)
-    created_at: datetime
-    updated_at: datetime
-    importance: float = Field(default=0.5, ge=0.0, le=1.0)
-    expires_at: datetime | None = None
+    created_at: _When
+    updated_at: _When
+    importance: float = Field(default=0.5, ge=0.0, le=1.0, allow_inf_nan=False)
+    expires_at: _When | None = None
     provenance: _ProvenanceField = None
-    valid_from: datetime | None = None
-    valid_to: datetime | None = None
-    superseded_by: str | None = None
-    version: int = Field(default=1, ge=1)
+    valid_from: _When | None = None
+    valid_to: _When | None = None
+    superseded_by: _Id | None = None
+    version: int = Field(default=1, ge=1, le=2**62)
 
     def to_record(self) -> MemoryRecord:
         return MemoryRecord(
@@ -367,73 +374,21 @@ class _RecordModel(BaseModel):
             kind=self.kind,
             content=self.content,
             metadata=self.metadata,
-            created_at=_aware(self.created_at),  # type: ignore[arg-type]
-            updated_at=_aware(self.updated_at),  # type: ignore[arg-type]
+            created_at=aware(self.created_at),  # type: ignore[arg-type]
+            updated_at=aware(self.updated_at),  # type: ignore[arg-type]
             importance=self.importance,
-            expires_at=_aware(self.expires_at),
+            expires_at=aware(self.expires_at),
             provenance=Provenance.from_dict(self.provenance),
-            valid_from=_aware(self.valid_from),
-            valid_to=_aware(self.valid_to),
+            valid_from=aware(self.valid_from),
+            valid_to=aware(self.valid_to),
             superseded_by=self.superseded_by,
             version=self.version,
         )
 
 
-def check_content(value: object) -> str:
-    """Validate memory content: a non-blank string of at most MAX_CONTENT_BYTES."""
-    if not isinstance(value, str):
-        raise InvalidRecordError(f"content must be a string, not {type(value).__name__}")
-    if not value.strip():
-        raise InvalidRecordError("content is empty")
-    if "\x00" in value:
-        raise InvalidRecordError("content contains a NUL character")
-    size = len(value.encode("utf-8", errors="surrogatepass"))
-    if size > MAX_CONTENT_BYTES:
-        raise InvalidRecordError(
-            f"content is {size} bytes; the limit is {MAX_CONTENT_BYTES} bytes"
-        )
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise InvalidRecordError("content is not valid unicode (lone surrogate)") from None
-    return value
-
-
-MAX_ID_LENGTH = 200
-"""Longest memory id accepted, in characters."""
-
-
-def check_id(value: object) -> str:
-    """Validate a memory id: a non-empty printable string of at most MAX_ID_LENGTH characters."""
-    if not isinstance(value, str) or not value:
-        raise InvalidRecordError(f"a memory id is a non-empty string, got {_short(value)}")
-    if len(value) > MAX_ID_LENGTH:
-        raise InvalidRecordError(f"a memory id has at most {MAX_ID_LENGTH} characters")
-    if any(ord(ch) < 32 or ord(ch) == 127 or 0xD800 <= ord(ch) <= 0xDFFF for ch in value):
-        raise InvalidRecordError("a memory id contains a control character or a lone surrogate")
-    return value
-
-
-def _short(value: object) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def check_metadata(value: object) -> dict[str, Any]:
-    """Validate metadata: a JSON-serializable dict with string keys."""
-    if not isinstance(value, Mapping):
-        raise InvalidRecordError(f"metadata must be a dict, not {type(value).__name__}")
-    try:
-        text = json.dumps(value, allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        raise InvalidRecordError(f"metadata is not JSON-serializable: {exc}") from None
-    result = json.loads(text)
-    if not isinstance(result, dict):  # pragma: no cover - Mapping dumps to an object
-        raise InvalidRecordError("metadata must be a dict")
-    return result
-
-
 def _as_new_memory(data: Mapping[str, Any]) -> NewMemory:
+    if not isinstance(data, Mapping):
+        raise InvalidRecordError(f"a memory to add is a dict or a NewMemory, not {type(data).__name__}")
     try:
         return NewMemory.model_validate(dict(data))
     except ValidationError as exc:
@@ -638,6 +593,8 @@ class BaseMemoryAdapter(abc.ABC):
         dedup: bool = True,
     ) -> list[MemoryRecord]:
         """Store many memories in one atomic batch (each validated first)."""
+        if isinstance(items, (str, bytes, Mapping)) or not isinstance(items, Iterable):
+            raise InvalidRecordError(f"add_many takes a list of memories, not {type(items).__name__}")
         new = [i if isinstance(i, NewMemory) else _as_new_memory(i) for i in items]
         if (any(n.expires_at or n.ttl_seconds for n in new)) and not self.supports(Capability.TTL):
             self.require(Capability.TTL)
@@ -659,6 +616,11 @@ class BaseMemoryAdapter(abc.ABC):
         return self._rel(self._get_abs(memory_id))
 
     def get_many(self, ids: Sequence[str]) -> list[MemoryRecord | None]:
+        """The memories with these ids, ``None`` where absent or out of scope."""
+        if isinstance(ids, str) or not isinstance(ids, Sequence):
+            raise UsageError(f"get_many takes a list of ids, not {type(ids).__name__}")
+        for memory_id in ids:
+            check_id(memory_id)
         return [
             self._rel(r) if r is not None else None
             for r in (self._visible(x) for x in self._get(list(ids)))
@@ -687,7 +649,7 @@ class BaseMemoryAdapter(abc.ABC):
         if expires_at is not _UNSET:
             if expires_at is not None:
                 self.require(Capability.TTL)
-            changes["expires_at"] = _aware(expires_at)
+            changes["expires_at"] = check_when(expires_at, "expires_at")
         with self._exclusive():  # read-modify-write: concurrent updates must not lose versions
             current = self._get_abs(memory_id)
             if not changes:
@@ -796,8 +758,11 @@ class BaseMemoryAdapter(abc.ABC):
         """Memories under ``namespace`` (a prefix) ranked for ``query``, with reasons."""
         if query is not None and not isinstance(query, str):
             raise UsageError(f"a search query is a string, not {type(query).__name__}")
-        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-            raise UsageError(f"limit is a positive integer, got {limit!r}")
+        if query is not None and len(query) > MAX_QUERY_CHARS:
+            raise UsageError(f"a search query has at most {MAX_QUERY_CHARS} characters")
+        if query is not None:
+            check_json_value(query, "a search query", error=UsageError)
+        check_count(limit, "limit", minimum=1)
         q = self._query(query if query and query.strip() else None, namespace, kinds, filter,
                         since, until, limit, 0, include_superseded)
         return [replace(hit, record=self._rel(hit.record)) for hit in self._search(q)]
@@ -815,10 +780,8 @@ class BaseMemoryAdapter(abc.ABC):
         include_superseded: bool = False,
     ) -> builtins.list[MemoryRecord]:
         """Memories under ``namespace``, newest first."""
-        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
-            raise UsageError(f"limit is a positive integer or None, got {limit!r}")
-        if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
-            raise UsageError(f"offset is a non-negative integer, got {offset!r}")
+        check_count(limit, "limit", minimum=1, allow_none=True)
+        check_count(offset, "offset", minimum=0)
         q = self._query(None, namespace, kinds, filter, since, until, limit, offset, include_superseded)
         return [self._rel(hit.record) for hit in self._search(q)]
 
@@ -870,20 +833,20 @@ class BaseMemoryAdapter(abc.ABC):
         if kinds is None:
             kind_set = None
         else:
-            raw = [kinds] if isinstance(kinds, str) else list(kinds)
             try:
+                raw = [kinds] if isinstance(kinds, str) else list(kinds)
                 kind_set = frozenset(MemoryKind(k) for k in raw)
-            except ValueError:
+            except (TypeError, ValueError):
                 raise UsageError(
-                    f"unknown memory kind in {raw!r}; use episodic, semantic or procedural"
+                    f"unknown memory kind in {kinds!r}; use episodic, semantic or procedural"
                 ) from None
         return SearchQuery(
             text=text,
             namespace_prefix=self._abs(namespace),
             kinds=kind_set,
             filter=validate_filter(flt) or None,
-            since=_aware(since),
-            until=_aware(until),
+            since=check_when(since, "since"),
+            until=check_when(until, "until"),
             limit=limit,
             offset=offset,
             include_superseded=include_superseded,
@@ -923,13 +886,15 @@ class BaseMemoryAdapter(abc.ABC):
         self.require(Capability.PRESERVE_IDS)
         records: list[MemoryRecord] = []
         with _open_text(src, "r") as fh:
-            for lineno, line in enumerate(fh, start=1):
+            for lineno, line in _numbered_lines(fh):
                 if not line.strip():
                     continue
                 try:
                     data = json.loads(line)
                 except json.JSONDecodeError as exc:
                     raise ImportFormatError(lineno, f"not JSON ({exc.msg})") from None
+                except RecursionError:
+                    raise ImportFormatError(lineno, "JSON nested too deeply") from None
                 if not isinstance(data, dict):
                     raise ImportFormatError(lineno, "a line must be a JSON object")
                 try:
@@ -1004,6 +969,27 @@ class BaseMemoryAdapter(abc.ABC):
         return f"<{type(self).__name__} scope={'/'.join(self._scope) or '/'}>"
 
 
+def _numbered_lines(fh: IO[str]) -> Iterator[tuple[int, str]]:
+    """The lines of a text (or UTF-8 byte) stream with their numbers; a line that is not
+    UTF-8 raises :class:`ImportFormatError`."""
+    lines = iter(fh)
+    lineno = 0
+    while True:
+        lineno += 1
+        try:
+            line: str | bytes = next(lines)
+        except StopIteration:
+            return
+        except UnicodeDecodeError:
+            raise ImportFormatError(lineno, "not UTF-8 text (is it a binary file?)") from None
+        if isinstance(line, bytes):
+            try:
+                line = line.decode("utf-8")
+            except UnicodeDecodeError:
+                raise ImportFormatError(lineno, "not UTF-8 text (is it a binary file?)") from None
+        yield lineno, line
+
+
 class _open_text:
     """Open a path, or pass through an open text stream without closing it."""
 
@@ -1014,7 +1000,13 @@ class _open_text:
 
     def __enter__(self) -> IO[str]:
         if isinstance(self._target, (str, Path)):
-            self._fh = open(self._target, self._mode, encoding="utf-8")
+            try:
+                if self._mode == "w":  # an export holds memories: readable by its owner only
+                    self._fh = os.fdopen(open_private(Path(self._target)), "w", encoding="utf-8")
+                else:
+                    self._fh = open(self._target, self._mode, encoding="utf-8")
+            except OSError as exc:
+                raise UsageError(f"cannot open {self._target}: {exc.strerror or exc}") from None
             return self._fh
         if not isinstance(self._target, io.TextIOBase) and not hasattr(self._target, "read"):
             raise UsageError("expected a path or a text stream")
