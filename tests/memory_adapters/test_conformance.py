@@ -31,6 +31,7 @@ class TestNativeConformance(AdapterConformance):
     writes_per_process = 150
     sigkill_trials = 3
     sigkill_writes = 1500
+    fuzz_calls = 1000
 
     def open_adapter(
         self,
