@@ -270,6 +270,11 @@ def connect(
                 f"this memory store has schema version {version}; this mnemos reads up to "
                 f"{SCHEMA_VERSION}: upgrade mnemos"
             )
+        # per-record term counts, for keyword statistics computed per scope
+        conn.execute(
+            "CREATE VIRTUAL TABLE IF NOT EXISTS temp.memories_instance "
+            "USING fts5vocab(main, 'memories_fts', 'instance')"
+        )
     except (sqlite3.DatabaseError, MnemosError) as exc:
         conn.close()
         if isinstance(exc, MnemosError):

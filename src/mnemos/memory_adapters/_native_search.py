@@ -230,7 +230,7 @@ def _add_recency_and_importance(
 # -- the two rank lists -----------------------------------------------------------------
 
 
-def _keyword_match(store: Store, text: str, config: RankingConfig) -> str | None:
+def _keyword_match(store: Store, text: str, config: RankingConfig) -> tuple[str, list[str]] | None:
     """The MATCH expression for ``text``: its words OR-ed, with the most common dropped
     once their postings exceed ``config.max_keyword_postings`` (they would add little
     to bm25 and cost much)."""
@@ -255,7 +255,10 @@ def _keyword_match(store: Store, text: str, config: RankingConfig) -> str | None
             break
         kept.setdefault(word_of[term], None)
         total += count
-    return fts_match(list(kept))
+    match = fts_match(list(kept))
+    if match is None:
+        return None
+    return match, [t for t in terms if word_of[t] in kept]
 
 
 def _document_frequencies(store: Store, terms: list[str]) -> dict[str, int]:
@@ -277,35 +280,80 @@ def _document_frequencies(store: Store, terms: list[str]) -> dict[str, int]:
 
 
 def _keyword_lists(
-    store: Store, queries: Sequence[SearchQuery], match: str, want: int, masks: Sequence[Mask]
+    store: Store, queries: Sequence[SearchQuery], match: tuple[str, list[str]], want: int, masks: Sequence[Mask]
 ) -> list[list[tuple[int, float]]]:
-    """For each query, the best ``want`` bm25 hits passing its filters (checked on the
-    vector cache's columns, then the metadata filter), fetching more until enough pass.
+    """For each query, its best ``want`` keyword hits, scored by BM25 with statistics of
+    the records that query can see (not of the whole file), so that nothing another
+    scope stores changes the scores, ranks or reasons here.
 
-    Every query scores all the postings of the match again, so the first one
-    asks for more rows when the filters let few through (a namespace holding
-    a tenth of the store), within bounds."""
-    cache = store.cache
-    passing = min(int(mask.sum()) for mask in masks)
-    size = 2 * want
-    if passing:
-        size = min(max(size, size * (cache.n - cache.dead) // passing), 16 * want)
-    while True:
-        rows = store.conn.execute(
-            "SELECT rowid, -bm25(memories_fts) FROM memories_fts WHERE memories_fts MATCH ? "
-            "ORDER BY rank LIMIT ?",
-            (match, size),
-        ).fetchall()
-        lists = []
-        for query, mask in zip(queries, masks, strict=True):
-            ok = store.cache.passes([r[0] for r in rows], mask)
-            kept = [(r[0], r[1]) for r, good in zip(rows, ok, strict=True) if good]
-            if query.filter:
-                kept = filter_rows(store.conn, [k[0] for k in kept], [k[1] for k in kept], query)
-            lists.append(kept)
-        if len(rows) < size or all(len(kept) >= want for kept in lists):
-            return [kept[:want] for kept in lists]
-        size *= 4
+    Every matching record is fetched (the match keeps words within the posting
+    budget, so they are few), kept if it passes the query's filters, and scored:
+    ``idf(t) = ln(1 + (N - df + 0.5) / (df + 0.5))`` with ``N`` the records the query's
+    namespace, kind and time conditions admit and ``df`` those of them holding ``t``;
+    term frequencies come from the index; lengths are counted in space-separated
+    words, normalised by the mean length of the matching records (k1 = 1.2, b = 0.75).
+    """
+    expression, terms = match
+    conn = store.conn
+    found = conn.execute(
+        "SELECT rowid, length(trim(content)) - length(replace(trim(content), ' ', '')) + 1 FROM memories "
+        "WHERE rowid IN (SELECT rowid FROM memories_fts WHERE memories_fts MATCH ?) ORDER BY rowid",
+        (expression,),
+    ).fetchall()
+    if not found:
+        return [[] for _ in queries]
+    rows = np.fromiter((r[0] for r in found), dtype=np.int64, count=len(found))
+    lengths = np.fromiter((r[1] for r in found), dtype=np.float64, count=len(found))
+    index = {t: i for i, t in enumerate(terms)}
+    postings = conn.execute(
+        f"SELECT doc, term, count(*) FROM temp.memories_instance WHERE term IN ({marks(len(terms))}) "
+        "GROUP BY doc, term",
+        terms,
+    ).fetchall()
+    docs = np.fromiter((p[0] for p in postings), dtype=np.int64, count=len(postings))
+    term_ids = np.fromiter((index[p[1]] for p in postings), dtype=np.int64, count=len(postings))
+    counts = np.fromiter((p[2] for p in postings), dtype=np.float64, count=len(postings))
+    where_doc = np.minimum(np.searchsorted(rows, docs), len(rows) - 1)
+    matched = rows[where_doc] == docs
+    docs_pos, term_ids, counts = where_doc[matched], term_ids[matched], counts[matched]
+    out: list[list[tuple[int, float]]] = []
+    for query, mask in zip(queries, masks, strict=True):
+        ok = np.asarray(store.cache.passes(rows.tolist(), mask), dtype=bool)
+        if query.filter and ok.any():
+            kept = {k for k, _ in filter_rows(conn, rows[ok].tolist(), [0.0] * int(ok.sum()), query)}
+            ok &= np.fromiter((int(r) in kept for r in rows), dtype=bool, count=len(rows))
+        if not ok.any():
+            out.append([])
+            continue
+        scores = _bm25(ok, lengths, docs_pos, term_ids, counts, len(terms), int(mask.sum()))
+        chosen = np.flatnonzero(ok)
+        order = np.lexsort((rows[chosen], -scores[chosen]))[:want]
+        out.append([(int(rows[chosen[i]]), float(scores[chosen[i]])) for i in order])
+    return out
+
+
+def _bm25(
+    ok: npt.NDArray[np.bool_],
+    lengths: npt.NDArray[np.float64],
+    docs_pos: npt.NDArray[np.int64],
+    term_ids: npt.NDArray[np.int64],
+    counts: npt.NDArray[np.float64],
+    n_terms: int,
+    visible: int,
+    k1: float = 1.2,
+    b: float = 0.75,
+) -> npt.NDArray[np.float64]:
+    """BM25 of every matching record (only those where ``ok`` count, and only their
+    statistics are used); see :func:`_keyword_lists`."""
+    inside = ok[docs_pos]
+    pos, tids, tf = docs_pos[inside], term_ids[inside], counts[inside]
+    df = np.bincount(tids, minlength=n_terms).astype(np.float64)
+    n = max(visible, int(ok.sum()))
+    idf = np.log1p((n - df + 0.5) / (df + 0.5))
+    mean = float(lengths[ok].mean()) or 1.0
+    norm = k1 * (1 - b + b * lengths / mean)
+    weights = idf[tids] * tf * (k1 + 1) / (tf + norm[pos])
+    return np.bincount(pos, weights=weights, minlength=len(ok)).astype(np.float64)
 
 
 def _vector_list(
