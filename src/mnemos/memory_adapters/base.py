@@ -23,12 +23,13 @@ import json
 import math
 import os
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import IO, Annotated, Any, ClassVar
+from typing import IO, TYPE_CHECKING, Annotated, Any, ClassVar
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
@@ -57,6 +58,9 @@ from mnemos.memory_adapters._validate import (
     check_metadata,
     check_when,
 )
+
+if TYPE_CHECKING:
+    from mnemos.memory_adapters.retention import RetentionPolicy
 
 __all__ = [
     "MAX_CONTENT_BYTES",
@@ -423,6 +427,9 @@ class BaseMemoryAdapter(abc.ABC):
         self._clock = clock
         self._rmw_lock = threading.RLock()
         self._is_view = False
+        self._retention: tuple[RetentionPolicy, ...] = ()
+        self._retention_interval = 60.0
+        self._retention_due = 0.0
 
     # -- abstract core ------------------------------------------------------------
 
@@ -609,6 +616,8 @@ class BaseMemoryAdapter(abc.ABC):
             with self._exclusive():  # no other writer may take the ids between check and write
                 self._check_ids_in_scope(given)
                 stored = self._add(records, dedup=dedup and self.supports(Capability.DEDUP))
+        if self._retention and time.monotonic() >= self._retention_due:
+            self.apply_retention()
         return [self._rel(r) for r in stored]
 
     def get(self, memory_id: str) -> MemoryRecord:
@@ -794,9 +803,62 @@ class BaseMemoryAdapter(abc.ABC):
         return self._count(self._abs(namespace))
 
     def purge(self, namespace: Sequence[str] = ()) -> int:
-        """Remove expired memories for good; return how many."""
-        self.require(Capability.TTL)
-        return self._purge(self.now(), self._abs(namespace))
+        """Remove expired memories for good, and what the retention policies no longer
+        keep; return how many."""
+        if not self._retention:
+            self.require(Capability.TTL)
+        count = self._purge(self.now(), self._abs(namespace)) if self.supports(Capability.TTL) else 0
+        return count + self.apply_retention(namespace)
+
+    def set_retention(
+        self, policies: Iterable[RetentionPolicy], *, interval: float = 60.0, apply: bool = True
+    ) -> int:
+        """Keep memories only as ``policies`` allow (see :mod:`~mnemos.memory_adapters.retention`).
+
+        They are applied now (unless ``apply=False``), after writes at most once per
+        ``interval`` seconds, and by :meth:`purge`; views made with :meth:`scoped`
+        afterwards share them. Return how many memories were removed now.
+        """
+        from mnemos.memory_adapters.retention import RetentionPolicy
+
+        chosen = tuple(policies)
+        if not all(isinstance(p, RetentionPolicy) for p in chosen):
+            raise UsageError("set_retention takes RetentionPolicy objects")
+        if isinstance(interval, bool) or not isinstance(interval, (int, float)) or not 0 <= interval < math.inf:
+            raise UsageError(f"interval is a number of seconds, not {interval!r}")
+        if chosen:
+            self.require(Capability.DELETE)
+        self._retention = chosen
+        self._retention_interval = float(interval)
+        return self.apply_retention() if apply else 0
+
+    def apply_retention(self, namespace: Sequence[str] = ()) -> int:
+        """Delete what the retention policies no longer keep under ``namespace``; return how many."""
+        from mnemos.memory_adapters.retention import policies_for
+
+        within = self._abs(namespace)
+        self._retention_due = time.monotonic() + self._retention_interval
+        count = 0
+        now = self.now()
+        for policy, where in policies_for(self._retention, within):
+            kinds = frozenset({MemoryKind(policy.kind)}) if policy.kind else None
+            if policy.max_age is not None:
+                old = SearchQuery(namespace_prefix=where, kinds=kinds, until=now - policy.max_age,
+                                  limit=None, include_superseded=True, now=now)
+                doomed = [hit.record.id for hit in self._search(old)]
+                count += self._delete(doomed) if doomed else 0
+            if policy.max_count is not None:
+                every = SearchQuery(namespace_prefix=where, kinds=kinds, limit=None,
+                                    include_superseded=True, now=now)
+                by_namespace: dict[Namespace, builtins.list[MemoryRecord]] = {}
+                for hit in self._search(every):
+                    by_namespace.setdefault(hit.record.namespace, []).append(hit.record)
+                doomed = []
+                for group in by_namespace.values():
+                    group.sort(key=lambda r: (r.created_at, r.id), reverse=True)
+                    doomed += [r.id for r in group[policy.max_count :]]
+                count += self._delete(doomed) if doomed else 0
+        return count
 
     def close(self) -> None:
         """Close the adapter (a scoped view leaves its parent open)."""
@@ -964,6 +1026,9 @@ class BaseMemoryAdapter(abc.ABC):
 
     async def apurge(self, namespace: Sequence[str] = ()) -> int:
         return await asyncio.to_thread(self.purge, namespace)
+
+    async def aapply_retention(self, namespace: Sequence[str] = ()) -> int:
+        return await asyncio.to_thread(self.apply_retention, namespace)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} scope={'/'.join(self._scope) or '/'}>"

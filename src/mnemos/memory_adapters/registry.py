@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from mnemos.config import config_value
-from mnemos.exceptions import ConfigurationError
+from mnemos.exceptions import ConfigurationError, ReadOnlyStoreError
 from mnemos.memory_adapters._namespace import validate_namespace
 from mnemos.memory_adapters.base import BaseMemoryAdapter
 
@@ -104,10 +104,30 @@ def open_memory(
     scope: Sequence[str] = (),
     embedder: Any = None,
 ) -> BaseMemoryAdapter:
-    """Open the memory store ``target`` names (see the module docstring), for ``scope``."""
+    """Open the memory store ``target`` names (see the module docstring), for ``scope``.
+
+    A store opened here (not an adapter passed in) gets the retention policies of
+    ``config.toml``'s ``[[retention]]`` tables, applied now.
+    """
     scope = validate_namespace(scope)
     if isinstance(target, BaseMemoryAdapter):
         return target.scoped(*scope) if scope else target
+    adapter = _open(target, scope, embedder)
+    from mnemos.memory_adapters.retention import retention_from_config
+
+    policies = retention_from_config()
+    if policies:
+        try:
+            adapter.set_retention(policies)
+        except ReadOnlyStoreError:
+            adapter.set_retention(policies, apply=False)
+        except BaseException:
+            adapter.close()
+            raise
+    return adapter
+
+
+def _open(target: str | Path | None, scope: Sequence[str], embedder: Any) -> BaseMemoryAdapter:
     if target is None:
         target = config_value("store")
         if not target:
