@@ -13,6 +13,7 @@ __all__ = [
     "CapabilityNotSupportedError",
     "ConfigurationError",
     "EmbedderMismatchError",
+    "EncryptionKeyError",
     "ForeignStoreError",
     "GraphTopologyError",
     "ImportFormatError",
@@ -142,3 +143,7 @@ class ReadOnlyStoreError(UsageError):
 class ForeignStoreError(ConfigurationError):
     """The file is empty or belongs to another application; it is not adopted unless
     the store is opened with ``initialize=True``."""
+
+
+class EncryptionKeyError(ConfigurationError):
+    """An encrypted store was opened with no key or a wrong one (or a plain store with a key)."""

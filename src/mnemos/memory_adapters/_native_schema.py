@@ -25,6 +25,7 @@ be rolled back (never corrupted). ``durable=True`` selects ``synchronous=FULL``.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import secrets
@@ -34,13 +35,15 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TypeVar, overload
+from typing import Any, TypeVar, overload
 from urllib.parse import quote
 
 from mnemos._files import open_private
 from mnemos.exceptions import (
     ConfigurationError,
+    EncryptionKeyError,
     ForeignStoreError,
+    MissingExtraError,
     MnemosError,
     ReadOnlyStoreError,
     StorageError,
@@ -53,6 +56,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "StoreConnection",
     "connect",
+    "db_errors",
     "from_micros",
     "ns_key",
     "ns_range",
@@ -213,6 +217,52 @@ class StoreConnection(sqlite3.Connection):
     read_only: bool = False
 
 
+_DATABASE_ERRORS: list[type[Exception]] = [sqlite3.DatabaseError]
+_OPERATIONAL_ERRORS: list[type[Exception]] = [sqlite3.OperationalError]
+_cipher_class: type[Any] | None = None
+_SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def db_errors() -> tuple[type[Exception], ...]:
+    """The database errors of every SQLite driver loaded (stdlib, and SQLCipher if used)."""
+    return tuple(_DATABASE_ERRORS)
+
+
+def _operational_errors() -> tuple[type[Exception], ...]:
+    return tuple(_OPERATIONAL_ERRORS)
+
+
+def _cipher_driver() -> Any:
+    """``sqlcipher3.dbapi2``, or the error naming the extra to install."""
+    global _cipher_class
+    try:
+        from sqlcipher3 import dbapi2
+    except ImportError:
+        raise MissingExtraError("encryption", "sqlcipher3-binary", "an encrypted memory store") from None
+    if _cipher_class is None:
+        _DATABASE_ERRORS.append(dbapi2.DatabaseError)
+        _OPERATIONAL_ERRORS.append(dbapi2.OperationalError)
+        _cipher_class = type(
+            "CipherStoreConnection", (dbapi2.Connection,),
+            {"lock_timeout": DEFAULT_LOCK_TIMEOUT, "read_only": False, "__doc__": StoreConnection.__doc__},
+        )
+    return dbapi2
+
+
+def _open_raw(target: str, *, key: bytes | None, uri: bool = False, timeout: float = DEFAULT_LOCK_TIMEOUT) -> Any:
+    """A connection on ``target`` (through SQLCipher, keyed, when ``key`` is given)."""
+    if key is None:
+        return sqlite3.connect(target, uri=uri, isolation_level=None, check_same_thread=False,
+                               timeout=timeout, factory=StoreConnection)
+    driver = _cipher_driver()
+    conn = driver.connect(target, uri=uri, isolation_level=None, check_same_thread=False,
+                          timeout=timeout, factory=_cipher_class)
+    with contextlib.suppress(driver.Error):  # older SQLCipher builds have no such pragma
+        conn.execute("PRAGMA cipher_log_level = NONE")
+    conn.execute(f"PRAGMA key = \"x'{key.hex()}'\"")
+    return conn
+
+
 def connect(
     path: Path,
     *,
@@ -220,6 +270,7 @@ def connect(
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
     read_only: bool = False,
     initialize: bool = False,
+    key: bytes | None = None,
 ) -> StoreConnection:
     """Open the store file, in WAL mode, with the schema in place.
 
@@ -227,7 +278,9 @@ def connect(
     An empty file or another application's SQLite file raises
     :class:`ForeignStoreError` unless ``initialize``. ``read_only`` opens with
     ``mode=ro``: nothing is created and writes raise. Waiting for another writer's
-    lock gives up after ``lock_timeout`` seconds with :class:`StoreBusyError`.
+    lock gives up after ``lock_timeout`` seconds with :class:`StoreBusyError`. With
+    ``key`` (32 raw bytes) the file is encrypted with SQLCipher; a wrong or missing key
+    raises :class:`EncryptionKeyError`.
     """
     if isinstance(lock_timeout, bool) or not isinstance(lock_timeout, (int, float)) or not 0 <= lock_timeout <= 3600:
         raise ConfigurationError(f"lock_timeout is a number of seconds from 0 to 3600, not {lock_timeout!r}")
@@ -235,20 +288,24 @@ def connect(
     if read_only and memory:
         raise ConfigurationError("an in-memory store cannot be opened read-only")
     if not memory:
-        _check_file(path, read_only=read_only, initialize=initialize, lock_timeout=lock_timeout)
+        _check_file(path, read_only=read_only, initialize=initialize, lock_timeout=lock_timeout, key=key)
     try:
         target = f"file:{quote(str(path))}?mode=ro" if read_only else str(path)
-        conn = sqlite3.connect(
-            target, uri=read_only, isolation_level=None, check_same_thread=False,
-            timeout=lock_timeout, factory=StoreConnection,
-        )
-    except sqlite3.Error as exc:
+        conn = _open_raw(target, key=key, uri=read_only, timeout=lock_timeout)
+    except db_errors() as exc:
         raise StorageError(f"cannot open the memory store {path}: {exc}") from exc
     conn.lock_timeout = float(lock_timeout)
     conn.read_only = read_only
     try:
         conn.execute(f"PRAGMA busy_timeout = {int(lock_timeout * 1000)}")
-        version = retry(lambda: _schema_version(conn), timeout=lock_timeout)
+        try:
+            version = retry(lambda: _schema_version(conn), timeout=lock_timeout)
+        except db_errors() as exc:
+            if key is not None and "not a database" in str(exc):
+                raise EncryptionKeyError(
+                    f"{path} cannot be decrypted with this key (a wrong key, or a store that is not encrypted)"
+                ) from None
+            raise
         if version is None and not memory and not initialize and _has_tables(conn):
             raise ForeignStoreError(
                 f"{path} is an SQLite file of another application, not a mnemos memory store; "
@@ -275,7 +332,7 @@ def connect(
             "CREATE VIRTUAL TABLE IF NOT EXISTS temp.memories_instance "
             "USING fts5vocab(main, 'memories_fts', 'instance')"
         )
-    except (sqlite3.DatabaseError, MnemosError) as exc:
+    except (MnemosError, *_DATABASE_ERRORS) as exc:  # type: ignore[misc]
         conn.close()
         if isinstance(exc, MnemosError):
             raise
@@ -295,17 +352,30 @@ def _has_tables(conn: sqlite3.Connection) -> bool:
     return conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchone() is not None
 
 
-def _check_file(path: Path, *, read_only: bool, initialize: bool, lock_timeout: float) -> None:
-    """Refuse an empty file (unless ``initialize``); create a missing one, privately."""
+def _check_file(path: Path, *, read_only: bool, initialize: bool, lock_timeout: float, key: bytes | None) -> None:
+    """Refuse an empty file (unless ``initialize``) and a key mismatch; create a missing
+    file, privately."""
     try:
         size = path.stat().st_size
+        with path.open("rb") as fh:
+            header = fh.read(16)
     except FileNotFoundError:
         if read_only:
             raise StorageError(f"no memory store at {path} (opened read-only, so none is created)") from None
-        _create_private(path, lock_timeout)
+        _create_private(path, lock_timeout, key)
         return
     except OSError as exc:
         raise StorageError(f"cannot open the memory store {path}: {exc}") from exc
+    looks_encrypted = size >= 1024 and size % 512 == 0  # whole pages of random-looking bytes
+    if len(header) == 16 and header != _SQLITE_HEADER and key is None and not looks_encrypted:
+        raise StorageError(f"{path} is not an SQLite file (corrupt, or another kind of file)")
+    if len(header) == 16 and header != _SQLITE_HEADER and key is None:
+        raise EncryptionKeyError(
+            f"{path} is encrypted (or not an SQLite file): open it with its key "
+            "(key=, key_file=, or the MNEMOS_STORE_KEY environment variable)"
+        )
+    if header == _SQLITE_HEADER and key is not None:
+        raise EncryptionKeyError(f"{path} is not encrypted: open it without a key")
     wal = Path(f"{path}-wal")
     if size == 0 and not initialize and not (wal.exists() and wal.stat().st_size > 0):
         raise ForeignStoreError(
@@ -314,13 +384,13 @@ def _check_file(path: Path, *, read_only: bool, initialize: bool, lock_timeout: 
         )
 
 
-def _create_private(path: Path, lock_timeout: float) -> None:
+def _create_private(path: Path, lock_timeout: float, key: bytes | None) -> None:
     """Make a new store file (0600) beside ``path`` and link it into place, so another
     process opening ``path`` meanwhile finds either nothing or a whole store."""
     scratch = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.new")
     try:
         os.close(open_private(scratch, os.O_WRONLY | os.O_CREAT | os.O_EXCL))
-        conn = sqlite3.connect(str(scratch), isolation_level=None)
+        conn = _open_raw(str(scratch), key=key)
         try:
             conn.execute("PRAGMA journal_mode = WAL").fetchone()
             _create_schema(conn)
@@ -336,12 +406,12 @@ def _create_private(path: Path, lock_timeout: float) -> None:
             except FileExistsError:
                 pass
             else:
-                fresh = sqlite3.connect(str(path), isolation_level=None, timeout=lock_timeout)
+                fresh = _open_raw(str(path), key=key, timeout=lock_timeout)
                 try:
                     fresh.execute("PRAGMA journal_mode = WAL").fetchone()
                 finally:
                     fresh.close()
-    except (OSError, sqlite3.Error) as exc:
+    except (OSError, *_DATABASE_ERRORS) as exc:  # type: ignore[misc]
         raise StorageError(f"cannot create the memory store {path}: {exc}") from exc
     finally:
         for leftover in (scratch, Path(f"{scratch}-wal"), Path(f"{scratch}-shm")):
@@ -360,7 +430,7 @@ def _create_schema(conn: sqlite3.Connection) -> None:
     )
 
 
-def _is_busy(exc: sqlite3.OperationalError) -> bool:
+def _is_busy(exc: Exception) -> bool:
     text = str(exc).lower()
     return "locked" in text or "busy" in text
 
@@ -373,7 +443,7 @@ def retry(fn: Callable[[], T], *, timeout: float = DEFAULT_LOCK_TIMEOUT) -> T:
     while True:
         try:
             return fn()
-        except sqlite3.OperationalError as exc:
+        except _operational_errors() as exc:
             if not _is_busy(exc):
                 raise
             left = deadline - time.monotonic()

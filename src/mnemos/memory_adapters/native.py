@@ -52,10 +52,12 @@ from mnemos.exceptions import (
 from mnemos.memory_adapters import _graph
 from mnemos.memory_adapters._graph import Relation
 from mnemos.memory_adapters._namespace import Namespace
+from mnemos.memory_adapters._native_key import resolve_key
 from mnemos.memory_adapters._native_schema import (
     DEFAULT_LOCK_TIMEOUT,
     SCHEMA_VERSION,
     connect,
+    db_errors,
     ns_key,
     ns_range,
     ns_tuple,
@@ -135,6 +137,9 @@ class NativeMemoryAdapter(BaseMemoryAdapter):
     :class:`~mnemos.exceptions.StoreBusyError`. A new store file is created 0600
     (its directory 0700); an empty file or another application's SQLite file raises
     :class:`~mnemos.exceptions.ForeignStoreError` unless ``initialize=True``.
+    ``key``, ``key_file`` or ``key_env`` (else ``$MNEMOS_STORE_KEY``) encrypt the file with
+    SQLCipher (the ``encryption`` extra); a wrong or missing key raises
+    :class:`~mnemos.exceptions.EncryptionKeyError`.
     """
 
     name: ClassVar[str] = "native"
@@ -169,6 +174,9 @@ class NativeMemoryAdapter(BaseMemoryAdapter):
         read_only: bool = False,
         lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
         initialize: bool = False,
+        key: str | bytes | None = None,
+        key_file: str | Path | None = None,
+        key_env: str | None = None,
     ) -> None:
         super().__init__(scope=scope, clock=clock)
         if path is None:
@@ -184,7 +192,9 @@ class NativeMemoryAdapter(BaseMemoryAdapter):
                     make_private_dirs(file.parent)
                 except OSError as exc:
                     raise StorageError(f"cannot create {file.parent}: {exc}") from exc
-        conn = connect(file, durable=durable, lock_timeout=lock_timeout, read_only=read_only, initialize=initialize)
+        raw_key = resolve_key(key, key_file=key_file, key_env=key_env)
+        conn = connect(file, durable=durable, lock_timeout=lock_timeout, read_only=read_only,
+                       initialize=initialize, key=raw_key if str(path) != MEMORY else None)
         try:
             chosen = self._open_embedder(conn, embedder)
         except BaseException:
@@ -213,7 +223,8 @@ class NativeMemoryAdapter(BaseMemoryAdapter):
     def from_url(cls, url: str, *, scope: Sequence[str] = (), embedder: object = None) -> NativeMemoryAdapter:
         """Open ``native:///abs/path.db`` (or ``native://`` for the default store).
 
-        Query parameters: ``mode=ro`` (read-only), ``lock_timeout=SECONDS``, ``initialize=1``.
+        Query parameters: ``mode=ro`` (read-only), ``lock_timeout=SECONDS``, ``initialize=1``,
+        ``key_env=VARIABLE`` or ``key_file=PATH`` (an encrypted store).
         """
         params = query_params(url)
         mode = params.pop("mode", "rw")
@@ -227,6 +238,9 @@ class NativeMemoryAdapter(BaseMemoryAdapter):
                 raise ConfigurationError("lock_timeout is a number of seconds") from None
         if "initialize" in params:
             options["initialize"] = params.pop("initialize").lower() in ("1", "true", "yes")
+        for name in ("key_env", "key_file"):
+            if name in params:
+                options[name] = params.pop(name)
         if params:
             raise ConfigurationError(f"unknown native store URL parameters: {', '.join(sorted(params))}")
         return cls(embedded_path(url, "native"), scope=scope, embedder=embedder, **options)
@@ -251,7 +265,7 @@ class NativeMemoryAdapter(BaseMemoryAdapter):
                 raise UsageError("this memory adapter is closed")
             try:
                 yield store.conn
-            except sqlite3.DatabaseError as exc:
+            except db_errors() as exc:
                 raise StorageError(f"memory store {store.path}: {exc}") from exc
 
     @contextmanager
