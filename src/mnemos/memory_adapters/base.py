@@ -60,6 +60,7 @@ from mnemos.memory_adapters._validate import (
 )
 
 if TYPE_CHECKING:
+    from mnemos.memory_adapters.privacy import AuditLog
     from mnemos.memory_adapters.retention import RetentionPolicy
 
 __all__ = [
@@ -430,6 +431,9 @@ class BaseMemoryAdapter(abc.ABC):
         self._retention: tuple[RetentionPolicy, ...] = ()
         self._retention_interval = 60.0
         self._retention_due = 0.0
+        self._redactor: Callable[[str], str] | None = None
+        self._audit: AuditLog | None = None
+        self._actor: str | None = None
 
     # -- abstract core ------------------------------------------------------------
 
@@ -603,6 +607,8 @@ class BaseMemoryAdapter(abc.ABC):
         if isinstance(items, (str, bytes, Mapping)) or not isinstance(items, Iterable):
             raise InvalidRecordError(f"add_many takes a list of memories, not {type(items).__name__}")
         new = [i if isinstance(i, NewMemory) else _as_new_memory(i) for i in items]
+        if self._redactor is not None:
+            new = [self._redact_new(n) for n in new]
         if (any(n.expires_at or n.ttl_seconds for n in new)) and not self.supports(Capability.TTL):
             self.require(Capability.TTL)
         now = self.now()
@@ -616,6 +622,9 @@ class BaseMemoryAdapter(abc.ABC):
             with self._exclusive():  # no other writer may take the ids between check and write
                 self._check_ids_in_scope(given)
                 stored = self._add(records, dedup=dedup and self.supports(Capability.DEDUP))
+        if self._audit is not None:
+            self._audited("add", stored, ids=[r.id for r in stored],
+                          namespaces=sorted({"/".join(self._rel(r).namespace) for r in stored}))
         if self._retention and time.monotonic() >= self._retention_due:
             self.apply_retention()
         return [self._rel(r) for r in stored]
@@ -648,9 +657,9 @@ class BaseMemoryAdapter(abc.ABC):
         self.require(Capability.UPDATE)
         changes: dict[str, Any] = {}
         if content is not None:
-            changes["content"] = check_content(content)
+            changes["content"] = self._clean_content(check_content(content))
         if metadata is not None:
-            changes["metadata"] = check_metadata(metadata)
+            changes["metadata"] = self._clean_metadata(check_metadata(metadata))
         if importance is not None:
             if isinstance(importance, bool) or not isinstance(importance, (int, float)) or not 0 <= importance <= 1:
                 raise InvalidRecordError("importance is a number between 0 and 1")
@@ -664,7 +673,9 @@ class BaseMemoryAdapter(abc.ABC):
             if not changes:
                 return self._rel(current)
             new = replace(current, **changes, updated_at=self.now(), version=current.version + 1)
-            return self._rel(self._update(new))
+            stored = self._update(new)
+        self._audited("update", [stored], ids=[memory_id], fields=sorted(changes))
+        return self._rel(stored)
 
     def supersede(
         self,
@@ -694,6 +705,7 @@ class BaseMemoryAdapter(abc.ABC):
             self._update(
                 replace(old, valid_to=now, superseded_by=new.id, updated_at=now, version=old.version + 1)
             )
+        self._audited("supersede", [old], ids=[memory_id], successor=new.id)
         return new
 
     def history(self, memory_id: str) -> list[MemoryRecord]:
@@ -716,6 +728,7 @@ class BaseMemoryAdapter(abc.ABC):
             if with_history:
                 doomed += self._predecessors(record)
             self._delete(doomed)
+        self._audited("delete", [record], ids=doomed)
 
     def _predecessors(self, record: MemoryRecord) -> builtins.list[str]:
         """Ids of the records ``record`` superseded, directly or not (same namespace)."""
@@ -735,6 +748,51 @@ class BaseMemoryAdapter(abc.ABC):
                 todo.append(older)
         return found
 
+    def set_redactor(self, redactor: Callable[[str], str] | None) -> None:
+        """Pass the content and metadata strings of every memory written from now on
+        (add, update, supersede, import) through ``redactor``, e.g. a
+        :class:`~mnemos.memory_adapters.privacy.PiiRedactor`; None stops it. Views
+        made with :meth:`scoped` afterwards share it."""
+        if redactor is not None and not callable(redactor):
+            raise UsageError("a redactor is a callable taking and returning text")
+        self._redactor = redactor
+
+    def set_audit(self, log: AuditLog | None, *, actor: str | None = None) -> None:
+        """Record every write and erasure in ``log`` (an
+        :class:`~mnemos.memory_adapters.privacy.AuditLog`), as ``actor`` (else the
+        memory's provenance agent); None stops it."""
+        from mnemos.memory_adapters.privacy import AuditLog
+
+        if log is not None and not isinstance(log, AuditLog):
+            raise UsageError("set_audit takes an AuditLog")
+        if actor is not None and not isinstance(actor, str):
+            raise UsageError("an audit actor is a string")
+        self._audit = log
+        self._actor = actor
+
+    def _audited(self, action: str, records: Sequence[MemoryRecord] | None, **details: Any) -> None:
+        if self._audit is None:
+            return
+        who = self._actor or next((r.provenance.agent for r in records or () if r.provenance.agent), None)
+        self._audit.record(action, who=who, scope=self._scope, **details)
+
+    def _clean_content(self, content: str) -> str:
+        if self._redactor is None:
+            return content
+        return check_content(self._redactor(content))
+
+    def _clean_metadata(self, metadata: dict[str, Any]) -> dict[str, Any]:
+        if self._redactor is None:
+            return metadata
+        from mnemos.memory_adapters.privacy import redact_json
+
+        return check_metadata(redact_json(metadata, self._redactor))
+
+    def _redact_new(self, item: NewMemory) -> NewMemory:
+        return item.model_copy(update={
+            "content": self._clean_content(item.content), "metadata": self._clean_metadata(item.metadata),
+        })
+
     def erase(self, namespace: Sequence[str]) -> int:
         """Erase everything at or under ``namespace`` (relative to the scope; ``()`` is the
         whole scope): memories live, superseded and expired, their history, and what the
@@ -743,7 +801,10 @@ class BaseMemoryAdapter(abc.ABC):
         freed bytes from its file, its full-text index and its write-ahead log.
         """
         self.require(Capability.DELETE)
-        return self._erase(self._abs(namespace))
+        target = self._abs(namespace)
+        count = self._erase(target)
+        self._audited("erase", None, namespace="/".join(target[len(self._scope):]) or "/", count=count)
+        return count
 
     def erase_user(self, user_id: str) -> int:
         """Erase the user's root, ``("users", user_id)`` under this adapter's scope
@@ -808,7 +869,10 @@ class BaseMemoryAdapter(abc.ABC):
         if not self._retention:
             self.require(Capability.TTL)
         count = self._purge(self.now(), self._abs(namespace)) if self.supports(Capability.TTL) else 0
-        return count + self.apply_retention(namespace)
+        count += self.apply_retention(namespace)
+        if count:
+            self._audited("purge", None, namespace="/".join(validate_namespace(namespace)) or "/", count=count)
+        return count
 
     def set_retention(
         self, policies: Iterable[RetentionPolicy], *, interval: float = 60.0, apply: bool = True
@@ -966,9 +1030,14 @@ class BaseMemoryAdapter(abc.ABC):
                 if record.expires_at is not None and not self.supports(Capability.TTL):
                     raise ImportFormatError(lineno, f"expires_at set but {self.name!r} has no TTL")
                 records.append(replace(record, namespace=self._scope + record.namespace))
+        if self._redactor is not None:
+            records = [replace(r, content=self._clean_content(r.content), metadata=self._clean_metadata(r.metadata))
+                       for r in records]
         with self._exclusive():  # no other writer may take the ids between check and write
             self._check_ids_in_scope(r.id for r in records)
             self._import_records(records, on_progress=on_progress, batch_size=batch_size)
+        self._audited("import", records, count=len(records),
+                      namespaces=sorted({"/".join(self._rel(r).namespace) for r in records}))
         return len(records)
 
     def _import_records(

@@ -107,7 +107,8 @@ def open_memory(
     """Open the memory store ``target`` names (see the module docstring), for ``scope``.
 
     A store opened here (not an adapter passed in) gets the retention policies of
-    ``config.toml``'s ``[[retention]]`` tables, applied now.
+    ``config.toml``'s ``[[retention]]`` tables, applied now, and its ``redact_pii``
+    and ``audit_log`` settings.
     """
     scope = validate_namespace(scope)
     if isinstance(target, BaseMemoryAdapter):
@@ -115,6 +116,7 @@ def open_memory(
     adapter = _open(target, scope, embedder)
     from mnemos.memory_adapters.retention import retention_from_config
 
+    _privacy_from_config(adapter)
     policies = retention_from_config()
     if policies:
         try:
@@ -125,6 +127,26 @@ def open_memory(
             adapter.close()
             raise
     return adapter
+
+
+def _privacy_from_config(adapter: BaseMemoryAdapter) -> None:
+    """``redact_pii = true`` and ``audit_log = "path"`` (with ``audit_actor``) in config.toml."""
+    from mnemos.config import load_config_file
+    from mnemos.memory_adapters.privacy import AuditLog, PiiRedactor
+
+    config = load_config_file()
+    redact = config.get("redact_pii", False)
+    if not isinstance(redact, bool):
+        raise ConfigurationError("config.toml: redact_pii is true or false")
+    if redact:
+        adapter.set_redactor(PiiRedactor())
+    log, actor = config.get("audit_log"), config.get("audit_actor")
+    if log is not None and not isinstance(log, str):
+        raise ConfigurationError("config.toml: audit_log is a file path")
+    if actor is not None and not isinstance(actor, str):
+        raise ConfigurationError("config.toml: audit_actor is a string")
+    if log:
+        adapter.set_audit(AuditLog(log), actor=actor)
 
 
 def _open(target: str | Path | None, scope: Sequence[str], embedder: Any) -> BaseMemoryAdapter:
