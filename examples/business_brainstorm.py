@@ -1,16 +1,19 @@
 """A business-proposal brainstorm that remembers: two sessions, two processes.
 
 A product manager, an engineer and a skeptic, chaired by a moderator, shape
-a loyalty product for small shops. Session 1 accepts some ideas and rejects
-others; session 2 (a new process) recalls them: it builds on the accepted
-ideas and does not bring back the rejected ones.
+a loyalty product for small shops. Session 1 accepts some of the ideas its
+model proposes and rejects others; session 2 (a new process) recalls them: it
+builds on the accepted ideas and does not bring back the rejected ones.
 
     python examples/business_brainstorm.py              # both sessions, each in its own process
     python examples/business_brainstorm.py --session 1  # just one
+    python examples/business_brainstorm.py --rounds 3   # longer sessions
 
-With no model configured it runs on the offline model and says so; set
-MNEMOS_MODEL (e.g. "openai:gpt-4o-mini") to use a provider. Memory,
-checkpoints and the transcripts go to $MNEMOS_HOME/examples/business_brainstorm/.
+It runs on the configured model (MNEMOS_MODEL, or `model` in config.toml).
+On the offline model a session is a rehearsal: its ideas are placeholders and
+nothing is remembered, so session 2 has nothing to build on; it says so.
+Memory, checkpoints and the transcripts go to
+$MNEMOS_HOME/examples/business_brainstorm/.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ TOPICS = {
 }
 
 
-def run_session(number: int, workdir: Path) -> None:
+def run_session(number: int, workdir: Path, rounds: int) -> None:
     """One brainstorm session, written to workdir/session-N/."""
     log = logging.getLogger("mnemos.agents")
     log.disabled = True  # resolve_model logs the offline notice; it is printed once below instead
@@ -47,12 +50,14 @@ def run_session(number: int, workdir: Path) -> None:
     personas = load_personas("builtin:business")
     members, moderator = participants_from_personas(personas, model=model, memory=memory)
     chat = GroupChat(participants=members, moderator=moderator, team_memory=memory, team=personas.team,
-                     max_rounds=3)
+                     max_rounds=rounds)
     thread = f"business-{number}-{uuid.uuid4().hex[:6]}"
     result = chat.run(TOPICS[number], thread_id=thread, checkpointer=sqlite_checkpointer(workdir / "checkpoints.db"))
     memory.close()
 
     print(f"\n=== session {number}: {TOPICS[number]} (thread {thread})")
+    if result.rehearsal:
+        print("rehearsal on the offline model: the ideas are placeholders and nothing is remembered")
     if result.recalled.get("accepted") or result.recalled.get("rejected"):
         print("recalled from earlier sessions:")
         for item in result.recalled["accepted"]:
@@ -77,14 +82,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--session", type=int, choices=sorted(TOPICS), help="Run one session in this process.")
     parser.add_argument("--workdir", type=Path, default=None, help="Where memory and transcripts go.")
+    parser.add_argument("--rounds", type=int, default=2, help="Rounds per session (default 2).")
     args = parser.parse_args()
     workdir = (args.workdir or mnemos_home() / "examples" / "business_brainstorm").expanduser()
     workdir.mkdir(parents=True, exist_ok=True)
     if args.session:
-        run_session(args.session, workdir)
+        run_session(args.session, workdir, args.rounds)
         return
     for number in sorted(TOPICS):  # each session in a process of its own: only memory connects them
-        subprocess.run([sys.executable, __file__, "--session", str(number), "--workdir", str(workdir)], check=True)
+        subprocess.run([sys.executable, __file__, "--session", str(number), "--workdir", str(workdir),
+                        "--rounds", str(args.rounds)], check=True)
     first = json.loads((workdir / "session-1" / "ideas.json").read_text())["ideas"]
     second = json.loads((workdir / "session-2" / "transcript.json").read_text())
     prompt = "\n".join(m["content"] for m in second["prompts"][0]["messages"])

@@ -1,16 +1,23 @@
 """Fixtures for every test: offline, private, and nothing written to the real home.
 
 The environment is set at import, before any test module imports mem0 or
-sentence-transformers (mem0 creates its directory on import).
+sentence-transformers (mem0 creates its directory on import). The chat model
+is the deterministic offline one (``MNEMOS_MODEL=offline``) unless a test says
+otherwise: with nothing configured, mnemos would pick the local model.
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from pgvector_server import Schemas
 
 _SESSION_HOME = Path(tempfile.mkdtemp(prefix="mnemos-tests-"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -20,14 +27,41 @@ os.environ.setdefault("MEM0_DIR", str(_SESSION_HOME / "mem0"))
 os.environ["MNEMOS_HOME"] = str(_SESSION_HOME / "home")
 for _name in ("MNEMOS_STORE", "MNEMOS_EMBEDDER", "MNEMOS_MODEL", "MNEMOS_CHECKPOINTS", "MNEMOS_MCP_TOKENS"):
     os.environ.pop(_name, None)
+for _name in [n for n in os.environ if n.startswith("MNEMOS_MODEL_")]:
+    os.environ.pop(_name, None)
+os.environ["MNEMOS_MODEL"] = "offline"
 
 
 @pytest.fixture(autouse=True)
 def mnemos_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A fresh MNEMOS_HOME for each test, with no store, model or embedder configured."""
+    """A fresh MNEMOS_HOME for each test, with no store or embedder configured and the offline model."""
     home = tmp_path / "mnemos-home"
     home.mkdir()
     monkeypatch.setenv("MNEMOS_HOME", str(home))
-    for name in ("MNEMOS_STORE", "MNEMOS_EMBEDDER", "MNEMOS_MODEL", "MNEMOS_CHECKPOINTS", "MNEMOS_MCP_TOKENS"):
+    for name in ("MNEMOS_STORE", "MNEMOS_EMBEDDER", "MNEMOS_CHECKPOINTS", "MNEMOS_MCP_TOKENS"):
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("MNEMOS_MODEL", "offline")
     return home
+
+
+@pytest.fixture(scope="session")
+def pgvector_url() -> Iterator[str]:
+    """A PostgreSQL server with pgvector for the session (see ``tests/pgvector_server.py``)."""
+    from pgvector_server import UNAVAILABLE, pgvector_server
+
+    with pgvector_server() as url:
+        if url is None:
+            pytest.skip(UNAVAILABLE)
+        yield url
+
+
+@pytest.fixture
+def pg_schemas(pgvector_url: str) -> Iterator[Schemas]:
+    """Fresh schemas (one per store) on the pgvector server, dropped after the test."""
+    from pgvector_server import Schemas
+
+    schemas = Schemas(pgvector_url)
+    try:
+        yield schemas
+    finally:
+        schemas.drop_all()

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner, Result
@@ -201,7 +202,9 @@ def test_agent_memory_across_processes_shows_the_recalled_memory_and_why(
     out = second.stdout
     assert "Based on what I remember: User's favourite colour is green" in out
     assert "[semantic] User's favourite colour is green" in out
-    assert re.search(r"why: .*(keyword|vector)", out)
+    assert re.search(r"why: .*(keyword|vector).* · confidence \d\.\d\d", out)
+    # the answer names the memory it was built on: its rank tag, source and id
+    assert re.search(r"source M1 .*turn.* · [0-9a-f]{32} · confidence", out)
     bob = _mnemos("run", target, "What is my favourite colour?", "--user", "bob", "--json", env=env)
     lines = [json.loads(line) for line in bob.stdout.splitlines()]
     recalls = [x["data"] for x in lines if x["type"] == "custom" and x["data"]["event"] == "recall"]
@@ -270,3 +273,72 @@ def test_run_on_a_terminal_prompts_for_the_approval(tmp_path: Path, env: dict[st
     text = seen.decode(errors="replace")
     assert proc.returncode == 0, text
     assert answered and "Ship it?" in text and "published" in text and "thread tty done" in text
+
+
+def _broken_brainstorm(checkpoints: Path, memory_path: Path) -> None:
+    """A brainstorm thread whose process failed at the fourth turn (its model raised)."""
+    from dataclasses import replace
+
+    from brainstorm_standin import standin_team
+    from mnemos.graphs._personas import load_personas
+    from mnemos.graphs.brainstorm import run_session
+    from mnemos.graphs.groupchat import GroupChat, Participant
+    from mnemos.memory_adapters.native import NativeMemoryAdapter
+
+    memory = NativeMemoryAdapter(memory_path)
+    members, moderator = standin_team(load_personas("builtin"), memory)
+    calls = {"n": 0}
+
+    def failing(inner: Any) -> Any:
+        from mnemos.agents import ScriptedChatModel
+
+        def reply(messages: Any) -> str:
+            calls["n"] += 1
+            if calls["n"] == 4:
+                raise RuntimeError("power cut")
+            return inner.invoke(messages).text
+
+        return ScriptedChatModel(reply)
+
+    members = [Participant(agent=replace(p.agent, model=failing(p.agent.chat_model)), persona=p.persona, view=p.view)
+               for p in members]
+    chat = GroupChat(participants=members, moderator=moderator, team_memory=memory, team="business", max_rounds=2)
+    with pytest.raises(RuntimeError):
+        run_session(chat, "Tea shop names", thread_id="bs", checkpoints=str(checkpoints),
+                    settings={"personas": "builtin", "store": str(memory_path)})
+    memory.close()
+
+
+def test_threads_list_show_resume_prune_and_delete_a_brainstorm_thread(tmp_path: Path, env: dict[str, str]) -> None:
+    db = tmp_path / "cp.db"
+    _broken_brainstorm(db, tmp_path / "mem.db")
+    rows = {r["thread"]: r for r in json.loads(ok("threads", "list", "--checkpoints", str(db), "--json").stdout)}
+    assert rows["bs"]["graph"] == "brainstorm" and rows["bs"]["status"] == "interrupted"
+    assert rows["bs"]["waits_for_answer"] is False
+    shown = json.loads(ok("threads", "show", "bs", "--checkpoints", str(db), "--json").stdout)
+    assert shown["status"] == "pending" and len([m for m in shown["messages"] if m.get("name") != "user"]) == 4
+    text = ok("threads", "show", "bs", "--checkpoints", str(db)).stdout
+    assert "Resume with: mnemos threads resume bs" in text and "Ideas" in text
+
+    resumed = ok("threads", "resume", "bs", "--checkpoints", str(db))
+    assert "engineer" in resumed.stdout
+    rows = {r["thread"]: r for r in json.loads(ok("threads", "list", "--checkpoints", str(db), "--json").stdout)}
+    assert rows["bs"]["status"] == "finished"
+    final = json.loads(ok("threads", "show", "bs", "--checkpoints", str(db), "--json").stdout)
+    turns = [m["name"] for m in final["messages"] if m.get("name") in ("product_manager", "engineer", "skeptic")]
+    assert turns == ["product_manager", "engineer", "skeptic"] * 2 and final["status"] == "done"
+
+    before = final["checkpoints"]
+    pruned = ok("threads", "prune", "--keep-last", "2", "--checkpoints", str(db)).stdout
+    assert f"deleted 0 thread(s) and {before - 2} older checkpoint(s)" in pruned
+    after = json.loads(ok("threads", "show", "bs", "--checkpoints", str(db), "--json").stdout)
+    assert after["checkpoints"] == 2 and after["messages"] == final["messages"]  # the state survives
+    assert after["values"]["ledger"] == final["values"]["ledger"]
+
+    assert "deleted 0 thread(s)" in ok("threads", "prune", "--older-than", "1d", "--checkpoints", str(db)).stdout
+    missing = cli("threads", "delete", "nope", "--checkpoints", str(db))
+    assert missing.exit_code == 2 and "no saved thread 'nope'" in missing.stderr
+    ok("threads", "delete", "bs", "--checkpoints", str(db))
+    assert "no saved threads" in ok("threads", "list", "--checkpoints", str(db)).stdout
+    bad = cli("threads", "prune", "--older-than", "soon", "--checkpoints", str(db))
+    assert bad.exit_code == 2 and "a duration is a number and a unit" in bad.stderr

@@ -19,7 +19,7 @@ EXAMPLES = ROOT / "examples"
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith("MNEMOS_")}
-    return {**base, "MNEMOS_HOME": str(tmp_path / "home"), "COLUMNS": "200"}
+    return {**base, "MNEMOS_HOME": str(tmp_path / "home"), "COLUMNS": "200", "MNEMOS_MODEL": "offline"}
 
 
 def run(args: list[str], env: dict[str, str]) -> str:

@@ -25,6 +25,7 @@ def env(tmp_path: Path) -> dict[str, str]:
     env = {**os.environ, "MNEMOS_HOME": str(tmp_path / "home"), "COLUMNS": "100"}
     for name in ("MNEMOS_STORE", "MNEMOS_EMBEDDER", "MNEMOS_MODEL"):
         env.pop(name, None)
+    env["MNEMOS_MODEL"] = "offline"  # deterministic; the local model's own tests are elsewhere
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     return env
 

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from mnemos.graphs.groupchat import GroupChat
     from mnemos.memory_adapters.native import NativeMemoryAdapter
     from mnemos.memory_adapters.registry import open_memory
+    from mnemos.memory_adapters.store import MnemosStore, open_store
     from mnemos.tools import mcp_tools
 
 __version__ = "0.1.0"
@@ -38,6 +39,8 @@ _LAZY = {
     "sqlite_checkpointer": "mnemos.graphs",
     "GroupChat": "mnemos.graphs.groupchat",
     "NativeMemoryAdapter": "mnemos.memory_adapters.native",
+    "MnemosStore": "mnemos.memory_adapters.store",
+    "open_store": "mnemos.memory_adapters.store",
     "open_memory": "mnemos.memory_adapters.registry",
     "mcp_tools": "mnemos.tools",
 }
@@ -53,6 +56,7 @@ __all__ = [
     "MemoryRecord",
     "MnemosError",
     "MnemosRuntimeError",
+    "MnemosStore",
     "NativeMemoryAdapter",
     "OfflineChatModel",
     "Provenance",
@@ -61,6 +65,7 @@ __all__ = [
     "__version__",
     "mcp_tools",
     "open_memory",
+    "open_store",
     "resolve_model",
     "sqlite_checkpointer",
 ]

@@ -36,9 +36,13 @@ def _root(
 
 
 def _register() -> None:
-    from mnemos._cli import memory
+    from mnemos._cli import memory, memory_migrate
 
+    memory_migrate.register(memory.app)
     app.add_typer(memory.app, name="memory")
+    from mnemos._cli import documents
+
+    documents.register(memory.app)
     # further command groups are registered below
     from mnemos._cli import mcp
 
@@ -49,6 +53,15 @@ def _register() -> None:
     from mnemos._cli import brainstorm
 
     brainstorm.register(app)
+    from mnemos._cli import eval as eval_cli
+
+    eval_cli.register(app)
+    from mnemos._cli import chat
+
+    chat.register(app)
+    from mnemos._cli import ui
+
+    ui.register(app)
 
 
 _register()

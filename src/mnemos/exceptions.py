@@ -23,6 +23,7 @@ __all__ = [
     "MissingExtraError",
     "MnemosError",
     "MnemosRuntimeError",
+    "ModelOutputError",
     "ModelProviderError",
     "ReadOnlyStoreError",
     "ScopeViolationError",
@@ -96,6 +97,18 @@ class MissingExtraError(UsageError, ImportError):
 
 class ModelProviderError(UsageError):
     """A chat model cannot be built: a missing key or provider package."""
+
+
+class ModelOutputError(MnemosRuntimeError):
+    """A model's reply could not be used: not the structure asked for (even after one
+    repair attempt), or cut off by its token limit. Nothing was stored from it."""
+
+    def __init__(self, message: str, *, raw: str = "", finish_reason: str | None = None) -> None:
+        self.raw = raw
+        """The model's reply text (clipped to 2,000 characters)."""
+        self.finish_reason = finish_reason
+        """Why the model stopped (``"length"``: it ran out of tokens), if it said."""
+        super().__init__(message)
 
 
 class ImportFormatError(UsageError):

@@ -101,7 +101,8 @@ def test_every_turn_is_an_episode_with_provenance(memory) -> None:
 
 
 def test_memory_events_are_streamed_and_kept_in_the_trace(memory) -> None:
-    memory.add("User likes green tea", namespace=("users", "alice", "agents", "assistant"), kind="semantic")
+    tea = memory.add("User likes green tea", namespace=("users", "alice", "agents", "assistant"),
+                     kind="semantic", metadata={"source": "notes.md", "section": "Drinks"})
     app = single_node_graph(Agent(name="assistant", model="offline", memory=memory), TracedState)
     custom = [chunk for mode, chunk in app.stream({"messages": [HumanMessage("What tea do I like?")]},
                                                   config(), stream_mode=["custom", "updates"])
@@ -111,7 +112,13 @@ def test_memory_events_are_streamed_and_kept_in_the_trace(memory) -> None:
     top = recall["memories"][0]
     assert top["content"] == "User likes green tea" and top["kind"] == "semantic"
     assert "keyword" in top["why"] and isinstance(top["score"], float)
-    assert custom[1]["event"] == "memory_write" and custom[1]["kind"] == "episodic"
+    assert top["source"] == "notes.md § Drinks" and 0 < top["confidence"] <= 1
+    # the answer repeats the tea memory: it is cited, with its id, source and confidence
+    sources = custom[1]
+    assert sources["event"] == "sources"
+    assert sources["sources"][0] == {"ref": "M1", "id": tea.id, "kind": "semantic",
+                                     "source": "notes.md § Drinks", "confidence": top["confidence"]}
+    assert custom[2]["event"] == "memory_write" and custom[2]["kind"] == "episodic"
     out = app.invoke({"messages": [HumanMessage("I like chess.")]}, config(thread="t2"))
     writes = [e for e in out["memory_trace"] if e["event"] == "memory_write"]
     assert [w["kind"] for w in writes] == ["episodic", "semantic"]
@@ -266,7 +273,9 @@ def test_model_extracted_facts_with_a_scripted_stand_in_for_a_hosted_model(memor
     agent.invoke("My cat Miso is asleep.", config())
     (fact,) = memory.list(namespace=("users", "alice"), kinds="semantic", limit=None)
     assert fact.content == "User has a cat named Miso"
-    assert fact.metadata == {"subject": "user", "attribute": "pet", "value": "a cat named Miso"}
+    assert {k: fact.metadata[k] for k in ("subject", "attribute", "value")} == {
+        "subject": "user", "attribute": "pet", "value": "a cat named Miso"}
+    assert fact.metadata["novel"] is True and 0.5 <= fact.metadata["novelty"] <= 1
 
 
 def test_a_stateless_agent_needs_no_memory() -> None:
@@ -344,3 +353,72 @@ def test_other_agents_replies_reach_the_model_as_named_user_messages() -> None:
     seen = critic_model.prompts[0]
     assert [type(m).__name__ for m in seen] == ["HumanMessage", "HumanMessage"]
     assert seen[1].content == "[ideas] Use a kite." and seen[1].name == "ideas"
+
+
+def test_a_tool_call_written_as_text_is_run(memory) -> None:
+    """Small open models write tool calls as JSON text (scripted stand-in for such a model)."""
+    calls: list[str] = []
+
+    def get_weather(city: str) -> str:
+        """Get the weather for a city."""
+        calls.append(city)
+        return f"sunny in {city}"
+
+    model = ScriptedChatModel(['Let me check. {"tool": "get_weather", "arguments": {"city": "Oslo"}}', "It is sunny."])
+    agent = Agent(name="assistant", model=model, tools=[get_weather])
+    out = agent.invoke("Weather in Oslo?", config())["messages"]
+    assert calls == ["Oslo"]
+    assert out[0].tool_calls[0]["name"] == "get_weather" and out[0].content == "Let me check."
+    assert isinstance(out[1], ToolMessage) and out[1].content == "sunny in Oslo"
+    assert out[-1].content == "It is sunny."
+
+
+def test_an_agent_without_tools_keeps_json_text_as_text() -> None:
+    text = '{"tool": "get_weather", "arguments": {"city": "Oslo"}}'
+    out = Agent(name="plain", model=ScriptedChatModel([text])).invoke("hi")["messages"]
+    assert out[-1].content == text and not out[-1].tool_calls
+
+
+def test_invented_model_facts_are_not_stored_and_the_rules_still_apply(memory) -> None:
+    """A weak model invents facts (scripted stand-in): only facts the message supports are stored."""
+    invented = {"facts": [{"subject": "user", "attribute": "city", "value": "Bamberg",
+                           "statement": "User lives in Bamberg"}]}
+    model = ScriptedChatModel(["Nice!", AIMessage("", tool_calls=[{"name": "FactList", "args": invented, "id": "f"}])])
+    agent = Agent(name="assistant", model=model, memory=memory, policy=MemoryPolicy(extractor="model"))
+    agent.invoke("I live in Berlin.", config())
+    facts = [r.content for r in memory.list(namespace=("users", "alice"), kinds="semantic", limit=None)]
+    assert facts == ["User lives in Berlin"]
+
+
+def test_unusable_fact_output_after_a_repair_falls_back_to_the_rules(memory) -> None:
+    model = ScriptedChatModel(["Nice!", "facts? no idea", "still none"])
+    agent = Agent(name="assistant", model=model, memory=memory, policy=MemoryPolicy(extractor="model"))
+    agent.invoke("I work at Acme.", config())
+    facts = [r.content for r in memory.list(namespace=("users", "alice"), kinds="semantic", limit=None)]
+    assert facts == ["User works at Acme"]
+    assert len(model.prompts) == 3 and "not valid" in model.prompts[2][-1].content
+
+
+def test_internal_model_calls_do_not_stream_as_answers(memory) -> None:
+    """stream_mode="messages" shows the agent's answer, not its fact extraction or summary calls."""
+    facts = {"facts": [{"subject": "user", "attribute": "lives_in", "value": "Lyon",
+                        "statement": "User lives in Lyon"}]}
+
+    def reply(messages: list[Any]) -> Any:
+        if messages[0].content.startswith("Summarize the conversation"):
+            return "SUMMARY-TEXT"
+        if messages[0].content.startswith("Extract the facts"):
+            return AIMessage("", tool_calls=[{"name": "FactList", "args": facts, "id": "f"}])
+        return "ANSWER-TEXT"
+
+    policy = MemoryPolicy(strategy="summary_buffer", window=2, extractor="model")
+    agent = Agent(name="assistant", model=ScriptedChatModel(reply), memory=memory, policy=policy)
+    app = single_node_graph(agent)
+    history = [HumanMessage("Hi"), AIMessage("Hello"), HumanMessage("Sunny?"), AIMessage("Yes"),
+               HumanMessage("I live in Lyon")]
+    streamed = [chunk for chunk, _ in app.stream({"messages": history}, config(), stream_mode="messages")]
+    texts = [m.text for m in streamed]
+    assert "ANSWER-TEXT" in texts
+    assert "SUMMARY-TEXT" not in texts and not any(getattr(m, "tool_calls", None) for m in streamed)
+    stored = [r.content for r in memory.list(namespace=("users", "alice"), kinds="semantic", limit=None)]
+    assert stored == ["User lives in Lyon"]  # the internal calls did run

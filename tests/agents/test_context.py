@@ -199,3 +199,39 @@ def test_assembled_context_never_exceeds_its_budget(
     humans = [m for m in messages if isinstance(m, HumanMessage)]
     if humans and len(humans[-1].text) <= 40 and budget >= 200 and counter is approx_tokens:
         assert any(m.text == humans[-1].text for m in result.messages if isinstance(m, HumanMessage))
+
+
+def test_memories_with_a_confidence_carry_a_citable_tag() -> None:
+    from mnemos.agents.context import memory_line
+
+    cited = RecalledMemory(id="a", kind="semantic", content="The shed key is under the pot",
+                           source="notes.md § Garden", confidence=0.8)
+    plain = RecalledMemory(id="b", kind="semantic", content="Tea is green")
+    assert memory_line(cited, 2) == "- The shed key is under the pot  [M2 · confidence 0.80 · source notes.md § Garden]"
+    assert memory_line(plain, 1) == "- Tea is green"
+    context = assemble_context(messages=[HumanMessage("where is the key?")], budget=500,
+                               memories=[cited, plain])
+    assert "[M1 · confidence 0.80 · source notes.md § Garden]" in context.messages[0].text
+
+
+def test_attribute_reads_cited_tags_else_repeated_memories() -> None:
+    from mnemos.agents.context import attribute
+
+    memories = [
+        RecalledMemory(id="k", kind="semantic", content="The shed key is under the blue pot",
+                       source="notes.md", confidence=0.9),
+        RecalledMemory(id="c", kind="episodic", content="Compost is turned every Sunday",
+                       source="turn", confidence=0.2),
+    ]
+    assert [s["id"] for s in attribute("It is under the blue pot, by the shed (key).", memories)] == ["k"]
+    assert [s["ref"] for s in attribute("As you told me [M2], on Sundays.", memories)] == ["M2"]
+    assert attribute("I have no idea.", memories) == []
+
+
+def test_memory_confidence_is_between_zero_and_one() -> None:
+    from mnemos.agents.context import memory_confidence
+
+    assert memory_confidence("where is the shed key", "The shed key is under the pot") == 1.0
+    assert memory_confidence("where is the shed key", "Compost on Sunday") == 0.0
+    assert memory_confidence("shed key", "The shed key", similarity=0.5) == 0.8
+    assert 0 <= memory_confidence("", "anything", similarity=2.0) <= 1

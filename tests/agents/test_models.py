@@ -11,7 +11,12 @@ from mnemos.exceptions import ModelProviderError, UsageError
 
 @pytest.fixture(autouse=True)
 def fresh_notice(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(models, "_fell_back", False)
+    monkeypatch.setattr(models, "_fell_back", None)
+
+
+@pytest.fixture
+def nothing_configured(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MNEMOS_MODEL", raising=False)
 
 
 def test_offline_specs_give_the_offline_model() -> None:
@@ -25,7 +30,12 @@ def test_model_objects_pass_through() -> None:
     assert resolve_model(model) is model
 
 
-def test_nothing_configured_falls_back_to_offline_and_says_so_once(caplog: pytest.LogCaptureFixture) -> None:
+def test_nothing_configured_and_no_local_model_falls_back_to_offline_and_says_so_once(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch, nothing_configured: None
+) -> None:
+    from mnemos.agents import llamacpp
+
+    monkeypatch.setattr(llamacpp, "local_model_available", lambda: False)
     assert models.offline_fallback_notice() is None
     with caplog.at_level(logging.WARNING, logger="mnemos.agents"):
         assert isinstance(resolve_model(None), OfflineChatModel)
@@ -35,7 +45,9 @@ def test_nothing_configured_falls_back_to_offline_and_says_so_once(caplog: pytes
     assert "MNEMOS_MODEL" in (models.offline_fallback_notice() or "")
 
 
-def test_configured_default_comes_from_env_then_config_file(monkeypatch: pytest.MonkeyPatch, mnemos_home) -> None:
+def test_configured_default_comes_from_env_then_config_file(
+    monkeypatch: pytest.MonkeyPatch, mnemos_home, nothing_configured: None
+) -> None:
     (mnemos_home / "config.toml").write_text('model = "offline:from-file"\n')
     assert resolve_model(None).model_name == "from-file"  # type: ignore[attr-defined]
     monkeypatch.setenv("MNEMOS_MODEL", "offline:from-env")

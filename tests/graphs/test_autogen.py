@@ -20,6 +20,7 @@ from autogen_ext.models.replay import ReplayChatCompletionClient
 from langchain_core.messages import HumanMessage
 from langgraph.graph import START, MessagesState, StateGraph
 
+from brainstorm_standin import standin_team
 from mnemos.agents import Agent
 from mnemos.exceptions import MissingExtraError, UsageError
 from mnemos.graphs._personas import load_personas
@@ -30,7 +31,7 @@ from mnemos.graphs.autogen import (
     memory_for_autogen,
     run_brainstorm_on_autogen,
 )
-from mnemos.graphs.groupchat import GroupChat, participants_from_personas
+from mnemos.graphs.groupchat import GroupChat
 from mnemos.memory_adapters import MemoryKind
 from mnemos.memory_adapters.native import NativeMemoryAdapter
 
@@ -186,7 +187,7 @@ def test_brainstorm_on_the_autogen_engine_remembers_between_sessions(tmp_path: P
 
     def chat() -> GroupChat:
         personas = load_personas()
-        members, moderator = participants_from_personas(personas, model="offline", memory=store)
+        members, moderator = standin_team(personas, store)  # a deterministic stand-in model per persona
         return GroupChat(participants=members, moderator=moderator, team_memory=store, team=personas.team)
 
     seen: list[str] = []

@@ -177,6 +177,18 @@ def test_supervisor_with_a_model_uses_structured_decisions_and_lists_workers() -
     assert model.enum == ["research", "write", FINISH]
 
 
+def test_supervisor_with_invalid_structured_decisions_falls_back_to_a_plain_reply() -> None:
+    """A weak model (scripted) answers the decision schema with junk twice, then names a worker in prose."""
+    from mnemos.agents import ScriptedChatModel
+
+    replies = ["junk", '{"next": "nobody"}', "I pick write.", "junk", "junk", "We are done: FINISH"]
+    model = ScriptedChatModel(replies)
+    b = GraphBuilder(LogState).supervisor([step("research"), step("write")], supervisor=Supervisor(model=model))
+    out = b.compile().invoke({"messages": [HumanMessage("go")], "log": []})
+    assert out["log"] == ["write"]
+    assert len(model.prompts) == 6
+
+
 def test_supervisor_streams_route_events() -> None:
     graph = GraphBuilder(LogState).supervisor([step("a")]).compile()
     events = [c for mode, c in graph.stream({"messages": [HumanMessage("x")], "log": []},

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -16,11 +17,13 @@ import pytest
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langgraph.graph import START, MessagesState, StateGraph
 
+from brainstorm_standin import standin_team, topic_word
 from mnemos.agents import Agent, ScriptedChatModel, approx_tokens
 from mnemos.exceptions import ConfigurationError, UsageError
 from mnemos.graphs import sqlite_checkpointer
 from mnemos.graphs._ledger import moves_from_text, similar
 from mnemos.graphs._personas import load_personas
+from mnemos.graphs._turn import normalize
 from mnemos.graphs.groupchat import GroupChat, Participant, View, participants_from_personas
 from mnemos.memory_adapters import MemoryKind
 from mnemos.memory_adapters.native import NativeMemoryAdapter
@@ -29,32 +32,99 @@ TOPIC = "A business proposal: a loyalty product for small shops"
 
 
 def _chat(memory: NativeMemoryAdapter, **kwargs: Any) -> GroupChat:
+    """The built-in team, each participant on the deterministic stand-in model (brainstorm_standin)."""
+    personas = load_personas("builtin")
+    members, moderator = standin_team(personas, memory)
+    return GroupChat(participants=members, moderator=moderator, team_memory=memory, team=personas.team, **kwargs)
+
+
+def _offline_chat(memory: NativeMemoryAdapter, **kwargs: Any) -> GroupChat:
     personas = load_personas("builtin")
     members, moderator = participants_from_personas(personas, model="offline", memory=memory)
     return GroupChat(participants=members, moderator=moderator, team_memory=memory, team=personas.team, **kwargs)
 
 
-def test_offline_session_builds_a_ledger_and_writes_memory(tmp_path: Path) -> None:
+def _persona_strings() -> set[str]:
+    personas = load_personas("builtin")
+    out = {personas.description}
+    for p in personas.personas:
+        out |= {p.role, p.instructions, *p.likes, *p.dislikes, *p.instructions.splitlines()}
+    return {s for s in out if len(s.split()) >= 3}  # sentences and phrases; single words occur in any text
+
+
+def test_a_session_builds_a_ledger_from_its_models_and_writes_memory(tmp_path: Path) -> None:
     memory = NativeMemoryAdapter(tmp_path / "mem.db")
     result = _chat(memory).run(TOPIC, thread_id="s1", checkpointer=sqlite_checkpointer(tmp_path / "cp.db"))
-    statuses = {i["text"]: i["status"] for i in result.ideas}
-    assert statuses["A subscription tier with monthly analytics reports for small shops"] == "accepted"
-    assert statuses["A blockchain loyalty token that customers trade between stores"] == "rejected"
+    assert not result.rehearsal and "Rehearsal" not in result.summary
     speakers = [t["speaker"] for t in result.transcript if t["round"]]
     assert speakers == ["product_manager", "engineer", "skeptic"] * 3
     assert result.stop_reason == "rounds"
-    assert "Accepted: #1" in result.summary
+    statuses = {i["status"] for i in result.ideas}
+    assert {"accepted", "rejected"} <= statuses
+    assert all(topic_word(TOPIC) in i["text"] for i in result.ideas)  # the stand-in writes about the topic
+    accepted = [i for i in result.ideas if i["status"] == "accepted"]
+    assert f"Accepted: #{accepted[0]['id']}" in result.summary
     team = memory.list(namespace=("teams", "business", "ideas"), kinds=MemoryKind.SEMANTIC)
-    assert {r.metadata["status"] for r in team} == {"accepted", "rejected"}
+    assert {r.metadata["idea"] for r in team} == {i["text"] for i in result.ideas if i["status"] in ("accepted", "rejected")}
     episodes = memory.list(namespace=("users", "default", "agents", "skeptic"), kinds=MemoryKind.EPISODIC)
-    assert any("blockchain" in r.content for r in episodes)
+    assert episodes and accepted[0]["text"] in episodes[0].content
+    rejected = [i["text"] for i in result.ideas if i["status"] == "rejected"]
     rules = Agent(name="engineer", model="offline", memory=memory).procedural_memory().current()
-    assert rules is not None and any("blockchain" in r for r in rules.rules)
+    assert rules is not None and any(rejected[0] in r for r in rules.rules)
     files = result.write(tmp_path / "out", prompts=True)
     assert sorted(p.name for p in files) == ["ideas.json", "ideas.md", "transcript.json", "transcript.md"]
     ideas = json.loads((tmp_path / "out" / "ideas.json").read_text())
     assert ideas["ideas"][0]["votes"] and "| 1 |" in (tmp_path / "out" / "ideas.md").read_text()
     assert "<details><summary>prompt" in (tmp_path / "out" / "transcript.md").read_text()
+
+
+def test_prompts_restate_the_topic_and_carry_no_persona_idea(tmp_path: Path) -> None:
+    memory = NativeMemoryAdapter(tmp_path / "mem.db")
+    result = _chat(memory, max_rounds=2).run(TOPIC, thread_id="p", checkpointer=sqlite_checkpointer(tmp_path / "cp.db"))
+    for record in result.prompts:
+        brief = record["messages"][-1]["content"]
+        assert brief.startswith(f"Topic: {TOPIC}") and brief.count(TOPIC) >= 1
+        assert "Suggested move" not in brief and "placeholder" not in brief
+    persona = _persona_strings()
+    ledger_text = json.dumps(result.ledger)
+    assert not [s for s in persona if s in ledger_text]
+
+
+def test_persona_files_hold_no_ideas(tmp_path: Path) -> None:
+    from mnemos.graphs._personas import BUILTIN_PERSONAS
+
+    for name in BUILTIN_PERSONAS:
+        data = load_personas(f"builtin:{name}")
+        for p in data.personas:
+            assert set(p.model_dump()) == {"name", "role", "instructions", "moderator", "likes", "dislikes",
+                                           "default_vote", "budget", "window"}
+    old = tmp_path / "old.toml"
+    old.write_text('[[personas]]\nname = "pm"\nangles = ["A loyalty token"]\n[[personas]]\nname = "b"\n')
+    with pytest.raises(ConfigurationError, match="not ready-made ideas"):
+        load_personas(old)
+
+
+def test_an_offline_session_is_a_rehearsal_that_stores_nothing(tmp_path: Path) -> None:
+    memory = NativeMemoryAdapter(tmp_path / "mem.db")
+    topic = "How should a hospital reduce nurse burnout?"
+    result = _offline_chat(memory).run(topic, thread_id="r", checkpointer=sqlite_checkpointer(tmp_path / "cp.db"))
+    assert result.rehearsal and result.ledger["rehearsal"] is True
+    assert result.transcript[1]["text"].startswith("Rehearsal:") and result.summary.startswith("Rehearsal")
+    session = [i for i in result.ideas if i["origin"] == "session"]
+    assert session and all(i["text"].startswith("placeholder ") for i in session)
+    assert {i["status"] for i in session} & {"accepted", "rejected"}  # the mechanics ran
+    assert memory.list(namespace=("teams", "business", "ideas")) == []
+    # no decision, no episode, no lesson: only the agents' instructions, which every agent keeps
+    assert {r["kind"] for r in memory.iter_export()} <= {"procedural"}
+    for name in ("product_manager", "engineer", "skeptic"):
+        rules = Agent(name=name, model="offline", memory=memory).procedural_memory().current()
+        assert rules is None or rules.rules == ()
+    result.write(tmp_path / "out")
+    assert json.loads((tmp_path / "out" / "ideas.json").read_text())["rehearsal"] is True
+    assert "Rehearsal" in (tmp_path / "out" / "ideas.md").read_text()
+    # and a later real session recalls nothing from the rehearsal
+    again = _chat(memory, max_rounds=1).run(topic, thread_id="real", checkpointer=sqlite_checkpointer(tmp_path / "cp.db"))
+    assert again.recalled["accepted"] == [] and all(i["origin"] == "session" for i in again.ideas)
 
 
 def test_second_session_recalls_accepted_ideas_and_repeats_no_rejected_one(tmp_path: Path) -> None:
@@ -68,7 +138,27 @@ def test_second_session_recalls_accepted_ideas_and_repeats_no_rejected_one(tmp_p
     first_prompt = "\n".join(m["content"] for m in second.prompts[0]["messages"])
     assert all(text in first_prompt for text in accepted)
     new = [i for i in second.ideas if i["origin"] == "session"]
-    assert new and not any(similar(i["text"], r) for i in new for r in rejected)
+    assert not any(similar(i["text"], r) for i in new for r in rejected)
+    assert second.ledger["dropped"]  # the stand-in repeats its first ideas: the rejected ones are dropped
+
+
+def test_accepted_ideas_are_deduplicated_when_written_and_recalled(tmp_path: Path) -> None:
+    memory = NativeMemoryAdapter(tmp_path / "mem.db")
+    saver = sqlite_checkpointer(tmp_path / "cp.db")
+    ns = ("teams", "business", "ideas")
+    first = _chat(memory).run(TOPIC, thread_id="d1", checkpointer=saver)
+    accepted = [i["text"] for i in first.ideas if i["status"] == "accepted"]
+    count = len(memory.list(namespace=ns))
+    # an earlier near-duplicate written by hand (other case and punctuation) is recalled once
+    memory.add(accepted[0].upper() + "!", namespace=ns, kind=MemoryKind.SEMANTIC,
+               metadata={"status": "accepted", "idea": accepted[0].upper() + "!", "topic": TOPIC})
+    second = _chat(memory).run(TOPIC, thread_id="d2", checkpointer=saver)  # the same ideas again
+    recalled = [r["text"] for r in second.recalled["accepted"]]
+    assert len(recalled) == len({normalize(t) for t in recalled})
+    assert not any(similar(a, b) for k, a in enumerate(recalled) for b in recalled[k + 1:])
+    # the second session accepted the same ideas again: nothing new is written for them
+    texts = [normalize(r.metadata["idea"]) for r in memory.list(namespace=ns)]
+    assert len(texts) == count + 1 and texts.count(normalize(accepted[0])) == 2  # the hand-written one only
 
 
 def test_a_repeat_of_a_rejected_idea_is_dropped_unless_the_topic_revisits(tmp_path: Path) -> None:
@@ -302,3 +392,53 @@ def test_group_chat_as_a_subgraph_of_a_mnemos_graph(tmp_path: Path) -> None:
     out = graph.invoke({"messages": [HumanMessage("Names for a tea shop")]}, config)
     assert [m.name for m in out["messages"][-2:]] == ["chair", "writer"]
     assert out["messages"][-1].text.startswith("Memo on: [chair] After 1 round(s)")
+
+
+def _checkpoint_bytes(path: Path) -> int:
+    import sqlite3
+
+    with sqlite3.connect(path) as conn:
+        checkpoints = conn.execute("SELECT coalesce(sum(length(checkpoint)), 0) FROM checkpoints").fetchone()[0]
+        writes = conn.execute("SELECT coalesce(sum(length(value)), 0) FROM writes").fetchone()[0]
+    return int(checkpoints) + int(writes)
+
+
+def test_checkpoints_grow_linearly_with_the_number_of_turns(tmp_path: Path) -> None:
+    """Every step used to save the whole transcript and every prompt again (quadratic growth)."""
+    sizes = {}
+    for rounds in (3, 12):
+        memory = NativeMemoryAdapter(tmp_path / f"mem{rounds}.db")
+        saver = sqlite_checkpointer(tmp_path / f"cp{rounds}.db")
+        _chat(memory, max_rounds=rounds).run(TOPIC, thread_id="g", checkpointer=saver)
+        saver.conn.close()
+        sizes[rounds] = _checkpoint_bytes(tmp_path / f"cp{rounds}.db")
+    # four times the turns: about four times the bytes (quadratic growth would give about sixteen)
+    assert sizes[12] < 6 * sizes[3], sizes
+
+
+def test_the_offline_model_resumed_into_a_real_session_makes_it_a_rehearsal(tmp_path: Path) -> None:
+    memory = NativeMemoryAdapter(tmp_path / "mem.db")
+    saver = sqlite_checkpointer(tmp_path / "cp.db")
+    calls = {"n": 0}
+
+    def flaky(name: str) -> ScriptedChatModel:
+        inner = standin_team(load_personas("builtin"), memory)[0][0].agent.chat_model
+
+        def reply(messages: list[BaseMessage]) -> str:
+            calls["n"] += 1
+            if calls["n"] == 3:
+                raise RuntimeError("the model went away")
+            return inner.invoke(messages).text
+
+        return ScriptedChatModel(reply)
+
+    members, moderator = standin_team(load_personas("builtin"), memory)
+    members = [Participant(agent=replace(p.agent, model=flaky(p.name)), persona=p.persona, view=p.view)
+               for p in members]
+    chat = GroupChat(participants=members, moderator=moderator, team_memory=memory, team="business", max_rounds=2)
+    with pytest.raises(RuntimeError, match="went away"):
+        chat.run(TOPIC, thread_id="mix", checkpointer=saver)
+    assert not chat.rehearsal
+    resumed = _offline_chat(memory, max_rounds=2).run(None, thread_id="mix", checkpointer=saver, resume=True)
+    assert resumed.rehearsal and resumed.summary.startswith("Rehearsal")
+    assert memory.list(namespace=("teams", "business", "ideas")) == []

@@ -276,3 +276,18 @@ def test_open_memory_dispatches_memgpt_urls(tmp_path: Path, monkeypatch: pytest.
         assert isinstance(adapter, MemGPTMemoryAdapter) and adapter.scope == ("a",)
     finally:
         adapter.close()
+
+
+def test_a_function_call_written_as_text_is_run(memory: MemGPTMemoryAdapter) -> None:
+    """Small open models write the call in the message text instead of tool_calls (scripted here)."""
+    text_call = '```json\n{"name": "core_memory_append", "arguments": {"label": "human", "content": "Job: pilot"}}\n```'
+    agent = MemGPTAgent(ScriptedChatModel([text_call]), memory, namespace=NS, human="Name: Sam")
+    assert agent.step("I am a pilot") == ""
+    assert memory.core_blocks(NS)["human"].value == "Name: Sam\nJob: pilot"
+
+
+def test_a_malformed_text_call_is_left_as_the_reply_and_nothing_is_written(memory: MemGPTMemoryAdapter) -> None:
+    broken = '{"name": "core_memory_append", "arguments": {"label": "human", "content": "Job: pil'
+    agent = MemGPTAgent(ScriptedChatModel([broken]), memory, namespace=NS, human="Name: Sam")
+    assert agent.step("I am a pilot") == broken
+    assert memory.core_blocks(NS)["human"].value == "Name: Sam"

@@ -1,7 +1,9 @@
 """``brainstorm_run`` over streamable HTTP: the ledger and summary, recall across sessions, principals kept apart.
 
-The agents think with the offline model (no model is configured), so every
-session is deterministic; the client is the SDK's real ``ClientSession``.
+The agents think with a deterministic stand-in model (``brainstorm_standin``:
+ideas made of the topic's words, votes by a fixed leaning), so every session
+is exact; on the offline model a session would be a rehearsal that stores
+nothing. The client is the SDK's real ``ClientSession``.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from mcp import ClientSession
 from mcp.types import TextContent
 from mcp_testkit import http_session, serve_http
 
+from brainstorm_standin import standin
 from mnemos.memory_adapters.native import NativeMemoryAdapter
 from mnemos.tools.graph_runner import GraphRegistry
 from mnemos.tools.mcp_server import build_server
@@ -29,8 +32,9 @@ RELATED = "Loyalty rewards for small coffee shops: the next steps"
 @pytest.fixture
 def url(memory: NativeMemoryAdapter, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     monkeypatch.setenv("MNEMOS_HOME", str(tmp_path / "home"))
-    monkeypatch.delenv("MNEMOS_MODEL", raising=False)
-    server = build_server(memory, graphs=GraphRegistry(checkpoint_path=tmp_path / "threads.db"), tokens=TOKENS)
+    monkeypatch.setenv("MNEMOS_MODEL", "offline")
+    server = build_server(memory, graphs=GraphRegistry(checkpoint_path=tmp_path / "threads.db"), tokens=TOKENS,
+                          model=standin("product_manager"))
     with serve_http(server.streamable_http_app()) as address:
         yield address
 
@@ -61,7 +65,7 @@ async def test_brainstorm_run_returns_the_ledger_and_a_later_session_builds_on_i
 
         out = await _brainstorm(alice, topic=TOPIC, rounds=1, thread_id="s1")
         assert out["thread_id"] == "s1" and out["team"] == "business" and out["finished"] is True
-        assert out["stop_reason"] == "rounds" and out["transcript_length"] >= 4
+        assert out["stop_reason"] == "rounds" and out["transcript_length"] >= 4 and out["rehearsal"] is False
         accepted = [i["text"] for i in out["ideas"] if i["status"] == "accepted"]
         assert accepted and all(i["origin"] == "session" for i in out["ideas"])
         assert out["recalled_accepted"] == []

@@ -62,7 +62,9 @@ async def test_stdio_every_tool_and_bad_arguments(db_path: Path, tmp_path: Path,
         session_out = (await session.call_tool(
             "brainstorm_run", {"topic": "A loyalty product for small shops", "rounds": 1, "thread_id": "b1"}
         )).structuredContent
-        assert session_out["finished"] and any(i["status"] == "accepted" for i in session_out["ideas"])
+        # the offline model rehearses: the mechanics run, nothing is stored as a decision
+        assert session_out["finished"] and session_out["rehearsal"] is True
+        assert any(i["status"] == "accepted" for i in session_out["ideas"])
         templates = {t.uriTemplate for t in (await session.list_resource_templates()).resourceTemplates}
         assert templates == {"memory://{id}", "graph://{name}/mermaid"}
         resource = await session.read_resource(f"memory://{memory_id}")
@@ -96,7 +98,7 @@ async def test_stdio_every_tool_and_bad_arguments(db_path: Path, tmp_path: Path,
         # the stdio server serves the local principal
         spaces = adapter.namespaces()
         assert ("principals", "local", "graph", "inputs") in spaces
-        assert ("principals", "local", "teams", "business", "ideas") in spaces
+        assert ("principals", "local", "teams", "business", "ideas") not in spaces  # a rehearsal stores no idea
         assert all(ns[:2] == ("principals", "local") for ns in spaces)
 
 

@@ -28,9 +28,11 @@ __all__ = ["brainstorm", "register"]
 
 def brainstorm(
     topic: Annotated[str | None, typer.Argument(metavar="TOPIC", help="What to brainstorm (omit with --resume).")] = None,
-    personas: Annotated[str, typer.Option("--personas", "-p", metavar="FILE|builtin",
-                                          help="A persona file (.toml, .json, .yaml) or builtin[:NAME].")] = "builtin",
-    rounds: Annotated[int, typer.Option("--rounds", "-r", min=1, help="Rounds (each participant speaks once per round).")] = 3,
+    personas: Annotated[str | None, typer.Option("--personas", "-p", metavar="FILE|builtin",
+                                                 help="A persona file (.toml, .json, .yaml) or builtin[:NAME] "
+                                                      "(default: builtin).")] = None,
+    rounds: Annotated[int | None, typer.Option("--rounds", "-r", min=1,
+                                               help="Rounds (each participant speaks once per round; default 3).")] = None,
     engine: Annotated[str, typer.Option("--engine", "-e", help="langgraph or autogen.")] = "langgraph",
     thread: Annotated[str | None, typer.Option("--thread", "-t", help="Thread id (default: a new one).")] = None,
     user: Annotated[str, typer.Option("--user", "-u", help="User id: whose memories the agents use.")] = "default",
@@ -47,7 +49,7 @@ def brainstorm(
     from mnemos.agents import offline_fallback_notice, resolve_model
     from mnemos.config import mnemos_home
     from mnemos.graphs._personas import load_personas
-    from mnemos.graphs.brainstorm import brainstorm_chat, run_session
+    from mnemos.graphs.brainstorm import brainstorm_chat, run_session, saved_settings
     from mnemos.memory_adapters.registry import open_memory
 
     if engine not in ("langgraph", "autogen"):
@@ -58,6 +60,14 @@ def brainstorm(
         raise UsageError("sessions on the autogen engine are not checkpointed; resume needs --engine langgraph")
     if not resume and not (topic and topic.strip()):
         raise UsageError("give a TOPIC to brainstorm (or --resume --thread ID)")
+    if resume and thread:  # the session goes on as it was started, unless told otherwise
+        saved = saved_settings(checkpoints, thread) or {}
+        personas = personas or saved.get("personas")
+        rounds = rounds or saved.get("rounds")
+        store = store or saved.get("store") or None
+        model = model or saved.get("model") or None
+        user = saved.get("user") or user
+    personas, rounds = personas or "builtin", int(rounds or 3)
     team = load_personas(personas)
     agents_log = logging.getLogger("mnemos.agents")
     quiet, agents_log.disabled = agents_log.disabled, True  # the notice is printed below, once
@@ -88,10 +98,14 @@ def brainstorm(
                                                    on_update=view.update)
             else:
                 result = run_session(chat, topic, thread_id=thread_id, user_id=user, checkpoints=checkpoints,
-                                     resume=resume, on_update=view.update, on_event=view.event)
+                                     resume=resume, on_update=view.update, on_event=view.event,
+                                     settings={"personas": _lasting(personas), "store": store, "model": model})
     finally:
         memory.close()
     console.print(_ledger_table(result.ideas))
+    if result.rehearsal:
+        console.print("[yellow]rehearsal on the offline model: placeholder ideas, nothing stored[/yellow]",
+                      highlight=False)
     if result.ledger.get("dropped"):
         console.print(f"[dim]dropped {len(result.ledger['dropped'])} repeat(s) of ideas rejected earlier[/dim]")
     directory = out or (mnemos_home() / "brainstorms" / thread_id)
@@ -106,6 +120,7 @@ class _LiveView:
         self.console = console
         self.prompts = prompts
         self.ideas: list[dict[str, Any]] = []
+        self.ledger: dict[str, Any] | None = None
         self.speaking: str | None = None
         self._live = Live(self._render(), console=console, transient=True) if console.is_terminal else None
 
@@ -139,7 +154,7 @@ class _LiveView:
             for record in update.get("prompts", []):
                 console.rule(f"prompt of {record['speaker']} · {record['tokens']}/{record['budget']} tokens")
                 for m in record["messages"]:
-                    console.print(f"[bold]{m['role']}[/bold]: {m['content']}", highlight=False, markup=False)
+                    console.print(Text.assemble((m["role"], "bold"), ": ", m["content"]), highlight=False)
         for message in update.get("messages", []):
             name = getattr(message, "name", None) or node
             round_ = (getattr(message, "additional_kwargs", None) or {}).get("round")
@@ -152,11 +167,21 @@ class _LiveView:
             if event.get("event") == "memory_write":
                 console.print(f"[dim]remembered ({event['kind']}, {event['agent']}): {event['content'][:100]}[/dim]",
                               highlight=False)
-        if "ledger" in update:
-            self.ideas = list(update["ledger"].get("ideas", []))
+        if "ledger" in update:  # what the step changed in the ledger
+            from mnemos.graphs._ledger import apply_patch
+
+            self.ledger = apply_patch(self.ledger, update["ledger"])
+            self.ideas = list(self.ledger["ideas"])
         if node == "select":
             self.speaking = update.get("next") if update.get("next") != "close" else None
         self._refresh()
+
+
+def _lasting(personas: str) -> str:
+    """A persona file as an absolute path, so a resume from another directory finds it."""
+    if personas == "builtin" or personas.startswith("builtin:"):
+        return personas
+    return str(Path(personas).expanduser().resolve())
 
 
 def _ledger_table(ideas: list[dict[str, Any]]) -> Table:

@@ -10,6 +10,7 @@ needs only the thread id.
 from __future__ import annotations
 
 import os
+import re
 import sys
 import uuid
 from collections.abc import Iterator
@@ -24,7 +25,7 @@ from mnemos.exceptions import MnemosError, UsageError
 
 __all__ = ["graph_app", "register", "threads_app"]
 
-threads_app = typer.Typer(cls=MnemosGroup, help="List, inspect and resume saved graph threads.",
+threads_app = typer.Typer(cls=MnemosGroup, help="List, inspect, resume, delete and prune saved threads.",
                           no_args_is_help=True)
 graph_app = typer.Typer(cls=MnemosGroup, help="Inspect graphs: drawings and topology checks.",
                         no_args_is_help=True)
@@ -193,19 +194,36 @@ def _thread_rows(saver: Any, limit: int | None) -> list[dict[str, Any]]:
             continue
         tid = conf["thread_id"]
         meta = item.metadata or {}
+        status, waits = _status(item)
         row = rows.setdefault(tid, {
             "thread": tid,
             "graph": meta.get("mnemos_graph"),
             "user": meta.get("mnemos_user"),
             "step": meta.get("step"),
             "updated": item.checkpoint.get("ts"),
-            "status": "interrupted" if any(w[1] == "__interrupt__" for w in item.pending_writes or [])
-            else "saved",
+            "status": status,
+            "waits_for_answer": waits,
             "checkpoints": 0,
         })
         row["checkpoints"] += 1
     ordered = sorted(rows.values(), key=lambda r: r["updated"] or "", reverse=True)
     return ordered[:limit] if limit else ordered
+
+
+def _status(item: Any) -> tuple[str, bool]:
+    """``("finished" | "interrupted", waits_for_answer)`` from a thread's latest checkpoint.
+
+    A thread is interrupted when a question waits for an answer, when a node
+    is due to run (a ``branch:to:`` trigger is set), or when a step's writes
+    were saved after its checkpoint (a process stopped between the two).
+    """
+    writes = item.pending_writes or []
+    if any(w[1] == "__interrupt__" for w in writes):
+        return "interrupted", True
+    values = item.checkpoint.get("channel_values") or {}
+    if writes or any(str(k).startswith("branch:to:") for k in values):
+        return "interrupted", False
+    return "finished", False
 
 
 @threads_app.command("list")
@@ -225,11 +243,13 @@ def threads_list(
     if not rows:
         stdout().print("no saved threads")
         return
-    table = Table("thread", "graph", "user", "step", "status", "updated")
+    table = Table("thread", "graph", "user", "step", "status", "updated", "continue with")
     for r in rows:
         graph = str(r["graph"] or "-")
+        hint = "-" if r["status"] == "finished" else (
+            f"threads resume {r['thread']} --answer ..." if r["waits_for_answer"] else f"threads resume {r['thread']}")
         table.add_row(r["thread"], _short_target(graph), str(r["user"] or "-"), str(r["step"]),
-                      r["status"], str(r["updated"] or "")[:19].replace("T", " "))
+                      r["status"], str(r["updated"] or "")[:19].replace("T", " "), hint)
     stdout().print(table)
 
 
@@ -248,6 +268,10 @@ def _load_thread_graph(saver: Any, thread: str, graph_spec: str | None) -> tuple
         raise UsageError(f"no saved thread {thread!r}; see mnemos threads list")
     meta = latest.metadata or {}
     spec = graph_spec or meta.get("mnemos_graph")
+    if spec == "brainstorm":
+        from mnemos.graphs.brainstorm import graph_for_thread
+
+        return graph_for_thread(meta, saver), meta
     if not spec:
         raise UsageError(f"thread {thread!r} does not record its graph; pass --graph MODULE:GRAPH")
     _use_store(meta.get("mnemos_store") or None)
@@ -281,7 +305,7 @@ def threads_show(
         "step": (state.metadata or {}).get("step"),
         "checkpoints": history,
         "next": list(state.next),
-        "status": "interrupted" if state.interrupts else ("pending" if state.next else "done"),
+        "status": "interrupted" if state.interrupts else ("pending" if state.next or state.tasks else "done"),
         "interrupts": jsonable(list(state.interrupts)),
         "messages": jsonable(values.get("messages") or []),
         "values": {k: jsonable(v) for k, v in values.items() if k not in ("messages", "mnemos_route")},
@@ -300,9 +324,13 @@ def threads_show(
         printer._message(message)
     for item in state.interrupts:
         printer.interrupt(item)
+    if meta.get("mnemos_graph") == "brainstorm" and values.get("ledger"):
+        from mnemos._cli.brainstorm import _ledger_table
+
+        console.print(_ledger_table(list(values["ledger"].get("ideas", []))))
     if state.interrupts:
         console.print(f'Resume with: [bold]mnemos threads resume {thread} --answer "yes"[/bold]', highlight=False)
-    elif state.next:
+    elif state.next or state.tasks:
         console.print(f"Resume with: [bold]mnemos threads resume {thread}[/bold]", highlight=False)
 
 
@@ -320,6 +348,15 @@ def threads_resume(
     from langgraph.types import Command
 
     with _saver(checkpoints) as saver:
+        latest = saver.get_tuple({"configurable": {"thread_id": thread}})
+    if latest is not None and (latest.metadata or {}).get("mnemos_graph") == "brainstorm" and graph_spec is None:
+        if answer is not None:
+            raise UsageError(f"thread {thread!r} is a brainstorm; it takes no --answer")
+        from mnemos._cli.brainstorm import brainstorm
+
+        brainstorm(None, resume=True, thread=thread, checkpoints=checkpoints)
+        return
+    with _saver(checkpoints) as saver:
         graph, meta = _load_thread_graph(saver, thread, graph_spec)
         config: dict[str, Any] = {
             "configurable": {"thread_id": thread, "user_id": meta.get("mnemos_user") or "default"},
@@ -336,12 +373,73 @@ def threads_resume(
             pending = list(state.interrupts)
             resume: Any = answer if len(pending) == 1 else {i.id: answer for i in pending}
             _drive(graph, Command(resume=resume), config, json_lines=json_lines, interactive=interactive)
-        elif state.next:
+        elif state.next or state.tasks:  # tasks alone: a step's writes were saved, the next checkpoint not
             if answer is not None:
                 raise UsageError(f"thread {thread!r} is not waiting for an answer; run without --answer")
             _drive(graph, None, config, json_lines=json_lines, interactive=interactive)
         else:
             raise UsageError(f"thread {thread!r} has nothing left to run; start a new run on it with mnemos run")
+
+
+@threads_app.command("delete")
+def threads_delete(
+    threads: Annotated[list[str], typer.Argument(metavar="THREAD...", help="Thread ids.")],
+    checkpoints: CheckpointsOpt = None,
+) -> None:
+    """Delete threads: every checkpoint and pending write of each."""
+    from mnemos.graphs.checkpoint import delete_thread
+
+    with _saver(checkpoints) as saver:
+        missing = [t for t in threads if saver.get_tuple({"configurable": {"thread_id": t}}) is None]
+        if missing:
+            raise UsageError(f"no saved thread {', '.join(map(repr, missing))}; see mnemos threads list")
+        for thread in threads:
+            delete_thread(saver, thread)
+    stdout().print(f"deleted {len(threads)} thread(s)", highlight=False)
+
+
+def _duration(text: str) -> Any:
+    from datetime import timedelta
+
+    match = re.fullmatch(r"\s*(\d+)\s*([smhdw])\s*", text or "")
+    if not match:
+        raise UsageError(f"a duration is a number and a unit (s, m, h, d or w), like 30d or 12h; not {text!r}")
+    unit = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}[match.group(2)]
+    return timedelta(**{unit: int(match.group(1))})
+
+
+@threads_app.command("prune")
+def threads_prune(
+    older_than: Annotated[str | None, typer.Option("--older-than", metavar="AGE",
+                                                   help="Delete threads last updated longer ago (30d, 12h, 2w).")] = None,
+    keep_last: Annotated[int | None, typer.Option("--keep-last", min=1, metavar="N",
+                                                  help="Keep only the N latest checkpoints of each thread (SQLite).")] = None,
+    thread: Annotated[list[str] | None, typer.Option("--thread", "-t", help="Only this thread (repeatable).")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Say what would be removed; remove nothing.")] = False,
+    checkpoints: CheckpointsOpt = None,
+) -> None:
+    """Delete old threads, or old checkpoints of each thread (its latest state is always kept)."""
+    from mnemos.graphs.checkpoint import prune_checkpoints
+
+    if older_than is None and keep_last is None:
+        raise UsageError("say what to prune: --older-than AGE, --keep-last N, or both")
+    age = _duration(older_than) if older_than is not None else None
+    with _saver(checkpoints) as saver:
+        report = prune_checkpoints(saver, older_than=age, keep_last=keep_last, threads=thread,
+                                   graph_for=lambda tid, meta: _graph_or_none(saver, tid, meta), dry_run=dry_run)
+    verb = "would delete" if dry_run else "deleted"
+    stdout().print(f"{verb} {len(report['deleted_threads'])} thread(s) and {report['deleted_checkpoints']} "
+                   f"older checkpoint(s)" + (f"; kept {report['kept_for_deltas']} that later checkpoints "
+                                              "are rebuilt from" if report["kept_for_deltas"] else ""),
+                   highlight=False)
+
+
+def _graph_or_none(saver: Any, thread: str, meta: Any) -> Any:
+    """The graph a thread ran (to rebuild its state before older checkpoints go), or None."""
+    try:
+        return _load_thread_graph(saver, thread, None)[0]
+    except (MnemosError, ImportError, AttributeError, OSError):
+        return None
 
 
 # --- graph -----------------------------------------------------------------------------------

@@ -10,11 +10,13 @@ from mnemos.agents.context import (
     assemble_context,
     interleave_ends,
 )
+from mnemos.agents.llamacpp import LlamaCppChatModel, local_model_available, local_model_path
 from mnemos.agents.models import PROVIDER_KEY_ENV, offline_fallback_notice, resolve_model
 from mnemos.agents.offline import OfflineChatModel
 from mnemos.agents.policy import MemoryPolicy, RecallSettings
 from mnemos.agents.procedural import ProceduralMemory, ProceduralVersion
 from mnemos.agents.scripted import ScriptedChatModel
+from mnemos.agents.structured import astructured_call, internal_config, structured_call
 from mnemos.agents.tokens import approx_tokens, token_counter_for
 
 __all__ = [
@@ -22,6 +24,7 @@ __all__ = [
     "Agent",
     "AgentRequest",
     "AssembledContext",
+    "LlamaCppChatModel",
     "MemoryPolicy",
     "OfflineChatModel",
     "ProceduralMemory",
@@ -33,8 +36,13 @@ __all__ = [
     "ShortTermStrategy",
     "approx_tokens",
     "assemble_context",
+    "astructured_call",
     "interleave_ends",
+    "internal_config",
+    "local_model_available",
+    "local_model_path",
     "offline_fallback_notice",
     "resolve_model",
+    "structured_call",
     "token_counter_for",
 ]

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
 from pydantic import BaseModel, Field
 
-from mnemos.agents._lexical import sentences
+from mnemos.agents._lexical import content_words, sentences
 
 __all__ = [
     "ExtractedFact",
@@ -22,6 +22,7 @@ __all__ = [
     "extract_facts",
     "extract_rules",
     "extractive_summary",
+    "grounded_facts",
 ]
 
 DEFAULT_RULE = "Use what you remember about the user when it is relevant."
@@ -39,22 +40,63 @@ class ExtractedFact:
 
 
 class _FactModel(BaseModel):
-    subject: str = Field(description="who or what the fact is about, e.g. 'user'")
-    attribute: str = Field(description="what about them, e.g. 'lives_in', 'favorite_color'")
-    value: str = Field(description="the value, e.g. 'Berlin'")
-    statement: str = Field(description="the fact as one short sentence")
+    subject: str = Field(max_length=60, description="who or what the fact is about, e.g. 'user'")
+    attribute: str = Field(max_length=60, description="what about them, e.g. 'lives_in', 'favorite_color'")
+    value: str = Field(max_length=200, description="the value, e.g. 'Berlin'")
+    statement: str = Field(max_length=300, description="the fact as one short sentence")
 
 
 class FactList(BaseModel):
-    """Facts stated in a conversation turn (the structured output asked of a model)."""
+    """Facts stated in a conversation turn (the structured output asked of a model).
 
-    facts: list[_FactModel] = Field(default_factory=list)
+    Bounded (at most 8 facts, short fields) so that a model constrained by the
+    schema's grammar cannot run on until its token limit.
+    """
+
+    facts: list[_FactModel] = Field(default_factory=list, max_length=8)
 
 
 class RuleList(BaseModel):
     """Rules learned from past episodes (the structured output asked of a model)."""
 
-    rules: list[str] = Field(default_factory=list)
+    rules: list[str] = Field(default_factory=list, max_length=10)
+
+
+def _folded(text: str) -> str:
+    return " ".join(re.sub(r"[^\w\s]", " ", text.casefold()).split())
+
+
+def grounded_facts(facts: Sequence[_FactModel], text: str) -> list[ExtractedFact]:
+    """The model-extracted ``facts`` that ``text`` supports, cleaned.
+
+    A fact is kept only if its value is grounded in the text: at least half of
+    the value's content words (crudely stemmed; all of its words if it has
+    only stopwords) occur in it. A model may invent, and an invented fact must
+    not be stored. A statement that does not mention the value is rewritten
+    from the attribute and the value.
+    """
+    source_words = content_words(text)
+    source = f" {_folded(text)} "
+    out: dict[tuple[str, str], ExtractedFact] = {}
+    for fact in facts:
+        attribute = "_".join(_folded(fact.attribute).split())
+        value = " ".join(fact.value.split())
+        if not attribute or not _folded(value):
+            continue
+        wanted = content_words(value)
+        if wanted:
+            if 2 * len(wanted & source_words) < len(wanted):
+                continue
+        elif f" {_folded(value)} " not in source:
+            continue
+        subject = _folded(fact.subject) or "user"
+        statement = " ".join(fact.statement.split())
+        if _folded(value) not in _folded(statement):
+            who = "User's" if subject == "user" else f"{subject.capitalize()}'s"
+            statement = f"{who} {attribute.replace('_', ' ')} is {value}"
+        out[(subject, attribute)] = ExtractedFact(subject=subject, attribute=attribute, value=value,
+                                                  statement=statement)
+    return list(out.values())
 
 
 _END = r"(?=\s+(?:and|but|because|so)\s|[,.;!?]|$)"

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any, TypeGuard
 
 from mnemos.agents._extract import ExtractedFact
-from mnemos.agents.context import RecalledMemory
+from mnemos.agents.context import RecalledMemory, memory_confidence
 from mnemos.agents.policy import MemoryPolicy, RecallSettings
 from mnemos.agents.tokens import text_tokens
 from mnemos.memory_adapters import (
@@ -18,9 +18,11 @@ from mnemos.memory_adapters import (
     Namespace,
     Provenance,
 )
+from mnemos.memory_adapters.base import ScoredMemory
+from mnemos.memory_adapters.consolidation import NOVEL, novelty
 from mnemos.memory_adapters.native import NativeMemoryAdapter
 
-__all__ = ["recall", "upsert_fact", "write_episode"]
+__all__ = ["novelty_flags", "recall", "source_of", "upsert_fact", "write_episode"]
 
 logger = logging.getLogger("mnemos.agents")
 
@@ -71,7 +73,8 @@ def recall(
                  for kind, s in wanted.items()}
     per_kind = [
         _within([RecalledMemory(id=h.record.id, kind=kind.value, content=h.record.content,
-                                score=round(float(h.score), 6), why=h.explain())
+                                score=round(float(h.score), 6), why=h.explain(),
+                                source=source_of(h.record), confidence=_confidence(query, h))
                  for h in found[kind]], settings)
         for kind, settings in wanted.items()
     ]
@@ -80,6 +83,22 @@ def recall(
     for rank in range(max((len(items) for items in per_kind), default=0)):
         merged.extend(items[rank] for items in per_kind if rank < len(items))
     return merged
+
+
+def source_of(record: MemoryRecord) -> str:
+    """Where a memory came from, for citing it: ``docs/x.md § Section``, else its provenance."""
+    meta = record.metadata
+    if isinstance(meta.get("source"), str) and meta["source"]:
+        section = meta.get("section")
+        return f"{meta['source']} § {section}" if section else str(meta["source"])
+    prov = record.provenance
+    parts = [p for p in (prov.source, f"thread {prov.thread}" if prov.thread else None) if p]
+    return ", ".join(parts)
+
+
+def _confidence(query: str, hit: ScoredMemory) -> float:
+    similarity = next((r.value for r in hit.reasons if r.signal == "vector"), None)
+    return memory_confidence(query, hit.record.content, similarity)
 
 
 def recall_rules(rules: Sequence[str], settings: RecallSettings) -> list[str]:
@@ -95,6 +114,14 @@ def recall_rules(rules: Sequence[str], settings: RecallSettings) -> list[str]:
     return kept
 
 
+def novelty_flags(memory: BaseMemoryAdapter, namespace: Namespace, content: str,
+                  kind: MemoryKind) -> dict[str, Any]:
+    """``{"novelty": 0..1, "novel": bool}`` for a memory about to be written (see
+    :func:`~mnemos.memory_adapters.consolidation.novelty`)."""
+    score = novelty(memory, namespace, content, kinds=kind)
+    return {"novelty": score, "novel": score >= NOVEL}
+
+
 def write_episode(
     memory: BaseMemoryAdapter,
     namespace: Namespace,
@@ -104,7 +131,9 @@ def write_episode(
     metadata: dict[str, Any],
     importance: float,
 ) -> MemoryRecord:
-    """Store one turn as an episodic memory (never deduplicated: a turn happened)."""
+    """Store one turn as an episodic memory (never deduplicated: a turn happened), flagged with
+    its novelty."""
+    metadata = {**metadata, **novelty_flags(memory, namespace, content, MemoryKind.EPISODIC)}
     return memory.add(content, namespace=namespace, kind=MemoryKind.EPISODIC, metadata=metadata,
                       importance=importance, provenance=provenance, dedup=False)
 
@@ -133,7 +162,8 @@ def upsert_fact(
         same_value = str(record.metadata.get("value", "")).casefold() == fact.value.casefold()
         if same_value or record.content.casefold() == fact.statement.casefold():
             return None
-    metadata = {"subject": fact.subject, "attribute": fact.attribute, "value": fact.value}
+    metadata = {"subject": fact.subject, "attribute": fact.attribute, "value": fact.value,
+                **novelty_flags(memory, namespace, fact.statement, MemoryKind.SEMANTIC)}
     if existing and memory.supports(Capability.SUPERSEDE):
         old = existing[0]
         new = memory.supersede(old.id, fact.statement, metadata=metadata, importance=importance,

@@ -37,9 +37,15 @@ What the agent recalled and wrote is reported two ways, both as dicts:
 LangGraph custom stream events (``stream_mode="custom"``) while it runs::
 
     {"event": "recall", "agent": "assistant",
-     "memories": [{"id", "kind", "content", "score", "why"}, ...]}
+     "memories": [{"id", "kind", "content", "score", "why", "source", "confidence"}, ...]}
     {"event": "memory_write", "agent": "assistant", "kind": "semantic",
      "id": "...", "content": "User lives in Berlin", "supersedes": "..." | None}
+    {"event": "sources", "agent": "assistant",
+     "sources": [{"ref": "M1", "id", "kind", "source", "confidence"}, ...]}
+
+The ``sources`` of an answer (the recalled memories it was built on, see
+:func:`~mnemos.agents.context.attribute`) are also in the answer's
+``response_metadata["sources"]``.
 
 and the same dicts in the returned update under ``"memory_trace"``. A graph
 whose state declares ``memory_trace: Annotated[list, operator.add]`` keeps
@@ -66,6 +72,7 @@ from langchain_core.tools import BaseTool, StructuredTool
 from langchain_core.tools import tool as as_langchain_tool
 from pydantic import BaseModel, Field
 
+from mnemos._replies import with_text_tool_calls
 from mnemos.agents import _extract, _memops
 from mnemos.agents.context import (
     MIN_CONTEXT_TOKENS,
@@ -73,15 +80,18 @@ from mnemos.agents.context import (
     RecalledMemory,
     Summarizer,
     assemble_context,
+    attribute,
 )
 from mnemos.agents.models import resolve_model
 from mnemos.agents.offline import OfflineChatModel
 from mnemos.agents.policy import MemoryPolicy
 from mnemos.agents.procedural import ProceduralMemory, ProceduralVersion
 from mnemos.agents.scripted import ScriptedChatModel
+from mnemos.agents.structured import finish_reason, internal_config, structured_call
 from mnemos.agents.tokens import token_counter_for
 from mnemos.exceptions import UsageError
 from mnemos.memory_adapters import BaseMemoryAdapter, MemoryKind, Namespace, Provenance
+from mnemos.memory_adapters.consolidation import reinforce
 
 __all__ = ["Agent", "AgentRequest", "RunIdentity"]
 
@@ -233,6 +243,7 @@ class Agent(Runnable[Any, dict[str, Any]]):
             new.extend(self._run_tool(call, config) for call in reply.tool_calls)
         else:
             new.append(self._stopped())
+        self._cite(new, context.memories, trace)
         self._after_turn(messages, new, who, trace)
         return {"messages": new, "memory_trace": trace}
 
@@ -258,6 +269,7 @@ class Agent(Runnable[Any, dict[str, Any]]):
             new.extend(await asyncio.gather(*(self._arun_tool(c, config) for c in reply.tool_calls)))
         else:
             new.append(self._stopped())
+        self._cite(new, context.memories, trace)
         await asyncio.to_thread(self._after_turn, messages, new, who, trace)
         return {"messages": new, "memory_trace": trace}
 
@@ -320,10 +332,10 @@ class Agent(Runnable[Any, dict[str, Any]]):
             rules = _extract.extract_rules(texts, known)
         else:
             prompt = "Current rules:\n" + "\n".join(f"- {r}" for r in known) + "\n\nConversations:\n\n" + "\n\n".join(texts)
-            result = self._chat_model.with_structured_output(_extract.RuleList).invoke(
-                [SystemMessage(REFLECT_PROMPT), HumanMessage(prompt)], config=_child(config)
-            )
-            rules = list(_coerce(result, _extract.RuleList).rules)
+            result = structured_call(self._chat_model, _extract.RuleList,
+                                     [SystemMessage(REFLECT_PROMPT), HumanMessage(prompt)],
+                                     config=internal_config(config))
+            rules = [r.strip() for r in result.rules if r.strip()]
         return procedural.add_rules(rules, note=note or f"reflection on {len(texts)} episode(s)")
 
     async def areflect(
@@ -342,7 +354,9 @@ class Agent(Runnable[Any, dict[str, Any]]):
     def _uses_rules(self) -> bool:
         if self.policy.extractor != "auto":
             return self.policy.extractor == "rules"
-        return isinstance(self._chat_model, (OfflineChatModel, ScriptedChatModel))
+        return isinstance(self._chat_model, (OfflineChatModel, ScriptedChatModel)) or bool(
+            getattr(self._chat_model, "mnemos_rule_extraction", False)
+        )
 
     def _prepare(
         self, messages: list[BaseMessage], who: RunIdentity, trace: list[dict[str, Any]]
@@ -373,9 +387,12 @@ class Agent(Runnable[Any, dict[str, Any]]):
                 transcript = "\n".join(f"{m.type}: {m.text}" for m in older if m.text.strip())
                 try:
                     reply = self._chat_model.invoke(
-                        [SystemMessage(SUMMARY_PROMPT), HumanMessage(transcript)], config=_child(config)
+                        [SystemMessage(SUMMARY_PROMPT), HumanMessage(transcript)], config=internal_config(config)
                     )
-                    cache[key] = reply.text.strip()
+                    text = reply.text.strip() if isinstance(reply.text, str) else ""
+                    if not text or finish_reason(reply) == "length":
+                        raise ValueError("the summary was empty or cut off at the token limit")
+                    cache[key] = text
                 except Exception as exc:  # a summary is an aid; fall back rather than fail the turn
                     logger.warning("summarizing by the model failed (%s); using an extractive summary", exc)
                     cache[key] = _extract.extractive_summary(older)
@@ -406,9 +423,22 @@ class Agent(Runnable[Any, dict[str, Any]]):
             count_tokens=self._count,
         )
 
+    def _cite(self, new: list[BaseMessage], memories: Sequence[RecalledMemory],
+              trace: list[dict[str, Any]]) -> None:
+        """Attach to the answer the memories it was built on (``response_metadata["sources"]``)."""
+        reply = new[-1]
+        sources = attribute(reply.text, memories) if isinstance(reply, AIMessage) and memories else []
+        if not sources:
+            return
+        new[-1] = reply.model_copy(update={"response_metadata": {**reply.response_metadata, "sources": sources}})
+        _emit({"event": "sources", "agent": self.name, "sources": sources}, trace)
+        if self.memory is not None:  # used memories gain importance (consolidation decays the rest)
+            reinforce(self.memory, [s["id"] for s in sources])
+
     def _named(self, reply: Any) -> AIMessage:
         if not isinstance(reply, AIMessage):
             raise UsageError(f"the model of agent {self.name!r} returned {type(reply).__name__}, not a message")
+        reply = with_text_tool_calls(reply, self._tools)  # calls some models write as JSON text
         return reply.model_copy(update={"name": self.name, "id": reply.id or str(uuid.uuid4())})
 
     def _stopped(self) -> AIMessage:
@@ -477,19 +507,16 @@ class Agent(Runnable[Any, dict[str, Any]]):
         if self._uses_rules():
             return _extract.extract_facts(text)
         try:
-            result = self._chat_model.with_structured_output(_extract.FactList).invoke(
-                [SystemMessage(FACTS_PROMPT), HumanMessage(text)]
-            )
-            facts = _coerce(result, _extract.FactList).facts
+            result = structured_call(self._chat_model, _extract.FactList,
+                                     [SystemMessage(FACTS_PROMPT), HumanMessage(text)],
+                                     config=internal_config(None))
         except Exception as exc:  # extraction is best effort; the turn itself succeeded
             logger.warning("fact extraction by the model failed (%s); using the offline rules", exc)
             return _extract.extract_facts(text)
-        return [
-            _extract.ExtractedFact(subject=f.subject.strip().casefold() or "user",
-                                   attribute=f.attribute.strip().casefold(), value=f.value.strip(),
-                                   statement=f.statement.strip())
-            for f in facts if f.attribute.strip() and f.statement.strip()
-        ]
+        grounded = _extract.grounded_facts(result.facts, text)
+        if not grounded:  # nothing the message supports: the rules may still find what it states
+            return _extract.extract_facts(text)
+        return grounded
 
 
 # --- helpers --------------------------------------------------------------------------------
@@ -564,10 +591,6 @@ def _as_tool_message(result: Any, call: Mapping[str, Any]) -> ToolMessage:
     if isinstance(result, ToolMessage):
         return result
     return ToolMessage(content=str(result), tool_call_id=call["id"], name=call["name"])
-
-
-def _coerce(result: Any, schema: type[BaseModel]) -> Any:
-    return result if isinstance(result, schema) else schema.model_validate(result)
 
 
 def _write_event(agent: str, kind: str, memory_id: str, content: str, supersedes: str | None) -> dict[str, Any]:

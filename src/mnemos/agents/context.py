@@ -22,6 +22,12 @@ LangChain's conversation memories:
 - ``summary_buffer``: the last ``window`` verbatim and a summary of the rest
   (including those that did not fit).
 
+Each recalled memory that carries a confidence is shown with a tag the model
+can cite: ``- User lives in Porto  [M1 · confidence 0.82 · source docs/home.md]``
+(``M1`` is its rank). :func:`attribute` reads back which memories an answer
+used (the tags it cites, else the memories whose words it repeats), with their
+ids and sources.
+
 The result never exceeds ``budget`` tokens as measured by ``count_tokens``.
 What gives way first when space runs out: older conversation, then the least
 relevant memories, the summary, learned rules, the instructions (truncated);
@@ -32,6 +38,7 @@ truncated) only as a last resort.
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -39,6 +46,7 @@ from typing import Any
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
 
 from mnemos.agents._extract import extractive_summary
+from mnemos.agents._lexical import content_words
 from mnemos.agents.tokens import TokenCounter, approx_tokens
 from mnemos.exceptions import UsageError
 
@@ -49,7 +57,10 @@ __all__ = [
     "ShortTermStrategy",
     "Summarizer",
     "assemble_context",
+    "attribute",
     "interleave_ends",
+    "memory_confidence",
+    "memory_line",
 ]
 
 MIN_CONTEXT_TOKENS = 32
@@ -88,11 +99,55 @@ class RecalledMemory:
     content: str
     score: float = 0.0
     why: str = ""
+    source: str = ""
+    """Where the memory came from: a document and section, a thread, a tool."""
+    confidence: float | None = None
+    """How well it matches the request, 0..1 (:func:`memory_confidence`); None: not shown."""
 
     def to_dict(self) -> dict[str, Any]:
         """The form used in stream events and in the ``memory_trace`` state key."""
         return {"id": self.id, "kind": self.kind, "content": self.content,
-                "score": self.score, "why": self.why}
+                "score": self.score, "why": self.why, "source": self.source,
+                "confidence": self.confidence}
+
+
+def memory_confidence(request: str, content: str, similarity: float | None = None) -> float:
+    """How well a memory matches a request, from 0 to 1: the share of the request's content
+    words it contains, blended (0.6/0.4) with the vector similarity when there is one."""
+    wanted = content_words(request)
+    coverage = len(wanted & content_words(content)) / len(wanted) if wanted else 0.0
+    if similarity is None:
+        return round(coverage, 3)
+    return round(0.6 * coverage + 0.4 * min(1.0, max(0.0, similarity)), 3)
+
+
+def memory_line(memory: RecalledMemory, rank: int) -> str:
+    """The prompt line of a recalled memory; ``rank`` (1-based) names it ``M<rank>``."""
+    if memory.confidence is None:
+        return f"- {memory.content}"
+    tag = f"M{rank} · confidence {memory.confidence:.2f}"
+    if memory.source:
+        tag += f" · source {memory.source}"
+    return f"- {memory.content}  [{tag}]"
+
+
+_CITED = re.compile(r"\[?\bM(\d+)\b")
+
+
+def attribute(answer: str, memories: Sequence[RecalledMemory], *, threshold: float = 0.6) -> list[dict[str, Any]]:
+    """The memories an answer was built on: the ``M<n>`` tags it cites, else those at least
+    ``threshold`` of whose content words it repeats. Each as ``{"ref", "id", "kind",
+    "source", "confidence"}``, in rank order."""
+    cited = {int(n) for n in _CITED.findall(answer)}
+    said = content_words(answer)
+    used: list[dict[str, Any]] = []
+    for rank, memory in enumerate(memories, start=1):
+        words = content_words(memory.content)
+        repeated = bool(words) and len(words & said) / len(words) >= threshold
+        if rank in cited or (not cited and repeated):
+            used.append({"ref": f"M{rank}", "id": memory.id, "kind": memory.kind,
+                         "source": memory.source, "confidence": memory.confidence})
+    return used
 
 
 @dataclass(kw_only=True, frozen=True)
@@ -134,19 +189,20 @@ class _Parts:
     current: list[list[BaseMessage]]
 
     def build(self) -> list[BaseMessage]:
-        head, tail = interleave_ends(self.memories)
+        lines = [memory_line(m, rank) for rank, m in enumerate(self.memories, start=1)]
+        head, tail = interleave_ends(lines)
         blocks = [self.instructions.strip()] if self.instructions.strip() else []
         if self.rules:
             blocks.append(RULES_HEADER + "\n" + "\n".join(f"- {r}" for r in self.rules))
         if head:
-            blocks.append(MEMORY_HEADER + "\n" + "\n".join(f"- {m.content}" for m in head))
+            blocks.append(MEMORY_HEADER + "\n" + "\n".join(head))
         if self.summary:
             blocks.append(SUMMARY_HEADER + "\n" + self.summary)
         out: list[BaseMessage] = [SystemMessage("\n\n".join(blocks))] if blocks else []
         for unit in self.history:
             out.extend(unit)
         if tail:
-            out.append(SystemMessage(MORE_MEMORY_HEADER + "\n" + "\n".join(f"- {m.content}" for m in tail)))
+            out.append(SystemMessage(MORE_MEMORY_HEADER + "\n" + "\n".join(tail)))
         for unit in self.current:
             out.extend(unit)
         return out
@@ -209,7 +265,8 @@ def assemble_context(
     spent = 0
     per_line = cost([SystemMessage("- ")])
     for memory in memories:
-        line_cost = max(1, cost([SystemMessage(f"- {memory.content}")]) - per_line + 1)
+        line = memory_line(memory, len(parts.memories) + 1)
+        line_cost = max(1, cost([SystemMessage(line)]) - per_line + 1)
         if spent + line_cost > memory_cap:
             continue
         with_memory = [*parts.memories, memory]

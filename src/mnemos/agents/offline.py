@@ -31,7 +31,8 @@ agents in a group chat answer each other). What it does, in order:
 3. *Answer from context* — otherwise it answers from its context: every line
    of the system, human and tool messages before the request is scored by
    the content words it shares with the request (bulleted lines such as
-   recalled memories get half a point more); the best line (ties: the earliest,
+   recalled memories get half a point more; a memory's citation tag ``[M1 · ...]``
+   is left out); the best line (ties: the earliest,
    which is where the most relevant memory sits) forms
    ``"Based on what I remember: <line>"``. With no matching line it
    says ``"I don't know yet: nothing in my context answers that."`` to a
@@ -69,6 +70,7 @@ _TOOL_THRESHOLD = 2
 _GENERIC_NAME_WORDS = frozenset({"get", "set", "fetch", "run", "do", "make", "call", "tool", "use"})
 _BULLET = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s+")
 _NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
+_MEMORY_TAG = re.compile(r"\s*\[M\d+ · confidence [^\]]*\]$")
 _LABEL = re.compile(r"^[\w ]+?\s*(?:[:=]|\bis\b|\bare\b)")
 
 
@@ -191,7 +193,7 @@ def _answer_from_context(request: str, context: Sequence[BaseMessage]) -> str:
         if not isinstance(message, (SystemMessage, HumanMessage, ToolMessage)):
             continue
         for line in message.text.splitlines():
-            text = line.strip()
+            text = _MEMORY_TAG.sub("", line.strip())
             position += 1
             if not text or text.endswith(":") or text.endswith("?"):
                 continue

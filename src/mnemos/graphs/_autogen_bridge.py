@@ -11,7 +11,14 @@ from typing import Any, Literal
 from autogen_agentchat.agents import BaseChatAgent
 from autogen_agentchat.base import Response
 from autogen_agentchat.conditions import MaxMessageTermination, TextMentionTermination
-from autogen_agentchat.messages import BaseAgentEvent, BaseChatMessage, TextMessage
+from autogen_agentchat.messages import (
+    BaseAgentEvent,
+    BaseChatMessage,
+    MemoryQueryEvent,
+    TextMessage,
+    ToolCallExecutionEvent,
+    ToolCallRequestEvent,
+)
 from autogen_agentchat.teams import SelectorGroupChat
 from autogen_core import CancellationToken
 from autogen_core.memory import (
@@ -41,7 +48,7 @@ from langchain_core.messages import SystemMessage as LCSystemMessage
 from pydantic import BaseModel
 
 from mnemos.agents import Agent, OfflineChatModel, ScriptedChatModel, approx_tokens
-from mnemos.graphs.autogen import _config, _human, _jsonable, _safe_name
+from mnemos.graphs._autogen_common import as_message, jsonable, run_config, safe_name
 from mnemos.memory_adapters import BaseMemoryAdapter, MemoryKind, Provenance
 
 __all__ = ["LangChainChatCompletionClient", "MnemosChatAgent", "MnemosMemory", "brainstorm"]
@@ -61,23 +68,56 @@ class MnemosMemory(Memory):
         kind: MemoryKind = MemoryKind.SEMANTIC,
         kinds: tuple[MemoryKind, ...] | None = None,
         close_adapter: bool = False,
+        task: bool = True,
+        recent: int = 3,
+        query_text: Callable[[Sequence[LLMMessage]], str | Sequence[str]] | None = None,
     ) -> None:
         self.adapter = adapter
         self.namespace = namespace
         self.k = k
         self.kind = kind
         self.kinds = kinds
+        self.task = task
+        self.recent = recent
+        self.query_text = query_text
         self._close_adapter = close_adapter
 
+    def queries(self, messages: Sequence[LLMMessage]) -> list[str]:
+        """What :meth:`update_context` searches for: the task (the first user message) and the
+        ``recent`` latest turns, or what ``query_text`` makes of the messages."""
+        if self.query_text is not None:
+            made = self.query_text(messages)
+            texts = [made] if isinstance(made, str) else list(made)
+        else:
+            turns = [m for m in messages if isinstance(m, (UserMessage, AssistantMessage)) and _text(m).strip()]
+            texts = []
+            if self.task:
+                first = next((m for m in turns if isinstance(m, UserMessage) and m.source == "user"), None)
+                first = first or next((m for m in turns if isinstance(m, UserMessage)), None)
+                if first is not None:
+                    texts.append(_text(first))
+            if self.recent > 0:
+                texts.append("\n".join(_text(m) for m in turns[-self.recent :]))
+        unique: list[str] = []
+        for text in texts:
+            if text.strip() and text not in unique:
+                unique.append(text)
+        return unique
+
     async def update_context(self, model_context: ChatCompletionContext) -> UpdateContextResult:
-        """Add the memories matching the last message to ``model_context`` as a system message."""
-        messages = await model_context.get_messages()
-        query = next((_text(m) for m in reversed(messages) if _text(m).strip()), "")
-        if not query:
-            return UpdateContextResult(memories=MemoryQueryResult(results=[]))
-        found = await self.query(query)
-        if found.results:
-            lines = "\n".join(f"- {_content_text(item.content)}" for item in found.results)
+        """Add the memories matching the task and the recent turns to ``model_context`` as a system message."""
+        queries = self.queries(await model_context.get_messages())
+        best: dict[str, MemoryContent] = {}
+        for query in queries:
+            for item in (await self.query(query)).results:
+                key = str((item.metadata or {}).get("id"))
+                score = float((item.metadata or {}).get("score", 0.0))
+                if key not in best or score > float((best[key].metadata or {}).get("score", 0.0)):
+                    best[key] = item
+        ranked = sorted(best.values(), key=lambda i: -float((i.metadata or {}).get("score", 0.0)))[: self.k]
+        found = MemoryQueryResult(results=ranked)
+        if ranked:
+            lines = "\n".join(f"- {_content_text(item.content)}" for item in ranked)
             await model_context.add_message(SystemMessage(content=f"{MEMORY_HEADER}\n{lines}"))
         return UpdateContextResult(memories=found)
 
@@ -98,7 +138,7 @@ class MnemosMemory(Memory):
 
     async def add(self, content: MemoryContent, cancellation_token: CancellationToken | None = None) -> None:
         """Store ``content`` (text, or JSON for a dict) in the namespace."""
-        metadata = {k: _jsonable(v) for k, v in (content.metadata or {}).items()}
+        metadata = {k: jsonable(v) for k, v in (content.metadata or {}).items()}
         kind = MemoryKind(metadata.pop("kind", self.kind))
         text = _content_text(content.content)
         await asyncio.to_thread(self.adapter.add, text, namespace=self.namespace, kind=kind, metadata=metadata,
@@ -225,12 +265,13 @@ class MnemosChatAgent(BaseChatAgent):
 
     async def on_messages(self, messages: Sequence[BaseChatMessage], cancellation_token: CancellationToken) -> Response:
         for message in messages:
-            self._history.append(_human(message.to_text(), message.source))
-        result = await self.agent.ainvoke({"messages": list(self._history)}, _config(self.thread_id, self.user_id))
+            self._history.append(as_message(message.to_text(), message.source))
+        result = await self.agent.ainvoke({"messages": list(self._history)}, run_config(self.thread_id, self.user_id))
         reply = next((m for m in reversed(result["messages"]) if isinstance(m, AIMessage) and m.text.strip()), None)
         text = reply.text if reply is not None else "(no reply)"
         self._history.append(AIMessage(text, name=self.agent.name))
-        return Response(chat_message=TextMessage(content=text, source=self.name))
+        events = _events(self.name, result.get("memory_trace", []), result["messages"])
+        return Response(chat_message=TextMessage(content=text, source=self.name), inner_messages=events)
 
     async def on_reset(self, cancellation_token: CancellationToken) -> None:
         self._history.clear()
@@ -243,14 +284,52 @@ class MnemosChatAgent(BaseChatAgent):
                          for h in state.get("history", [])]
 
 
+def _events(source: str, trace: Sequence[Mapping[str, Any]], messages: Sequence[BaseMessage]) -> list[BaseAgentEvent]:
+    """A mnemos agent's turn as the events AutoGen's own agents stream: what it recalled
+    (``MemoryQueryEvent``), the tools it called and what they returned."""
+    from autogen_core import FunctionCall
+    from autogen_core.models import FunctionExecutionResult
+
+    events: list[BaseAgentEvent] = []
+    for event in trace:
+        if event.get("event") == "recall" and event.get("memories"):
+            events.append(MemoryQueryEvent(source=source, content=[
+                MemoryContent(content=m["content"], mime_type=MemoryMimeType.TEXT,
+                              metadata={k: m[k] for k in ("id", "kind", "score", "why") if k in m})
+                for m in event["memories"]]))
+    results: list[FunctionExecutionResult] = []
+    for message in messages:
+        if isinstance(message, ToolMessage):
+            results.append(FunctionExecutionResult(content=message.text, name=message.name or "",
+                                                   call_id=message.tool_call_id, is_error=message.status == "error"))
+            continue
+        if results:
+            events.append(ToolCallExecutionEvent(source=source, content=results))
+            results = []
+        if isinstance(message, AIMessage) and message.tool_calls:
+            events.append(ToolCallRequestEvent(source=source, content=[
+                FunctionCall(id=str(c.get("id") or ""), name=c["name"], arguments=json.dumps(c["args"]))
+                for c in message.tool_calls]))
+    if results:
+        events.append(ToolCallExecutionEvent(source=source, content=results))
+    return events
+
+
 # --- the brainstorm on SelectorGroupChat ----------------------------------------------------
 
 _APPEND = ("messages", "prompts", "notes", "memory_trace")
 
 
 def _apply(state: dict[str, Any], update: Mapping[str, Any]) -> None:
+    from mnemos.graphs._ledger import apply_patch
+
     for key, value in update.items():
-        state[key] = [*state.get(key, []), *value] if key in _APPEND else value
+        if key in _APPEND:
+            state[key] = [*state.get(key, []), *value]
+        elif key == "ledger":  # turns return what they changed in the ledger
+            state[key] = apply_patch(state.get(key), value)
+        else:
+            state[key] = value
 
 
 class _Speaker(BaseChatAgent):
@@ -348,12 +427,12 @@ def to_langchain(messages: Sequence[LLMMessage]) -> list[BaseMessage]:
         if isinstance(m, SystemMessage):
             out.append(LCSystemMessage(m.content))
         elif isinstance(m, UserMessage):
-            out.append(HumanMessage(_content_text(m.content), name=_safe_name(m.source)))
+            out.append(HumanMessage(_content_text(m.content), name=safe_name(m.source)))
         elif isinstance(m, AssistantMessage):
             if isinstance(m.content, str):
-                out.append(AIMessage(m.content, name=_safe_name(m.source)))
+                out.append(AIMessage(m.content, name=safe_name(m.source)))
             else:
-                out.append(AIMessage("", name=_safe_name(m.source), tool_calls=[
+                out.append(AIMessage("", name=safe_name(m.source), tool_calls=[
                     {"name": c.name, "args": _args(c.arguments), "id": c.id} for c in m.content]))
         elif isinstance(m, FunctionExecutionResultMessage):
             out.extend(ToolMessage(r.content, tool_call_id=r.call_id, name=r.name,

@@ -8,12 +8,14 @@ save it); the functions here read and return that form. An idea::
      "critiques": [{"author", "text", "round"}], "votes": {"skeptic": -1, ...},
      "merged_into": None, "origin": "session" | "earlier session"}
 
-Moves reach the ledger two ways: as structured output (:class:`Contribution`)
-or, from a model without structured output, as lines of text::
+A turn reaches the ledger two ways: as structured output (a JSON object with
+``idea``, ``critique`` and ``vote``; the critique and the vote are about the
+idea the chair put up for review) or, from a reply that is not JSON, as lines
+of text::
 
     IDEA: a loyalty programme for repeat buyers
-    CRITIQUE #2: who pays for the hardware?
-    VOTE #2 +1
+    CRITIQUE: who pays for the hardware?        (or CRITIQUE #2: ...)
+    VOTE: for                                   (or against, +1, -1, VOTE #2 +1)
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -30,10 +32,13 @@ from mnemos.agents._lexical import content_words
 __all__ = [
     "Contribution",
     "Moves",
+    "apply_patch",
+    "contribution_schema",
     "decide",
     "empty_ledger",
     "find_similar",
     "ledger_markdown",
+    "ledger_patch",
     "moves_from_contribution",
     "moves_from_text",
     "record_moves",
@@ -45,19 +50,44 @@ __all__ = [
 STATUSES = ("proposed", "accepted", "rejected", "merged")
 _NONE = {"", "none", "n/a", "-", "nothing", "no", "null"}
 _IDEA_LINE = re.compile(r"^\s*(?:[-*]\s*)?IDEA\s*:\s*(.+)$", re.IGNORECASE)
-_CRITIQUE_LINE = re.compile(r"^\s*(?:[-*]\s*)?CRITIQUE\s*#?(\d+)\s*:\s*(.+)$", re.IGNORECASE)
-_VOTE_LINE = re.compile(r"^\s*(?:[-*]\s*)?VOTE\s*#?(\d+)\s*([+-]?\d+)", re.IGNORECASE)
+_CRITIQUE_LINE = re.compile(r"^\s*(?:[-*]\s*)?CRITIQUE(?:\s+of)?\s*#?\s*(\d+)?\s*:\s*(.+)$", re.IGNORECASE)
+_VOTE_LINE = re.compile(r"^\s*(?:[-*]\s*)?VOTE(?:\s+(?:on|for))?\s*#?\s*(\d+)?\s*:?\s*(for|against|[+-]?\d+)\b",
+                        re.IGNORECASE)
+
+
+IDEA_CHARS = 160
+"""The longest idea a turn may propose (a schema bound, so a small model stops early)."""
+CRITIQUE_CHARS = 120
 
 
 class Contribution(BaseModel):
-    """One participant's turn in a brainstorm, as structured output."""
+    """One participant's turn as structured output: a new idea, and a review of the idea under review."""
 
-    say: str = Field(default="", description="What you say to the group, in a sentence or two.")
-    idea: str = Field(default="", description="One new idea in one sentence, or 'none'.")
-    critique_of: int = Field(default=0, description="The number of the idea you critique, or 0.")
-    critique: str = Field(default="", description="Your critique of that idea in one sentence.")
-    vote_for: int = Field(default=0, description="The number of the idea you vote on, or 0.")
-    vote: int = Field(default=0, description="Your vote on that idea: 1 for, -1 against, 0 none.")
+    idea: str = Field(default="", max_length=IDEA_CHARS,
+                      description="One short practical idea about the topic, in one sentence.")
+    critique: str = Field(default="", max_length=CRITIQUE_CHARS,
+                          description="In a few words: what is good or weak about the idea under review.")
+    vote: Literal["for", "against", "none"] = Field(default="none",
+                                                    description="for or against the idea under review.")
+
+
+def contribution_schema(*, propose: bool, review: bool) -> dict[str, Any]:
+    """The JSON schema of a turn: only the fields the chair asks for, all required, strings bounded.
+
+    Small models follow a small schema best; a grammar-constrained model
+    (llama.cpp) cannot leave a required field out or run past ``maxLength``.
+    """
+    properties: dict[str, Any] = {}
+    if propose:
+        properties["idea"] = {"type": "string", "maxLength": IDEA_CHARS,
+                              "description": "One short practical idea about the topic."}
+    if review:
+        properties["critique"] = {"type": "string", "maxLength": CRITIQUE_CHARS,
+                                  "description": "What is good or weak about the idea under review."}
+        properties["vote"] = {"type": "string", "enum": ["for", "against"],
+                              "description": "for or against the idea under review."}
+    return {"title": "Contribution", "description": "Your turn in the brainstorm.", "type": "object",
+            "properties": properties, "required": list(properties), "additionalProperties": False}
 
 
 @dataclass(kw_only=True)
@@ -70,38 +100,70 @@ class Moves:
     votes: list[tuple[int, int]] = field(default_factory=list)
 
 
-def _clean(text: str) -> str:
-    text = " ".join(str(text).split()).strip().strip("\"'")
+def _clean(text: Any) -> str:
+    text = " ".join(str(text or "").split()).strip().strip("\"'")
     return "" if text.casefold().rstrip(".") in _NONE else text
 
 
-def moves_from_contribution(c: Contribution) -> Moves:
-    """The moves of a structured contribution ('none' and zeros mean no move)."""
-    moves = Moves(say=_clean(c.say))
-    if idea := _clean(c.idea):
+def _vote_value(value: Any) -> int:
+    """+1, -1 or 0 from 'for' / 'against' / '+1' / '-1' / 1 / -1 / 'yes' / 'no' (anything else: 0)."""
+    if isinstance(value, bool):
+        return 0
+    if isinstance(value, (int, float)):
+        return 1 if value > 0 else -1 if value < 0 else 0
+    text = str(value or "").strip().casefold()
+    if text in ("for", "+1", "1", "yes", "up", "+", "support", "agree"):
+        return 1
+    if text in ("against", "-1", "no", "down", "-", "oppose", "disagree"):
+        return -1
+    return 0
+
+
+def moves_from_contribution(reply: Contribution | Mapping[str, Any], *, review: int | None = None) -> Moves:
+    """The moves of a structured turn; ``review`` is the idea its critique and vote are about.
+
+    Unknown keys are ignored, 'none' and empty strings mean no move, a vote
+    that is not for or against is no vote.
+    """
+    data = reply.model_dump() if isinstance(reply, BaseModel) else dict(reply)
+    moves = Moves(say=_clean(data.get("say", "")))
+    if idea := _clean(data.get("idea", ""))[: IDEA_CHARS * 2]:
         moves.ideas.append(idea)
-    if c.critique_of > 0 and (text := _clean(c.critique)):
-        moves.critiques.append((c.critique_of, text))
-    if c.vote_for > 0 and c.vote:
-        moves.votes.append((c.vote_for, 1 if c.vote > 0 else -1))
+    target = review if review is not None else _int(data.get("critique_of")) or _int(data.get("vote_for"))
+    if target:
+        if critique := _clean(data.get("critique", ""))[: CRITIQUE_CHARS * 2]:
+            moves.critiques.append((target, critique))
+        if value := _vote_value(data.get("vote")):
+            moves.votes.append((target, value))
     return moves
 
 
-def moves_from_text(text: str) -> Moves:
-    """The moves written as ``IDEA:`` / ``CRITIQUE #n:`` / ``VOTE #n +1`` lines; other lines are speech."""
+def _int(value: Any) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 0
+
+
+def moves_from_text(text: str, *, review: int | None = None) -> Moves:
+    """The moves written as lines (see the module docs); other lines are speech.
+
+    ``CRITIQUE:`` and ``VOTE: for`` without a number are about ``review``.
+    """
     moves = Moves()
     said: list[str] = []
-    for line in text.splitlines():
+    for line in str(text or "").splitlines():
         if m := _IDEA_LINE.match(line):
-            if idea := _clean(m.group(1)):
+            if idea := _clean(m.group(1))[: IDEA_CHARS * 2]:
                 moves.ideas.append(idea)
         elif m := _CRITIQUE_LINE.match(line):
-            if critique := _clean(m.group(2)):
-                moves.critiques.append((int(m.group(1)), critique))
+            number = int(m.group(1)) if m.group(1) else review
+            if number and (critique := _clean(m.group(2))[: CRITIQUE_CHARS * 2]):
+                moves.critiques.append((number, critique))
         elif m := _VOTE_LINE.match(line):
-            value = int(m.group(2))
-            if value:
-                moves.votes.append((int(m.group(1)), 1 if value > 0 else -1))
+            number = int(m.group(1)) if m.group(1) else review
+            if number and (value := _vote_value(m.group(2))):
+                moves.votes.append((number, value))
         elif line.strip():
             said.append(line.strip())
     moves.say = " ".join(said)
@@ -142,12 +204,50 @@ def empty_ledger() -> dict[str, Any]:
     return {"ideas": [], "dropped": [], "next_id": 1}
 
 
-def _copy(ledger: Mapping[str, Any]) -> dict[str, Any]:
+def ledger_patch(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> dict[str, Any]:
+    """What changed from ``old`` to ``new``: the ideas that differ, the dropped entries added, ``next_id``.
+
+    Applying it to ``old`` with :func:`apply_patch` gives ``new``. The graph
+    state stores patches, so a checkpoint holds what a turn changed, not the
+    whole ledger again.
+    """
+    before = {i["id"]: i for i in (old or {}).get("ideas", [])}
+    dropped = list((old or {}).get("dropped", []))
     return {
+        "ideas": [dict(i) for i in new["ideas"] if before.get(i["id"]) != i],
+        "dropped": list(new.get("dropped", []))[len(dropped):],
+        "next_id": int(new["next_id"]),
+        **({"rehearsal": new["rehearsal"]} if "rehearsal" in new else {}),
+    }
+
+
+def apply_patch(ledger: Mapping[str, Any] | None, patch: Mapping[str, Any]) -> dict[str, Any]:
+    """``ledger`` with a :func:`ledger_patch` applied (changed ideas replaced, new ones appended)."""
+    out = _copy(ledger if ledger and "ideas" in ledger else empty_ledger())
+    index = {i["id"]: k for k, i in enumerate(out["ideas"])}
+    for idea in patch.get("ideas", []):
+        copy = dict(idea, critiques=list(idea["critiques"]), votes=dict(idea["votes"]))
+        if idea["id"] in index:
+            out["ideas"][index[idea["id"]]] = copy
+        else:
+            index[idea["id"]] = len(out["ideas"])
+            out["ideas"].append(copy)
+    out["dropped"] += list(patch.get("dropped", []))
+    out["next_id"] = max(out["next_id"], int(patch.get("next_id", out["next_id"])))
+    if "rehearsal" in patch:
+        out["rehearsal"] = bool(patch["rehearsal"])
+    return out
+
+
+def _copy(ledger: Mapping[str, Any]) -> dict[str, Any]:
+    out = {
         "ideas": [dict(i, critiques=list(i["critiques"]), votes=dict(i["votes"])) for i in ledger["ideas"]],
         "dropped": list(ledger.get("dropped", [])),
         "next_id": int(ledger["next_id"]),
     }
+    if "rehearsal" in ledger:
+        out["rehearsal"] = bool(ledger["rehearsal"])
+    return out
 
 
 def _idea(ledger: Mapping[str, Any], number: int) -> dict[str, Any] | None:

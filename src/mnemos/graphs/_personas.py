@@ -1,4 +1,7 @@
-"""Personas for a brainstorm: who takes part, how they think, and what they tend to bring.
+"""Personas for a brainstorm: who takes part, how they think, and how they lean when they vote.
+
+A persona holds a role, instructions and voting leanings, never ready-made
+ideas or critiques: those come from the model, about the topic of the session.
 
 A persona file (TOML, JSON, or YAML when PyYAML is installed) holds a team
 name and a list of personas; ``builtin`` (or ``builtin:business``) names the
@@ -13,7 +16,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from mnemos.exceptions import ConfigurationError
 
@@ -22,8 +25,11 @@ __all__ = ["BUILTIN_PERSONAS", "Persona", "PersonaSet", "load_personas"]
 BUILTIN_PERSONAS = ("business",)
 
 
+_IDEA_FIELDS = ("angles", "concerns", "ideas", "critiques")
+
+
 class Persona(BaseModel):
-    """One participant: a name, a role, instructions, and the leanings that seed its moves."""
+    """One participant: a name, a role, instructions, and voting leanings."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -31,24 +37,44 @@ class Persona(BaseModel):
     role: str = ""
     instructions: str = ""
     moderator: bool = False
-    angles: tuple[str, ...] = ()
-    """Ideas this persona tends to bring (offered to it as suggestions, one per turn)."""
-    concerns: tuple[str, ...] = ()
-    """Questions it tends to raise about others' ideas."""
     likes: tuple[str, ...] = ()
-    """Words that make it inclined to vote for an idea."""
+    """What makes it inclined to vote for an idea (told to its model as a leaning)."""
     dislikes: tuple[str, ...] = ()
-    """Words that make it inclined to vote against."""
+    """What makes it inclined to vote against."""
     default_vote: int = Field(default=1, ge=-1, le=1)
+    """Its vote when it cannot tell: 1 for, -1 against, 0 none."""
     budget: int = Field(default=1500, ge=64)
     """The token budget of its view of the transcript."""
     window: int = Field(default=8, ge=1)
     """How many recent messages it sees verbatim (older ones are summarized)."""
 
-    @field_validator("angles", "concerns", "likes", "dislikes", mode="before")
+    @model_validator(mode="before")
+    @classmethod
+    def _no_ready_made_ideas(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            found = [k for k in _IDEA_FIELDS if k in data]
+            if found:
+                raise ValueError(
+                    f"{', '.join(found)}: a persona holds a role, instructions and voting leanings "
+                    "(likes, dislikes, default_vote), not ready-made ideas; ideas come from the model"
+                )
+        return data
+
+    @field_validator("likes", "dislikes", mode="before")
     @classmethod
     def _strings(cls, value: Any) -> Any:
         return (value,) if isinstance(value, str) else value
+
+    def leanings(self) -> str:
+        """The voting leanings as one sentence for a prompt ('' when it has none)."""
+        parts = []
+        if self.likes:
+            parts.append("you favour ideas that are " + ", ".join(self.likes))
+        if self.dislikes:
+            parts.append("you oppose ideas that are " + ", ".join(self.dislikes))
+        if self.default_vote:
+            parts.append("when unsure you vote " + ("for" if self.default_vote > 0 else "against"))
+        return ("When you vote: " + "; ".join(parts) + ".") if parts else ""
 
 
 class PersonaSet(BaseModel):

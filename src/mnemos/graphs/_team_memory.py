@@ -8,6 +8,10 @@
 
 Every write is deterministic text, so a session resumed after a crash that
 writes again stores nothing twice (the adapters dedup identical content).
+Ideas are also deduplicated by meaning, crudely: an idea whose normalised text
+is the same as, or a near duplicate of (:func:`~mnemos.graphs._ledger.similar`),
+one the team already holds with the same status is not written again, and
+near duplicates are recalled once.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from mnemos.agents import Agent
+from mnemos.graphs._ledger import similar
+from mnemos.graphs._turn import normalize
 from mnemos.memory_adapters import BaseMemoryAdapter, MemoryKind, Provenance
 
 __all__ = ["recall_team", "team_namespace", "write_session"]
@@ -35,15 +41,28 @@ def recall_team(memory: BaseMemoryAdapter | None, team: str, topic: str, *, limi
     if memory is None:
         return out
     ns = team_namespace(team)
-    for hit in memory.search(topic, namespace=ns, kinds=MemoryKind.SEMANTIC, limit=limit):
+    for hit in memory.search(topic, namespace=ns, kinds=MemoryKind.SEMANTIC, limit=limit * 2):
         meta = hit.record.metadata
         status = meta.get("status")
-        if status in ("accepted", "rejected"):
-            out[status].append({"id": hit.record.id, "text": meta.get("idea") or hit.record.content,
-                                "topic": meta.get("topic", ""), "reason": meta.get("reason", "")})
+        text = meta.get("idea") or hit.record.content
+        if status not in ("accepted", "rejected") or meta.get("rehearsal") or len(out[status]) >= limit:
+            continue
+        if _known(text, [i["text"] for i in out[status]]):
+            continue
+        out[status].append({"id": hit.record.id, "text": text,
+                            "topic": meta.get("topic", ""), "reason": meta.get("reason", "")})
     rejected = memory.list(namespace=ns, kinds=MemoryKind.SEMANTIC, filter={"status": "rejected"}, limit=None)
-    out["rejected_all"] = [r.metadata.get("idea") or r.content for r in rejected]
+    for r in rejected:
+        text = r.metadata.get("idea") or r.content
+        if not r.metadata.get("rehearsal") and not _known(text, out["rejected_all"]):
+            out["rejected_all"].append(text)
     return out
+
+
+def _known(text: str, texts: Sequence[str]) -> bool:
+    """Whether ``text`` is, once normalised, the same as or a near duplicate of one of ``texts``."""
+    mine = normalize(text)
+    return any(mine == normalize(t) or similar(text, t) for t in texts)
 
 
 def _reason(idea: Mapping[str, Any]) -> str:
@@ -64,7 +83,14 @@ def write_session(
     events: list[dict[str, Any]] = []
     decided = [i for i in ledger["ideas"] if i["origin"] == "session" and i["status"] in ("accepted", "rejected")]
     if team_memory is not None:
+        held: dict[str, list[str]] = {"accepted": [], "rejected": []}
+        for status in held:
+            held[status] = [r.metadata.get("idea") or r.content for r in team_memory.list(
+                namespace=team_namespace(team), kinds=MemoryKind.SEMANTIC, filter={"status": status}, limit=None)]
         for idea in decided:
+            if _known(idea["text"], held[idea["status"]]):
+                continue  # the team holds it already (this session recalled it, or repeated it)
+            held[idea["status"]].append(idea["text"])
             record = team_memory.add(
                 f"{idea['text']} ({idea['status']} in a brainstorm on: {topic})",
                 namespace=team_namespace(team), kind=MemoryKind.SEMANTIC,

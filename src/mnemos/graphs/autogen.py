@@ -6,7 +6,7 @@ Needs the ``autogen`` extra (``pip install "mnemos[autogen]"``, which brings
 
 - :func:`memory_for_autogen` — any mnemos memory adapter as an
   ``autogen_core.memory.Memory`` (``AssistantAgent(..., memory=[...])``):
-  ``update_context`` adds the memories that match the last message,
+  ``update_context`` adds the memories that match the task and the recent turns,
   ``query``/``add``/``clear``/``close`` work on one namespace.
 - :func:`chat_client` — a LangChain chat model (any ``"provider:model"`` spec,
   or the offline model) as an AutoGen ``ChatCompletionClient``, so model calls
@@ -20,18 +20,16 @@ Needs the ``autogen`` extra (``pip install "mnemos[autogen]"``, which brings
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
-import json
-from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
-from langchain_core.runnables import RunnableConfig, RunnableLambda
+from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.runnables import RunnableLambda
 
 from mnemos.agents import Agent, resolve_model
 from mnemos.exceptions import MissingExtraError, UsageError
+from mnemos.graphs._autogen_common import TEAM_LOOP, run_sync, safe_name
 from mnemos.memory_adapters import BaseMemoryAdapter, MemoryKind
 
 if TYPE_CHECKING:
@@ -45,8 +43,6 @@ __all__ = [
     "require_autogen",
     "run_brainstorm_on_autogen",
 ]
-
-T = TypeVar("T")
 
 
 def require_autogen(feature: str = "AutoGen interop") -> None:
@@ -66,21 +62,35 @@ def memory_for_autogen(
     kind: MemoryKind | str = MemoryKind.SEMANTIC,
     kinds: Sequence[MemoryKind | str] | None = None,
     close_adapter: bool = False,
+    task: bool = True,
+    recent: int = 3,
+    query_text: Callable[[Sequence[Any]], str | Sequence[str]] | None = None,
 ) -> Any:
     """``memory`` as an ``autogen_core.memory.Memory`` over ``namespace``.
 
+    ``update_context`` (called by ``AssistantAgent`` before each reply) searches
+    for the team's task (the first user message) and, separately, for the
+    ``recent`` latest turns, and adds the ``k`` best memories of the two
+    searches to the model context; in a group chat the last message is another
+    member's, often a bare "ok", so it alone would recall nothing.
+    ``task=False, recent=1`` searches on the last message only; ``query_text``
+    (AutoGen model messages in, one text or several out) replaces the rule.
+    The agent's stream shows what was recalled as a ``MemoryQueryEvent``.
+
     ``add`` stores text (a dict content is stored as JSON) of ``kind`` unless
-    the content's metadata names another ``kind``; ``query`` and
-    ``update_context`` return the ``k`` best matches of ``kinds`` (all kinds
-    by default) with their score and the reasons for it in the metadata.
-    ``clear`` deletes every memory of the namespace; ``close`` closes the
-    adapter only when ``close_adapter``.
+    the content's metadata names another ``kind``; ``query`` returns the ``k``
+    best matches of ``kinds`` (all kinds by default) with their score and the
+    reasons for it in the metadata. ``clear`` deletes every memory of the
+    namespace; ``close`` closes the adapter only when ``close_adapter``.
     """
     require_autogen("a mnemos memory in AutoGen")
     from mnemos.graphs._autogen_bridge import MnemosMemory
 
+    if isinstance(recent, bool) or not isinstance(recent, int) or recent < 0:
+        raise UsageError(f"recent is a number of turns (0 or more), not {recent!r}")
     return MnemosMemory(memory, tuple(namespace), k=k, kind=MemoryKind(kind),
-                        kinds=tuple(MemoryKind(x) for x in kinds) if kinds else None, close_adapter=close_adapter)
+                        kinds=tuple(MemoryKind(x) for x in kinds) if kinds else None, close_adapter=close_adapter,
+                        task=task, recent=recent, query_text=query_text)
 
 
 def chat_client(model: str | BaseChatModel | None = None, *, token_limit: int = 128_000) -> Any:
@@ -108,17 +118,17 @@ def autogen_team_node(team: Any, *, name: str = "autogen_team", reset: bool = Tr
 
     The node runs the team on the text of the last message of the state (its
     task) and returns the team's messages as named ``AIMessage`` objects under
-    ``"messages"``. It works with ``invoke`` (the team runs on its own event
-    loop) and ``ainvoke``. ``reset`` resets the team before each run.
+    ``"messages"``. ``reset`` resets the team before each run.
+
+    The team always runs on mnemos's AutoGen event loop (one daemon thread shared
+    by all team nodes): AutoGen binds a team's queues to the loop it first ran
+    on, so every call, from ``invoke`` or from ``ainvoke`` on any loop, goes
+    there, as many times as needed.
     """
     require_autogen("an AutoGen team as a graph node")
     from autogen_agentchat.messages import BaseChatMessage
 
-    async def arun(state: Any) -> dict[str, Any]:
-        messages = state.get("messages", []) if isinstance(state, Mapping) else getattr(state, "messages", [])
-        task = next((m.text for m in reversed(messages) if isinstance(m, BaseMessage) and m.text.strip()), "")
-        if not task:
-            raise UsageError(f"node {name!r} needs a message to give the AutoGen team as its task")
+    async def on_team_loop(task: str) -> dict[str, Any]:
         if reset:
             await team.reset()
         result = await team.run(task=task)
@@ -126,11 +136,21 @@ def autogen_team_node(team: Any, *, name: str = "autogen_team", reset: bool = Tr
         for message in result.messages:
             if not isinstance(message, BaseChatMessage) or message.source == "user":
                 continue
-            out.append(AIMessage(message.to_text(), name=_safe_name(message.source)))
+            out.append(AIMessage(message.to_text(), name=safe_name(message.source)))
         return {"messages": out}
 
+    def task_of(state: Any) -> str:
+        messages = state.get("messages", []) if isinstance(state, Mapping) else getattr(state, "messages", [])
+        task = next((m.text for m in reversed(messages) if isinstance(m, BaseMessage) and m.text.strip()), "")
+        if not task:
+            raise UsageError(f"node {name!r} needs a message to give the AutoGen team as its task")
+        return task
+
     def run(state: Any) -> dict[str, Any]:
-        return run_sync(arun(state))
+        return TEAM_LOOP.run(on_team_loop(task_of(state)))
+
+    async def arun(state: Any) -> dict[str, Any]:
+        return await TEAM_LOOP.arun(on_team_loop(task_of(state)))
 
     return RunnableLambda(run, afunc=arun, name=name)
 
@@ -159,37 +179,3 @@ def run_brainstorm_on_autogen(
 
     return run_sync(brainstorm(chat, topic, thread_id=thread_id, user_id=user_id,
                                selector_model=selector_model, on_update=on_update))
-
-
-# --- helpers -------------------------------------------------------------------------------
-
-
-def run_sync(coro: Coroutine[Any, Any, T] | Awaitable[T]) -> T:
-    """Run a coroutine to completion from sync code, even inside a running event loop."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(coro)  # type: ignore[arg-type]
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, coro).result()  # type: ignore[arg-type]
-
-
-def _safe_name(source: str) -> str:
-    cleaned = "".join(c if c.isalnum() or c in "_-" else "_" for c in source)[:64]
-    return cleaned or "autogen"
-
-
-def _config(thread_id: str, user_id: str) -> RunnableConfig:
-    return {"configurable": {"thread_id": thread_id, "user_id": user_id}}
-
-
-def _jsonable(value: Any) -> Any:
-    try:
-        json.dumps(value)
-        return value
-    except (TypeError, ValueError):
-        return str(value)
-
-
-def _human(text: str, source: str) -> BaseMessage:
-    return HumanMessage(text) if source == "user" else AIMessage(text, name=_safe_name(source))

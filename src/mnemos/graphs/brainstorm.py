@@ -10,7 +10,7 @@ tool::
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,10 @@ from mnemos.graphs._personas import PersonaSet, load_personas
 from mnemos.graphs.groupchat import GroupChat, SessionResult, participants_from_personas
 from mnemos.memory_adapters import BaseMemoryAdapter
 
-__all__ = ["brainstorm_chat", "run_session"]
+__all__ = ["BRAINSTORM_GRAPH", "brainstorm_chat", "run_session", "saved_settings"]
+
+BRAINSTORM_GRAPH = "brainstorm"
+"""What a brainstorm thread records as its graph (``mnemos_graph`` in the checkpoint metadata)."""
 
 
 def brainstorm_chat(
@@ -53,6 +56,7 @@ def run_session(
     resume: bool = False,
     on_update: Callable[[str, dict[str, Any]], None] | None = None,
     on_event: Callable[[dict[str, Any]], None] | None = None,
+    settings: Mapping[str, Any] | None = None,
 ) -> SessionResult:
     """Run (or with ``resume``, continue) the session of ``thread_id``, checkpointed at ``checkpoints``.
 
@@ -61,12 +65,17 @@ def run_session(
     sees every graph step and ``on_event(event)`` every custom stream event
     (what a speaker recalls). A new session on a thread that has one, or
     ``resume`` with nothing to resume, is a :class:`~mnemos.exceptions.UsageError`
-    raised before anything is run or stored.
+    raised before anything is run or stored. ``settings`` (the persona set,
+    rounds, store and model a session was started with) are saved with every
+    checkpoint, so that a resume, ``mnemos threads show`` and ``threads
+    resume`` rebuild the same session (see :func:`saved_settings`).
     """
     from mnemos.graphs.checkpoint import open_checkpointer
 
+    saved = {f"mnemos_{k}": v for k, v in (settings or {}).items() if v is not None}
     config: Any = {"configurable": {"thread_id": thread_id, "user_id": user_id},
-                   "metadata": {"mnemos_graph": "brainstorm", "mnemos_user": user_id}}
+                   "metadata": {**saved, "mnemos_graph": BRAINSTORM_GRAPH, "mnemos_user": user_id,
+                                "mnemos_rounds": chat.max_rounds}}
     with open_checkpointer(checkpoints) as saver:
         graph = chat.compile(checkpointer=saver)
         for mode, chunk in chat.stream(graph, topic, config, resume=resume):
@@ -76,3 +85,29 @@ def run_session(
             elif mode == "custom" and on_event is not None:
                 on_event(chunk)
         return SessionResult.from_state(graph.get_state(config).values, thread_id)
+
+
+def saved_settings(checkpoints: str | Path | None, thread_id: str) -> dict[str, Any] | None:
+    """What a brainstorm thread was started with (``personas``, ``rounds``, ``store``, ``model``,
+    ``user``), or None if the thread is not a saved brainstorm."""
+    from mnemos.graphs.checkpoint import open_checkpointer
+
+    with open_checkpointer(checkpoints) as saver:
+        latest = saver.get_tuple({"configurable": {"thread_id": thread_id}})
+    if latest is None or (latest.metadata or {}).get("mnemos_graph") != BRAINSTORM_GRAPH:
+        return None
+    return settings_of(latest.metadata or {})
+
+
+def settings_of(metadata: Mapping[str, Any]) -> dict[str, Any]:
+    """The session settings in a brainstorm checkpoint's metadata."""
+    keys = ("personas", "rounds", "store", "model", "user")
+    return {k: metadata.get(f"mnemos_{k}") for k in keys}
+
+
+def graph_for_thread(metadata: Mapping[str, Any], saver: Any) -> Any:
+    """The compiled graph of a saved brainstorm (memory not opened: reading state needs none)."""
+    settings = settings_of(metadata)
+    chat, _ = brainstorm_chat(settings["personas"] or "builtin", model="offline",
+                              rounds=int(settings["rounds"] or 3))
+    return chat.compile(checkpointer=saver)

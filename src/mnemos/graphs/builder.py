@@ -33,6 +33,9 @@ from langgraph.store.base import BaseStore
 from mnemos.exceptions import UsageError
 from mnemos.graphs.approval import approval_node
 from mnemos.graphs.supervisor import ROUTE_KEY, Supervisor, merge_routes, supervisor_node
+from mnemos.graphs.topology import TopologyReport, analyze, check_topology
+from mnemos.memory_adapters.base import BaseMemoryAdapter
+from mnemos.memory_adapters.store import MnemosStore
 
 __all__ = ["END", "START", "GraphBuilder", "GraphState", "NodeLike"]
 
@@ -300,27 +303,29 @@ class GraphBuilder:
                 graph.add_edge(node.name, END)
         return graph
 
-    def check(self) -> Any:
+    def check(self) -> TopologyReport:
         """The topology report (see :func:`mnemos.graphs.topology.analyze`)."""
-        from mnemos.graphs.topology import analyze
-
         return analyze(self.state_graph())
 
     def compile(
         self,
         checkpointer: BaseCheckpointSaver[Any] | bool | None = None,
         *,
-        store: BaseStore | None = None,
+        store: BaseStore | BaseMemoryAdapter | None = None,
         check: bool = True,
         interrupt_before: Sequence[str] | None = None,
         interrupt_after: Sequence[str] | None = None,
         debug: bool = False,
     ) -> CompiledStateGraph[Any, Any, Any, Any]:
-        """Check the topology (errors raise, warnings warn) and compile with LangGraph."""
+        """Check the topology (errors raise, warnings warn) and compile with LangGraph.
+
+        ``store`` is a LangGraph store, or a mnemos memory adapter (used through
+        :class:`~mnemos.memory_adapters.store.MnemosStore`).
+        """
+        if isinstance(store, BaseMemoryAdapter):
+            store = MnemosStore(store)
         graph = self.state_graph()
         if check:
-            from mnemos.graphs.topology import check_topology
-
             check_topology(graph, name=self.name)
         return graph.compile(
             checkpointer=checkpointer,

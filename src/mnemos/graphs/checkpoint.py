@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -32,7 +33,7 @@ from langgraph.checkpoint.sqlite import SqliteSaver
 
 from mnemos._files import make_private_dirs, open_private
 from mnemos.config import mnemos_home
-from mnemos.exceptions import ConfigurationError, MissingExtraError, StorageError
+from mnemos.exceptions import ConfigurationError, MissingExtraError, StorageError, UsageError
 
 __all__ = [
     "CHECKPOINTS_ENV",
@@ -41,9 +42,12 @@ __all__ = [
     "close_checkpointer",
     "default_checkpoint_path",
     "default_checkpoint_url",
+    "delete_thread",
     "open_checkpointer",
     "postgres_checkpointer",
+    "prune_checkpoints",
     "sqlite_checkpointer",
+    "thread_ids",
 ]
 
 CHECKPOINTS_ENV = "MNEMOS_CHECKPOINTS"
@@ -209,3 +213,134 @@ async def aopen_checkpointer(url: str | Path | None = None) -> AsyncIterator[Bas
     async with AsyncSqliteSaver.from_conn_string(str(path)) as saver:
         await saver.setup()
         yield saver
+
+
+# --- maintenance: delete and prune ---------------------------------------------------------------
+
+
+def thread_ids(saver: BaseCheckpointSaver[Any]) -> list[str]:
+    """The ids of the threads a saver holds."""
+    seen: dict[str, None] = {}
+    for item in saver.list(None):
+        seen.setdefault(str(item.config["configurable"]["thread_id"]), None)
+    return list(seen)
+
+
+def delete_thread(saver: BaseCheckpointSaver[Any], thread_id: str) -> bool:
+    """Delete every checkpoint and pending write of ``thread_id``; False if there was none."""
+    if saver.get_tuple({"configurable": {"thread_id": thread_id}}) is None:
+        return False
+    saver.delete_thread(thread_id)
+    return True
+
+
+def prune_checkpoints(
+    saver: BaseCheckpointSaver[Any],
+    *,
+    older_than: timedelta | None = None,
+    keep_last: int | None = None,
+    threads: Sequence[str] | None = None,
+    graph_for: Callable[[str, Mapping[str, Any]], Any] | None = None,
+    dry_run: bool = False,
+) -> dict[str, Any]:
+    """Delete old threads and old checkpoints; return what was (or, with ``dry_run``, would be) removed.
+
+    ``older_than``: whole threads whose last checkpoint is older are deleted.
+    ``keep_last``: of every other thread, only the ``keep_last`` latest
+    checkpoints are kept (SQLite only). Graphs with LangGraph delta channels
+    (the brainstorm's transcript, for one) rebuild a checkpoint's values from
+    its ancestors' writes; so before older checkpoints go, the oldest kept one
+    is rewritten with full snapshots of its delta channels, from the graph
+    ``graph_for(thread_id, metadata)`` returns. Without a graph for the
+    thread, the ancestors it needs are kept instead. ``threads`` limits the
+    pruning to those threads.
+    """
+    if keep_last is not None and keep_last < 1:
+        raise UsageError(f"keep_last is at least 1, got {keep_last}")
+    if older_than is None and keep_last is None:
+        raise UsageError("say what to prune: older_than, keep_last, or both")
+    report: dict[str, Any] = {"deleted_threads": [], "deleted_checkpoints": 0, "kept_for_deltas": 0}
+    ids = list(threads) if threads is not None else thread_ids(saver)
+    cutoff = datetime.now(UTC) - older_than if older_than is not None else None
+    remaining = []
+    for tid in ids:
+        latest = saver.get_tuple({"configurable": {"thread_id": tid}})
+        if latest is None:
+            continue
+        updated = datetime.fromisoformat(str(latest.checkpoint["ts"]))
+        if cutoff is not None and updated < cutoff:
+            report["deleted_threads"].append(tid)
+            if not dry_run:
+                saver.delete_thread(tid)
+        else:
+            remaining.append((tid, latest))
+    if keep_last is None:
+        return report
+    conn = getattr(saver, "conn", None)
+    if not isinstance(conn, sqlite3.Connection):
+        raise UsageError("keeping the last N checkpoints works on SQLite checkpoints; "
+                         "use older_than (or delete) on this store")
+    for tid, latest in remaining:
+        rows = conn.execute(
+            "SELECT checkpoint_ns, checkpoint_id, parent_checkpoint_id FROM checkpoints WHERE thread_id = ? "
+            "ORDER BY checkpoint_ns, checkpoint_id DESC", (tid,)).fetchall()
+        by_ns: dict[str, list[tuple[str, str | None]]] = {}
+        for ns, cid, parent in rows:
+            by_ns.setdefault(ns, []).append((cid, parent))
+        for ns, chain in by_ns.items():
+            if len(chain) <= keep_last:
+                continue
+            parents = dict(chain)
+            kept = [cid for cid, _ in chain[:keep_last]]
+            oldest = kept[-1]
+            config: Any = {"configurable": {"thread_id": tid, "checkpoint_ns": ns, "checkpoint_id": oldest}}
+            item = saver.get_tuple(config)
+            counters = dict((item.metadata or {}).get("counters_since_delta_snapshot") or {}) if item else {}
+            if counters and not (ns == "" and graph_for is not None and not dry_run
+                                 and _snapshot_deltas(saver, graph_for(tid, latest.metadata or {}), config)):
+                # no graph to rebuild the values: keep the ancestors the delta channels replay
+                depth = max(int(c[1]) for c in counters.values()) + 1
+                cursor: str | None = oldest
+                for _ in range(depth):
+                    cursor = parents.get(cursor) if cursor else None
+                    if cursor is None:
+                        break
+                    kept.append(cursor)
+                    report["kept_for_deltas"] += 1
+            doomed = [cid for cid, _ in chain if cid not in set(kept)]
+            report["deleted_checkpoints"] += len(doomed)
+            if dry_run or not doomed:
+                continue
+            with conn:
+                for cid in doomed:
+                    conn.execute("DELETE FROM checkpoints WHERE thread_id = ? AND checkpoint_ns = ? "
+                                 "AND checkpoint_id = ?", (tid, ns, cid))
+                    conn.execute("DELETE FROM writes WHERE thread_id = ? AND checkpoint_ns = ? "
+                                 "AND checkpoint_id = ?", (tid, ns, cid))
+    return report
+
+
+def _snapshot_deltas(saver: BaseCheckpointSaver[Any], graph: Any, config: Any) -> bool:
+    """Rewrite one checkpoint with full snapshots of its delta channels; False if it cannot be done."""
+    from langgraph.checkpoint.serde.types import _DeltaSnapshot
+
+    if graph is None:
+        return False
+    item = saver.get_tuple(config)
+    if item is None:
+        return False
+    counters = dict((item.metadata or {}).get("counters_since_delta_snapshot") or {})
+    values = graph.get_state(config).values
+    if not all(name in values for name in counters):
+        return False
+    channel_values: dict[str, Any] = dict(item.checkpoint["channel_values"])
+    for name in counters:
+        channel_values[name] = _DeltaSnapshot(values[name])
+    checkpoint: Any = {**item.checkpoint, "channel_values": channel_values}
+    metadata: Any = {k: v for k, v in (item.metadata or {}).items() if k != "counters_since_delta_snapshot"}
+    where = config["configurable"]
+    parent: Any = {"configurable": {"thread_id": where["thread_id"], "checkpoint_ns": where["checkpoint_ns"],
+                                    **({"checkpoint_id": item.parent_config["configurable"]["checkpoint_id"]}
+                                       if item.parent_config else {})}}
+    saver.put(parent, checkpoint, metadata, {})  # the same checkpoint id: replaced in place
+    return True

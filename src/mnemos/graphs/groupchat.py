@@ -15,23 +15,28 @@ Each turn, the speaker sees the transcript through its :class:`View` (sender
 filters, the last ``window`` messages verbatim and a summary of older ones,
 all under its token ``budget``), recalls its own memories (the
 :class:`~mnemos.agents.Agent` does), and gets a brief from the chair: the
-round, the ideas on the table, what earlier sessions accepted and rejected,
-and a suggested move. It answers with a :class:`Contribution` (structured
-output) or, from a model without one, with ``IDEA:`` / ``CRITIQUE #n:`` /
-``VOTE #n +1`` lines. The ledger records the moves; a proposal that repeats
-an idea rejected in an earlier session is dropped unless ``revisit``.
+topic, the round, the ideas on the table, what earlier sessions accepted and
+rejected, and its task: one short idea about the topic, and a critique and a
+vote on the one idea the chair puts up for review. It answers with a small
+JSON object (structured output), or else with ``IDEA:`` / ``CRITIQUE:`` /
+``VOTE: for`` lines (see :mod:`mnemos.graphs._turn`). The ledger records the
+moves; a proposal that repeats an idea rejected in an earlier session is
+dropped unless ``revisit``.
 
 At the end (rounds, the ``keyword`` in a message, or ``consensus``) ideas
 with a positive score are accepted, negative ones rejected, a summary is
 written, and memory is updated: decided ideas to the team namespace
 (semantic), one episode per participant, lessons to procedural memory.
+
+With the offline model a session is a *rehearsal*: it says so in its opening
+message, its ledger (``"rehearsal": true``) and its summary, its ideas are
+numbered placeholders, and nothing is written to memory.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import operator
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -41,6 +46,7 @@ from typing import Annotated, Any, Literal, Optional, TypedDict
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AnyMessage, BaseMessage, HumanMessage, SystemMessage
 from langchain_core.runnables import RunnableConfig
+from langgraph.channels.delta import DeltaChannel
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
 
@@ -56,20 +62,28 @@ from mnemos.agents.agent import RunIdentity
 from mnemos.exceptions import UsageError
 from mnemos.graphs._ledger import (
     Contribution,
-    Moves,
     add_idea,
+    apply_patch,
     decide,
     empty_ledger,
     ledger_markdown,
-    moves_from_contribution,
-    moves_from_text,
+    ledger_patch,
     record_moves,
     render_moves,
     score,
 )
 from mnemos.graphs._personas import Persona, PersonaSet, load_personas
-from mnemos.graphs._suggest import suggest, suggestion_lines
 from mnemos.graphs._team_memory import recall_team, write_session
+from mnemos.graphs._turn import (
+    REHEARSAL_NOTICE,
+    ask,
+    echo_of,
+    is_rehearsal_model,
+    rehearsal_lines,
+    review_target,
+    score_label,
+    task_lines,
+)
 from mnemos.memory_adapters import BaseMemoryAdapter
 
 __all__ = [
@@ -84,6 +98,7 @@ __all__ = [
     "View",
     "load_personas",
     "participants_from_personas",
+    "session_status",
 ]
 
 logger = logging.getLogger("mnemos.graphs")
@@ -93,27 +108,49 @@ SpeakerSelector = Callable[[Mapping[str, Any], Sequence[str]], str]
 
 _RESERVED = frozenset({"open", "select", "close", "chair"})
 _REVISIT = re.compile(r"\b(revisit|reconsider|again|re-?propose)\b", re.IGNORECASE)
-FORMAT_HINT = (
-    "If you cannot fill the fields, answer in lines: 'IDEA: <one sentence>', "
-    "'CRITIQUE #<n>: <one sentence>', 'VOTE #<n> +1' or 'VOTE #<n> -1'."
-)
+
+
+def _append_messages(state: list[AnyMessage], writes: Sequence[Any]) -> list[AnyMessage]:
+    out: Any = state
+    for write in writes:
+        out = add_messages(out, write)
+    return list(out)
+
+
+def _concat(state: list[Any], writes: Sequence[Sequence[Any]]) -> list[Any]:
+    return [*state, *(item for write in writes for item in write)]
+
+
+def _merge_ledger(state: dict[str, Any], writes: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    out = state
+    for patch in writes:
+        out = apply_patch(out, patch)
+    return out
 
 
 class GroupChatState(TypedDict, total=False):
-    """The graph state of a session (all JSON-friendly, so every checkpointer can save it)."""
+    """The graph state of a session (all JSON-friendly, so every checkpointer can save it).
 
-    messages: Annotated[list[AnyMessage], add_messages]
+    The transcript, the prompts, the notes, the memory trace and the ledger
+    are LangGraph delta channels: a checkpoint stores what a step added (a
+    ledger update is a patch of the ideas it changed), not the whole value
+    again, so a session's checkpoints grow with its number of turns.
+    """
+
+    messages: Annotated[list[AnyMessage], DeltaChannel(_append_messages)]
     topic: str
+    max_rounds: int
+    rehearsal: bool
     round: int
     spoken: list[str]
     next: str
-    ledger: dict[str, Any]
+    ledger: Annotated[dict[str, Any], DeltaChannel(_merge_ledger)]
     recalled: dict[str, Any]
-    prompts: Annotated[list[dict[str, Any]], operator.add]
-    notes: Annotated[list[str], operator.add]
+    prompts: Annotated[list[dict[str, Any]], DeltaChannel(_concat)]
+    notes: Annotated[list[str], DeltaChannel(_concat)]
     stop_reason: str
     summary: str
-    memory_trace: Annotated[list[dict[str, Any]], operator.add]
+    memory_trace: Annotated[list[dict[str, Any]], DeltaChannel(_concat)]
 
 
 @dataclass(kw_only=True, frozen=True)
@@ -174,7 +211,8 @@ def participants_from_personas(
     members: list[Participant] = []
     moderator: Participant | None = None
     for p in personas.personas:
-        instructions = f"You are {p.role or p.name} in a group brainstorm.\n{p.instructions}".strip()
+        instructions = "\n".join(x for x in (f"You are the {p.role or p.name} in a group brainstorm.",
+                                               p.instructions, p.leanings()) if x)
         agent = Agent(name=p.name, instructions=instructions, model=chat_model, memory=memory,
                       description=p.role)
         part = Participant(agent=agent, persona=p, view=View(budget=p.budget, window=p.window))
@@ -217,10 +255,15 @@ class SessionResult:
         """The ledger's ideas."""
         return list(self.ledger.get("ideas", []))
 
+    @property
+    def rehearsal(self) -> bool:
+        """Whether the session was a rehearsal on the offline model (placeholders, nothing stored)."""
+        return bool(self.ledger.get("rehearsal"))
+
     def transcript_json(self) -> dict[str, Any]:
         """Transcript, summary, recalled memories and every speaker's prompt, as JSON data."""
         return {"topic": self.topic, "thread_id": self.thread_id, "stop_reason": self.stop_reason,
-                "summary": self.summary, "recalled": self.recalled, "transcript": self.transcript,
+                "rehearsal": self.rehearsal, "summary": self.summary, "recalled": self.recalled, "transcript": self.transcript,
                 "prompts": self.prompts, "notes": self.notes}
 
     def ideas_json(self) -> dict[str, Any]:
@@ -252,7 +295,8 @@ class SessionResult:
 
     def ideas_markdown(self) -> str:
         """The ledger as Markdown."""
-        return f"# Ideas: {self.topic}\n\n{ledger_markdown(self.ledger)}\n"
+        note = f"{REHEARSAL_NOTICE}\n\n" if self.rehearsal else ""
+        return f"# Ideas: {self.topic}\n\n{note}{ledger_markdown(self.ledger)}\n"
 
     def to_markdown(self) -> str:
         """Transcript and ledger in one Markdown document."""
@@ -297,7 +341,6 @@ class GroupChat:
     consensus: bool = False
     team_memory: BaseMemoryAdapter | None = None
     team: str = "default"
-    suggest_moves: bool = True
     revisit: bool | None = None
     """Allow re-proposing ideas rejected in earlier sessions; None: when the topic says so ("revisit", "again")."""
     recall_limit: int = 8
@@ -357,8 +400,16 @@ class GroupChat:
         Its recursion limit defaults to what ``max_rounds`` needs (two steps a
         turn), not LangGraph's 25.
         """
-        steps = 2 * self.max_rounds * len(self._members) + 10
-        return self.build().compile(checkpointer=checkpointer, **kwargs).with_config(recursion_limit=steps)
+        return self.build().compile(checkpointer=checkpointer, **kwargs).with_config(
+            recursion_limit=self._steps(self.max_rounds))
+
+    def _steps(self, rounds: int) -> int:
+        return 2 * rounds * len(self._members) + 10
+
+    @property
+    def rehearsal(self) -> bool:
+        """Whether a session of this chat is a rehearsal (a speaker runs on the offline model)."""
+        return any(is_rehearsal_model(p.agent.chat_model) for p in self._members)
 
     def run(
         self,
@@ -393,11 +444,14 @@ class GroupChat:
         snapshot = graph.get_state(config)
         thread = (config.get("configurable") or {}).get("thread_id")
         if resume:
-            if not snapshot.values:
+            status = session_status(snapshot)
+            if status == "new":
                 raise UsageError(f"thread {thread!r} has no session to resume")
-            if not snapshot.next:
+            if status == "finished":
                 raise UsageError(f"the session on thread {thread!r} is already finished")
             payload: Any = None
+            rounds = int(snapshot.values.get("max_rounds") or self.max_rounds)
+            config = {**config, "recursion_limit": self._steps(rounds)}  # what the saved session needs
         else:
             if not topic or not topic.strip():
                 raise UsageError("a brainstorm needs a topic")
@@ -418,11 +472,13 @@ class GroupChat:
         if not topic:
             raise UsageError("a brainstorm needs a topic: give 'topic' or a human message")
         recalled = recall_team(self.team_memory, self.team, topic, limit=self.recall_limit)
-        ledger = empty_ledger()
+        rehearsal = self.rehearsal
+        ledger = dict(empty_ledger(), rehearsal=rehearsal)
         for item in recalled["accepted"]:
             ledger = add_idea(ledger, text=item["text"], author="team", round=0,
                               status="accepted", origin="earlier session")
-        lines = [f"Topic: {topic}", f"We have {self.max_rounds} round(s). Speakers: {', '.join(self.names)}."]
+        lines = [REHEARSAL_NOTICE] if rehearsal else []
+        lines += [f"Topic: {topic}", f"We have {self.max_rounds} round(s). Speakers: {', '.join(self.names)}."]
         if recalled["accepted"]:
             lines += ["Accepted in earlier sessions (build on these):"]
             lines += [f"- {i['text']}" for i in recalled["accepted"]]
@@ -431,18 +487,20 @@ class GroupChat:
             lines += [f"- {i['text']} (why: {i['reason']})" for i in recalled["rejected"]]
         opener = self._moderator.name if self._moderator else "chair"
         message = AIMessage("\n".join(lines), name=opener, additional_kwargs={"round": 0})
-        return {"topic": topic, "round": 1, "spoken": [], "ledger": ledger, "recalled": recalled,
+        return {"topic": topic, "max_rounds": self.max_rounds, "rehearsal": rehearsal, "round": 1, "spoken": [],
+                "ledger": ledger_patch(None, ledger), "recalled": recalled,
                 "messages": [message], "stop_reason": "", "summary": ""}
 
     def _select(self, state: GroupChatState) -> dict[str, Any]:
         round_, spoken = state.get("round", 1), list(state.get("spoken", []))
+        rounds = _rounds(state, self.max_rounds)
         stop = self._stop_reason(state)
         if not stop and len(spoken) >= len(self._members):
             round_, spoken = round_ + 1, []
-        if not stop and round_ > self.max_rounds:
+        if not stop and round_ > rounds:
             stop = "rounds"
         if stop:
-            return {"next": "close", "stop_reason": stop, "round": min(round_, self.max_rounds)}
+            return {"next": "close", "stop_reason": stop, "round": min(round_, rounds)}
         name, notes = self._choose(state, spoken)
         return {"next": name, "round": round_, "spoken": spoken, "notes": notes}
 
@@ -506,34 +564,39 @@ class GroupChat:
     def _revisit(self, topic: str) -> bool:
         return self.revisit if self.revisit is not None else bool(_REVISIT.search(topic))
 
+    def _proposes(self, state: Mapping[str, Any]) -> bool:
+        """Whether this turn asks for a new idea: every round but the last, which is for reviews."""
+        rounds = _rounds(state, self.max_rounds)
+        return rounds == 1 or state.get("round", 1) < rounds
+
     def brief(self, name: str, state: Mapping[str, Any]) -> HumanMessage:
         """The chair's brief to ``name`` for its next turn (the last message of its prompt)."""
         participant = self._by_name[name]
         ledger = state.get("ledger") or empty_ledger()
         recalled = state.get("recalled") or {}
+        topic = state.get("topic", "")
         round_ = state.get("round", 1)
-        revisit = self._revisit(state.get("topic", ""))
-        lines = [f"Round {round_} of {self.max_rounds}. Your turn, {name}"
-                 + (f" ({participant.persona.role})." if participant.persona and participant.persona.role else ".")]
-        if self.suggest_moves and participant.persona is not None:
-            move = suggest(participant.persona, ledger, round=round_, max_rounds=self.max_rounds,
-                           rejected_before=recalled.get("rejected_all", []), revisit=revisit)
-            lines += ["Suggested move (a starting point; change it as you see fit):", suggestion_lines(move), ""]
-        lines.append(f"Topic: {state.get('topic', '')}")
-        if ledger["ideas"]:
-            lines.append("On the table:")
-            for i in ledger["ideas"]:
-                if i["status"] == "merged":
-                    continue
+        role = participant.persona.role if participant.persona and participant.persona.role else ""
+        lines = [f"Topic: {topic}",
+                 f"Round {round_} of {_rounds(state, self.max_rounds)}. Your turn, {name}"
+                 + (f" ({role})." if role else ".")]
+        live = [i for i in ledger["ideas"] if i["status"] != "merged"]
+        if live:
+            lines.append("Ideas so far:")
+            for i in live:
                 where = "accepted in an earlier session" if i["origin"] != "session" else (
-                    f"{i['author']}, score {score(i):+d}, {len(i['critiques'])} critique(s)")
-                lines.append(f"#{i['id']} ({where}) {i['text']}")
+                    f"by {i['author']}, {score_label(i)}")
+                lines.append(f"#{i['id']} {i['text']} ({where})")
         rejected = recalled.get("rejected", [])
-        if rejected and not revisit:
+        if rejected and not self._revisit(topic):
             lines.append("Rejected in earlier sessions, do not propose again:")
             lines += [f"- {i['text']}" for i in rejected]
-        lines += ["Propose at most one new idea, critique one idea and vote on one idea "
-                  "(not your own).", FORMAT_HINT]
+        target = review_target(ledger, name)
+        propose = self._proposes(state) or target is None
+        lines += task_lines(topic, propose=propose, target=target)
+        if is_rehearsal_model(participant.agent.chat_model):
+            number = ledger["next_id"]
+            lines += rehearsal_lines(participant.persona, name, number=number, propose=propose, target=target)
         return HumanMessage("\n".join(lines), name="chair")
 
     def assemble(self, name: str, state: Mapping[str, Any], config: RunnableConfig | None = None) -> AssembledContext:
@@ -545,24 +608,43 @@ class GroupChat:
 
     def _turn(self, name: str, state: GroupChatState, config: RunnableConfig | None) -> dict[str, Any]:
         context = self.assemble(name, state, config)
-        moves = _ask(self._viewing[name].chat_model, context.messages, config)
+        before = state.get("ledger") or empty_ledger()
+        target = review_target(before, name)
+        moves, notes = ask(self._viewing[name].chat_model, context.messages,
+                           propose=self._proposes(state) or target is None, target=target, config=config)
+        topic = state.get("topic", "")
+        prompt_texts = [topic, self._by_name[name].agent.instructions or ""]
+        rehearsing = is_rehearsal_model(self._viewing[name].chat_model)  # placeholders are copied on purpose
+        for idea in [] if rehearsing else list(moves.ideas):
+            if (echo := echo_of(idea, prompt_texts)) is not None:
+                moves.ideas.remove(idea)
+                notes.append(f"dropped {idea!r}: it repeats the prompt ({echo[:60]!r}), it is not an idea")
         round_ = state.get("round", 1)
         recalled = state.get("recalled") or {}
-        ledger, notes = record_moves(
-            state.get("ledger") or empty_ledger(), moves, author=name, round=round_,
-            rejected_before=recalled.get("rejected_all", []), revisit=self._revisit(state.get("topic", "")),
+        ledger, refused = record_moves(
+            before, moves, author=name, round=round_,
+            rejected_before=recalled.get("rejected_all", []), revisit=self._revisit(topic),
         )
-        turn = sum(1 for p in state.get("prompts", []) if p["speaker"] == name) + 1
+        if rehearsing:  # one placeholder turn makes the whole session a rehearsal (a resume may switch models)
+            ledger["rehearsal"] = True
+        turn = sum(1 for m in state.get("messages", []) if m.name == name
+                   and (m.additional_kwargs or {}).get("round")) + 1
         message = AIMessage(render_moves(moves), name=name, additional_kwargs={"round": round_})
-        return {"messages": [message], "ledger": ledger, "spoken": [*state.get("spoken", []), name],
+        return {"messages": [message], "ledger": ledger_patch(before, ledger),
+                "spoken": [*state.get("spoken", []), name],
                 "prompts": [_prompt_record(name, round_, turn, context)],
-                "notes": [f"{name}: {n}" for n in notes]}
+                "notes": [f"{name}: {n}" for n in notes + refused]}
 
     def _close(self, state: GroupChatState, config: Optional[RunnableConfig] = None) -> dict[str, Any]:  # noqa: UP045
-        ledger = decide(state.get("ledger") or empty_ledger())
+        before = state.get("ledger") or empty_ledger()
+        ledger = decide(before)
         topic = state.get("topic", "")
+        rehearsal = bool(state.get("rehearsal") or ledger.get("rehearsal"))
         session = [i for i in ledger["ideas"] if i["origin"] == "session" and i["status"] != "merged"]
         parts = [f"After {state.get('round', 1)} round(s) on '{topic}' (stopped by {state.get('stop_reason') or 'rounds'}):"]
+        if rehearsal:
+            parts.insert(0, "Rehearsal on the offline model: the ideas below are placeholders, "
+                            "and nothing was written to memory.")
         for status in ("accepted", "rejected", "proposed"):
             chosen = [i for i in session if i["status"] == status]
             if chosen:
@@ -572,16 +654,19 @@ class GroupChat:
         if not session:
             parts.append("No new ideas were proposed.")
         summary = "\n".join(parts)
-        if self._moderator is not None and _writes_prose(self._moderator.agent.chat_model):
+        if (not rehearsal and self._moderator is not None and session
+                and _writes_prose(self._moderator.agent.chat_model)):
             closing = self._closing_remarks(topic, ledger, config)
             summary = f"{summary}\n\n{closing}" if closing else summary
         who = RunIdentity.from_config(config)
         agents = [p.agent for p in self._members] + ([self._moderator.agent] if self._moderator else [])
-        events = write_session(team_memory=self.team_memory, team=self.team, agents=agents, topic=topic,
-                               ledger=ledger, thread_id=who.thread_id, user_id=who.user_id)
-        _emit_all(events)
+        events: list[dict[str, Any]] = []
+        if not rehearsal:  # placeholders are not decisions about the topic: a rehearsal stores nothing
+            events = write_session(team_memory=self.team_memory, team=self.team, agents=agents, topic=topic,
+                                   ledger=ledger, thread_id=who.thread_id, user_id=who.user_id)
+            _emit_all(events)
         closer = self._moderator.name if self._moderator else "chair"
-        return {"ledger": ledger, "summary": summary, "memory_trace": events,
+        return {"ledger": ledger_patch(before, ledger), "summary": summary, "memory_trace": events,
                 "messages": [AIMessage(summary, name=closer, additional_kwargs={"round": 0})]}
 
     def _closing_remarks(self, topic: str, ledger: Mapping[str, Any], config: RunnableConfig | None) -> str:
@@ -602,6 +687,22 @@ class GroupChat:
 # --- helpers -------------------------------------------------------------------------------
 
 
+def session_status(snapshot: Any) -> Literal["new", "finished", "interrupted"]:
+    """Where a thread's session stands, from ``graph.get_state(config)``.
+
+    ``snapshot.next`` alone cannot tell: a process killed after a turn's
+    writes were saved but before the next checkpoint leaves a checkpoint
+    whose task already has its writes, so ``next`` is empty although the
+    session is not over. Such a task is still listed in ``snapshot.tasks``;
+    running the graph on ``None`` applies its writes and goes on.
+    """
+    if not snapshot.values and not snapshot.next and not snapshot.tasks:
+        return "new"
+    if snapshot.next or snapshot.tasks:
+        return "interrupted"
+    return "finished"
+
+
 def _writes_prose(model: BaseChatModel) -> bool:
     """Whether a model can write free text worth reading (the offline and scripted models cannot)."""
     return not isinstance(model, (OfflineChatModel, ScriptedChatModel))
@@ -611,20 +712,9 @@ def _config(thread_id: str, user_id: str) -> RunnableConfig:
     return {"configurable": {"thread_id": thread_id, "user_id": user_id}, "recursion_limit": 10_000}
 
 
-def _ask(model: BaseChatModel, messages: list[BaseMessage], config: RunnableConfig | None) -> Moves:
-    """A turn's moves: structured output when the model has it, else the line format."""
-    try:
-        structured = model.with_structured_output(Contribution, include_raw=True)
-    except NotImplementedError:
-        structured = None
-    if structured is not None:
-        result: Any = structured.invoke(messages, config=config)
-        parsed = result.get("parsed")
-        if isinstance(parsed, Contribution):
-            return moves_from_contribution(parsed)
-        raw = result.get("raw")
-        return moves_from_text(raw.text if isinstance(raw, BaseMessage) else str(raw or ""))
-    return moves_from_text(model.invoke(messages, config=config).text)
+def _rounds(state: Mapping[str, Any], default: int) -> int:
+    """The session's number of rounds (saved in its state, so a resume keeps it)."""
+    return int(state.get("max_rounds") or default)
 
 
 def _prompt_record(name: str, round_: int, turn: int, context: AssembledContext) -> dict[str, Any]:

@@ -175,14 +175,24 @@ class RunPrinter:
                 score_text = f"score {score:.3f}" if isinstance(score, (int, float)) else ""
                 self.console.print(f"    [blue]•[/blue] {escape('[' + str(m.get('kind', '?')) + ']')} "
                                    f"{escape(_short(str(m.get('content', '')), 300))}")
+                conf = m.get("confidence")
+                extra = f" · confidence {conf:.2f}" if isinstance(conf, (int, float)) else ""
+                extra += f" · {m['source']}" if m.get("source") else ""
                 self.console.print(f"      [dim]why: {escape(str(m.get('why', '')))}"
-                                   f"{' · ' + score_text if score_text else ''}[/dim]")
+                                   f"{' · ' + score_text if score_text else ''}{escape(extra)}[/dim]")
             for rule in event.get("rules") or []:
                 self.console.print(f"    [blue]rule:[/blue] {escape(str(rule))}")
         elif kind == "memory_write":
             extra = f" (supersedes {event['supersedes']})" if event.get("supersedes") else ""
             self.console.print(f"  [blue]{agent} remembered[/blue] {escape('[' + str(event.get('kind', '?')) + ']')} "
                                f"{escape(_short(str(event.get('content', '')), 300))}{escape(extra)}")
+        elif kind == "sources":
+            for src in event.get("sources") or []:
+                conf = src.get("confidence")
+                conf_text = f" · confidence {conf:.2f}" if isinstance(conf, (int, float)) else ""
+                self.console.print(f"  [blue]source {escape(str(src.get('ref')))}[/blue] "
+                                   f"{escape(str(src.get('source') or src.get('kind')))}"
+                                   f"[dim] · {escape(str(src.get('id')))}{conf_text}[/dim]")
         elif kind == "route":
             reason = f" ({event['reason']})" if event.get("reason") else ""
             self.console.print(f"  [cyan]{agent} → {escape(str(event.get('next')))}[/cyan]{escape(reason)}")

@@ -3,8 +3,10 @@
 A :class:`Supervisor` decides in one of three ways, first match wins:
 
 - ``router``: your function ``(state, workers) -> worker name | FINISH``;
-- ``model``: a chat model asked for a :class:`RouteDecision` through structured
-  output (falling back to reading a worker's name from its plain reply);
+- ``model``: a chat model asked for a :class:`RouteDecision` through
+  :func:`~mnemos.agents.structured_call` (one repair turn; if the decision is
+  still invalid, the worker named in a plain reply, else FINISH). Its calls are
+  tagged ``nostream``: a decision is not an answer to stream;
 - ``order``: the workers in a declared order (the default: the order the
   workers were given), then FINISH.
 
@@ -15,11 +17,13 @@ checkpoint and a restart.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AnyMessage, BaseMessage, HumanMessage, SystemMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.types import Command
@@ -38,6 +42,8 @@ __all__ = [
     "merge_routes",
     "supervisor_node",
 ]
+
+logger = logging.getLogger("mnemos.graphs")
 
 FINISH = "FINISH"
 """What a supervisor answers when the work is done."""
@@ -144,17 +150,29 @@ class Supervisor:
             SystemMessage(content=self.instructions.format(workers=roster)),
             *state.get("messages", []),
         ]
-        try:
-            raw = model.with_structured_output(decision_schema(list(workers))).invoke(prompt, config)
-        except NotImplementedError:
-            raw = None
+        from mnemos.agents import internal_config, structured_call
+        from mnemos.exceptions import ModelOutputError
+
+        internal = internal_config(config)
+        schema = decision_schema(list(workers))
+        raw: Any = None
+        if isinstance(model, BaseChatModel):
+            try:
+                raw = structured_call(model, schema, prompt, config=internal)
+            except ModelOutputError as exc:  # documented fallback: the worker named in a plain reply
+                logger.warning("the supervisor's decision was not valid (%s); reading a plain reply", exc)
+        else:  # any object with LangChain's with_structured_output/invoke
+            try:
+                raw = model.with_structured_output(schema).invoke(prompt, internal)
+            except NotImplementedError:
+                raw = None
         if isinstance(raw, BaseModel):
             raw = raw.model_dump()
         if isinstance(raw, Mapping) and _match(str(raw.get("next", "")), workers):
             return RouteDecision(next=_match(str(raw["next"]), workers) or FINISH,
                                  reason=str(raw.get("reason") or ""))
-        reply = model.invoke(prompt, config)
-        text = reply.content if isinstance(reply, BaseMessage) else str(reply)
+        reply = model.invoke(prompt, internal)
+        text = reply.text if isinstance(reply, BaseMessage) else str(reply)
         return RouteDecision(next=_match(str(text), workers) or FINISH, reason="model reply")
 
 

@@ -92,10 +92,10 @@ class TopologyReport:
 
 
 def _state_graph(graph: Any) -> StateGraph[Any]:
-    from mnemos.graphs.builder import GraphBuilder
-
-    if isinstance(graph, GraphBuilder):
-        return graph.state_graph()
+    # a GraphBuilder, recognised by its method: the builder depends on this module, not the reverse
+    made = getattr(graph, "state_graph", None)
+    if callable(made) and not isinstance(graph, (StateGraph, CompiledStateGraph)):
+        graph = made()
     if isinstance(graph, CompiledStateGraph):
         return graph.builder
     if isinstance(graph, StateGraph):

@@ -21,12 +21,14 @@ from mnemos.memory_adapters.registry import open_memory, register_adapter
 if TYPE_CHECKING:
     from mnemos.memory_adapters._ranking import RankingConfig
     from mnemos.memory_adapters.native import NativeMemoryAdapter
+    from mnemos.memory_adapters.store import MnemosStore, open_store
 
 __all__ = [
     "BaseMemoryAdapter",
     "Capability",
     "MemoryKind",
     "MemoryRecord",
+    "MnemosStore",
     "Namespace",
     "NativeMemoryAdapter",
     "NewMemory",
@@ -37,6 +39,7 @@ __all__ = [
     "SearchQuery",
     "format_namespace",
     "open_memory",
+    "open_store",
     "parse_namespace",
     "register_adapter",
 ]
@@ -48,6 +51,10 @@ def __getattr__(name: str) -> object:
         from mnemos.memory_adapters.native import NativeMemoryAdapter
 
         return NativeMemoryAdapter
+    if name in ("MnemosStore", "open_store"):  # imports LangGraph's store base
+        from mnemos.memory_adapters import store
+
+        return getattr(store, name)
     if name == "RankingConfig":
         from mnemos.memory_adapters._ranking import RankingConfig
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import networkx as nx
 
@@ -21,7 +22,15 @@ from mnemos.memory_adapters._namespace import Namespace
 from mnemos.memory_adapters._native_schema import ns_range, ns_tuple
 from mnemos.memory_adapters._text import extract_entities, normalize_entity
 
-__all__ = ["Relation", "build_graph", "entity_ids", "index_mentions", "memory_hops", "relations_near"]
+__all__ = [
+    "Relation",
+    "build_graph",
+    "entity_ids",
+    "index_mentions",
+    "memory_hops",
+    "relations_near",
+    "relations_within",
+]
 
 
 @dataclass(kw_only=True, frozen=True)
@@ -108,13 +117,22 @@ def relations_near(conn: sqlite3.Connection, name: str, prefix: Namespace, hops:
             WHERE {cond} ORDER BY r.rid""",
         params,
     ).fetchall()
+    return relations_within(rows, entity_ids(conn, name, prefix), hops)
+
+
+def relations_within(
+    rows: Sequence[Sequence[Any]], starts: Iterable[int], hops: int
+) -> list[Relation]:
+    """The relation ``rows`` (subject eid, predicate, object eid, ns key, memory id,
+    subject name, object name; in creation order) on paths of at most ``hops``
+    relation edges from the entities ``starts``."""
     graph = nx.MultiGraph()
     for i, (s, _p, o, *_rest) in enumerate(rows):
         graph.add_edge(s, o, key=i)
-    starts = [e for e in entity_ids(conn, name, prefix) if e in graph]
-    if not starts or hops < 1:
+    begin = [e for e in starts if e in graph]
+    if not begin or hops < 1:
         return []
-    reach = nx.multi_source_dijkstra_path_length(graph, starts, cutoff=hops - 1)
+    reach = nx.multi_source_dijkstra_path_length(graph, begin, cutoff=hops - 1)
     out = []
     for s, p, o, ns, memory_id, s_name, o_name in rows:
         if s in reach or o in reach:

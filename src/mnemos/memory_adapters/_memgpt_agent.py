@@ -11,6 +11,7 @@ from langchain_core.messages.utils import count_tokens_approximately
 from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
 
+from mnemos._replies import with_text_tool_calls
 from mnemos.exceptions import UsageError
 from mnemos.memory_adapters._memgpt_context import (
     ContextEvent,
@@ -126,6 +127,7 @@ class MemGPTAgent:
             answer = self._model.invoke(context.messages())
             if not isinstance(answer, AIMessage):
                 answer = AIMessage(content=str(getattr(answer, "content", answer)))
+            answer = with_text_tool_calls(answer, self._tools)  # calls written as JSON text
             context.append(answer)
             if not answer.tool_calls:
                 reply = answer.text

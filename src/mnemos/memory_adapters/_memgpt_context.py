@@ -84,7 +84,8 @@ def model_summarizer(model: Any) -> Summarizer:
         lines = [f"Previous summary: {previous}"] if previous else []
         lines += [f"{_role(m)}: {m.text}" for m in evicted if m.text.strip()]
         reply = model.invoke(
-            [SystemMessage(content=_SUMMARY_INSTRUCTIONS), HumanMessage(content="\n".join(lines))]
+            [SystemMessage(content=_SUMMARY_INSTRUCTIONS), HumanMessage(content="\n".join(lines))],
+            config={"tags": ["nostream"]},  # an internal call: LangGraph does not stream it
         )
         return str(getattr(reply, "text", reply)).strip() or (previous or "")
 

@@ -45,7 +45,19 @@ from mnemos.memory_adapters._native_store import (
     row_to_record,
     where,
 )
-from mnemos.memory_adapters._ranking import Candidate, RankingConfig, fuse, fusion_reasons, spread
+from mnemos.memory_adapters._ranking import (
+    Candidate,
+    RankingConfig,
+    fuse,
+    fusion_reasons,
+    graph_gains,
+    graph_reason,
+    neighbour_links,
+    neighbour_reason,
+    page,
+    recency_and_importance,
+    spread,
+)
 from mnemos.memory_adapters._text import fts_match, query_words
 from mnemos.memory_adapters.base import MemoryRecord, ScoredMemory, ScoreReason, SearchQuery
 
@@ -177,11 +189,9 @@ def _rank(
         _add_neighbours(store, query, config, cands, mask)
     if config.graph_hops > 0 and cands:
         _add_graph(store, query, config, cands, mask)
-    # A vector hit under the similarity floor that nothing else vouches for is no match:
-    # recency and importance only order real matches.
     cands = {rowid: cand for rowid, cand in cands.items() if cand.score > 0}
     explain = _add_recency_and_importance(store, query, config, cands)
-    ranked = sorted(cands.values(), key=lambda c: (-c.score, c.rowid))[query.offset : query.offset + _limit(query)]
+    ranked = page(cands, query.offset, _limit(query))
     for cand in ranked:
         cand.reasons[:0] = fusion_reasons(cand)
         explain(cand)
@@ -196,35 +206,14 @@ def _rank(
 def _add_recency_and_importance(
     store: Store, query: SearchQuery, config: RankingConfig, cands: dict[int, Candidate]
 ) -> Callable[[Candidate], None]:
-    """Add recency and importance to every score; return what adds their reasons to a
-    candidate (worth doing only for the page returned)."""
+    """Add recency and importance to every score, from the vector cache's columns."""
     cache = store.cache
     rowids = list(cands)
     if not rowids or not (config.recency_weight or config.importance_weight):
         return lambda cand: None
     slots = np.asarray([cache.slot_of[r] for r in rowids], dtype=np.int64)
-    half_life = config.recency_half_life_days
     ages = (to_micros(query.now) - cache.created[slots]) / 1e6
-    decays = np.exp(-np.log(2) * np.maximum(ages, 0.0) / (half_life * 86400.0)).tolist()
-    importances = cache.importance[slots].tolist()
-    position = {rowid: i for i, rowid in enumerate(rowids)}
-    for rowid, decay, importance in zip(rowids, decays, importances, strict=True):
-        cands[rowid].score += config.recency_weight * decay + config.importance_weight * (importance - 0.5)
-
-    def explain(cand: Candidate) -> None:
-        i = position[cand.rowid]
-        if config.recency_weight:
-            cand.reasons.append(ScoreReason(
-                signal="recency", value=decays[i], contribution=config.recency_weight * decays[i],
-                detail=f"half-life {half_life:g} days",
-            ))
-        if config.importance_weight:
-            cand.reasons.append(ScoreReason(
-                signal="importance", value=importances[i],
-                contribution=config.importance_weight * (importances[i] - 0.5),
-            ))
-
-    return explain
+    return recency_and_importance(cands, rowids, ages, cache.importance[slots].tolist(), config)
 
 
 # -- the two rank lists -----------------------------------------------------------------
@@ -418,7 +407,6 @@ def _add_neighbours(
     conn = store.conn
     seeds = [c.rowid for c in sorted(cands.values(), key=lambda c: -c.fusion)[: config.neighbour_seeds]]
     window = max(1, config.neighbour_window)
-    links: dict[int, list[tuple[int, float]]] = {}
     names: dict[int, str] = {}
     rows = conn.execute(
         f"SELECT rowid, id, ns, episode, created_at FROM memories WHERE rowid IN ({marks(len(seeds))})",
@@ -431,7 +419,6 @@ def _add_neighbours(
         if episode is None:
             continue
         names[rowid] = memory_id
-        links[rowid] = []
         for op, order in (("<", "DESC"), (">", "ASC")):
             arms.append(
                 f"""SELECT * FROM (SELECT ? AS seed, ? AS side, rowid, created_at FROM memories
@@ -443,15 +430,10 @@ def _add_neighbours(
     if arms:
         for seed, side, near, created in conn.execute(" UNION ALL ".join(arms), params):
             sides.setdefault((seed, side), []).append((created, near))
-    for (seed, side), near in sides.items():
-        near.sort(reverse=side == "<")  # nearest first
-        links[seed] += [(r, config.neighbour_weight * (1.0 - i / (window + 1))) for i, (_, r) in enumerate(near)]
+    links = neighbour_links(list(names), sides, config)
     _admit(
         store, query, cands, mask, spread(cands, links),
-        lambda target, source, value: ScoreReason(
-            signal="neighbour", value=cands[source].fusion, contribution=value,
-            detail=f"next to {names[source]} in the same episode",
-        ),
+        lambda target, source, value: neighbour_reason(cands[source].fusion, value, names[source]),
     )
 
 
@@ -462,15 +444,9 @@ def _add_graph(
     graph = graph_for(store, query.namespace_prefix)
     seeds = [c.rowid for c in sorted(cands.values(), key=lambda c: -c.fusion)[: config.graph_seeds]]
     reached = _graph.memory_hops(graph, seeds, config.graph_hops)
-    gains: dict[int, tuple[int, float]] = {}
-    for target, (hops, source) in reached.items():
-        gains[target] = (source, config.graph_weight * cands[source].fusion * config.graph_decay ** (hops - 1))
-    best = dict(sorted(gains.items(), key=lambda kv: -kv[1][1])[: config.graph_limit])
+    best = graph_gains(cands, reached, config)
     names = ids(store.conn, seeds)
     _admit(
         store, query, cands, mask, best,
-        lambda target, source, value: ScoreReason(
-            signal="graph", value=float(reached[target][0]), contribution=value,
-            detail=f"{reached[target][0]} hop(s) from {names.get(source, source)}",
-        ),
+        lambda target, source, value: graph_reason(reached[target][0], value, names.get(source, str(source))),
     )

@@ -1,4 +1,4 @@
-"""Hybrid ranking for the native adapter: rank fusion, then small extra signals.
+"""Hybrid ranking shared by the native and PostgreSQL adapters: rank fusion, then small extra signals.
 
 The score of a hit is::
 
@@ -21,13 +21,28 @@ neighbour share (two events either side) each added several points.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
 
 from mnemos.memory_adapters.base import ScoreReason
 
-__all__ = ["Candidate", "RankingConfig", "fuse", "fusion_reasons", "spread"]
+__all__ = [
+    "Candidate",
+    "RankingConfig",
+    "fuse",
+    "fusion_reasons",
+    "graph_gains",
+    "graph_reason",
+    "neighbour_links",
+    "neighbour_reason",
+    "page",
+    "recency_and_importance",
+    "spread",
+]
 
 
 @dataclass(kw_only=True, frozen=True)
@@ -150,3 +165,86 @@ def spread(
             if target != source and value > best.get(target, (0, 0.0))[1]:
                 best[target] = (source, value)
     return best
+
+
+def neighbour_links(
+    seeds: Sequence[int],
+    sides: Mapping[tuple[int, str], Sequence[tuple[Any, int]]],
+    config: RankingConfig,
+) -> dict[int, list[tuple[int, float]]]:
+    """Neighbour weights from the events found either side of each seed.
+
+    ``seeds`` are the seeds in an episode; ``sides`` maps ``(seed rowid, "<" or ">")``
+    to ``(created, rowid)`` pairs of the events before or after it (any order); the
+    nearest gets the largest share.
+    """
+    window = max(1, config.neighbour_window)
+    links: dict[int, list[tuple[int, float]]] = {seed: [] for seed in seeds}
+    for (seed, side), near in sides.items():
+        ordered = sorted(near, reverse=side == "<")  # nearest first
+        links[seed].extend(
+            (r, config.neighbour_weight * (1.0 - i / (window + 1))) for i, (_, r) in enumerate(ordered)
+        )
+    return links
+
+
+def graph_gains(
+    candidates: Mapping[int, Candidate], reached: Mapping[int, tuple[int, int]], config: RankingConfig
+) -> dict[int, tuple[int, float]]:
+    """The score each memory reached through the graph (``rowid -> (hops, seed)``) gains:
+    ``target -> (seed, value)``, the best ``config.graph_limit`` of them."""
+    gains: dict[int, tuple[int, float]] = {}
+    for target, (hops, source) in reached.items():
+        gains[target] = (source, config.graph_weight * candidates[source].fusion * config.graph_decay ** (hops - 1))
+    return dict(sorted(gains.items(), key=lambda kv: -kv[1][1])[: config.graph_limit])
+
+
+def recency_and_importance(
+    candidates: Mapping[int, Candidate],
+    rowids: Sequence[int],
+    ages: npt.NDArray[np.float64],
+    importances: Sequence[float],
+    config: RankingConfig,
+) -> Callable[[Candidate], None]:
+    """Add recency (from ``ages`` in seconds) and importance to the scores of ``rowids``;
+    return what adds their reasons to a candidate (worth doing only for the page returned)."""
+    if not rowids or not (config.recency_weight or config.importance_weight):
+        return lambda cand: None
+    half_life = config.recency_half_life_days
+    decays = np.exp(-np.log(2) * np.maximum(ages, 0.0) / (half_life * 86400.0)).tolist()
+    importance = list(importances)
+    position = {rowid: i for i, rowid in enumerate(rowids)}
+    for rowid, decay, value in zip(rowids, decays, importance, strict=True):
+        candidates[rowid].score += config.recency_weight * decay + config.importance_weight * (value - 0.5)
+
+    def explain(cand: Candidate) -> None:
+        i = position[cand.rowid]
+        if config.recency_weight:
+            cand.reasons.append(ScoreReason(
+                signal="recency", value=decays[i], contribution=config.recency_weight * decays[i],
+                detail=f"half-life {half_life:g} days",
+            ))
+        if config.importance_weight:
+            cand.reasons.append(ScoreReason(
+                signal="importance", value=importance[i],
+                contribution=config.importance_weight * (importance[i] - 0.5),
+            ))
+
+    return explain
+
+
+def neighbour_reason(source_fusion: float, value: float, source_id: str) -> ScoreReason:
+    return ScoreReason(signal="neighbour", value=source_fusion, contribution=value,
+                       detail=f"next to {source_id} in the same episode")
+
+
+def graph_reason(hops: int, value: float, source_id: str) -> ScoreReason:
+    return ScoreReason(signal="graph", value=float(hops), contribution=value,
+                       detail=f"{hops} hop(s) from {source_id}")
+
+
+def page(candidates: Mapping[int, Candidate], offset: int, limit: int) -> list[Candidate]:
+    """The candidates that earned a score (a vector hit under the similarity floor that
+    nothing else vouches for is no match), best first, ``offset``/``limit`` applied."""
+    kept = [c for c in candidates.values() if c.score > 0]
+    return sorted(kept, key=lambda c: (-c.score, c.rowid))[offset : offset + limit]

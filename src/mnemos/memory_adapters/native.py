@@ -667,6 +667,33 @@ class NativeMemoryAdapter(BaseMemoryAdapter):
         n = len(self._scope)
         return [replace(r, namespace=r.namespace[n:]) for r in found]
 
+    def export_relations(self, namespace: Sequence[str] = ()) -> list[Relation]:
+        """Every relation under ``namespace``, oldest first (for copying a store)."""
+        self.require(Capability.GRAPH)
+        cond, params = ns_range(self._abs(namespace), "r.ns")
+        with self._locked() as conn:
+            rows = conn.execute(
+                f"""SELECT s.name, r.predicate, o.name, r.ns, r.memory_id FROM relations r
+                    JOIN entities s ON s.eid = r.subject JOIN entities o ON o.eid = r.object
+                    WHERE {cond} ORDER BY r.rid""",
+                params,
+            ).fetchall()
+        n = len(self._scope)
+        return [Relation(subject=s, predicate=p, object=o, namespace=ns_tuple(ns)[n:], memory_id=m)
+                for s, p, o, ns, m in rows]
+
+    def import_history(self, versions: Sequence[MemoryRecord]) -> int:
+        """Store earlier versions of memories (namespaces relative to the scope), replacing
+        any stored under the same id and version; return how many."""
+        self.require(Capability.HISTORY)
+        with self._writing() as conn:
+            conn.executemany(
+                "INSERT OR REPLACE INTO history (id, version, record) VALUES (?, ?, ?)",
+                [(v.id, v.version, json.dumps(replace(v, namespace=self._scope + v.namespace).to_dict(),
+                                              ensure_ascii=False)) for v in versions],
+            )
+        return len(versions)
+
     def entities(self, memory_id: str) -> list[str]:
         """The entity names linked to a memory."""
         self.require(Capability.GRAPH)

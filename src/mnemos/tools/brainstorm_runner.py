@@ -77,6 +77,8 @@ class BrainstormRunOut(BaseModel):
     summary: str
     stop_reason: str
     finished: bool
+    rehearsal: bool = False
+    """True on the offline model: the ideas are placeholders and nothing was stored."""
     transcript_length: int
     """How many messages the session's transcript holds."""
     recalled_accepted: list[str]
@@ -130,6 +132,7 @@ def run_brainstorm(
         summary=result.summary,
         stop_reason=result.stop_reason,
         finished=bool(result.summary),
+        rehearsal=result.rehearsal,
         transcript_length=len(result.transcript),
         recalled_accepted=[r["text"] for r in recalled.get("accepted", [])],
         recalled_rejected=[r["text"] for r in recalled.get("rejected", [])],

@@ -1,0 +1,257 @@
+"""The PostgreSQL adapter's schema, its versioned migrations, URLs and the connection pool.
+
+A store is one PostgreSQL *schema* (``mnemos`` unless the URL says
+``?schema=...``), so several stores can share a database. Layout (version 2):
+
+- ``memories``: one row per memory. ``ns`` is the namespace joined with ``/``
+  plus a trailing ``/`` in the ``C`` collation, so a prefix is a range on a
+  B-tree index. ``metadata`` keeps the exact JSON text (a round trip returns
+  what was stored, number for number); ``meta`` is the same as ``jsonb``
+  (generated) for filters. ``tsv`` is the full-text vector (generated, see
+  :data:`DEFAULT_TEXT_SEARCH`), ``tf`` how often each of its lexemes occurs,
+  ``doc_len`` the number of words BM25 uses, ``embedding`` the pgvector
+  embedding (stored in the row).
+- ``history``: earlier versions of a memory, as JSON.
+- ``entities``, ``mentions``, ``relations``: the entity/relation graph.
+- ``meta``: schema version, embedder name and dims, text-search configuration.
+
+Indexes: B-trees on ``(ns, created_at)``, ``created_at``, ``(content_hash,
+ns)``, ``expires_at``, ``(ns, episode, created_at)``; GIN on ``tsv``; HNSW
+(``vector_cosine_ops``) on ``embedding``; GIN (``jsonb_path_ops``) on ``meta``
+(version 2).
+
+Migrations run in one transaction under an advisory lock, so processes
+opening a new or old store at once apply each step exactly once. A store is
+only ever upgraded, never dropped or rewritten.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlparse, urlunparse
+
+from mnemos.exceptions import ConfigurationError, MissingExtraError, StorageError
+
+__all__ = [
+    "DEFAULT_SCHEMA",
+    "DEFAULT_TEXT_SEARCH",
+    "SCHEMA_VERSION",
+    "TSV_CHARS",
+    "Settings",
+    "migrate",
+    "parse_url",
+    "require_driver",
+    "with_options",
+]
+
+SCHEMA_VERSION = 2
+DEFAULT_SCHEMA = "mnemos"
+DEFAULT_TEXT_SEARCH = "english"
+"""PostgreSQL's ``english`` configuration: Snowball stemming and English stopwords,
+the nearest to the native store's FTS5 ``porter unicode61`` tokenizer."""
+TSV_CHARS = 262_144
+"""Keyword search covers a memory's first this many characters (a ``tsvector`` is
+limited to 1 MB); vector search and storage cover all of it."""
+DEFAULT_POOL_SIZE = 4
+_IDENT = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+_OWN_PARAMS = ("schema", "pool_size", "text_search", "embedder")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    """What a ``postgresql://`` store URL says: the libpq URL and mnemos' own options."""
+
+    conninfo: str
+    schema: str = DEFAULT_SCHEMA
+    pool_size: int = DEFAULT_POOL_SIZE
+    text_search: str = DEFAULT_TEXT_SEARCH
+    embedder: str | None = None
+
+
+def require_driver() -> None:
+    """Fail with the pip command when the ``postgres`` extra is missing."""
+    for module, package in (("psycopg", "psycopg[binary]"), ("psycopg_pool", "psycopg-pool"), ("pgvector", "pgvector")):
+        try:
+            __import__(module)
+        except ImportError:
+            raise MissingExtraError("postgres", package, "The PostgreSQL memory store") from None
+
+
+def parse_url(url: str) -> Settings:
+    """Split ``postgresql://user@host/db?schema=s&pool_size=n&text_search=cfg`` into the
+    URL libpq reads and mnemos' options (``postgres://`` is accepted too)."""
+    parsed = urlparse(url)
+    if parsed.scheme not in ("postgres", "postgresql"):
+        raise ConfigurationError(f"not a PostgreSQL URL: {url!r}")
+    params = parse_qsl(parsed.query, keep_blank_values=True)
+    own = {k: v for k, v in params if k in _OWN_PARAMS}
+    rest = [(k, v) for k, v in params if k not in _OWN_PARAMS]
+    schema = own.get("schema", DEFAULT_SCHEMA)
+    text_search = own.get("text_search", DEFAULT_TEXT_SEARCH)
+    for label, value in (("schema", schema), ("text_search", text_search)):
+        if not _IDENT.match(value):
+            raise ConfigurationError(
+                f"{label} {value!r} is not a plain PostgreSQL name (lower-case letters, digits, _)"
+            )
+    try:
+        pool_size = int(own.get("pool_size", DEFAULT_POOL_SIZE))
+    except ValueError:
+        raise ConfigurationError(f"pool_size is an integer, got {own['pool_size']!r}") from None
+    if pool_size < 1:
+        raise ConfigurationError(f"pool_size is at least 1, got {pool_size}")
+    conninfo = urlunparse(parsed._replace(scheme="postgresql", query=urlencode(rest)))
+    return Settings(conninfo=conninfo, schema=schema, pool_size=pool_size, text_search=text_search,
+                    embedder=own.get("embedder") or None)
+
+
+def with_options(settings: Settings, *, schema: str | None, pool_size: int | None) -> Settings:
+    """``settings`` with the schema and pool size given as arguments (checked as in a URL)."""
+    if schema is not None and not (isinstance(schema, str) and _IDENT.match(schema)):
+        raise ConfigurationError(f"schema {schema!r} is not a plain PostgreSQL name (lower-case letters, digits, _)")
+    if pool_size is not None and (isinstance(pool_size, bool) or not isinstance(pool_size, int) or pool_size < 1):
+        raise ConfigurationError(f"pool_size is a positive integer, got {pool_size!r}")
+    return replace(settings, schema=schema or settings.schema, pool_size=pool_size or settings.pool_size)
+
+
+def _v1(schema: str, dims: int, text_search: str) -> list[str]:
+    return [
+        f'CREATE SCHEMA IF NOT EXISTS "{schema}"',
+        f'SET LOCAL search_path TO "{schema}", public',
+        "CREATE TABLE meta (key text PRIMARY KEY, value text NOT NULL)",
+        # How often each lexeme of a tsvector occurs, in the tsvector's own lexeme order
+        # (that of tsvector_to_array): BM25's term frequencies without unnesting at search.
+        """CREATE FUNCTION term_counts(v tsvector) RETURNS smallint[] LANGUAGE sql IMMUTABLE
+           PARALLEL SAFE RETURN (SELECT coalesce(array_agg(cardinality(u.positions)::smallint
+           ORDER BY u.n), '{}') FROM pg_catalog.unnest(v) WITH ORDINALITY AS u(lexeme, positions, weights, n))""",
+        f"""CREATE TABLE memories (
+            rowid bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            id text NOT NULL UNIQUE,
+            ns text COLLATE "C" NOT NULL,
+            kind text NOT NULL,
+            content text NOT NULL,
+            content_hash text NOT NULL,
+            metadata text NOT NULL,
+            meta jsonb GENERATED ALWAYS AS (metadata::jsonb) STORED,
+            created_at timestamptz NOT NULL,
+            updated_at timestamptz NOT NULL,
+            importance double precision NOT NULL,
+            expires_at timestamptz,
+            provenance text NOT NULL,
+            episode text,
+            valid_from timestamptz,
+            valid_to timestamptz,
+            superseded_by text,
+            version integer NOT NULL,
+            doc_len integer NOT NULL,
+            tsv tsvector GENERATED ALWAYS AS
+                (to_tsvector('{text_search}'::regconfig, left(content, {TSV_CHARS}))) STORED,
+            tf smallint[] GENERATED ALWAYS AS
+                ("{schema}".term_counts(to_tsvector('{text_search}'::regconfig, left(content, {TSV_CHARS})))) STORED,
+            embedding vector({dims}) NOT NULL
+        )""",
+        # Vectors stay in the row, uncompressed, and so do the small columns beside them (a
+        # row is moved to TOAST only past 8 kB): a scan computing distances or BM25 must not
+        # fetch each value from the TOAST table (past ~1,600 dims a vector needs TOAST).
+        f"ALTER TABLE memories ALTER COLUMN embedding SET STORAGE {'PLAIN' if dims <= 1600 else 'MAIN'}",
+        "ALTER TABLE memories SET (toast_tuple_target = 8160)",
+        "CREATE INDEX memories_ns_created ON memories (ns, created_at)",
+        "CREATE INDEX memories_created ON memories (created_at)",
+        "CREATE INDEX memories_hash ON memories (content_hash, ns)",
+        "CREATE INDEX memories_expires ON memories (expires_at) WHERE expires_at IS NOT NULL",
+        "CREATE INDEX memories_episode ON memories (ns, episode, created_at, rowid) WHERE episode IS NOT NULL",
+        # no pending list: searches right after a bulk load stay fast
+        "CREATE INDEX memories_tsv ON memories USING gin (tsv) WITH (fastupdate = off)",
+        "CREATE INDEX memories_embedding ON memories USING hnsw (embedding vector_cosine_ops)",
+        """CREATE TABLE history (
+            id text NOT NULL, version integer NOT NULL, record text NOT NULL,
+            PRIMARY KEY (id, version))""",
+        """CREATE TABLE entities (
+            eid bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            ns text COLLATE "C" NOT NULL, key text NOT NULL, name text NOT NULL,
+            UNIQUE (ns, key))""",
+        """CREATE TABLE mentions (
+            memory bigint NOT NULL REFERENCES memories (rowid) ON DELETE CASCADE,
+            eid bigint NOT NULL REFERENCES entities (eid) ON DELETE CASCADE,
+            PRIMARY KEY (memory, eid))""",
+        "CREATE INDEX mentions_eid ON mentions (eid)",
+        """CREATE TABLE relations (
+            rid bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            ns text COLLATE "C" NOT NULL,
+            subject bigint NOT NULL REFERENCES entities (eid),
+            predicate text NOT NULL,
+            object bigint NOT NULL REFERENCES entities (eid),
+            memory_id text,
+            created_at timestamptz NOT NULL,
+            UNIQUE (ns, subject, predicate, object))""",
+        "CREATE INDEX relations_object ON relations (object)",
+        "CREATE INDEX relations_subject ON relations (subject)",
+        "CREATE INDEX relations_memory ON relations (memory_id)",
+    ]
+
+
+def _v2(schema: str, dims: int, text_search: str) -> list[str]:
+    # Metadata equality filters become jsonb containment, which this index serves.
+    return [
+        f'SET LOCAL search_path TO "{schema}", public',
+        "CREATE INDEX memories_meta ON memories USING gin (meta jsonb_path_ops)",
+    ]
+
+
+MIGRATIONS: dict[int, Callable[[str, int, str], list[str]]] = {1: _v1, 2: _v2}
+
+
+def migrate(
+    conn: Any, schema: str, *, dims: int, text_search: str, embedder: str, target: int = SCHEMA_VERSION
+) -> tuple[int, str, int, str]:
+    """Create or upgrade the store in ``schema`` (an autocommit psycopg connection).
+
+    Returns the stored ``(schema version, embedder, dims, text-search config)``;
+    a new store records the ones given.
+    """
+    import psycopg
+
+    try:
+        with conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"mnemos-schema:{schema}",))
+            if conn.execute("SELECT 1 FROM pg_extension WHERE extname = 'vector'").fetchone() is None:
+                conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+            exists = conn.execute(
+                "SELECT 1 FROM information_schema.tables WHERE table_schema = %s AND table_name = 'meta'",
+                (schema,),
+            ).fetchone()
+            version = 0
+            if exists:
+                row = conn.execute(
+                    f"SELECT value FROM \"{schema}\".meta WHERE key = 'schema_version'"
+                ).fetchone()
+                version = int(row[0]) if row else 0
+            if version > SCHEMA_VERSION:
+                raise StorageError(
+                    f"the PostgreSQL memory store in schema {schema!r} has version {version}; "
+                    f"this mnemos reads up to {SCHEMA_VERSION}: upgrade mnemos"
+                )
+            if version == 0:
+                stored = (embedder, dims, text_search)
+            else:
+                values = dict(conn.execute(f'SELECT key, value FROM "{schema}".meta').fetchall())
+                stored = (values["embedder"], int(values["embedder_dims"]), values["text_search"])
+            for step in range(version + 1, target + 1):
+                for statement in MIGRATIONS[step](schema, stored[1], stored[2]):
+                    conn.execute(statement)
+                if step == 1:
+                    conn.execute(
+                        f'INSERT INTO "{schema}".meta (key, value) VALUES '
+                        "('embedder', %s), ('embedder_dims', %s), ('text_search', %s)",
+                        (stored[0], str(stored[1]), stored[2]),
+                    )
+                conn.execute(
+                    f'INSERT INTO "{schema}".meta (key, value) VALUES (\'schema_version\', %s) '
+                    "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                    (str(step),),
+                )
+            return max(version, target), stored[0], stored[1], stored[2]
+    except psycopg.Error as exc:
+        raise StorageError(f"cannot prepare the PostgreSQL memory store in schema {schema!r}: {exc}") from exc

@@ -1,0 +1,347 @@
+"""PostgreSQL search: listing, and the native hybrid ranking over full-text and pgvector.
+
+A ranked search runs the native store's steps (see ``_native_search``) with
+PostgreSQL doing the filtering:
+
+1. the query's words become lexemes of the store's text-search configuration;
+   the commonest are dropped past the posting budget, as native does;
+2. the keyword list is the best BM25 scores (FTS5's formula: k1 1.2, b 0.75,
+   idf ``log((N - n + 0.5) / (n + 0.5))``) among rows matching the ``tsquery``
+   (GIN index) and every filter, computed in SQL from the ``tsvector``;
+3. the vector list is the nearest rows by cosine (HNSW index; pgvector's
+   iterative scan keeps going until enough rows pass the filters);
+4. fusion, episode neighbours, graph links, recency and importance come from
+   ``_ranking``, shared with native, with the same reasons.
+
+Every filter is SQL (namespace range, kinds, times, expiry, supersession and
+metadata as jsonb); a metadata filter SQL cannot say exactly is also checked
+in Python, fetching deeper until enough rows pass.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from mnemos.memory_adapters._filters import matches_filter
+from mnemos.memory_adapters._postgres_filters import SqlFilter, filter_sql
+from mnemos.memory_adapters._postgres_graph import build_graph
+from mnemos.memory_adapters._postgres_store import (
+    RECORD_COLUMNS,
+    PgStore,
+    records,
+    row_to_record,
+    where,
+)
+from mnemos.memory_adapters._ranking import (
+    Candidate,
+    RankingConfig,
+    fuse,
+    fusion_reasons,
+    graph_gains,
+    graph_reason,
+    neighbour_links,
+    neighbour_reason,
+    page,
+    recency_and_importance,
+    spread,
+)
+from mnemos.memory_adapters._text import query_words
+from mnemos.memory_adapters.base import MemoryRecord, ScoredMemory, ScoreReason, SearchQuery
+
+__all__ = ["listing", "ranked_search"]
+
+_K1 = 1.2
+_B = 0.75
+_EXACT_DF_BELOW = 50_000
+"""Stores smaller than this count term frequencies on every search (else cached)."""
+
+
+class _Conditions:
+    """A query's SQL conditions and how to check what SQL could not."""
+
+    def __init__(self, query: SearchQuery) -> None:
+        self.query = query
+        conds, params = where(query)
+        self.filter: SqlFilter = filter_sql(query.filter)
+        self.sql = " AND ".join(conds + self.filter.conds)
+        self.params: list[Any] = params + self.filter.params
+
+    @property
+    def exact(self) -> bool:
+        return self.filter.exact
+
+    def passes(self, metadata: str) -> bool:
+        return self.exact or matches_filter(json.loads(metadata), self.query.filter)
+
+
+def listing(conn: Any, query: SearchQuery) -> list[MemoryRecord]:
+    """Records passing ``query``, newest first, paged by its offset and limit."""
+    where_ = _Conditions(query)
+    sql = f"SELECT {RECORD_COLUMNS} FROM memories m WHERE {where_.sql} ORDER BY m.created_at DESC, m.id DESC"
+    params = list(where_.params)
+    if where_.exact:
+        if query.limit is not None:
+            sql += " LIMIT %s"
+            params.append(query.limit)
+        if query.offset:
+            sql += " OFFSET %s"
+            params.append(query.offset)
+        return [row_to_record(r) for r in conn.execute(sql, params)]
+    out: list[MemoryRecord] = []
+    skip = query.offset
+    for row in conn.execute(sql, params):
+        if not where_.passes(row[5]):
+            continue
+        if skip:
+            skip -= 1
+            continue
+        out.append(row_to_record(row))
+        if query.limit is not None and len(out) >= query.limit:
+            break
+    return out
+
+
+def ranked_search(
+    store: PgStore, conn: Any, query: SearchQuery, config: RankingConfig, vector: npt.NDArray[np.float32] | None
+) -> list[ScoredMemory]:
+    """Hybrid search for ``query.text`` on one connection."""
+    limit = query.limit if query.limit is not None else 10
+    want = max(config.candidates, limit + query.offset)
+    where_ = _Conditions(query)
+    keyword: list[tuple[int, float]] = []
+    if config.mode != "vector":
+        keyword = _keyword_list(store, conn, query.text or "", config, where_, want)
+    vectors: list[tuple[int, float]] = []
+    if vector is not None and config.mode != "keyword":
+        vectors = _vector_list(store, conn, vector, where_, want)
+    cands = fuse(keyword, vectors, config)
+    if config.neighbour_weight > 0 and cands:
+        _add_neighbours(conn, config, cands, where_)
+    if config.graph_hops > 0 and cands:
+        _add_graph(conn, query, config, cands, where_)
+    cands = {rowid: cand for rowid, cand in cands.items() if cand.score > 0}
+    explain = _add_recency_and_importance(conn, query, config, cands)
+    ranked = page(cands, query.offset, limit)
+    for cand in ranked:
+        cand.reasons[:0] = fusion_reasons(cand)
+        explain(cand)
+    found = records(conn, [c.rowid for c in ranked])
+    return [
+        ScoredMemory(record=found[c.rowid], score=c.score, reasons=tuple(c.reasons))
+        for c in ranked
+        if c.rowid in found
+    ]
+
+
+def _add_recency_and_importance(
+    conn: Any, query: SearchQuery, config: RankingConfig, cands: dict[int, Candidate]
+) -> Callable[[Candidate], None]:
+    rowids = list(cands)
+    if not rowids or not (config.recency_weight or config.importance_weight):
+        return lambda cand: None
+    rows = dict(
+        (r[0], (r[1], r[2]))
+        for r in conn.execute(
+            "SELECT rowid, created_at, importance FROM memories WHERE rowid = ANY(%s)", (rowids,)
+        )
+    )
+    rowids = [r for r in rowids if r in rows]
+    ages = np.asarray([(query.now - rows[r][0]).total_seconds() for r in rowids], dtype=np.float64)
+    return recency_and_importance(cands, rowids, ages, [rows[r][1] for r in rowids], config)
+
+
+# -- the two rank lists -----------------------------------------------------------------
+
+
+def _quote_lexeme(lexeme: str) -> str:
+    """A lexeme as a ``tsquery`` operand, quoted (never query syntax)."""
+    return "'" + lexeme.replace("\\", "\\\\").replace("'", "''") + "'"
+
+
+def _document_frequencies(store: PgStore, conn: Any, lexemes: list[str], cap: int, size: int) -> dict[str, int]:
+    """How many memories hold each lexeme, counted up to ``cap`` (enough for the posting
+    budget); cached until the store's size changes (by a tenth, on big stores)."""
+    changed = size != store.df_size if size < _EXACT_DF_BELOW else abs(size - store.df_size) > store.df_size // 10
+    if changed:
+        store.df_cache.clear()
+        store.df_size = size
+    missing = [t for t in lexemes if t not in store.df_cache]
+    if missing:
+        rows = conn.execute(
+            """SELECT t.lexeme, (SELECT count(*) FROM (SELECT 1 FROM memories
+                   WHERE tsv @@ t.q::tsquery LIMIT %s) hits)
+               FROM unnest(%s::text[], %s::text[]) AS t(lexeme, q)""",
+            (cap, missing, [_quote_lexeme(t) for t in missing]),
+        ).fetchall()
+        if len(store.df_cache) > 100_000:
+            store.df_cache.clear()
+        store.df_cache.update({t: int(n) for t, n in rows})
+    return {t: store.df_cache.get(t, 0) for t in lexemes}
+
+
+def _keyword_list(
+    store: PgStore, conn: Any, text: str, config: RankingConfig, where_: _Conditions, want: int
+) -> list[tuple[int, float]]:
+    words = query_words(text)
+    if not words:
+        return []
+    lexemes = [
+        r[0] for r in conn.execute(
+            "SELECT lexeme FROM unnest(to_tsvector(%s::regconfig, %s)) ORDER BY positions[1]",
+            (store.text_search, " ".join(words)),
+        )
+    ]
+    if not lexemes:
+        return []
+    budget = config.max_keyword_postings
+    n, avgdl = store.corpus_stats(conn)
+    docs = _document_frequencies(store, conn, lexemes, 2 * budget + 1, n)
+    kept: list[str] = []
+    total = 0
+    for count, term in sorted((docs[t], t) for t in lexemes if docs.get(t)):
+        if total + count > budget and (kept or count > 2 * budget):
+            break
+        kept.append(term)
+        total += count
+    if not kept:
+        return []
+    n = max(n, *(docs[t] for t in kept))  # the count may lag writes made since
+    idf = [max(1e-6, math.log((n - docs[t] + 0.5) / (docs[t] + 0.5))) for t in kept]
+    tsquery = " | ".join(_quote_lexeme(t) for t in kept)
+    # BM25 per row: idf · tf·(k1+1) / (tf + k1·(1 - b + b·len/avgdl)), with tf read from the
+    # row's term counts at the lexeme's place in its tsvector (NULL, i.e. 0, when absent).
+    norm = f"({_K1} * ({1 - _B} + {_B} * m.doc_len / %s::float8))"
+    terms = " + ".join(
+        f"coalesce(%s::float8 * m.tf[array_position(a.lx, %s)] * {_K1 + 1} "
+        f"/ (m.tf[array_position(a.lx, %s)] + {norm}), 0)"
+        for _ in kept
+    )
+    score_params: list[Any] = []
+    for term, weight in zip(kept, idf, strict=True):
+        score_params += [weight, term, term, max(avgdl, 1e-9)]
+    size = 2 * want
+    while True:
+        rows = conn.execute(
+            f"""SELECT m.rowid, {terms} AS score, m.metadata FROM memories m
+                CROSS JOIN LATERAL (SELECT tsvector_to_array(m.tsv) AS lx OFFSET 0) a
+                WHERE m.tsv @@ %s::tsquery AND {where_.sql}
+                ORDER BY score DESC, m.rowid LIMIT %s""",
+            [*score_params, tsquery, *where_.params, size],
+        ).fetchall()
+        kept_rows = [(r[0], float(r[1])) for r in rows if where_.passes(r[2])]
+        if where_.exact or len(rows) < size or len(kept_rows) >= want:
+            return kept_rows[:want]
+        size *= 4
+
+
+def _vector_list(
+    store: PgStore, conn: Any, vector: npt.NDArray[np.float32], where_: _Conditions, want: int
+) -> list[tuple[int, float]]:
+    size = want
+    while True:
+        with conn.transaction():
+            conn.execute("SELECT set_config('hnsw.ef_search', %s, true)", (str(min(1000, max(40, size))),))
+            if store.iterative_scan:
+                conn.execute("SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true)")
+            rows = conn.execute(
+                f"""SELECT m.rowid, 1 - (m.embedding <=> %s) AS sim, m.metadata FROM memories m
+                    WHERE {where_.sql} ORDER BY m.embedding <=> %s LIMIT %s""",
+                [vector, *where_.params, vector, size],
+            ).fetchall()
+        # relaxed_order may return near-ties out of order: sort exactly
+        # a zero vector has no direction (NaN in pgvector): similarity 0, as native
+        pairs = ((r[0], float(r[1]) if r[1] == r[1] else 0.0) for r in rows if where_.passes(r[2]))
+        kept = sorted(pairs, key=lambda x: (-x[1], x[0]))
+        if where_.exact or len(rows) < size or len(kept) >= want:
+            return kept[:want]
+        size *= 4
+
+
+# -- signals that pull in more records -------------------------------------------------------
+
+
+def _admit(
+    conn: Any,
+    cands: dict[int, Candidate],
+    where_: _Conditions,
+    gains: Mapping[int, tuple[int, float]],
+    reason: Callable[[int, int, float], ScoreReason],
+) -> None:
+    """Add score ``gains`` (target -> (source, value)) to candidates, admitting new ones
+    only if they pass the query's filters."""
+    new = [t for t in gains if t not in cands]
+    allowed: set[int] = set()
+    if new:
+        rows = conn.execute(
+            f"SELECT m.rowid, m.metadata FROM memories m WHERE m.rowid = ANY(%s) AND {where_.sql}",
+            [new, *where_.params],
+        ).fetchall()
+        allowed = {r[0] for r in rows if where_.passes(r[1])}
+    for target, (source, value) in gains.items():
+        cand = cands.get(target)
+        if cand is None:
+            if target not in allowed:
+                continue
+            cand = cands[target] = Candidate(rowid=target)
+        cand.score += value
+        cand.reasons.append(reason(target, source, value))
+
+
+def _add_neighbours(conn: Any, config: RankingConfig, cands: dict[int, Candidate], where_: _Conditions) -> None:
+    """Give the events next to the best hits, in the same episode, a share of their score."""
+    seeds = [c.rowid for c in sorted(cands.values(), key=lambda c: -c.fusion)[: config.neighbour_seeds]]
+    window = max(1, config.neighbour_window)
+    rows = conn.execute(
+        "SELECT rowid, id, ns, episode, created_at FROM memories WHERE rowid = ANY(%s) AND episode IS NOT NULL",
+        (seeds,),
+    ).fetchall()
+    by_rowid = {r[0]: r for r in rows}
+    names: dict[int, str] = {}
+    arms: list[str] = []
+    params: list[Any] = []
+    for rowid in sorted(by_rowid):  # the order native visits them, for equal ties
+        _, memory_id, ns, episode, created = by_rowid[rowid]
+        names[rowid] = memory_id
+        for op, order in (("<", "DESC"), (">", "ASC")):
+            arms.append(
+                f"""(SELECT %s::bigint AS seed, %s AS side, rowid, created_at FROM memories
+                    WHERE ns = %s AND episode = %s AND (created_at, rowid) {op} (%s, %s)
+                    ORDER BY created_at {order}, rowid {order} LIMIT %s)"""
+            )
+            params += [rowid, op, ns, episode, created, rowid, window]
+    sides: dict[tuple[int, str], list[tuple[Any, int]]] = {}
+    if arms:
+        for seed, side, near, created in conn.execute(" UNION ALL ".join(arms), params):
+            sides.setdefault((seed, side), []).append((created, near))
+    links = neighbour_links(list(names), sides, config)
+    _admit(
+        conn, cands, where_, spread(cands, links),
+        lambda target, source, value: neighbour_reason(cands[source].fusion, value, names[source]),
+    )
+
+
+def _add_graph(
+    conn: Any, query: SearchQuery, config: RankingConfig, cands: dict[int, Candidate], where_: _Conditions
+) -> None:
+    """Pull in memories linked to the best hits through the entity graph."""
+    from mnemos.memory_adapters._graph import memory_hops
+
+    graph = build_graph(conn, query.namespace_prefix)
+    seeds = [c.rowid for c in sorted(cands.values(), key=lambda c: -c.fusion)[: config.graph_seeds]]
+    reached = memory_hops(graph, seeds, config.graph_hops)
+    best = graph_gains(cands, reached, config)
+    names = _ids(conn, seeds)
+    _admit(
+        conn, cands, where_, best,
+        lambda target, source, value: graph_reason(reached[target][0], value, names.get(source, str(source))),
+    )
+
+
+def _ids(conn: Any, rowids: Sequence[int]) -> dict[int, str]:
+    return dict(conn.execute("SELECT rowid, id FROM memories WHERE rowid = ANY(%s)", (list(rowids),)).fetchall())

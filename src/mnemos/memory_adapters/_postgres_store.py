@@ -1,0 +1,188 @@
+"""The PostgreSQL adapter's shared state: the pool, per-thread transactions, row codecs.
+
+An adapter and its scoped views share one :class:`PgStore`. A thread inside a
+write transaction (:meth:`PgStore.writing`) keeps its connection, so reads
+and nested writes of that thread join the transaction, as the native store's
+nested ``BEGIN IMMEDIATE`` does.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from mnemos.exceptions import StorageError, UsageError
+from mnemos.memory_adapters._namespace import Namespace
+from mnemos.memory_adapters._native_schema import ns_key, ns_tuple
+from mnemos.memory_adapters._postgres_schema import Settings
+from mnemos.memory_adapters.base import MemoryKind, MemoryRecord, Provenance, SearchQuery
+from mnemos.memory_adapters.embedders.base import Embedder
+
+__all__ = [
+    "RECORD_COLUMNS",
+    "PgStore",
+    "ns_cond",
+    "record_params",
+    "records",
+    "row_to_record",
+    "where",
+]
+
+RECORD_COLUMNS = (
+    "m.rowid, m.id, m.ns, m.kind, m.content, m.metadata, m.created_at, m.updated_at, "
+    "m.importance, m.expires_at, m.provenance, m.valid_from, m.valid_to, m.superseded_by, m.version"
+)
+
+
+class PgStore:
+    """State shared by an adapter and its views: the pool, settings and search caches."""
+
+    def __init__(self, settings: Settings, embedder: Embedder, pool: Any, *, iterative_scan: bool) -> None:
+        self.settings = settings
+        self.schema = settings.schema
+        self.text_search = settings.text_search
+        self.embedder = embedder
+        self.pool = pool
+        self.iterative_scan = iterative_scan
+        self.closed = False
+        self._local = threading.local()
+        self.lock = threading.Lock()
+        self.df_cache: dict[str, int] = {}
+        self.df_size = 0
+        self.stats: tuple[float, int, float] | None = None
+        """(when, memories, average words) for BM25, refreshed now and then on big stores."""
+
+    def _check_open(self) -> None:
+        if self.closed:
+            raise UsageError("this memory adapter is closed")
+
+    @contextmanager
+    def reading(self) -> Iterator[Any]:
+        """A connection: this thread's open transaction if any, else one from the pool."""
+        import psycopg
+
+        self._check_open()
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            yield conn
+            return
+        try:
+            with self.pool.connection() as conn:
+                yield conn
+        except psycopg.Error as exc:
+            raise StorageError(f"PostgreSQL memory store {self.schema!r}: {exc}") from exc
+
+    @contextmanager
+    def writing(self) -> Iterator[Any]:
+        """One transaction; nested uses in the same thread join the outer one."""
+        import psycopg
+
+        self._check_open()
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            yield conn
+            return
+        try:
+            with self.pool.connection() as conn, conn.transaction():
+                self._local.conn = conn
+                try:
+                    yield conn
+                finally:
+                    self._local.conn = None
+                    self.stats = None
+        except psycopg.Error as exc:
+            raise StorageError(f"PostgreSQL memory store {self.schema!r}: {exc}") from exc
+
+    def lock_key(self, label: str) -> str:
+        return f"mnemos:{self.schema}:{label}"
+
+    def corpus_stats(self, conn: Any) -> tuple[int, float]:
+        """Memories in the store and their average length in words, for BM25: counted again
+        after this store writes, else at most every 2 s (30 s past 50,000 memories)."""
+        now = time.monotonic()
+        cached = self.stats
+        if cached is not None and now - cached[0] < (30.0 if cached[1] >= 50_000 else 2.0):
+            return cached[1], cached[2]
+        n, total = conn.execute("SELECT count(*), coalesce(sum(doc_len), 0) FROM memories").fetchone()
+        self.stats = (now, int(n), float(total) / n if n else 0.0)
+        return self.stats[1], self.stats[2]
+
+    def close(self) -> None:
+        self.closed = True
+        self.pool.close()
+
+
+def aware(value: datetime | None) -> datetime | None:
+    return None if value is None else value.astimezone(UTC)
+
+
+def row_to_record(row: Sequence[Any]) -> MemoryRecord:
+    """A record from a row selected with :data:`RECORD_COLUMNS`."""
+    return MemoryRecord(
+        id=row[1],
+        namespace=ns_tuple(row[2]),
+        kind=MemoryKind(row[3]),
+        content=row[4],
+        metadata=json.loads(row[5]),
+        created_at=aware(row[6]),  # type: ignore[arg-type]
+        updated_at=aware(row[7]),  # type: ignore[arg-type]
+        importance=row[8],
+        expires_at=aware(row[9]),
+        provenance=Provenance.from_dict(json.loads(row[10])),
+        valid_from=aware(row[11]),
+        valid_to=aware(row[12]),
+        superseded_by=row[13],
+        version=row[14],
+    )
+
+
+def record_params(record: MemoryRecord) -> list[Any]:
+    """ns, kind, content, metadata, created_at, updated_at, importance, expires_at,
+    provenance, valid_from, valid_to, superseded_by, version (the shared column order)."""
+    return [
+        ns_key(record.namespace), record.kind.value, record.content,
+        json.dumps(record.metadata, ensure_ascii=False), record.created_at, record.updated_at,
+        record.importance, record.expires_at, json.dumps(record.provenance.to_dict(), ensure_ascii=False),
+        record.valid_from, record.valid_to, record.superseded_by, record.version,
+    ]
+
+
+def records(conn: Any, rowids: Sequence[int]) -> dict[int, MemoryRecord]:
+    if not rowids:
+        return {}
+    rows = conn.execute(
+        f"SELECT {RECORD_COLUMNS} FROM memories m WHERE m.rowid = ANY(%s)", (list(rowids),)
+    ).fetchall()
+    return {row[0]: row_to_record(row) for row in rows}
+
+
+def ns_cond(prefix: Namespace, column: str = "ns") -> tuple[str, list[Any]]:
+    """An SQL condition selecting namespaces at or under ``prefix`` (a B-tree range)."""
+    if not prefix:
+        return "true", []
+    low = ns_key(prefix)
+    return f"({column} >= %s AND {column} < %s)", [low, low[:-1] + chr(ord("/") + 1)]
+
+
+def where(query: SearchQuery) -> tuple[list[str], list[Any]]:
+    """SQL conditions (on alias ``m``) for every condition of ``query`` but the metadata filter."""
+    cond, params = ns_cond(query.namespace_prefix, "m.ns")
+    conds = [cond, "(m.expires_at IS NULL OR m.expires_at > %s)"]
+    params.append(query.now)
+    if query.kinds is not None:
+        conds.append("m.kind = ANY(%s)")
+        params.append(sorted(k.value for k in query.kinds))
+    if not query.include_superseded:
+        conds.append("m.valid_to IS NULL")
+    if query.since is not None:
+        conds.append("m.created_at >= %s")
+        params.append(query.since)
+    if query.until is not None:
+        conds.append("m.created_at <= %s")
+        params.append(query.until)
+    return conds, params
