@@ -161,7 +161,12 @@ def ranked_search_each(
     best = _worker_pool().submit(cache.top_each, vector, masks, want) if vector is not None else None
     try:
         match = _keyword_match(store, text, config) if config.mode != "vector" else None
-        keywords = _keyword_lists(store, queries, match, want, masks) if match else [[] for _ in queries]
+        if match is None:
+            keywords: list[list[tuple[int, float]]] = [[] for _ in queries]
+        elif config.keyword_statistics == "store":
+            keywords = _keyword_lists_store(store, queries, match[0], want, masks)
+        else:
+            keywords = _keyword_lists(store, queries, match, want, masks)
     finally:
         tops = best.result() if best is not None else None
     out: list[list[ScoredMemory]] = []
@@ -343,6 +348,39 @@ def _bm25(
     norm = k1 * (1 - b + b * lengths / mean)
     weights = idf[tids] * tf * (k1 + 1) / (tf + norm[pos])
     return np.bincount(pos, weights=weights, minlength=len(ok)).astype(np.float64)
+
+
+def _keyword_lists_store(
+    store: Store, queries: Sequence[SearchQuery], match: str, want: int, masks: Sequence[Mask]
+) -> list[list[tuple[int, float]]]:
+    """With ``keyword_statistics="store"``: for each query, the best ``want`` hits by FTS5's
+    bm25 over the whole file, passing its filters (checked on the
+    vector cache's columns, then the metadata filter), fetching more until enough pass.
+
+    Every query scores all the postings of the match again, so the first one
+    asks for more rows when the filters let few through (a namespace holding
+    a tenth of the store), within bounds."""
+    cache = store.cache
+    passing = min(int(mask.sum()) for mask in masks)
+    size = 2 * want
+    if passing:
+        size = min(max(size, size * (cache.n - cache.dead) // passing), 16 * want)
+    while True:
+        rows = store.conn.execute(
+            "SELECT rowid, -bm25(memories_fts) FROM memories_fts WHERE memories_fts MATCH ? "
+            "ORDER BY rank LIMIT ?",
+            (match, size),
+        ).fetchall()
+        lists = []
+        for query, mask in zip(queries, masks, strict=True):
+            ok = store.cache.passes([r[0] for r in rows], mask)
+            kept = [(r[0], r[1]) for r, good in zip(rows, ok, strict=True) if good]
+            if query.filter:
+                kept = filter_rows(store.conn, [k[0] for k in kept], [k[1] for k in kept], query)
+            lists.append(kept)
+        if len(rows) < size or all(len(kept) >= want for kept in lists):
+            return [kept[:want] for kept in lists]
+        size *= 4
 
 
 def _vector_list(
