@@ -23,6 +23,8 @@ from mnemos.memory_adapters._namespace import Namespace, parse_namespace, valida
 
 __all__ = ["RetentionPolicy", "retention_from_config"]
 
+_KINDS = ("episodic", "semantic", "procedural")  # MemoryKind's values (base imports this module)
+
 
 @dataclass(frozen=True)
 class RetentionPolicy:
@@ -35,14 +37,12 @@ class RetentionPolicy:
     max_count: int | None = None
 
     def __post_init__(self) -> None:
-        from mnemos.memory_adapters.base import MemoryKind
-
         object.__setattr__(self, "prefix", validate_namespace(self.prefix))
         if self.kind is not None:
-            try:
-                object.__setattr__(self, "kind", MemoryKind(self.kind).value)
-            except ValueError:
-                raise UsageError(f"unknown memory kind {self.kind!r} in a retention policy") from None
+            kind = getattr(self.kind, "value", self.kind)
+            if kind not in _KINDS:
+                raise UsageError(f"unknown memory kind {self.kind!r} in a retention policy")
+            object.__setattr__(self, "kind", kind)
         if self.max_age is None and self.max_count is None:
             raise UsageError("a retention policy sets max_age, max_count or both")
         if self.max_age is not None and (
