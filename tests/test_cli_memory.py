@@ -262,6 +262,20 @@ def test_erase_asks_when_interactive(store: Path, monkeypatch: pytest.MonkeyPatc
     usage_error("get", memory_id)
 
 
+def test_bad_input_is_one_error_line(store: Path, tmp_path: Path) -> None:
+    add("something to keep")
+    binary = tmp_path / "photo.jpg"
+    binary.write_bytes(bytes(range(256)) * 16)
+    assert usage_error("import", str(binary)).startswith("error: line 1: not UTF-8 text")
+    deep = tmp_path / "deep.jsonl"
+    deep.write_text('{"id": "d", "metadata": ' + '{"a": ' * 3000 + "1" + "}" * 3001 + "\n")
+    assert "nested too deeply" in usage_error("import", str(deep))
+    nested = "n=" + '{"a": ' * 100 + "1" + "}" * 100
+    assert "nested more than" in usage_error("add", "x", "--ns", "users/alice", "--meta", nested)
+    assert "error:" in usage_error("search", "x", "--since", "tomorrow")
+    assert len(ok_json("list")) == 1
+
+
 def test_unknown_id_is_a_usage_error(store: Path) -> None:
     add("something")
     for command in (("get", "0" * 32), ("get", "nope", "--history"), ("delete", "nope", "--yes")):

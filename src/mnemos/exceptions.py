@@ -13,6 +13,8 @@ __all__ = [
     "CapabilityNotSupportedError",
     "ConfigurationError",
     "EmbedderMismatchError",
+    "EncryptionKeyError",
+    "ForeignStoreError",
     "GraphTopologyError",
     "ImportFormatError",
     "InvalidNamespaceError",
@@ -24,8 +26,10 @@ __all__ = [
     "MnemosRuntimeError",
     "ModelOutputError",
     "ModelProviderError",
+    "ReadOnlyStoreError",
     "ScopeViolationError",
     "StorageError",
+    "StoreBusyError",
     "ThreadOwnerError",
     "ToolTimeoutError",
     "UsageError",
@@ -166,3 +170,20 @@ class GraphTopologyError(UsageError):
     def __init__(self, message: str, *, nodes: tuple[str, ...] = ()) -> None:
         self.nodes = nodes
         super().__init__(message)
+
+
+class StoreBusyError(StorageError):
+    """Another writer held the store's lock for longer than the configured wait."""
+
+
+class ReadOnlyStoreError(UsageError):
+    """A write was attempted through a store opened read-only."""
+
+
+class ForeignStoreError(ConfigurationError):
+    """The file is empty or belongs to another application; it is not adopted unless
+    the store is opened with ``initialize=True``."""
+
+
+class EncryptionKeyError(ConfigurationError):
+    """An encrypted store was opened with no key or a wrong one (or a plain store with a key)."""

@@ -32,7 +32,7 @@ from mnemos.graphs.autogen import (
     run_brainstorm_on_autogen,
 )
 from mnemos.graphs.groupchat import GroupChat
-from mnemos.memory_adapters import MemoryKind
+from mnemos.memory_adapters import Capability, MemoryKind
 from mnemos.memory_adapters.native import NativeMemoryAdapter
 
 
@@ -95,8 +95,12 @@ def test_memory_protocol_query_add_clear(tmp_path: Path, kind: str) -> None:
         assert found.results[0].content == "Tea is served at four"
         assert found.results[0].metadata["score"] > 0 and found.results[0].metadata["why"]
         assert store.list(namespace=("autogen", "x"), kinds=MemoryKind.EPISODIC)[0].content == '{"city": "Oslo"}'
+        fact = store.add("The office is in Leeds", namespace=("autogen", "x"), kind="semantic")
+        if store.supports(Capability.SUPERSEDE):
+            store.supersede(fact.id, "The office is in York")
         await memory.clear()
         assert (await memory.query("tea")).results == []
+        assert store.list(namespace=("autogen", "x"), include_superseded=True, limit=None) == []
         await memory.close()
 
     asyncio.run(run())

@@ -145,13 +145,8 @@ class MnemosMemory(Memory):
                                 provenance=Provenance(source="autogen"))
 
     async def clear(self) -> None:
-        """Delete every memory of the namespace."""
-        def run() -> None:
-            while batch := self.adapter.list(namespace=self.namespace, limit=500):
-                for record in batch:
-                    self.adapter.delete(record.id)
-
-        await asyncio.to_thread(run)
+        """Erase every memory of the namespace, superseded facts and history included."""
+        await asyncio.to_thread(self.adapter.erase, self.namespace)
 
     async def close(self) -> None:
         """Close the adapter if this memory owns it."""

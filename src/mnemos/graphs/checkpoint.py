@@ -33,6 +33,7 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.checkpoint.sqlite import SqliteSaver
 
+from mnemos._files import make_private_dirs, open_private
 from mnemos.config import mnemos_home
 from mnemos.exceptions import ConfigurationError, MissingExtraError, StorageError, UsageError
 
@@ -74,7 +75,7 @@ def sqlite_checkpointer(path: str | Path | None = None) -> SqliteSaver:
     """
     target = str(path) if path is not None else str(default_checkpoint_path())
     if target != ":memory:":
-        Path(target).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        _private_file(Path(target).expanduser())
         target = str(Path(target).expanduser())
     try:
         conn = sqlite3.connect(target, check_same_thread=False)
@@ -83,6 +84,16 @@ def sqlite_checkpointer(path: str | Path | None = None) -> SqliteSaver:
     except sqlite3.Error as exc:
         raise StorageError(f"cannot open the checkpoint database {target}: {exc}") from None
     return saver
+
+
+def _private_file(path: Path) -> None:
+    """Create the checkpoint file 0600 (and its directories 0700) before SQLite opens it;
+    SQLite gives its WAL and journal files the same mode."""
+    try:
+        make_private_dirs(path.parent)
+        os.close(open_private(path, os.O_WRONLY | os.O_CREAT))
+    except OSError as exc:
+        raise StorageError(f"cannot create the checkpoint database {path}: {exc}") from None
 
 
 def _missing_postgres_extra() -> MissingExtraError:
@@ -221,7 +232,7 @@ async def aopen_checkpointer(url: str | Path | None = None) -> AsyncIterator[Bas
     from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
     path = Path(target).expanduser()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    _private_file(path)
     async with AsyncSqliteSaver.from_conn_string(str(path)) as saver:
         await saver.setup()
         yield saver

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from mnemos.exceptions import UsageError
+from mnemos.memory_adapters._validate import check_json_value
 
 __all__ = ["OPERATORS", "matches_filter", "validate_filter"]
 
@@ -39,6 +40,7 @@ def validate_filter(flt: object) -> dict[str, Any]:
             for op in ("$in", "$nin"):
                 if op in cond and not isinstance(cond[op], (list, tuple, set, frozenset)):
                     raise UsageError(f"{op} for {key!r} takes a list")
+    check_json_value(dict(flt), "a metadata filter", error=UsageError)
     return dict(flt)
 
 

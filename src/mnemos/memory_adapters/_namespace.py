@@ -55,6 +55,8 @@ def _check_part(part: object, parts: Iterable[object]) -> None:
         )
     if any(ord(ch) < 32 or ord(ch) == 127 for ch in part):
         raise InvalidNamespaceError(f"namespace part {part!r} contains a control character")
+    if any(0xD800 <= ord(ch) <= 0xDFFF for ch in part):
+        raise InvalidNamespaceError(f"namespace part {part!r} is not valid unicode (lone surrogate)")
     if len(part) > MAX_PART_LENGTH:
         raise InvalidNamespaceError(
             f"namespace part is longer than {MAX_PART_LENGTH} characters"

@@ -25,21 +25,38 @@ be rolled back (never corrupted). ``durable=True`` selects ``synchronous=FULL``.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import random
+import secrets
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TypeVar, overload
+from typing import Any, TypeVar, overload
+from urllib.parse import quote
 
-from mnemos.exceptions import StorageError
+from mnemos._files import open_private
+from mnemos.exceptions import (
+    ConfigurationError,
+    EncryptionKeyError,
+    ForeignStoreError,
+    MissingExtraError,
+    MnemosError,
+    ReadOnlyStoreError,
+    StorageError,
+    StoreBusyError,
+)
 from mnemos.memory_adapters._namespace import SEPARATOR, Namespace
 
 __all__ = [
+    "DEFAULT_LOCK_TIMEOUT",
     "SCHEMA_VERSION",
+    "StoreConnection",
     "connect",
+    "db_errors",
     "from_micros",
     "ns_key",
     "ns_range",
@@ -49,7 +66,8 @@ __all__ = [
 ]
 
 SCHEMA_VERSION = 1
-BUSY_TIMEOUT_MS = 30_000
+DEFAULT_LOCK_TIMEOUT = 30.0
+"""Seconds a write (or opening a store) waits for another writer's lock, in all."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -192,29 +210,212 @@ def ns_range(prefix: Namespace, column: str = "ns") -> tuple[str, list[str]]:
     return f"({column} >= ? AND {column} < ?)", [low, high]
 
 
-def connect(path: Path, *, durable: bool = False) -> sqlite3.Connection:
-    """Open (creating if needed) the store file, in WAL mode, with the schema in place."""
+class StoreConnection(sqlite3.Connection):
+    """A connection that knows how long it may wait for the write lock."""
+
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT
+    read_only: bool = False
+
+
+_DATABASE_ERRORS: list[type[Exception]] = [sqlite3.DatabaseError]
+_OPERATIONAL_ERRORS: list[type[Exception]] = [sqlite3.OperationalError]
+_cipher_class: type[Any] | None = None
+_SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def db_errors() -> tuple[type[Exception], ...]:
+    """The database errors of every SQLite driver loaded (stdlib, and SQLCipher if used)."""
+    return tuple(_DATABASE_ERRORS)
+
+
+def _operational_errors() -> tuple[type[Exception], ...]:
+    return tuple(_OPERATIONAL_ERRORS)
+
+
+def _cipher_driver() -> Any:
+    """``sqlcipher3.dbapi2``, or the error naming the extra to install."""
+    global _cipher_class
     try:
-        conn = sqlite3.connect(
-            str(path), isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000
+        from sqlcipher3 import dbapi2
+    except ImportError:
+        raise MissingExtraError("encryption", "sqlcipher3-binary", "an encrypted memory store") from None
+    if _cipher_class is None:
+        _DATABASE_ERRORS.append(dbapi2.DatabaseError)
+        _OPERATIONAL_ERRORS.append(dbapi2.OperationalError)
+        _cipher_class = type(
+            "CipherStoreConnection", (dbapi2.Connection,),
+            {"lock_timeout": DEFAULT_LOCK_TIMEOUT, "read_only": False, "__doc__": StoreConnection.__doc__},
         )
-    except sqlite3.Error as exc:
-        raise StorageError(f"cannot open the memory store {path}: {exc}") from exc
+    return dbapi2
+
+
+def _open_raw(target: str, *, key: bytes | None, uri: bool = False, timeout: float = DEFAULT_LOCK_TIMEOUT) -> Any:
+    """A connection on ``target`` (through SQLCipher, keyed, when ``key`` is given)."""
+    if key is None:
+        return sqlite3.connect(target, uri=uri, isolation_level=None, check_same_thread=False,
+                               timeout=timeout, factory=StoreConnection)
+    driver = _cipher_driver()
+    conn = driver.connect(target, uri=uri, isolation_level=None, check_same_thread=False,
+                          timeout=timeout, factory=_cipher_class)
+    with contextlib.suppress(driver.Error):  # older SQLCipher builds have no such pragma
+        conn.execute("PRAGMA cipher_log_level = NONE")
+    conn.execute(f"PRAGMA key = \"x'{key.hex()}'\"")
+    return conn
+
+
+def connect(
+    path: Path,
+    *,
+    durable: bool = False,
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+    read_only: bool = False,
+    initialize: bool = False,
+    key: bytes | None = None,
+) -> StoreConnection:
+    """Open the store file, in WAL mode, with the schema in place.
+
+    A missing file is created (0600, atomically: no other process sees it half made).
+    An empty file or another application's SQLite file raises
+    :class:`ForeignStoreError` unless ``initialize``. ``read_only`` opens with
+    ``mode=ro``: nothing is created and writes raise. Waiting for another writer's
+    lock gives up after ``lock_timeout`` seconds with :class:`StoreBusyError`. With
+    ``key`` (32 raw bytes) the file is encrypted with SQLCipher; a wrong or missing key
+    raises :class:`EncryptionKeyError`.
+    """
+    if isinstance(lock_timeout, bool) or not isinstance(lock_timeout, (int, float)) or not 0 <= lock_timeout <= 3600:
+        raise ConfigurationError(f"lock_timeout is a number of seconds from 0 to 3600, not {lock_timeout!r}")
+    memory = str(path) == ":memory:"
+    if read_only and memory:
+        raise ConfigurationError("an in-memory store cannot be opened read-only")
+    if not memory:
+        _check_file(path, read_only=read_only, initialize=initialize, lock_timeout=lock_timeout, key=key)
     try:
-        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        retry(lambda: conn.execute("PRAGMA journal_mode = WAL").fetchone())
+        target = f"file:{quote(str(path))}?mode=ro" if read_only else str(path)
+        conn = _open_raw(target, key=key, uri=read_only, timeout=lock_timeout)
+    except db_errors() as exc:
+        raise StorageError(f"cannot open the memory store {path}: {exc}") from exc
+    conn.lock_timeout = float(lock_timeout)
+    conn.read_only = read_only
+    try:
+        conn.execute(f"PRAGMA busy_timeout = {int(lock_timeout * 1000)}")
+        try:
+            version = retry(lambda: _schema_version(conn), timeout=lock_timeout)
+        except db_errors() as exc:
+            if key is not None and "not a database" in str(exc):
+                raise EncryptionKeyError(
+                    f"{path} cannot be decrypted with this key (a wrong key, or a store that is not encrypted)"
+                ) from None
+            raise
+        if version is None and not memory and not initialize and _has_tables(conn):
+            raise ForeignStoreError(
+                f"{path} is an SQLite file of another application, not a mnemos memory store; "
+                "open it with initialize=True to add a store to it anyway"
+            )
+        if not read_only:
+            retry(lambda: conn.execute("PRAGMA journal_mode = WAL").fetchone(), timeout=lock_timeout)
         conn.execute(f"PRAGMA synchronous = {'FULL' if durable else 'NORMAL'}")
         conn.execute("PRAGMA foreign_keys = OFF")
         conn.execute("PRAGMA secure_delete = ON")  # freed pages are zeroed, not left readable
         conn.execute("PRAGMA cache_size = -65536")
         conn.execute("PRAGMA temp_store = MEMORY")
-        retry(lambda: _create_schema(conn))
-    except (sqlite3.DatabaseError, StorageError) as exc:
+        if version is None or version < SCHEMA_VERSION:
+            if read_only:
+                raise StorageError(f"{path} has no mnemos store to read (opened read-only)")
+            retry(lambda: _create_schema(conn), timeout=lock_timeout)
+        elif version > SCHEMA_VERSION:
+            raise StorageError(
+                f"this memory store has schema version {version}; this mnemos reads up to "
+                f"{SCHEMA_VERSION}: upgrade mnemos"
+            )
+        # per-record term counts, for keyword statistics computed per scope
+        conn.execute(
+            "CREATE VIRTUAL TABLE IF NOT EXISTS temp.memories_instance "
+            "USING fts5vocab(main, 'memories_fts', 'instance')"
+        )
+    except (MnemosError, *_DATABASE_ERRORS) as exc:  # type: ignore[misc]
         conn.close()
-        if isinstance(exc, StorageError):
+        if isinstance(exc, MnemosError):
             raise
-        raise StorageError(f"{path} is not a usable mnemos memory store: {exc}") from exc
+        hint = " (a read-only file or directory? open it with read_only=True)" if "readonly" in str(exc) else ""
+        raise StorageError(f"{path} is not a usable mnemos memory store: {exc}{hint}") from exc
     return conn
+
+
+def _schema_version(conn: sqlite3.Connection) -> int | None:
+    if conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'").fetchone() is None:
+        return None
+    row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    return int(row[0]) if row is not None else None
+
+
+def _has_tables(conn: sqlite3.Connection) -> bool:
+    return conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchone() is not None
+
+
+def _check_file(path: Path, *, read_only: bool, initialize: bool, lock_timeout: float, key: bytes | None) -> None:
+    """Refuse an empty file (unless ``initialize``) and a key mismatch; create a missing
+    file, privately."""
+    try:
+        size = path.stat().st_size
+        with path.open("rb") as fh:
+            header = fh.read(16)
+    except FileNotFoundError:
+        if read_only:
+            raise StorageError(f"no memory store at {path} (opened read-only, so none is created)") from None
+        _create_private(path, lock_timeout, key)
+        return
+    except OSError as exc:
+        raise StorageError(f"cannot open the memory store {path}: {exc}") from exc
+    looks_encrypted = size >= 1024 and size % 512 == 0  # whole pages of random-looking bytes
+    if len(header) == 16 and header != _SQLITE_HEADER and key is None and not looks_encrypted:
+        raise StorageError(f"{path} is not an SQLite file (corrupt, or another kind of file)")
+    if len(header) == 16 and header != _SQLITE_HEADER and key is None:
+        raise EncryptionKeyError(
+            f"{path} is encrypted (or not an SQLite file): open it with its key "
+            "(key=, key_file=, or the MNEMOS_STORE_KEY environment variable)"
+        )
+    if header == _SQLITE_HEADER and key is not None:
+        raise EncryptionKeyError(f"{path} is not encrypted: open it without a key")
+    wal = Path(f"{path}-wal")
+    if size == 0 and not initialize and not (wal.exists() and wal.stat().st_size > 0):
+        raise ForeignStoreError(
+            f"{path} is an empty file, not a mnemos memory store; "
+            "open it with initialize=True to make it one"
+        )
+
+
+def _create_private(path: Path, lock_timeout: float, key: bytes | None) -> None:
+    """Make a new store file (0600) beside ``path`` and link it into place, so another
+    process opening ``path`` meanwhile finds either nothing or a whole store."""
+    scratch = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.new")
+    try:
+        os.close(open_private(scratch, os.O_WRONLY | os.O_CREAT | os.O_EXCL))
+        conn = _open_raw(str(scratch), key=key)
+        try:
+            conn.execute("PRAGMA journal_mode = WAL").fetchone()
+            _create_schema(conn)
+        finally:
+            conn.close()
+        try:
+            os.link(scratch, path)
+        except FileExistsError:
+            pass  # another process made it first: use theirs
+        except OSError:  # no hard links here: create it in place (briefly empty)
+            try:
+                os.close(open_private(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL))
+            except FileExistsError:
+                pass
+            else:
+                fresh = _open_raw(str(path), key=key, timeout=lock_timeout)
+                try:
+                    fresh.execute("PRAGMA journal_mode = WAL").fetchone()
+                finally:
+                    fresh.close()
+    except (OSError, *_DATABASE_ERRORS) as exc:  # type: ignore[misc]
+        raise StorageError(f"cannot create the memory store {path}: {exc}") from exc
+    finally:
+        for leftover in (scratch, Path(f"{scratch}-wal"), Path(f"{scratch}-shm")):
+            leftover.unlink(missing_ok=True)
 
 
 def _create_schema(conn: sqlite3.Connection) -> None:
@@ -224,40 +425,48 @@ def _create_schema(conn: sqlite3.Connection) -> None:
         if conn.in_transaction:
             conn.rollback()
         raise
-    row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-    if row is None:
-        conn.execute(
-            "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)",
-            (str(SCHEMA_VERSION),),
-        )
-    elif int(row[0]) > SCHEMA_VERSION:
-        raise StorageError(
-            f"this memory store has schema version {row[0]}; this mnemos reads up to "
-            f"{SCHEMA_VERSION}: upgrade mnemos"
-        )
+    conn.execute(
+        "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+    )
 
 
-def _is_busy(exc: sqlite3.OperationalError) -> bool:
+def _is_busy(exc: Exception) -> bool:
     text = str(exc).lower()
     return "locked" in text or "busy" in text
 
 
-def retry(fn: Callable[[], T], *, attempts: int = 50) -> T:
-    """Run ``fn``, retrying with jittered backoff while the database is busy."""
-    for attempt in range(attempts):
+def retry(fn: Callable[[], T], *, timeout: float = DEFAULT_LOCK_TIMEOUT) -> T:
+    """Run ``fn``, retrying with jittered backoff while the database is busy, for at most
+    ``timeout`` seconds in all; then raise :class:`StoreBusyError`."""
+    deadline = time.monotonic() + timeout
+    delay = 0.005
+    while True:
         try:
             return fn()
-        except sqlite3.OperationalError as exc:
-            if not _is_busy(exc) or attempt == attempts - 1:
+        except _operational_errors() as exc:
+            if not _is_busy(exc):
                 raise
-            time.sleep(min(0.5, 0.005 * 2**attempt) * (0.5 + random.random()))
-    raise AssertionError("unreachable")  # pragma: no cover
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise StoreBusyError(
+                    f"the memory store stayed locked by another writer for {timeout:g} s; "
+                    "try again later, or open it with a longer lock_timeout"
+                ) from exc
+            time.sleep(min(left, delay * (0.5 + random.random())))
+            delay = min(0.5, delay * 2)
+
+
+def _timeout(conn: sqlite3.Connection) -> float:
+    return getattr(conn, "lock_timeout", DEFAULT_LOCK_TIMEOUT)
 
 
 @contextmanager
 def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    """``BEGIN IMMEDIATE`` ... ``COMMIT`` (rolled back on error), retrying while busy."""
-    retry(lambda: conn.execute("BEGIN IMMEDIATE"))
+    """``BEGIN IMMEDIATE`` ... ``COMMIT`` (rolled back on error), waiting a bounded time
+    for the write lock."""
+    if getattr(conn, "read_only", False):
+        raise ReadOnlyStoreError("this memory store was opened read-only")
+    retry(lambda: conn.execute("BEGIN IMMEDIATE"), timeout=_timeout(conn))
     try:
         yield conn
     except BaseException:
@@ -266,7 +475,7 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
         raise
     else:
         try:
-            retry(lambda: conn.execute("COMMIT"))
+            retry(lambda: conn.execute("COMMIT"), timeout=_timeout(conn))
         except BaseException:
             if conn.in_transaction:
                 conn.rollback()

@@ -161,7 +161,12 @@ def ranked_search_each(
     best = _worker_pool().submit(cache.top_each, vector, masks, want) if vector is not None else None
     try:
         match = _keyword_match(store, text, config) if config.mode != "vector" else None
-        keywords = _keyword_lists(store, queries, match, want, masks) if match else [[] for _ in queries]
+        if match is None:
+            keywords: list[list[tuple[int, float]]] = [[] for _ in queries]
+        elif config.keyword_statistics == "store":
+            keywords = _keyword_lists_store(store, queries, match[0], want, masks)
+        else:
+            keywords = _keyword_lists(store, queries, match, want, masks)
     finally:
         tops = best.result() if best is not None else None
     out: list[list[ScoredMemory]] = []
@@ -219,7 +224,7 @@ def _add_recency_and_importance(
 # -- the two rank lists -----------------------------------------------------------------
 
 
-def _keyword_match(store: Store, text: str, config: RankingConfig) -> str | None:
+def _keyword_match(store: Store, text: str, config: RankingConfig) -> tuple[str, list[str]] | None:
     """The MATCH expression for ``text``: its words OR-ed, with the most common dropped
     once their postings exceed ``config.max_keyword_postings`` (they would add little
     to bm25 and cost much)."""
@@ -244,7 +249,10 @@ def _keyword_match(store: Store, text: str, config: RankingConfig) -> str | None
             break
         kept.setdefault(word_of[term], None)
         total += count
-    return fts_match(list(kept))
+    match = fts_match(list(kept))
+    if match is None:
+        return None
+    return match, [t for t in terms if word_of[t] in kept]
 
 
 def _document_frequencies(store: Store, terms: list[str]) -> dict[str, int]:
@@ -266,9 +274,87 @@ def _document_frequencies(store: Store, terms: list[str]) -> dict[str, int]:
 
 
 def _keyword_lists(
+    store: Store, queries: Sequence[SearchQuery], match: tuple[str, list[str]], want: int, masks: Sequence[Mask]
+) -> list[list[tuple[int, float]]]:
+    """For each query, its best ``want`` keyword hits, scored by BM25 with statistics of
+    the records that query can see (not of the whole file), so that nothing another
+    scope stores changes the scores, ranks or reasons here.
+
+    Every matching record is fetched (the match keeps words within the posting
+    budget, so they are few), kept if it passes the query's filters, and scored:
+    ``idf(t) = ln(1 + (N - df + 0.5) / (df + 0.5))`` with ``N`` the records the query's
+    namespace, kind and time conditions admit and ``df`` those of them holding ``t``;
+    term frequencies come from the index; lengths are counted in space-separated
+    words, normalised by the mean length of the matching records (k1 = 1.2, b = 0.75).
+    """
+    expression, terms = match
+    conn = store.conn
+    found = conn.execute(
+        "SELECT rowid, length(trim(content)) - length(replace(trim(content), ' ', '')) + 1 FROM memories "
+        "WHERE rowid IN (SELECT rowid FROM memories_fts WHERE memories_fts MATCH ?) ORDER BY rowid",
+        (expression,),
+    ).fetchall()
+    if not found:
+        return [[] for _ in queries]
+    rows = np.fromiter((r[0] for r in found), dtype=np.int64, count=len(found))
+    lengths = np.fromiter((r[1] for r in found), dtype=np.float64, count=len(found))
+    index = {t: i for i, t in enumerate(terms)}
+    postings = conn.execute(
+        f"SELECT doc, term, count(*) FROM temp.memories_instance WHERE term IN ({marks(len(terms))}) "
+        "GROUP BY doc, term",
+        terms,
+    ).fetchall()
+    docs = np.fromiter((p[0] for p in postings), dtype=np.int64, count=len(postings))
+    term_ids = np.fromiter((index[p[1]] for p in postings), dtype=np.int64, count=len(postings))
+    counts = np.fromiter((p[2] for p in postings), dtype=np.float64, count=len(postings))
+    where_doc = np.minimum(np.searchsorted(rows, docs), len(rows) - 1)
+    matched = rows[where_doc] == docs
+    docs_pos, term_ids, counts = where_doc[matched], term_ids[matched], counts[matched]
+    out: list[list[tuple[int, float]]] = []
+    for query, mask in zip(queries, masks, strict=True):
+        ok = np.asarray(store.cache.passes(rows.tolist(), mask), dtype=bool)
+        if query.filter and ok.any():
+            kept = {k for k, _ in filter_rows(conn, rows[ok].tolist(), [0.0] * int(ok.sum()), query)}
+            ok &= np.fromiter((int(r) in kept for r in rows), dtype=bool, count=len(rows))
+        if not ok.any():
+            out.append([])
+            continue
+        scores = _bm25(ok, lengths, docs_pos, term_ids, counts, len(terms), int(mask.sum()))
+        chosen = np.flatnonzero(ok)
+        order = np.lexsort((rows[chosen], -scores[chosen]))[:want]
+        out.append([(int(rows[chosen[i]]), float(scores[chosen[i]])) for i in order])
+    return out
+
+
+def _bm25(
+    ok: npt.NDArray[np.bool_],
+    lengths: npt.NDArray[np.float64],
+    docs_pos: npt.NDArray[np.int64],
+    term_ids: npt.NDArray[np.int64],
+    counts: npt.NDArray[np.float64],
+    n_terms: int,
+    visible: int,
+    k1: float = 1.2,
+    b: float = 0.75,
+) -> npt.NDArray[np.float64]:
+    """BM25 of every matching record (only those where ``ok`` count, and only their
+    statistics are used); see :func:`_keyword_lists`."""
+    inside = ok[docs_pos]
+    pos, tids, tf = docs_pos[inside], term_ids[inside], counts[inside]
+    df = np.bincount(tids, minlength=n_terms).astype(np.float64)
+    n = max(visible, int(ok.sum()))
+    idf = np.log1p((n - df + 0.5) / (df + 0.5))
+    mean = float(lengths[ok].mean()) or 1.0
+    norm = k1 * (1 - b + b * lengths / mean)
+    weights = idf[tids] * tf * (k1 + 1) / (tf + norm[pos])
+    return np.bincount(pos, weights=weights, minlength=len(ok)).astype(np.float64)
+
+
+def _keyword_lists_store(
     store: Store, queries: Sequence[SearchQuery], match: str, want: int, masks: Sequence[Mask]
 ) -> list[list[tuple[int, float]]]:
-    """For each query, the best ``want`` bm25 hits passing its filters (checked on the
+    """With ``keyword_statistics="store"``: for each query, the best ``want`` hits by FTS5's
+    bm25 over the whole file, passing its filters (checked on the
     vector cache's columns, then the metadata filter), fetching more until enough pass.
 
     Every query scores all the postings of the match again, so the first one

@@ -21,16 +21,19 @@ import enum
 import io
 import json
 import math
+import os
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import IO, Annotated, Any, ClassVar
+from typing import IO, TYPE_CHECKING, Annotated, Any, ClassVar
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
+from mnemos._files import open_private
 from mnemos.exceptions import (
     CapabilityNotSupportedError,
     ImportFormatError,
@@ -42,6 +45,23 @@ from mnemos.exceptions import (
 from mnemos.memory_adapters._filters import matches_filter, validate_filter
 from mnemos.memory_adapters._ids import new_id
 from mnemos.memory_adapters._namespace import Namespace, is_prefix, validate_namespace
+from mnemos.memory_adapters._validate import (
+    MAX_CONTENT_BYTES,
+    MAX_ID_LENGTH,
+    MAX_QUERY_CHARS,
+    MAX_TTL_SECONDS,
+    aware,
+    check_content,
+    check_count,
+    check_id,
+    check_json_value,
+    check_metadata,
+    check_when,
+)
+
+if TYPE_CHECKING:
+    from mnemos.memory_adapters.privacy import AuditLog
+    from mnemos.memory_adapters.retention import RetentionPolicy
 
 __all__ = [
     "MAX_CONTENT_BYTES",
@@ -57,10 +77,6 @@ __all__ = [
     "SearchQuery",
     "utcnow",
 ]
-
-MAX_CONTENT_BYTES = 4 * 1024 * 1024
-"""Largest content accepted, in UTF-8 bytes (a 1 MB memory is fine)."""
-
 
 def utcnow() -> datetime:
     """The current time, timezone-aware UTC."""
@@ -273,12 +289,6 @@ def _pydantic_message(exc: ValidationError) -> str:
     return "; ".join(parts)
 
 
-def _aware(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
 def _namespace_field(value: object) -> tuple[str, ...]:
     return validate_namespace(value, allow_empty=False)
 
@@ -286,12 +296,14 @@ def _namespace_field(value: object) -> tuple[str, ...]:
 _Content = Annotated[str, BeforeValidator(lambda v: check_content(v))]
 _Id = Annotated[str, BeforeValidator(lambda v: check_id(v))]
 _NamespaceField = Annotated[tuple[str, ...], BeforeValidator(_namespace_field)]
-_Metadata = Annotated[dict[str, Any], AfterValidator(lambda v: check_metadata(v))]
+_Metadata = Annotated[dict[str, Any], BeforeValidator(lambda v: check_metadata(v))]
+_When = Annotated[datetime, AfterValidator(aware)]
 
 
 def _check_provenance(value: dict[str, Any] | None) -> dict[str, Any] | None:
     if value is None:
         return None
+    check_json_value(value, "provenance")
     for key in ("agent", "thread", "source"):
         if value.get(key) is not None and not isinstance(value[key], str):
             raise InvalidRecordError(f"provenance {key} must be a string")
@@ -315,16 +327,16 @@ class NewMemory(BaseModel):
     namespace: _NamespaceField
     kind: MemoryKind = MemoryKind.EPISODIC
     metadata: _Metadata = Field(default_factory=dict)
-    importance: float = Field(default=0.5, ge=0.0, le=1.0)
-    expires_at: datetime | None = None
-    ttl_seconds: float | None = Field(default=None, gt=0)
+    importance: float = Field(default=0.5, ge=0.0, le=1.0, allow_inf_nan=False)
+    expires_at: _When | None = None
+    ttl_seconds: float | None = Field(default=None, gt=0, le=MAX_TTL_SECONDS, allow_inf_nan=False)
     provenance: _ProvenanceField = None
-    created_at: datetime | None = None
+    created_at: _When | None = None
     id: _Id | None = None
 
     def to_record(self, *, now: datetime, scope: Namespace) -> MemoryRecord:
-        created = _aware(self.created_at) or now
-        expires = _aware(self.expires_at)
+        created = aware(self.created_at) or now
+        expires = aware(self.expires_at)
         if self.ttl_seconds is not None:
             expires = now + timedelta(seconds=self.ttl_seconds)
         return MemoryRecord(
@@ -350,15 +362,15 @@ class _RecordModel(BaseModel):
     kind: MemoryKind
     content: _Content
     metadata: _Metadata = Field(default_factory=dict)
-    created_at: datetime
-    updated_at: datetime
-    importance: float = Field(default=0.5, ge=0.0, le=1.0)
-    expires_at: datetime | None = None
+    created_at: _When
+    updated_at: _When
+    importance: float = Field(default=0.5, ge=0.0, le=1.0, allow_inf_nan=False)
+    expires_at: _When | None = None
     provenance: _ProvenanceField = None
-    valid_from: datetime | None = None
-    valid_to: datetime | None = None
-    superseded_by: str | None = None
-    version: int = Field(default=1, ge=1)
+    valid_from: _When | None = None
+    valid_to: _When | None = None
+    superseded_by: _Id | None = None
+    version: int = Field(default=1, ge=1, le=2**62)
 
     def to_record(self) -> MemoryRecord:
         return MemoryRecord(
@@ -367,73 +379,21 @@ class _RecordModel(BaseModel):
             kind=self.kind,
             content=self.content,
             metadata=self.metadata,
-            created_at=_aware(self.created_at),  # type: ignore[arg-type]
-            updated_at=_aware(self.updated_at),  # type: ignore[arg-type]
+            created_at=aware(self.created_at),  # type: ignore[arg-type]
+            updated_at=aware(self.updated_at),  # type: ignore[arg-type]
             importance=self.importance,
-            expires_at=_aware(self.expires_at),
+            expires_at=aware(self.expires_at),
             provenance=Provenance.from_dict(self.provenance),
-            valid_from=_aware(self.valid_from),
-            valid_to=_aware(self.valid_to),
+            valid_from=aware(self.valid_from),
+            valid_to=aware(self.valid_to),
             superseded_by=self.superseded_by,
             version=self.version,
         )
 
 
-def check_content(value: object) -> str:
-    """Validate memory content: a non-blank string of at most MAX_CONTENT_BYTES."""
-    if not isinstance(value, str):
-        raise InvalidRecordError(f"content must be a string, not {type(value).__name__}")
-    if not value.strip():
-        raise InvalidRecordError("content is empty")
-    if "\x00" in value:
-        raise InvalidRecordError("content contains a NUL character")
-    size = len(value.encode("utf-8", errors="surrogatepass"))
-    if size > MAX_CONTENT_BYTES:
-        raise InvalidRecordError(
-            f"content is {size} bytes; the limit is {MAX_CONTENT_BYTES} bytes"
-        )
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise InvalidRecordError("content is not valid unicode (lone surrogate)") from None
-    return value
-
-
-MAX_ID_LENGTH = 200
-"""Longest memory id accepted, in characters."""
-
-
-def check_id(value: object) -> str:
-    """Validate a memory id: a non-empty printable string of at most MAX_ID_LENGTH characters."""
-    if not isinstance(value, str) or not value:
-        raise InvalidRecordError(f"a memory id is a non-empty string, got {_short(value)}")
-    if len(value) > MAX_ID_LENGTH:
-        raise InvalidRecordError(f"a memory id has at most {MAX_ID_LENGTH} characters")
-    if any(ord(ch) < 32 or ord(ch) == 127 or 0xD800 <= ord(ch) <= 0xDFFF for ch in value):
-        raise InvalidRecordError("a memory id contains a control character or a lone surrogate")
-    return value
-
-
-def _short(value: object) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def check_metadata(value: object) -> dict[str, Any]:
-    """Validate metadata: a JSON-serializable dict with string keys."""
-    if not isinstance(value, Mapping):
-        raise InvalidRecordError(f"metadata must be a dict, not {type(value).__name__}")
-    try:
-        text = json.dumps(value, allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        raise InvalidRecordError(f"metadata is not JSON-serializable: {exc}") from None
-    result = json.loads(text)
-    if not isinstance(result, dict):  # pragma: no cover - Mapping dumps to an object
-        raise InvalidRecordError("metadata must be a dict")
-    return result
-
-
 def _as_new_memory(data: Mapping[str, Any]) -> NewMemory:
+    if not isinstance(data, Mapping):
+        raise InvalidRecordError(f"a memory to add is a dict or a NewMemory, not {type(data).__name__}")
     try:
         return NewMemory.model_validate(dict(data))
     except ValidationError as exc:
@@ -468,6 +428,12 @@ class BaseMemoryAdapter(abc.ABC):
         self._clock = clock
         self._rmw_lock = threading.RLock()
         self._is_view = False
+        self._retention: tuple[RetentionPolicy, ...] = ()
+        self._retention_interval = 60.0
+        self._retention_due = 0.0
+        self._redactor: Callable[[str], str] | None = None
+        self._audit: AuditLog | None = None
+        self._actor: str | None = None
 
     # -- abstract core ------------------------------------------------------------
 
@@ -638,7 +604,11 @@ class BaseMemoryAdapter(abc.ABC):
         dedup: bool = True,
     ) -> list[MemoryRecord]:
         """Store many memories in one atomic batch (each validated first)."""
+        if isinstance(items, (str, bytes, Mapping)) or not isinstance(items, Iterable):
+            raise InvalidRecordError(f"add_many takes a list of memories, not {type(items).__name__}")
         new = [i if isinstance(i, NewMemory) else _as_new_memory(i) for i in items]
+        if self._redactor is not None:
+            new = [self._redact_new(n) for n in new]
         if (any(n.expires_at or n.ttl_seconds for n in new)) and not self.supports(Capability.TTL):
             self.require(Capability.TTL)
         now = self.now()
@@ -652,6 +622,11 @@ class BaseMemoryAdapter(abc.ABC):
             with self._exclusive():  # no other writer may take the ids between check and write
                 self._check_ids_in_scope(given)
                 stored = self._add(records, dedup=dedup and self.supports(Capability.DEDUP))
+        if self._audit is not None:
+            self._audited("add", stored, ids=[r.id for r in stored],
+                          namespaces=sorted({"/".join(self._rel(r).namespace) for r in stored}))
+        if self._retention and time.monotonic() >= self._retention_due:
+            self.apply_retention()
         return [self._rel(r) for r in stored]
 
     def get(self, memory_id: str) -> MemoryRecord:
@@ -659,6 +634,11 @@ class BaseMemoryAdapter(abc.ABC):
         return self._rel(self._get_abs(memory_id))
 
     def get_many(self, ids: Sequence[str]) -> list[MemoryRecord | None]:
+        """The memories with these ids, ``None`` where absent or out of scope."""
+        if isinstance(ids, str) or not isinstance(ids, Sequence):
+            raise UsageError(f"get_many takes a list of ids, not {type(ids).__name__}")
+        for memory_id in ids:
+            check_id(memory_id)
         return [
             self._rel(r) if r is not None else None
             for r in (self._visible(x) for x in self._get(list(ids)))
@@ -677,9 +657,9 @@ class BaseMemoryAdapter(abc.ABC):
         self.require(Capability.UPDATE)
         changes: dict[str, Any] = {}
         if content is not None:
-            changes["content"] = check_content(content)
+            changes["content"] = self._clean_content(check_content(content))
         if metadata is not None:
-            changes["metadata"] = check_metadata(metadata)
+            changes["metadata"] = self._clean_metadata(check_metadata(metadata))
         if importance is not None:
             if isinstance(importance, bool) or not isinstance(importance, (int, float)) or not 0 <= importance <= 1:
                 raise InvalidRecordError("importance is a number between 0 and 1")
@@ -687,13 +667,15 @@ class BaseMemoryAdapter(abc.ABC):
         if expires_at is not _UNSET:
             if expires_at is not None:
                 self.require(Capability.TTL)
-            changes["expires_at"] = _aware(expires_at)
+            changes["expires_at"] = check_when(expires_at, "expires_at")
         with self._exclusive():  # read-modify-write: concurrent updates must not lose versions
             current = self._get_abs(memory_id)
             if not changes:
                 return self._rel(current)
             new = replace(current, **changes, updated_at=self.now(), version=current.version + 1)
-            return self._rel(self._update(new))
+            stored = self._update(new)
+        self._audited("update", [stored], ids=[memory_id], fields=sorted(changes))
+        return self._rel(stored)
 
     def supersede(
         self,
@@ -723,6 +705,7 @@ class BaseMemoryAdapter(abc.ABC):
             self._update(
                 replace(old, valid_to=now, superseded_by=new.id, updated_at=now, version=old.version + 1)
             )
+        self._audited("supersede", [old], ids=[memory_id], successor=new.id)
         return new
 
     def history(self, memory_id: str) -> list[MemoryRecord]:
@@ -745,6 +728,7 @@ class BaseMemoryAdapter(abc.ABC):
             if with_history:
                 doomed += self._predecessors(record)
             self._delete(doomed)
+        self._audited("delete", [record], ids=doomed)
 
     def _predecessors(self, record: MemoryRecord) -> builtins.list[str]:
         """Ids of the records ``record`` superseded, directly or not (same namespace)."""
@@ -764,6 +748,51 @@ class BaseMemoryAdapter(abc.ABC):
                 todo.append(older)
         return found
 
+    def set_redactor(self, redactor: Callable[[str], str] | None) -> None:
+        """Pass the content and metadata strings of every memory written from now on
+        (add, update, supersede, import) through ``redactor``, e.g. a
+        :class:`~mnemos.memory_adapters.privacy.PiiRedactor`; None stops it. Views
+        made with :meth:`scoped` afterwards share it."""
+        if redactor is not None and not callable(redactor):
+            raise UsageError("a redactor is a callable taking and returning text")
+        self._redactor = redactor
+
+    def set_audit(self, log: AuditLog | None, *, actor: str | None = None) -> None:
+        """Record every write and erasure in ``log`` (an
+        :class:`~mnemos.memory_adapters.privacy.AuditLog`), as ``actor`` (else the
+        memory's provenance agent); None stops it."""
+        from mnemos.memory_adapters.privacy import AuditLog
+
+        if log is not None and not isinstance(log, AuditLog):
+            raise UsageError("set_audit takes an AuditLog")
+        if actor is not None and not isinstance(actor, str):
+            raise UsageError("an audit actor is a string")
+        self._audit = log
+        self._actor = actor
+
+    def _audited(self, action: str, records: Sequence[MemoryRecord] | None, **details: Any) -> None:
+        if self._audit is None:
+            return
+        who = self._actor or next((r.provenance.agent for r in records or () if r.provenance.agent), None)
+        self._audit.record(action, who=who, scope=self._scope, **details)
+
+    def _clean_content(self, content: str) -> str:
+        if self._redactor is None:
+            return content
+        return check_content(self._redactor(content))
+
+    def _clean_metadata(self, metadata: dict[str, Any]) -> dict[str, Any]:
+        if self._redactor is None:
+            return metadata
+        from mnemos.memory_adapters.privacy import redact_json
+
+        return check_metadata(redact_json(metadata, self._redactor))
+
+    def _redact_new(self, item: NewMemory) -> NewMemory:
+        return item.model_copy(update={
+            "content": self._clean_content(item.content), "metadata": self._clean_metadata(item.metadata),
+        })
+
     def erase(self, namespace: Sequence[str]) -> int:
         """Erase everything at or under ``namespace`` (relative to the scope; ``()`` is the
         whole scope): memories live, superseded and expired, their history, and what the
@@ -772,7 +801,10 @@ class BaseMemoryAdapter(abc.ABC):
         freed bytes from its file, its full-text index and its write-ahead log.
         """
         self.require(Capability.DELETE)
-        return self._erase(self._abs(namespace))
+        target = self._abs(namespace)
+        count = self._erase(target)
+        self._audited("erase", None, namespace="/".join(target[len(self._scope):]) or "/", count=count)
+        return count
 
     def erase_user(self, user_id: str) -> int:
         """Erase the user's root, ``("users", user_id)`` under this adapter's scope
@@ -796,8 +828,11 @@ class BaseMemoryAdapter(abc.ABC):
         """Memories under ``namespace`` (a prefix) ranked for ``query``, with reasons."""
         if query is not None and not isinstance(query, str):
             raise UsageError(f"a search query is a string, not {type(query).__name__}")
-        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-            raise UsageError(f"limit is a positive integer, got {limit!r}")
+        if query is not None and len(query) > MAX_QUERY_CHARS:
+            raise UsageError(f"a search query has at most {MAX_QUERY_CHARS} characters")
+        if query is not None:
+            check_json_value(query, "a search query", error=UsageError)
+        check_count(limit, "limit", minimum=1)
         q = self._query(query if query and query.strip() else None, namespace, kinds, filter,
                         since, until, limit, 0, include_superseded)
         return [replace(hit, record=self._rel(hit.record)) for hit in self._search(q)]
@@ -815,10 +850,8 @@ class BaseMemoryAdapter(abc.ABC):
         include_superseded: bool = False,
     ) -> builtins.list[MemoryRecord]:
         """Memories under ``namespace``, newest first."""
-        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
-            raise UsageError(f"limit is a positive integer or None, got {limit!r}")
-        if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
-            raise UsageError(f"offset is a non-negative integer, got {offset!r}")
+        check_count(limit, "limit", minimum=1, allow_none=True)
+        check_count(offset, "offset", minimum=0)
         q = self._query(None, namespace, kinds, filter, since, until, limit, offset, include_superseded)
         return [self._rel(hit.record) for hit in self._search(q)]
 
@@ -831,9 +864,65 @@ class BaseMemoryAdapter(abc.ABC):
         return self._count(self._abs(namespace))
 
     def purge(self, namespace: Sequence[str] = ()) -> int:
-        """Remove expired memories for good; return how many."""
-        self.require(Capability.TTL)
-        return self._purge(self.now(), self._abs(namespace))
+        """Remove expired memories for good, and what the retention policies no longer
+        keep; return how many."""
+        if not self._retention:
+            self.require(Capability.TTL)
+        count = self._purge(self.now(), self._abs(namespace)) if self.supports(Capability.TTL) else 0
+        count += self.apply_retention(namespace)
+        if count:
+            self._audited("purge", None, namespace="/".join(validate_namespace(namespace)) or "/", count=count)
+        return count
+
+    def set_retention(
+        self, policies: Iterable[RetentionPolicy], *, interval: float = 60.0, apply: bool = True
+    ) -> int:
+        """Keep memories only as ``policies`` allow (see :mod:`~mnemos.memory_adapters.retention`).
+
+        They are applied now (unless ``apply=False``), after writes at most once per
+        ``interval`` seconds, and by :meth:`purge`; views made with :meth:`scoped`
+        afterwards share them. Return how many memories were removed now.
+        """
+        from mnemos.memory_adapters.retention import RetentionPolicy
+
+        chosen = tuple(policies)
+        if not all(isinstance(p, RetentionPolicy) for p in chosen):
+            raise UsageError("set_retention takes RetentionPolicy objects")
+        if isinstance(interval, bool) or not isinstance(interval, (int, float)) or not 0 <= interval < math.inf:
+            raise UsageError(f"interval is a number of seconds, not {interval!r}")
+        if chosen:
+            self.require(Capability.DELETE)
+        self._retention = chosen
+        self._retention_interval = float(interval)
+        return self.apply_retention() if apply else 0
+
+    def apply_retention(self, namespace: Sequence[str] = ()) -> int:
+        """Delete what the retention policies no longer keep under ``namespace``; return how many."""
+        from mnemos.memory_adapters.retention import policies_for
+
+        within = self._abs(namespace)
+        self._retention_due = time.monotonic() + self._retention_interval
+        count = 0
+        now = self.now()
+        for policy, where in policies_for(self._retention, within):
+            kinds = frozenset({MemoryKind(policy.kind)}) if policy.kind else None
+            if policy.max_age is not None:
+                old = SearchQuery(namespace_prefix=where, kinds=kinds, until=now - policy.max_age,
+                                  limit=None, include_superseded=True, now=now)
+                doomed = [hit.record.id for hit in self._search(old)]
+                count += self._delete(doomed) if doomed else 0
+            if policy.max_count is not None:
+                every = SearchQuery(namespace_prefix=where, kinds=kinds, limit=None,
+                                    include_superseded=True, now=now)
+                by_namespace: dict[Namespace, builtins.list[MemoryRecord]] = {}
+                for hit in self._search(every):
+                    by_namespace.setdefault(hit.record.namespace, []).append(hit.record)
+                doomed = []
+                for group in by_namespace.values():
+                    group.sort(key=lambda r: (r.created_at, r.id), reverse=True)
+                    doomed += [r.id for r in group[policy.max_count :]]
+                count += self._delete(doomed) if doomed else 0
+        return count
 
     def close(self) -> None:
         """Close the adapter (a scoped view leaves its parent open)."""
@@ -870,20 +959,20 @@ class BaseMemoryAdapter(abc.ABC):
         if kinds is None:
             kind_set = None
         else:
-            raw = [kinds] if isinstance(kinds, str) else list(kinds)
             try:
+                raw = [kinds] if isinstance(kinds, str) else list(kinds)
                 kind_set = frozenset(MemoryKind(k) for k in raw)
-            except ValueError:
+            except (TypeError, ValueError):
                 raise UsageError(
-                    f"unknown memory kind in {raw!r}; use episodic, semantic or procedural"
+                    f"unknown memory kind in {kinds!r}; use episodic, semantic or procedural"
                 ) from None
         return SearchQuery(
             text=text,
             namespace_prefix=self._abs(namespace),
             kinds=kind_set,
             filter=validate_filter(flt) or None,
-            since=_aware(since),
-            until=_aware(until),
+            since=check_when(since, "since"),
+            until=check_when(until, "until"),
             limit=limit,
             offset=offset,
             include_superseded=include_superseded,
@@ -923,13 +1012,15 @@ class BaseMemoryAdapter(abc.ABC):
         self.require(Capability.PRESERVE_IDS)
         records: list[MemoryRecord] = []
         with _open_text(src, "r") as fh:
-            for lineno, line in enumerate(fh, start=1):
+            for lineno, line in _numbered_lines(fh):
                 if not line.strip():
                     continue
                 try:
                     data = json.loads(line)
                 except json.JSONDecodeError as exc:
                     raise ImportFormatError(lineno, f"not JSON ({exc.msg})") from None
+                except RecursionError:
+                    raise ImportFormatError(lineno, "JSON nested too deeply") from None
                 if not isinstance(data, dict):
                     raise ImportFormatError(lineno, "a line must be a JSON object")
                 try:
@@ -939,9 +1030,14 @@ class BaseMemoryAdapter(abc.ABC):
                 if record.expires_at is not None and not self.supports(Capability.TTL):
                     raise ImportFormatError(lineno, f"expires_at set but {self.name!r} has no TTL")
                 records.append(replace(record, namespace=self._scope + record.namespace))
+        if self._redactor is not None:
+            records = [replace(r, content=self._clean_content(r.content), metadata=self._clean_metadata(r.metadata))
+                       for r in records]
         with self._exclusive():  # no other writer may take the ids between check and write
             self._check_ids_in_scope(r.id for r in records)
             self._import_records(records, on_progress=on_progress, batch_size=batch_size)
+        self._audited("import", records, count=len(records),
+                      namespaces=sorted({"/".join(self._rel(r).namespace) for r in records}))
         return len(records)
 
     def _import_records(
@@ -1000,8 +1096,32 @@ class BaseMemoryAdapter(abc.ABC):
     async def apurge(self, namespace: Sequence[str] = ()) -> int:
         return await asyncio.to_thread(self.purge, namespace)
 
+    async def aapply_retention(self, namespace: Sequence[str] = ()) -> int:
+        return await asyncio.to_thread(self.apply_retention, namespace)
+
     def __repr__(self) -> str:
         return f"<{type(self).__name__} scope={'/'.join(self._scope) or '/'}>"
+
+
+def _numbered_lines(fh: IO[str]) -> Iterator[tuple[int, str]]:
+    """The lines of a text (or UTF-8 byte) stream with their numbers; a line that is not
+    UTF-8 raises :class:`ImportFormatError`."""
+    lines = iter(fh)
+    lineno = 0
+    while True:
+        lineno += 1
+        try:
+            line: str | bytes = next(lines)
+        except StopIteration:
+            return
+        except UnicodeDecodeError:
+            raise ImportFormatError(lineno, "not UTF-8 text (is it a binary file?)") from None
+        if isinstance(line, bytes):
+            try:
+                line = line.decode("utf-8")
+            except UnicodeDecodeError:
+                raise ImportFormatError(lineno, "not UTF-8 text (is it a binary file?)") from None
+        yield lineno, line
 
 
 class _open_text:
@@ -1014,7 +1134,13 @@ class _open_text:
 
     def __enter__(self) -> IO[str]:
         if isinstance(self._target, (str, Path)):
-            self._fh = open(self._target, self._mode, encoding="utf-8")
+            try:
+                if self._mode == "w":  # an export holds memories: readable by its owner only
+                    self._fh = os.fdopen(open_private(Path(self._target)), "w", encoding="utf-8")
+                else:
+                    self._fh = open(self._target, self._mode, encoding="utf-8")
+            except OSError as exc:
+                raise UsageError(f"cannot open {self._target}: {exc.strerror or exc}") from None
             return self._fh
         if not isinstance(self._target, io.TextIOBase) and not hasattr(self._target, "read"):
             raise UsageError("expected a path or a text stream")

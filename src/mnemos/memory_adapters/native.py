@@ -40,6 +40,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from mnemos._files import make_private_dirs
 from mnemos.config import default_store_path
 from mnemos.exceptions import (
     ConfigurationError,
@@ -51,9 +52,12 @@ from mnemos.exceptions import (
 from mnemos.memory_adapters import _graph
 from mnemos.memory_adapters._graph import Relation
 from mnemos.memory_adapters._namespace import Namespace
+from mnemos.memory_adapters._native_key import resolve_key
 from mnemos.memory_adapters._native_schema import (
+    DEFAULT_LOCK_TIMEOUT,
     SCHEMA_VERSION,
     connect,
+    db_errors,
     ns_key,
     ns_range,
     ns_tuple,
@@ -77,7 +81,7 @@ from mnemos.memory_adapters._native_store import (
 )
 from mnemos.memory_adapters._ranking import RankingConfig
 from mnemos.memory_adapters._text import content_hash
-from mnemos.memory_adapters._url import embedded_path
+from mnemos.memory_adapters._url import embedded_path, query_params
 from mnemos.memory_adapters._vectors import VectorCache
 from mnemos.memory_adapters.base import (
     BaseMemoryAdapter,
@@ -127,6 +131,15 @@ class NativeMemoryAdapter(BaseMemoryAdapter):
     :class:`~mnemos.exceptions.EmbedderMismatchError`; :meth:`reembed` switches.
     ``ranking`` tunes hybrid search. ``durable=True`` makes commits survive power
     loss too (``synchronous=FULL``); by default they survive a crashed process.
+    ``read_only=True`` opens an existing store to read (writes raise
+    :class:`~mnemos.exceptions.ReadOnlyStoreError`). A write, or opening the store,
+    waits at most ``lock_timeout`` seconds for another writer, then raises
+    :class:`~mnemos.exceptions.StoreBusyError`. A new store file is created 0600
+    (its directory 0700); an empty file or another application's SQLite file raises
+    :class:`~mnemos.exceptions.ForeignStoreError` unless ``initialize=True``.
+    ``key``, ``key_file`` or ``key_env`` (else ``$MNEMOS_STORE_KEY``) encrypt the file with
+    SQLCipher (the ``encryption`` extra); a wrong or missing key raises
+    :class:`~mnemos.exceptions.EncryptionKeyError`.
     """
 
     name: ClassVar[str] = "native"
@@ -158,6 +171,12 @@ class NativeMemoryAdapter(BaseMemoryAdapter):
         clock: Callable[[], datetime] = utcnow,
         ranking: RankingConfig | None = None,
         durable: bool = False,
+        read_only: bool = False,
+        lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+        initialize: bool = False,
+        key: str | bytes | None = None,
+        key_file: str | Path | None = None,
+        key_env: str | None = None,
     ) -> None:
         super().__init__(scope=scope, clock=clock)
         if path is None:
@@ -168,11 +187,14 @@ class NativeMemoryAdapter(BaseMemoryAdapter):
         if str(path) != MEMORY:
             if file.is_dir():
                 raise ConfigurationError(f"{file} is a directory; give the path of the store file")
-            try:
-                file.parent.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise StorageError(f"cannot create {file.parent}: {exc}") from exc
-        conn = connect(file, durable=durable)
+            if not read_only:
+                try:
+                    make_private_dirs(file.parent)
+                except OSError as exc:
+                    raise StorageError(f"cannot create {file.parent}: {exc}") from exc
+        raw_key = resolve_key(key, key_file=key_file, key_env=key_env)
+        conn = connect(file, durable=durable, lock_timeout=lock_timeout, read_only=read_only,
+                       initialize=initialize, key=raw_key if str(path) != MEMORY else None)
         try:
             chosen = self._open_embedder(conn, embedder)
         except BaseException:
@@ -186,6 +208,8 @@ class NativeMemoryAdapter(BaseMemoryAdapter):
         stored = dict(conn.execute("SELECT key, value FROM meta WHERE key LIKE 'embedder%'").fetchall())
         name = stored.get("embedder")
         chosen = _resolve_embedder(name if spec is None and name else spec)
+        if name is None and getattr(conn, "read_only", False):
+            return chosen
         if name is None:
             with transaction(conn):
                 conn.execute("INSERT OR IGNORE INTO meta VALUES ('embedder', ?)", (chosen.name,))
@@ -197,8 +221,29 @@ class NativeMemoryAdapter(BaseMemoryAdapter):
 
     @classmethod
     def from_url(cls, url: str, *, scope: Sequence[str] = (), embedder: object = None) -> NativeMemoryAdapter:
-        """Open ``native:///abs/path.db`` (or ``native://`` for the default store)."""
-        return cls(embedded_path(url, "native"), scope=scope, embedder=embedder)
+        """Open ``native:///abs/path.db`` (or ``native://`` for the default store).
+
+        Query parameters: ``mode=ro`` (read-only), ``lock_timeout=SECONDS``, ``initialize=1``,
+        ``key_env=VARIABLE`` or ``key_file=PATH`` (an encrypted store).
+        """
+        params = query_params(url)
+        mode = params.pop("mode", "rw")
+        if mode not in ("ro", "rw"):
+            raise ConfigurationError(f"mode is ro or rw, not {mode!r}")
+        options: dict[str, Any] = {"read_only": mode == "ro"}
+        if "lock_timeout" in params:
+            try:
+                options["lock_timeout"] = float(params.pop("lock_timeout"))
+            except ValueError:
+                raise ConfigurationError("lock_timeout is a number of seconds") from None
+        if "initialize" in params:
+            options["initialize"] = params.pop("initialize").lower() in ("1", "true", "yes")
+        for name in ("key_env", "key_file"):
+            if name in params:
+                options[name] = params.pop(name)
+        if params:
+            raise ConfigurationError(f"unknown native store URL parameters: {', '.join(sorted(params))}")
+        return cls(embedded_path(url, "native"), scope=scope, embedder=embedder, **options)
 
     # -- properties ---------------------------------------------------------------------
 
@@ -220,7 +265,7 @@ class NativeMemoryAdapter(BaseMemoryAdapter):
                 raise UsageError("this memory adapter is closed")
             try:
                 yield store.conn
-            except sqlite3.DatabaseError as exc:
+            except db_errors() as exc:
                 raise StorageError(f"memory store {store.path}: {exc}") from exc
 
     @contextmanager

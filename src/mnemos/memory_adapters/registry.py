@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from mnemos.config import config_value
-from mnemos.exceptions import ConfigurationError
+from mnemos.exceptions import ConfigurationError, ReadOnlyStoreError
 from mnemos.memory_adapters._namespace import validate_namespace
 from mnemos.memory_adapters.base import BaseMemoryAdapter
 
@@ -104,10 +104,52 @@ def open_memory(
     scope: Sequence[str] = (),
     embedder: Any = None,
 ) -> BaseMemoryAdapter:
-    """Open the memory store ``target`` names (see the module docstring), for ``scope``."""
+    """Open the memory store ``target`` names (see the module docstring), for ``scope``.
+
+    A store opened here (not an adapter passed in) gets the retention policies of
+    ``config.toml``'s ``[[retention]]`` tables, applied now, and its ``redact_pii``
+    and ``audit_log`` settings.
+    """
     scope = validate_namespace(scope)
     if isinstance(target, BaseMemoryAdapter):
         return target.scoped(*scope) if scope else target
+    adapter = _open(target, scope, embedder)
+    from mnemos.memory_adapters.retention import retention_from_config
+
+    _privacy_from_config(adapter)
+    policies = retention_from_config()
+    if policies:
+        try:
+            adapter.set_retention(policies)
+        except ReadOnlyStoreError:
+            adapter.set_retention(policies, apply=False)
+        except BaseException:
+            adapter.close()
+            raise
+    return adapter
+
+
+def _privacy_from_config(adapter: BaseMemoryAdapter) -> None:
+    """``redact_pii = true`` and ``audit_log = "path"`` (with ``audit_actor``) in config.toml."""
+    from mnemos.config import load_config_file
+    from mnemos.memory_adapters.privacy import AuditLog, PiiRedactor
+
+    config = load_config_file()
+    redact = config.get("redact_pii", False)
+    if not isinstance(redact, bool):
+        raise ConfigurationError("config.toml: redact_pii is true or false")
+    if redact:
+        adapter.set_redactor(PiiRedactor())
+    log, actor = config.get("audit_log"), config.get("audit_actor")
+    if log is not None and not isinstance(log, str):
+        raise ConfigurationError("config.toml: audit_log is a file path")
+    if actor is not None and not isinstance(actor, str):
+        raise ConfigurationError("config.toml: audit_actor is a string")
+    if log:
+        adapter.set_audit(AuditLog(log), actor=actor)
+
+
+def _open(target: str | Path | None, scope: Sequence[str], embedder: Any) -> BaseMemoryAdapter:
     if target is None:
         target = config_value("store")
         if not target:

@@ -310,18 +310,17 @@ class ZepMemoryAdapter(BaseMemoryAdapter):
         return self._lock
 
     def _add(self, records: Sequence[MemoryRecord], *, dedup: bool) -> list[MemoryRecord]:
-        stored: list[MemoryRecord] = []
+        stored: list[tuple[int, MemoryRecord]] = []
         with self._lock:
-            by_session: dict[str, list[MemoryRecord]] = {}
-            for record in records:
-                by_session.setdefault(self._ensure_session(record.namespace), []).append(record)
+            by_session: dict[str, list[tuple[int, MemoryRecord]]] = {}
+            for i, record in enumerate(records):
+                by_session.setdefault(self._ensure_session(record.namespace), []).append((i, record))
             for session_id, batch in by_session.items():
                 self._call("store messages", self._client.memory.add, session_id,
-                           messages=[self._message_for(r) for r in batch])
-                stored += [replace(r, id=f"{session_id}:{r.id}") for r in batch]
-        order = {r.id: i for i, r in enumerate(records)}
-        stored.sort(key=lambda r: order[r.id.rpartition(":")[2]])
-        return stored
+                           messages=[self._message_for(r) for _, r in batch])
+                stored += [(i, replace(r, id=f"{session_id}:{r.id}")) for i, r in batch]
+        stored.sort(key=lambda pair: pair[0])
+        return [record for _, record in stored]
 
     def _get(self, ids: Sequence[str]) -> list[MemoryRecord | None]:
         out: list[MemoryRecord | None] = []

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from mnemos.memory_adapters.conformance._fuzz import FuzzReport, run_fuzz
 from mnemos.memory_adapters.conformance._process import (
     ImportKill,
     KillTrial,
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
 __all__ = [
     "UNICODE_SAMPLES",
     "AdapterConformance",
+    "FuzzReport",
     "ImportKill",
     "KillTrial",
     "ManualClock",
@@ -43,6 +45,7 @@ __all__ = [
     "WriterResult",
     "open_from_opener",
     "run_concurrent_writers",
+    "run_fuzz",
     "run_killed_import",
     "run_sigkill_trial",
     "snapshot",

@@ -87,6 +87,9 @@ class ConformanceBase:
     sigkill_writes: ClassVar[int] = 2000
     import_kill_records: ClassVar[int] = 2000
     """Records in the file a killed import works through (in 8 batches)."""
+    fuzz_calls: ClassVar[int] = 300
+    """Random calls of the fuzz test (``benchmarks/fuzz_memory.py`` runs 10,000)."""
+    fuzz_seed: ClassVar[int] = 1
     process_timeout: ClassVar[float] = 300.0
     """Seconds a group of writer processes may take before the test fails."""
 

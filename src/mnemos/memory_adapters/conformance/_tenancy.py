@@ -5,13 +5,18 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import math
 import time
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 
-from mnemos.exceptions import MemoryNotFoundError, ScopeViolationError, UsageError
+from mnemos.exceptions import MemoryNotFoundError, MnemosError, ScopeViolationError, UsageError
 from mnemos.memory_adapters.base import BaseMemoryAdapter, Capability, MemoryKind, MemoryRecord
 from mnemos.memory_adapters.conformance._base import ConformanceBase, Stores
+from mnemos.memory_adapters.conformance._fuzz import run_fuzz
 from mnemos.memory_adapters.conformance._support import exact, snapshot
 
 __all__ = ["TenancyTests"]
@@ -186,3 +191,80 @@ class TenancyTests(ConformanceBase):
         fourth = adapter.supersede(other.id, "the depot is in Selby")
         adapter.delete(fourth.id, with_history=True)
         assert {r.id for r in adapter.list(include_superseded=True)} == {first.id, second.id}
+
+    # -- bad input ----------------------------------------------------------------------
+
+    def test_fuzzed_calls_end_in_results_or_typed_errors(self, stores: Stores) -> None:
+        """A seeded fuzz of the public API: no raw exception, nothing changed outside
+        the fuzzed scope, every read of the scope works afterwards, the storage is sound."""
+        report = run_fuzz(lambda scope: stores.open(scope), calls=self.fuzz_calls, seed=self.fuzz_seed)
+        details = "\n".join(report.examples.values())
+        assert report.untyped == 0, report.summary() + "\n" + details
+        assert report.changed_outside == 0, report.summary()
+        assert report.poisoned == [], report.poisoned
+        assert self.integrity_check(stores.location) in (None, "ok")
+
+    def test_each_bad_input_found_by_fuzzing_is_a_typed_error(self, stores: Stores, tmp_path: Path) -> None:
+        root = stores.open()
+        kept = root.add("a memory that must survive", namespace=("n",), metadata={"k": 1})
+        before = snapshot(root)
+        far_east = timezone(timedelta(hours=23, minutes=59))
+        calls: list[Callable[[], object]] = [
+            lambda: root.add("x", namespace=("bad\udc80part",)),
+            lambda: root.add("x", namespace=("n",), metadata={"s": "bad \ud834 value"}),
+            lambda: root.add("x", namespace=("n",), metadata={"bad \udfff key": 1}),
+            lambda: root.get("bad\ud800id"),
+            lambda: root.get_many(["bad\ud800id"]),
+            lambda: root.list(filter={"k": "bad\ud800value"}),
+            lambda: root.namespaces(("bad\udc80",)),
+            lambda: root.count(("bad\udc80",)),
+            lambda: root.list(since="tomorrow"),  # type: ignore[arg-type]
+            lambda: root.add("x", namespace=("n",), expires_at="tomorrow"),  # type: ignore[arg-type]
+            lambda: root.add("x", namespace=("n",), ttl_seconds=math.inf),
+            lambda: root.add("x", namespace=("n",), ttl_seconds=1e308),
+            lambda: root.list(limit=10**30),
+            lambda: root.list(offset=10**30),
+            lambda: root.list(since=datetime(1, 1, 1, tzinfo=far_east)),
+            lambda: root.add("x", namespace=("n",), created_at=datetime(1, 1, 1, tzinfo=far_east)),
+            lambda: root.list(kinds=5),  # type: ignore[arg-type]
+            lambda: root.list(since=17),  # type: ignore[arg-type]
+            lambda: root.add_many("not a list"),  # type: ignore[arg-type]
+            lambda: root.add_many([["content", "x"]]),  # type: ignore[list-item]
+            lambda: root.add("x", namespace=("n",), metadata=_deep(5000)),
+            lambda: root.add("x", namespace=("n",), metadata=_deep(980)),
+            lambda: root.list(filter={"k": {"$in": [_deep(2000)]}}),
+        ]
+        if self.can_search(root):
+            calls += [
+                lambda: root.search("lone \ud800 surrogate"),
+                lambda: root.search("x", limit=10**30),
+                lambda: root.search("x", since="tomorrow"),  # type: ignore[arg-type]
+            ]
+        if root.supports(Capability.UPDATE):
+            calls += [
+                lambda: root.update(kept.id, metadata=_deep(5000)),
+                lambda: root.update(kept.id, importance=math.nan),
+            ]
+        if root.supports(Capability.PRESERVE_IDS):
+            binary = tmp_path / "binary.jsonl"
+            binary.write_bytes(bytes(range(256)) * 8)
+            deep_line = '{"id": "d", "namespace": ["n"], "metadata": ' + '{"a": ' * 5000 + "1" + "}" * 5001
+            calls += [
+                lambda: root.import_jsonl(binary),
+                lambda: root.import_jsonl(io.StringIO(deep_line + "\n")),
+                lambda: root.import_jsonl(42),  # type: ignore[arg-type]
+            ]
+        for index, call in enumerate(calls):
+            with pytest.raises(MnemosError):
+                call()
+            assert snapshot(root) == before, f"bad call #{index} changed the store"
+        if root.supports(Capability.TIME_FILTER):
+            assert [r.id for r in root.list(since="2020-01-01")] == [kept.id]  # type: ignore[arg-type]
+        assert root.list(namespace=("n",)) == [root.get(kept.id)]
+
+
+def _deep(depth: int) -> dict[str, object]:
+    value: dict[str, object] = {"leaf": 1}
+    for _ in range(depth):
+        value = {"n": value}
+    return value
