@@ -1,7 +1,10 @@
 """Brainstorms on the real local model (SmolLM2-135M on llama.cpp), end to end.
 
-Two sessions in two processes of ``mnemos brainstorm`` (``brainstorm_run``
-over MCP on the local model is in ``tests/tools/test_mcp_brainstorm.py``). The model is weak and its wording is its own, so these tests assert
+Two sessions in two processes of ``mnemos brainstorm``, once on the embedded
+model and once through the ``openai:`` provider over real HTTP (llama.cpp's
+OpenAI-compatible server on 127.0.0.1, ``base_url`` from ``config.toml``);
+``brainstorm_run`` over MCP on the local model is in
+``tests/tools/test_mcp_brainstorm.py``. The model is weak and its wording is its own, so these tests assert
 structure and memory effects, never wording: a valid ledger, ideas that are
 the model's text (no persona-file string), accepted ideas written to team
 memory once, and the first session's accepted ideas in the second session's
@@ -10,15 +13,18 @@ prompts. Greedy decoding (temperature 0) keeps the runs repeatable.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from llama_server import llama_http_server, tokens_generated
 from mnemos.agents import local_model_available
 from mnemos.graphs._personas import BUILTIN_PERSONAS, load_personas
 from mnemos.graphs._turn import normalize
@@ -68,16 +74,39 @@ def assert_model_text(ideas: list[dict[str, Any]]) -> None:
             assert normalize(c["text"]) not in persona
 
 
-def _mnemos(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MNEMOS_")}
-    env.update(MNEMOS_HOME=str(home), COLUMNS="200", MNEMOS_MODEL="local:smollm2", MNEMOS_MODEL_TEMPERATURE="0")
+@contextlib.contextmanager
+def _model(kind: str, home: Path) -> Iterator[dict[str, str]]:
+    """The environment of the ``mnemos brainstorm`` processes for one way of reaching the model."""
+    if kind == "local":
+        yield {"MNEMOS_MODEL": "local:smollm2", "MNEMOS_MODEL_TEMPERATURE": "0"}
+        return
+    pytest.importorskip("langchain_openai")
+    with llama_http_server() as url:
+        home.mkdir(parents=True, exist_ok=True)
+        (home / "config.toml").write_text(
+            f'[model]\nprovider = "openai:smollm2"\nbase_url = "{url}"\ntemperature = 0.0\ntimeout = 300\n'
+        )
+        before = tokens_generated(url)
+        yield {}
+        assert tokens_generated(url) > before  # the sessions' model calls went over HTTP
+
+
+def _mnemos(home: Path, model_env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MNEMOS_") and k != "OPENAI_API_KEY"}
+    env.update(MNEMOS_HOME=str(home), COLUMNS="200", **model_env)
     return subprocess.run([sys.executable, "-m", "mnemos.cli", "brainstorm", *args], env=env,
                           capture_output=True, text=True, timeout=900)
 
 
-def test_two_sessions_in_two_processes_on_the_local_model(tmp_path: Path) -> None:
+@pytest.mark.parametrize("kind", ["local", "openai-http"])
+def test_two_sessions_in_two_processes_on_the_local_model(tmp_path: Path, kind: str) -> None:
     home = tmp_path / "home"
-    first = _mnemos(home, TOPIC, "--rounds", "2", "--thread", "one", "--out", str(tmp_path / "one"))
+    with _model(kind, home) as model_env:
+        _two_sessions(tmp_path, home, model_env)
+
+
+def _two_sessions(tmp_path: Path, home: Path, model_env: dict[str, str]) -> None:
+    first = _mnemos(home, model_env, TOPIC, "--rounds", "2", "--thread", "one", "--out", str(tmp_path / "one"))
     assert first.returncode == 0, first.stderr
     ledger = json.loads((tmp_path / "one" / "ideas.json").read_text())
     assert ledger.get("rehearsal") is False and ledger["ideas"]
@@ -95,7 +124,7 @@ def test_two_sessions_in_two_processes_on_the_local_model(tmp_path: Path) -> Non
     finally:
         store.close()
 
-    second = _mnemos(home, NEXT, "--rounds", "1", "--thread", "two", "--out", str(tmp_path / "two"))
+    second = _mnemos(home, model_env, NEXT, "--rounds", "1", "--thread", "two", "--out", str(tmp_path / "two"))
     assert second.returncode == 0, second.stderr
     transcript = json.loads((tmp_path / "two" / "transcript.json").read_text())
     prompts = "\n".join(m["content"] for p in transcript["prompts"] for m in p["messages"])
