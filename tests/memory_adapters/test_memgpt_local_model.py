@@ -103,3 +103,49 @@ def test_memgpt_on_the_local_model_keeps_what_it_did_across_a_restart(tmp_path: 
         again.close()
     print(f"\n{len(replies.calls)} replies, {len(edits) - 1} unforced core edits, {len(inserted)} archival inserts, "
           f"evicted: {evicted}")
+
+
+def test_memgpt_on_the_local_model_searches_archival_memory_after_eviction(tmp_path: Path) -> None:
+    """Eviction, then an archival search the model writes itself. The window is emptied with
+    ``context.evict()`` (what a full window triggers; a 135M model's short turns would take
+    dozens of turns to fill a window that holds the tool schemas); the insert and the search
+    are forced calls whose arguments are the model's own. Asserted: the evicted messages left
+    the prompt and stay in recall memory, the model's search runs through the tool, and the
+    passage it inserted before the eviction is in archival memory after a restart."""
+    model = resolve_model("local:smollm2", max_tokens=64, seed=7)
+    memory = MemGPTMemoryAdapter(tmp_path / "memgpt.db", embedder="hashing")
+    agent = MemGPTAgent(model, memory, namespace=NS, human="", persona="I am a helpful assistant.",
+                        always_call=True, summarizer="extractive", context_window=3000,
+                        max_chained_calls=1)
+    for text in SAID[:2]:
+        assert isinstance(agent.step(text), str)
+    insert = model.bind_tools(agent.tools, tool_choice="archival_memory_insert").invoke(
+        [*agent.context.messages(), HumanMessage("Save where I work and live in your archival memory.")]
+    )
+    (call,) = insert.tool_calls
+    assert call["name"] == "archival_memory_insert" and str(call["args"].get("content", "")).strip()
+    result, ok = agent._run(call)
+    assert ok, result
+    passage = str(call["args"]["content"])
+
+    assert agent.context.evict() > 0
+    assert agent.events[-1].kind == "evicted"
+    said = [m.text for m in agent.context.queue if isinstance(m, HumanMessage)]
+    assert SAID[0] not in said  # the oldest turn left the prompt...
+    assert any(SAID[0] in hit.record.content
+               for hit in memory.conversation_search(NS, "name Ada", page_size=5))  # ...and stays in recall
+
+    search = model.bind_tools(agent.tools, tool_choice="archival_memory_search").invoke(
+        [*agent.context.messages(), HumanMessage("Where do I work? Search your archival memory.")]
+    )
+    (found,) = search.tool_calls
+    assert found["name"] == "archival_memory_search" and str(found["args"].get("query", "")).strip()
+    result, ok = agent._run(found)
+    assert ok and result.strip(), result
+    memory.close()
+
+    again = MemGPTMemoryAdapter(tmp_path / "memgpt.db", embedder="hashing")
+    try:
+        assert any(hit.record.content == passage for hit in again.archival_memory_search(NS, passage))
+    finally:
+        again.close()
