@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import psycopg
 import pytest
@@ -83,14 +83,17 @@ def _ranked(store: BaseMemoryAdapter, query: str, **kwargs: Any) -> list[tuple[s
     ]
 
 
-def test_search_ranks_and_explains_as_native_does(tmp_path: Path, pg_schemas: Schemas) -> None:
-    """The same records in both stores: the same hits, in the same order, for the same reasons."""
+@pytest.mark.parametrize("statistics", ["scope", "store"])
+def test_search_ranks_and_explains_as_native_does(
+    tmp_path: Path, pg_schemas: Schemas, statistics: Literal["scope", "store"]
+) -> None:
+    """The same records in both stores: the same hits, in the same order, for the same
+    reasons, with BM25's statistics per scope (the default) or over the whole store."""
     items = _corpus(random.Random(5))
     clock = lambda: NOW  # noqa: E731
-    # PostgreSQL computes BM25 over the whole store, as FTS5 does: compare native in that mode
-    native = NativeMemoryAdapter(tmp_path / "n.db", embedder="hashing:256", clock=clock,
-                                 ranking=RankingConfig(keyword_statistics="store"))
-    postgres = PostgresMemoryAdapter(pg_schemas.new_url(), embedder="hashing:256", clock=clock)
+    ranking = RankingConfig(keyword_statistics=statistics)
+    native = NativeMemoryAdapter(tmp_path / "n.db", embedder="hashing:256", clock=clock, ranking=ranking)
+    postgres = PostgresMemoryAdapter(pg_schemas.new_url(), embedder="hashing:256", clock=clock, ranking=ranking)
     try:
         for store in (native, postgres):
             for start in range(0, len(items), 50):
@@ -110,10 +113,9 @@ def test_search_ranks_and_explains_as_native_does(tmp_path: Path, pg_schemas: Sc
                 {"namespace": NS, "limit": 10, "ranking": RankingConfig(mode="keyword")},
                 {"namespace": NS, "limit": 10, "ranking": RankingConfig(mode="vector", neighbour_weight=0)},
             ):
-                native_kwargs = dict(kwargs)
                 if isinstance(kwargs.get("ranking"), RankingConfig):
-                    native_kwargs["ranking"] = replace(kwargs["ranking"], keyword_statistics="store")
-                expected = _ranked(native, query, **native_kwargs)
+                    kwargs = {**kwargs, "ranking": replace(kwargs["ranking"], keyword_statistics=statistics)}
+                expected = _ranked(native, query, **kwargs)
                 assert _ranked(postgres, query, **kwargs) == expected, (query, kwargs)
                 compared += len(expected)
         assert compared > 200
@@ -123,6 +125,43 @@ def test_search_ranks_and_explains_as_native_does(tmp_path: Path, pg_schemas: Sc
     finally:
         native.close()
         postgres.close()
+
+
+def _fingerprint(store: BaseMemoryAdapter, query: str) -> list[tuple[str, float, list[tuple[str, float, float, str]]]]:
+    return [
+        (hit.record.id, hit.score, [(r.signal, r.value, r.contribution, r.detail) for r in hit.reasons])
+        for hit in store.search(query, limit=10)
+    ]
+
+
+@pytest.mark.parametrize("statistics", ["scope", "store"])
+def test_reasons_in_one_scope_ignore_what_another_scope_stores(
+    pg_schemas: Schemas, statistics: Literal["scope", "store"]
+) -> None:
+    """Keyword statistics are per scope by default: many documents another scope stores
+    with the same words change nothing in this scope's scores and reasons (with
+    ``keyword_statistics="store"`` they do, which shows the test can fail)."""
+    root = PostgresMemoryAdapter(pg_schemas.new_url(), embedder="hashing:256", clock=lambda: NOW,
+                                 ranking=RankingConfig(keyword_statistics=statistics))
+    try:
+        alice = root.scoped("users", "alice")
+        alice.add("the lighthouse keeper rows out at dawn", namespace=("notes",))
+        alice.add("a lighthouse lighthouse on the cliff, painted red and white, very old", namespace=("notes",))
+        alice.add("the keeper's logbook mentions a storm", namespace=("notes",))
+        alice.add("bread, milk and lighthouse-shaped biscuits", namespace=("shopping",))
+        queries = ["lighthouse", "lighthouse keeper", "keeper storm logbook"]
+        before = {q: _fingerprint(alice, q) for q in queries}
+        bob = root.scoped("users", "bob")
+        bob.add_many(
+            [{"content": f"lighthouse {'x ' * (i % 40)}number {i}", "namespace": ("spam",)} for i in range(600)]
+            + [{"content": f"keeper {i}", "namespace": ("spam",)} for i in range(300)]
+        )
+        after = {q: _fingerprint(alice, q) for q in queries}
+        assert (after == before) == (statistics == "scope")
+        keyword = [r for hit in alice.search("lighthouse") for r in hit.reasons if r.signal == "keyword"]
+        assert keyword and all("bm25" in r.detail for r in keyword)
+    finally:
+        root.close()
 
 
 def test_filters_apply_before_the_limit(store: PostgresMemoryAdapter) -> None:

@@ -5,9 +5,15 @@ PostgreSQL doing the filtering:
 
 1. the query's words become lexemes of the store's text-search configuration;
    the commonest are dropped past the posting budget, as native does;
-2. the keyword list is the best BM25 scores (FTS5's formula: k1 1.2, b 0.75,
-   idf ``log((N - n + 0.5) / (n + 0.5))``) among rows matching the ``tsquery``
-   (GIN index) and every filter, computed in SQL from the ``tsvector``;
+2. the keyword list is the best BM25 scores among rows matching the ``tsquery``
+   (GIN index) and every filter. By default (``keyword_statistics="scope"``) its
+   statistics are those of the records the search can see, as native computes
+   them (idf ``ln(1 + (N - n + 0.5) / (n + 0.5))``, lengths normalised by the
+   matching records' mean), so nothing another scope stores shows in scores or
+   reasons; with ``"store"`` it is FTS5's formula over the whole table (idf
+   ``log((N - n + 0.5) / (n + 0.5))``), computed in SQL from the ``tsvector``.
+   Term frequencies for the posting budget are counted under the query's
+   namespace prefix (the whole table with ``"store"``);
 3. the vector list is the nearest rows by cosine (HNSW index; pgvector's
    iterative scan keeps going until enough rows pass the filters);
 4. fusion, episode neighbours, graph links, recency and importance come from
@@ -29,11 +35,13 @@ import numpy as np
 import numpy.typing as npt
 
 from mnemos.memory_adapters._filters import matches_filter
+from mnemos.memory_adapters._namespace import Namespace
 from mnemos.memory_adapters._postgres_filters import SqlFilter, filter_sql
 from mnemos.memory_adapters._postgres_graph import build_graph
 from mnemos.memory_adapters._postgres_store import (
     RECORD_COLUMNS,
     PgStore,
+    ns_cond,
     records,
     row_to_record,
     where,
@@ -68,6 +76,9 @@ class _Conditions:
     def __init__(self, query: SearchQuery) -> None:
         self.query = query
         conds, params = where(query)
+        self.visible_sql = " AND ".join(conds)
+        """Every condition but the metadata filter (the records BM25's ``N`` counts)."""
+        self.visible_params: list[Any] = list(params)
         self.filter: SqlFilter = filter_sql(query.filter)
         self.sql = " AND ".join(conds + self.filter.conds)
         self.params: list[Any] = params + self.filter.params
@@ -164,25 +175,33 @@ def _quote_lexeme(lexeme: str) -> str:
     return "'" + lexeme.replace("\\", "\\\\").replace("'", "''") + "'"
 
 
-def _document_frequencies(store: PgStore, conn: Any, lexemes: list[str], cap: int, size: int) -> dict[str, int]:
-    """How many memories hold each lexeme, counted up to ``cap`` (enough for the posting
-    budget); cached until the store's size changes (by a tenth, on big stores)."""
-    changed = size != store.df_size if size < _EXACT_DF_BELOW else abs(size - store.df_size) > store.df_size // 10
-    if changed:
-        store.df_cache.clear()
-        store.df_size = size
-    missing = [t for t in lexemes if t not in store.df_cache]
+def _document_frequencies(
+    store: PgStore, conn: Any, lexemes: list[str], cap: int, size: int, prefix: Namespace | None
+) -> dict[str, int]:
+    """How many memories under ``prefix`` (``None``: in the store) hold each lexeme,
+    counted up to ``cap`` (enough for the posting budget); cached per prefix until the
+    number of memories there changes (by a tenth, past 50,000)."""
+    cache = store.df_cache.setdefault(prefix, {})
+    last = store.df_size.get(prefix, 0)
+    if size != last if size < _EXACT_DF_BELOW else abs(size - last) > last // 10:
+        cache.clear()
+        store.df_size[prefix] = size
+    missing = [t for t in lexemes if t not in cache]
     if missing:
+        cond, params = ns_cond(prefix) if prefix is not None else ("true", [])
         rows = conn.execute(
-            """SELECT t.lexeme, (SELECT count(*) FROM (SELECT 1 FROM memories
-                   WHERE tsv @@ t.q::tsquery LIMIT %s) hits)
+            f"""SELECT t.lexeme, (SELECT count(*) FROM (SELECT 1 FROM memories
+                   WHERE tsv @@ t.q::tsquery AND {cond} LIMIT %s) hits)
                FROM unnest(%s::text[], %s::text[]) AS t(lexeme, q)""",
-            (cap, missing, [_quote_lexeme(t) for t in missing]),
+            (*params, cap, missing, [_quote_lexeme(t) for t in missing]),
         ).fetchall()
-        if len(store.df_cache) > 100_000:
+        if sum(len(c) for c in store.df_cache.values()) > 100_000:
             store.df_cache.clear()
-        store.df_cache.update({t: int(n) for t, n in rows})
-    return {t: store.df_cache.get(t, 0) for t in lexemes}
+            store.df_size.clear()
+            cache = store.df_cache[prefix] = {}
+            store.df_size[prefix] = size
+        cache.update({t: int(n) for t, n in rows})
+    return {t: cache.get(t, 0) for t in lexemes}
 
 
 def _keyword_list(
@@ -200,8 +219,9 @@ def _keyword_list(
     if not lexemes:
         return []
     budget = config.max_keyword_postings
-    n, avgdl = store.corpus_stats(conn)
-    docs = _document_frequencies(store, conn, lexemes, 2 * budget + 1, n)
+    prefix = where_.query.namespace_prefix if config.keyword_statistics == "scope" else None
+    n, avgdl = store.corpus_stats(conn, prefix)
+    docs = _document_frequencies(store, conn, lexemes, 2 * budget + 1, n, prefix)
     kept: list[str] = []
     total = 0
     for count, term in sorted((docs[t], t) for t in lexemes if docs.get(t)):
@@ -211,6 +231,8 @@ def _keyword_list(
         total += count
     if not kept:
         return []
+    if prefix is not None:
+        return _keyword_list_scope(conn, kept, where_, want)
     n = max(n, *(docs[t] for t in kept))  # the count may lag writes made since
     idf = [max(1e-6, math.log((n - docs[t] + 0.5) / (docs[t] + 0.5))) for t in kept]
     tsquery = " | ".join(_quote_lexeme(t) for t in kept)
@@ -238,6 +260,39 @@ def _keyword_list(
         if where_.exact or len(rows) < size or len(kept_rows) >= want:
             return kept_rows[:want]
         size *= 4
+
+
+def _keyword_list_scope(conn: Any, kept: list[str], where_: _Conditions, want: int) -> list[tuple[int, float]]:
+    """BM25 with the statistics of what the query can see, as native's: every row matching
+    ``kept`` (within the posting budget, so few) that passes the filters is fetched and
+    scored with ``N`` the records the query's conditions but its metadata filter admit,
+    ``df`` the matching rows holding each term, lengths over the matching rows' mean."""
+    tfs = ", ".join("m.tf[array_position(a.lx, %s)]" for _ in kept)
+    rows = [
+        r for r in conn.execute(
+            f"""SELECT m.rowid, m.doc_len, m.metadata, {tfs} FROM memories m
+                CROSS JOIN LATERAL (SELECT tsvector_to_array(m.tsv) AS lx OFFSET 0) a
+                WHERE m.tsv @@ %s::tsquery AND {where_.sql}""",
+            [*kept, " | ".join(_quote_lexeme(t) for t in kept), *where_.params],
+        ).fetchall()
+        if where_.passes(r[2])
+    ]
+    if not rows:
+        return []
+    visible = conn.execute(
+        f"SELECT count(*) FROM memories m WHERE {where_.visible_sql}", where_.visible_params
+    ).fetchone()[0]
+    n = max(int(visible), len(rows))
+    df = [sum(1 for r in rows if r[3 + i]) for i in range(len(kept))]
+    idf = [math.log1p((n - d + 0.5) / (d + 0.5)) for d in df]
+    mean = sum(r[1] for r in rows) / len(rows) or 1.0
+    scored = []
+    for r in rows:
+        norm = _K1 * (1 - _B + _B * r[1] / mean)
+        score = sum(idf[i] * tf * (_K1 + 1) / (tf + norm) for i, tf in enumerate(r[3:]) if tf)
+        scored.append((r[0], float(score)))
+    scored.sort(key=lambda x: (-x[1], x[0]))
+    return scored[:want]
 
 
 def _vector_list(

@@ -52,10 +52,12 @@ class PgStore:
         self.closed = False
         self._local = threading.local()
         self.lock = threading.Lock()
-        self.df_cache: dict[str, int] = {}
-        self.df_size = 0
-        self.stats: tuple[float, int, float] | None = None
-        """(when, memories, average words) for BM25, refreshed now and then on big stores."""
+        self.df_cache: dict[Namespace | None, dict[str, int]] = {}
+        """Document frequencies per namespace prefix (``None``: the whole store)."""
+        self.df_size: dict[Namespace | None, int] = {}
+        self.stats: dict[Namespace | None, tuple[float, int, float]] = {}
+        """(when, memories, average words) per namespace prefix (``None``: the whole store),
+        refreshed now and then on big stores."""
 
     def _check_open(self) -> None:
         if self.closed:
@@ -94,23 +96,29 @@ class PgStore:
                     yield conn
                 finally:
                     self._local.conn = None
-                    self.stats = None
+                    self.stats.clear()
         except psycopg.Error as exc:
             raise StorageError(f"PostgreSQL memory store {self.schema!r}: {exc}") from exc
 
     def lock_key(self, label: str) -> str:
         return f"mnemos:{self.schema}:{label}"
 
-    def corpus_stats(self, conn: Any) -> tuple[int, float]:
-        """Memories in the store and their average length in words, for BM25: counted again
-        after this store writes, else at most every 2 s (30 s past 50,000 memories)."""
+    def corpus_stats(self, conn: Any, prefix: Namespace | None = None) -> tuple[int, float]:
+        """Memories under ``prefix`` (``None``: in the store) and their average length in
+        words: counted again after this store writes, else at most every 2 s (30 s past
+        50,000 memories)."""
         now = time.monotonic()
-        cached = self.stats
+        cached = self.stats.get(prefix)
         if cached is not None and now - cached[0] < (30.0 if cached[1] >= 50_000 else 2.0):
             return cached[1], cached[2]
-        n, total = conn.execute("SELECT count(*), coalesce(sum(doc_len), 0) FROM memories").fetchone()
-        self.stats = (now, int(n), float(total) / n if n else 0.0)
-        return self.stats[1], self.stats[2]
+        cond, params = ns_cond(prefix) if prefix is not None else ("true", [])
+        n, total = conn.execute(
+            f"SELECT count(*), coalesce(sum(doc_len), 0) FROM memories WHERE {cond}", params
+        ).fetchone()
+        if len(self.stats) > 1_000:
+            self.stats.clear()
+        stats = self.stats[prefix] = (now, int(n), float(total) / n if n else 0.0)
+        return stats[1], stats[2]
 
     def close(self) -> None:
         self.closed = True

@@ -54,7 +54,7 @@ class RankingConfig:
     keyword_statistics: Literal["scope", "store"] = "scope"
     """Where BM25's statistics come from: the records the search can see (``scope``,
     so nothing about other scopes shows in scores or reasons), or the whole store
-    (``store``: FTS5's own bm25, as the PostgreSQL adapter computes it)."""
+    (``store``: FTS5's own bm25; on PostgreSQL the same formula over the whole table)."""
     rrf_k: float = 3.0
     """Reciprocal-rank-fusion constant: larger flattens the rank differences (the
     usual 60 is far too flat for conversational memory; see the module docstring)."""
