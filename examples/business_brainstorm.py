@@ -7,6 +7,7 @@ recalls them: it builds on the accepted ideas and does not bring back the
 rejected ones.
 
     python examples/business_brainstorm.py              # both sessions, each in its own process
+    python examples/business_brainstorm.py "How can a small town keep its last bakery open?"
     python examples/business_brainstorm.py --session 1  # just one
     python examples/business_brainstorm.py --rounds 3   # longer sessions
 
@@ -33,13 +34,17 @@ from mnemos.graphs import sqlite_checkpointer
 from mnemos.graphs.groupchat import GroupChat, load_personas, participants_from_personas
 from mnemos.memory_adapters.native import NativeMemoryAdapter
 
-TOPICS = {  # questions: a small model answers "How ...?" with ideas, a bare noun phrase with names
-    1: "How should a hospital reduce nurse burnout?",
-    2: "How should a hospital reduce nurse burnout? The next steps",
-}
+# a question: a small model answers "How ...?" with ideas, a bare noun phrase with names
+DEFAULT_TOPIC = "How should a hospital reduce nurse burnout?"
+SESSIONS = (1, 2)
 
 
-def run_session(number: int, workdir: Path, rounds: int) -> None:
+def session_topic(topic: str, number: int) -> str:
+    """Session 1 asks the question; session 2 asks for the next steps on it."""
+    return topic if number == 1 else f"{topic} The next steps"
+
+
+def run_session(number: int, workdir: Path, rounds: int, topic: str = DEFAULT_TOPIC) -> None:
     """One brainstorm session, written to workdir/session-N/."""
     log = logging.getLogger("mnemos.agents")
     log.disabled = True  # resolve_model logs the offline notice; it is printed once below instead
@@ -53,10 +58,10 @@ def run_session(number: int, workdir: Path, rounds: int) -> None:
     chat = GroupChat(participants=members, moderator=moderator, team_memory=memory, team=personas.team,
                      max_rounds=rounds)
     thread = f"business-{number}-{uuid.uuid4().hex[:6]}"
-    result = chat.run(TOPICS[number], thread_id=thread, checkpointer=sqlite_checkpointer(workdir / "checkpoints.db"))
+    result = chat.run(session_topic(topic, number), thread_id=thread, checkpointer=sqlite_checkpointer(workdir / "checkpoints.db"))
     memory.close()
 
-    print(f"\n=== session {number}: {TOPICS[number]} (thread {thread})")
+    print(f"\n=== session {number}: {session_topic(topic, number)} (thread {thread})")
     if result.rehearsal:
         print("rehearsal on the offline model: the ideas are placeholders and nothing is remembered")
     if result.recalled.get("accepted") or result.recalled.get("rejected"):
@@ -81,22 +86,27 @@ def run_session(number: int, workdir: Path, rounds: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--session", type=int, choices=sorted(TOPICS), help="Run one session in this process.")
+    parser.add_argument("topic", nargs="?", default=DEFAULT_TOPIC,
+                        help=f"What to brainstorm, best as a question (default: {DEFAULT_TOPIC!r}).")
+    parser.add_argument("--session", type=int, choices=SESSIONS, help="Run one session in this process.")
     parser.add_argument("--workdir", type=Path, default=None, help="Where memory and transcripts go.")
     parser.add_argument("--rounds", type=int, default=2, help="Rounds per session (default 2).")
     args = parser.parse_args()
     workdir = (args.workdir or mnemos_home() / "examples" / "business_brainstorm").expanduser()
     workdir.mkdir(parents=True, exist_ok=True)
     if args.session:
-        run_session(args.session, workdir, args.rounds)
+        run_session(args.session, workdir, args.rounds, args.topic)
         return
-    for number in sorted(TOPICS):  # each session in a process of its own: only memory connects them
-        subprocess.run([sys.executable, __file__, "--session", str(number), "--workdir", str(workdir),
+    for number in SESSIONS:  # each session in a process of its own: only memory connects them
+        subprocess.run([sys.executable, __file__, args.topic, "--session", str(number), "--workdir", str(workdir),
                         "--rounds", str(args.rounds)], check=True)
-    first = json.loads((workdir / "session-1" / "ideas.json").read_text())["ideas"]
+    ledger = json.loads((workdir / "session-1" / "ideas.json").read_text())
+    if ledger.get("rehearsal"):
+        print("\nsession 1 was a rehearsal: it remembered nothing for session 2 to build on")
+        return
     second = json.loads((workdir / "session-2" / "transcript.json").read_text())
     prompt = "\n".join(m["content"] for m in second["prompts"][0]["messages"])
-    carried = [i["text"] for i in first if i["status"] == "accepted" and i["text"] in prompt]
+    carried = [i["text"] for i in ledger["ideas"] if i["status"] == "accepted" and i["text"] in prompt]
     print(f"\nsession 2's first prompt carried {len(carried)} accepted idea(s) from session 1:")
     for text in carried:
         print(f"  {text}")

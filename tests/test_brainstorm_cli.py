@@ -117,12 +117,16 @@ def test_business_brainstorm_example_rehearses_two_sessions_offline(tmp_path: Pa
     env["MNEMOS_HOME"] = str(tmp_path / "home")
     env["MNEMOS_MODEL"] = "offline"
     example = Path(__file__).resolve().parents[1] / "examples" / "business_brainstorm.py"
-    out = subprocess.run([sys.executable, str(example)], env=env, capture_output=True, text=True, timeout=300)
+    topic = "How can a library attract teenagers?"
+    out = subprocess.run([sys.executable, str(example), topic, "--rounds", "1"], env=env, capture_output=True,
+                         text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert "using the offline model" not in out.stderr
     assert out.stdout.count("rehearsal on the offline model") == 2
-    assert "=== session 2" in out.stdout and "recalled from earlier sessions:" not in out.stdout
-    assert "carried 0 accepted idea(s) from session 1" in out.stdout
+    assert f"=== session 1: {topic} (thread" in out.stdout and f"=== session 2: {topic} The next steps" in out.stdout
+    assert "recalled from earlier sessions:" not in out.stdout
+    assert "session 1 was a rehearsal: it remembered nothing for session 2 to build on" in out.stdout
+    assert "carried" not in out.stdout
 
 
 _SLOW_MODEL_CLI = """

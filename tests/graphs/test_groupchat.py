@@ -21,7 +21,7 @@ from brainstorm_standin import standin_team, topic_word
 from mnemos.agents import Agent, ScriptedChatModel, approx_tokens
 from mnemos.exceptions import ConfigurationError, UsageError
 from mnemos.graphs import sqlite_checkpointer
-from mnemos.graphs._ledger import moves_from_text, similar
+from mnemos.graphs._ledger import moves_from_contribution, moves_from_text, similar
 from mnemos.graphs._personas import load_personas
 from mnemos.graphs._turn import normalize
 from mnemos.graphs.groupchat import GroupChat, Participant, View, participants_from_personas
@@ -187,6 +187,23 @@ def test_line_format_parsing() -> None:
     assert moves.ideas == ["A shop app"]
     assert moves.critiques == [(2, "too costly")]
     assert moves.votes == [(2, -1), (3, 1)]
+
+
+@pytest.mark.parametrize(
+    ("reply", "idea"),
+    [  # wrappings SmolLM2 produced around its ideas (a real run), and texts that must stay whole
+        ("0:36;2597} A simple solution for the local baker's market", "A simple solution for the local baker's market"),
+        ("][#207369][/M1]. [A: A local baker must keep her bakery open for the next year.] {@m} #[B] How",
+         "A local baker must keep her bakery open for the next year."),
+        ("3 paid recovery days after night shifts", "3 paid recovery days after night shifts"),
+        ("24/7 counselling line for staff", "24/7 counselling line for staff"),
+        ("Pay a 10% bonus [for night shifts]", "Pay a 10% bonus [for night shifts]"),
+        ("a shared [team] calendar", "a shared [team] calendar"),
+    ],
+)
+def test_an_idea_is_taken_out_of_the_markup_a_small_model_wraps_it_in(reply: str, idea: str) -> None:
+    assert moves_from_contribution({"idea": reply}).ideas == [idea]
+    assert moves_from_text(f"IDEA: {reply}").ideas == [idea]
 
 
 def test_repeated_idea_in_one_session_is_merged_and_counts_as_support(tmp_path: Path) -> None:

@@ -120,9 +120,36 @@ _DANGLING = re.compile(r"(?:[\s,;:(-]+(?:and|or|to|the|a|an|of|for|with|by|in|on
                        re.IGNORECASE)
 
 
+# what small models wrap around an answer: short bracket tags ("[/M1]", "[#207369]"), a leading
+# run of digits and symbols ("0:36;2597} "), an answer label ("A: "), markup after the sentence
+# (from an unmatched "]" or a brace on)
+_TAG = re.compile(r"\[/?(?:[A-Z]\d*|#?\d+)\]")
+_LEAD = re.compile(r"^(?:[^\w\s]+|\d+[:;{}\[\]#|]+|_+|[A-Z]:\s+|\s+)+")
+
+
+def _unwrap(text: str) -> str:
+    """The sentence inside the markup a small model sometimes wraps it in (unchanged if none)."""
+    inner = _cut_markup(_LEAD.sub("", " ".join(_TAG.sub(" ", text).split()))).strip()
+    return inner if any(c.isalpha() for c in inner) else text
+
+
+def _cut_markup(text: str) -> str:
+    """``text`` up to a brace or an unmatched ``]`` that follows at least three words."""
+    depth = 0
+    for i, c in enumerate(text):
+        if c == "[":
+            depth += 1
+        elif c == "]" and depth:
+            depth -= 1
+        elif c in "]{}" and len(text[:i].split()) >= 3:
+            return text[:i]
+    return text
+
+
 def _clean(text: Any) -> str:
-    """One line, quotes stripped, and a text cut off at its length bound ended at its last full word."""
-    text = " ".join(str(text or "").split()).strip().strip("\"'")
+    """One line, quotes and wrapping markup stripped, and a text cut off at its length bound
+    ended at its last full word."""
+    text = _unwrap(" ".join(str(text or "").split()).strip()).strip("\"'")
     if text.casefold().rstrip(".") in _NONE:
         return ""
     tidy = _DANGLING.sub("", text).rstrip(" ,;:-(").lstrip(" ,;:.-)")
