@@ -266,6 +266,7 @@ def oauth_settings(
         return AuthSettings(
             issuer_url=f"http://{url_host(host)}:{port}",  # type: ignore[arg-type]
             resource_server_url=None,
+            validate_token_resource=False,
         )
     resource = resource_url or f"http://{url_host(host)}:{port}/mcp"
     for name, value in (("authorization server", authorization_server), ("resource URL", resource)):
@@ -274,6 +275,7 @@ def oauth_settings(
     return AuthSettings(
         issuer_url=authorization_server,  # type: ignore[arg-type]
         resource_server_url=resource,  # type: ignore[arg-type]
+        validate_token_resource=False,  # the token table knows no audiences
     )
 
 
