@@ -156,3 +156,71 @@ def serve(
         memory.close()
         sys.stderr.flush()
 
+
+
+class ConfigTransport(enum.StrEnum):
+    STDIO = "stdio"
+    HTTP = "http"
+
+
+class ConfigClient(enum.StrEnum):
+    ANY = "any"
+    DESKTOP = "desktop"
+    LANGCHAIN = "langchain"
+
+
+@app.command()
+def config(
+    transport: Annotated[
+        ConfigTransport, typer.Option("--transport", "-t", help="stdio (the client starts mnemos) or http.")
+    ] = ConfigTransport.STDIO,
+    name: Annotated[str, typer.Option("--name", help="The server's name in mcpServers.")] = "mnemos",
+    client: Annotated[
+        ConfigClient,
+        typer.Option("--client", help="any (works in all), desktop (no 'transport' key), langchain."),
+    ] = ConfigClient.ANY,
+    store: Annotated[
+        str | None, typer.Option("--store", show_default=False, metavar="URL_OR_PATH", help="stdio: the store to serve.")
+    ] = None,
+    url: Annotated[str, typer.Option("--url", help="http: the server's endpoint.")] = "http://127.0.0.1:8765/mcp",
+    token: Annotated[
+        str | None, typer.Option("--token", show_default=False, help="http: the bearer token to send.")
+    ] = None,
+    tokens: Annotated[
+        str | None,
+        typer.Option("--tokens", metavar="FILE", help="http: take the token of --principal from this file (or $MNEMOS_MCP_TOKENS)."),
+    ] = None,
+    principal: Annotated[
+        str | None, typer.Option("--principal", help="http: whose token to write (default: the only one).")
+    ] = None,
+) -> None:
+    """Print an mcpServers block for MCP clients (Claude Desktop, Cursor, langchain-mcp-adapters).
+
+    The block is ready to paste: absolute paths, the token written out, no
+    ${VAR} expansion. Over stdio the client starts `mnemos mcp serve` with
+    this MNEMOS_HOME; over http it connects to a running server.
+    """
+    import json
+
+    from mnemos.tools._auth import load_tokens
+    from mnemos.tools._mcp_config import mcp_client_config
+
+    if transport is ConfigTransport.HTTP and token is None:
+        table = load_tokens(tokens)
+        choices = sorted(t for t, p in table.items() if principal is None or p == principal)
+        if len(choices) != 1:
+            who = f"principal {principal!r}" if principal else "one principal"
+            raise UsageError(
+                f"cannot tell which token to write ({len(choices)} found for {who}): "
+                "give --token, or --tokens FILE / $MNEMOS_MCP_TOKENS with --principal"
+            )
+        token = choices[0]
+    block = mcp_client_config(
+        transport=transport.value,  # type: ignore[arg-type]
+        name=name,
+        client=client.value,  # type: ignore[arg-type]
+        store=store,
+        url=url,
+        token=token,
+    )
+    typer.echo(json.dumps(block, indent=2, ensure_ascii=False))
