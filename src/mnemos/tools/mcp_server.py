@@ -490,7 +490,7 @@ def _add_brainstorm_tool(server: FastMCP, sc: ServerContext) -> None:
             resume=resume,
             principal=sc.principal_of(ctx),
             model=sc.model,
-            checkpoint_path=sc.graphs.checkpoint_path,
+            checkpoint_path=sc.graphs.checkpoints,
         )
 
 
