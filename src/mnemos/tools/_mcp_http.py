@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 from mcp.server.auth.settings import AuthSettings
 from mcp.server.streamable_http import EventCallback, EventId, EventMessage, EventStore, StreamId
-from mcp.types import JSONRPCMessage
+from mcp.types import JSONRPCMessage, Tool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -46,6 +46,7 @@ __all__ = [
     "oauth_settings",
     "protected_resource_metadata",
     "quiet_disconnect_logs",
+    "skip_output_revalidation",
 ]
 
 RETRY_MS = 2000
@@ -297,3 +298,33 @@ def add_root_metadata_route(server: FastMCP) -> None:
     async def protected_resource(request: Request) -> Response:
         return JSONResponse(document, headers={"Access-Control-Allow-Origin": "*",
                                                "Cache-Control": "public, max-age=3600"})
+
+
+def skip_output_revalidation(lowlevel: Any) -> None:
+    """Stop the SDK from re-validating FastMCP tool results with ``jsonschema`` on every call.
+
+    FastMCP builds a tool's structured result from the tool's pydantic return
+    model, so it matches the tool's ``outputSchema`` by construction (and
+    FastMCP validates the arguments with pydantic too). The low-level server
+    then checks the result again with ``jsonschema.validate``, which first
+    checks the *schema itself* against the JSON Schema meta-schema: tens of
+    milliseconds per call, most of the time a call to ``memory_add`` took. The
+    low-level server still sees every tool, only without ``outputSchema`` when
+    it looks one up for that check; clients still get the schema in
+    ``tools/list`` and the result in ``structuredContent``.
+    """
+    original = getattr(lowlevel, "_get_cached_tool_definition", None)
+    if original is None:  # another SDK version: leave it as it is
+        return
+    stripped: dict[str, tuple[Tool, Tool]] = {}
+
+    async def tool_definition(name: str) -> Tool | None:
+        tool: Tool | None = await original(name)
+        if tool is None or tool.outputSchema is None:
+            return tool
+        cached = stripped.get(name)
+        if cached is None or cached[0] is not tool:
+            cached = stripped[name] = (tool, tool.model_copy(update={"outputSchema": None}))
+        return cached[1]
+
+    lowlevel._get_cached_tool_definition = tool_definition

@@ -50,6 +50,7 @@ from mnemos.tools._mcp_http import (
     http_options,
     oauth_settings,
     quiet_disconnect_logs,
+    skip_output_revalidation,
 )
 from mnemos.tools._mcp_limits import Limits, PrincipalLimiter, content_bytes
 from mnemos.tools.brainstorm_runner import BrainstormRunOut, PersonasIn, run_brainstorm
@@ -164,6 +165,10 @@ class MnemosMCP(FastMCP):
     ``Host``/``Origin`` compared without regard to case (see :mod:`mnemos.tools._http_security`)."""
 
     mnemos_context: ServerContext | None = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        skip_output_revalidation(self._mcp_server)
 
     def streamable_http_app(self) -> Starlette:
         app = super().streamable_http_app()
