@@ -179,3 +179,34 @@ def test_no_metadata_without_an_authorization_server(memory: NativeMemoryAdapter
     with serve_http(server.streamable_http_app()) as address, httpx.Client(timeout=30) as client:
         assert client.get(address.removesuffix("/mcp") + "/.well-known/oauth-protected-resource").status_code == 404
         assert "resource_metadata" not in client.post(address, json=INIT, headers=HEADERS).headers["www-authenticate"]
+
+
+def test_results_are_not_revalidated_per_call(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The SDK re-checked every structured result (and its schema, against the meta-schema) with
+    jsonschema on each call: most of a memory_add's time. FastMCP's pydantic models already did."""
+    import threading
+
+    import jsonschema
+
+    calls = []
+    real = jsonschema.validate
+
+    def counting(*args: object, **kwargs: object) -> None:
+        # the server runs in uvicorn's thread; the client (which checks results itself) in this one
+        if threading.current_thread() is not threading.main_thread():
+            calls.append(1)
+        real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(jsonschema, "validate", counting)
+
+    async def run() -> None:
+        async with http_session(url, ALICE) as session:
+            listed = {t.name: t for t in (await session.list_tools()).tools}
+            assert listed["memory_add"].outputSchema  # clients still get the schema
+            result = await session.call_tool("memory_add", {"content": "schema once", "namespace": "n"})
+            assert result.structuredContent and result.structuredContent["content"] == "schema once"
+            found = await session.call_tool("memory_search", {"query": "schema"})
+            assert found.structuredContent and found.structuredContent["hits"]
+
+    asyncio.run(run())
+    assert calls == []
