@@ -168,3 +168,33 @@ def _no_stray_env() -> Iterator[None]:
     yield
     os.environ.pop("MNEMOS_MCP_WORKER_SETTINGS", None)
     sys.stdout.flush()
+
+
+def test_opening_checkpoints_keeps_this_process_locks(tmp_path: Path) -> None:
+    """Opening a checkpointer on a file another connection of this process is writing in must
+    not drop that connection's locks (closing any descriptor of the file drops them all): with
+    several workers, concurrent graph runs corrupted the SQLite checkpoints ("database disk
+    image is malformed") until the file was no longer opened and closed when it exists."""
+    import sqlite3
+
+    # what every opening of a checkpoint file runs first
+    from mnemos.graphs.checkpoint import _private_file
+
+    path = tmp_path / "threads.db"
+    writer = sqlite3.connect(path, isolation_level=None)
+    writer.execute("CREATE TABLE t (x)")
+    writer.execute("BEGIN EXCLUSIVE")
+    try:
+        _private_file(path)  # another graph run of this process opens the same file
+        probe = subprocess.run(
+            [sys.executable, "-c",
+             "import sqlite3, sys; c = sqlite3.connect(sys.argv[1], timeout=0, isolation_level=None)\n"
+             "try:\n    c.execute('BEGIN IMMEDIATE'); print('got the lock')\n"
+             "except sqlite3.OperationalError as e:\n    print(e)",
+             str(path)],
+            capture_output=True, text=True, timeout=60,
+        )
+        assert probe.stdout.strip() == "database is locked", probe.stdout + probe.stderr
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
