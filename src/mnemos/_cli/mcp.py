@@ -84,7 +84,7 @@ def serve(
         int, typer.Option("--workers", min=1, max=64, help="HTTP: worker processes behind the port (more than 1: stateless HTTP).")
     ] = 1,
     max_content_bytes: Annotated[
-        int | None, typer.Option("--max-content-bytes", min=0, show_default=False, help="Largest memory content in bytes (0: no limit; default 65536 or [mcp.limits]).")
+        int | None, typer.Option("--max-content-bytes", min=0, show_default=False, help="Largest memory content in bytes (0: no limit; default 65536, or max_content_bytes in config.toml).")
     ] = None,
     rate_limit: Annotated[
         float | None, typer.Option("--rate-limit", min=0, show_default=False, help="Calls per minute per principal and worker (0: no limit; default 600).")
