@@ -10,6 +10,9 @@ everything: new rows have larger rowids (AUTOINCREMENT), updated and deleted
 rows are logged in the ``changes`` table by triggers, and ``PRAGMA
 data_version`` tells when another connection committed at all. A change of the
 ``epoch`` in ``meta`` (after a re-embed or when the log is pruned) rebuilds it.
+
+A new process does not rebuild it from SQLite either: it maps the store's saved
+vector file (see ``_vector_file``) and reads only what was committed after it.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from threadpoolctl import ThreadpoolController
 from mnemos.exceptions import EmbedderMismatchError
 from mnemos.memory_adapters._namespace import Namespace
 from mnemos.memory_adapters._native_schema import ns_key, ns_range, to_micros
+from mnemos.memory_adapters._vector_file import SAVE_AFTER_CHANGES, SAVE_MIN_ROWS, VectorFile
 from mnemos.memory_adapters.base import MemoryKind, SearchQuery
 
 __all__ = ["KIND_CODES", "VectorCache"]
@@ -97,8 +101,10 @@ def _any_of(column: npt.NDArray[np.integer], values: Sequence[int]) -> npt.NDArr
 class VectorCache:
     """Vectors and filter columns of every record under ``root`` (the adapter's scope)."""
 
-    def __init__(self, root: Namespace, dims: int) -> None:
+    def __init__(self, root: Namespace, dims: int, file: VectorFile | None = None) -> None:
         self.root = root
+        self.file = file
+        """Where this cache is saved and loaded from (None: rebuilt from SQLite each time)."""
         self.dims = dims
         self.coarse_dims = min(COARSE_DIMS, dims)
         rng = np.random.default_rng(0)
@@ -128,6 +134,9 @@ class VectorCache:
         self.max_rowid = 0
         self.last_seq = 0
         self.epoch: str | None = None
+        self.unsaved = 0
+        """Rows added or changed since the cache was loaded from, or saved to, its file."""
+        self.from_file = False
 
     # -- following the database -----------------------------------------------------
 
@@ -149,6 +158,8 @@ class VectorCache:
             last_seq = conn.execute("SELECT coalesce(max(seq), 0) FROM changes").fetchone()[0]
             max_rowid = conn.execute("SELECT coalesce(max(rowid), 0) FROM memories").fetchone()[0]
             cond, params = ns_range(self.root, "m.ns")
+            if self.epoch is None and self.file is not None:
+                self.from_file = self.file.load(self, conn, (epoch, last_seq, max_rowid), embedder)
             if epoch != self.epoch or last_seq < self.last_seq:
                 stored = conn.execute("SELECT value FROM meta WHERE key = 'embedder'").fetchone()
                 if stored is not None and stored[0] != embedder:
@@ -159,6 +170,7 @@ class VectorCache:
                 while batch := cursor.fetchmany(4096):  # in pieces: no second copy of every blob
                     self._append(batch)
                 rows = []
+                self.unsaved = self.n
             else:
                 changed = [
                     r for (r,) in conn.execute(
@@ -166,6 +178,7 @@ class VectorCache:
                     )
                 ]
                 self._kill(changed)
+                self.unsaved += len(changed)
                 rows = conn.execute(
                     f"SELECT {_COLUMNS} WHERE m.rowid > ? AND {cond}",
                     [self.max_rowid, *params],
@@ -181,6 +194,7 @@ class VectorCache:
             if own_transaction:
                 conn.execute("COMMIT")
         self._append(rows)
+        self.unsaved += len(rows)
         self.epoch = epoch
         self.last_seq = last_seq
         self.max_rowid = max(self.max_rowid, max_rowid)
@@ -188,6 +202,44 @@ class VectorCache:
         self.own_writes = own_writes
         if self.dead > 1000 and self.dead * 3 > self.n:
             self._compact()
+
+    def wants_saving(self, closing: bool) -> bool:
+        """Whether the cache should be written to its file now: after a rebuild from
+        SQLite, or (when ``closing``) once it is well ahead of the file."""
+        if self.file is None or self.file.read_only or self.root or self.epoch is None:
+            return False
+        if self.n - self.dead < SAVE_MIN_ROWS:
+            return False
+        return self.unsaved >= (SAVE_AFTER_CHANGES if closing else self.n - self.dead)
+
+    def save(self, conn: sqlite3.Connection, embedder: str) -> None:
+        """Write the cache to its file (call under the adapter lock, outside a transaction)."""
+        if self.file is not None and self.file.save(self, conn, embedder):
+            self.unsaved = 0
+
+    def adopt(
+        self, arrays: dict[str, Any], n: int, ns_names: list[str], epoch: str, last_seq: int, max_rowid: int
+    ) -> None:
+        """Take the arrays of a loaded vector file (rows ``[0, n)`` in use) as this cache.
+
+        A cache scoped to a namespace keeps a copy of its own rows only.
+        """
+        self._reset(capacity=1)
+        if self.root:
+            prefix = ns_key(self.root)
+            mine = [i for i, name in enumerate(ns_names) if name.startswith(prefix)]
+            keep = np.flatnonzero(_any_of(arrays["ns_ids"][:n], mine)) if mine else np.zeros(0, dtype=np.int64)
+            arrays = {name: arr[keep] for name, arr in arrays.items()}
+            n = len(keep)
+        for name in _ARRAYS:
+            setattr(self, name, arrays[name])
+        self.n = n
+        self.alive[:n] = True
+        self.ns_names = list(ns_names)
+        self.ns_index = {name: i for i, name in enumerate(self.ns_names)}
+        self.slot_of = dict(zip(self.rowids[:n].tolist(), range(n), strict=True))
+        self.epoch, self.last_seq, self.max_rowid = epoch, last_seq, max_rowid
+        self.unsaved = 0
 
     def _kill(self, rowids: Iterable[int]) -> None:
         for rowid in rowids:

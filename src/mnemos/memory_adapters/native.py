@@ -82,7 +82,7 @@ from mnemos.memory_adapters._native_store import (
 from mnemos.memory_adapters._ranking import RankingConfig
 from mnemos.memory_adapters._text import content_hash
 from mnemos.memory_adapters._url import embedded_path, query_params
-from mnemos.memory_adapters._vectors import VectorCache
+from mnemos.memory_adapters._vector_file import SUFFIX, VectorFile
 from mnemos.memory_adapters.base import (
     BaseMemoryAdapter,
     Capability,
@@ -200,7 +200,10 @@ class NativeMemoryAdapter(BaseMemoryAdapter):
         except BaseException:
             conn.close()
             raise
-        self._store = Store(file, self._scope, chosen, conn)
+        vector_file = None
+        if str(path) != MEMORY and raw_key is None:
+            vector_file = VectorFile(file.with_name(file.name + SUFFIX), read_only=read_only)
+        self._store = Store(file, self._scope, chosen, conn, vector_file)
         self.ranking = ranking or RankingConfig()
 
     @staticmethod
@@ -491,9 +494,12 @@ class NativeMemoryAdapter(BaseMemoryAdapter):
         truncate it. Freed pages are zeroed as they are freed (``secure_delete``).
         :meth:`erase` calls this; after :meth:`delete` or :meth:`purge` call it yourself.
         Return False when another connection's open read kept the log from being emptied
-        (run it again later)."""
+        (run it again later). The vector file (embeddings of deleted memories) is deleted;
+        it is saved again, without them, when the store is next closed."""
         with self._writing() as conn:
             conn.execute("INSERT INTO memories_fts (memories_fts) VALUES ('optimize')")
+            if self._store.vector_file is not None:
+                self._store.vector_file.remove(conn)
         with self._locked() as conn:
             busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
         return not busy
@@ -772,7 +778,7 @@ class NativeMemoryAdapter(BaseMemoryAdapter):
         store = self._store
         with store.lock:
             store.embedder = chosen
-            store.cache = VectorCache(store.root, chosen.dims)
+            store.cache = store.new_cache()
         if on_progress is not None and total == 0:
             on_progress(0, 0)
         return int(total)
