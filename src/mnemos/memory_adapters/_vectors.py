@@ -50,6 +50,8 @@ EXACT_LIMIT = 8_000_000
 """Above this many stored floats (rows x dims), search starts with the coarse pass."""
 RERANK_FLOOR = 1000
 """The coarse pass keeps at least this many rows for exact re-scoring."""
+SMALL_SCAN = 1_000_000
+"""A scan of at most this many floats runs on the searching thread, not a worker."""
 
 
 class _OneBlasThread:
@@ -98,6 +100,56 @@ def _any_of(column: npt.NDArray[np.integer], values: Sequence[int]) -> npt.NDArr
     return table[column]
 
 
+class SlotMap:
+    """Rowid -> slot of the cache, as an array indexed by rowid (-1: none), so that many
+    rowids are looked up at once and a loaded file needs no dictionary built."""
+
+    def __init__(self, rowids: npt.NDArray[np.int64] | None = None) -> None:
+        top = int(rowids.max(initial=0)) if rowids is not None and len(rowids) else 0
+        self.slots = np.full(max(1024, top + 1), -1, dtype=np.int64)
+        if rowids is not None and len(rowids):
+            self.slots[rowids] = np.arange(len(rowids), dtype=np.int64)
+
+    def lookup(self, rowids: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+        """The slot of each rowid (-1 where it has none)."""
+        inside = rowids < len(self.slots)
+        out = np.full(len(rowids), -1, dtype=np.int64)
+        out[inside] = self.slots[rowids[inside]]
+        return out
+
+    def get(self, rowid: int, default: int | None = None) -> int | None:
+        slot = int(self.slots[rowid]) if 0 <= rowid < len(self.slots) else -1
+        return default if slot < 0 else slot
+
+    def __getitem__(self, rowid: int) -> int:
+        slot = self.get(rowid)
+        if slot is None:
+            raise KeyError(rowid)
+        return slot
+
+    def __contains__(self, rowid: object) -> bool:
+        return isinstance(rowid, (int, np.integer)) and self.get(int(rowid)) is not None
+
+    def __setitem__(self, rowid: int, slot: int) -> None:
+        if rowid >= len(self.slots):
+            grown = np.full(max(rowid + 1, 2 * len(self.slots)), -1, dtype=np.int64)
+            grown[: len(self.slots)] = self.slots
+            self.slots = grown
+        self.slots[rowid] = slot
+
+    def set_many(self, rowids: npt.NDArray[np.int64], slots: npt.NDArray[np.int64]) -> None:
+        if len(rowids):
+            self[int(rowids.max())] = -1
+            self.slots[rowids] = slots
+
+    def pop(self, rowid: int, default: int | None = None) -> int | None:
+        slot = self.get(rowid)
+        if slot is None:
+            return default
+        self.slots[rowid] = -1
+        return slot
+
+
 class VectorCache:
     """Vectors and filter columns of every record under ``root`` (the adapter's scope)."""
 
@@ -128,7 +180,7 @@ class VectorCache:
         self.superseded = np.zeros(capacity, dtype=bool)
         self.importance = np.zeros(capacity, dtype=np.float32)
         self.alive = np.zeros(capacity, dtype=bool)
-        self.slot_of: dict[int, int] = {}
+        self.slot_of = SlotMap()
         self.ns_names: list[str] = []
         self.ns_index: dict[str, int] = {}
         self.max_rowid = 0
@@ -237,7 +289,7 @@ class VectorCache:
         self.alive[:n] = True
         self.ns_names = list(ns_names)
         self.ns_index = {name: i for i, name in enumerate(self.ns_names)}
-        self.slot_of = dict(zip(self.rowids[:n].tolist(), range(n), strict=True))
+        self.slot_of = SlotMap(np.asarray(self.rowids[:n]))
         self.epoch, self.last_seq, self.max_rowid = epoch, last_seq, max_rowid
         self.unsaved = 0
 
@@ -268,11 +320,9 @@ class VectorCache:
         self.superseded[lo:hi] = [bool(r[5]) for r in rows]
         self.importance[lo:hi] = [r[7] for r in rows]
         self.alive[lo:hi] = True
-        slot_of = self.slot_of
-        for offset, r in enumerate(rows):
-            if r[0] in slot_of:
-                self._kill((r[0],))
-            slot_of[r[0]] = lo + offset
+        new = self.rowids[lo:hi]
+        self._kill(new[self.slot_of.lookup(new) >= 0].tolist())  # updated rows: the old copy dies
+        self.slot_of.set_many(new, np.arange(lo, hi, dtype=np.int64))
         self.n = hi
 
     def _ns_id(self, key: str) -> int:
@@ -300,7 +350,7 @@ class VectorCache:
             arr[: len(keep)] = arr[keep]
         self.n = len(keep)
         self.dead = 0
-        self.slot_of = {int(r): i for i, r in enumerate(self.rowids[: self.n])}
+        self.slot_of = SlotMap(np.asarray(self.rowids[: self.n]))
 
     # -- searching --------------------------------------------------------------------
 
@@ -331,10 +381,13 @@ class VectorCache:
             mask &= self.created[:n] <= to_micros(query.until)
         return mask
 
-    def passes(self, rowids: Sequence[int], mask: npt.NDArray[np.bool_]) -> list[bool]:
+    def passes(self, rowids: Sequence[int] | npt.NDArray[np.int64], mask: npt.NDArray[np.bool_]) -> list[bool]:
         """Whether each rowid is cached and passes ``mask``."""
-        slot_of = self.slot_of
-        return [bool(mask[s]) if (s := slot_of.get(r)) is not None else False for r in rowids]
+        slots = self.slot_of.lookup(np.asarray(rowids, dtype=np.int64).reshape(-1))
+        found = slots >= 0
+        out = np.zeros(len(slots), dtype=bool)
+        out[found] = mask[slots[found]]
+        return out.tolist()  # type: ignore[no-any-return]
 
     def ranked(
         self, vector: npt.NDArray[np.float32], mask: npt.NDArray[np.bool_]
@@ -359,6 +412,12 @@ class VectorCache:
         """
         return self.top_each(vector, [mask], k)[0]
 
+    def scan_is_small(self, masks: Sequence[npt.NDArray[np.bool_]]) -> bool:
+        """Whether :meth:`top_each` over ``masks`` is a small job (well under a millisecond)."""
+        rows = sum(int(np.count_nonzero(mask)) for mask in masks)
+        dims = self.coarse_dims if self.n * self.dims > EXACT_LIMIT else self.dims
+        return rows * dims <= SMALL_SCAN
+
     def top_each(
         self, vector: npt.NDArray[np.float32], masks: Sequence[npt.NDArray[np.bool_]], k: int
     ) -> list[tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]]:
@@ -369,15 +428,16 @@ class VectorCache:
         pool = max(RERANK_FLOOR, 20 * k)
         union = masks[0] if len(masks) == 1 else np.logical_or.reduce(masks)
         slots = np.flatnonzero(union)
-        everything = 4 * len(slots) > n  # scoring every row beats copying most rows out
+        if not len(slots):
+            return [_NOTHING for _ in masks]
+        lo, hi = int(slots[0]), int(slots[-1]) + 1
+        # scoring the whole span of rows (a view) beats copying most of them out
+        dense = 4 * len(slots) > hi - lo
         coarse = n * self.dims > EXACT_LIMIT and len(slots) > pool
+        matrix, probe = (self.coarse, vector @ self.projection) if coarse else (self.matrix, vector)
         out = []
         with _one_blas_thread:
-            if coarse:
-                projected = vector @ self.projection
-                scores = (self.coarse[:n] @ projected)[slots] if everything else self.coarse[slots] @ projected
-            else:
-                scores = (self.matrix[:n] @ vector)[slots] if everything else self.matrix[slots] @ vector
+            scores = (matrix[lo:hi] @ probe)[slots - lo] if dense else matrix[slots] @ probe
             for mask in masks:
                 chosen = mask[slots] if len(masks) > 1 else slice(None)
                 mine, sims = slots[chosen], scores[chosen]

@@ -229,15 +229,17 @@ def reinforce(memory: BaseMemoryAdapter, ids: Iterable[str], *, boost: float = 0
         return 0
     now = memory.now().isoformat()
     done = 0
-    for memory_id in dict.fromkeys(ids):
-        try:
-            record = memory.get(memory_id)
-        except UsageError:
-            continue  # deleted meanwhile, or out of this scope
-        memory.update(memory_id, importance=min(1.0, round(record.importance + boost, 4)),
-                      metadata={**record.metadata, "used_count": int(record.metadata.get("used_count", 0)) + 1,
-                                "last_used": now})
-        done += 1
+    with memory._exclusive():  # one transaction for all: a turn's bookkeeping commits once
+        for memory_id in dict.fromkeys(ids):
+            try:
+                record = memory.get(memory_id)
+            except UsageError:
+                continue  # deleted meanwhile, or out of this scope
+            memory.update(memory_id, importance=min(1.0, round(record.importance + boost, 4)),
+                          metadata={**record.metadata,
+                                    "used_count": int(record.metadata.get("used_count", 0)) + 1,
+                                    "last_used": now})
+            done += 1
     return done
 
 
