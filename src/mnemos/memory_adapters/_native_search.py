@@ -173,7 +173,7 @@ def ranked_search_each(
             keywords = _keyword_lists(store, queries, match, want, masks)
     finally:
         tops = best.result() if best is not None else None
-    if inline:
+    if inline and vector is not None:
         tops = cache.top_each(vector, masks, want)
     out: list[list[ScoredMemory]] = []
     for i, (query, mask) in enumerate(zip(queries, masks, strict=True)):
