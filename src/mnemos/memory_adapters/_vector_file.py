@@ -35,7 +35,7 @@ import struct
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -43,8 +43,23 @@ from mnemos._files import open_private
 from mnemos.exceptions import StoreBusyError
 from mnemos.memory_adapters._native_schema import transaction
 
-if TYPE_CHECKING:
-    from mnemos.memory_adapters._vectors import VectorCache
+
+class VectorCache(Protocol):
+    """What this module needs of :class:`mnemos.memory_adapters._vectors.VectorCache`."""
+
+    root: tuple[str, ...]
+    dims: int
+    coarse_dims: int
+    n: int
+    dead: int
+    epoch: str | None
+    last_seq: int
+    max_rowid: int
+    alive: np.ndarray[Any, np.dtype[np.bool_]]
+    ns_names: list[str]
+
+    def adopt(self, arrays: dict[str, Any], n: int, ns_names: list[str], epoch: str, last_seq: int,
+              max_rowid: int) -> None: ...
 
 __all__ = ["SAVE_MIN_ROWS", "SUFFIX", "VectorFile"]
 
