@@ -256,3 +256,24 @@ def test_leftovers_of_a_killed_save_are_removed(tmp_path: Path) -> None:
         fill(store, 10, start=700)
         store.search("otter")
     assert not leftover.exists()
+
+
+@pytest.mark.parametrize("pattern", ["one run", "runs with gaps", "scattered", "a block and a tail"])
+def test_scoring_rows_in_place_equals_copying_them_out(pattern: str) -> None:
+    """The scan reads runs of rows as views; it must score exactly the rows asked for."""
+    import numpy as np
+
+    from mnemos.memory_adapters._vectors import _runs, _scores
+
+    rng = np.random.default_rng(3)
+    matrix = rng.standard_normal((5000, 16)).astype(np.float32)
+    probe = rng.standard_normal(16).astype(np.float32)
+    slots = {
+        "one run": np.arange(100, 900),
+        "runs with gaps": np.concatenate([np.arange(0, 300), np.arange(340, 600), np.arange(2000, 2100)]),
+        "scattered": np.sort(rng.choice(5000, 300, replace=False)),
+        "a block and a tail": np.concatenate([np.arange(1000, 3000), np.arange(4000, 5000, 10)]),
+    }[pattern].astype(np.int64)
+    runs = _runs(slots)
+    assert (runs is None) == (pattern == "scattered")
+    np.testing.assert_allclose(_scores(matrix, probe, slots, runs), matrix[slots] @ probe, rtol=1e-5, atol=1e-5)

@@ -56,6 +56,8 @@ class VectorCache(Protocol):
     last_seq: int
     max_rowid: int
     alive: np.ndarray[Any, np.dtype[np.bool_]]
+    rowids: np.ndarray[Any, np.dtype[np.int64]]
+    ns_ids: np.ndarray[Any, np.dtype[np.int32]]
     ns_names: list[str]
 
     def adopt(self, arrays: dict[str, Any], n: int, ns_names: list[str], epoch: str, last_seq: int,
@@ -202,7 +204,11 @@ class VectorFile:
         """Write ``cache`` (a whole store's, fresh) to the file; False if this handle cannot."""
         if self.read_only or cache.epoch is None or cache.root:
             return False
-        keep = np.flatnonzero(cache.alive[: cache.n]) if cache.dead else slice(0, cache.n)
+        keep = np.flatnonzero(cache.alive[: cache.n])
+        # rows of one namespace side by side (then by rowid): a search in it reads one run
+        order_of_ns = np.argsort(np.argsort(np.asarray(cache.ns_names, dtype=object)))
+        ns_order = order_of_ns[cache.ns_ids[keep]] if len(cache.ns_names) else np.zeros(len(keep), dtype=np.int64)
+        keep = keep[np.lexsort((cache.rowids[keep], ns_order))]
         arrays = {name: getattr(cache, name)[keep] for name in _ARRAYS}
         n = len(arrays["rowids"])
         capacity = n + max(1024, n // 16)  # room to append before the mapping is copied

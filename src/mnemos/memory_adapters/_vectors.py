@@ -100,6 +100,42 @@ def _any_of(column: npt.NDArray[np.integer], values: Sequence[int]) -> npt.NDArr
     return table[column]
 
 
+_RUN_GAP = 32
+"""Rows of one scan closer than this are read as one run (the rows between are scored too)."""
+_MAX_RUNS = 64
+
+
+def _runs(slots: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]] | None:
+    """``(starts, ends)`` of the few runs of rows covering ``slots`` (ascending), or None
+    when they are too scattered to read as views (then rows are copied out)."""
+    breaks = np.flatnonzero(np.diff(slots) > _RUN_GAP) + 1
+    if len(breaks) >= _MAX_RUNS:
+        return None
+    starts = slots[np.r_[0, breaks]]
+    ends = slots[np.r_[breaks - 1, len(slots) - 1]] + 1
+    if int((ends - starts).sum()) > 4 * len(slots):
+        return None
+    return starts, ends
+
+
+def _scores(
+    matrix: npt.NDArray[np.float32],
+    probe: npt.NDArray[np.float32],
+    slots: npt.NDArray[np.int64],
+    runs: tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]] | None,
+) -> npt.NDArray[np.float32]:
+    """``matrix[slots] @ probe``, reading runs of rows in place rather than copying them."""
+    if runs is None:
+        return matrix[slots] @ probe
+    starts, ends = runs
+    if len(starts) == 1:
+        return (matrix[starts[0] : ends[0]] @ probe)[slots - starts[0]]
+    full = np.concatenate([matrix[a:b] @ probe for a, b in zip(starts.tolist(), ends.tolist(), strict=True)])
+    run = np.searchsorted(starts, slots, side="right") - 1
+    base = np.concatenate(([0], np.cumsum(ends - starts)[:-1]))
+    return full[base[run] + slots - starts[run]]
+
+
 class SlotMap:
     """Rowid -> slot of the cache, as an array indexed by rowid (-1: none), so that many
     rowids are looked up at once and a loaded file needs no dictionary built."""
@@ -430,14 +466,15 @@ class VectorCache:
         slots = np.flatnonzero(union)
         if not len(slots):
             return [_NOTHING for _ in masks]
-        lo, hi = int(slots[0]), int(slots[-1]) + 1
-        # scoring the whole span of rows (a view) beats copying most of them out
-        dense = 4 * len(slots) > hi - lo
+        runs = _runs(slots)
+        # the coarse pass, unless the rows lie in a few runs small enough to score exactly
         coarse = n * self.dims > EXACT_LIMIT and len(slots) > pool
+        if coarse and runs is not None and int((runs[1] - runs[0]).sum()) * self.dims <= EXACT_LIMIT:
+            coarse = False
         matrix, probe = (self.coarse, vector @ self.projection) if coarse else (self.matrix, vector)
         out = []
         with _one_blas_thread:
-            scores = (matrix[lo:hi] @ probe)[slots - lo] if dense else matrix[slots] @ probe
+            scores = _scores(matrix, probe, slots, runs)
             for mask in masks:
                 chosen = mask[slots] if len(masks) > 1 else slice(None)
                 mine, sims = slots[chosen], scores[chosen]
