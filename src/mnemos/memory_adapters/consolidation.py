@@ -29,6 +29,7 @@ and ingested document chunks (re-ingestion owns those).
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
@@ -229,7 +230,12 @@ def reinforce(memory: BaseMemoryAdapter, ids: Iterable[str], *, boost: float = 0
         return 0
     now = memory.now().isoformat()
     done = 0
-    with memory._exclusive():  # one transaction for all: a turn's bookkeeping commits once
+    # On the native store one transaction holds them all (a turn's bookkeeping commits
+    # once); other backends' locks are not all reentrant, so they update one by one.
+    from mnemos.memory_adapters.native import NativeMemoryAdapter
+
+    batch = memory._exclusive() if isinstance(memory, NativeMemoryAdapter) else contextlib.nullcontext()
+    with batch:
         for memory_id in dict.fromkeys(ids):
             try:
                 record = memory.get(memory_id)
