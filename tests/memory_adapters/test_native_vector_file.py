@@ -277,3 +277,26 @@ def test_scoring_rows_in_place_equals_copying_them_out(pattern: str) -> None:
     runs = _runs(slots)
     assert (runs is None) == (pattern == "scattered")
     np.testing.assert_allclose(_scores(matrix, probe, slots, runs), matrix[slots] @ probe, rtol=1e-5, atol=1e-5)
+
+
+def test_a_save_blocked_by_another_writer_is_skipped_not_waited_for(tmp_path: Path) -> None:
+    import time
+
+    path = tmp_path / "memory.db"
+    with opened(path) as store:
+        fill(store, 40)
+    blocker = sqlite3.connect(path, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")  # another process in the middle of a long write
+    try:
+        with opened(path) as store:
+            began = time.monotonic()
+            assert top(store, text(7))[0] == text(7)  # built from SQLite; the save gives up
+            assert time.monotonic() - began < 10
+            assert not vector_file(path).exists()
+            assert store._store.cache.save_failed
+            began = time.monotonic()
+            top(store, text(8))
+            assert time.monotonic() - began < 0.9  # not tried again on every search
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()

@@ -225,6 +225,7 @@ class VectorCache:
         self.unsaved = 0
         """Rows added or changed since the cache was loaded from, or saved to, its file."""
         self.from_file = False
+        self.save_failed = False
 
     # -- following the database -----------------------------------------------------
 
@@ -296,14 +297,19 @@ class VectorCache:
         SQLite, or (when ``closing``) once it is well ahead of the file."""
         if self.file is None or self.file.read_only or self.root or self.epoch is None:
             return False
-        if self.n - self.dead < SAVE_MIN_ROWS:
+        if self.n - self.dead < SAVE_MIN_ROWS or (self.save_failed and not closing):
             return False
         return self.unsaved >= (SAVE_AFTER_CHANGES if closing else self.n - self.dead)
 
     def save(self, conn: sqlite3.Connection, embedder: str) -> None:
-        """Write the cache to its file (call under the adapter lock, outside a transaction)."""
+        """Write the cache to its file (call under the adapter lock, outside a transaction).
+
+        A save that fails (no room, another writer holding the lock) is not retried
+        before the store closes: the file is only a cache."""
         if self.file is not None and self.file.save(self, conn, embedder):
             self.unsaved = 0
+        else:
+            self.save_failed = True
 
     def adopt(
         self, arrays: dict[str, Any], n: int, ns_names: list[str], epoch: str, last_seq: int, max_rowid: int
