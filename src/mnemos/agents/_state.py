@@ -18,7 +18,7 @@ from pydantic import BaseModel
 
 from mnemos.exceptions import UsageError
 
-__all__ = ["from_the_view_of", "messages_of", "result_messages", "tool_state", "turn_result"]
+__all__ = ["final_text", "from_the_view_of", "messages_of", "result_messages", "tool_state", "turn_result"]
 
 
 def messages_of(state: Any, key: str = "messages") -> list[BaseMessage]:
@@ -107,3 +107,11 @@ def from_the_view_of(name: str, messages: Sequence[BaseMessage]) -> list[BaseMes
         else:
             out.append(message)
     return out
+
+
+def final_text(messages: Sequence[BaseMessage]) -> str:
+    """The text of the last AI message that has some."""
+    for message in reversed(messages):
+        if isinstance(message, AIMessage) and message.text.strip():
+            return message.text
+    return ""

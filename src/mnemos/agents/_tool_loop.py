@@ -35,13 +35,12 @@ from langgraph.prebuilt.tool_node import ToolCallRequest
 from langgraph.runtime import Runtime
 from langgraph.types import Command
 
+from mnemos.agents._identity import _RUNTIME_KEY
 from mnemos.agents.tool_limits import ToolLimits, _in_daemon_thread, _natively_async, cap_result
 from mnemos.exceptions import ToolTimeoutError, UsageError
 
 __all__ = ["TurnRecord", "arun_tools", "describe_error", "make_tool_node", "run_tools"]
 
-# The key under which LangGraph keeps a run's Runtime in the config (what `get_runtime()` reads).
-_RUNTIME_KEY = "__pregel_runtime"
 
 ToolResult = ToolMessage | Command | list[Any]
 

@@ -4,14 +4,23 @@ An :class:`Agent` is a LangChain ``Runnable`` and so a LangGraph node.
 ``agent.invoke(state, config)`` (or ``agent(state, config)``) takes a state
 with ``"messages"`` and returns an update in ``MessagesState`` style:
 ``{"messages": [...new messages...], "memory_trace": [...]}``;
-``agent.ainvoke`` does the same natively async. It runs its own small tool
-loop (model, tools, model... until the model stops calling tools or
-``max_steps`` is reached), so it works as a single node of any raw
+``agent.ainvoke`` does the same natively async. Both keys are the agent's
+``messages_key`` and ``trace_key``, for graphs of another state shape. It runs
+its own small tool loop (model, tools, model... until the model stops calling
+tools or ``max_steps`` is reached), so it works as a single node of any raw
 ``StateGraph``::
 
     graph = StateGraph(MessagesState)
     graph.add_node(agent)                 # the node is named after the agent
     graph.add_edge(START, agent.name)
+
+The tools run through LangGraph's ``ToolNode`` (see
+:mod:`mnemos.agents._tool_loop`): injected arguments, ``interrupt()`` and
+tools that return a ``Command`` behave as in a ReAct graph; a ``goto`` or a
+``Command.PARENT`` from a tool ends the turn, and the node returns a
+``Command`` to the graph it runs in. With ``execute_tools=False`` the node
+makes one model call and leaves its tool calls to the graph's ``ToolNode``
+(:meth:`Agent.tool_node`, behind ``tools_condition``).
 
 LangGraph calls ``invoke`` in ``graph.invoke``/``stream`` runs and
 ``ainvoke`` in ``graph.ainvoke``/``astream`` runs, so async-only tools (such
@@ -62,7 +71,7 @@ import asyncio
 import logging
 import re
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
@@ -78,9 +87,11 @@ from langgraph.types import Command
 from pydantic import BaseModel, Field
 
 from mnemos._replies import with_text_tool_calls
-from mnemos.agents import _extract, _identity, _memops
+from mnemos.agents import _extract, _memops
+from mnemos.agents._identity import RunIdentity
 from mnemos.agents._queries import merge_recalls, turns_of
 from mnemos.agents._state import (
+    final_text,
     from_the_view_of,
     messages_of,
     result_messages,
@@ -136,22 +147,6 @@ class AgentRequest(BaseModel):
     """The input of an agent used as a tool."""
 
     request: str = Field(description="What to ask the agent, in plain words.")
-
-
-@dataclass(kw_only=True, frozen=True)
-class RunIdentity:
-    """Who a turn is for: the thread and the user, from the run's config."""
-
-    thread_id: str | None = None
-    user_id: str = "default"
-
-    @classmethod
-    def from_config(cls, config: RunnableConfig | Mapping[str, Any] | None, context: Any = None) -> RunIdentity:
-        """The thread from ``configurable``; the user from ``configurable`` or the runtime context."""
-        configurable = (config or {}).get("configurable") or {}
-        thread = configurable.get("thread_id")
-        user = _identity.resolve_user(config, context)
-        return cls(thread_id=str(thread) if thread is not None else None, user_id=user)
 
 
 @dataclass(kw_only=True, eq=False)
@@ -336,11 +331,11 @@ class Agent(Runnable[Any, "dict[str, Any] | Command"]):
 
         def run(request: str) -> str:
             result = self.invoke({key: [HumanMessage(request)]}, ensure_config())
-            return _final_text(result_messages(result, key))
+            return final_text(result_messages(result, key))
 
         async def arun(request: str) -> str:
             result = await self.ainvoke({key: [HumanMessage(request)]}, ensure_config())
-            return _final_text(result_messages(result, key))
+            return final_text(result_messages(result, key))
 
         return StructuredTool.from_function(
             func=run, coroutine=arun, name=tool_name, description=text, args_schema=AgentRequest
@@ -577,13 +572,6 @@ def _request(messages: Sequence[BaseMessage]) -> BaseMessage | None:
         if isinstance(message, (HumanMessage, AIMessage)) and message.text.strip():
             return message
     return None
-
-
-def _final_text(messages: Sequence[BaseMessage]) -> str:
-    for message in reversed(messages):
-        if isinstance(message, AIMessage) and message.text.strip():
-            return message.text
-    return ""
 
 
 def _child(config: RunnableConfig | None) -> RunnableConfig | None:
