@@ -295,6 +295,8 @@ def test_a_swarm_hands_off_between_two_mnemos_agents(memory) -> None:
     bob = Agent(name="bob", model=bob_model, memory=memory, tools=[create_handoff_tool(agent_name="alice")])
     app = create_swarm([alice, bob], default_active_agent="alice").compile(checkpointer=InMemorySaver())
     cfg = {"configurable": {"thread_id": "swarm", "user_id": "alice"}}
+    drawn = {(e.source, e.target) for e in app.get_graph().edges}
+    assert {("alice", "bob"), ("bob", "alice")} <= drawn  # the swarm found each agent's handoff destinations
 
     first = app.invoke({"messages": [HumanMessage("I need Bob for the invoice")]}, cfg)
     assert first["active_agent"] == "bob"

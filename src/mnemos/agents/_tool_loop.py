@@ -23,26 +23,53 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from langchain_core.messages import BaseMessage, ToolMessage, convert_to_messages
+from langchain_core.messages import AIMessage, BaseMessage, ToolMessage, convert_to_messages
 from langchain_core.runnables import RunnableConfig
+from langchain_core.runnables.graph import Graph
 from langchain_core.tools import BaseTool
 from langgraph.prebuilt import ToolNode
 from langgraph.prebuilt.tool_node import ToolCallRequest
 from langgraph.runtime import Runtime
 from langgraph.types import Command
 
+from mnemos._replies import with_text_tool_calls
 from mnemos.agents._identity import _RUNTIME_KEY
 from mnemos.agents.tool_limits import ToolLimits, _in_daemon_thread, _natively_async, cap_result
 from mnemos.exceptions import ToolTimeoutError, UsageError
 
-__all__ = ["TurnRecord", "arun_tools", "describe_error", "make_tool_node", "run_tools"]
+__all__ = [
+    "TurnRecord",
+    "arun_tools",
+    "describe_error",
+    "make_tool_node",
+    "named_reply",
+    "run_tools",
+    "stopped_reply",
+    "with_tools_node",
+]
 
 
 ToolResult = ToolMessage | Command | list[Any]
+
+
+def named_reply(reply: Any, name: str, tools: Mapping[str, BaseTool]) -> AIMessage:
+    """The model's reply as the agent's message: named, with an id, and with the tool calls some
+    models write as JSON text made real calls."""
+    if not isinstance(reply, AIMessage):
+        raise UsageError(f"the model of agent {name!r} returned {type(reply).__name__}, not a message")
+    reply = with_text_tool_calls(reply, tools)
+    return reply.model_copy(update={"name": name, "id": reply.id or str(uuid.uuid4())})
+
+
+def stopped_reply(name: str, max_steps: int) -> AIMessage:
+    """The agent's last word when its model still called tools after ``max_steps`` steps."""
+    return AIMessage(content=f"I stopped after {max_steps} tool steps without a final answer.",
+                     name=name, id=str(uuid.uuid4()))
 
 
 def describe_error(exc: Exception) -> str:
@@ -91,6 +118,18 @@ def make_tool_node(tools: Sequence[BaseTool], limits: ToolLimits, *, messages_ke
 
     return ToolNode(list(tools), name=name, messages_key=messages_key, handle_tool_errors=describe_error,
                     wrap_tool_call=wrap, awrap_tool_call=awrap)  # type: ignore[arg-type]
+
+
+def with_tools_node(graph: Graph, agent_name: str, node: ToolNode) -> Graph:
+    """``graph`` (an agent's drawing) with a ``tools`` node holding ``node``, as a ReAct graph draws it;
+    ``langgraph-swarm`` reads an agent's handoff destinations from that node."""
+    me = next((n for n in graph.nodes.values() if n.name == agent_name), None)
+    if me is None or not node.tools_by_name or "tools" in graph.nodes:
+        return graph
+    tools = graph.add_node(node, id="tools")
+    graph.add_edge(me, tools, conditional=True)
+    graph.add_edge(tools, me)
+    return graph
 
 
 def _runtime(config: RunnableConfig | None, context: Any) -> Runtime[Any] | None:

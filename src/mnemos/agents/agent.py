@@ -70,7 +70,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Optional
@@ -80,13 +79,13 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 from langchain_core.messages.utils import count_tokens_approximately
 from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.runnables.config import ensure_config
+from langchain_core.runnables.graph import Graph
 from langchain_core.tools import BaseTool, StructuredTool
 from langchain_core.tools import tool as as_langchain_tool
 from langgraph.prebuilt import ToolNode
 from langgraph.types import Command
 from pydantic import BaseModel, Field
 
-from mnemos._replies import with_text_tool_calls
 from mnemos.agents import _extract, _memops
 from mnemos.agents._identity import RunIdentity
 from mnemos.agents._queries import merge_recalls, turns_of
@@ -98,7 +97,15 @@ from mnemos.agents._state import (
     tool_state,
     turn_result,
 )
-from mnemos.agents._tool_loop import TurnRecord, arun_tools, make_tool_node, run_tools
+from mnemos.agents._tool_loop import (
+    TurnRecord,
+    arun_tools,
+    make_tool_node,
+    named_reply,
+    run_tools,
+    stopped_reply,
+    with_tools_node,
+)
 from mnemos.agents.context import (
     MIN_CONTEXT_TOKENS,
     AssembledContext,
@@ -274,7 +281,7 @@ class Agent(Runnable[Any, "dict[str, Any] | Command"]):
             if turn.leaving:
                 break
         else:
-            turn.new.append(self._stopped())
+            turn.new.append(stopped_reply(self.name, self.max_steps))
         return self._finish(messages, turn, context.memories, who, trace)
 
     async def ainvoke(
@@ -299,7 +306,7 @@ class Agent(Runnable[Any, "dict[str, Any] | Command"]):
             if turn.leaving:
                 break
         else:
-            turn.new.append(self._stopped())
+            turn.new.append(stopped_reply(self.name, self.max_steps))
         return await asyncio.to_thread(self._finish, messages, turn, context.memories, who, trace)
 
     def tool_node(self, name: str = "tools") -> ToolNode:
@@ -312,6 +319,11 @@ class Agent(Runnable[Any, "dict[str, Any] | Command"]):
         """
         return make_tool_node(list(self._tools.values()), self.tool_limits, messages_key=self.messages_key,
                               name=name)
+
+    def get_graph(self, config: RunnableConfig | None = None) -> Graph:
+        """The runnable's drawing, with a ``tools`` node for its tools (where ``langgraph-swarm``
+        finds an agent's handoff destinations)."""
+        return with_tools_node(super().get_graph(config), self.name, self._tool_node)
 
     def as_runnable(self) -> Runnable[Any, dict[str, Any] | Command]:
         """The agent itself: it is a LangChain runnable with native sync and async paths."""
@@ -480,21 +492,9 @@ class Agent(Runnable[Any, "dict[str, Any] | Command"]):
         if self.memory is not None:  # used memories gain importance (consolidation decays the rest)
             reinforce(self.memory, [s["id"] for s in sources])
 
-    def _named(self, reply: Any) -> AIMessage:
-        if not isinstance(reply, AIMessage):
-            raise UsageError(f"the model of agent {self.name!r} returned {type(reply).__name__}, not a message")
-        reply = with_text_tool_calls(reply, self._tools)  # calls some models write as JSON text
-        return reply.model_copy(update={"name": self.name, "id": reply.id or str(uuid.uuid4())})
-
-    def _stopped(self) -> AIMessage:
-        return AIMessage(
-            content=f"I stopped after {self.max_steps} tool steps without a final answer.",
-            name=self.name, id=str(uuid.uuid4()),
-        )
-
     def _step(self, turn: TurnRecord, reply: Any) -> bool:
         """Add the model's reply to the turn; whether this loop runs its tool calls next."""
-        message = self._named(reply)
+        message = named_reply(reply, self.name, self._tools)
         turn.new.append(message)
         return bool(message.tool_calls) and self.execute_tools
 
