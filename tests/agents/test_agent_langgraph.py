@@ -97,6 +97,31 @@ def test_the_graph_bubble_up_family_is_not_turned_into_a_tool_error() -> None:
         agent.invoke({"messages": [HumanMessage("go")]})
 
 
+def test_a_parent_command_from_a_graph_run_inside_a_tool_routes_the_agents_graph() -> None:
+    def escalate(state: MessagesState) -> Command:
+        return Command(graph=Command.PARENT, goto="oncall",
+                       update={"messages": [AIMessage("escalated by the runbook", name="runbook")]})
+
+    inner = StateGraph(MessagesState)
+    inner.add_node("escalate", escalate)
+    inner.add_edge(START, "escalate")
+    runbook = inner.compile()
+
+    @tool
+    def run_runbook(step: str) -> str:
+        """Run a runbook step (a graph of its own)."""
+        runbook.invoke({"messages": [HumanMessage(step)]})
+        return "ran"
+
+    agent = Agent(name="ops", model=tool_then_answer("run_runbook", {"step": "restart"}), tools=[run_runbook])
+    graph = StateGraph(MessagesState)
+    graph.add_node(agent, destinations=("oncall",))
+    graph.add_node("oncall", lambda s: {"messages": [AIMessage("on-call paged", name="oncall")]})
+    graph.add_edge(START, "ops")
+    out = graph.compile().invoke({"messages": [HumanMessage("the database is down")]})
+    assert [m.text for m in out["messages"][1:]] == ["escalated by the runbook", "on-call paged"]
+
+
 class TopicState(MessagesState):
     topic: str
 
@@ -216,6 +241,30 @@ def test_with_execute_tools_false_the_agent_leaves_its_tool_calls_to_a_tool_node
     assert out["messages"][-1].content == "It is sunny in Oslo." and runs == ["Oslo"]
     episodes = memory.list(namespace=agent.namespace("alice"), kinds=MemoryKind.EPISODIC)
     assert [e.content for e in episodes] == ["user: Weather in Oslo?\nforecaster: It is sunny in Oslo."]
+
+
+def test_with_execute_tools_false_an_interrupted_tool_re_runs_without_asking_the_model_again() -> None:
+    @tool
+    def deploy(service: str) -> str:
+        """Deploy a service, once a person approves."""
+        return f"deployed {service}" if interrupt(f"Deploy {service}?") == "yes" else "not deployed"
+
+    # exactly two replies: a third model call would raise
+    model = ScriptedChatModel([call("deploy", {"service": "billing"}), AIMessage("Billing is deployed.")])
+    agent = Agent(name="ops", model=model, tools=[deploy], execute_tools=False)
+    graph = StateGraph(MessagesState)
+    graph.add_node(agent)
+    graph.add_node(agent.tool_node())
+    graph.add_edge(START, "ops")
+    graph.add_conditional_edges("ops", tools_condition)
+    graph.add_edge("tools", "ops")
+    app = graph.compile(checkpointer=InMemorySaver())
+    cfg = {"configurable": {"thread_id": "react-deploy"}}
+    assert app.invoke({"messages": [HumanMessage("Deploy billing")]}, cfg)["__interrupt__"][0].value == "Deploy billing?"
+    assert app.get_state(cfg).next == ("tools",)
+    out = app.invoke(Command(resume="yes"), cfg)
+    assert [m.text for m in out["messages"][2:]] == ["deployed billing", "Billing is deployed."]
+    assert len(model.prompts) == 2
 
 
 def test_a_tool_node_of_the_agent_keeps_its_limits_and_error_reports() -> None:

@@ -247,7 +247,8 @@ class MnemosChatAgent(BaseChatAgent):
     def __init__(self, agent: Agent, *, thread_id: str, user_id: str, query: RecallQuery | None = None) -> None:
         _check_name(agent.name)
         super().__init__(agent.name, agent.description or f"mnemos agent {agent.name}")
-        if query is not None and query != agent.policy.query:  # the same agent, searching as a team member
+        if query is not None and isinstance(agent, Agent) and query != agent.policy.query:
+            # the same agent, searching as a team member
             agent = dataclasses.replace(agent, policy=dataclasses.replace(agent.policy, query=query))
         self.agent = agent
         self.thread_id = thread_id
