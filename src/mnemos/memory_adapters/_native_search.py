@@ -65,6 +65,7 @@ from mnemos.memory_adapters._rerank import (
     needs_facts,
     needs_speaker,
     rerank,
+    uses_query,
 )
 from mnemos.memory_adapters._text import fts_match, query_words
 from mnemos.memory_adapters.base import MemoryRecord, ScoredMemory, ScoreReason, SearchQuery
@@ -168,7 +169,7 @@ def ranked_search_each(
     # (both release the GIL); the cache is not changed until both are done.
     best = _worker_pool().submit(cache.top_each, vector, masks, want) if vector is not None else None
     try:
-        analysis = analyze(text)
+        analysis = analyze(text) if uses_query(config) else QueryAnalysis()
         keyword_text = strip_exclusions(text) if analysis.excluded and config.exclusion_penalty else text
         match = _keyword_match(store, keyword_text, config) if config.mode != "vector" else None
         if match is None:

@@ -46,7 +46,7 @@ from mnemos.memory_adapters._postgres_store import (
     row_to_record,
     where,
 )
-from mnemos.memory_adapters._query import analyze, strip_exclusions
+from mnemos.memory_adapters._query import QueryAnalysis, analyze, strip_exclusions
 from mnemos.memory_adapters._ranking import (
     Candidate,
     RankingConfig,
@@ -66,6 +66,7 @@ from mnemos.memory_adapters._rerank import (
     needs_facts,
     needs_speaker,
     rerank,
+    uses_query,
 )
 from mnemos.memory_adapters._text import query_words
 from mnemos.memory_adapters.base import MemoryRecord, ScoredMemory, ScoreReason, SearchQuery
@@ -133,7 +134,7 @@ def ranked_search(
     limit = query.limit if query.limit is not None else 10
     want = max(config.candidates, limit + query.offset)
     where_ = _Conditions(query)
-    analysis = analyze(query.text)
+    analysis = analyze(query.text) if uses_query(config) else QueryAnalysis()
     text = query.text or ""
     if analysis.excluded and config.exclusion_penalty:
         text = strip_exclusions(text)

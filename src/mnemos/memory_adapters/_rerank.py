@@ -36,7 +36,7 @@ from mnemos.memory_adapters._ranking import Candidate, RankingConfig
 from mnemos.memory_adapters._text import tokens
 from mnemos.memory_adapters.base import ScoreReason
 
-__all__ = ["Facts", "diversified_page", "needs_facts", "needs_speaker", "rerank"]
+__all__ = ["Facts", "diversified_page", "needs_facts", "needs_speaker", "rerank", "uses_query"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +47,14 @@ class Facts:
     episode: str | None
     created: datetime | None
     speaker: str | None = None
+
+
+def uses_query(config: RankingConfig) -> bool:
+    """Whether any signal here is on (else the query is not even analysed: the default path)."""
+    return bool(
+        config.question_penalty or config.exclusion_penalty or config.speaker_weight
+        or config.when_weight or config.date_weight or config.episode_weight or config.diversity
+    )
 
 
 def needs_facts(config: RankingConfig, q: QueryAnalysis) -> bool:
