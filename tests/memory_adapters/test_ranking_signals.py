@@ -8,6 +8,7 @@ ranks the other way, so the test fails without the signal.
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -150,3 +151,11 @@ def test_list_questions_spread_the_page_over_episodes(store: NativeMemoryAdapter
     on = replace(DEFAULT, diversity=0.6, neighbour_weight=0, episode_weight=0)
     assert kayak.id not in [h.record.id for h in store.search(query, namespace=NS, limit=2, ranking=off)]
     assert kayak.id in [h.record.id for h in store.search(query, namespace=NS, limit=2, ranking=on)]
+
+
+def test_the_ranking_signals_example_in_the_docs_runs() -> None:
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "adapters.md").read_text(encoding="utf-8")
+    section = doc[doc.index("## Ranking signals read from the question"):]
+    block = re.search(r"```python\n(.*?)```", section, re.S)
+    assert block is not None
+    exec(compile(block.group(1), "docs/adapters.md", "exec"), {})
