@@ -45,6 +45,7 @@ from mnemos.memory_adapters.base import BaseMemoryAdapter, MemoryKind
 from mnemos.tools import _memory_ops as ops
 from mnemos.tools._auth import StaticTokenVerifier, request_principal, validate_principal
 from mnemos.tools._http_security import LowercaseHostHeaders, loopback_transport_security, url_host
+from mnemos.tools._mcp_kg_tools import KG_TOOLS, add_knowledge_graph_tools
 from mnemos.tools.brainstorm_runner import BrainstormRunOut, PersonasIn, run_brainstorm
 from mnemos.tools.graph_runner import GraphRegistry, GraphRunOut
 from mnemos.tools.registry import ToolRegistry
@@ -81,6 +82,7 @@ BUILTIN_TOOLS = (
     "memory_list_namespaces",
     "graph_run",
     "brainstorm_run",
+    *KG_TOOLS,
 )
 
 _INSTRUCTIONS = """\
@@ -255,6 +257,7 @@ def build_server(
     if len(graphs):
         _add_graph_tools(server, context)
     _add_brainstorm_tool(server, context)
+    add_knowledge_graph_tools(server, context)
     _add_resources(server, context)
     for extension in extensions:
         extension(server, context)
