@@ -46,6 +46,7 @@ from mnemos.tools import _memory_ops as ops
 from mnemos.tools._auth import StaticTokenVerifier, request_principal, validate_principal
 from mnemos.tools._http_security import LowercaseHostHeaders, loopback_transport_security, url_host
 from mnemos.tools._mcp_kg_tools import KG_TOOLS, add_knowledge_graph_tools
+from mnemos.tools._mcp_paging import add_paging_tools, search_page
 from mnemos.tools.brainstorm_runner import BrainstormRunOut, PersonasIn, run_brainstorm
 from mnemos.tools.graph_runner import GraphRegistry, GraphRunOut
 from mnemos.tools.registry import ToolRegistry
@@ -80,6 +81,8 @@ BUILTIN_TOOLS = (
     "memory_delete",
     "memory_erase",
     "memory_list_namespaces",
+    "memory_add_many",
+    "memory_list",
     "graph_run",
     "brainstorm_run",
     *KG_TOOLS,
@@ -257,6 +260,7 @@ def build_server(
     if len(graphs):
         _add_graph_tools(server, context)
     _add_brainstorm_tool(server, context)
+    add_paging_tools(server, context)
     add_knowledge_graph_tools(server, context)
     _add_resources(server, context)
     for extension in extensions:
@@ -307,17 +311,19 @@ def _add_memory_tools(server: FastMCP, sc: ServerContext) -> None:
         filter: Annotated[dict[str, Any] | None, Field(description='Metadata filter, e.g. {"topic": "db"} or {"n": {"$gte": 2}}.')] = None,
         limit: Annotated[int, Field(ge=1, le=100)] = 10,
         include_superseded: bool = False,
+        cursor: Annotated[str | None, Field(description="The next_cursor of the previous page.")] = None,
     ) -> SearchOut:
-        """Search memories, best first, with each hit's score and the reasons for it."""
+        """Search memories, best first, with each hit's score and the reasons for it (next_cursor pages on)."""
         return await _run(
-            ops.search,
+            search_page,
             adapter=sc.memory_for(ctx),
             query=query,
-            namespace=namespace or (),
+            namespace=list(namespace or []),
             kinds=kinds,
             filter=filter,
             limit=limit,
             include_superseded=include_superseded,
+            cursor=cursor,
         )
 
     @server.tool(annotations=_READ)
