@@ -17,7 +17,7 @@ from mcp.server.fastmcp.exceptions import ToolError
 from mnemos.exceptions import MnemosError
 from mnemos.memory_adapters.base import BaseMemoryAdapter
 
-__all__ = ["Caller", "run_tool", "tool_message"]
+__all__ = ["Caller", "mnemos_version", "run_tool", "tool_message"]
 
 T = TypeVar("T")
 
@@ -41,3 +41,13 @@ async def run_tool(fn: Callable[..., T], /, **kwargs: Any) -> T:
         return await asyncio.to_thread(fn, **kwargs)
     except MnemosError as exc:
         raise ToolError(tool_message(exc)) from exc
+
+
+def mnemos_version() -> str:
+    """The installed mnemos version (what ``serverInfo.version`` says)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("mnemos")
+    except PackageNotFoundError:
+        return "0+unknown"

@@ -29,15 +29,16 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, TypeVar
 
 from mcp.server.auth.settings import AuthSettings
 from mcp.server.fastmcp import Context, FastMCP
 from mcp.server.fastmcp.exceptions import ToolError
-from mcp.types import ToolAnnotations
-from pydantic import Field, ValidationError
+from mcp.server.lowlevel.helper_types import ReadResourceContents
+from mcp.types import GetPromptResult, ToolAnnotations
+from pydantic import AnyUrl, Field, ValidationError
 from starlette.applications import Starlette
 
 from mnemos.exceptions import MnemosError, UsageError
@@ -45,8 +46,20 @@ from mnemos.memory_adapters.base import BaseMemoryAdapter, MemoryKind
 from mnemos.tools import _memory_ops as ops
 from mnemos.tools._auth import StaticTokenVerifier, request_principal, validate_principal
 from mnemos.tools._http_security import LowercaseHostHeaders, loopback_transport_security, url_host
+from mnemos.tools._mcp_common import mnemos_version
 from mnemos.tools._mcp_kg_tools import KG_TOOLS, add_knowledge_graph_tools
 from mnemos.tools._mcp_paging import add_paging_tools, search_page
+from mnemos.tools._mcp_prompts import add_prompts, prompt_completions
+from mnemos.tools._mcp_protocol import (
+    ProtocolState,
+    async_progress,
+    install_protocol,
+    progress_callback,
+    prompt_error,
+    resource_error,
+    timed,
+)
+from mnemos.tools._mcp_resources import add_resources, namespace_paths
 from mnemos.tools.brainstorm_runner import BrainstormRunOut, PersonasIn, run_brainstorm
 from mnemos.tools.graph_runner import GraphRegistry, GraphRunOut
 from mnemos.tools.registry import ToolRegistry
@@ -165,14 +178,44 @@ class MnemosMCP(FastMCP):
             app.add_middleware(LowercaseHostHeaders)
         return app
 
+    protocol: ProtocolState | None = None
+    """Logging levels, subscriptions and change notifications (see :mod:`mnemos.tools._mcp_protocol`)."""
+
     async def call_tool(self, name: str, arguments: dict[str, Any]) -> Any:
+        clock = timed()
         try:
-            return await super().call_tool(name, arguments)
+            result = await super().call_tool(name, arguments)
         except ToolError as exc:
             cause = exc.__cause__
+            error = exc
             if isinstance(cause, ValidationError):
-                raise ToolError(f"invalid arguments for {name}: {_validation_text(cause)}") from cause
+                error = ToolError(f"invalid arguments for {name}: {_validation_text(cause)}")
+            await self._after(name, ok=False, elapsed=clock(), error=str(error))
+            if error is not exc:
+                raise error from cause
             raise
+        await self._after(name, ok=True, elapsed=clock(), error=None)
+        return result
+
+    async def _after(self, name: str, *, ok: bool, elapsed: float, error: str | None) -> None:
+        if self.protocol is None:
+            return
+        tool = self._tool_manager.get_tool(name)
+        read_only = tool is not None and tool.annotations is not None and tool.annotations.readOnlyHint
+        await self.protocol.after_call(name, ok=ok, elapsed=elapsed, error=error,
+                                       writes=name in BUILTIN_TOOLS and not read_only)
+
+    async def read_resource(self, uri: AnyUrl | str) -> Iterable[ReadResourceContents]:
+        try:
+            return await super().read_resource(uri)
+        except Exception as exc:
+            raise resource_error(uri, exc) from exc
+
+    async def get_prompt(self, name: str, arguments: dict[str, Any] | None = None) -> GetPromptResult:
+        try:
+            return await super().get_prompt(name, arguments)
+        except Exception as exc:
+            raise prompt_error(name, exc) from exc
 
 
 def _validation_text(exc: ValidationError) -> str:
@@ -263,6 +306,16 @@ def build_server(
     add_paging_tools(server, context)
     add_knowledge_graph_tools(server, context)
     _add_resources(server, context)
+    server.protocol = install_protocol(
+        server, context, version=mnemos_version(),
+        namespaces=lambda ctx: namespace_paths(context.memory_for(ctx)),
+    )
+    add_prompts(server, context)
+    add_resources(
+        server, context, graphs.names,
+        lambda ctx, prompt, argument, prefix: prompt_completions(context, ctx, prompt, argument, prefix),
+        server.protocol.resources_listed,
+    )
     for extension in extensions:
         extension(server, context)
     return server
@@ -406,6 +459,7 @@ def _add_graph_tools(server: FastMCP, sc: ServerContext) -> None:
                 resume=resume,
                 principal=principal,
                 memory=sc.memory_for(ctx),
+                on_step=async_progress(ctx),
             )
         )
 
@@ -439,7 +493,15 @@ def _add_brainstorm_tool(server: FastMCP, sc: ServerContext) -> None:
             principal=sc.principal_of(ctx),
             model=sc.model,
             checkpoint_path=sc.graphs.checkpoint_path,
+            on_update=_steps(progress_callback(ctx)),
         )
+
+
+def _steps(step: Callable[[str], None] | None) -> Callable[[str, dict[str, Any]], None] | None:
+    """A brainstorm's ``on_update`` that reports each step as progress."""
+    if step is None:
+        return None
+    return lambda node, update: step(f"step: {node}")
 
 
 def _add_resources(server: FastMCP, sc: ServerContext) -> None:
