@@ -25,6 +25,7 @@ Notifications go only to sessions of the principal whose memory changed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import typing
 import weakref
@@ -121,7 +122,11 @@ def _answer_unknown_methods(lowlevel: Server[Any, Any]) -> None:
         send, receive = anyio.create_memory_object_stream[SessionMessage | Exception](0)
 
         async def pump() -> None:
-            async with read_stream, send:
+            with contextlib.suppress(anyio.ClosedResourceError, anyio.BrokenResourceError):
+                await _pump()
+
+        async def _pump() -> None:
+            async with send:
                 async for message in read_stream:
                     root = message.message.root if isinstance(message, SessionMessage) else None
                     if isinstance(root, types.JSONRPCRequest) and root.method not in CLIENT_METHODS:
@@ -130,10 +135,7 @@ def _answer_unknown_methods(lowlevel: Server[Any, Any]) -> None:
                             error=types.ErrorData(code=types.METHOD_NOT_FOUND,
                                                   message=f"Method not found: {root.method}"),
                         )
-                        try:
-                            await write_stream.send(SessionMessage(types.JSONRPCMessage(error)))
-                        except (anyio.ClosedResourceError, anyio.BrokenResourceError):
-                            return
+                        await write_stream.send(SessionMessage(types.JSONRPCMessage(error)))
                         continue
                     await send.send(message)
 
