@@ -2,14 +2,21 @@
 
 :func:`build_server` returns a FastMCP server (the official ``mcp`` SDK) with
 
-- tools ``memory_add``, ``memory_search``, ``memory_get``, ``memory_update``,
+- tools ``memory_add``, ``memory_add_many``, ``memory_search``, ``memory_list``
+  (both paged with a cursor), ``memory_get``, ``memory_update``,
   ``memory_delete``, ``memory_erase``, ``memory_list_namespaces``;
+- the knowledge-graph tools of the reference MCP memory server
+  (:mod:`mnemos.tools.knowledge_graph`);
 - ``graph_run`` (run a registered graph on a thread), when graphs are registered;
 - ``brainstorm_run`` (a group of persona agents brainstorms a topic and
   remembers it, in the caller's memory, with the server's model);
 - every tool of the :class:`~mnemos.tools.registry.ToolRegistry`;
 - resources ``memory://{id}`` (a memory record as JSON) and
-  ``graph://{name}/mermaid`` (a graph's Mermaid diagram).
+  ``graph://{name}/mermaid`` (a graph's Mermaid diagram), and those of
+  :mod:`mnemos.tools._mcp_resources`;
+- prompts (:mod:`mnemos.tools._mcp_prompts`), and logging, subscriptions,
+  completions, progress and the specification's error codes
+  (:mod:`mnemos.tools._mcp_protocol`).
 
 Every call is made for a *principal*. Each principal's memory lives under
 ``("principals", <principal>)`` and every memory operation goes through that
@@ -107,7 +114,10 @@ Store memories with memory_add (a namespace such as "projects/atlas", a kind:
 episodic, semantic or procedural) and find them with memory_search, which
 returns ids, scores and the reasons for each score. memory_get, memory_update
 and memory_delete take a memory id; memory_erase erases a whole namespace for
-good (confirm by repeating it). graph_run runs a registered graph on a
+good (confirm by repeating it). memory_add_many stores a batch; memory_list
+lists memories a page at a time (follow next_cursor). create_entities,
+create_relations, add_observations, read_graph, search_nodes and open_nodes
+keep a knowledge graph of entities, relations and observations. graph_run runs a registered graph on a
 thread; the same thread_id continues the conversation. brainstorm_run has a
 group of persona agents brainstorm a topic; decided ideas are remembered and
 later brainstorms build on them."""
