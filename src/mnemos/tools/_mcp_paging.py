@@ -40,6 +40,7 @@ __all__ = [
     "add_paging_tools",
     "decode_cursor",
     "encode_cursor",
+    "list_page",
     "search_page",
 ]
 
