@@ -10,6 +10,7 @@ reason, when ``npx`` is missing or cannot fetch the package.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import subprocess
@@ -18,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from mcp import ClientSession
+from mcp import ClientSession, McpError
 from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp_testkit import http_session, serve_http, stdio_session, subprocess_env
 
@@ -95,6 +96,15 @@ async def _reference(tmp_path: Path) -> AsyncIterator[ClientSession]:
 async def test_a_scripted_session_gives_the_reference_servers_results_and_graph(tmp_path: Path) -> None:
     async with stdio_session(["mcp", "serve"], subprocess_env(tmp_path / "home")) as mnemos:
         ours = await _play(mnemos)
+        # over stdio too: the graph is a resource, and errors carry the specification's codes
+        graph = json.loads((await mnemos.read_resource("memory://knowledge-graph")).contents[0].text)
+        assert graph == ours[-1][1]
+        with pytest.raises(McpError) as missing:
+            await mnemos.read_resource("memory://ffffffffffffffffffffffffffffffff")
+        assert missing.value.error.code == -32002
+        with pytest.raises(McpError) as unknown:
+            await mnemos.get_prompt("remember_everything", {})
+        assert unknown.value.error.code == -32602
     async with _reference(tmp_path) as reference:
         theirs = await _play(reference)
     for (tool, args), mine, ref in zip(SESSION, ours, theirs, strict=True):

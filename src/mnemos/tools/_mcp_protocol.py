@@ -214,8 +214,11 @@ class ProtocolState:
 
 
 async def _send(notification: Awaitable[None]) -> None:
+    """Send a notification; one a session cannot take within a second is dropped, so a stuck
+    peer never holds up the call that changed the memory."""
     try:
-        await notification
+        with anyio.move_on_after(1.0):
+            await notification
     except Exception:  # a peer session that has gone away misses the notification
         return
 
