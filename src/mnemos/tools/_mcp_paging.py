@@ -28,7 +28,7 @@ from mcp.types import ToolAnnotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from mnemos.exceptions import UsageError
-from mnemos.memory_adapters.base import BaseMemoryAdapter, Capability, MemoryKind, utcnow
+from mnemos.memory_adapters.base import BaseMemoryAdapter, Capability, MemoryKind
 from mnemos.tools._mcp_common import Caller, run_tool
 from mnemos.tools.schemas import MemoryOut, NamespaceIn, SearchOut, hit_out, memory_out
 
@@ -126,7 +126,7 @@ def list_page(
             "limit": limit, "include_superseded": include_superseded}
     pinned = adapter.supports(Capability.TIME_FILTER)
     if cursor is None:
-        offset, until = 0, (utcnow() if pinned else None)
+        offset, until = 0, (adapter.now() if pinned else None)
     else:
         offset, until = decode_cursor(cursor, "list", args)
     records = adapter.list(namespace=tuple(namespace), kinds=kinds or None, filter=filter or None,
