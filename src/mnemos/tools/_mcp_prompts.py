@@ -17,8 +17,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+import pydantic_core
 from mcp.server.fastmcp import Context, FastMCP
 from mcp.server.fastmcp.prompts.base import Message, UserMessage
+from mcp.types import GetPromptResult
 from pydantic import Field
 
 from mnemos.exceptions import UsageError
@@ -28,7 +30,7 @@ from mnemos.tools._mcp_common import Caller, run_tool
 from mnemos.tools._mcp_resources import namespace_paths
 from mnemos.tools.knowledge_graph import KnowledgeGraph
 
-__all__ = ["PROMPTS", "add_prompts", "prompt_completions"]
+__all__ = ["PROMPTS", "add_prompts", "prompt_completions", "render_prompt"]
 
 PROMPTS = ("recall", "brainstorm", "summarize_namespace")
 _RECALL_LIMIT = 10
@@ -142,3 +144,13 @@ def prompt_completions(sc: Caller, ctx: Context[Any, Any, Any], prompt: str, arg
     if prompt == "brainstorm" and argument == "rounds":
         return [str(n) for n in range(1, 11) if str(n).startswith(prefix)]
     return []
+
+
+async def render_prompt(server: FastMCP, name: str, arguments: dict[str, Any] | None) -> GetPromptResult:
+    """``prompts/get`` without the SDK's traceback in the log for a client's mistake: an unknown
+    prompt or bad arguments raise for :func:`~mnemos.tools._mcp_protocol.prompt_error` to answer."""
+    prompt = server._prompt_manager.get_prompt(name)
+    if prompt is None:
+        raise UsageError(f"Unknown prompt: {name}")
+    messages = await prompt.render(arguments, context=server.get_context())
+    return GetPromptResult(description=prompt.description, messages=pydantic_core.to_jsonable_python(messages))

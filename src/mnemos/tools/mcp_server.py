@@ -56,7 +56,7 @@ from mnemos.tools._http_security import LowercaseHostHeaders, loopback_transport
 from mnemos.tools._mcp_common import mnemos_version
 from mnemos.tools._mcp_kg_tools import KG_TOOLS, add_knowledge_graph_tools
 from mnemos.tools._mcp_paging import add_paging_tools, search_page
-from mnemos.tools._mcp_prompts import add_prompts, prompt_completions
+from mnemos.tools._mcp_prompts import add_prompts, prompt_completions, render_prompt
 from mnemos.tools._mcp_protocol import (
     ProtocolState,
     async_progress,
@@ -223,7 +223,7 @@ class MnemosMCP(FastMCP):
 
     async def get_prompt(self, name: str, arguments: dict[str, Any] | None = None) -> GetPromptResult:
         try:
-            return await super().get_prompt(name, arguments)
+            return await render_prompt(self, name, arguments)
         except Exception as exc:
             raise prompt_error(name, exc) from exc
 
