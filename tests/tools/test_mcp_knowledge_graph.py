@@ -150,3 +150,12 @@ async def test_each_principal_has_its_own_graph_kept_as_memories(url: str, memor
         await alice.call_tool("delete_entities", {"entityNames": ["Vega"]})
     assert alice_view.relations("Atlas") == []
     assert alice_view.count(("kg",)) == 2  # Atlas and its observation
+    # erasing the namespace kg erases the graph, edges included
+    async with http_session(url, "alice-kg-token-7f3a") as alice:
+        await alice.call_tool("create_relations", {"relations": [
+            {"from": "Atlas", "to": "Orion", "relationType": "feeds"}]})
+        assert [r.object for r in alice_view.relations("Atlas")] == ["Orion"]
+        erased = await alice.call_tool("memory_erase", {"namespace": "kg", "confirm": "kg"})
+        assert erased.structuredContent["erased"] == 3
+        assert (await alice.call_tool("read_graph", {})).structuredContent == {"entities": [], "relations": []}
+    assert alice_view.relations("Atlas") == []
