@@ -10,10 +10,13 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from mcp.server.fastmcp import Context, FastMCP
+from mcp.server.fastmcp.exceptions import ToolError
 from mcp.types import ToolAnnotations
 from pydantic import Field
 
-from mnemos.tools._mcp_common import Caller, run_tool
+from mnemos.exceptions import MnemosError
+from mnemos.tools._mcp_common import Caller, run_tool, tool_message
+from mnemos.tools._mcp_limits import content_bytes
 from mnemos.tools.knowledge_graph import (
     EntitiesOut,
     EntityIn,
@@ -48,23 +51,36 @@ _DROP = ToolAnnotations(readOnlyHint=False, destructiveHint=True, idempotentHint
 
 def add_knowledge_graph_tools(server: FastMCP, sc: Caller) -> None:
     """Register the nine knowledge-graph tools on ``server``."""
-    def graph(ctx: Context[Any, Any, Any]) -> KnowledgeGraph:
-        return KnowledgeGraph(sc.memory_for(ctx), agent=sc.principal_of(ctx))
+    def graph(ctx: Context[Any, Any, Any], *texts: str) -> KnowledgeGraph:
+        """The caller's graph; ``texts`` about to be stored are first held to the principal's limits."""
+        adapter, principal = sc.memory_for(ctx), sc.principal_of(ctx)
+        limiter = getattr(sc, "limiter", None)
+        if limiter is not None and texts:
+            try:
+                for text in texts:
+                    limiter.check_content(text)
+                limiter.check_store(principal, adapter, sum(content_bytes(t) for t in texts))
+            except MnemosError as exc:
+                raise ToolError(tool_message(exc)) from exc
+        return KnowledgeGraph(adapter, agent=principal)
 
     @server.tool(title="Create Entities", annotations=_ADD)
     async def create_entities(entities: list[EntityIn], ctx: Context[Any, Any, Any]) -> EntitiesOut:
         """Create multiple new entities in the knowledge graph"""
-        return await run_tool(graph(ctx).create_entities, entities=entities)
+        texts = [t for e in entities for t in (e.name, e.entityType, *e.observations)]
+        return await run_tool(graph(ctx, *texts).create_entities, entities=entities)
 
     @server.tool(title="Create Relations", annotations=_ADD)
     async def create_relations(relations: list[RelationIn], ctx: Context[Any, Any, Any]) -> RelationsOut:
         """Create multiple new relations between entities in the knowledge graph. Relations should be in active voice"""
-        return await run_tool(graph(ctx).create_relations, relations=relations)
+        texts = [t for r in relations for t in (r.from_, r.relationType, r.to)]
+        return await run_tool(graph(ctx, *texts).create_relations, relations=relations)
 
     @server.tool(title="Add Observations", annotations=_ADD)
     async def add_observations(observations: list[ObservationsIn], ctx: Context[Any, Any, Any]) -> ObservationsOut:
         """Add new observations to existing entities in the knowledge graph"""
-        return await run_tool(graph(ctx).add_observations, observations=observations)
+        texts = [t for o in observations for t in o.contents]
+        return await run_tool(graph(ctx, *texts).add_observations, observations=observations)
 
     @server.tool(title="Delete Entities", annotations=_DROP)
     async def delete_entities(

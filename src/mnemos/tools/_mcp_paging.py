@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from mnemos.exceptions import UsageError
 from mnemos.memory_adapters.base import BaseMemoryAdapter, Capability, MemoryKind
 from mnemos.tools._mcp_common import Caller, run_tool
+from mnemos.tools._mcp_limits import content_bytes
 from mnemos.tools.schemas import MemoryOut, NamespaceIn, SearchOut, hit_out, memory_out
 
 __all__ = [
@@ -162,7 +163,11 @@ def search_page(
                      next_cursor=encode_cursor("search", args, offset + limit) if more else None)
 
 
-def _add_many(adapter: BaseMemoryAdapter, items: list[MemoryItemIn], agent: str) -> MemoriesOut:
+def _add_many(adapter: BaseMemoryAdapter, items: list[MemoryItemIn], agent: str, limiter: Any = None) -> MemoriesOut:
+    if limiter is not None:  # the principal's limits, checked before anything is written
+        for item in items:
+            limiter.check_content(item.content)
+        limiter.check_store(agent, adapter, sum(content_bytes(i.content, i.metadata) for i in items))
     stored = adapter.add_many(
         [{"content": i.content, "namespace": tuple(i.namespace), "kind": i.kind, "metadata": i.metadata or {},
           "importance": i.importance, "ttl_seconds": i.ttl_seconds,
@@ -181,7 +186,8 @@ def add_paging_tools(server: FastMCP, sc: Caller) -> None:
         ctx: Context[Any, Any, Any],
     ) -> MemoriesOut:
         """Store several memories in one atomic batch; returns the stored records in order."""
-        return await run_tool(_add_many, adapter=sc.memory_for(ctx), items=memories, agent=sc.principal_of(ctx))
+        return await run_tool(_add_many, adapter=sc.memory_for(ctx), items=memories, agent=sc.principal_of(ctx),
+                              limiter=getattr(sc, "limiter", None))
 
     @server.tool(annotations=ToolAnnotations(readOnlyHint=True, idempotentHint=True, openWorldHint=False))
     async def memory_list(
