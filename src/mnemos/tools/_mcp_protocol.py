@@ -53,6 +53,7 @@ __all__ = [
     "progress_callback",
     "prompt_error",
     "resource_error",
+    "step_progress",
 ]
 
 RESOURCE_NOT_FOUND = -32002
@@ -281,6 +282,15 @@ def progress_callback(ctx: Context[Any, Any, Any]) -> Callable[[str], None] | No
             return
 
     return step
+
+
+def step_progress(ctx: Context[Any, Any, Any]) -> Callable[[str, dict[str, Any]], None] | None:
+    """An ``on_update(node, update)`` for a brainstorm that reports each step as progress
+    (``step: <node>``); None when the client sent no ``progressToken``."""
+    step = progress_callback(ctx)
+    if step is None:
+        return None
+    return lambda node, update: step(f"step: {node}")
 
 
 def async_progress(ctx: Context[Any, Any, Any]) -> Callable[[str], Awaitable[None]] | None:

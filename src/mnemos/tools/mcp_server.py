@@ -69,9 +69,9 @@ from mnemos.tools._mcp_protocol import (
     ProtocolState,
     async_progress,
     install_protocol,
-    progress_callback,
     prompt_error,
     resource_error,
+    step_progress,
     timed,
 )
 from mnemos.tools._mcp_resources import add_resources, namespace_paths
@@ -569,15 +569,9 @@ def _add_brainstorm_tool(server: FastMCP, sc: ServerContext) -> None:
             principal=sc.principal_of(ctx),
             model=sc.model,
             checkpoint_path=sc.graphs.checkpoints,
-            on_update=_steps(progress_callback(ctx)),
+            on_update=step_progress(ctx),
         )
 
-
-def _steps(step: Callable[[str], None] | None) -> Callable[[str, dict[str, Any]], None] | None:
-    """A brainstorm's ``on_update`` that reports each step as progress."""
-    if step is None:
-        return None
-    return lambda node, update: step(f"step: {node}")
 
 
 def _add_resources(server: FastMCP, sc: ServerContext) -> None:
