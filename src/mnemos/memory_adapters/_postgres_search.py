@@ -14,8 +14,9 @@ PostgreSQL doing the filtering:
    ``log((N - n + 0.5) / (n + 0.5))``), computed in SQL from the ``tsvector``.
    Term frequencies for the posting budget are counted under the query's
    namespace prefix (the whole table with ``"store"``);
-3. the vector list is the nearest rows by cosine (HNSW index; pgvector's
-   iterative scan keeps going until enough rows pass the filters);
+3. the vector list is the nearest rows by cosine (HNSW index over half-precision
+   copies; pgvector's iterative scan keeps going until enough rows pass the
+   filters), scored by the full-precision cosine;
 4. fusion, episode neighbours, graph links, recency and importance come from
    ``_ranking``, shared with native, with the same reasons.
 
@@ -82,6 +83,11 @@ class _Conditions:
         self.filter: SqlFilter = filter_sql(query.filter)
         self.sql = " AND ".join(conds + self.filter.conds)
         self.params: list[Any] = params + self.filter.params
+
+    @property
+    def metadata(self) -> str:
+        """The column to fetch for :meth:`passes`: the metadata only if Python must check it."""
+        return "NULL" if self.exact else "m.metadata"
 
     @property
     def exact(self) -> bool:
@@ -232,7 +238,7 @@ def _keyword_list(
     if not kept:
         return []
     if prefix is not None:
-        return _keyword_list_scope(conn, kept, where_, want)
+        return _keyword_list_scope(store, conn, kept, where_, want)
     n = max(n, *(docs[t] for t in kept))  # the count may lag writes made since
     idf = [max(1e-6, math.log((n - docs[t] + 0.5) / (docs[t] + 0.5))) for t in kept]
     tsquery = " | ".join(_quote_lexeme(t) for t in kept)
@@ -250,7 +256,7 @@ def _keyword_list(
     size = 2 * want
     while True:
         rows = conn.execute(
-            f"""SELECT m.rowid, {terms} AS score, m.metadata FROM memories m
+            f"""SELECT m.rowid, {terms} AS score, {where_.metadata} FROM memories m
                 CROSS JOIN LATERAL (SELECT tsvector_to_array(m.tsv) AS lx OFFSET 0) a
                 WHERE m.tsv @@ %s::tsquery AND {where_.sql}
                 ORDER BY score DESC, m.rowid LIMIT %s""",
@@ -262,7 +268,7 @@ def _keyword_list(
         size *= 4
 
 
-def _keyword_list_scope(conn: Any, kept: list[str], where_: _Conditions, want: int) -> list[tuple[int, float]]:
+def _keyword_list_scope(store: PgStore, conn: Any, kept: list[str], where_: _Conditions, want: int) -> list[tuple[int, float]]:
     """BM25 with the statistics of what the query can see, as native's: every row matching
     ``kept`` (within the posting budget, so few) that passes the filters is fetched and
     scored with ``N`` the records the query's conditions but its metadata filter admit,
@@ -270,7 +276,7 @@ def _keyword_list_scope(conn: Any, kept: list[str], where_: _Conditions, want: i
     tfs = ", ".join("m.tf[array_position(a.lx, %s)]" for _ in kept)
     rows = [
         r for r in conn.execute(
-            f"""SELECT m.rowid, m.doc_len, m.metadata, {tfs} FROM memories m
+            f"""SELECT m.rowid, m.doc_len, {where_.metadata}, {tfs} FROM memories m
                 CROSS JOIN LATERAL (SELECT tsvector_to_array(m.tsv) AS lx OFFSET 0) a
                 WHERE m.tsv @@ %s::tsquery AND {where_.sql}""",
             [*kept, " | ".join(_quote_lexeme(t) for t in kept), *where_.params],
@@ -279,10 +285,8 @@ def _keyword_list_scope(conn: Any, kept: list[str], where_: _Conditions, want: i
     ]
     if not rows:
         return []
-    visible = conn.execute(
-        f"SELECT count(*) FROM memories m WHERE {where_.visible_sql}", where_.visible_params
-    ).fetchone()[0]
-    n = max(int(visible), len(rows))
+    visible = store.visible_count(conn, where_.visible_sql, where_.visible_params, where_.query.now)
+    n = max(visible, len(rows))
     df = [sum(1 for r in rows if r[3 + i]) for i in range(len(kept))]
     idf = [math.log1p((n - d + 0.5) / (d + 0.5)) for d in df]
     mean = sum(r[1] for r in rows) / len(rows) or 1.0
@@ -299,17 +303,19 @@ def _vector_list(
     store: PgStore, conn: Any, vector: npt.NDArray[np.float32], where_: _Conditions, want: int
 ) -> list[tuple[int, float]]:
     size = want
+    dims = int(store.embedder.dims)
     while True:
         with conn.transaction():
             conn.execute("SELECT set_config('hnsw.ef_search', %s, true)", (str(min(1000, max(40, size))),))
             if store.iterative_scan:
                 conn.execute("SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true)")
             rows = conn.execute(
-                f"""SELECT m.rowid, 1 - (m.embedding <=> %s) AS sim, m.metadata FROM memories m
-                    WHERE {where_.sql} ORDER BY m.embedding <=> %s LIMIT %s""",
+                f"""SELECT m.rowid, 1 - (m.embedding <=> %s) AS sim, {where_.metadata} FROM memories m
+                    WHERE {where_.sql} ORDER BY m.embedding::halfvec({dims}) <=> %s::halfvec({dims}) LIMIT %s""",
                 [vector, *where_.params, vector, size],
             ).fetchall()
-        # relaxed_order may return near-ties out of order: sort exactly
+        # the index orders by half-precision distance, relaxed_order may return near-ties
+        # out of order: sort exactly by the full-precision similarity
         # a zero vector has no direction (NaN in pgvector): similarity 0, as native
         pairs = ((r[0], float(r[1]) if r[1] == r[1] else 0.0) for r in rows if where_.passes(r[2]))
         kept = sorted(pairs, key=lambda x: (-x[1], x[0]))

@@ -58,6 +58,8 @@ class PgStore:
         self.stats: dict[Namespace | None, tuple[float, int, float]] = {}
         """(when, memories, average words) per namespace prefix (``None``: the whole store),
         refreshed now and then on big stores."""
+        self.counts: dict[tuple[str, str], tuple[float, int]] = {}
+        """(when, count) of the records a keyword search can see, per condition."""
 
     def _check_open(self) -> None:
         if self.closed:
@@ -97,6 +99,7 @@ class PgStore:
                 finally:
                     self._local.conn = None
                     self.stats.clear()
+                    self.counts.clear()
         except psycopg.Error as exc:
             raise StorageError(f"PostgreSQL memory store {self.schema!r}: {exc}") from exc
 
@@ -119,6 +122,21 @@ class PgStore:
             self.stats.clear()
         stats = self.stats[prefix] = (now, int(n), float(total) / n if n else 0.0)
         return stats[1], stats[2]
+
+    def visible_count(self, conn: Any, sql: str, params: Sequence[Any], now: datetime) -> int:
+        """How many memories pass ``sql`` (conditions on alias ``m``; ``params`` hold
+        ``now`` for expiry): counted on every search while under 50,000, else cached
+        like :meth:`corpus_stats` (a count scans every matching row)."""
+        key = (sql, repr([p if p is not now else None for p in params]))
+        mono = time.monotonic()
+        cached = self.counts.get(key)
+        if cached is not None and cached[1] >= 50_000 and mono - cached[0] < 30.0:
+            return cached[1]
+        n = int(conn.execute(f"SELECT count(*) FROM memories m WHERE {sql}", list(params)).fetchone()[0])
+        if len(self.counts) > 1_000:
+            self.counts.clear()
+        self.counts[key] = (mono, n)
+        return n
 
     def close(self) -> None:
         self.closed = True

@@ -34,6 +34,7 @@ from mnemos.memory_adapters import _postgres_graph as pg_graph
 from mnemos.memory_adapters._graph import Relation, memory_hops
 from mnemos.memory_adapters._namespace import Namespace
 from mnemos.memory_adapters._native_schema import ns_key, ns_tuple
+from mnemos.memory_adapters._postgres_bulk import BulkLoadMixin
 from mnemos.memory_adapters._postgres_schema import (
     SCHEMA_VERSION,
     Settings,
@@ -94,12 +95,16 @@ def _configure(schema: str) -> Callable[[Any], None]:
 
         conn.execute(f'SET search_path TO "{schema}", public')
         conn.execute("SET TIME ZONE 'UTC'")
+        # psycopg prepares a statement run 5 times; PostgreSQL would then switch to a
+        # generic plan, blind to the query vector and the namespace range, which scans
+        # and sorts a whole namespace instead of walking the HNSW index.
+        conn.execute("SET plan_cache_mode TO force_custom_plan")
         register_vector(conn)
 
     return configure
 
 
-class PostgresMemoryAdapter(BaseMemoryAdapter):
+class PostgresMemoryAdapter(BulkLoadMixin, BaseMemoryAdapter):
     """Memory in a PostgreSQL schema with pgvector; the scale-out twin of the native store.
 
     ``url`` is a ``postgresql://`` URL (see the module docstring for the options
