@@ -41,11 +41,11 @@ __all__ = [
     "DEFAULT_TEXT_SEARCH",
     "SCHEMA_VERSION",
     "TSV_CHARS",
-    "vector_index",
     "Settings",
     "migrate",
     "parse_url",
     "require_driver",
+    "vector_index",
     "with_options",
 ]
 

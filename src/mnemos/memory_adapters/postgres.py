@@ -34,7 +34,9 @@ from mnemos.memory_adapters import _postgres_graph as pg_graph
 from mnemos.memory_adapters._graph import Relation, memory_hops
 from mnemos.memory_adapters._namespace import Namespace
 from mnemos.memory_adapters._native_schema import ns_key, ns_tuple
+from mnemos.memory_adapters._postgres_async import AsyncPool, AsyncReadsMixin
 from mnemos.memory_adapters._postgres_bulk import BulkLoadMixin
+from mnemos.memory_adapters._postgres_io import Steps, run
 from mnemos.memory_adapters._postgres_schema import (
     SCHEMA_VERSION,
     Settings,
@@ -104,7 +106,7 @@ def _configure(schema: str) -> Callable[[Any], None]:
     return configure
 
 
-class PostgresMemoryAdapter(BulkLoadMixin, BaseMemoryAdapter):
+class PostgresMemoryAdapter(AsyncReadsMixin, BulkLoadMixin, BaseMemoryAdapter):
     """Memory in a PostgreSQL schema with pgvector; the scale-out twin of the native store.
 
     ``url`` is a ``postgresql://`` URL (see the module docstring for the options
@@ -165,6 +167,7 @@ class PostgresMemoryAdapter(BulkLoadMixin, BaseMemoryAdapter):
             configure=_configure(settings.schema), open=True, name=f"mnemos-{settings.schema}",
         )
         self._store = PgStore(settings, chosen, pool, iterative_scan=bool(iterative))
+        self._store.apool = AsyncPool(settings.conninfo, settings.schema, settings.pool_size)
         self.ranking = ranking or RankingConfig()
 
     @staticmethod
@@ -383,6 +386,7 @@ class PostgresMemoryAdapter(BulkLoadMixin, BaseMemoryAdapter):
     def _close(self) -> None:
         with self._store.lock:
             if not self._store.closed:
+                self._store.apool.close_soon()
                 self._store.close()
 
     def _import_records(
@@ -428,13 +432,24 @@ class PostgresMemoryAdapter(BulkLoadMixin, BaseMemoryAdapter):
         return BaseMemoryAdapter.search(tuned, query, **kwargs)
 
     def _search(self, query: SearchQuery) -> list[ScoredMemory]:
+        if self._capture is not None:  # a probe of the async twins: checked, nothing to run
+            self._capture.append((query, self.ranking))
+            return []
         vector = None
         if query.text is not None and self.ranking.mode != "keyword":
-            vector = np.asarray(self._store.embedder.embed_query(query.text), dtype=np.float32)
+            vector = self._query_vector(query.text)
         with self._store.reading() as conn:
-            if query.text is None:
-                return [ScoredMemory(record=r, score=0.0) for r in listing(conn, query)]
-            return ranked_search(self._store, conn, query, self.ranking, vector)
+            return run(conn, self._search_steps(query, vector, self.ranking))
+
+    def _query_vector(self, text: str) -> np.ndarray:
+        return np.asarray(self._store.embedder.embed_query(text), dtype=np.float32)
+
+    def _search_steps(
+        self, query: SearchQuery, vector: np.ndarray | None, ranking: RankingConfig
+    ) -> Steps[list[ScoredMemory]]:
+        if query.text is None:
+            return [ScoredMemory(record=r, score=0.0) for r in (yield from listing(query))]
+        return (yield from ranked_search(self._store, query, ranking, vector))
 
     # -- graph API ------------------------------------------------------------------------
 
