@@ -81,3 +81,15 @@ def test_the_vector_index_holds_half_precision_vectors(one_connection: PostgresM
             (store.schema,),
         ).fetchone()
     assert "halfvec(64)" in definition and "halfvec_cosine_ops" in definition
+
+
+def test_the_docs_bulk_load_example_runs(one_connection: PostgresMemoryAdapter) -> None:
+    """The bulk-load example of docs/postgres.md, run as written."""
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "postgres.md").read_text(encoding="utf-8")
+    example = text.split("  ```python\n", 1)[1].split("  ```", 1)[0]
+    batches = [_items(50), _items(100)[50:]]
+    exec(compile("\n".join(line[2:] for line in example.splitlines()), "docs/postgres.md", "exec"),
+         {"memory": one_connection, "batches": batches})
+    assert one_connection.count() == 100 and one_connection.has_vector_index()

@@ -38,7 +38,6 @@ from mnemos.memory_adapters._postgres_async import AsyncPool, AsyncReadsMixin
 from mnemos.memory_adapters._postgres_bulk import BulkLoadMixin
 from mnemos.memory_adapters._postgres_io import Steps, run
 from mnemos.memory_adapters._postgres_schema import (
-    SCHEMA_VERSION,
     Settings,
     migrate,
     parse_url,
@@ -560,59 +559,3 @@ class PostgresMemoryAdapter(AsyncReadsMixin, BulkLoadMixin, BaseMemoryAdapter):
             hits.append(ScoredMemory(record=self._rel(rec), score=score, reasons=(reason,)))
         hits.sort(key=lambda h: (-h.score, h.record.id))
         return hits[:limit]
-
-    # -- maintenance ----------------------------------------------------------------------
-
-    def analyze(self) -> None:
-        """Refresh PostgreSQL's planner statistics of the store (``ANALYZE``).
-
-        Autovacuum does it on its own after enough changes; run it after a bulk
-        load so the next searches already get good plans.
-        """
-        with self._store.reading() as conn:
-            for table in ("memories", "entities", "mentions", "relations", "history"):
-                conn.execute(f"ANALYZE {table}")
-
-    def stats(self) -> dict[str, Any]:
-        """Counts by kind and namespace (live records in scope), size on disk, embedder, schema."""
-        cond, params = ns_cond(self._scope)
-        now = self.now()
-        live = f"{cond} AND (expires_at IS NULL OR expires_at > %s)"
-        with self._store.reading() as conn:
-            by_kind = dict(conn.execute(
-                f"SELECT kind, count(*) FROM memories WHERE {live} GROUP BY kind", [*params, now]
-            ).fetchall())
-            by_ns = conn.execute(
-                f"SELECT ns, count(*) FROM memories WHERE {live} GROUP BY ns ORDER BY ns", [*params, now]
-            ).fetchall()
-            superseded = conn.execute(
-                f"SELECT count(*) FROM memories WHERE {live} AND valid_to IS NOT NULL", [*params, now]
-            ).fetchone()[0]
-            expired = conn.execute(
-                f"SELECT count(*) FROM memories WHERE {cond} AND expires_at <= %s", [*params, now]
-            ).fetchone()[0]
-            entities = conn.execute(f"SELECT count(*) FROM entities WHERE {cond}", params).fetchone()[0]
-            relations = conn.execute(f"SELECT count(*) FROM relations WHERE {cond}", params).fetchone()[0]
-            meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
-            size = conn.execute(
-                "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) FROM pg_class c "
-                "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relkind = 'r'",
-                (self._store.schema,),
-            ).fetchone()[0]
-        n = len(self._scope)
-        return {
-            "adapter": self.name,
-            "schema": self._store.schema,
-            "disk_size": int(size),
-            "total": sum(by_kind.values()),
-            "by_kind": {k.value: int(by_kind.get(k.value, 0)) for k in MemoryKind},
-            "by_namespace": {"/".join(ns_tuple(k)[n:]) or "/": int(c) for k, c in by_ns},
-            "superseded": int(superseded),
-            "expired_pending_purge": int(expired),
-            "entities": int(entities),
-            "relations": int(relations),
-            "embedder": meta.get("embedder"),
-            "embedder_dims": int(meta["embedder_dims"]) if "embedder_dims" in meta else None,
-            "text_search": meta.get("text_search"),
-            "schema_version": int(meta.get("schema_version", SCHEMA_VERSION)),
-        }
