@@ -158,7 +158,11 @@ def ranked_search_each(
         masks = [every_kind if q.kinds is None else cache.of_kinds(every_kind, q.kinds) for q in queries]
     # The matrix product runs on a worker thread while SQLite does the keyword search
     # (both release the GIL); the cache is not changed until both are done.
-    best = _worker_pool().submit(cache.top_each, vector, masks, want) if vector is not None else None
+    # A small scan (or one with nothing to overlap) runs inline: waking a thread costs more.
+    inline = vector is not None and (config.mode == "vector" or cache.scan_is_small(masks))
+    best = None
+    if vector is not None and not inline:
+        best = _worker_pool().submit(cache.top_each, vector, masks, want)
     try:
         match = _keyword_match(store, text, config) if config.mode != "vector" else None
         if match is None:
@@ -169,6 +173,8 @@ def ranked_search_each(
             keywords = _keyword_lists(store, queries, match, want, masks)
     finally:
         tops = best.result() if best is not None else None
+    if inline and vector is not None:
+        tops = cache.top_each(vector, masks, want)
     out: list[list[ScoredMemory]] = []
     for i, (query, mask) in enumerate(zip(queries, masks, strict=True)):
         vectors = _vector_list(store, query, vector, want, mask, tops[i]) if tops is not None else []
