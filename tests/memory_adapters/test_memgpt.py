@@ -15,16 +15,12 @@ from pathlib import Path
 import pytest
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
 
+from mnemos.agents.memgpt import MEMORY_PRESSURE_WARNING, MemGPTAgent
 from mnemos.agents.offline import OfflineChatModel
 from mnemos.agents.scripted import ScriptedChatModel
 from mnemos.exceptions import ConfigurationError, InvalidRecordError, UsageError
 from mnemos.memory_adapters.base import MemoryKind
-from mnemos.memory_adapters.memgpt import (
-    MEMORY_PRESSURE_WARNING,
-    MemGPTAgent,
-    MemGPTMemoryAdapter,
-    memgpt_tools,
-)
+from mnemos.memory_adapters.memgpt import MemGPTMemoryAdapter, memgpt_tools
 
 NS = ("agents", "sam-assistant")
 WEATHER = ["sunny", "rainy", "windy", "cold", "warm", "foggy", "humid", "dry", "stormy", "mild"]
