@@ -407,12 +407,18 @@ class MemGPTMemoryAdapter(BaseMemoryAdapter):
     def archival_memory_insert(
         self, namespace: Sequence[str], content: str, *, metadata: Mapping[str, Any] | None = None
     ) -> MemoryRecord:
-        """Store a passage in archival memory."""
+        """Store a passage in archival memory.
+
+        Not deduplicated: the store's deduplication compares content across kinds,
+        so a passage that repeats a message of the conversation would come back as
+        that message (and not be in archival memory). MemGPT keeps every insert.
+        """
         return self.add(
             content,
             namespace=namespace,
             kind=MemoryKind.SEMANTIC,
             metadata={**(metadata or {}), "memgpt": _PASSAGE},
+            dedup=False,
         )
 
     def archival_memory_search(

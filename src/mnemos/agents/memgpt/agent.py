@@ -90,6 +90,9 @@ class MemGPTAgent(Runnable[Any, dict[str, Any]]):
         messages_key: the state key of the messages when run as a graph node.
     """
 
+    name: str
+    """The agent's name (always set; LangChain's ``Runnable`` allows None)."""
+
     def __init__(
         self,
         model: Any,
@@ -174,6 +177,8 @@ class MemGPTAgent(Runnable[Any, dict[str, Any]]):
         self.heartbeats = 0
         """Model calls made because a function call requested a heartbeat (over the agent's life)."""
         self._forced: list[str] = []
+        self.last_messages: list[BaseMessage] = []
+        """What the last step put in the context: the new messages, the model's answers, the results."""
         fixed = self.context.tokens()
         if fixed > keep_fraction * context_window:
             raise UsageError(
@@ -211,8 +216,8 @@ class MemGPTAgent(Runnable[Any, dict[str, Any]]):
         if not self._take(messages):
             return ""
         reply = ""
-        for _ in range(self.max_chained_calls):
-            model, forced = self._next_model()
+        for i in range(self.max_chained_calls):
+            model, forced = self._next_model(last=i == self.max_chained_calls - 1)
             answer = self._answer(model.invoke(self.context.messages()))
             if not answer.tool_calls:
                 reply, done = answer.text, True
@@ -233,8 +238,8 @@ class MemGPTAgent(Runnable[Any, dict[str, Any]]):
         if not await asyncio.to_thread(self._take, messages):
             return ""
         reply = ""
-        for _ in range(self.max_chained_calls):
-            model, forced = self._next_model()
+        for i in range(self.max_chained_calls):
+            model, forced = self._next_model(last=i == self.max_chained_calls - 1)
             prompt = await asyncio.to_thread(self.context.messages)
             answer = await asyncio.to_thread(self._answer, await model.ainvoke(prompt))
             if not answer.tool_calls:
@@ -256,6 +261,7 @@ class MemGPTAgent(Runnable[Any, dict[str, Any]]):
         if messages is None:
             if not self.heartbeat_pending:
                 return False
+            self.last_messages = []
         else:
             items = [messages] if isinstance(messages, (str, BaseMessage)) else list(messages)
             taken = [m for m in (self._incoming(x) for x in items) if m is not None]
@@ -263,6 +269,7 @@ class MemGPTAgent(Runnable[Any, dict[str, Any]]):
                 raise UsageError("a MemGPT step needs a message with text")
             for message in taken:
                 self.context.append(message)
+            self.last_messages = list(taken)
             self.heartbeat_pending = False
         self.context.check_pressure()
         return True
@@ -282,23 +289,33 @@ class MemGPTAgent(Runnable[Any, dict[str, Any]]):
         speaker = item.name or ("system" if isinstance(item, SystemMessage) else "assistant")
         return HumanMessage(content=f"{speaker}: {text}", name=speaker)
 
-    def _next_model(self) -> tuple[Any, bool]:
+    def _next_model(self, *, last: bool) -> tuple[Any, bool]:
         if not self._forced:
+            if last and self.always_call:  # the last call of a step speaks, so a step always answers
+                return self._chat.bind_tools(self.tools, tool_choice="send_message"), False
             return self._model, False
-        return self._chat.bind_tools(self.tools, tool_choice=self._forced.pop(0)), True
+        # a forced call is for a weak model: its edit functions name only real blocks
+        labels = sorted(self.memory.core_blocks(self.namespace))
+        tools = memgpt_tools(self.memory, self.namespace, labels=labels)
+        if self.always_call:
+            tools.append(send_message_tool())
+        return self._chat.bind_tools(tools, tool_choice=self._forced.pop(0)), True
 
     def _answer(self, answer: Any) -> AIMessage:
         if not isinstance(answer, AIMessage):
             answer = AIMessage(content=str(getattr(answer, "content", answer)))
         answer = with_text_tool_calls(answer, self._tools)  # calls written as JSON text
         self.context.append(answer)
+        self.last_messages.append(answer)
         return answer
 
     def _after_calls(self, answer: AIMessage, results: list[tuple[str, bool]], forced: bool) -> tuple[str, bool]:
         """Log the calls' results; return the reply so far and whether the turn is over."""
         heartbeat, sent = forced, None
         for call, (result, ok) in zip(answer.tool_calls, results, strict=True):
-            self.context.append(ToolMessage(content=result, tool_call_id=call["id"] or "", name=call["name"]))
+            message = ToolMessage(content=result, tool_call_id=call["id"] or "", name=call["name"])
+            self.context.append(message)
+            self.last_messages.append(message)
             if call["name"] == "send_message" and ok:
                 sent = str(call["args"].get("message", ""))
             heartbeat = heartbeat or not ok or bool(call["args"].get("request_heartbeat"))
