@@ -74,6 +74,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--no-steer", dest="steer", action="store_false", help="do not force memory calls")
     parser.add_argument("--user-reply", default="Thanks, that is all for today.",
                         help="the user proxy's scripted reply (when not --interactive)")
+    parser.add_argument("--max-calls", type=int, default=3, help="the MemGPT coder's most model calls in a turn")
     parser.add_argument("--interactive", action="store_true", help="the user proxy asks you on the terminal")
     return parser.parse_args(argv)
 
@@ -100,12 +101,13 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
     log = logging.getLogger("mnemos.agents")
     log.disabled = True  # the fallback notice is printed below, once
-    local = args.model is not None and str(args.model).startswith("local")
-    model = resolve_model(args.model, max_tokens=96) if local else resolve_model(args.model)
+    model = resolve_model(args.model)
     log.disabled = False
+    small = isinstance(model, LlamaCppChatModel)
+    if small:  # short turns: a 135M model rambles, and every token costs time on one thread
+        model = model.model_copy(update={"max_tokens": min(model.max_tokens, 48)})
     if notice := offline_fallback_notice():
         print(f"note: {notice}")
-    small = isinstance(model, LlamaCppChatModel)
     home = args.home or mnemos_home() / "examples" / "memgpt_groupchat"
     home.mkdir(parents=True, exist_ok=True)
     runs_file = home / "runs.json"
@@ -123,8 +125,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         memgpt = MemGPTAgent(model, memory, name="coder", persona=PERSONA, human="",
                              description="writes the code; remembers past projects",
                              always_call=small, summarizer="extractive",
-                             context_window=3000 if small else 8000, max_chained_calls=4)
+                             context_window=3000 if small else 8000, max_chained_calls=args.max_calls)
         resumed = len(memgpt.context.queue)
+        core_at_start = {label: block.value for label, block in memory.core_blocks(memgpt.namespace).items()}
         print(f"coder: MemGPT agent; {resumed} messages back in context from earlier runs, "
               f"{memory.archival_count(memgpt.namespace)} archival passages, "
               f"{memory.message_count(memgpt.namespace)} messages in recall memory")
@@ -163,6 +166,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     if memgpt is not None and memory is not None:
         state.update(
             resumed=resumed,
+            core_at_start=core_at_start,
             calls=calls,
             core={label: block.value for label, block in memory.core_blocks(memgpt.namespace).items()},
             archival=memory.archival_count(memgpt.namespace),
