@@ -176,12 +176,9 @@ class Agent(Runnable[Any, dict[str, Any]]):
             raise UsageError(f"policy is a MemoryPolicy, not {type(self.policy).__name__}")
         if self.memory is not None and not isinstance(self.memory, BaseMemoryAdapter):
             raise UsageError(f"memory is a memory adapter, not {type(self.memory).__name__}")
-        if isinstance(self.memory, MemGPTMemoryAdapter):  # it would be a plain store here, silently not MemGPT
-            raise UsageError(
-                "a MemGPTMemoryAdapter is MemGPT's memory: use it with MemGPTAgent "
-                "(from mnemos.agents.memgpt import MemGPTAgent), which puts the core blocks in the "
-                "prompt and gives the model the memory functions; a plain Agent would not"
-            )
+        if isinstance(self.memory, MemGPTMemoryAdapter):  # here it would be a plain store, silently not MemGPT
+            raise UsageError("a MemGPTMemoryAdapter is MemGPT's memory: use it with mnemos.agents.memgpt.MemGPTAgent "
+                             "(core blocks in the prompt, the memory functions); a plain Agent has neither")
         if isinstance(self.max_steps, bool) or not isinstance(self.max_steps, int) or self.max_steps < 1:
             raise UsageError(f"max_steps is a positive integer, got {self.max_steps!r}")
         if not isinstance(self.tool_limits, ToolLimits):
