@@ -7,6 +7,11 @@ that every write acknowledged so far (in this trial and all earlier ones) is
 there with the right content, and runs ``PRAGMA integrity_check``. All trials
 share one store file, so each one also starts by recovering from the last crash.
 
+Each check also finds the trial's last acknowledged writes by vector search
+(the vector cache, which a reopened store maps from its vector file once the
+store is large enough and adds what was committed after it): a write that is
+stored but missing from search counts as a search miss.
+
     python benchmarks/crash_sigkill.py [--trials 20] [--writes 10000] [--store-dir DIR]
 """
 
@@ -25,10 +30,22 @@ from mnemos.memory_adapters.conformance import (
     run_sigkill_trial,
     sqlite_integrity_check,
     verify_acknowledged,
+    write_content,
 )
-from mnemos.memory_adapters.native import NativeMemoryAdapter
+from mnemos.memory_adapters.native import NativeMemoryAdapter, RankingConfig
 
 NAMESPACE = ("bench", "crash")
+VECTOR = RankingConfig(mode="vector", neighbour_weight=0.0)
+
+
+def search_misses(store: NativeMemoryAdapter, result: WriterResult, last: int = 5) -> list[str]:
+    """The last ``last`` acknowledged writes of a trial that vector search does not find."""
+    misses = []
+    for index, memory_id in result.acknowledged[-last:]:
+        hits = store.search(write_content(result.label, index), namespace=NAMESPACE, limit=10, ranking=VECTOR)
+        if memory_id not in {h.record.id for h in hits}:
+            misses.append(f"{result.label} write {index} ({memory_id}) is not found by vector search")
+    return misses
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -56,9 +73,9 @@ def main(argv: list[str] | None = None) -> int:
         )
         print(f"store {path.name}, {args.trials} trials x up to {args.writes} writes, seed {seed}")
         print(f"{'trial':>5} {'kill@':>6} {'acked':>6} {'killed':>6} {'stored':>7} {'lost':>5} "
-              f"{'integrity':>9} {'writes/s':>9}")
+              f"{'missed':>6} {'integrity':>9} {'writes/s':>9}")
         history: list[WriterResult] = []
-        lost_total = integrity_ok = killed = 0
+        lost_total = integrity_ok = killed = missed_total = 0
         started = time.perf_counter()
         for trial in range(1, args.trials + 1):
             t0 = time.perf_counter()
@@ -71,14 +88,16 @@ def main(argv: list[str] | None = None) -> int:
             with NativeMemoryAdapter(path, embedder=args.embedder) as store:
                 problems = verify_acknowledged(store, history)
                 stored = store.count(NAMESPACE)
+                missed = search_misses(store, result.writer)
+            missed_total += len(missed)
             verdict = sqlite_integrity_check(path)
             integrity_ok += verdict == "ok"
             lost_total += len(problems)
             acked = len(result.writer.acknowledged)
             print(f"{trial:>5} {result.planned_kill_after:>6} {acked:>6} "
-                  f"{'yes' if result.killed else 'no':>6} {stored:>7} {len(problems):>5} "
+                  f"{'yes' if result.killed else 'no':>6} {stored:>7} {len(problems):>5} {len(missed):>6} "
                   f"{verdict if len(verdict) < 10 else 'FAILED':>9} {acked / elapsed:>9.0f}")
-            for problem in problems[:5]:
+            for problem in [*problems, *missed][:5]:
                 print(f"      {problem}")
             if verdict != "ok":
                 print(f"      integrity_check: {verdict}")
@@ -87,9 +106,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"trials:                   {args.trials} (killed mid-loop: {killed})")
         print(f"acknowledged writes:      {total_acked}")
         print(f"lost acknowledged writes: {lost_total}")
+        print(f"missed by vector search:  {missed_total}")
+        print(f"vector file:              {'present' if path.with_name(path.name + '-vectors').exists() else 'none'}")
         print(f"integrity_check ok:       {integrity_ok}/{args.trials}")
         print(f"wall time:                {time.perf_counter() - started:.1f} s")
-        return 0 if lost_total == 0 and integrity_ok == args.trials else 1
+        return 0 if lost_total == 0 and missed_total == 0 and integrity_ok == args.trials else 1
 
 
 if __name__ == "__main__":

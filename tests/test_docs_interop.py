@@ -41,3 +41,18 @@ def test_autogen_examples_run(index: int, tmp_path: Path) -> None:
         assert out.startswith("coder recalled ['The deployment target is a Kubernetes cluster on ARM64 nodes'")
     else:
         assert out.splitlines() == ["['writer', 'editor']", "['writer', 'editor']"]
+
+
+AGENT_PATTERNS = _blocks((DOCS / "graphs.md").read_text(encoding="utf-8").split(
+    "## Agents in LangGraph's own patterns", 1)[1].split("\n## ", 1)[0])
+AGENT_PATTERN_OUTPUT = [
+    ["Deploy billing?", "Done: deployed billing."],
+    ["['human', 'ai', 'tool', 'ai'] It is sunny in Oslo."],
+    ["bob | Bob here: Can Bob check my invoice?", "bob | Bob here: And the receipt?"],
+]
+
+
+@pytest.mark.parametrize("index", range(len(AGENT_PATTERN_OUTPUT)))
+def test_agent_pattern_examples_run(index: int, tmp_path: Path) -> None:
+    assert len(AGENT_PATTERNS) == len(AGENT_PATTERN_OUTPUT)
+    assert _run(AGENT_PATTERNS[index], tmp_path).splitlines() == AGENT_PATTERN_OUTPUT[index]

@@ -91,3 +91,20 @@ def test_the_former_circles_are_gone() -> None:
     assert not graph.has_edge("mnemos.graphs._autogen_bridge", "mnemos.graphs.autogen")
     assert graph.has_edge("mnemos.graphs.builder", "mnemos.graphs.topology")
     assert graph.has_edge("mnemos.graphs._autogen_bridge", "mnemos.graphs._autogen_common")
+
+
+FOUNDATION = frozenset({"mnemos.config", "mnemos.exceptions", "mnemos._files", "mnemos._replies"})
+"""The bottom layer: every other layer may import it, and it imports nothing else of mnemos."""
+
+
+def test_the_foundation_imports_nothing_above_it() -> None:
+    graph = import_graph()
+    assert set(graph) >= FOUNDATION
+    upward = [f"{a} -> {b}" for a in FOUNDATION for b in graph.successors(a) if b not in FOUNDATION]
+    assert upward == []
+
+
+def test_no_module_is_over_600_lines() -> None:
+    long = {m: n for m, path in _modules().items()
+            if (n := len(path.read_text(encoding="utf-8").splitlines())) > 600}
+    assert long == {}

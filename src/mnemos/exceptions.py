@@ -19,6 +19,7 @@ __all__ = [
     "ImportFormatError",
     "InvalidNamespaceError",
     "InvalidRecordError",
+    "LimitExceededError",
     "MemoryNotFoundError",
     "MissingExtraError",
     "MissingUserError",
@@ -26,6 +27,7 @@ __all__ = [
     "MnemosRuntimeError",
     "ModelOutputError",
     "ModelProviderError",
+    "RateLimitedError",
     "ReadOnlyStoreError",
     "ScopeViolationError",
     "StorageError",
@@ -187,3 +189,20 @@ class ForeignStoreError(ConfigurationError):
 
 class EncryptionKeyError(ConfigurationError):
     """An encrypted store was opened with no key or a wrong one (or a plain store with a key)."""
+
+
+class LimitExceededError(UsageError):
+    """A request goes over a configured limit (content size, stored bytes); nothing was stored."""
+
+    def __init__(self, message: str, *, limit: str, allowed: float) -> None:
+        self.limit = limit
+        self.allowed = allowed
+        super().__init__(message)
+
+
+class RateLimitedError(LimitExceededError):
+    """Too many calls in too short a time; try again after :attr:`retry_after` seconds."""
+
+    def __init__(self, message: str, *, allowed: float, retry_after: float) -> None:
+        self.retry_after = retry_after
+        super().__init__(message, limit="rate", allowed=allowed)

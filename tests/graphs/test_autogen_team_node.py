@@ -95,3 +95,32 @@ def test_all_team_nodes_share_one_loop_thread() -> None:
     first.invoke({"messages": [HumanMessage("task 0")]})
     asyncio.run(second.ainvoke({"messages": [HumanMessage("task 0")]}))
     assert len([t for t in threading.enumerate() if t.name == "mnemos-autogen"]) == 1
+
+
+def test_a_team_with_a_mnemos_agent_and_its_memory_five_times_sync_and_async(tmp_path) -> None:
+    from mnemos.agents import Agent
+    from mnemos.graphs.autogen import autogen_agent
+    from mnemos.memory_adapters.native import NativeMemoryAdapter
+
+    store = NativeMemoryAdapter(tmp_path / "m.db", embedder="hashing")
+    store.add("Drafts are reviewed against the style guide", namespace=("users", "default", "agents", "editor"),
+              kind="semantic")
+    writer = AssistantAgent("writer", model_client=ReplayChatCompletionClient([f"draft {i}" for i in range(CALLS)]))
+    editor = autogen_agent(Agent(name="editor", model="offline", memory=store))
+    team = RoundRobinGroupChat([writer, editor], termination_condition=MaxMessageTermination(3))
+    graph = StateGraph(MessagesState)
+    graph.add_node("team", autogen_team_node(team))
+    graph.add_edge(START, "team")
+    app = graph.compile()
+    try:
+        for i in range(CALLS):
+            message = {"messages": [HumanMessage(f"task {i}")]}
+            out = app.invoke(message) if i % 2 == 0 else asyncio.run(app.ainvoke(message))
+            replies = _replies(out)
+            assert [name for name, _ in replies] == ["writer", "editor"]
+            assert replies[0][1] == f"draft {i}" and replies[1][1].strip()
+        # the mnemos agent wrote its turns to its memory from the team's loop, every call
+        episodes = store.list(namespace=("users", "default"), kinds="episodic", limit=None)
+        assert len(episodes) >= CALLS
+    finally:
+        store.close()

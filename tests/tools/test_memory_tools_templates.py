@@ -124,3 +124,16 @@ def test_a_mnemos_agent_shares_the_tools_between_users(memory: NativeMemoryAdapt
         agent.invoke(fact, {"configurable": {"user_id": user, "thread_id": user}})
     assert [r.content for r in memory.list(namespace=("users", "hana", "notes"))] == ["my locker code is 4411"]
     assert [r.content for r in memory.list(namespace=("users", "ivan", "notes"))] == ["my locker code is 9090"]
+
+
+def test_concurrent_calls_of_many_users_never_mix(memory: NativeMemoryAdapter) -> None:
+    tools = _tools(memory, namespace=TEMPLATE)
+    users = [f"user{i}" for i in range(8)]
+    # one shared tool, called for eight users at once on a thread pool (LangChain's batch)
+    tools["remember"].batch([{"content": f"My badge number is {i}{i}{i}"} for i in range(len(users))],
+                            config=[_as(u) for u in users], max_concurrency=8)
+    found = tools["recall"].batch([{"query": "badge number", "limit": 10}] * len(users),
+                                  config=[_as(u) for u in users], max_concurrency=8)
+    for i, (user, result) in enumerate(zip(users, found, strict=True)):
+        assert [m["content"] for m in result["memories"]] == [f"My badge number is {i}{i}{i}"]
+        assert [r.content for r in memory.list(namespace=("users", user))] == [f"My badge number is {i}{i}{i}"]

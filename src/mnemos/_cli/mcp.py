@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import os
 import sys
-from typing import Annotated, Literal
+from typing import Annotated
 
 import typer
 
@@ -67,7 +67,8 @@ def serve(
     ] = True,
     checkpoints: Annotated[
         str | None,
-        typer.Option("--checkpoints", metavar="PATH", help="SQLite file for graph threads (default: $MNEMOS_HOME/checkpoints.db)."),
+        typer.Option("--checkpoints", envvar="MNEMOS_CHECKPOINTS", show_default=False, metavar="PATH_OR_URL",
+                     help="Graph threads: a SQLite file or postgresql://... (default: $MNEMOS_HOME/checkpoints.db)."),
     ] = None,
     principal: Annotated[
         str | None,
@@ -79,6 +80,24 @@ def serve(
     log_level: Annotated[
         LogLevel, typer.Option("--log-level", case_sensitive=False, help="Server log level (logs go to stderr).")
     ] = LogLevel.WARNING,
+    workers: Annotated[
+        int, typer.Option("--workers", min=1, max=64, help="HTTP: worker processes behind the port (more than 1: stateless HTTP).")
+    ] = 1,
+    max_content_bytes: Annotated[
+        int | None, typer.Option("--max-content-bytes", min=0, show_default=False, help="Largest memory content in bytes (0: no limit; default 65536, or max_content_bytes in config.toml).")
+    ] = None,
+    rate_limit: Annotated[
+        float | None, typer.Option("--rate-limit", min=0, show_default=False, help="Calls per minute per principal and worker (0: no limit; default 600).")
+    ] = None,
+    max_stored_bytes: Annotated[
+        int | None, typer.Option("--max-stored-bytes", min=0, show_default=False, help="Stored bytes per principal (0: no limit; default 100 MiB).")
+    ] = None,
+    authorization_server: Annotated[
+        str | None, typer.Option("--authorization-server", metavar="URL", show_default=False, help="HTTP: OAuth authorization server to advertise in /.well-known/oauth-protected-resource.")
+    ] = None,
+    resource_url: Annotated[
+        str | None, typer.Option("--resource-url", metavar="URL", show_default=False, help="HTTP: this server's public /mcp URL in that metadata (default http://HOST:PORT/mcp).")
+    ] = None,
 ) -> None:
     """Run the MCP server: memory tools, graph_run, and registered tools.
 
@@ -119,6 +138,37 @@ def serve(
                 )
     elif tokens or no_auth:
         raise UsageError("--tokens and --no-auth apply to --transport http only")
+    elif workers > 1 or authorization_server or resource_url:
+        raise UsageError("--workers, --authorization-server and --resource-url apply to --transport http only")
+    if authorization_server and not token_table:
+        raise UsageError("--authorization-server needs bearer tokens (not --no-auth)")
+
+    from dataclasses import asdict
+
+    from mnemos.tools._mcp_limits import limits_from_config
+    from mnemos.tools._mcp_workers import ServeSettings, serve_http
+
+    limits = limits_from_config().with_overrides(
+        max_content_bytes=max_content_bytes, calls_per_minute=rate_limit, max_stored_bytes=max_stored_bytes
+    )
+    if transport is Transport.HTTP:
+        settings = ServeSettings(
+            store=store, embedder=embedder, tokens=token_table, principal=principal or "local",
+            host=host, port=port, tools=list(tool or []), graphs=list(graph or []),
+            extensions=list(extension or []), entry_points=entry_points, checkpoints=checkpoints,
+            log_level=log_level.value, limits=asdict(limits),
+            authorization_server=authorization_server, resource_url=resource_url,
+        )
+        who = f"{len(set(token_table.values()))} principal(s)" if token_table else "no auth"
+        procs = f", {workers} workers" if workers > 1 else ""
+        typer.echo(f"mnemos MCP server on http://{host}:{port}/mcp ({who}{procs})", err=True)
+        try:
+            serve_http(settings, workers=workers)
+        except KeyboardInterrupt:  # pragma: no cover - interactive stop
+            pass
+        finally:
+            sys.stderr.flush()
+        return
 
     registry = ToolRegistry()
     if entry_points:
@@ -142,17 +192,80 @@ def serve(
             port=port,
             extensions=extensions,
             log_level=log_level.value,  # type: ignore[arg-type]
+            limits=limits,
         )
-        mode: Literal["stdio", "streamable-http"] = (
-            "stdio" if transport is Transport.STDIO else "streamable-http"
-        )
-        if mode == "streamable-http":
-            who = f"{len(set(token_table.values()))} principal(s)" if token_table else "no auth"
-            typer.echo(f"mnemos MCP server on http://{host}:{port}/mcp ({who})", err=True)
-        server.run(transport=mode)
+        server.run(transport="stdio")
     except KeyboardInterrupt:  # pragma: no cover - interactive stop
         pass
     finally:
         memory.close()
         sys.stderr.flush()
 
+
+
+class ConfigTransport(enum.StrEnum):
+    STDIO = "stdio"
+    HTTP = "http"
+
+
+class ConfigClient(enum.StrEnum):
+    ANY = "any"
+    DESKTOP = "desktop"
+    LANGCHAIN = "langchain"
+
+
+@app.command()
+def config(
+    transport: Annotated[
+        ConfigTransport, typer.Option("--transport", "-t", help="stdio (the client starts mnemos) or http.")
+    ] = ConfigTransport.STDIO,
+    name: Annotated[str, typer.Option("--name", help="The server's name in mcpServers.")] = "mnemos",
+    client: Annotated[
+        ConfigClient,
+        typer.Option("--client", help="any (works in all), desktop (no 'transport' key), langchain."),
+    ] = ConfigClient.ANY,
+    store: Annotated[
+        str | None, typer.Option("--store", show_default=False, metavar="URL_OR_PATH", help="stdio: the store to serve.")
+    ] = None,
+    url: Annotated[str, typer.Option("--url", help="http: the server's endpoint.")] = "http://127.0.0.1:8765/mcp",
+    token: Annotated[
+        str | None, typer.Option("--token", show_default=False, help="http: the bearer token to send.")
+    ] = None,
+    tokens: Annotated[
+        str | None,
+        typer.Option("--tokens", metavar="FILE", help="http: take the token of --principal from this file (or $MNEMOS_MCP_TOKENS)."),
+    ] = None,
+    principal: Annotated[
+        str | None, typer.Option("--principal", help="http: whose token to write (default: the only one).")
+    ] = None,
+) -> None:
+    """Print an mcpServers block for MCP clients (Claude Desktop, Cursor, langchain-mcp-adapters).
+
+    The block is ready to paste: absolute paths, the token written out, no
+    ${VAR} expansion. Over stdio the client starts `mnemos mcp serve` with
+    this MNEMOS_HOME; over http it connects to a running server.
+    """
+    import json
+
+    from mnemos.tools._auth import load_tokens
+    from mnemos.tools._mcp_config import mcp_client_config
+
+    if transport is ConfigTransport.HTTP and token is None:
+        table = load_tokens(tokens)
+        choices = sorted(t for t, p in table.items() if principal is None or p == principal)
+        if len(choices) != 1:
+            who = f"principal {principal!r}" if principal else "one principal"
+            raise UsageError(
+                f"cannot tell which token to write ({len(choices)} found for {who}): "
+                "give --token, or --tokens FILE / $MNEMOS_MCP_TOKENS with --principal"
+            )
+        token = choices[0]
+    block = mcp_client_config(
+        transport=transport.value,  # type: ignore[arg-type]
+        name=name,
+        client=client.value,  # type: ignore[arg-type]
+        store=store,
+        url=url,
+        token=token,
+    )
+    typer.echo(json.dumps(block, indent=2, ensure_ascii=False))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from mnemos.agents._queries import RecallQuery
 from mnemos.agents.agent import Agent, AgentRequest, RunIdentity
 from mnemos.agents.context import (
     AssembledContext,
@@ -32,6 +33,7 @@ __all__ = [
     "OfflineChatModel",
     "ProceduralMemory",
     "ProceduralVersion",
+    "RecallQuery",
     "RecallSettings",
     "RecalledMemory",
     "RunIdentity",

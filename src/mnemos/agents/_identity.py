@@ -13,12 +13,13 @@ Both naming different users is an error. With no user at all the run is user
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from mnemos.config import REQUIRE_USER_ENV, require_user
 from mnemos.exceptions import MissingUserError, UsageError
 
-__all__ = ["DEFAULT_USER", "explicit_user", "resolve_user", "runtime_context"]
+__all__ = ["DEFAULT_USER", "RunIdentity", "explicit_user", "resolve_user", "runtime_context"]
 
 DEFAULT_USER = "default"
 _RUNTIME_KEY = "__pregel_runtime"  # where LangGraph keeps the Runtime in a node's config
@@ -81,3 +82,19 @@ def resolve_user(config: Mapping[str, Any] | None, context: Any = None) -> str:
             "config={'configurable': {'user_id': ...}} or context={'user_id': ...}"
         )
     return DEFAULT_USER
+
+
+@dataclass(kw_only=True, frozen=True)
+class RunIdentity:
+    """Who a turn is for: the thread and the user, from the run's config."""
+
+    thread_id: str | None = None
+    user_id: str = "default"
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any] | None, context: Any = None) -> RunIdentity:
+        """The thread from ``configurable``; the user from ``configurable`` or the runtime context."""
+        configurable = (config or {}).get("configurable") or {}
+        thread = configurable.get("thread_id")
+        user = resolve_user(config, context)
+        return cls(thread_id=str(thread) if thread is not None else None, user_id=user)

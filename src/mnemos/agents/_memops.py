@@ -19,12 +19,13 @@ from mnemos.memory_adapters import (
     Provenance,
 )
 from mnemos.memory_adapters.base import ScoredMemory
-from mnemos.memory_adapters.consolidation import NOVEL, novelty
-from mnemos.memory_adapters.native import NativeMemoryAdapter
+from mnemos.memory_adapters.consolidation import NOVEL, novelty, similarity
+from mnemos.memory_adapters.native import NativeMemoryAdapter, RankingConfig
 
 __all__ = ["novelty_flags", "recall", "source_of", "upsert_fact", "write_episode"]
 
 logger = logging.getLogger("mnemos.agents")
+_BY_WORDS = RankingConfig(mode="keyword", neighbour_weight=0.0)
 
 
 def _within(items: Sequence[RecalledMemory], settings: RecallSettings) -> list[RecalledMemory]:
@@ -120,7 +121,13 @@ def novelty_flags(memory: BaseMemoryAdapter, namespace: Namespace, content: str,
     :func:`~mnemos.memory_adapters.consolidation.novelty`)."""
     if not (memory.supports(Capability.KEYWORD_SEARCH) or memory.supports(Capability.VECTOR_SEARCH)):
         return {}
-    score = novelty(memory, namespace, content, kinds=kind)
+    if _searches_by_kind(memory):
+        # Novelty is word overlap with the best matches, so the matches are found by words
+        # alone: the keyword index, without the vector scan and fusion of a full search.
+        hits = memory.search(content, namespace=namespace, kinds=kind, limit=5, ranking=_BY_WORDS)
+        score = round(1.0 - max((similarity(content, h.record.content) for h in hits), default=0.0), 3)
+    else:
+        score = novelty(memory, namespace, content, kinds=kind)
     return {"novelty": score, "novel": score >= NOVEL}
 
 

@@ -4,14 +4,23 @@ An :class:`Agent` is a LangChain ``Runnable`` and so a LangGraph node.
 ``agent.invoke(state, config)`` (or ``agent(state, config)``) takes a state
 with ``"messages"`` and returns an update in ``MessagesState`` style:
 ``{"messages": [...new messages...], "memory_trace": [...]}``;
-``agent.ainvoke`` does the same natively async. It runs its own small tool
-loop (model, tools, model... until the model stops calling tools or
-``max_steps`` is reached), so it works as a single node of any raw
+``agent.ainvoke`` does the same natively async. Both keys are the agent's
+``messages_key`` and ``trace_key``, for graphs of another state shape. It runs
+its own small tool loop (model, tools, model... until the model stops calling
+tools or ``max_steps`` is reached), so it works as a single node of any raw
 ``StateGraph``::
 
     graph = StateGraph(MessagesState)
     graph.add_node(agent)                 # the node is named after the agent
     graph.add_edge(START, agent.name)
+
+The tools run through LangGraph's ``ToolNode`` (see
+:mod:`mnemos.agents._tool_loop`): injected arguments, ``interrupt()`` and
+tools that return a ``Command`` behave as in a ReAct graph; a ``goto`` or a
+``Command.PARENT`` from a tool ends the turn, and the node returns a
+``Command`` to the graph it runs in. With ``execute_tools=False`` the node
+makes one model call and leaves its tool calls to the graph's ``ToolNode``
+(:meth:`Agent.tool_node`, behind ``tools_condition``).
 
 LangGraph calls ``invoke`` in ``graph.invoke``/``stream`` runs and
 ``ainvoke`` in ``graph.ainvoke``/``astream`` runs, so async-only tools (such
@@ -61,8 +70,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
@@ -71,13 +79,33 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 from langchain_core.messages.utils import count_tokens_approximately
 from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.runnables.config import ensure_config
+from langchain_core.runnables.graph import Graph
 from langchain_core.tools import BaseTool, StructuredTool
 from langchain_core.tools import tool as as_langchain_tool
+from langgraph.prebuilt import ToolNode
+from langgraph.types import Command
 from pydantic import BaseModel, Field
 
-from mnemos._replies import with_text_tool_calls
-from mnemos.agents import _extract, _identity, _memops
-from mnemos.agents import tool_limits as _tool_limits
+from mnemos.agents import _extract, _memops
+from mnemos.agents._identity import RunIdentity
+from mnemos.agents._queries import merge_recalls, turns_of
+from mnemos.agents._state import (
+    final_text,
+    from_the_view_of,
+    messages_of,
+    result_messages,
+    tool_state,
+    turn_result,
+)
+from mnemos.agents._tool_loop import (
+    TurnRecord,
+    arun_tools,
+    make_tool_node,
+    named_reply,
+    run_tools,
+    stopped_reply,
+    with_tools_node,
+)
 from mnemos.agents.context import (
     MIN_CONTEXT_TOKENS,
     AssembledContext,
@@ -129,24 +157,8 @@ class AgentRequest(BaseModel):
     request: str = Field(description="What to ask the agent, in plain words.")
 
 
-@dataclass(kw_only=True, frozen=True)
-class RunIdentity:
-    """Who a turn is for: the thread and the user, from the run's config."""
-
-    thread_id: str | None = None
-    user_id: str = "default"
-
-    @classmethod
-    def from_config(cls, config: RunnableConfig | Mapping[str, Any] | None, context: Any = None) -> RunIdentity:
-        """The thread from ``configurable``; the user from ``configurable`` or the runtime context."""
-        configurable = (config or {}).get("configurable") or {}
-        thread = configurable.get("thread_id")
-        user = _identity.resolve_user(config, context)
-        return cls(thread_id=str(thread) if thread is not None else None, user_id=user)
-
-
 @dataclass(kw_only=True, eq=False)
-class Agent(Runnable[Any, dict[str, Any]]):
+class Agent(Runnable[Any, "dict[str, Any] | Command"]):
     """An agent specification; a LangChain runnable and a LangGraph node (see the module docs).
 
     ``model`` is a ``"provider:model"`` string, a LangChain chat model, or
@@ -166,6 +178,12 @@ class Agent(Runnable[Any, dict[str, Any]]):
     max_steps: int = 8
     tool_limits: ToolLimits = field(default_factory=ToolLimits)
     """How long a tool call may run and how much of its result enters state (see :class:`ToolLimits`)."""
+    execute_tools: bool = True
+    """False: one model call per run; its tool calls are left to the graph (see :meth:`tool_node`)."""
+    messages_key: str = "messages"
+    """The state key of the conversation, read and written."""
+    trace_key: str | None = "memory_trace"
+    """The state key of the recall/write records in the update; None leaves them out."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not _NAME.match(self.name):
@@ -183,6 +201,15 @@ class Agent(Runnable[Any, dict[str, Any]]):
             raise UsageError(f"max_steps is a positive integer, got {self.max_steps!r}")
         if not isinstance(self.tool_limits, ToolLimits):
             raise UsageError(f"tool_limits is a ToolLimits, not {type(self.tool_limits).__name__}")
+        if not isinstance(self.execute_tools, bool):
+            raise UsageError(f"execute_tools is True or False, got {self.execute_tools!r}")
+        if not isinstance(self.messages_key, str) or not self.messages_key:
+            raise UsageError(f"messages_key is a state key (a non-empty string), got {self.messages_key!r}")
+        if self.trace_key is not None and (
+            not isinstance(self.trace_key, str) or not self.trace_key or self.trace_key == self.messages_key
+        ):
+            raise UsageError(f"trace_key is None or a state key other than messages_key, got {self.trace_key!r}")
+        self._steps = self.max_steps if self.execute_tools else 1
         self._chat_model: BaseChatModel = resolve_model(self.model)
         self._tools: dict[str, BaseTool] = {}
         for item in self.tools:
@@ -199,6 +226,7 @@ class Agent(Runnable[Any, dict[str, Any]]):
                     f"model {type(self._chat_model).__name__} cannot call tools; "
                     f"agent {self.name!r} has tools"
                 ) from None
+        self._tool_node = self.tool_node()
         self._count = token_counter_for(self._chat_model)
         # the bound tools' schemas are sent with every prompt: they come out of the budget
         tool_tokens = count_tokens_approximately([], tools=list(self._tools.values())) if self._tools else 0
@@ -235,59 +263,73 @@ class Agent(Runnable[Any, dict[str, Any]]):
     # plain function node, LangGraph passes the config only when it recognises that
     # annotation (as text, too).
 
-    def __call__(self, state: Any, config: Optional[RunnableConfig] = None) -> dict[str, Any]:  # noqa: UP045
+    def __call__(self, state: Any, config: Optional[RunnableConfig] = None) -> dict[str, Any] | Command:  # noqa: UP045
         return self.invoke(state, config)
 
     def invoke(
         self, input: Any, config: Optional[RunnableConfig] = None, **kwargs: Any  # noqa: UP045
-    ) -> dict[str, Any]:
+    ) -> dict[str, Any] | Command:
         """Run one turn on the state ``input`` and return the state update (see the module docs)."""
-        messages = _messages_of(input)
+        messages = messages_of(input, self.messages_key)
         who = RunIdentity.from_config(config, kwargs.get("context"))
         trace: list[dict[str, Any]] = []
         instructions, rules, recalled = self._prepare(messages, who, trace)
         summarize = self._summarizer(config)
-        new: list[BaseMessage] = []
-        for _ in range(self.max_steps):
-            context = self._context(messages + new, instructions, rules, recalled, summarize)
-            reply = self._named(self._runnable.invoke(context.messages, config=_child(config)))
-            new.append(reply)
-            if not reply.tool_calls:
+        turn = TurnRecord()
+        for _ in range(self._steps):
+            context = self._context(messages + turn.new, instructions, rules, recalled, summarize)
+            if not self._step(turn, self._runnable.invoke(context.messages, config=_child(config))):
                 break
-            new.extend(self._run_tool(call, config) for call in reply.tool_calls)
+            turn.take(run_tools(self._tool_node, tool_state(input, self.messages_key, messages + turn.new),
+                                config, kwargs.get("context")), self.messages_key)
+            if turn.leaving:
+                break
         else:
-            new.append(self._stopped())
-        self._cite(new, context.memories, trace)
-        self._after_turn(messages, new, who, trace)
-        return {"messages": new, "memory_trace": trace}
+            turn.new.append(stopped_reply(self.name, self.max_steps))
+        return self._finish(messages, turn, context.memories, who, trace)
 
     async def ainvoke(
         self, input: Any, config: Optional[RunnableConfig] = None, **kwargs: Any  # noqa: UP045
-    ) -> dict[str, Any]:
+    ) -> dict[str, Any] | Command:
         """Async :meth:`invoke`: the model and tools run natively async, memory in a thread."""
-        messages = _messages_of(input)
+        messages = messages_of(input, self.messages_key)
         who = RunIdentity.from_config(config, kwargs.get("context"))
         trace: list[dict[str, Any]] = []
         instructions, rules, recalled = await asyncio.to_thread(self._prepare, messages, who, trace)
         summarize = self._summarizer(config)
-        new: list[BaseMessage] = []
-        for _ in range(self.max_steps):
+        turn = TurnRecord()
+        for _ in range(self._steps):
             # in a thread: a summary strategy may call a hosted model synchronously
             context = await asyncio.to_thread(
-                self._context, messages + new, instructions, rules, recalled, summarize
+                self._context, messages + turn.new, instructions, rules, recalled, summarize
             )
-            reply = self._named(await self._runnable.ainvoke(context.messages, config=_child(config)))
-            new.append(reply)
-            if not reply.tool_calls:
+            if not self._step(turn, await self._runnable.ainvoke(context.messages, config=_child(config))):
                 break
-            new.extend(await asyncio.gather(*(self._arun_tool(c, config) for c in reply.tool_calls)))
+            turn.take(await arun_tools(self._tool_node, tool_state(input, self.messages_key, messages + turn.new),
+                                       config, kwargs.get("context")), self.messages_key)
+            if turn.leaving:
+                break
         else:
-            new.append(self._stopped())
-        self._cite(new, context.memories, trace)
-        await asyncio.to_thread(self._after_turn, messages, new, who, trace)
-        return {"messages": new, "memory_trace": trace}
+            turn.new.append(stopped_reply(self.name, self.max_steps))
+        return await asyncio.to_thread(self._finish, messages, turn, context.memories, who, trace)
 
-    def as_runnable(self) -> Runnable[Any, dict[str, Any]]:
+    def tool_node(self, name: str = "tools") -> ToolNode:
+        """A LangGraph ``ToolNode`` that runs this agent's tools as its own loop does.
+
+        For ``execute_tools=False``: the agent's node returns the model's tool
+        calls and this node, behind a ``tools_condition`` edge, runs them (a
+        ReAct loop in the graph). Failures become error tool messages for the
+        model and the agent's ``tool_limits`` apply.
+        """
+        return make_tool_node(list(self._tools.values()), self.tool_limits, messages_key=self.messages_key,
+                              name=name)
+
+    def get_graph(self, config: RunnableConfig | None = None) -> Graph:
+        """The runnable's drawing, with a ``tools`` node for its tools (where ``langgraph-swarm``
+        finds an agent's handoff destinations)."""
+        return with_tools_node(super().get_graph(config), self.name, self._tool_node)
+
+    def as_runnable(self) -> Runnable[Any, dict[str, Any] | Command]:
         """The agent itself: it is a LangChain runnable with native sync and async paths."""
         return self
 
@@ -301,13 +343,15 @@ class Agent(Runnable[Any, dict[str, Any]]):
         tool_name = name or self.name
         text = description or self.description or f"Ask the {self.name} agent; give a request in plain words."
 
+        key = self.messages_key
+
         def run(request: str) -> str:
-            result = self.invoke({"messages": [HumanMessage(request)]}, ensure_config())
-            return _final_text(result["messages"])
+            result = self.invoke({key: [HumanMessage(request)]}, ensure_config())
+            return final_text(result_messages(result, key))
 
         async def arun(request: str) -> str:
-            result = await self.ainvoke({"messages": [HumanMessage(request)]}, ensure_config())
-            return _final_text(result["messages"])
+            result = await self.ainvoke({key: [HumanMessage(request)]}, ensure_config())
+            return final_text(result_messages(result, key))
 
         return StructuredTool.from_function(
             func=run, coroutine=arun, name=tool_name, description=text, args_schema=AgentRequest
@@ -315,7 +359,7 @@ class Agent(Runnable[Any, dict[str, Any]]):
 
     def assemble(self, state: Any, config: RunnableConfig | None = None) -> AssembledContext:
         """The prompt the agent would send for ``state`` now (recall included), without calling the model."""
-        messages = _messages_of(state)
+        messages = messages_of(state, self.messages_key)
         instructions, rules, recalled = self._prepare(messages, RunIdentity.from_config(config), [])
         return self._context(messages, instructions, rules, recalled, self._summarizer(config))
 
@@ -380,9 +424,12 @@ class Agent(Runnable[Any, dict[str, Any]]):
         current = self.procedural_memory(who.user_id).ensure(self.instructions)
         instructions = current.instructions if current else self.instructions
         rules = _memops.recall_rules(current.rules if current else (), self.policy.procedural)
-        request = _request(messages)
         ns = self.namespace(who.user_id, who.thread_id)
-        recalled = _memops.recall(self.memory, ns, request.text if request else "", self.policy)
+        queries = self.policy.query.texts(turns_of(messages)) or [""]
+        found = [_memops.recall(self.memory, ns, text, self.policy) for text in queries]
+        recalled = found[0] if len(found) == 1 else merge_recalls(found, {
+            "semantic": (self.policy.semantic.k, self.policy.semantic.max_tokens),
+            "episodic": (self.policy.episodic.k, self.policy.episodic.max_tokens)})
         event = {"event": "recall", "agent": self.name, "memories": [m.to_dict() for m in recalled]}
         if rules:
             event["rules"] = list(rules)
@@ -424,7 +471,7 @@ class Agent(Runnable[Any, dict[str, Any]]):
     ) -> AssembledContext:
         policy = self.policy
         return assemble_context(
-            messages=_from_the_view_of(self.name, messages),
+            messages=from_the_view_of(self.name, messages),
             budget=self._message_budget,
             instructions=instructions,
             rules=rules,
@@ -449,41 +496,21 @@ class Agent(Runnable[Any, dict[str, Any]]):
         if self.memory is not None:  # used memories gain importance (consolidation decays the rest)
             reinforce(self.memory, [s["id"] for s in sources])
 
-    def _named(self, reply: Any) -> AIMessage:
-        if not isinstance(reply, AIMessage):
-            raise UsageError(f"the model of agent {self.name!r} returned {type(reply).__name__}, not a message")
-        reply = with_text_tool_calls(reply, self._tools)  # calls some models write as JSON text
-        return reply.model_copy(update={"name": self.name, "id": reply.id or str(uuid.uuid4())})
+    def _step(self, turn: TurnRecord, reply: Any) -> bool:
+        """Add the model's reply to the turn; whether this loop runs its tool calls next."""
+        message = named_reply(reply, self.name, self._tools)
+        turn.new.append(message)
+        return bool(message.tool_calls) and self.execute_tools
 
-    def _stopped(self) -> AIMessage:
-        return AIMessage(
-            content=f"I stopped after {self.max_steps} tool steps without a final answer.",
-            name=self.name, id=str(uuid.uuid4()),
-        )
-
-    def _tool_error(self, call: Mapping[str, Any], error: str) -> ToolMessage:
-        message = ToolMessage(content=f"Error: {error}", tool_call_id=call["id"], name=call["name"], status="error")
-        return _tool_limits.cap_result(message, self.tool_limits)
-
-    def _run_tool(self, call: Mapping[str, Any], config: RunnableConfig | None) -> ToolMessage:
-        tool = self._tools.get(call["name"])
-        if tool is None:
-            return self._tool_error(call, f"no tool named {call['name']!r}; tools: {sorted(self._tools)}")
-        try:
-            result = _tool_limits.invoke_tool(tool, call, _child(config), self.tool_limits)
-        except Exception as exc:  # a failing tool is reported to the model, not raised
-            return self._tool_error(call, f"{type(exc).__name__}: {exc}")
-        return _tool_limits.cap_result(_as_tool_message(result, call), self.tool_limits)
-
-    async def _arun_tool(self, call: Mapping[str, Any], config: RunnableConfig | None) -> ToolMessage:
-        tool = self._tools.get(call["name"])
-        if tool is None:
-            return self._tool_error(call, f"no tool named {call['name']!r}; tools: {sorted(self._tools)}")
-        try:
-            result = await _tool_limits.ainvoke_tool(tool, call, _child(config), self.tool_limits)
-        except Exception as exc:
-            return self._tool_error(call, f"{type(exc).__name__}: {exc}")
-        return _tool_limits.cap_result(_as_tool_message(result, call), self.tool_limits)
+    def _finish(self, messages: list[BaseMessage], turn: TurnRecord, memories: Sequence[RecalledMemory],
+                who: RunIdentity, trace: list[dict[str, Any]]) -> dict[str, Any] | Command:
+        """Cite, write the turn to memory (once it has an answer) and build the node's update."""
+        final = not (isinstance(turn.new[-1], AIMessage) and turn.new[-1].tool_calls)
+        self._cite(turn.new, memories, trace)
+        if final or turn.leaves:  # a turn left to the graph's ToolNode is written when it ends
+            self._after_turn(messages, turn.new, who, trace)
+        return turn_result(turn.new, key=self.messages_key, trace_key=self.trace_key, trace=trace,
+                           updates=turn.updates, leaving=turn.leaving)
 
     def _after_turn(
         self, messages: list[BaseMessage], new: list[BaseMessage], who: RunIdentity, trace: list[dict[str, Any]]
@@ -539,48 +566,6 @@ class Agent(Runnable[Any, dict[str, Any]]):
 # --- helpers --------------------------------------------------------------------------------
 
 
-def _messages_of(state: Any) -> list[BaseMessage]:
-    if isinstance(state, str):
-        return [HumanMessage(state)]
-    if isinstance(state, Mapping):
-        messages = state.get("messages")
-    elif isinstance(state, Sequence):
-        messages = state
-    else:
-        messages = getattr(state, "messages", None)
-    if messages is None:
-        raise UsageError("an agent's state needs a 'messages' list")
-    out: list[BaseMessage] = []
-    for m in messages:
-        if isinstance(m, BaseMessage):
-            out.append(m)
-        elif isinstance(m, str):
-            out.append(HumanMessage(m))
-        else:
-            from langchain_core.messages import convert_to_messages
-
-            out.extend(convert_to_messages([m]))
-    return out
-
-
-def _from_the_view_of(name: str, messages: Sequence[BaseMessage]) -> list[BaseMessage]:
-    """Other agents' replies become named user messages (as AutoGen does), so a model sees
-    only its own turns as ``assistant``; their tool exchanges are left out."""
-    out: list[BaseMessage] = []
-    foreign_calls: set[str] = set()
-    for message in messages:
-        if isinstance(message, AIMessage) and message.name and message.name != name:
-            if message.tool_calls:
-                foreign_calls.update(str(c["id"]) for c in message.tool_calls if c.get("id"))
-            if message.text.strip():
-                out.append(HumanMessage(f"[{message.name}] {message.text}", name=message.name, id=message.id))
-        elif isinstance(message, ToolMessage) and message.tool_call_id in foreign_calls:
-            continue
-        else:
-            out.append(message)
-    return out
-
-
 def _clip(text: str, limit: int = 4000) -> str:
     text = text.strip()
     return text if len(text) <= limit else text[: limit - 1] + "…"
@@ -593,21 +578,8 @@ def _request(messages: Sequence[BaseMessage]) -> BaseMessage | None:
     return None
 
 
-def _final_text(messages: Sequence[BaseMessage]) -> str:
-    for message in reversed(messages):
-        if isinstance(message, AIMessage) and message.text.strip():
-            return message.text
-    return ""
-
-
 def _child(config: RunnableConfig | None) -> RunnableConfig | None:
     return config if config else None
-
-
-def _as_tool_message(result: Any, call: Mapping[str, Any]) -> ToolMessage:
-    if isinstance(result, ToolMessage):
-        return result
-    return ToolMessage(content=str(result), tool_call_id=call["id"], name=call["name"])
 
 
 def _write_event(agent: str, kind: str, memory_id: str, content: str, supersedes: str | None) -> dict[str, Any]:

@@ -38,6 +38,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
+from mnemos.agents._queries import RecallQuery
 from mnemos.agents.context import MIN_CONTEXT_TOKENS, ShortTermStrategy
 from mnemos.exceptions import UsageError
 from mnemos.memory_adapters import Namespace
@@ -75,6 +76,9 @@ class MemoryPolicy:
     episodic: RecallSettings = field(default_factory=lambda: RecallSettings(k=4, max_tokens=400))
     semantic: RecallSettings = field(default_factory=lambda: RecallSettings(k=6, max_tokens=400))
     procedural: RecallSettings = field(default_factory=lambda: RecallSettings(k=10, max_tokens=300))
+    query: RecallQuery = field(default_factory=RecallQuery)
+    """What recall searches for: the latest message by default; in a group chat the task and the
+    recent turns (``RecallQuery(task=True, recent=3)``, see :class:`~mnemos.agents.RecallQuery`)."""
     context_tokens: int = 4000
     """The budget of the whole prompt sent to the model, the bound tools' schemas included."""
     strategy: ShortTermStrategy = ShortTermStrategy.BUFFER
@@ -99,6 +103,8 @@ class MemoryPolicy:
             )
         if not isinstance(self.window, int) or self.window < 0:
             raise UsageError(f"window is a non-negative integer, got {self.window!r}")
+        if not isinstance(self.query, RecallQuery):
+            raise UsageError(f"query is a RecallQuery, not {type(self.query).__name__}")
         if self.extractor not in ("auto", "model", "rules"):
             raise UsageError(f"extractor is 'auto', 'model' or 'rules', got {self.extractor!r}")
         for name in ("namespace", "procedural_namespace"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import uuid
 from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
@@ -45,9 +46,12 @@ from autogen_core.tools import Tool, ToolSchema
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
 from langchain_core.messages import SystemMessage as LCSystemMessage
+from langgraph.types import Command
 from pydantic import BaseModel
 
-from mnemos.agents import Agent, OfflineChatModel, ScriptedChatModel, approx_tokens
+from mnemos.agents import Agent, OfflineChatModel, RecallQuery, ScriptedChatModel, approx_tokens
+from mnemos.agents._queries import Turn
+from mnemos.agents._state import result_messages
 from mnemos.graphs._autogen_common import as_message, jsonable, run_config, safe_name
 from mnemos.memory_adapters import BaseMemoryAdapter, MemoryKind, Provenance
 
@@ -89,15 +93,9 @@ class MnemosMemory(Memory):
             made = self.query_text(messages)
             texts = [made] if isinstance(made, str) else list(made)
         else:
-            turns = [m for m in messages if isinstance(m, (UserMessage, AssistantMessage)) and _text(m).strip()]
-            texts = []
-            if self.task:
-                first = next((m for m in turns if isinstance(m, UserMessage) and m.source == "user"), None)
-                first = first or next((m for m in turns if isinstance(m, UserMessage)), None)
-                if first is not None:
-                    texts.append(_text(first))
-            if self.recent > 0:
-                texts.append("\n".join(_text(m) for m in turns[-self.recent :]))
+            turns = [Turn("user" if isinstance(m, UserMessage) else "assistant", m.source, _text(m))
+                     for m in messages if isinstance(m, (UserMessage, AssistantMessage))]
+            texts = RecallQuery(task=self.task, recent=self.recent).texts(turns)
         unique: list[str] = []
         for text in texts:
             if text.strip() and text not in unique:
@@ -246,9 +244,12 @@ class LangChainChatCompletionClient(ChatCompletionClient):
 class MnemosChatAgent(BaseChatAgent):
     """A mnemos agent in an AutoGen team: it keeps the team's messages and answers with its own turn."""
 
-    def __init__(self, agent: Agent, *, thread_id: str, user_id: str) -> None:
+    def __init__(self, agent: Agent, *, thread_id: str, user_id: str, query: RecallQuery | None = None) -> None:
         _check_name(agent.name)
         super().__init__(agent.name, agent.description or f"mnemos agent {agent.name}")
+        if query is not None and isinstance(agent, Agent) and query != agent.policy.query:
+            # the same agent, searching as a team member
+            agent = dataclasses.replace(agent, policy=dataclasses.replace(agent.policy, query=query))
         self.agent = agent
         self.thread_id = thread_id
         self.user_id = user_id
@@ -261,11 +262,15 @@ class MnemosChatAgent(BaseChatAgent):
     async def on_messages(self, messages: Sequence[BaseChatMessage], cancellation_token: CancellationToken) -> Response:
         for message in messages:
             self._history.append(as_message(message.to_text(), message.source))
-        result = await self.agent.ainvoke({"messages": list(self._history)}, run_config(self.thread_id, self.user_id))
-        reply = next((m for m in reversed(result["messages"]) if isinstance(m, AIMessage) and m.text.strip()), None)
+        key = self.agent.messages_key
+        result = await self.agent.ainvoke({key: list(self._history)}, run_config(self.thread_id, self.user_id))
+        produced = result_messages(result, key)
+        reply = next((m for m in reversed(produced) if isinstance(m, AIMessage) and m.text.strip()), None)
         text = reply.text if reply is not None else "(no reply)"
         self._history.append(AIMessage(text, name=self.agent.name))
-        events = _events(self.name, result.get("memory_trace", []), result["messages"])
+        update = result.update if isinstance(result, Command) else result
+        trace = update.get(self.agent.trace_key, []) if self.agent.trace_key and isinstance(update, dict) else []
+        events = _events(self.name, trace, produced)
         return Response(chat_message=TextMessage(content=text, source=self.name), inner_messages=events)
 
     async def on_reset(self, cancellation_token: CancellationToken) -> None:

@@ -103,14 +103,25 @@ def chat_client(model: str | BaseChatModel | None = None, *, token_limit: int = 
     return LangChainChatCompletionClient(resolve_model(model), token_limit=token_limit)
 
 
-def autogen_agent(agent: Agent | MemGPTAgent, *, thread_id: str = "autogen", user_id: str = "default") -> Any:
+def autogen_agent(
+    agent: Agent | MemGPTAgent, *, thread_id: str = "autogen", user_id: str = "default", task: bool = True,
+    recent: int = 3,
+) -> Any:
     """A mnemos agent as an AutoGen ``BaseChatAgent`` (it recalls and writes its own memory).
 
-    Messages from other team members reach it as named messages; an
-    :class:`~mnemos.agents.Agent`'s memory is read and written under
-    ``thread_id`` and ``user_id``. A :class:`~mnemos.agents.memgpt.MemGPTAgent`
-    keeps its memory in its own namespace; its ``save_state``/``load_state``
-    carry its in-context queue, summary and heartbeats.
+    Messages from other team members reach it as named messages; its memory
+    is read and written under ``thread_id`` and ``user_id``. Before each
+    reply it recalls what matches the team's task (the first user message) and
+    the ``recent`` latest turns, as :func:`memory_for_autogen` does, so a
+    member whose last incoming message is a bare "ok" still recalls what the
+    task needs (``task=False, recent=1``: the latest message only). This sets
+    the ``query`` of the agent's policy (:class:`~mnemos.agents.RecallQuery`)
+    for the team member; the ``agent`` passed in is left as it is.
+
+    A :class:`~mnemos.agents.memgpt.MemGPTAgent` keeps its memory in its own
+    namespace and searches it with its memory functions (``thread_id``,
+    ``user_id``, ``task`` and ``recent`` do not apply); its
+    ``save_state``/``load_state`` carry its in-context queue, summary and heartbeats.
     """
     require_autogen("a mnemos agent in AutoGen")
     if isinstance(agent, MemGPTAgent):
@@ -119,9 +130,11 @@ def autogen_agent(agent: Agent | MemGPTAgent, *, thread_id: str = "autogen", use
         return MemGPTChatAgent(agent)
     if not isinstance(agent, Agent):
         raise UsageError(f"autogen_agent takes an Agent or a MemGPTAgent, not {type(agent).__name__}")
+    from mnemos.agents import RecallQuery
     from mnemos.graphs._autogen_bridge import MnemosChatAgent
 
-    return MnemosChatAgent(agent, thread_id=thread_id, user_id=user_id)
+    return MnemosChatAgent(agent, thread_id=thread_id, user_id=user_id,
+                           query=RecallQuery(task=task, recent=recent))
 
 
 def autogen_team_node(team: Any, *, name: str = "autogen_team", reset: bool = True) -> RunnableLambda[Any, Any]:

@@ -88,10 +88,20 @@ def sqlite_checkpointer(path: str | Path | None = None) -> SqliteSaver:
 
 def _private_file(path: Path) -> None:
     """Create the checkpoint file 0600 (and its directories 0700) before SQLite opens it;
-    SQLite gives its WAL and journal files the same mode."""
+    SQLite gives its WAL and journal files the same mode.
+
+    An existing file is not opened: closing any descriptor of a database file
+    drops every POSIX lock this process holds on it, so opening and closing it
+    while another connection of the process (a concurrent graph run) is using
+    it lets other processes write under that connection and corrupts the file.
+    """
+    if path.exists():
+        return
     try:
         make_private_dirs(path.parent)
-        os.close(open_private(path, os.O_WRONLY | os.O_CREAT))
+        os.close(open_private(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL))
+    except FileExistsError:
+        return  # another process created it first
     except OSError as exc:
         raise StorageError(f"cannot create the checkpoint database {path}: {exc}") from None
 

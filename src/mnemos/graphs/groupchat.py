@@ -35,45 +35,40 @@ numbered placeholders, and nothing is written to memory.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from pathlib import Path
-from typing import Annotated, Any, Literal, Optional, TypedDict
+from dataclasses import dataclass
+from typing import Any, Literal, Optional
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, AnyMessage, BaseMessage, HumanMessage, SystemMessage
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from langchain_core.runnables import RunnableConfig
-from langgraph.channels.delta import DeltaChannel
 from langgraph.graph import END, START, StateGraph
-from langgraph.graph.message import add_messages
 
 from mnemos.agents import (
     Agent,
     AssembledContext,
     OfflineChatModel,
     ScriptedChatModel,
-    ShortTermStrategy,
     resolve_model,
 )
 from mnemos.agents.agent import RunIdentity
 from mnemos.agents.structured import finish_reason
 from mnemos.exceptions import UsageError
+from mnemos.graphs._chat_state import GroupChatState, Participant, View, participants_from_personas
 from mnemos.graphs._ledger import (
     Contribution,
     add_idea,
-    apply_patch,
     decide,
     empty_ledger,
-    ledger_markdown,
     ledger_patch,
     record_moves,
     render_moves,
     score,
 )
 from mnemos.graphs._personas import Persona, PersonaSet, load_personas
+from mnemos.graphs._session import SessionResult, session_status
 from mnemos.graphs._team_memory import recall_team, write_session
 from mnemos.graphs._turn import (
     REHEARSAL_NOTICE,
@@ -111,216 +106,6 @@ _RESERVED = frozenset({"open", "select", "close", "chair"})
 CLOSING_TOKENS = 160
 """The most tokens the moderator's closing remarks may take."""
 _REVISIT = re.compile(r"\b(revisit|reconsider|again|re-?propose)\b", re.IGNORECASE)
-
-
-def _append_messages(state: list[AnyMessage], writes: Sequence[Any]) -> list[AnyMessage]:
-    out: Any = state
-    for write in writes:
-        out = add_messages(out, write)
-    return list(out)
-
-
-def _concat(state: list[Any], writes: Sequence[Sequence[Any]]) -> list[Any]:
-    return [*state, *(item for write in writes for item in write)]
-
-
-def _merge_ledger(state: dict[str, Any], writes: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    out = state
-    for patch in writes:
-        out = apply_patch(out, patch)
-    return out
-
-
-class GroupChatState(TypedDict, total=False):
-    """The graph state of a session (all JSON-friendly, so every checkpointer can save it).
-
-    The transcript, the prompts, the notes, the memory trace and the ledger
-    are LangGraph delta channels: a checkpoint stores what a step added (a
-    ledger update is a patch of the ideas it changed), not the whole value
-    again, so a session's checkpoints grow with its number of turns.
-    """
-
-    messages: Annotated[list[AnyMessage], DeltaChannel(_append_messages)]
-    topic: str
-    max_rounds: int
-    rehearsal: bool
-    round: int
-    spoken: list[str]
-    next: str
-    ledger: Annotated[dict[str, Any], DeltaChannel(_merge_ledger)]
-    recalled: dict[str, Any]
-    prompts: Annotated[list[dict[str, Any]], DeltaChannel(_concat)]
-    notes: Annotated[list[str], DeltaChannel(_concat)]
-    stop_reason: str
-    summary: str
-    memory_trace: Annotated[list[dict[str, Any]], DeltaChannel(_concat)]
-
-
-@dataclass(kw_only=True, frozen=True)
-class View:
-    """How one participant sees the transcript: whose messages, how many verbatim, what budget.
-
-    ``include`` (if given) keeps only those senders, ``exclude`` drops some;
-    the topic and the opening and closing messages are always kept. The last ``window``
-    messages are verbatim and older ones summarized (``strategy`` of
-    :func:`~mnemos.agents.assemble_context`), and the whole prompt stays
-    within ``budget`` tokens.
-    """
-
-    budget: int = 1500
-    window: int = 8
-    """0: no transcript at all, only the chair's context and request (best for small models)."""
-    strategy: Literal["buffer", "window", "summary", "summary_buffer"] = "summary_buffer"
-    include: frozenset[str] | None = None
-    exclude: frozenset[str] = frozenset()
-
-    def filter(self, messages: Sequence[BaseMessage]) -> list[BaseMessage]:
-        """The messages this view lets through."""
-        out = []
-        for m in messages:
-            sender = m.name if isinstance(m, AIMessage) and (m.additional_kwargs or {}).get("round") else None
-            if sender and (sender in self.exclude or (self.include is not None and sender not in self.include)):
-                continue
-            out.append(m)
-        return out
-
-
-@dataclass(kw_only=True, eq=False)
-class Participant:
-    """An agent in a group chat, with its persona and its view of the transcript."""
-
-    agent: Agent
-    persona: Persona | None = None
-    view: View = field(default_factory=View)
-
-    @property
-    def name(self) -> str:
-        return self.agent.name
-
-    def viewing_agent(self) -> Agent:
-        """The agent with its prompt budget, window and strategy set by the view."""
-        policy = replace(self.agent.policy, context_tokens=self.view.budget,
-                         window=self.view.window, strategy=ShortTermStrategy(self.view.strategy))
-        return replace(self.agent, model=self.agent.chat_model, policy=policy)
-
-
-def participants_from_personas(
-    personas: PersonaSet,
-    *,
-    model: str | BaseChatModel | None = None,
-    memory: BaseMemoryAdapter | None = None,
-) -> tuple[list[Participant], Participant | None]:
-    """Participants (and the moderator, if the set has one) built from a persona set."""
-    chat_model = resolve_model(model)
-    members: list[Participant] = []
-    moderator: Participant | None = None
-    for p in personas.personas:
-        instructions = "\n".join(x for x in (f"You are the {p.role or p.name} in a group brainstorm.",
-                                               p.instructions, p.leanings()) if x)
-        agent = Agent(name=p.name, instructions=instructions, model=chat_model, memory=memory,
-                      description=p.role)
-        part = Participant(agent=agent, persona=p, view=View(budget=p.budget, window=p.window))
-        if p.moderator:
-            moderator = part
-        else:
-            members.append(part)
-    return members, moderator
-
-
-@dataclass(kw_only=True, frozen=True)
-class SessionResult:
-    """A finished (or paused) session: transcript, ledger, summary and the prompts each speaker saw."""
-
-    topic: str
-    thread_id: str | None
-    transcript: list[dict[str, Any]]
-    ledger: dict[str, Any]
-    summary: str
-    stop_reason: str
-    prompts: list[dict[str, Any]]
-    recalled: dict[str, Any]
-    notes: list[str]
-
-    @classmethod
-    def from_state(cls, state: Mapping[str, Any], thread_id: str | None = None) -> SessionResult:
-        """Read a result out of a graph state."""
-        transcript = [
-            {"speaker": (m.name or ("user" if isinstance(m, HumanMessage) else "assistant")),
-             "round": (m.additional_kwargs or {}).get("round", 0), "text": m.text}
-            for m in state.get("messages", [])
-        ]
-        return cls(topic=state.get("topic", ""), thread_id=thread_id, transcript=transcript,
-                   ledger=dict(state.get("ledger") or empty_ledger()), summary=state.get("summary", ""),
-                   stop_reason=state.get("stop_reason", ""), prompts=list(state.get("prompts", [])),
-                   recalled=dict(state.get("recalled") or {}), notes=list(state.get("notes", [])))
-
-    @property
-    def ideas(self) -> list[dict[str, Any]]:
-        """The ledger's ideas."""
-        return list(self.ledger.get("ideas", []))
-
-    @property
-    def rehearsal(self) -> bool:
-        """Whether the session was a rehearsal on the offline model (placeholders, nothing stored)."""
-        return bool(self.ledger.get("rehearsal"))
-
-    def transcript_json(self) -> dict[str, Any]:
-        """Transcript, summary, recalled memories and every speaker's prompt, as JSON data."""
-        return {"topic": self.topic, "thread_id": self.thread_id, "stop_reason": self.stop_reason,
-                "rehearsal": self.rehearsal, "summary": self.summary, "recalled": self.recalled, "transcript": self.transcript,
-                "prompts": self.prompts, "notes": self.notes}
-
-    def ideas_json(self) -> dict[str, Any]:
-        """The ledger as JSON data."""
-        return {"topic": self.topic, "thread_id": self.thread_id, **self.ledger}
-
-    def transcript_markdown(self, *, prompts: bool = False) -> str:
-        """The transcript as Markdown (with each speaker's prompt when ``prompts``)."""
-        lines = [f"# Brainstorm: {self.topic}", ""]
-        if self.thread_id:
-            lines += [f"Thread `{self.thread_id}` · stopped by {self.stop_reason or 'nothing yet'}", ""]
-        by_turn = {(p["speaker"], p["turn"]): p for p in self.prompts}
-        turn = 0
-        for entry in self.transcript:
-            speaker = entry["speaker"]
-            lines.append(f"**{speaker}**" + (f" (round {entry['round']})" if entry["round"] else "") + ":")
-            lines += ["", entry["text"], ""]
-            if speaker not in ("user", "chair") and entry["round"]:
-                turn += 1
-                seen = by_turn.get((speaker, turn))
-                if prompts and seen:
-                    body = "\n\n".join(f"[{m['role']}] {m['content']}" for m in seen["messages"])
-                    lines += ["<details><summary>prompt "
-                              f"({seen['tokens']}/{seen['budget']} tokens)</summary>", "", "```text",
-                              body, "```", "</details>", ""]
-        if self.summary:
-            lines += ["## Summary", "", self.summary, ""]
-        return "\n".join(lines)
-
-    def ideas_markdown(self) -> str:
-        """The ledger as Markdown."""
-        note = f"{REHEARSAL_NOTICE}\n\n" if self.rehearsal else ""
-        return f"# Ideas: {self.topic}\n\n{note}{ledger_markdown(self.ledger)}\n"
-
-    def to_markdown(self) -> str:
-        """Transcript and ledger in one Markdown document."""
-        return self.transcript_markdown() + "\n## Ideas\n\n" + ledger_markdown(self.ledger) + "\n"
-
-    def write(self, directory: str | Path, *, prompts: bool = False) -> list[Path]:
-        """Write ``transcript.md``, ``transcript.json``, ``ideas.md`` and ``ideas.json`` into ``directory``."""
-        out = Path(directory).expanduser()
-        out.mkdir(parents=True, exist_ok=True)
-        files = {
-            "transcript.md": self.transcript_markdown(prompts=prompts),
-            "transcript.json": json.dumps(self.transcript_json(), indent=2, ensure_ascii=False, default=str),
-            "ideas.md": self.ideas_markdown(),
-            "ideas.json": json.dumps(self.ideas_json(), indent=2, ensure_ascii=False, default=str),
-        }
-        written = []
-        for name, text in files.items():
-            (out / name).write_text(text + ("" if text.endswith("\n") else "\n"), encoding="utf-8")
-            written.append(out / name)
-        return written
 
 
 @dataclass(kw_only=True, eq=False)
@@ -713,22 +498,6 @@ class GroupChat:
 
 
 # --- helpers -------------------------------------------------------------------------------
-
-
-def session_status(snapshot: Any) -> Literal["new", "finished", "interrupted"]:
-    """Where a thread's session stands, from ``graph.get_state(config)``.
-
-    ``snapshot.next`` alone cannot tell: a process killed after a turn's
-    writes were saved but before the next checkpoint leaves a checkpoint
-    whose task already has its writes, so ``next`` is empty although the
-    session is not over. Such a task is still listed in ``snapshot.tasks``;
-    running the graph on ``None`` applies its writes and goes on.
-    """
-    if not snapshot.values and not snapshot.next and not snapshot.tasks:
-        return "new"
-    if snapshot.next or snapshot.tasks:
-        return "interrupted"
-    return "finished"
 
 
 def _writes_prose(model: BaseChatModel) -> bool:

@@ -6,6 +6,7 @@ and the adapter both read rows through the helpers here.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import threading
@@ -19,6 +20,7 @@ from mnemos.memory_adapters import _graph
 from mnemos.memory_adapters._filters import matches_filter
 from mnemos.memory_adapters._namespace import Namespace
 from mnemos.memory_adapters._native_schema import from_micros, ns_range, ns_tuple, to_micros
+from mnemos.memory_adapters._vector_file import VectorFile
 from mnemos.memory_adapters._vectors import VectorCache
 from mnemos.memory_adapters.base import MemoryKind, MemoryRecord, Provenance, SearchQuery
 from mnemos.memory_adapters.embedders.base import Embedder
@@ -48,8 +50,16 @@ CHUNK = 500
 class Store:
     """State shared by an adapter and its scoped views: the connection, lock and caches."""
 
-    def __init__(self, path: Path, root: Namespace, embedder: Embedder, conn: sqlite3.Connection) -> None:
+    def __init__(
+        self,
+        path: Path,
+        root: Namespace,
+        embedder: Embedder,
+        conn: sqlite3.Connection,
+        vector_file: VectorFile | None = None,
+    ) -> None:
         self.path = path
+        self.vector_file = vector_file
         self.root = root
         self.embedder = embedder
         self.conn = conn
@@ -58,7 +68,7 @@ class Store:
         """Transactions this store committed (``PRAGMA data_version`` only counts others')."""
         self.write_depth = 0
         self.closed = False
-        self.cache = VectorCache(root, embedder.dims)
+        self.cache = self.new_cache()
         self.graphs: dict[tuple[Namespace, int, int], nx.Graph] = {}
         self.df_cache: dict[str, int] = {}
         self.df_size = 0
@@ -67,12 +77,24 @@ class Store:
         self.tokenizer.execute("CREATE VIRTUAL TABLE t USING fts5(x, tokenize='porter unicode61')")
         self.tokenizer.execute("CREATE VIRTUAL TABLE v USING fts5vocab(t, 'instance')")
 
+    def new_cache(self) -> VectorCache:
+        """An empty vector cache for this store's scope and embedder."""
+        return VectorCache(self.root, self.embedder.dims, self.vector_file)
+
     def refresh(self) -> None:
-        """Bring the vector cache up to date (under the lock)."""
-        self.cache.refresh(self.conn, self.own_writes, self.embedder.name)
+        """Bring the vector cache up to date (under the lock); save it after a rebuild."""
+        cache = self.cache
+        cache.refresh(self.conn, self.own_writes, self.embedder.name)
+        if cache.wants_saving(closing=False) and not self.conn.in_transaction:
+            cache.save(self.conn, self.embedder.name)
 
     def close(self) -> None:
         self.closed = True
+        with contextlib.suppress(Exception):  # the file is only a cache: closing must not fail
+            cache = self.cache
+            if cache.wants_saving(closing=True):
+                cache.refresh(self.conn, self.own_writes, self.embedder.name)
+                cache.save(self.conn, self.embedder.name)
         self.conn.close()
         self.tokenizer.close()
 

@@ -46,6 +46,7 @@ from mnemos.memory_adapters._postgres_store import (
     row_to_record,
     where,
 )
+from mnemos.memory_adapters._query import QueryAnalysis, analyze, strip_exclusions
 from mnemos.memory_adapters._ranking import (
     Candidate,
     RankingConfig,
@@ -58,6 +59,14 @@ from mnemos.memory_adapters._ranking import (
     page,
     recency_and_importance,
     spread,
+)
+from mnemos.memory_adapters._rerank import (
+    Facts,
+    diversified_page,
+    needs_facts,
+    needs_speaker,
+    rerank,
+    uses_query,
 )
 from mnemos.memory_adapters._text import query_words
 from mnemos.memory_adapters.base import MemoryRecord, ScoredMemory, ScoreReason, SearchQuery
@@ -125,9 +134,13 @@ def ranked_search(
     limit = query.limit if query.limit is not None else 10
     want = max(config.candidates, limit + query.offset)
     where_ = _Conditions(query)
+    analysis = analyze(query.text) if uses_query(config) else QueryAnalysis()
+    text = query.text or ""
+    if analysis.excluded and config.exclusion_penalty:
+        text = strip_exclusions(text)
     keyword: list[tuple[int, float]] = []
     if config.mode != "vector":
-        keyword = _keyword_list(store, conn, query.text or "", config, where_, want)
+        keyword = _keyword_list(store, conn, text, config, where_, want)
     vectors: list[tuple[int, float]] = []
     if vector is not None and config.mode != "keyword":
         vectors = _vector_list(store, conn, vector, where_, want)
@@ -138,7 +151,12 @@ def ranked_search(
         _add_graph(conn, query, config, cands, where_)
     cands = {rowid: cand for rowid, cand in cands.items() if cand.score > 0}
     explain = _add_recency_and_importance(conn, query, config, cands)
-    ranked = page(cands, query.offset, limit)
+    if cands and needs_facts(config, analysis):
+        facts = _facts(conn, list(cands), needs_speaker(config, analysis))
+        rerank(cands, facts, analysis, config)
+        ranked = diversified_page(cands, facts, analysis, config, query.offset, limit)
+    else:
+        ranked = page(cands, query.offset, limit)
     for cand in ranked:
         cand.reasons[:0] = fusion_reasons(cand)
         explain(cand)
@@ -165,6 +183,18 @@ def _add_recency_and_importance(
     rowids = [r for r in rowids if r in rows]
     ages = np.asarray([(query.now - rows[r][0]).total_seconds() for r in rowids], dtype=np.float64)
     return recency_and_importance(cands, rowids, ages, [rows[r][1] for r in rowids], config)
+
+
+def _facts(conn: Any, rowids: list[int], speaker: bool) -> dict[int, Facts]:
+    """What the text signals read of each candidate (see ``_rerank``)."""
+    columns = "rowid, content, episode, created_at" + (", provenance, metadata" if speaker else "")
+    out: dict[int, Facts] = {}
+    for row in conn.execute(f"SELECT {columns} FROM memories WHERE rowid = ANY(%s)", (rowids,)):
+        who = None
+        if speaker:
+            who = json.loads(row[4]).get("agent") or json.loads(row[5]).get("speaker")
+        out[row[0]] = Facts(row[1], row[2], row[3], str(who) if who else None)
+    return out
 
 
 # -- the two rank lists -----------------------------------------------------------------

@@ -10,6 +10,9 @@ everything: new rows have larger rowids (AUTOINCREMENT), updated and deleted
 rows are logged in the ``changes`` table by triggers, and ``PRAGMA
 data_version`` tells when another connection committed at all. A change of the
 ``epoch`` in ``meta`` (after a re-embed or when the log is pruned) rebuilds it.
+
+A new process does not rebuild it from SQLite either: it maps the store's saved
+vector file (see ``_vector_file``) and reads only what was committed after it.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from threadpoolctl import ThreadpoolController
 from mnemos.exceptions import EmbedderMismatchError
 from mnemos.memory_adapters._namespace import Namespace
 from mnemos.memory_adapters._native_schema import ns_key, ns_range, to_micros
+from mnemos.memory_adapters._vector_file import SAVE_AFTER_CHANGES, SAVE_MIN_ROWS, VectorFile
 from mnemos.memory_adapters.base import MemoryKind, SearchQuery
 
 __all__ = ["KIND_CODES", "VectorCache"]
@@ -46,6 +50,8 @@ EXACT_LIMIT = 8_000_000
 """Above this many stored floats (rows x dims), search starts with the coarse pass."""
 RERANK_FLOOR = 1000
 """The coarse pass keeps at least this many rows for exact re-scoring."""
+SMALL_SCAN = 1_000_000
+"""A scan of at most this many floats runs on the searching thread, not a worker."""
 
 
 class _OneBlasThread:
@@ -94,11 +100,99 @@ def _any_of(column: npt.NDArray[np.integer], values: Sequence[int]) -> npt.NDArr
     return table[column]
 
 
+_RUN_GAP = 32
+"""Rows of one scan closer than this are read as one run (the rows between are scored too)."""
+_MAX_RUNS = 64
+
+
+def _runs(slots: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]] | None:
+    """``(starts, ends)`` of the few runs of rows covering ``slots`` (ascending), or None
+    when they are too scattered to read as views (then rows are copied out)."""
+    breaks = np.flatnonzero(np.diff(slots) > _RUN_GAP) + 1
+    if len(breaks) >= _MAX_RUNS:
+        return None
+    starts = slots[np.r_[0, breaks]]
+    ends = slots[np.r_[breaks - 1, len(slots) - 1]] + 1
+    if int((ends - starts).sum()) > 4 * len(slots):
+        return None
+    return starts, ends
+
+
+def _scores(
+    matrix: npt.NDArray[np.float32],
+    probe: npt.NDArray[np.float32],
+    slots: npt.NDArray[np.int64],
+    runs: tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]] | None,
+) -> npt.NDArray[np.float32]:
+    """``matrix[slots] @ probe``, reading runs of rows in place rather than copying them."""
+    if runs is None:
+        return matrix[slots] @ probe
+    starts, ends = runs
+    if len(starts) == 1:
+        return (matrix[starts[0] : ends[0]] @ probe)[slots - starts[0]]
+    full = np.concatenate([matrix[a:b] @ probe for a, b in zip(starts.tolist(), ends.tolist(), strict=True)])
+    run = np.searchsorted(starts, slots, side="right") - 1
+    base = np.concatenate(([0], np.cumsum(ends - starts)[:-1]))
+    return full[base[run] + slots - starts[run]]
+
+
+class SlotMap:
+    """Rowid -> slot of the cache, as an array indexed by rowid (-1: none), so that many
+    rowids are looked up at once and a loaded file needs no dictionary built."""
+
+    def __init__(self, rowids: npt.NDArray[np.int64] | None = None) -> None:
+        top = int(rowids.max(initial=0)) if rowids is not None and len(rowids) else 0
+        self.slots = np.full(max(1024, top + 1), -1, dtype=np.int64)
+        if rowids is not None and len(rowids):
+            self.slots[rowids] = np.arange(len(rowids), dtype=np.int64)
+
+    def lookup(self, rowids: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+        """The slot of each rowid (-1 where it has none)."""
+        inside = rowids < len(self.slots)
+        out = np.full(len(rowids), -1, dtype=np.int64)
+        out[inside] = self.slots[rowids[inside]]
+        return out
+
+    def get(self, rowid: int, default: int | None = None) -> int | None:
+        slot = int(self.slots[rowid]) if 0 <= rowid < len(self.slots) else -1
+        return default if slot < 0 else slot
+
+    def __getitem__(self, rowid: int) -> int:
+        slot = self.get(rowid)
+        if slot is None:
+            raise KeyError(rowid)
+        return slot
+
+    def __contains__(self, rowid: object) -> bool:
+        return isinstance(rowid, (int, np.integer)) and self.get(int(rowid)) is not None
+
+    def __setitem__(self, rowid: int, slot: int) -> None:
+        if rowid >= len(self.slots):
+            grown = np.full(max(rowid + 1, 2 * len(self.slots)), -1, dtype=np.int64)
+            grown[: len(self.slots)] = self.slots
+            self.slots = grown
+        self.slots[rowid] = slot
+
+    def set_many(self, rowids: npt.NDArray[np.int64], slots: npt.NDArray[np.int64]) -> None:
+        if len(rowids):
+            self[int(rowids.max())] = -1
+            self.slots[rowids] = slots
+
+    def pop(self, rowid: int, default: int | None = None) -> int | None:
+        slot = self.get(rowid)
+        if slot is None:
+            return default
+        self.slots[rowid] = -1
+        return slot
+
+
 class VectorCache:
     """Vectors and filter columns of every record under ``root`` (the adapter's scope)."""
 
-    def __init__(self, root: Namespace, dims: int) -> None:
+    def __init__(self, root: Namespace, dims: int, file: VectorFile | None = None) -> None:
         self.root = root
+        self.file = file
+        """Where this cache is saved and loaded from (None: rebuilt from SQLite each time)."""
         self.dims = dims
         self.coarse_dims = min(COARSE_DIMS, dims)
         rng = np.random.default_rng(0)
@@ -122,12 +216,16 @@ class VectorCache:
         self.superseded = np.zeros(capacity, dtype=bool)
         self.importance = np.zeros(capacity, dtype=np.float32)
         self.alive = np.zeros(capacity, dtype=bool)
-        self.slot_of: dict[int, int] = {}
+        self.slot_of = SlotMap()
         self.ns_names: list[str] = []
         self.ns_index: dict[str, int] = {}
         self.max_rowid = 0
         self.last_seq = 0
         self.epoch: str | None = None
+        self.unsaved = 0
+        """Rows added or changed since the cache was loaded from, or saved to, its file."""
+        self.from_file = False
+        self.save_failed = False
 
     # -- following the database -----------------------------------------------------
 
@@ -149,6 +247,8 @@ class VectorCache:
             last_seq = conn.execute("SELECT coalesce(max(seq), 0) FROM changes").fetchone()[0]
             max_rowid = conn.execute("SELECT coalesce(max(rowid), 0) FROM memories").fetchone()[0]
             cond, params = ns_range(self.root, "m.ns")
+            if self.epoch is None and self.file is not None:
+                self.from_file = self.file.load(self, conn, (epoch, last_seq, max_rowid), embedder)
             if epoch != self.epoch or last_seq < self.last_seq:
                 stored = conn.execute("SELECT value FROM meta WHERE key = 'embedder'").fetchone()
                 if stored is not None and stored[0] != embedder:
@@ -159,6 +259,7 @@ class VectorCache:
                 while batch := cursor.fetchmany(4096):  # in pieces: no second copy of every blob
                     self._append(batch)
                 rows = []
+                self.unsaved = self.n
             else:
                 changed = [
                     r for (r,) in conn.execute(
@@ -166,6 +267,7 @@ class VectorCache:
                     )
                 ]
                 self._kill(changed)
+                self.unsaved += len(changed)
                 rows = conn.execute(
                     f"SELECT {_COLUMNS} WHERE m.rowid > ? AND {cond}",
                     [self.max_rowid, *params],
@@ -181,6 +283,7 @@ class VectorCache:
             if own_transaction:
                 conn.execute("COMMIT")
         self._append(rows)
+        self.unsaved += len(rows)
         self.epoch = epoch
         self.last_seq = last_seq
         self.max_rowid = max(self.max_rowid, max_rowid)
@@ -188,6 +291,49 @@ class VectorCache:
         self.own_writes = own_writes
         if self.dead > 1000 and self.dead * 3 > self.n:
             self._compact()
+
+    def wants_saving(self, closing: bool) -> bool:
+        """Whether the cache should be written to its file now: after a rebuild from
+        SQLite, or (when ``closing``) once it is well ahead of the file."""
+        if self.file is None or self.file.read_only or self.root or self.epoch is None:
+            return False
+        if self.n - self.dead < SAVE_MIN_ROWS or (self.save_failed and not closing):
+            return False
+        return self.unsaved >= (SAVE_AFTER_CHANGES if closing else self.n - self.dead)
+
+    def save(self, conn: sqlite3.Connection, embedder: str) -> None:
+        """Write the cache to its file (call under the adapter lock, outside a transaction).
+
+        A save that fails (no room, another writer holding the lock) is not retried
+        before the store closes: the file is only a cache."""
+        if self.file is not None and self.file.save(self, conn, embedder):
+            self.unsaved = 0
+        else:
+            self.save_failed = True
+
+    def adopt(
+        self, arrays: dict[str, Any], n: int, ns_names: list[str], epoch: str, last_seq: int, max_rowid: int
+    ) -> None:
+        """Take the arrays of a loaded vector file (rows ``[0, n)`` in use) as this cache.
+
+        A cache scoped to a namespace keeps a copy of its own rows only.
+        """
+        self._reset(capacity=1)
+        if self.root:
+            prefix = ns_key(self.root)
+            mine = [i for i, name in enumerate(ns_names) if name.startswith(prefix)]
+            keep = np.flatnonzero(_any_of(arrays["ns_ids"][:n], mine)) if mine else np.zeros(0, dtype=np.int64)
+            arrays = {name: arr[keep] for name, arr in arrays.items()}
+            n = len(keep)
+        for name in _ARRAYS:
+            setattr(self, name, arrays[name])
+        self.n = n
+        self.alive[:n] = True
+        self.ns_names = list(ns_names)
+        self.ns_index = {name: i for i, name in enumerate(self.ns_names)}
+        self.slot_of = SlotMap(np.asarray(self.rowids[:n]))
+        self.epoch, self.last_seq, self.max_rowid = epoch, last_seq, max_rowid
+        self.unsaved = 0
 
     def _kill(self, rowids: Iterable[int]) -> None:
         for rowid in rowids:
@@ -216,11 +362,9 @@ class VectorCache:
         self.superseded[lo:hi] = [bool(r[5]) for r in rows]
         self.importance[lo:hi] = [r[7] for r in rows]
         self.alive[lo:hi] = True
-        slot_of = self.slot_of
-        for offset, r in enumerate(rows):
-            if r[0] in slot_of:
-                self._kill((r[0],))
-            slot_of[r[0]] = lo + offset
+        new = self.rowids[lo:hi]
+        self._kill(new[self.slot_of.lookup(new) >= 0].tolist())  # updated rows: the old copy dies
+        self.slot_of.set_many(new, np.arange(lo, hi, dtype=np.int64))
         self.n = hi
 
     def _ns_id(self, key: str) -> int:
@@ -248,7 +392,7 @@ class VectorCache:
             arr[: len(keep)] = arr[keep]
         self.n = len(keep)
         self.dead = 0
-        self.slot_of = {int(r): i for i, r in enumerate(self.rowids[: self.n])}
+        self.slot_of = SlotMap(np.asarray(self.rowids[: self.n]))
 
     # -- searching --------------------------------------------------------------------
 
@@ -279,10 +423,13 @@ class VectorCache:
             mask &= self.created[:n] <= to_micros(query.until)
         return mask
 
-    def passes(self, rowids: Sequence[int], mask: npt.NDArray[np.bool_]) -> list[bool]:
+    def passes(self, rowids: Sequence[int] | npt.NDArray[np.int64], mask: npt.NDArray[np.bool_]) -> list[bool]:
         """Whether each rowid is cached and passes ``mask``."""
-        slot_of = self.slot_of
-        return [bool(mask[s]) if (s := slot_of.get(r)) is not None else False for r in rowids]
+        slots = self.slot_of.lookup(np.asarray(rowids, dtype=np.int64).reshape(-1))
+        found = slots >= 0
+        out = np.zeros(len(slots), dtype=bool)
+        out[found] = mask[slots[found]]
+        return out.tolist()  # type: ignore[no-any-return]
 
     def ranked(
         self, vector: npt.NDArray[np.float32], mask: npt.NDArray[np.bool_]
@@ -307,6 +454,12 @@ class VectorCache:
         """
         return self.top_each(vector, [mask], k)[0]
 
+    def scan_is_small(self, masks: Sequence[npt.NDArray[np.bool_]]) -> bool:
+        """Whether :meth:`top_each` over ``masks`` is a small job (well under a millisecond)."""
+        rows = sum(int(np.count_nonzero(mask)) for mask in masks)
+        dims = self.coarse_dims if self.n * self.dims > EXACT_LIMIT else self.dims
+        return rows * dims <= SMALL_SCAN
+
     def top_each(
         self, vector: npt.NDArray[np.float32], masks: Sequence[npt.NDArray[np.bool_]], k: int
     ) -> list[tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]]:
@@ -317,15 +470,17 @@ class VectorCache:
         pool = max(RERANK_FLOOR, 20 * k)
         union = masks[0] if len(masks) == 1 else np.logical_or.reduce(masks)
         slots = np.flatnonzero(union)
-        everything = 4 * len(slots) > n  # scoring every row beats copying most rows out
+        if not len(slots):
+            return [_NOTHING for _ in masks]
+        runs = _runs(slots)
+        # the coarse pass, unless the rows lie in a few runs small enough to score exactly
         coarse = n * self.dims > EXACT_LIMIT and len(slots) > pool
+        if coarse and runs is not None and int((runs[1] - runs[0]).sum()) * self.dims <= EXACT_LIMIT:
+            coarse = False
+        matrix, probe = (self.coarse, vector @ self.projection) if coarse else (self.matrix, vector)
         out = []
         with _one_blas_thread:
-            if coarse:
-                projected = vector @ self.projection
-                scores = (self.coarse[:n] @ projected)[slots] if everything else self.coarse[slots] @ projected
-            else:
-                scores = (self.matrix[:n] @ vector)[slots] if everything else self.matrix[slots] @ vector
+            scores = _scores(matrix, probe, slots, runs)
             for mask in masks:
                 chosen = mask[slots] if len(masks) > 1 else slice(None)
                 mine, sims = slots[chosen], scores[chosen]

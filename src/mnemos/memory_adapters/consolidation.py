@@ -29,6 +29,7 @@ and ingested document chunks (re-ingestion owns those).
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
@@ -229,15 +230,22 @@ def reinforce(memory: BaseMemoryAdapter, ids: Iterable[str], *, boost: float = 0
         return 0
     now = memory.now().isoformat()
     done = 0
-    for memory_id in dict.fromkeys(ids):
-        try:
-            record = memory.get(memory_id)
-        except UsageError:
-            continue  # deleted meanwhile, or out of this scope
-        memory.update(memory_id, importance=min(1.0, round(record.importance + boost, 4)),
-                      metadata={**record.metadata, "used_count": int(record.metadata.get("used_count", 0)) + 1,
-                                "last_used": now})
-        done += 1
+    # On the native store one transaction holds them all (a turn's bookkeeping commits
+    # once); other backends' locks are not all reentrant, so they update one by one.
+    from mnemos.memory_adapters.native import NativeMemoryAdapter
+
+    batch = memory._exclusive() if isinstance(memory, NativeMemoryAdapter) else contextlib.nullcontext()
+    with batch:
+        for memory_id in dict.fromkeys(ids):
+            try:
+                record = memory.get(memory_id)
+            except UsageError:
+                continue  # deleted meanwhile, or out of this scope
+            memory.update(memory_id, importance=min(1.0, round(record.importance + boost, 4)),
+                          metadata={**record.metadata,
+                                    "used_count": int(record.metadata.get("used_count", 0)) + 1,
+                                    "last_used": now})
+            done += 1
     return done
 
 

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import sqlite3
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -45,20 +44,18 @@ from mnemos.config import default_store_path
 from mnemos.exceptions import (
     ConfigurationError,
     EmbedderMismatchError,
-    MemoryNotFoundError,
     StorageError,
     UsageError,
 )
-from mnemos.memory_adapters import _graph
+from mnemos.memory_adapters import _native_write
 from mnemos.memory_adapters._graph import Relation
 from mnemos.memory_adapters._namespace import Namespace
+from mnemos.memory_adapters._native_graph import NativeGraphMethods
 from mnemos.memory_adapters._native_key import resolve_key
 from mnemos.memory_adapters._native_schema import (
     DEFAULT_LOCK_TIMEOUT,
-    SCHEMA_VERSION,
     connect,
     db_errors,
-    ns_key,
     ns_range,
     ns_tuple,
     to_micros,
@@ -74,22 +71,18 @@ from mnemos.memory_adapters._native_store import (
     RECORD_COLUMNS,
     Store,
     chunks,
-    graph_for,
     marks,
-    records,
     row_to_record,
 )
 from mnemos.memory_adapters._ranking import RankingConfig
-from mnemos.memory_adapters._text import content_hash
 from mnemos.memory_adapters._url import embedded_path, query_params
-from mnemos.memory_adapters._vectors import VectorCache
+from mnemos.memory_adapters._vector_file import SUFFIX, VectorFile
 from mnemos.memory_adapters.base import (
     BaseMemoryAdapter,
     Capability,
     MemoryKind,
     MemoryRecord,
     ScoredMemory,
-    ScoreReason,
     SearchQuery,
     utcnow,
 )
@@ -97,21 +90,9 @@ from mnemos.memory_adapters.embedders.base import Embedder
 
 __all__ = ["NativeMemoryAdapter", "RankingConfig", "Relation"]
 
-_INSERT = """INSERT INTO memories (id, ns, kind, content, content_hash, metadata, created_at,
-    updated_at, importance, expires_at, provenance, episode, valid_from, valid_to, superseded_by,
-    version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"""
 MEMORY = ":memory:"
 """The path of a private in-memory store (gone when the adapter closes)."""
 _PRUNE_CHANGES_ABOVE = 20_000
-
-
-def _episode(record: MemoryRecord) -> str | None:
-    """The key grouping an episodic record with its neighbouring events."""
-    if record.kind is not MemoryKind.EPISODIC:
-        return None
-    md = record.metadata
-    session = md.get("episode", md.get("session"))
-    return json.dumps([record.provenance.thread, session], separators=(",", ":"), default=str)
 
 
 def _resolve_embedder(spec: object) -> Embedder:
@@ -120,7 +101,7 @@ def _resolve_embedder(spec: object) -> Embedder:
     return get_embedder(spec)
 
 
-class NativeMemoryAdapter(BaseMemoryAdapter):
+class NativeMemoryAdapter(NativeGraphMethods):
     """Memory in one local SQLite file; the default adapter.
 
     ``path`` is the store file (``None``: ``$MNEMOS_HOME/memory.db``; ``":memory:"``
@@ -200,7 +181,10 @@ class NativeMemoryAdapter(BaseMemoryAdapter):
         except BaseException:
             conn.close()
             raise
-        self._store = Store(file, self._scope, chosen, conn)
+        vector_file = None
+        if str(path) != MEMORY and raw_key is None:
+            vector_file = VectorFile(file.with_name(file.name + SUFFIX), read_only=read_only)
+        self._store = Store(file, self._scope, chosen, conn, vector_file)
         self.ranking = ranking or RankingConfig()
 
     @staticmethod
@@ -299,7 +283,7 @@ class NativeMemoryAdapter(BaseMemoryAdapter):
     def _prune_changes(conn: sqlite3.Connection) -> None:
         if conn.execute("SELECT count(*) FROM changes").fetchone()[0] > _PRUNE_CHANGES_ABOVE:
             conn.execute("DELETE FROM changes")
-            _bump_epoch(conn)
+            _native_write.bump_epoch(conn)
 
     def _embed(self, texts: Sequence[str]) -> list[bytes]:
         vectors = np.ascontiguousarray(self._store.embedder.embed(list(texts)), dtype=np.float32)
@@ -315,78 +299,7 @@ class NativeMemoryAdapter(BaseMemoryAdapter):
     def _insert(
         self, conn: sqlite3.Connection, records: Sequence[MemoryRecord], blobs: Sequence[bytes], *, dedup: bool
     ) -> list[MemoryRecord]:
-        hashes = [content_hash(r.content) for r in records]
-        result: list[MemoryRecord] = list(records)
-        keep = [True] * len(records)
-        if dedup:
-            now = to_micros(self.now())
-            existing: dict[tuple[str, str], MemoryRecord] = {}
-            for chunk in chunks(sorted(set(hashes))):
-                for row in conn.execute(
-                    f"SELECT {RECORD_COLUMNS}, m.content_hash FROM memories m WHERE m.content_hash "
-                    f"IN ({marks(len(chunk))}) AND m.valid_to IS NULL "
-                    "AND (m.expires_at IS NULL OR m.expires_at > ?)",
-                    [*chunk, now],
-                ):
-                    existing.setdefault((row[2], row[16]), row_to_record(row))
-            for i, (record, digest) in enumerate(zip(records, hashes, strict=True)):
-                key = (ns_key(record.namespace), digest)
-                if key in existing:
-                    result[i] = existing[key]
-                    keep[i] = False
-                else:
-                    existing[key] = record
-        fresh = [i for i in range(len(records)) if keep[i]]
-        ids = [records[i].id for i in fresh]
-        # only an id in this scope is replaced; a foreign one then fails the UNIQUE constraint
-        in_scope, scope_params = ns_range(self._scope)
-        for chunk in chunks(ids):
-            conn.execute(
-                f"DELETE FROM memories WHERE id IN ({marks(len(chunk))}) AND {in_scope}", [*chunk, *scope_params]
-            )
-        conn.executemany(
-            _INSERT,
-            (
-                (
-                    r.id, ns_key(r.namespace), r.kind.value, r.content, hashes[i],
-                    json.dumps(r.metadata, ensure_ascii=False), to_micros(r.created_at),
-                    to_micros(r.updated_at), r.importance, to_micros(r.expires_at),
-                    json.dumps(r.provenance.to_dict(), ensure_ascii=False), _episode(r),
-                    to_micros(r.valid_from), to_micros(r.valid_to), r.superseded_by, r.version,
-                )
-                for i in fresh
-                for r in (records[i],)
-            ),
-        )
-        if fresh:
-            # AUTOINCREMENT under the write lock: this batch got consecutive rowids.
-            last = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'memories'").fetchone()[0]
-            first = last - len(fresh) + 1
-            check = conn.execute("SELECT id FROM memories WHERE rowid = ?", (first,)).fetchone()
-            if check is None or check[0] != records[fresh[0]].id:  # pragma: no cover - defensive
-                raise StorageError("unexpected rowids while inserting memories")
-            conn.executemany(
-                "INSERT INTO vectors (rowid, embedding) VALUES (?, ?)",
-                ((first + j, blobs[i]) for j, i in enumerate(fresh)),
-            )
-            _graph.index_mentions(
-                conn,
-                (
-                    (first + j, ns_key(records[i].namespace), records[i].content)
-                    for j, i in enumerate(fresh)
-                    if records[i].kind is MemoryKind.SEMANTIC
-                ),
-            )
-        return result
-
-    @staticmethod
-    def _rowids(conn: sqlite3.Connection, ids: Sequence[str]) -> dict[str, int]:
-        out: dict[str, int] = {}
-        for chunk in chunks(ids):
-            out.update(
-                conn.execute(f"SELECT id, rowid FROM memories WHERE id IN ({marks(len(chunk))})", list(chunk))
-            )
-        return out
+        return _native_write.insert(conn, self._scope, records, blobs, dedup=dedup, now=self.now())
 
     def _owners(self, ids: Sequence[str]) -> dict[str, Namespace]:
         out: dict[str, Namespace] = {}
@@ -412,37 +325,7 @@ class NativeMemoryAdapter(BaseMemoryAdapter):
 
     def _update(self, record: MemoryRecord) -> MemoryRecord:
         with self._writing() as conn:
-            row = conn.execute(
-                f"SELECT {RECORD_COLUMNS} FROM memories m WHERE m.id = ?", (record.id,)
-            ).fetchone()
-            if row is None:
-                raise MemoryNotFoundError(record.id)
-            old = row_to_record(row)
-            conn.execute(
-                "INSERT OR REPLACE INTO history (id, version, record) VALUES (?, ?, ?)",
-                (old.id, old.version, json.dumps(old.to_dict(), ensure_ascii=False)),
-            )
-            changed_text = record.content != old.content
-            blob = self._embed([record.content])[0] if changed_text else None
-            conn.execute(
-                """UPDATE memories SET ns = ?, kind = ?, content = ?, content_hash = ?, metadata = ?,
-                   created_at = ?, updated_at = ?, importance = ?, expires_at = ?, provenance = ?,
-                   episode = ?, valid_from = ?, valid_to = ?, superseded_by = ?, version = ?
-                   WHERE id = ?""",
-                (
-                    ns_key(record.namespace), record.kind.value, record.content,
-                    content_hash(record.content), json.dumps(record.metadata, ensure_ascii=False),
-                    to_micros(record.created_at), to_micros(record.updated_at), record.importance,
-                    to_micros(record.expires_at),
-                    json.dumps(record.provenance.to_dict(), ensure_ascii=False), _episode(record),
-                    to_micros(record.valid_from), to_micros(record.valid_to), record.superseded_by,
-                    record.version, record.id,
-                ),
-            )
-            if blob is not None:
-                conn.execute("UPDATE vectors SET embedding = ? WHERE rowid = ?", (blob, row[0]))
-            if changed_text and record.kind is MemoryKind.SEMANTIC:
-                _graph.index_mentions(conn, [(row[0], ns_key(record.namespace), record.content)])
+            _native_write.update(conn, record, lambda text: self._embed([text])[0])
         return record
 
     def _delete(self, ids: Sequence[str]) -> int:
@@ -491,9 +374,12 @@ class NativeMemoryAdapter(BaseMemoryAdapter):
         truncate it. Freed pages are zeroed as they are freed (``secure_delete``).
         :meth:`erase` calls this; after :meth:`delete` or :meth:`purge` call it yourself.
         Return False when another connection's open read kept the log from being emptied
-        (run it again later)."""
+        (run it again later). The vector file (embeddings of deleted memories) is deleted;
+        it is saved again, without them, when the store is next closed."""
         with self._writing() as conn:
             conn.execute("INSERT INTO memories_fts (memories_fts) VALUES ('optimize')")
+            if self._store.vector_file is not None:
+                self._store.vector_file.remove(conn)
         with self._locked() as conn:
             busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
         return not busy
@@ -618,120 +504,6 @@ class NativeMemoryAdapter(BaseMemoryAdapter):
             return ranked_search(self._store, query, self.ranking, vector)
 
 
-    # -- graph API ------------------------------------------------------------------------
-
-    def add_relation(
-        self,
-        subject: str,
-        predicate: str,
-        object: str,
-        *,
-        namespace: Sequence[str],
-        memory_id: str | None = None,
-    ) -> Relation:
-        """Record ``subject -predicate-> object`` in ``namespace`` (relative to the scope).
-
-        ``memory_id`` names the memory the relation came from (it must be in scope);
-        the relation is removed when that memory is deleted.
-        """
-        self.require(Capability.GRAPH)
-        for label, value in (("subject", subject), ("predicate", predicate), ("object", object)):
-            if not isinstance(value, str) or not value.strip():
-                raise UsageError(f"a relation's {label} is a non-empty string, got {value!r}")
-        ns = self._abs(namespace, allow_empty=False)
-        if memory_id is not None:
-            self._get_abs(memory_id)
-        key = ns_key(ns)
-        with self._writing() as conn:
-            s = _graph.ensure_entity(conn, key, subject)
-            o = _graph.ensure_entity(conn, key, object)
-            conn.execute(
-                """INSERT INTO relations (ns, subject, predicate, object, memory_id, created_at)
-                   VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (ns, subject, predicate, object)
-                   DO UPDATE SET memory_id = coalesce(excluded.memory_id, memory_id)""",
-                (key, s, predicate.strip(), o, memory_id, to_micros(self.now())),
-            )
-        return Relation(subject=subject.strip(), predicate=predicate.strip(), object=object.strip(),
-                        namespace=ns[len(self._scope):], memory_id=memory_id)
-
-    def relations(self, entity: str, *, namespace: Sequence[str] = (), hops: int = 1) -> list[Relation]:
-        """Relations within ``hops`` relation edges of ``entity``, under ``namespace``."""
-        self.require(Capability.GRAPH)
-        if isinstance(hops, bool) or not isinstance(hops, int) or hops < 1:
-            raise UsageError(f"hops is a positive integer, got {hops!r}")
-        if not isinstance(entity, str) or not entity.strip():
-            raise UsageError(f"an entity is a non-empty string, got {entity!r}")
-        prefix = self._abs(namespace)
-        with self._locked() as conn:
-            found = _graph.relations_near(conn, entity, prefix, hops)
-        n = len(self._scope)
-        return [replace(r, namespace=r.namespace[n:]) for r in found]
-
-    def export_relations(self, namespace: Sequence[str] = ()) -> list[Relation]:
-        """Every relation under ``namespace``, oldest first (for copying a store)."""
-        self.require(Capability.GRAPH)
-        cond, params = ns_range(self._abs(namespace), "r.ns")
-        with self._locked() as conn:
-            rows = conn.execute(
-                f"""SELECT s.name, r.predicate, o.name, r.ns, r.memory_id FROM relations r
-                    JOIN entities s ON s.eid = r.subject JOIN entities o ON o.eid = r.object
-                    WHERE {cond} ORDER BY r.rid""",
-                params,
-            ).fetchall()
-        n = len(self._scope)
-        return [Relation(subject=s, predicate=p, object=o, namespace=ns_tuple(ns)[n:], memory_id=m)
-                for s, p, o, ns, m in rows]
-
-    def import_history(self, versions: Sequence[MemoryRecord]) -> int:
-        """Store earlier versions of memories (namespaces relative to the scope), replacing
-        any stored under the same id and version; return how many."""
-        self.require(Capability.HISTORY)
-        with self._writing() as conn:
-            conn.executemany(
-                "INSERT OR REPLACE INTO history (id, version, record) VALUES (?, ?, ?)",
-                [(v.id, v.version, json.dumps(replace(v, namespace=self._scope + v.namespace).to_dict(),
-                                              ensure_ascii=False)) for v in versions],
-            )
-        return len(versions)
-
-    def entities(self, memory_id: str) -> list[str]:
-        """The entity names linked to a memory."""
-        self.require(Capability.GRAPH)
-        record = self._get_abs(memory_id)
-        with self._locked() as conn:
-            rows = conn.execute(
-                """SELECT e.name FROM mentions x JOIN entities e ON e.eid = x.eid
-                   JOIN memories m ON m.rowid = x.memory WHERE m.id = ? ORDER BY e.name""",
-                (record.id,),
-            ).fetchall()
-        return [r[0] for r in rows]
-
-    def related(self, memory_id: str, *, hops: int = 1, limit: int = 10) -> list[ScoredMemory]:
-        """Memories linked to ``memory_id`` through the entity graph, nearest first.
-
-        The score is ``graph_decay ** (hops - 1)``; the reason says how many hops.
-        """
-        self.require(Capability.GRAPH)
-        if isinstance(hops, bool) or not isinstance(hops, int) or hops < 1:
-            raise UsageError(f"hops is a positive integer, got {hops!r}")
-        record = self._get_abs(memory_id)
-        query = SearchQuery(namespace_prefix=self._scope, limit=limit, now=self.now())
-        with self._locked() as conn:
-            rowid = self._rowids(conn, [record.id])[record.id]
-            reached = _graph.memory_hops(graph_for(self._store, self._scope), [rowid], hops)
-            rows = records(conn, list(reached))
-        hits = []
-        for target, (distance, _source) in reached.items():
-            rec = rows.get(target)
-            if rec is None or not query.accepts(rec):
-                continue
-            score = self.ranking.graph_decay ** (distance - 1)
-            reason = ScoreReason(signal="graph", value=float(distance), contribution=score,
-                                 detail=f"{distance} hop(s) from {record.id}")
-            hits.append(ScoredMemory(record=self._rel(rec), score=score, reasons=(reason,)))
-        hits.sort(key=lambda h: (-h.score, h.record.id))
-        return hits[:limit]
-
     # -- maintenance ----------------------------------------------------------------------
 
     def reembed(
@@ -745,84 +517,17 @@ class NativeMemoryAdapter(BaseMemoryAdapter):
         """
         chosen = _resolve_embedder(embedder)
         with self._writing() as conn:
-            total = conn.execute("SELECT count(*) FROM memories").fetchone()[0]
-            done, last = 0, 0
-            while True:
-                rows = conn.execute(
-                    "SELECT rowid, content FROM memories WHERE rowid > ? ORDER BY rowid LIMIT ?",
-                    (last, max(1, batch_size)),
-                ).fetchall()
-                if not rows:
-                    break
-                vectors = np.ascontiguousarray(chosen.embed([r[1] for r in rows]), dtype=np.float32)
-                conn.executemany(
-                    "UPDATE vectors SET embedding = ? WHERE rowid = ?",
-                    [(vec.tobytes(), r[0]) for vec, r in zip(vectors, rows, strict=True)],
-                )
-                done += len(rows)
-                last = rows[-1][0]
-                if on_progress is not None:
-                    on_progress(done, total)
-            conn.execute("UPDATE meta SET value = ? WHERE key = 'embedder'", (chosen.name,))
-            conn.execute(
-                "INSERT OR REPLACE INTO meta (key, value) VALUES ('embedder_dims', ?)", (str(chosen.dims),)
-            )
-            conn.execute("DELETE FROM changes")
-            _bump_epoch(conn)
+            total = _native_write.reembed(conn, chosen, on_progress, batch_size)
         store = self._store
         with store.lock:
             store.embedder = chosen
-            store.cache = VectorCache(store.root, chosen.dims)
+            store.cache = store.new_cache()
         if on_progress is not None and total == 0:
             on_progress(0, 0)
-        return int(total)
+        return total
 
     def stats(self) -> dict[str, Any]:
-        """Counts by kind and namespace (live records in scope), file size, embedder, schema."""
-        cond, params = ns_range(self._scope)
-        now = to_micros(self.now())
-        live = f"{cond} AND (expires_at IS NULL OR expires_at > ?)"
+        """Counts by kind and namespace (live records in scope), file size (and the vector
+        file's), embedder, schema."""
         with self._locked() as conn:
-            by_kind = dict(conn.execute(
-                f"SELECT kind, count(*) FROM memories WHERE {live} GROUP BY kind", [*params, now]
-            ).fetchall())
-            by_ns = conn.execute(
-                f"SELECT ns, count(*) FROM memories WHERE {live} GROUP BY ns ORDER BY ns", [*params, now]
-            ).fetchall()
-            superseded = conn.execute(
-                f"SELECT count(*) FROM memories WHERE {live} AND valid_to IS NOT NULL", [*params, now]
-            ).fetchone()[0]
-            expired = conn.execute(
-                f"SELECT count(*) FROM memories WHERE {cond} AND expires_at <= ?", [*params, now]
-            ).fetchone()[0]
-            entities = conn.execute(f"SELECT count(*) FROM entities WHERE {cond}", params).fetchone()[0]
-            relations = conn.execute(f"SELECT count(*) FROM relations WHERE {cond}", params).fetchone()[0]
-            meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
-        n = len(self._scope)
-        path = self._store.path
-        size = sum(
-            os.path.getsize(p) for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm")) if os.path.exists(p)
-        )
-        return {
-            "adapter": self.name,
-            "path": str(path),
-            "file_size": size,
-            "total": sum(by_kind.values()),
-            "by_kind": {k.value: int(by_kind.get(k.value, 0)) for k in MemoryKind},
-            "by_namespace": {"/".join(ns_tuple(k)[n:]) or "/": int(c) for k, c in by_ns},
-            "superseded": int(superseded),
-            "expired_pending_purge": int(expired),
-            "entities": int(entities),
-            "relations": int(relations),
-            "embedder": meta.get("embedder"),
-            "embedder_dims": int(meta["embedder_dims"]) if "embedder_dims" in meta else None,
-            "schema_version": int(meta.get("schema_version", SCHEMA_VERSION)),
-        }
-
-
-def _bump_epoch(conn: sqlite3.Connection) -> None:
-    conn.execute(
-        "INSERT INTO meta (key, value) VALUES ('epoch', ?) "
-        "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        (os.urandom(8).hex(),),
-    )
+            return _native_write.stats(conn, self._scope, self.now(), self._store.path)

@@ -116,7 +116,8 @@ def run_brainstorm(
     chat, team = brainstorm_chat(personas, model=model, memory=memory, rounds=rounds)
     thread = thread_id or f"brainstorm-{uuid.uuid4().hex[:8]}"
     stored_thread = principal_thread_key(principal, thread) if principal is not None else thread
-    Path(checkpoint_path).parent.mkdir(parents=True, exist_ok=True)
+    if "://" not in str(checkpoint_path):
+        Path(checkpoint_path).parent.mkdir(parents=True, exist_ok=True)
     result = run_session(chat, None if resume else topic, thread_id=stored_thread, user_id=principal or "default",
                          checkpoints=str(checkpoint_path), resume=resume)
     recalled: dict[str, Any] = result.recalled

@@ -91,15 +91,33 @@ class _Entry:
 
 
 class GraphRegistry:
-    """Named LangGraph graphs and a SQLite file for their threads."""
+    """Named LangGraph graphs and where their threads are checkpointed.
+
+    ``checkpoint_path`` is a SQLite file or a checkpoint location
+    (``postgresql://...`` for several server processes sharing threads; see
+    :mod:`mnemos.graphs.checkpoint`); default ``$MNEMOS_HOME/checkpoints.db``.
+    """
 
     def __init__(self, *, checkpoint_path: str | Path | None = None) -> None:
         self._graphs: dict[str, _Entry] = {}
-        self._path = Path(checkpoint_path) if checkpoint_path else None
+        self._location: str | None = None
+        self._path: Path | None = None
+        if isinstance(checkpoint_path, str) and "://" in checkpoint_path:
+            self._location = checkpoint_path
+        elif checkpoint_path:
+            self._path = Path(checkpoint_path)
 
     @property
     def checkpoint_path(self) -> Path:
+        """The SQLite file of the threads (for a PostgreSQL location, a ``UsageError``)."""
+        if self._location is not None:
+            raise UsageError(f"threads are checkpointed at {self._location.split('://')[0]}://..., not in a file")
         return self._path or default_checkpoint_path()
+
+    @property
+    def checkpoints(self) -> str:
+        """The checkpoint location: a SQLite file path or a ``postgresql://`` URL."""
+        return self._location if self._location is not None else str(self.checkpoint_path)
 
     def register(self, name: str, graph: Any, *, source: str | None = None) -> None:
         """Add a compiled graph or a ``StateGraph`` under ``name``."""
@@ -159,7 +177,7 @@ class GraphRegistry:
         principal: str | None = None,
         memory: BaseMemoryAdapter | None = None,
     ) -> GraphRunOut:
-        """Run graph ``name`` on ``thread_id`` with a SQLite checkpointer; return the final state.
+        """Run graph ``name`` on ``thread_id`` with its checkpointer; return the final state.
 
         A string ``input`` is sent as one user message (``{"messages": [...]}``);
         a mapping is the graph's input state as is. ``resume`` (instead of
@@ -168,9 +186,9 @@ class GraphRegistry:
         (:func:`principal_thread_key`): two principals using the same thread
         id never share it; the principal is also the run's ``user_id``.
         """
-        from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
         from langgraph.types import Command
 
+        from mnemos.graphs.checkpoint import aopen_checkpointer
         from mnemos.graphs.thread_owners import bind_threads_to_users
 
         graph = self.get(name)
@@ -201,8 +219,9 @@ class GraphRegistry:
             configurable["mnemos_memory"] = memory
         config: Any = {"configurable": configurable}
 
-        self.checkpoint_path.parent.mkdir(parents=True, exist_ok=True)
-        async with AsyncSqliteSaver.from_conn_string(str(self.checkpoint_path)) as saver:
+        if self._location is None:
+            self.checkpoint_path.parent.mkdir(parents=True, exist_ok=True)
+        async with aopen_checkpointer(self.checkpoints) as saver:
             bound = bind_threads_to_users(saver)
             runnable = (
                 graph.copy(update={"checkpointer": bound})

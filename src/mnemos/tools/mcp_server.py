@@ -33,7 +33,6 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, TypeVar
 
-from mcp.server.auth.settings import AuthSettings
 from mcp.server.fastmcp import Context, FastMCP
 from mcp.server.fastmcp.exceptions import ToolError
 from mcp.types import ToolAnnotations
@@ -44,7 +43,16 @@ from mnemos.exceptions import MnemosError, UsageError
 from mnemos.memory_adapters.base import BaseMemoryAdapter, MemoryKind
 from mnemos.tools import _memory_ops as ops
 from mnemos.tools._auth import StaticTokenVerifier, request_principal, validate_principal
-from mnemos.tools._http_security import LowercaseHostHeaders, loopback_transport_security, url_host
+from mnemos.tools._http_security import LowercaseHostHeaders, loopback_transport_security
+from mnemos.tools._mcp_http import (
+    JsonGuard,
+    add_root_metadata_route,
+    http_options,
+    oauth_settings,
+    quiet_disconnect_logs,
+    skip_output_revalidation,
+)
+from mnemos.tools._mcp_limits import Limits, PrincipalLimiter, content_bytes
 from mnemos.tools.brainstorm_runner import BrainstormRunOut, PersonasIn, run_brainstorm
 from mnemos.tools.graph_runner import GraphRegistry, GraphRunOut
 from mnemos.tools.registry import ToolRegistry
@@ -111,6 +119,8 @@ class ServerContext:
     """The principal of every call when not :attr:`authenticated`."""
     model: Any = None
     """The chat model of brainstorms: a ``provider:model`` spec, a model, or None (the configured one)."""
+    limiter: PrincipalLimiter | None = None
+    """Per-principal limits (see :mod:`mnemos.tools._mcp_limits`), or None for none."""
 
     def principal_of(self, ctx: Context[Any, Any, Any]) -> str:
         """The calling principal; a tool error if an authenticated server sees no token."""
@@ -154,13 +164,29 @@ class MnemosMCP(FastMCP):
     """FastMCP with argument errors reported as one readable line per field, and
     ``Host``/``Origin`` compared without regard to case (see :mod:`mnemos.tools._http_security`)."""
 
+    mnemos_context: ServerContext | None = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        skip_output_revalidation(self._mcp_server)
+
     def streamable_http_app(self) -> Starlette:
         app = super().streamable_http_app()
+        app.add_middleware(
+            JsonGuard, path=self.settings.streamable_http_path, max_body=self.settings.max_request_body_size
+        )
         if self.settings.transport_security is not None:
             app.add_middleware(LowercaseHostHeaders)
+        quiet_disconnect_logs()
         return app
 
     async def call_tool(self, name: str, arguments: dict[str, Any]) -> Any:
+        sc = self.mnemos_context
+        if sc is not None and sc.limiter is not None:
+            try:
+                sc.limiter.check_rate(sc.principal_of(self.get_context()))
+            except MnemosError as exc:
+                raise ToolError(_message(exc)) from exc
         try:
             return await super().call_tool(name, arguments)
         except ToolError as exc:
@@ -192,6 +218,10 @@ def build_server(
     name: str = "mnemos",
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "WARNING",
     model: Any = None,
+    limits: Limits | None = None,
+    authorization_server: str | None = None,
+    resource_url: str | None = None,
+    stateless: bool = False,
 ) -> FastMCP:
     """Build the mnemos MCP server over ``memory``.
 
@@ -204,6 +234,14 @@ def build_server(
     protection). ``model`` (a ``provider:model`` spec
     or a chat model) is what ``brainstorm_run`` agents think with; by default
     the configured model, else the offline one.
+
+    ``limits`` caps content size, call rate and stored bytes per principal
+    (default: :class:`~mnemos.tools._mcp_limits.Limits` defaults;
+    ``Limits.off()`` for none). ``authorization_server`` (with tokens)
+    publishes OAuth protected-resource metadata naming it, for the resource
+    ``resource_url`` (default ``http://host:port/mcp``). ``stateless`` serves
+    HTTP without sessions, each request on its own (for several worker
+    processes behind one port).
     """
     from langchain_mcp_adapters.tools import to_fastmcp
 
@@ -229,10 +267,9 @@ def build_server(
     auth_kwargs: dict[str, Any] = {}
     if tokens is not None:
         auth_kwargs["token_verifier"] = StaticTokenVerifier(tokens)
-        auth_kwargs["auth"] = AuthSettings(
-            issuer_url=f"http://{url_host(host)}:{port}",  # type: ignore[arg-type]
-            resource_server_url=None,
-        )
+        auth_kwargs["auth"] = oauth_settings(host, port, authorization_server, resource_url)
+    elif authorization_server is not None:
+        raise UsageError("an authorization server needs bearer tokens (tokens=...)")
     server = MnemosMCP(
         name,
         instructions=_INSTRUCTIONS,
@@ -241,6 +278,8 @@ def build_server(
         port=port,
         log_level=log_level,
         transport_security=loopback_transport_security(host),
+        stateless_http=stateless,
+        **http_options(stateless),
         **auth_kwargs,
     )
     context = ServerContext(
@@ -250,7 +289,11 @@ def build_server(
         authenticated=tokens is not None,
         local_principal=validate_principal(principal),
         model=model,
+        limiter=PrincipalLimiter(limits if limits is not None else Limits()),
     )
+    server.mnemos_context = context
+    if authorization_server is not None:
+        add_root_metadata_route(server)
     _add_memory_tools(server, context)
     if len(graphs):
         _add_graph_tools(server, context)
@@ -283,7 +326,10 @@ def _add_memory_tools(server: FastMCP, sc: ServerContext) -> None:
         """Store a memory in a namespace; returns the stored record with its id."""
         principal = sc.principal_of(ctx)
         return await _run(
-            ops.add,
+            _write,
+            op=ops.add,
+            sc=sc,
+            principal=principal,
             adapter=sc.memory_for(ctx),
             content=content,
             namespace=namespace,
@@ -333,7 +379,10 @@ def _add_memory_tools(server: FastMCP, sc: ServerContext) -> None:
     ) -> MemoryOut:
         """Change a memory (its previous version is kept as history), or supersede a fact."""
         return await _run(
-            ops.update,
+            _write,
+            op=ops.update,
+            sc=sc,
+            principal=sc.principal_of(ctx),
             adapter=sc.memory_for(ctx),
             id=id,
             content=content,
@@ -367,6 +416,23 @@ def _add_memory_tools(server: FastMCP, sc: ServerContext) -> None:
     ) -> NamespacesOut:
         """List the namespaces that hold memories, with how many each holds."""
         return await _run(ops.list_namespaces, adapter=sc.memory_for(ctx), prefix=prefix or ())
+
+
+def _write(
+    *,
+    op: Callable[..., T],
+    sc: ServerContext,
+    principal: str,
+    adapter: BaseMemoryAdapter,
+    content: str | None,
+    metadata: Any,
+    **kwargs: Any,
+) -> T:
+    """A memory write after the principal's limits are checked (nothing is written if one fails)."""
+    if sc.limiter is not None and (content is not None or metadata is not None):
+        sc.limiter.check_content(content)
+        sc.limiter.check_store(principal, adapter, content_bytes(content, metadata))
+    return op(adapter=adapter, content=content, metadata=metadata, **kwargs)
 
 
 def _add_graph_tools(server: FastMCP, sc: ServerContext) -> None:
@@ -429,7 +495,7 @@ def _add_brainstorm_tool(server: FastMCP, sc: ServerContext) -> None:
             resume=resume,
             principal=sc.principal_of(ctx),
             model=sc.model,
-            checkpoint_path=sc.graphs.checkpoint_path,
+            checkpoint_path=sc.graphs.checkpoints,
         )
 
 

@@ -1,0 +1,245 @@
+"""The native adapter's write path and bookkeeping: rows in, rows changed, re-embedding, stats.
+
+Each function runs inside a transaction the adapter opened (``BEGIN IMMEDIATE``
+for writes), so a write is all or nothing and a returned write is committed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mnemos.exceptions import MemoryNotFoundError, StorageError
+from mnemos.memory_adapters import _graph
+from mnemos.memory_adapters._namespace import Namespace
+from mnemos.memory_adapters._native_schema import (
+    SCHEMA_VERSION,
+    ns_key,
+    ns_range,
+    ns_tuple,
+    to_micros,
+)
+from mnemos.memory_adapters._native_store import RECORD_COLUMNS, chunks, marks, row_to_record
+from mnemos.memory_adapters._text import content_hash
+from mnemos.memory_adapters._vector_file import SUFFIX
+from mnemos.memory_adapters.base import MemoryKind, MemoryRecord
+from mnemos.memory_adapters.embedders.base import Embedder
+
+__all__ = ["bump_epoch", "episode_key", "insert", "reembed", "stats", "update"]
+
+_INSERT = """INSERT INTO memories (id, ns, kind, content, content_hash, metadata, created_at,
+    updated_at, importance, expires_at, provenance, episode, valid_from, valid_to, superseded_by,
+    version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"""
+
+
+def episode_key(record: MemoryRecord) -> str | None:
+    """The key grouping an episodic record with its neighbouring events."""
+    if record.kind is not MemoryKind.EPISODIC:
+        return None
+    md = record.metadata
+    session = md.get("episode", md.get("session"))
+    return json.dumps([record.provenance.thread, session], separators=(",", ":"), default=str)
+
+
+def insert(
+    conn: sqlite3.Connection,
+    scope: Namespace,
+    records: Sequence[MemoryRecord],
+    blobs: Sequence[bytes],
+    *,
+    dedup: bool,
+    now: datetime,
+) -> list[MemoryRecord]:
+    """Store ``records`` with their embeddings (inside the caller's write transaction).
+
+    With ``dedup`` a record whose content a live memory of its namespace already holds
+    is not stored; that memory takes its place in the result. An id already stored in
+    ``scope`` is replaced.
+    """
+    hashes = [content_hash(r.content) for r in records]
+    result: list[MemoryRecord] = list(records)
+    keep = [True] * len(records)
+    if dedup:
+        now_micros = to_micros(now)
+        existing: dict[tuple[str, str], MemoryRecord] = {}
+        for chunk in chunks(sorted(set(hashes))):
+            for row in conn.execute(
+                f"SELECT {RECORD_COLUMNS}, m.content_hash FROM memories m WHERE m.content_hash "
+                f"IN ({marks(len(chunk))}) AND m.valid_to IS NULL "
+                "AND (m.expires_at IS NULL OR m.expires_at > ?)",
+                [*chunk, now_micros],
+            ):
+                existing.setdefault((row[2], row[16]), row_to_record(row))
+        for i, (record, digest) in enumerate(zip(records, hashes, strict=True)):
+            key = (ns_key(record.namespace), digest)
+            if key in existing:
+                result[i] = existing[key]
+                keep[i] = False
+            else:
+                existing[key] = record
+    fresh = [i for i in range(len(records)) if keep[i]]
+    ids = [records[i].id for i in fresh]
+    # only an id in this scope is replaced; a foreign one then fails the UNIQUE constraint
+    in_scope, scope_params = ns_range(scope)
+    for chunk in chunks(ids):
+        conn.execute(
+            f"DELETE FROM memories WHERE id IN ({marks(len(chunk))}) AND {in_scope}", [*chunk, *scope_params]
+        )
+    conn.executemany(
+        _INSERT,
+        (
+            (
+                r.id, ns_key(r.namespace), r.kind.value, r.content, hashes[i],
+                json.dumps(r.metadata, ensure_ascii=False), to_micros(r.created_at),
+                to_micros(r.updated_at), r.importance, to_micros(r.expires_at),
+                json.dumps(r.provenance.to_dict(), ensure_ascii=False), episode_key(r),
+                to_micros(r.valid_from), to_micros(r.valid_to), r.superseded_by, r.version,
+            )
+            for i in fresh
+            for r in (records[i],)
+        ),
+    )
+    if fresh:
+        # AUTOINCREMENT under the write lock: this batch got consecutive rowids.
+        last = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'memories'").fetchone()[0]
+        first = last - len(fresh) + 1
+        check = conn.execute("SELECT id FROM memories WHERE rowid = ?", (first,)).fetchone()
+        if check is None or check[0] != records[fresh[0]].id:  # pragma: no cover - defensive
+            raise StorageError("unexpected rowids while inserting memories")
+        conn.executemany(
+            "INSERT INTO vectors (rowid, embedding) VALUES (?, ?)",
+            ((first + j, blobs[i]) for j, i in enumerate(fresh)),
+        )
+        _graph.index_mentions(
+            conn,
+            (
+                (first + j, ns_key(records[i].namespace), records[i].content)
+                for j, i in enumerate(fresh)
+                if records[i].kind is MemoryKind.SEMANTIC
+            ),
+        )
+    return result
+
+
+
+def update(conn: sqlite3.Connection, record: MemoryRecord, embed: Callable[[str], bytes]) -> None:
+    """Replace the stored memory ``record.id`` by ``record``, keeping the old version in
+    ``history``; ``embed`` gives the new vector when the content changed."""
+    row = conn.execute(
+        f"SELECT {RECORD_COLUMNS} FROM memories m WHERE m.id = ?", (record.id,)
+    ).fetchone()
+    if row is None:
+        raise MemoryNotFoundError(record.id)
+    old = row_to_record(row)
+    conn.execute(
+        "INSERT OR REPLACE INTO history (id, version, record) VALUES (?, ?, ?)",
+        (old.id, old.version, json.dumps(old.to_dict(), ensure_ascii=False)),
+    )
+    changed_text = record.content != old.content
+    blob = embed(record.content) if changed_text else None
+    conn.execute(
+        """UPDATE memories SET ns = ?, kind = ?, content = ?, content_hash = ?, metadata = ?,
+           created_at = ?, updated_at = ?, importance = ?, expires_at = ?, provenance = ?,
+           episode = ?, valid_from = ?, valid_to = ?, superseded_by = ?, version = ?
+           WHERE id = ?""",
+        (
+            ns_key(record.namespace), record.kind.value, record.content,
+            content_hash(record.content), json.dumps(record.metadata, ensure_ascii=False),
+            to_micros(record.created_at), to_micros(record.updated_at), record.importance,
+            to_micros(record.expires_at),
+            json.dumps(record.provenance.to_dict(), ensure_ascii=False), episode_key(record),
+            to_micros(record.valid_from), to_micros(record.valid_to), record.superseded_by,
+            record.version, record.id,
+        ),
+    )
+    if blob is not None:
+        conn.execute("UPDATE vectors SET embedding = ? WHERE rowid = ?", (blob, row[0]))
+    if changed_text and record.kind is MemoryKind.SEMANTIC:
+        _graph.index_mentions(conn, [(row[0], ns_key(record.namespace), record.content)])
+
+
+def stats(conn: sqlite3.Connection, scope: Namespace, now: datetime, path: Path) -> dict[str, Any]:
+    """Counts by kind and namespace (live records in ``scope``), file sizes, embedder, schema."""
+    cond, params = ns_range(scope)
+    now_micros = to_micros(now)
+    live = f"{cond} AND (expires_at IS NULL OR expires_at > ?)"
+    by_kind = dict(conn.execute(
+        f"SELECT kind, count(*) FROM memories WHERE {live} GROUP BY kind", [*params, now_micros]
+    ).fetchall())
+    by_ns = conn.execute(
+        f"SELECT ns, count(*) FROM memories WHERE {live} GROUP BY ns ORDER BY ns", [*params, now_micros]
+    ).fetchall()
+    superseded = conn.execute(
+        f"SELECT count(*) FROM memories WHERE {live} AND valid_to IS NOT NULL", [*params, now_micros]
+    ).fetchone()[0]
+    expired = conn.execute(
+        f"SELECT count(*) FROM memories WHERE {cond} AND expires_at <= ?", [*params, now_micros]
+    ).fetchone()[0]
+    entities = conn.execute(f"SELECT count(*) FROM entities WHERE {cond}", params).fetchone()[0]
+    relations = conn.execute(f"SELECT count(*) FROM relations WHERE {cond}", params).fetchone()[0]
+    meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+    n = len(scope)
+    size = sum(
+        os.path.getsize(p) for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm")) if os.path.exists(p)
+    )
+    return {
+        "adapter": "native",
+        "path": str(path),
+        "file_size": size,
+        "vector_file_size": os.path.getsize(vectors) if os.path.exists(vectors := f"{path}{SUFFIX}") else 0,
+        "total": sum(by_kind.values()),
+        "by_kind": {k.value: int(by_kind.get(k.value, 0)) for k in MemoryKind},
+        "by_namespace": {"/".join(ns_tuple(k)[n:]) or "/": int(c) for k, c in by_ns},
+        "superseded": int(superseded),
+        "expired_pending_purge": int(expired),
+        "entities": int(entities),
+        "relations": int(relations),
+        "embedder": meta.get("embedder"),
+        "embedder_dims": int(meta["embedder_dims"]) if "embedder_dims" in meta else None,
+        "schema_version": int(meta.get("schema_version", SCHEMA_VERSION)),
+    }
+
+
+def reembed(
+    conn: sqlite3.Connection, embedder: Embedder, on_progress: Callable[[int, int], None] | None, batch_size: int
+) -> int:
+    """Replace every stored vector by ``embedder``'s and record it; return how many."""
+    total = conn.execute("SELECT count(*) FROM memories").fetchone()[0]
+    done, last = 0, 0
+    while True:
+        rows = conn.execute(
+            "SELECT rowid, content FROM memories WHERE rowid > ? ORDER BY rowid LIMIT ?",
+            (last, max(1, batch_size)),
+        ).fetchall()
+        if not rows:
+            break
+        vectors = np.ascontiguousarray(embedder.embed([r[1] for r in rows]), dtype=np.float32)
+        conn.executemany(
+            "UPDATE vectors SET embedding = ? WHERE rowid = ?",
+            [(vec.tobytes(), r[0]) for vec, r in zip(vectors, rows, strict=True)],
+        )
+        done += len(rows)
+        last = rows[-1][0]
+        if on_progress is not None:
+            on_progress(done, total)
+    conn.execute("UPDATE meta SET value = ? WHERE key = 'embedder'", (embedder.name,))
+    conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('embedder_dims', ?)", (str(embedder.dims),))
+    conn.execute("DELETE FROM changes")
+    bump_epoch(conn)
+    return int(total)
+
+
+def bump_epoch(conn: sqlite3.Connection) -> None:
+    """Make every vector cache (and vector file) of the store rebuild."""
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES ('epoch', ?) "
+        "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        (os.urandom(8).hex(),),
+    )

@@ -1,0 +1,71 @@
+"""The memory work of one agent turn does no more than it must, on a real native store:
+the bookkeeping of cited memories commits once, the novelty of a written turn is found
+without a vector scan, and a small scan runs on the searching thread."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mnemos.agents import _memops
+from mnemos.memory_adapters import MemoryKind, Provenance
+from mnemos.memory_adapters._vectors import VectorCache
+from mnemos.memory_adapters.consolidation import reinforce
+from mnemos.memory_adapters.native import NativeMemoryAdapter
+
+NS = ("users", "ann")
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> NativeMemoryAdapter:
+    adapter = NativeMemoryAdapter(tmp_path / "memory.db", embedder="hashing:64")
+    adapter.add_many([{"content": f"ann keeps note {i} about the garden shed", "namespace": NS,
+                       "kind": "episodic"} for i in range(30)])
+    yield adapter
+    adapter.close()
+
+
+def commits(store: NativeMemoryAdapter) -> list[str]:
+    seen: list[str] = []
+    store._store.conn.set_trace_callback(lambda sql: seen.append(sql) if sql.strip().upper() == "COMMIT" else None)
+    return seen
+
+
+def test_reinforcing_the_cited_memories_commits_once(store: NativeMemoryAdapter) -> None:
+    ids = [h.record.id for h in store.search("garden shed", namespace=NS, limit=5)]
+    seen = commits(store)
+    assert reinforce(store, ids) == 5
+    assert len(seen) == 1
+    assert all(store.get(i).metadata["used_count"] == 1 for i in ids)
+
+
+def test_the_novelty_of_a_turn_needs_no_vector_scan(store: NativeMemoryAdapter, monkeypatch: pytest.MonkeyPatch) -> None:
+    scans: list[int] = []
+    original = VectorCache.top_each
+    monkeypatch.setattr(VectorCache, "top_each", lambda self, *a, **k: scans.append(1) or original(self, *a, **k))
+    record = _memops.write_episode(store, NS, content="ann keeps note 3 about the garden shed",
+                                   provenance=Provenance(source="turn"), metadata={}, importance=0.5)
+    assert scans == []
+    assert record.metadata["novel"] is False and record.metadata["novelty"] == 0.0
+    fresh = _memops.write_episode(store, NS, content="the telescope lens needs cleaning before friday",
+                                  provenance=Provenance(source="turn"), metadata={}, importance=0.5)
+    assert fresh.metadata["novel"] is True
+    assert store.search_by_kind("garden shed", {MemoryKind.EPISODIC: 3}, namespace=NS)[MemoryKind.EPISODIC]
+    assert scans == [1]  # recall still scans, once for every kind
+
+
+def test_a_small_vector_scan_runs_on_the_searching_thread(store: NativeMemoryAdapter,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    threads: list[str] = []
+    original = VectorCache.top_each
+
+    def spy(self: VectorCache, *args: object, **kwargs: object) -> object:
+        threads.append(threading.current_thread().name)
+        return original(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(VectorCache, "top_each", spy)
+    store.search("garden shed", namespace=NS)
+    assert threads == [threading.current_thread().name]
