@@ -39,6 +39,7 @@ from mcp.types import ToolAnnotations
 from pydantic import Field, ValidationError
 from starlette.applications import Starlette
 
+from mnemos import __version__
 from mnemos.exceptions import MnemosError, UsageError
 from mnemos.memory_adapters.base import BaseMemoryAdapter, MemoryKind
 from mnemos.tools import _memory_ops as ops
@@ -47,6 +48,7 @@ from mnemos.tools._http_security import LowercaseHostHeaders, loopback_transport
 from mnemos.tools._mcp_http import (
     JsonGuard,
     add_root_metadata_route,
+    cache_initialization_options,
     http_options,
     oauth_settings,
     quiet_disconnect_logs,
@@ -169,6 +171,7 @@ class MnemosMCP(FastMCP):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         skip_output_revalidation(self._mcp_server)
+        cache_initialization_options(self._mcp_server, __version__)
 
     def streamable_http_app(self) -> Starlette:
         app = super().streamable_http_app()
