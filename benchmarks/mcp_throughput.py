@@ -9,7 +9,10 @@ and ``memory_search`` alternating, tokens of several principals) over
 ``--connections`` keep-alive HTTP connections; a Lua script counts every
 answer that is not HTTP 200 with ``"isError":false`` as failed.
 
-Each worker count in ``--workers`` gets its own server (``mnemos mcp serve
+First, one connection makes one call at a time (``memory_add`` only, then
+``memory_search`` only, ``--seq-duration`` seconds each): wrk's p50/p95 per
+call and the server's CPU per call, beside the store's own p50 (the MCP
+overhead per call is the difference). Then each worker count in ``--workers`` gets its own server (``mnemos mcp serve
 --transport http --workers N``; stateful with one worker, so the load opens
 one MCP session first and sends its id, stateless with more). Printed per
 worker count: calls/s (best and median of ``--runs`` runs), failed calls,
@@ -41,11 +44,11 @@ PROTOCOL = "2025-06-18"
 ACCEPT = "application/json, text/event-stream"
 
 
-def call_bodies(count: int = 64) -> list[bytes]:
-    """``count`` JSON-RPC ``tools/call`` bodies, ``memory_add`` and ``memory_search`` alternating."""
+def call_bodies(count: int = 64, only: str | None = None) -> list[bytes]:
+    """``count`` JSON-RPC ``tools/call`` bodies, ``memory_add`` and ``memory_search`` alternating (or ``only`` one)."""
     bodies = []
     for n in range(count):
-        if n % 2 == 0:
+        if only == "memory_add" or (only is None and n % 2 == 0):
             params = {"name": "memory_add", "arguments": {"content": _text(n), "namespace": f"bench/t{n % 8}"}}
         else:
             params = {"name": "memory_search", "arguments": {"query": f"{WORDS[n % len(WORDS)]} {WORDS[(n * 3) % len(WORDS)]}"}}
@@ -118,6 +121,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per run")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--wrk-threads", type=int, default=1, help="wrk threads (each one core)")
+    parser.add_argument("--seq-duration", type=float, default=5.0,
+                        help="seconds per op of one-at-a-time calls on one connection (0: skip)")
     parser.add_argument("--n", type=int, default=200, help="store calls per op for the store's own times")
     parser.add_argument("--json", help="write the results here")
     args = parser.parse_args(argv)
@@ -135,6 +140,22 @@ def main(argv: list[str] | None = None) -> int:
                 session_id = open_session(url, tokens[0]) if workers == 1 else None
                 load_tokens = [tokens[0]] if session_id else tokens  # a session belongs to its token
                 script = Path(tmp) / "calls.lua"
+                if args.seq_duration > 0:
+                    seq: dict[str, Any] = {}
+                    for op in ("memory_add", "memory_search"):
+                        script.write_text(wrk_script(call_bodies(only=op), load_tokens, session_id))
+                        best_seq = None
+                        for _ in range(args.runs):
+                            before = cpu_seconds(pid)
+                            _, calls, failed, latency = run_wrk(url, script, 1, args.seq_duration, 1)
+                            p50, p95 = (float(x) for x in latency.split()[1::2])
+                            row = {"p50_ms": p50, "p95_ms": p95, "failed": failed,
+                                   "server_cpu_ms_per_call": 1000 * (cpu_seconds(pid) - before) / max(calls, 1),
+                                   "load_average": load_average()}
+                            if best_seq is None or p50 < best_seq["p50_ms"]:
+                                best_seq = row
+                        seq[op] = best_seq
+                    results[f"one_at_a_time_workers_{workers}"] = seq
                 script.write_text(wrk_script(bodies, load_tokens, session_id))
                 runs = []
                 for _ in range(args.runs):
@@ -164,9 +185,17 @@ def _print(results: dict[str, Any], args: argparse.Namespace) -> None:
     store = results["store_p50_ms"]
     print(f"store alone p50: add {store['memory_add']:.2f} ms, search {store['memory_search']:.2f} ms")
     for key, value in results.items():
+        if key.startswith("one_at_a_time_"):
+            print(f"one call at a time, one connection, {key.removeprefix('one_at_a_time_').replace('_', ' ')}:")
+            for op, r in value.items():
+                print(f"  {op:14s} p50 {r['p50_ms']:6.2f} ms  p95 {r['p95_ms']:6.2f} ms  "
+                      f"overhead p50 {r['p50_ms'] - store[op]:5.2f} ms  server CPU {r['server_cpu_ms_per_call']:.2f} ms"
+                      f"  failed {r['failed']}  load {r['load_average']}")
+    for key, value in results.items():
         if not key.startswith("workers_"):
             continue
         b = value["best"]
+        print(f"throughput, {args.connections} connections:", end=" ")
         print(f"{key.replace('_', ' ')}: {b['calls_per_s']:.0f} calls/s (median {value['median_calls_per_s']:.0f}), "
               f"failed {value['failed_calls']}, server CPU {b['server_cpu_ms_per_call']:.2f} ms per call, "
               f"latency ms {b['latency_ms']}, load average {b['load_average']}")
