@@ -9,13 +9,11 @@ transport) and count the work that used to be repeated per request.
 from __future__ import annotations
 
 import asyncio
-import importlib.metadata
 import json
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
 from mnemos import __version__
 from mnemos.memory_adapters.native import NativeMemoryAdapter
@@ -38,8 +36,8 @@ def _message(response: httpx.Response) -> dict[str, Any]:
     return dict(json.loads(data[-1]))
 
 
-async def _post_all(memory: NativeMemoryAdapter, bodies: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    server = build_server(memory, tokens={TOKEN: "alice"}, stateless=True)
+async def _post_all(memory: NativeMemoryAdapter, bodies: list[dict[str, Any]], server: Any = None) -> list[dict[str, Any]]:
+    server = server or build_server(memory, tokens={TOKEN: "alice"}, stateless=True)
     app = server.streamable_http_app()
     async with (
         app.router.lifespan_context(app),
@@ -53,25 +51,27 @@ def _call(n: int) -> dict[str, Any]:
             "params": {"name": "memory_add", "arguments": {"content": f"note {n}", "namespace": "n"}}}
 
 
-def test_stateless_requests_do_not_read_package_metadata(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The SDK's per-session initialization options read the ``mcp`` package's metadata from disk
-    (a directory scan and a header parse, a third of a ``memory_add``'s CPU) on every stateless request."""
-    calls: list[str] = []
-    real = importlib.metadata.version
-
-    def counting(name: str) -> str:
-        calls.append(name)
-        return real(name)
-
-    monkeypatch.setattr(importlib.metadata, "version", counting)
+def test_stateless_requests_do_not_rebuild_the_initialization_options(tmp_path: Path) -> None:
+    """The SDK built the initialization options (capabilities, and the package version from disk
+    when the server had none) anew for the session of every stateless request."""
     memory = NativeMemoryAdapter(tmp_path / "m.db")
+    server = build_server(memory, tokens={TOKEN: "alice"}, stateless=True)
+    lowlevel = server._mcp_server
+    built: list[int] = []
+    real = lowlevel.get_capabilities
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        built.append(1)
+        return real(*args, **kwargs)
+
+    lowlevel.get_capabilities = counting
     try:
-        answers = asyncio.run(_post_all(memory, [_call(n) for n in range(4)]))
+        answers = asyncio.run(_post_all(memory, [_call(n) for n in range(4)], server))
         assert [a["result"]["structuredContent"]["content"] for a in answers] == [f"note {n}" for n in range(4)]
         assert len(memory.scoped("principals", "alice").search("note", limit=10)) == 4
     finally:
         memory.close()
-    assert calls == []
+    assert len(built) <= 1
 
 
 def test_stateless_initialize_reports_mnemos_and_its_capabilities(tmp_path: Path) -> None:
@@ -86,7 +86,7 @@ def test_stateless_initialize_reports_mnemos_and_its_capabilities(tmp_path: Path
         memory.close()
     assert first == again
     result = first["result"]
-    assert result["serverInfo"] == {"name": "mnemos", "version": __version__}
+    assert result["serverInfo"]["name"] == "mnemos" and result["serverInfo"]["version"] == __version__
     assert "tools" in result["capabilities"] and "resources" in result["capabilities"]
     assert "memory_add" in result["instructions"]
 

@@ -331,24 +331,20 @@ def skip_output_revalidation(lowlevel: Any) -> None:
     lowlevel._get_cached_tool_definition = tool_definition
 
 
-def cache_initialization_options(lowlevel: Any, version: str) -> None:
+def cache_initialization_options(lowlevel: Any) -> None:
     """Build the server's initialization options once, not once per stateless request.
 
     A stateless server runs a fresh MCP session for every HTTP request, and
-    the SDK starts each one with ``create_initialization_options()``: without
-    a server version that reads the ``mcp`` package's metadata from disk
-    (``importlib.metadata.version``, a directory scan and an e-mail header
-    parse) and rebuilds the capabilities, about a third of the server's CPU
-    for a ``memory_add``. Here the server reports ``version`` (mnemos's own,
-    in ``serverInfo``) and the options are kept until the set of request or
-    notification handlers changes; calls with explicit arguments are built
-    as before.
+    the SDK starts each one with ``create_initialization_options()``, which
+    rebuilds the capabilities (and, for a server without a version, reads
+    the ``mcp`` package's metadata from disk). Install this last, over any
+    other wrapper: the options are kept until the request or notification
+    handlers, name, version or instructions change; calls with explicit
+    arguments are built as before.
     """
     original = getattr(lowlevel, "create_initialization_options", None)
     if original is None:  # another SDK version: leave it as it is
         return
-    if not getattr(lowlevel, "version", None):
-        lowlevel.version = version
     cached: list[tuple[tuple[Any, ...], Any]] = []
 
     def options(notification_options: Any = None, experimental_capabilities: Any = None) -> Any:

@@ -47,7 +47,6 @@ from mcp.types import GetPromptResult, ToolAnnotations
 from pydantic import AnyUrl, Field, ValidationError
 from starlette.applications import Starlette
 
-from mnemos import __version__
 from mnemos.exceptions import MnemosError, UsageError
 from mnemos.memory_adapters.base import BaseMemoryAdapter, MemoryKind
 from mnemos.tools import _memory_ops as ops
@@ -199,7 +198,6 @@ class MnemosMCP(FastMCP):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         skip_output_revalidation(self._mcp_server)
-        cache_initialization_options(self._mcp_server, __version__)
 
     def streamable_http_app(self) -> Starlette:
         app = super().streamable_http_app()
@@ -374,6 +372,7 @@ def build_server(
     )
     for extension in extensions:
         extension(server, context)
+    cache_initialization_options(server._mcp_server)
     return server
 
 
