@@ -91,11 +91,17 @@ function request()
 end
 function response(status, headers, body)
   calls = calls + 1
-  if status ~= 200 or not string.find(body, '"isError":false', 1, true) then failed = failed + 1 end
+  if status ~= 200 or not string.find(body, '"isError":false', 1, true) then
+    failed = failed + 1
+    if first == nil then first = status .. " " .. string.sub(body, 1, 300) end
+  end
 end
 function done(summary, latency, requests)
   local f, c = 0, 0
-  for _, t in ipairs(threads) do f = f + t:get("failed"); c = c + t:get("calls") end
+  for _, t in ipairs(threads) do
+    f = f + t:get("failed"); c = c + t:get("calls")
+    if t:get("first") then io.write("FIRST FAILURE " .. t:get("first") .. "\\n") end
+  end
   io.write(string.format("CALLS %d FAILED %d\\n", c, f))
   io.write(string.format("LATENCY p50 %.3f p95 %.3f\\n", latency:percentile(50) / 1000, latency:percentile(95) / 1000))
 end
@@ -111,6 +117,9 @@ def run_wrk(url: str, script: Path, connections: int, duration: float, threads: 
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     calls, failed = map(int, re.search(r"CALLS (\d+) FAILED (\d+)", out).groups())  # type: ignore[union-attr]
     latency = re.search(r"LATENCY (.*)", out).group(1)  # type: ignore[union-attr]
+    for line in out.splitlines():
+        if line.startswith("FIRST FAILURE"):
+            print(line, file=sys.stderr)
     return rate, calls, failed, latency
 
 
