@@ -64,6 +64,8 @@ from mnemos.memory_adapters.base import MemoryRecord, ScoredMemory, ScoreReason,
 __all__ = ["listing", "query_vector", "ranked_search", "ranked_search_each"]
 
 Mask = npt.NDArray[np.bool_]
+QUERY_CACHE = 256
+"""Query texts whose embedding and FTS5 terms a store keeps (the whole cache is dropped when full)."""
 _workers: tuple[int, ThreadPoolExecutor] | None = None
 _workers_lock = threading.Lock()
 
@@ -126,7 +128,16 @@ def query_vector(store: Store, query: SearchQuery, config: RankingConfig) -> npt
     """The query's embedding if ``config`` uses vectors (compute it outside the lock)."""
     if config.mode == "keyword" or query.text is None:
         return None
-    return np.asarray(store.embedder.embed_query(query.text), dtype=np.float32)
+    # Agents in one graph recall with the same request, node after node: embed it once.
+    key = (store.embedder, query.text)
+    vector = store.query_vectors.get(key)
+    if vector is None:
+        vector = np.asarray(store.embedder.embed_query(query.text), dtype=np.float32)
+        vector.setflags(write=False)
+        if len(store.query_vectors) >= QUERY_CACHE:
+            store.query_vectors.clear()
+        store.query_vectors[key] = vector
+    return vector
 
 
 def ranked_search(
@@ -234,15 +245,7 @@ def _keyword_match(store: Store, text: str, config: RankingConfig) -> tuple[str,
     """The MATCH expression for ``text``: its words OR-ed, with the most common dropped
     once their postings exceed ``config.max_keyword_postings`` (they would add little
     to bm25 and cost much)."""
-    words = query_words(text)
-    if not words:
-        return None
-    tok = store.tokenizer
-    tok.execute("DELETE FROM t")
-    tok.executemany("INSERT INTO t (rowid, x) VALUES (?, ?)", enumerate(words, start=1))
-    word_of: dict[str, str] = {}
-    for doc, term in tok.execute("SELECT doc, term FROM v ORDER BY doc, offset"):
-        word_of.setdefault(term, words[doc - 1])
+    _, word_of = _query_terms(store, text)
     if not word_of:
         return None
     terms = list(word_of)
@@ -259,6 +262,26 @@ def _keyword_match(store: Store, text: str, config: RankingConfig) -> tuple[str,
     if match is None:
         return None
     return match, [t for t in terms if word_of[t] in kept]
+
+
+def _query_terms(store: Store, text: str) -> tuple[list[str], dict[str, str]]:
+    """The words of ``text`` and FTS5's term for each (the first word giving it), cached
+    per text: the tokenizer depends on nothing stored."""
+    found = store.query_terms.get(text)
+    if found is not None:
+        return found
+    words = query_words(text)
+    word_of: dict[str, str] = {}
+    if words:
+        tok = store.tokenizer  # used under the store's lock
+        tok.execute("DELETE FROM t")
+        tok.executemany("INSERT INTO t (rowid, x) VALUES (?, ?)", enumerate(words, start=1))
+        for doc, term in tok.execute("SELECT doc, term FROM v ORDER BY doc, offset"):
+            word_of.setdefault(term, words[doc - 1])
+    if len(store.query_terms) >= QUERY_CACHE:
+        store.query_terms.clear()
+    store.query_terms[text] = (words, word_of)
+    return words, word_of
 
 
 def _document_frequencies(store: Store, terms: list[str]) -> dict[str, int]:
