@@ -28,6 +28,7 @@ def words(text: str) -> list[str]:
     return [w.casefold() for w in _WORD.findall(text)]
 
 
+@lru_cache(maxsize=16384)
 def stem(word: str) -> str:
     """A crude suffix-stripping stem, enough to match ``lives``, ``lived`` and ``live``."""
     if len(word) > 4 and word.endswith("ies"):

@@ -327,12 +327,19 @@ def _keyword_lists(
         return [[] for _ in queries]
     rows = np.fromiter((r[0] for r in found), dtype=np.int64, count=len(found))
     lengths = np.fromiter((r[1] for r in found), dtype=np.float64, count=len(found))
+    # Which matches each query may see, first: only their postings are needed.
+    oks: list[npt.NDArray[np.bool_]] = []
+    for query, mask in zip(queries, masks, strict=True):
+        ok = np.asarray(store.cache.passes(rows.tolist(), mask), dtype=bool)
+        if query.filter and ok.any():
+            kept = {k for k, _ in filter_rows(conn, rows[ok].tolist(), [0.0] * int(ok.sum()), query)}
+            ok &= np.fromiter((int(r) in kept for r in rows), dtype=bool, count=len(rows))
+        oks.append(ok)
+    seen = np.logical_or.reduce(oks)
+    if not seen.any():
+        return [[] for _ in queries]
     index = {t: i for i, t in enumerate(terms)}
-    postings = conn.execute(
-        f"SELECT doc, term, count(*) FROM temp.memories_instance WHERE term IN ({marks(len(terms))}) "
-        "GROUP BY doc, term",
-        terms,
-    ).fetchall()
+    postings = _postings(store, terms, rows[seen].tolist(), len(rows))
     docs = np.fromiter((p[0] for p in postings), dtype=np.int64, count=len(postings))
     term_ids = np.fromiter((index[p[1]] for p in postings), dtype=np.int64, count=len(postings))
     counts = np.fromiter((p[2] for p in postings), dtype=np.float64, count=len(postings))
@@ -340,11 +347,7 @@ def _keyword_lists(
     matched = rows[where_doc] == docs
     docs_pos, term_ids, counts = where_doc[matched], term_ids[matched], counts[matched]
     out: list[list[tuple[int, float]]] = []
-    for query, mask in zip(queries, masks, strict=True):
-        ok = np.asarray(store.cache.passes(rows.tolist(), mask), dtype=bool)
-        if query.filter and ok.any():
-            kept = {k for k, _ in filter_rows(conn, rows[ok].tolist(), [0.0] * int(ok.sum()), query)}
-            ok &= np.fromiter((int(r) in kept for r in rows), dtype=bool, count=len(rows))
+    for ok, mask in zip(oks, masks, strict=True):
         if not ok.any():
             out.append([])
             continue
@@ -353,6 +356,35 @@ def _keyword_lists(
         order = np.lexsort((rows[chosen], -scores[chosen]))[:want]
         out.append([(int(rows[chosen[i]]), float(scores[chosen[i]])) for i in order])
     return out
+
+
+SCRATCH_ROWS = 512
+"""Up to this many visible matches, their term counts come from tokenizing them anew."""
+
+
+def _postings(store: Store, terms: list[str], visible: list[int], matching: int) -> list[tuple[int, str, int]]:
+    """``(rowid, term, count)`` of ``terms`` in the ``visible`` matching records (and maybe others).
+
+    FTS5's instance table walks every posting of the terms in the whole file, which
+    costs milliseconds once other scopes hold thousands. When the query's scope sees
+    only a few of the ``matching`` records, their stored text is tokenized again in the
+    scratch table instead: the same tokenizer gives the same terms and counts.
+    """
+    if len(visible) > SCRATCH_ROWS or len(visible) * 2 > matching:
+        return store.conn.execute(
+            f"SELECT doc, term, count(*) FROM temp.memories_instance WHERE term IN ({marks(len(terms))}) "
+            "GROUP BY doc, term",
+            terms,
+        ).fetchall()
+    texts = store.conn.execute(
+        f"SELECT rowid, content FROM memories WHERE rowid IN ({marks(len(visible))})", visible
+    ).fetchall()
+    tok = store.tokenizer  # used under the store's lock
+    tok.execute("DELETE FROM t")
+    tok.executemany("INSERT INTO t (rowid, x) VALUES (?, ?)", texts)
+    return tok.execute(
+        f"SELECT doc, term, count(*) FROM v WHERE term IN ({marks(len(terms))}) GROUP BY doc, term", terms
+    ).fetchall()
 
 
 def _bm25(
