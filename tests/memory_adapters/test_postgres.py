@@ -102,6 +102,7 @@ def test_search_ranks_and_explains_as_native_does(
         queries = [
             "who repaired the guitar", "Alice bicycle Lisbon", "telescope photographed in Kyoto",
             "what did Bob sell at the market", "violin", "day 3 passport",
+            "besides the guitar, what things did Alice repair?", "when did Bob visit Kyoto?",
         ]
         compared = 0
         for query in queries:
@@ -112,6 +113,9 @@ def test_search_ranks_and_explains_as_native_does(
                 {"namespace": NS, "limit": 10, "graph_hops": 2},
                 {"namespace": NS, "limit": 10, "ranking": RankingConfig(mode="keyword")},
                 {"namespace": NS, "limit": 10, "ranking": RankingConfig(mode="vector", neighbour_weight=0)},
+                {"namespace": NS, "limit": 10, "ranking": RankingConfig(  # the question signals (_rerank)
+                    question_penalty=0.3, exclusion_penalty=0.5, speaker_weight=0.05, when_weight=0.1,
+                    date_weight=0.1, diversity=0.3)},
             ):
                 if isinstance(kwargs.get("ranking"), RankingConfig):
                     kwargs = {**kwargs, "ranking": replace(kwargs["ranking"], keyword_statistics=statistics)}

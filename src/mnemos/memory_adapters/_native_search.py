@@ -32,7 +32,7 @@ import numpy.typing as npt
 
 from mnemos.memory_adapters import _graph
 from mnemos.memory_adapters._filters import matches_filter
-from mnemos.memory_adapters._native_schema import to_micros
+from mnemos.memory_adapters._native_schema import from_micros, to_micros
 from mnemos.memory_adapters._native_store import (
     CHUNK,
     RECORD_COLUMNS,
@@ -45,6 +45,7 @@ from mnemos.memory_adapters._native_store import (
     row_to_record,
     where,
 )
+from mnemos.memory_adapters._query import QueryAnalysis, analyze, strip_exclusions
 from mnemos.memory_adapters._ranking import (
     Candidate,
     RankingConfig,
@@ -57,6 +58,14 @@ from mnemos.memory_adapters._ranking import (
     page,
     recency_and_importance,
     spread,
+)
+from mnemos.memory_adapters._rerank import (
+    Facts,
+    diversified_page,
+    needs_facts,
+    needs_speaker,
+    rerank,
+    uses_query,
 )
 from mnemos.memory_adapters._text import fts_match, query_words
 from mnemos.memory_adapters.base import MemoryRecord, ScoredMemory, ScoreReason, SearchQuery
@@ -175,7 +184,9 @@ def ranked_search_each(
     if vector is not None and not inline:
         best = _worker_pool().submit(cache.top_each, vector, masks, want)
     try:
-        match = _keyword_match(store, text, config) if config.mode != "vector" else None
+        analysis = analyze(text) if uses_query(config) else QueryAnalysis()
+        keyword_text = strip_exclusions(text) if analysis.excluded and config.exclusion_penalty else text
+        match = _keyword_match(store, keyword_text, config) if config.mode != "vector" else None
         if match is None:
             keywords: list[list[tuple[int, float]]] = [[] for _ in queries]
         elif config.keyword_statistics == "store":
@@ -189,7 +200,7 @@ def ranked_search_each(
     out: list[list[ScoredMemory]] = []
     for i, (query, mask) in enumerate(zip(queries, masks, strict=True)):
         vectors = _vector_list(store, query, vector, want, mask, tops[i]) if tops is not None else []
-        out.append(_rank(store, query, config, mask, keywords[i], vectors))
+        out.append(_rank(store, query, config, mask, keywords[i], vectors, analysis))
     return out
 
 
@@ -204,6 +215,7 @@ def _rank(
     mask: Mask,
     keyword: list[tuple[int, float]],
     vectors: list[tuple[int, float]],
+    analysis: QueryAnalysis,
 ) -> list[ScoredMemory]:
     """Fuse the two lists, add the other signals, and decode the page asked for."""
     cands = fuse(keyword, vectors, config)
@@ -213,7 +225,12 @@ def _rank(
         _add_graph(store, query, config, cands, mask)
     cands = {rowid: cand for rowid, cand in cands.items() if cand.score > 0}
     explain = _add_recency_and_importance(store, query, config, cands)
-    ranked = page(cands, query.offset, _limit(query))
+    if cands and needs_facts(config, analysis):
+        facts = _facts(store, list(cands), needs_speaker(config, analysis))
+        rerank(cands, facts, analysis, config)
+        ranked = diversified_page(cands, facts, analysis, config, query.offset, _limit(query))
+    else:
+        ranked = page(cands, query.offset, _limit(query))
     for cand in ranked:
         cand.reasons[:0] = fusion_reasons(cand)
         explain(cand)
@@ -236,6 +253,22 @@ def _add_recency_and_importance(
     slots = np.asarray([cache.slot_of[r] for r in rowids], dtype=np.int64)
     ages = (to_micros(query.now) - cache.created[slots]) / 1e6
     return recency_and_importance(cands, rowids, ages, cache.importance[slots].tolist(), config)
+
+
+def _facts(store: Store, rowids: list[int], speaker: bool) -> dict[int, Facts]:
+    """What the text signals read of each candidate (see ``_rerank``)."""
+    out: dict[int, Facts] = {}
+    columns = "rowid, content, episode, created_at" + (", provenance, metadata" if speaker else "")
+    for start in range(0, len(rowids), CHUNK):
+        part = rowids[start : start + CHUNK]
+        for row in store.conn.execute(
+            f"SELECT {columns} FROM memories WHERE rowid IN ({marks(len(part))})", part
+        ):
+            who = None
+            if speaker:
+                who = json.loads(row[4]).get("agent") or json.loads(row[5]).get("speaker")
+            out[row[0]] = Facts(row[1], row[2], from_micros(row[3]), str(who) if who else None)
+    return out
 
 
 # -- the two rank lists -----------------------------------------------------------------

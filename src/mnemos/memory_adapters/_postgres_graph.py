@@ -13,10 +13,11 @@ import networkx as nx
 
 from mnemos.memory_adapters._graph import Relation, relations_within
 from mnemos.memory_adapters._namespace import Namespace
+from mnemos.memory_adapters._postgres_io import Steps, fetch, run
 from mnemos.memory_adapters._postgres_store import ns_cond
 from mnemos.memory_adapters._text import extract_entities, normalize_entity
 
-__all__ = ["build_graph", "ensure_entity", "index_mentions", "relations_near"]
+__all__ = ["build_graph", "ensure_entity", "graph_steps", "index_mentions", "relations_near"]
 
 
 def ensure_entity(conn: Any, ns: str, name: str) -> int:
@@ -52,23 +53,24 @@ def index_mentions(conn: Any, items: Iterable[tuple[int, str, str]]) -> None:
             )
 
 
-def build_graph(conn: Any, prefix: Namespace) -> nx.Graph:
-    """The mention/relation graph of every memory and entity under ``prefix``."""
+def graph_steps(prefix: Namespace) -> Steps[nx.Graph]:
+    """The mention/relation graph of every memory and entity under ``prefix`` (steps for
+    ``_postgres_io``)."""
     graph = nx.Graph()
     cond, params = ns_cond(prefix, "m.ns")
-    graph.add_edges_from(
-        (("m", rowid), ("e", eid))
-        for rowid, eid in conn.execute(
-            f"SELECT x.memory, x.eid FROM mentions x JOIN memories m ON m.rowid = x.memory WHERE {cond}",
-            params,
-        )
+    mentions = yield from fetch(
+        f"SELECT x.memory, x.eid FROM mentions x JOIN memories m ON m.rowid = x.memory WHERE {cond}", params
     )
+    graph.add_edges_from((("m", rowid), ("e", eid)) for rowid, eid in mentions)
     cond, params = ns_cond(prefix)
-    graph.add_edges_from(
-        (("e", s), ("e", o), {"predicate": p})
-        for s, p, o in conn.execute(f"SELECT subject, predicate, object FROM relations WHERE {cond}", params)
-    )
+    relations = yield from fetch(f"SELECT subject, predicate, object FROM relations WHERE {cond}", params)
+    graph.add_edges_from((("e", s), ("e", o), {"predicate": p}) for s, p, o in relations)
     return graph
+
+
+def build_graph(conn: Any, prefix: Namespace) -> nx.Graph:
+    """The mention/relation graph of every memory and entity under ``prefix``, read on ``conn``."""
+    return run(conn, graph_steps(prefix))
 
 
 def relations_near(conn: Any, name: str, prefix: Namespace, hops: int) -> list[Relation]:

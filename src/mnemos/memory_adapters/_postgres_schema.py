@@ -17,7 +17,8 @@ A store is one PostgreSQL *schema* (``mnemos`` unless the URL says
 
 Indexes: B-trees on ``(ns, created_at)``, ``created_at``, ``(content_hash,
 ns)``, ``expires_at``, ``(ns, episode, created_at)``; GIN on ``tsv``; HNSW
-(``vector_cosine_ops``) on ``embedding``; GIN (``jsonb_path_ops``) on ``meta``
+(``halfvec_cosine_ops`` on ``embedding::halfvec(dims)``, version 3; before it
+``vector_cosine_ops``) on ``embedding``; GIN (``jsonb_path_ops``) on ``meta``
 (version 2).
 
 Migrations run in one transaction under an advisory lock, so processes
@@ -44,10 +45,11 @@ __all__ = [
     "migrate",
     "parse_url",
     "require_driver",
+    "vector_index",
     "with_options",
 ]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 DEFAULT_SCHEMA = "mnemos"
 DEFAULT_TEXT_SEARCH = "english"
 """PostgreSQL's ``english`` configuration: Snowball stemming and English stopwords,
@@ -56,6 +58,18 @@ TSV_CHARS = 262_144
 """Keyword search covers a memory's first this many characters (a ``tsvector`` is
 limited to 1 MB); vector search and storage cover all of it."""
 DEFAULT_POOL_SIZE = 4
+
+
+def vector_index(dims: int) -> str:
+    """pgvector's HNSW index on the embeddings, as half-precision vectors (``halfvec``:
+    half the size of ``vector``, so more of it stays in memory, at the same recall), with
+    pgvector's defaults ``m = 16``, ``ef_construction = 64`` (see docs/postgres.md for
+    sizing). The table keeps the full-precision vectors; similarities are computed from them."""
+    return (
+        "CREATE INDEX IF NOT EXISTS memories_embedding ON memories "
+        f"USING hnsw ((embedding::halfvec({dims})) halfvec_cosine_ops)"
+    )
+
 _IDENT = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 _OWN_PARAMS = ("schema", "pool_size", "text_search", "embedder")
 
@@ -200,7 +214,17 @@ def _v2(schema: str, dims: int, text_search: str) -> list[str]:
     ]
 
 
-MIGRATIONS: dict[int, Callable[[str, int, str], list[str]]] = {1: _v1, 2: _v2}
+def _v3(schema: str, dims: int, text_search: str) -> list[str]:
+    # The HNSW index holds half-precision copies of the vectors (pgvector 0.7+); an existing
+    # store's index is rebuilt once, in this migration's transaction.
+    return [
+        f'SET LOCAL search_path TO "{schema}", public',
+        "DROP INDEX IF EXISTS memories_embedding",
+        vector_index(dims),
+    ]
+
+
+MIGRATIONS: dict[int, Callable[[str, int, str], list[str]]] = {1: _v1, 2: _v2, 3: _v3}
 
 
 def migrate(

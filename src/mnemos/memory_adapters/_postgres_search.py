@@ -14,8 +14,9 @@ PostgreSQL doing the filtering:
    ``log((N - n + 0.5) / (n + 0.5))``), computed in SQL from the ``tsvector``.
    Term frequencies for the posting budget are counted under the query's
    namespace prefix (the whole table with ``"store"``);
-3. the vector list is the nearest rows by cosine (HNSW index; pgvector's
-   iterative scan keeps going until enough rows pass the filters);
+3. the vector list is the nearest rows by cosine (HNSW index over half-precision
+   copies; pgvector's iterative scan keeps going until enough rows pass the
+   filters), scored by the full-precision cosine;
 4. fusion, episode neighbours, graph links, recency and importance come from
    ``_ranking``, shared with native, with the same reasons.
 
@@ -37,15 +38,17 @@ import numpy.typing as npt
 from mnemos.memory_adapters._filters import matches_filter
 from mnemos.memory_adapters._namespace import Namespace
 from mnemos.memory_adapters._postgres_filters import SqlFilter, filter_sql
-from mnemos.memory_adapters._postgres_graph import build_graph
+from mnemos.memory_adapters._postgres_graph import graph_steps
+from mnemos.memory_adapters._postgres_io import Steps, fetch
 from mnemos.memory_adapters._postgres_store import (
     RECORD_COLUMNS,
     PgStore,
     ns_cond,
-    records,
+    record_steps,
     row_to_record,
     where,
 )
+from mnemos.memory_adapters._query import QueryAnalysis, analyze, strip_exclusions
 from mnemos.memory_adapters._ranking import (
     Candidate,
     RankingConfig,
@@ -59,10 +62,21 @@ from mnemos.memory_adapters._ranking import (
     recency_and_importance,
     spread,
 )
+from mnemos.memory_adapters._rerank import (
+    Facts,
+    diversified_page,
+    needs_facts,
+    needs_speaker,
+    rerank,
+    uses_query,
+)
 from mnemos.memory_adapters._text import query_words
 from mnemos.memory_adapters.base import MemoryRecord, ScoredMemory, ScoreReason, SearchQuery
 
 __all__ = ["listing", "ranked_search"]
+
+# Both are step generators (see ``_postgres_io``): the sync adapter runs them on a
+# pooled connection, the async twins on an ``AsyncConnection``.
 
 _K1 = 1.2
 _B = 0.75
@@ -84,6 +98,11 @@ class _Conditions:
         self.params: list[Any] = params + self.filter.params
 
     @property
+    def metadata(self) -> str:
+        """The column to fetch for :meth:`passes`: the metadata only if Python must check it."""
+        return "NULL" if self.exact else "m.metadata"
+
+    @property
     def exact(self) -> bool:
         return self.filter.exact
 
@@ -91,7 +110,7 @@ class _Conditions:
         return self.exact or matches_filter(json.loads(metadata), self.query.filter)
 
 
-def listing(conn: Any, query: SearchQuery) -> list[MemoryRecord]:
+def listing(query: SearchQuery) -> Steps[list[MemoryRecord]]:
     """Records passing ``query``, newest first, paged by its offset and limit."""
     where_ = _Conditions(query)
     sql = f"SELECT {RECORD_COLUMNS} FROM memories m WHERE {where_.sql} ORDER BY m.created_at DESC, m.id DESC"
@@ -103,10 +122,10 @@ def listing(conn: Any, query: SearchQuery) -> list[MemoryRecord]:
         if query.offset:
             sql += " OFFSET %s"
             params.append(query.offset)
-        return [row_to_record(r) for r in conn.execute(sql, params)]
+        return [row_to_record(r) for r in (yield from fetch(sql, params))]
     out: list[MemoryRecord] = []
     skip = query.offset
-    for row in conn.execute(sql, params):
+    for row in (yield from fetch(sql, params)):
         if not where_.passes(row[5]):
             continue
         if skip:
@@ -119,30 +138,39 @@ def listing(conn: Any, query: SearchQuery) -> list[MemoryRecord]:
 
 
 def ranked_search(
-    store: PgStore, conn: Any, query: SearchQuery, config: RankingConfig, vector: npt.NDArray[np.float32] | None
-) -> list[ScoredMemory]:
+    store: PgStore, query: SearchQuery, config: RankingConfig, vector: npt.NDArray[np.float32] | None
+) -> Steps[list[ScoredMemory]]:
     """Hybrid search for ``query.text`` on one connection."""
     limit = query.limit if query.limit is not None else 10
     want = max(config.candidates, limit + query.offset)
     where_ = _Conditions(query)
+    analysis = analyze(query.text) if uses_query(config) else QueryAnalysis()
+    text = query.text or ""
+    if analysis.excluded and config.exclusion_penalty:
+        text = strip_exclusions(text)
     keyword: list[tuple[int, float]] = []
     if config.mode != "vector":
-        keyword = _keyword_list(store, conn, query.text or "", config, where_, want)
+        keyword = yield from _keyword_list(store, text, config, where_, want)
     vectors: list[tuple[int, float]] = []
     if vector is not None and config.mode != "keyword":
-        vectors = _vector_list(store, conn, vector, where_, want)
+        vectors = yield from _vector_list(store, vector, where_, want)
     cands = fuse(keyword, vectors, config)
     if config.neighbour_weight > 0 and cands:
-        _add_neighbours(conn, config, cands, where_)
+        yield from _add_neighbours(config, cands, where_)
     if config.graph_hops > 0 and cands:
-        _add_graph(conn, query, config, cands, where_)
+        yield from _add_graph(query, config, cands, where_)
     cands = {rowid: cand for rowid, cand in cands.items() if cand.score > 0}
-    explain = _add_recency_and_importance(conn, query, config, cands)
-    ranked = page(cands, query.offset, limit)
+    explain = yield from _add_recency_and_importance(query, config, cands)
+    if cands and needs_facts(config, analysis):
+        facts = yield from _facts(list(cands), needs_speaker(config, analysis))
+        rerank(cands, facts, analysis, config)
+        ranked = diversified_page(cands, facts, analysis, config, query.offset, limit)
+    else:
+        ranked = page(cands, query.offset, limit)
     for cand in ranked:
         cand.reasons[:0] = fusion_reasons(cand)
         explain(cand)
-    found = records(conn, [c.rowid for c in ranked])
+    found = yield from record_steps([c.rowid for c in ranked])
     return [
         ScoredMemory(record=found[c.rowid], score=c.score, reasons=tuple(c.reasons))
         for c in ranked
@@ -151,20 +179,32 @@ def ranked_search(
 
 
 def _add_recency_and_importance(
-    conn: Any, query: SearchQuery, config: RankingConfig, cands: dict[int, Candidate]
-) -> Callable[[Candidate], None]:
+    query: SearchQuery, config: RankingConfig, cands: dict[int, Candidate]
+) -> Steps[Callable[[Candidate], None]]:
     rowids = list(cands)
     if not rowids or not (config.recency_weight or config.importance_weight):
         return lambda cand: None
     rows = dict(
         (r[0], (r[1], r[2]))
-        for r in conn.execute(
+        for r in (yield from fetch(
             "SELECT rowid, created_at, importance FROM memories WHERE rowid = ANY(%s)", (rowids,)
-        )
+        ))
     )
     rowids = [r for r in rowids if r in rows]
     ages = np.asarray([(query.now - rows[r][0]).total_seconds() for r in rowids], dtype=np.float64)
     return recency_and_importance(cands, rowids, ages, [rows[r][1] for r in rowids], config)
+
+
+def _facts(rowids: list[int], speaker: bool) -> Steps[dict[int, Facts]]:
+    """What the text signals read of each candidate (see ``_rerank``)."""
+    columns = "rowid, content, episode, created_at" + (", provenance, metadata" if speaker else "")
+    out: dict[int, Facts] = {}
+    for row in (yield from fetch(f"SELECT {columns} FROM memories WHERE rowid = ANY(%s)", (rowids,))):
+        who = None
+        if speaker:
+            who = json.loads(row[4]).get("agent") or json.loads(row[5]).get("speaker")
+        out[row[0]] = Facts(row[1], row[2], row[3], str(who) if who else None)
+    return out
 
 
 # -- the two rank lists -----------------------------------------------------------------
@@ -176,8 +216,8 @@ def _quote_lexeme(lexeme: str) -> str:
 
 
 def _document_frequencies(
-    store: PgStore, conn: Any, lexemes: list[str], cap: int, size: int, prefix: Namespace | None
-) -> dict[str, int]:
+    store: PgStore, lexemes: list[str], cap: int, size: int, prefix: Namespace | None
+) -> Steps[dict[str, int]]:
     """How many memories under ``prefix`` (``None``: in the store) hold each lexeme,
     counted up to ``cap`` (enough for the posting budget); cached per prefix until the
     number of memories there changes (by a tenth, past 50,000)."""
@@ -189,12 +229,12 @@ def _document_frequencies(
     missing = [t for t in lexemes if t not in cache]
     if missing:
         cond, params = ns_cond(prefix) if prefix is not None else ("true", [])
-        rows = conn.execute(
+        rows = yield from fetch(
             f"""SELECT t.lexeme, (SELECT count(*) FROM (SELECT 1 FROM memories
                    WHERE tsv @@ t.q::tsquery AND {cond} LIMIT %s) hits)
                FROM unnest(%s::text[], %s::text[]) AS t(lexeme, q)""",
             (*params, cap, missing, [_quote_lexeme(t) for t in missing]),
-        ).fetchall()
+        )
         if sum(len(c) for c in store.df_cache.values()) > 100_000:
             store.df_cache.clear()
             store.df_size.clear()
@@ -205,23 +245,23 @@ def _document_frequencies(
 
 
 def _keyword_list(
-    store: PgStore, conn: Any, text: str, config: RankingConfig, where_: _Conditions, want: int
-) -> list[tuple[int, float]]:
+    store: PgStore, text: str, config: RankingConfig, where_: _Conditions, want: int
+) -> Steps[list[tuple[int, float]]]:
     words = query_words(text)
     if not words:
         return []
     lexemes = [
-        r[0] for r in conn.execute(
+        r[0] for r in (yield from fetch(
             "SELECT lexeme FROM unnest(to_tsvector(%s::regconfig, %s)) ORDER BY positions[1]",
             (store.text_search, " ".join(words)),
-        )
+        ))
     ]
     if not lexemes:
         return []
     budget = config.max_keyword_postings
     prefix = where_.query.namespace_prefix if config.keyword_statistics == "scope" else None
-    n, avgdl = store.corpus_stats(conn, prefix)
-    docs = _document_frequencies(store, conn, lexemes, 2 * budget + 1, n, prefix)
+    n, avgdl = yield from store.corpus_stats(prefix)
+    docs = yield from _document_frequencies(store, lexemes, 2 * budget + 1, n, prefix)
     kept: list[str] = []
     total = 0
     for count, term in sorted((docs[t], t) for t in lexemes if docs.get(t)):
@@ -232,7 +272,7 @@ def _keyword_list(
     if not kept:
         return []
     if prefix is not None:
-        return _keyword_list_scope(conn, kept, where_, want)
+        return (yield from _keyword_list_scope(store, kept, where_, want))
     n = max(n, *(docs[t] for t in kept))  # the count may lag writes made since
     idf = [max(1e-6, math.log((n - docs[t] + 0.5) / (docs[t] + 0.5))) for t in kept]
     tsquery = " | ".join(_quote_lexeme(t) for t in kept)
@@ -249,40 +289,40 @@ def _keyword_list(
         score_params += [weight, term, term, max(avgdl, 1e-9)]
     size = 2 * want
     while True:
-        rows = conn.execute(
-            f"""SELECT m.rowid, {terms} AS score, m.metadata FROM memories m
+        rows = yield from fetch(
+            f"""SELECT m.rowid, {terms} AS score, {where_.metadata} FROM memories m
                 CROSS JOIN LATERAL (SELECT tsvector_to_array(m.tsv) AS lx OFFSET 0) a
                 WHERE m.tsv @@ %s::tsquery AND {where_.sql}
                 ORDER BY score DESC, m.rowid LIMIT %s""",
             [*score_params, tsquery, *where_.params, size],
-        ).fetchall()
+        )
         kept_rows = [(r[0], float(r[1])) for r in rows if where_.passes(r[2])]
         if where_.exact or len(rows) < size or len(kept_rows) >= want:
             return kept_rows[:want]
         size *= 4
 
 
-def _keyword_list_scope(conn: Any, kept: list[str], where_: _Conditions, want: int) -> list[tuple[int, float]]:
+def _keyword_list_scope(
+    store: PgStore, kept: list[str], where_: _Conditions, want: int
+) -> Steps[list[tuple[int, float]]]:
     """BM25 with the statistics of what the query can see, as native's: every row matching
     ``kept`` (within the posting budget, so few) that passes the filters is fetched and
     scored with ``N`` the records the query's conditions but its metadata filter admit,
     ``df`` the matching rows holding each term, lengths over the matching rows' mean."""
     tfs = ", ".join("m.tf[array_position(a.lx, %s)]" for _ in kept)
     rows = [
-        r for r in conn.execute(
-            f"""SELECT m.rowid, m.doc_len, m.metadata, {tfs} FROM memories m
+        r for r in (yield from fetch(
+            f"""SELECT m.rowid, m.doc_len, {where_.metadata}, {tfs} FROM memories m
                 CROSS JOIN LATERAL (SELECT tsvector_to_array(m.tsv) AS lx OFFSET 0) a
                 WHERE m.tsv @@ %s::tsquery AND {where_.sql}""",
             [*kept, " | ".join(_quote_lexeme(t) for t in kept), *where_.params],
-        ).fetchall()
+        ))
         if where_.passes(r[2])
     ]
     if not rows:
         return []
-    visible = conn.execute(
-        f"SELECT count(*) FROM memories m WHERE {where_.visible_sql}", where_.visible_params
-    ).fetchone()[0]
-    n = max(int(visible), len(rows))
+    visible = yield from store.visible_count(where_.visible_sql, where_.visible_params, where_.query.now)
+    n = max(visible, len(rows))
     df = [sum(1 for r in rows if r[3 + i]) for i in range(len(kept))]
     idf = [math.log1p((n - d + 0.5) / (d + 0.5)) for d in df]
     mean = sum(r[1] for r in rows) / len(rows) or 1.0
@@ -296,20 +336,23 @@ def _keyword_list_scope(conn: Any, kept: list[str], where_: _Conditions, want: i
 
 
 def _vector_list(
-    store: PgStore, conn: Any, vector: npt.NDArray[np.float32], where_: _Conditions, want: int
-) -> list[tuple[int, float]]:
+    store: PgStore, vector: npt.NDArray[np.float32], where_: _Conditions, want: int
+) -> Steps[list[tuple[int, float]]]:
     size = want
+    dims = int(store.embedder.dims)
+    text = "[" + ",".join(map(repr, vector.astype(np.float32).tolist())) + "]"  # pgvector's text form
     while True:
-        with conn.transaction():
-            conn.execute("SELECT set_config('hnsw.ef_search', %s, true)", (str(min(1000, max(40, size))),))
-            if store.iterative_scan:
-                conn.execute("SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true)")
-            rows = conn.execute(
-                f"""SELECT m.rowid, 1 - (m.embedding <=> %s) AS sim, m.metadata FROM memories m
-                    WHERE {where_.sql} ORDER BY m.embedding <=> %s LIMIT %s""",
-                [vector, *where_.params, vector, size],
-            ).fetchall()
-        # relaxed_order may return near-ties out of order: sort exactly
+        settings = [("hnsw.ef_search", str(min(1000, max(40, size))))]
+        if store.iterative_scan:
+            settings.append(("hnsw.iterative_scan", "relaxed_order"))
+        rows = yield from fetch(
+            f"""SELECT m.rowid, 1 - (m.embedding <=> %s::vector) AS sim, {where_.metadata} FROM memories m
+                WHERE {where_.sql} ORDER BY m.embedding::halfvec({dims}) <=> %s::halfvec({dims}) LIMIT %s""",
+            [text, *where_.params, text, size],
+            tuple(settings),
+        )
+        # the index orders by half-precision distance, relaxed_order may return near-ties
+        # out of order: sort exactly by the full-precision similarity
         # a zero vector has no direction (NaN in pgvector): similarity 0, as native
         pairs = ((r[0], float(r[1]) if r[1] == r[1] else 0.0) for r in rows if where_.passes(r[2]))
         kept = sorted(pairs, key=lambda x: (-x[1], x[0]))
@@ -322,21 +365,20 @@ def _vector_list(
 
 
 def _admit(
-    conn: Any,
     cands: dict[int, Candidate],
     where_: _Conditions,
     gains: Mapping[int, tuple[int, float]],
     reason: Callable[[int, int, float], ScoreReason],
-) -> None:
+) -> Steps[None]:
     """Add score ``gains`` (target -> (source, value)) to candidates, admitting new ones
     only if they pass the query's filters."""
     new = [t for t in gains if t not in cands]
     allowed: set[int] = set()
     if new:
-        rows = conn.execute(
+        rows = yield from fetch(
             f"SELECT m.rowid, m.metadata FROM memories m WHERE m.rowid = ANY(%s) AND {where_.sql}",
             [new, *where_.params],
-        ).fetchall()
+        )
         allowed = {r[0] for r in rows if where_.passes(r[1])}
     for target, (source, value) in gains.items():
         cand = cands.get(target)
@@ -348,14 +390,14 @@ def _admit(
         cand.reasons.append(reason(target, source, value))
 
 
-def _add_neighbours(conn: Any, config: RankingConfig, cands: dict[int, Candidate], where_: _Conditions) -> None:
+def _add_neighbours(config: RankingConfig, cands: dict[int, Candidate], where_: _Conditions) -> Steps[None]:
     """Give the events next to the best hits, in the same episode, a share of their score."""
     seeds = [c.rowid for c in sorted(cands.values(), key=lambda c: -c.fusion)[: config.neighbour_seeds]]
     window = max(1, config.neighbour_window)
-    rows = conn.execute(
+    rows = yield from fetch(
         "SELECT rowid, id, ns, episode, created_at FROM memories WHERE rowid = ANY(%s) AND episode IS NOT NULL",
         (seeds,),
-    ).fetchall()
+    )
     by_rowid = {r[0]: r for r in rows}
     names: dict[int, str] = {}
     arms: list[str] = []
@@ -372,31 +414,32 @@ def _add_neighbours(conn: Any, config: RankingConfig, cands: dict[int, Candidate
             params += [rowid, op, ns, episode, created, rowid, window]
     sides: dict[tuple[int, str], list[tuple[Any, int]]] = {}
     if arms:
-        for seed, side, near, created in conn.execute(" UNION ALL ".join(arms), params):
+        for seed, side, near, created in (yield from fetch(" UNION ALL ".join(arms), params)):
             sides.setdefault((seed, side), []).append((created, near))
     links = neighbour_links(list(names), sides, config)
-    _admit(
-        conn, cands, where_, spread(cands, links),
+    yield from _admit(
+        cands, where_, spread(cands, links),
         lambda target, source, value: neighbour_reason(cands[source].fusion, value, names[source]),
     )
 
 
 def _add_graph(
-    conn: Any, query: SearchQuery, config: RankingConfig, cands: dict[int, Candidate], where_: _Conditions
-) -> None:
+    query: SearchQuery, config: RankingConfig, cands: dict[int, Candidate], where_: _Conditions
+) -> Steps[None]:
     """Pull in memories linked to the best hits through the entity graph."""
     from mnemos.memory_adapters._graph import memory_hops
 
-    graph = build_graph(conn, query.namespace_prefix)
+    graph = yield from graph_steps(query.namespace_prefix)
     seeds = [c.rowid for c in sorted(cands.values(), key=lambda c: -c.fusion)[: config.graph_seeds]]
     reached = memory_hops(graph, seeds, config.graph_hops)
     best = graph_gains(cands, reached, config)
-    names = _ids(conn, seeds)
-    _admit(
-        conn, cands, where_, best,
+    names = yield from _ids(seeds)
+    yield from _admit(
+        cands, where_, best,
         lambda target, source, value: graph_reason(reached[target][0], value, names.get(source, str(source))),
     )
 
 
-def _ids(conn: Any, rowids: Sequence[int]) -> dict[int, str]:
-    return dict(conn.execute("SELECT rowid, id FROM memories WHERE rowid = ANY(%s)", (list(rowids),)).fetchall())
+def _ids(rowids: Sequence[int]) -> Steps[dict[int, str]]:
+    rows = yield from fetch("SELECT rowid, id FROM memories WHERE rowid = ANY(%s)", (list(rowids),))
+    return {int(r[0]): str(r[1]) for r in rows}

@@ -19,6 +19,7 @@ from typing import Any
 from mnemos.exceptions import StorageError, UsageError
 from mnemos.memory_adapters._namespace import Namespace
 from mnemos.memory_adapters._native_schema import ns_key, ns_tuple
+from mnemos.memory_adapters._postgres_io import Steps, fetch, run
 from mnemos.memory_adapters._postgres_schema import Settings
 from mnemos.memory_adapters.base import MemoryKind, MemoryRecord, Provenance, SearchQuery
 from mnemos.memory_adapters.embedders.base import Embedder
@@ -28,6 +29,7 @@ __all__ = [
     "PgStore",
     "ns_cond",
     "record_params",
+    "record_steps",
     "records",
     "row_to_record",
     "where",
@@ -58,6 +60,10 @@ class PgStore:
         self.stats: dict[Namespace | None, tuple[float, int, float]] = {}
         """(when, memories, average words) per namespace prefix (``None``: the whole store),
         refreshed now and then on big stores."""
+        self.apool: Any = None
+        """The async twins' connection pool (``_postgres_async.AsyncPool``)."""
+        self.counts: dict[tuple[str, str], tuple[float, int]] = {}
+        """(when, count) of the records a keyword search can see, per condition."""
 
     def _check_open(self) -> None:
         if self.closed:
@@ -97,13 +103,14 @@ class PgStore:
                 finally:
                     self._local.conn = None
                     self.stats.clear()
+                    self.counts.clear()
         except psycopg.Error as exc:
             raise StorageError(f"PostgreSQL memory store {self.schema!r}: {exc}") from exc
 
     def lock_key(self, label: str) -> str:
         return f"mnemos:{self.schema}:{label}"
 
-    def corpus_stats(self, conn: Any, prefix: Namespace | None = None) -> tuple[int, float]:
+    def corpus_stats(self, prefix: Namespace | None = None) -> Steps[tuple[int, float]]:
         """Memories under ``prefix`` (``None``: in the store) and their average length in
         words: counted again after this store writes, else at most every 2 s (30 s past
         50,000 memories)."""
@@ -112,13 +119,28 @@ class PgStore:
         if cached is not None and now - cached[0] < (30.0 if cached[1] >= 50_000 else 2.0):
             return cached[1], cached[2]
         cond, params = ns_cond(prefix) if prefix is not None else ("true", [])
-        n, total = conn.execute(
+        n, total = (yield from fetch(
             f"SELECT count(*), coalesce(sum(doc_len), 0) FROM memories WHERE {cond}", params
-        ).fetchone()
+        ))[0]
         if len(self.stats) > 1_000:
             self.stats.clear()
         stats = self.stats[prefix] = (now, int(n), float(total) / n if n else 0.0)
         return stats[1], stats[2]
+
+    def visible_count(self, sql: str, params: Sequence[Any], now: datetime) -> Steps[int]:
+        """How many memories pass ``sql`` (conditions on alias ``m``; ``params`` hold
+        ``now`` for expiry): counted on every search while under 50,000, else cached
+        like :meth:`corpus_stats` (a count scans every matching row)."""
+        key = (sql, repr([p if p is not now else None for p in params]))
+        mono = time.monotonic()
+        cached = self.counts.get(key)
+        if cached is not None and cached[1] >= 50_000 and mono - cached[0] < 30.0:
+            return cached[1]
+        n = int((yield from fetch(f"SELECT count(*) FROM memories m WHERE {sql}", list(params)))[0][0])
+        if len(self.counts) > 1_000:
+            self.counts.clear()
+        self.counts[key] = (mono, n)
+        return n
 
     def close(self) -> None:
         self.closed = True
@@ -160,13 +182,17 @@ def record_params(record: MemoryRecord) -> list[Any]:
     ]
 
 
-def records(conn: Any, rowids: Sequence[int]) -> dict[int, MemoryRecord]:
+def record_steps(rowids: Sequence[int]) -> Steps[dict[int, MemoryRecord]]:
+    """The records with these rowids (steps for ``_postgres_io``)."""
     if not rowids:
         return {}
-    rows = conn.execute(
-        f"SELECT {RECORD_COLUMNS} FROM memories m WHERE m.rowid = ANY(%s)", (list(rowids),)
-    ).fetchall()
+    rows = yield from fetch(f"SELECT {RECORD_COLUMNS} FROM memories m WHERE m.rowid = ANY(%s)", (list(rowids),))
     return {row[0]: row_to_record(row) for row in rows}
+
+
+def records(conn: Any, rowids: Sequence[int]) -> dict[int, MemoryRecord]:
+    """The records with these rowids, read on ``conn``."""
+    return run(conn, record_steps(rowids))
 
 
 def ns_cond(prefix: Namespace, column: str = "ns") -> tuple[str, list[Any]]:

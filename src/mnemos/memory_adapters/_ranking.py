@@ -86,6 +86,23 @@ class RankingConfig:
     """How many of the best hits seed the graph expansion."""
     graph_limit: int = 50
     """Most memories pulled in through the graph per search."""
+    question_penalty: float = 0.0
+    """Share of its score a memory that is itself a question loses (see ``_rerank``)."""
+    exclusion_penalty: float = 0.0
+    """Share of its score a memory holding a word the query excludes ("besides X") loses."""
+    speaker_weight: float = 0.0
+    """Added when the memory's speaker is a person the query names."""
+    when_weight: float = 0.0
+    """Added to a memory that says when, if the query asks when."""
+    date_weight: float = 0.0
+    """Added to a memory written inside a date window the query names."""
+    episode_weight: float = 0.0
+    """Share of the best episode's summed score each of its memories gains (scaled per episode)."""
+    episode_top: int = 3
+    """How many of an episode's best candidates make up its score."""
+    diversity: float = 0.0
+    """For list questions: share of its score a memory loses per memory of its episode
+    already on the page."""
 
 
 @dataclass(kw_only=True)

@@ -34,8 +34,10 @@ from mnemos.memory_adapters import _postgres_graph as pg_graph
 from mnemos.memory_adapters._graph import Relation, memory_hops
 from mnemos.memory_adapters._namespace import Namespace
 from mnemos.memory_adapters._native_schema import ns_key, ns_tuple
+from mnemos.memory_adapters._postgres_async import AsyncPool, AsyncReadsMixin
+from mnemos.memory_adapters._postgres_bulk import BulkLoadMixin
+from mnemos.memory_adapters._postgres_io import Steps, run
 from mnemos.memory_adapters._postgres_schema import (
-    SCHEMA_VERSION,
     Settings,
     migrate,
     parse_url,
@@ -94,12 +96,16 @@ def _configure(schema: str) -> Callable[[Any], None]:
 
         conn.execute(f'SET search_path TO "{schema}", public')
         conn.execute("SET TIME ZONE 'UTC'")
+        # psycopg prepares a statement run 5 times; PostgreSQL would then switch to a
+        # generic plan, blind to the query vector and the namespace range, which scans
+        # and sorts a whole namespace instead of walking the HNSW index.
+        conn.execute("SET plan_cache_mode TO force_custom_plan")
         register_vector(conn)
 
     return configure
 
 
-class PostgresMemoryAdapter(BaseMemoryAdapter):
+class PostgresMemoryAdapter(AsyncReadsMixin, BulkLoadMixin, BaseMemoryAdapter):
     """Memory in a PostgreSQL schema with pgvector; the scale-out twin of the native store.
 
     ``url`` is a ``postgresql://`` URL (see the module docstring for the options
@@ -160,6 +166,7 @@ class PostgresMemoryAdapter(BaseMemoryAdapter):
             configure=_configure(settings.schema), open=True, name=f"mnemos-{settings.schema}",
         )
         self._store = PgStore(settings, chosen, pool, iterative_scan=bool(iterative))
+        self._store.apool = AsyncPool(settings.conninfo, settings.schema, settings.pool_size)
         self.ranking = ranking or RankingConfig()
 
     @staticmethod
@@ -378,6 +385,7 @@ class PostgresMemoryAdapter(BaseMemoryAdapter):
     def _close(self) -> None:
         with self._store.lock:
             if not self._store.closed:
+                self._store.apool.close_soon()
                 self._store.close()
 
     def _import_records(
@@ -423,13 +431,24 @@ class PostgresMemoryAdapter(BaseMemoryAdapter):
         return BaseMemoryAdapter.search(tuned, query, **kwargs)
 
     def _search(self, query: SearchQuery) -> list[ScoredMemory]:
+        if self._capture is not None:  # a probe of the async twins: checked, nothing to run
+            self._capture.append((query, self.ranking))
+            return []
         vector = None
         if query.text is not None and self.ranking.mode != "keyword":
-            vector = np.asarray(self._store.embedder.embed_query(query.text), dtype=np.float32)
+            vector = self._query_vector(query.text)
         with self._store.reading() as conn:
-            if query.text is None:
-                return [ScoredMemory(record=r, score=0.0) for r in listing(conn, query)]
-            return ranked_search(self._store, conn, query, self.ranking, vector)
+            return run(conn, self._search_steps(query, vector, self.ranking))
+
+    def _query_vector(self, text: str) -> np.ndarray:
+        return np.asarray(self._store.embedder.embed_query(text), dtype=np.float32)
+
+    def _search_steps(
+        self, query: SearchQuery, vector: np.ndarray | None, ranking: RankingConfig
+    ) -> Steps[list[ScoredMemory]]:
+        if query.text is None:
+            return [ScoredMemory(record=r, score=0.0) for r in (yield from listing(query))]
+        return (yield from ranked_search(self._store, query, ranking, vector))
 
     # -- graph API ------------------------------------------------------------------------
 
@@ -540,59 +559,3 @@ class PostgresMemoryAdapter(BaseMemoryAdapter):
             hits.append(ScoredMemory(record=self._rel(rec), score=score, reasons=(reason,)))
         hits.sort(key=lambda h: (-h.score, h.record.id))
         return hits[:limit]
-
-    # -- maintenance ----------------------------------------------------------------------
-
-    def analyze(self) -> None:
-        """Refresh PostgreSQL's planner statistics of the store (``ANALYZE``).
-
-        Autovacuum does it on its own after enough changes; run it after a bulk
-        load so the next searches already get good plans.
-        """
-        with self._store.reading() as conn:
-            for table in ("memories", "entities", "mentions", "relations", "history"):
-                conn.execute(f"ANALYZE {table}")
-
-    def stats(self) -> dict[str, Any]:
-        """Counts by kind and namespace (live records in scope), size on disk, embedder, schema."""
-        cond, params = ns_cond(self._scope)
-        now = self.now()
-        live = f"{cond} AND (expires_at IS NULL OR expires_at > %s)"
-        with self._store.reading() as conn:
-            by_kind = dict(conn.execute(
-                f"SELECT kind, count(*) FROM memories WHERE {live} GROUP BY kind", [*params, now]
-            ).fetchall())
-            by_ns = conn.execute(
-                f"SELECT ns, count(*) FROM memories WHERE {live} GROUP BY ns ORDER BY ns", [*params, now]
-            ).fetchall()
-            superseded = conn.execute(
-                f"SELECT count(*) FROM memories WHERE {live} AND valid_to IS NOT NULL", [*params, now]
-            ).fetchone()[0]
-            expired = conn.execute(
-                f"SELECT count(*) FROM memories WHERE {cond} AND expires_at <= %s", [*params, now]
-            ).fetchone()[0]
-            entities = conn.execute(f"SELECT count(*) FROM entities WHERE {cond}", params).fetchone()[0]
-            relations = conn.execute(f"SELECT count(*) FROM relations WHERE {cond}", params).fetchone()[0]
-            meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
-            size = conn.execute(
-                "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) FROM pg_class c "
-                "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relkind = 'r'",
-                (self._store.schema,),
-            ).fetchone()[0]
-        n = len(self._scope)
-        return {
-            "adapter": self.name,
-            "schema": self._store.schema,
-            "disk_size": int(size),
-            "total": sum(by_kind.values()),
-            "by_kind": {k.value: int(by_kind.get(k.value, 0)) for k in MemoryKind},
-            "by_namespace": {"/".join(ns_tuple(k)[n:]) or "/": int(c) for k, c in by_ns},
-            "superseded": int(superseded),
-            "expired_pending_purge": int(expired),
-            "entities": int(entities),
-            "relations": int(relations),
-            "embedder": meta.get("embedder"),
-            "embedder_dims": int(meta["embedder_dims"]) if "embedder_dims" in meta else None,
-            "text_search": meta.get("text_search"),
-            "schema_version": int(meta.get("schema_version", SCHEMA_VERSION)),
-        }

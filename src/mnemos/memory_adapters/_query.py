@@ -1,0 +1,153 @@
+"""What a search question says about the answer it wants, read without a model.
+
+:func:`analyze` finds, in the text of a query:
+
+- whether it asks for a list ("what activities...", "how many...", "besides X, what
+  other..."), whose answers are spread over many episodes;
+- words it excludes ("besides yoga", "other than her sister", "apart from Paris");
+- the people it names (capitalized words that are not question words);
+- whether it asks *when* something happened;
+- explicit dates ("May 2023", "7 May 2023", "May 7, 2023", "in 2022"), as time windows.
+
+Everything is a cheap regular-expression pass: it runs on every search.
+"""
+
+from __future__ import annotations
+
+import calendar
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from mnemos.memory_adapters._text import STOPWORDS, tokens
+
+__all__ = ["QueryAnalysis", "analyze", "is_question", "mentions_time", "strip_exclusions"]
+
+_MONTHS = {name.casefold(): i for i, name in enumerate(calendar.month_name) if name}
+_MONTHS.update({name.casefold(): i for i, name in enumerate(calendar.month_abbr) if name})
+_MONTH = r"(jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)"
+_YEAR = r"((?:19|20)\d\d)"
+_DAY_MONTH_YEAR = re.compile(rf"\b(\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTH}\.?,?\s+{_YEAR}\b", re.I)
+_MONTH_DAY_YEAR = re.compile(rf"\b{_MONTH}\.?\s+(\d{{1,2}})(?:st|nd|rd|th)?,?\s+{_YEAR}\b", re.I)
+_MONTH_YEAR = re.compile(rf"\b{_MONTH}\.?,?\s+(?:of\s+)?{_YEAR}\b", re.I)
+_BARE_YEAR = re.compile(rf"\b(?:in|during|of|since|by)\s+{_YEAR}\b", re.I)
+
+_EXCLUSION = re.compile(
+    r"\b(?:besides|other\s+than|apart\s+from|aside\s+from|except(?:\s+for)?|excluding|not\s+counting)\s+"
+    r"([^,?.;!]+?)(?=\s*(?:[,?.;!]|$|\s+(?:what|which|who|how|does|do|did|has|have|is|are|was|were)\b))",
+    re.I,
+)
+_LIST = re.compile(
+    r"\b(?:how\s+many|what\s+(?:other|else|are\s+some|kinds?\s+of|types?\s+of|sorts?\s+of)|"
+    r"(?:what|which)\s+(?:\w+\s+)?\w+(?<!\bi)(?<!\bha)(?<!\bwa)(?<!\bdoe)(?<!\bthi)(?<!\bu)s\b|list|"
+    r"besides|other\s+than|apart\s+from|aside\s+from|some\s+of|all\s+the)",
+    re.I,
+)
+_WHEN = re.compile(r"^\s*(?:when\b|how\s+long\s+ago\b|what\s+(?:year|month|date|day|time)\b|in\s+which\s+(?:year|month)\b)", re.I)
+_NAME = re.compile(r"\b[A-Z][a-z][\w'’\-]*")
+_QUESTION_WORDS = frozenset(
+    ["what", "when", "where", "which", "who", "whom", "whose", "why", "how", "does", "do", "did", "is", "are", "was", "were", "has", "have", "had", "can", "could", "would", "should", "will", "may", "might", "besides", "other", "apart", "aside", "except", "name", "list"]
+)
+_TIME_WORDS = re.compile(
+    rf"\b(?:yesterday|today|tonight|tomorrow|ago|last|next|recently|earlier|week(?:end)?s?|month|months|year|years|"
+    rf"monday|tuesday|wednesday|thursday|friday|saturday|sunday|morning|evening|night|{_MONTH}|\d{{4}})\b",
+    re.I,
+)
+_TRAILING_ATTACHMENT = re.compile(r"\s*\[[^\]]*\]\s*$")
+
+
+@dataclass(frozen=True)
+class QueryAnalysis:
+    """The facts :func:`analyze` read from a query."""
+
+    is_list: bool = False
+    """The question asks for several things (its answers spread over episodes)."""
+    excluded: tuple[str, ...] = ()
+    """Words the question excludes ("besides yoga" -> ``("yoga",)``), case-folded."""
+    persons: tuple[str, ...] = ()
+    """Names the question mentions, case-folded."""
+    asks_when: bool = False
+    """The question asks for a time ("when did...", "what year...")."""
+    windows: tuple[tuple[datetime, datetime], ...] = ()
+    """Time windows ``[start, end)`` of the dates the question names (UTC)."""
+
+
+def _month(text: str) -> int:
+    key = text.casefold().rstrip(".")
+    return _MONTHS.get(key) or _MONTHS[key[:3]]
+
+
+def _windows(text: str) -> list[tuple[datetime, datetime]]:
+    out: list[tuple[datetime, datetime]] = []
+    taken: list[tuple[int, int]] = []
+
+    def free(m: re.Match[str]) -> bool:
+        return not any(s < m.end() and m.start() < e for s, e in taken)
+
+    for pattern, order in ((_DAY_MONTH_YEAR, "dmy"), (_MONTH_DAY_YEAR, "mdy")):
+        for m in pattern.finditer(text):
+            if not free(m):
+                continue
+            groups = dict(zip(order, m.groups(), strict=True))
+            try:
+                day = datetime(int(groups["y"]), _month(groups["m"]), int(groups["d"]), tzinfo=UTC)
+            except (ValueError, KeyError):
+                continue
+            taken.append(m.span())
+            out.append((day - timedelta(days=7), day + timedelta(days=8)))
+    for m in _MONTH_YEAR.finditer(text):
+        if not free(m):
+            continue
+        year, month = int(m.group(2)), _month(m.group(1))
+        start = datetime(year, month, 1, tzinfo=UTC)
+        end = datetime(year + (month == 12), month % 12 + 1, 1, tzinfo=UTC)
+        taken.append(m.span())
+        out.append((start - timedelta(days=7), end + timedelta(days=7)))
+    for m in _BARE_YEAR.finditer(text):
+        if free(m):
+            year = int(m.group(1))
+            out.append((datetime(year, 1, 1, tzinfo=UTC), datetime(year + 1, 1, 1, tzinfo=UTC)))
+    return out
+
+
+def analyze(text: str | None) -> QueryAnalysis:
+    """Read a query (see the module docstring); an empty text gives an empty analysis."""
+    if not text or not text.strip():
+        return QueryAnalysis()
+    excluded: dict[str, None] = {}
+    for m in _EXCLUSION.finditer(text):
+        for word in tokens(m.group(1))[:4]:
+            if word not in STOPWORDS and len(word) > 1:
+                excluded.setdefault(word, None)
+    persons: dict[str, None] = {}
+    for m in _NAME.finditer(text):
+        word = m.group(0).rstrip("'’-")
+        if word.casefold().endswith(("'s", "’s")):
+            word = word[:-2]
+        key = word.casefold()
+        if key not in STOPWORDS and key not in _QUESTION_WORDS and key not in _MONTHS:
+            persons.setdefault(key, None)
+    return QueryAnalysis(
+        is_list=bool(_LIST.search(text)),
+        excluded=tuple(excluded),
+        persons=tuple(persons),
+        asks_when=bool(_WHEN.search(text)),
+        windows=tuple(_windows(text)),
+    )
+
+
+def strip_exclusions(text: str) -> str:
+    """``text`` without the phrases it excludes, for the keyword query ("besides yoga, what
+    sports" searches for "what sports": the excluded word would pull in exactly the wrong
+    memories)."""
+    return _EXCLUSION.sub(" ", text)
+
+
+def is_question(content: str) -> bool:
+    """Whether a memory's text is itself a question (its last sentence ends with "?")."""
+    return _TRAILING_ATTACHMENT.sub("", content).rstrip().endswith("?")
+
+
+def mentions_time(content: str) -> bool:
+    """Whether a memory's text says when something happened ("last week", "in May", "2022")."""
+    return bool(_TIME_WORDS.search(content))

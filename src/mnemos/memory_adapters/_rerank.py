@@ -1,0 +1,181 @@
+"""Signals read from the candidates' own text and place in the store, after fusion.
+
+Shared by the native and PostgreSQL adapters: each fetches :class:`Facts` for
+its candidates (one query over at most a few hundred rows) and calls
+:func:`rerank`, then :func:`diversified_page` instead of a plain sort.
+
+With ``q`` the :class:`~mnemos.memory_adapters._query.QueryAnalysis` of the query:
+
+- ``question``: a memory that is itself a question ("Do you have any hobbies?")
+  keeps ``1 - question_penalty`` of its score: it shares the asker's words but
+  rarely holds the answer (its neighbour, the reply, still gets its share);
+- ``exclusion``: a memory holding a word the query excludes ("besides yoga")
+  keeps ``1 - exclusion_penalty`` of its score;
+- ``speaker``: ``+ speaker_weight`` when its speaker (``provenance.agent`` or
+  ``metadata.speaker``) is a person the query names (soft: questions that swap
+  the person on purpose must still find the other's memories);
+- ``time``: ``+ when_weight`` for a memory that says when ("last week", "in
+  May") if the query asks when; ``+ date_weight`` for one written inside a
+  date window the query names;
+- ``episode``: ``+ episode_weight · E/Emax``, where ``E`` is the summed score of
+  the best ``episode_top`` candidates of the memory's episode: a session that
+  is about the question lifts all its turns;
+- diversification (list questions only): the page is chosen greedily, a
+  memory's score multiplied by ``(1 - diversity)`` for each memory of its
+  episode already chosen, so a list's items come from several episodes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+from mnemos.memory_adapters._query import QueryAnalysis, is_question, mentions_time
+from mnemos.memory_adapters._ranking import Candidate, RankingConfig
+from mnemos.memory_adapters._text import tokens
+from mnemos.memory_adapters.base import ScoreReason
+
+__all__ = ["Facts", "diversified_page", "needs_facts", "needs_speaker", "rerank", "uses_query"]
+
+
+@dataclass(frozen=True, slots=True)
+class Facts:
+    """What :func:`rerank` reads of one candidate."""
+
+    content: str
+    episode: str | None
+    created: datetime | None
+    speaker: str | None = None
+
+
+def uses_query(config: RankingConfig) -> bool:
+    """Whether any signal here is on (else the query is not even analysed: the default path)."""
+    return bool(
+        config.question_penalty or config.exclusion_penalty or config.speaker_weight
+        or config.when_weight or config.date_weight or config.episode_weight or config.diversity
+    )
+
+
+def needs_facts(config: RankingConfig, q: QueryAnalysis) -> bool:
+    """Whether any signal of :func:`rerank` can change a score for this query."""
+    return bool(
+        config.question_penalty
+        or (q.excluded and config.exclusion_penalty)
+        or (q.persons and config.speaker_weight)
+        or (q.asks_when and config.when_weight)
+        or (q.windows and config.date_weight)
+        or config.episode_weight
+        or (q.is_list and config.diversity)
+    )
+
+
+def needs_speaker(config: RankingConfig, q: QueryAnalysis) -> bool:
+    """Whether the speakers of the candidates are needed (the query names someone)."""
+    return bool(q.persons and config.speaker_weight)
+
+
+def _excluded(content: str, excluded: tuple[str, ...]) -> str | None:
+    """The first excluded word ``content`` holds (a word or its inflection: "yoga", "painting"/"paint")."""
+    words = tokens(content)
+    for word in excluded:
+        stem = word[: max(4, len(word) - 3)]
+        if any(w == word or (len(word) > 4 and w.startswith(stem)) for w in words):
+            return word
+    return None
+
+
+def _reason(cand: Candidate, signal: str, value: float, contribution: float, detail: str) -> None:
+    cand.reasons.append(ScoreReason(signal=signal, value=value, contribution=contribution, detail=detail))
+
+
+def rerank(
+    cands: Mapping[int, Candidate], facts: Mapping[int, Facts], q: QueryAnalysis, config: RankingConfig
+) -> None:
+    """Apply the signals of the module docstring to the scores of ``cands`` (in place)."""
+    persons = set(q.persons)
+    for rowid, cand in cands.items():
+        fact = facts.get(rowid)
+        if fact is None or cand.score <= 0:
+            continue
+        if config.question_penalty and is_question(fact.content):
+            cut = cand.score * config.question_penalty
+            cand.score -= cut
+            _reason(cand, "question", 1.0, -cut, "the memory is itself a question")
+        if q.excluded and config.exclusion_penalty:
+            word = _excluded(fact.content, q.excluded)
+            if word is not None:
+                cut = cand.score * config.exclusion_penalty
+                cand.score -= cut
+                _reason(cand, "exclusion", 1.0, -cut, f"holds {word!r}, which the query excludes")
+        if persons and config.speaker_weight and fact.speaker and fact.speaker.casefold() in persons:
+            cand.score += config.speaker_weight
+            _reason(cand, "speaker", 1.0, config.speaker_weight, f"said by {fact.speaker}, named in the query")
+        if q.asks_when and config.when_weight and mentions_time(fact.content):
+            cand.score += config.when_weight
+            _reason(cand, "time", 1.0, config.when_weight, "says when, and the query asks when")
+        if (q.windows and config.date_weight and fact.created is not None
+                and any(start <= fact.created < end for start, end in q.windows)):
+            cand.score += config.date_weight
+            _reason(cand, "time", 1.0, config.date_weight, "written in a period the query names")
+    if config.episode_weight:
+        _episodes(cands, facts, config)
+
+
+def _episodes(cands: Mapping[int, Candidate], facts: Mapping[int, Facts], config: RankingConfig) -> None:
+    members: dict[str, list[float]] = {}
+    for rowid, cand in cands.items():
+        fact = facts.get(rowid)
+        if fact is not None and fact.episode is not None and cand.score > 0:
+            members.setdefault(fact.episode, []).append(cand.score)
+    if not members:
+        return
+    top = max(1, config.episode_top)
+    totals = {ep: sum(sorted(scores, reverse=True)[:top]) for ep, scores in members.items()}
+    best = max(totals.values())
+    if best <= 0:
+        return
+    for rowid, cand in cands.items():
+        fact = facts.get(rowid)
+        if fact is None or fact.episode is None or cand.score <= 0:
+            continue
+        value = config.episode_weight * totals[fact.episode] / best
+        cand.score += value
+        _reason(cand, "episode", totals[fact.episode], value, f"episode {fact.episode} matches as a whole")
+
+
+def diversified_page(
+    cands: Mapping[int, Candidate],
+    facts: Mapping[int, Facts],
+    q: QueryAnalysis,
+    config: RankingConfig,
+    offset: int,
+    limit: int,
+) -> list[Candidate]:
+    """The page ``offset``/``limit`` of the candidates with a score, best first; for a list
+    question the page is chosen greedily across episodes (see the module docstring)."""
+    kept = sorted((c for c in cands.values() if c.score > 0), key=lambda c: (-c.score, c.rowid))
+    if not (q.is_list and config.diversity) or not kept:
+        return kept[offset : offset + limit]
+    keep = 1.0 - config.diversity
+    want = offset + limit
+    chosen: list[Candidate] = []
+    used: dict[str, int] = {}
+    pool = kept[: max(4 * want, want + 50)]
+    rest = kept[len(pool) :]
+    while pool and len(chosen) < want:
+        best_i, best_value = 0, float("-inf")
+        for i, cand in enumerate(pool):
+            fact = facts.get(cand.rowid)
+            value = cand.score * keep ** used.get(fact.episode, 0) if fact and fact.episode else cand.score
+            if value > best_value:
+                best_i, best_value = i, value
+            if cand.score <= best_value:  # sorted: no later one can do better
+                break
+        cand = pool.pop(best_i)
+        fact = facts.get(cand.rowid)
+        if fact is not None and fact.episode is not None:
+            used[fact.episode] = used.get(fact.episode, 0) + 1
+        chosen.append(cand)
+    chosen += rest
+    return chosen[offset : offset + limit]

@@ -1,0 +1,161 @@
+"""The ranking signals read from the query and the candidates (``_query``, ``_rerank``).
+
+Each test builds a small real native store (SQLite, the built-in hashing
+embedder), shows the signal changes the order the way it should with the
+default settings, and that the same search with that one signal turned off
+ranks the other way, so the test fails without the signal.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from mnemos.memory_adapters._query import analyze, is_question, mentions_time, strip_exclusions
+from mnemos.memory_adapters.base import ScoredMemory
+from mnemos.memory_adapters.native import NativeMemoryAdapter, RankingConfig
+
+NS = ("t",)
+DEFAULT = RankingConfig()
+
+
+def texts(hits: list[ScoredMemory]) -> list[str]:
+    return [h.record.content for h in hits]
+
+
+@pytest.fixture
+def store(tmp_path: Path):  # type: ignore[no-untyped-def]
+    s = NativeMemoryAdapter(tmp_path / "m.db", embedder="hashing:256")
+    yield s
+    s.close()
+
+
+# -- reading the query ------------------------------------------------------------------------
+
+
+def test_analyze_reads_lists_exclusions_people_and_dates() -> None:
+    q = analyze("Besides yoga, what other activities does Caroline enjoy?")
+    assert q.is_list and q.excluded == ("yoga",) and q.persons == ("caroline",)
+    assert not analyze("What is Caroline's job?").is_list
+    assert analyze("How many pets does Jon have?").is_list
+    assert analyze("When did Jon move to Paris?").asks_when
+    assert not analyze("Why did Jon move to Paris?").asks_when
+    (start, end), = analyze("What did Jon do on 7 May 2023?").windows
+    assert start < datetime(2023, 5, 7, tzinfo=UTC) < end and end - start < timedelta(days=20)
+    (start, end), = analyze("What happened in June 2022?").windows
+    assert start.month in (5, 6) and end.month in (7, 7)
+    assert analyze("").windows == () and analyze(None).persons == ()
+    assert "yoga" not in strip_exclusions("Besides yoga, what sports does she play?")
+
+
+def test_question_and_time_shapes_of_memory_text() -> None:
+    assert is_question("Caroline: Do you have any hobbies?")
+    assert is_question("Mel: Did you see it? [shared an image: a dog]")
+    assert not is_question("Mel: I paint. Do you?  Anyway, I love it.")
+    assert mentions_time("we went there last week") and mentions_time("back in May")
+    assert not mentions_time("I love painting")
+
+
+# -- each signal in the store --------------------------------------------------------------------
+
+
+def test_a_memory_that_is_itself_a_question_is_demoted(store: NativeMemoryAdapter) -> None:
+    question = "What hobbies? Hobbies?"
+    answer = "I love pottery and hiking, those are my hobbies these days"
+    store.add(question, namespace=NS, metadata={"session": 1})
+    store.add(answer, namespace=NS, metadata={"session": 2})
+    off = replace(DEFAULT, question_penalty=0.0, neighbour_weight=0)
+    on = replace(DEFAULT, question_penalty=0.5, neighbour_weight=0)
+    assert texts(store.search("what hobbies", namespace=NS, ranking=off))[0] == question
+    hits = store.search("what hobbies", namespace=NS, ranking=on)
+    assert texts(hits)[0] == answer
+    assert any(r.signal == "question" and r.contribution < 0 for r in hits[1].reasons)
+
+
+def test_excluded_words_neither_search_nor_rank(store: NativeMemoryAdapter) -> None:
+    store.add("I love yoga, yoga every morning, yoga is my sport", namespace=NS, metadata={"session": 1})
+    store.add("I took up kayaking, a great sport", namespace=NS, metadata={"session": 2})
+    query = "Besides yoga, what sport does she do?"
+    off = replace(DEFAULT, exclusion_penalty=0.0, neighbour_weight=0)
+    on = replace(DEFAULT, exclusion_penalty=0.5, neighbour_weight=0)
+    assert texts(store.search(query, namespace=NS, ranking=off))[0].startswith("I love yoga")
+    assert texts(store.search(query, namespace=NS, ranking=on))[0].startswith("I took up kayaking")
+
+
+def test_the_named_persons_own_memories_rank_first_softly(store: NativeMemoryAdapter) -> None:
+    jon = store.add("I adopted a puppy named Rex", namespace=NS, provenance={"agent": "Jon"},
+                    metadata={"session": 1})
+    gina = store.add("I adopted a dog named Rex", namespace=NS, provenance={"agent": "Gina"},
+                     metadata={"session": 2})
+    query = "What dog did Jon adopt?"
+    off = replace(DEFAULT, speaker_weight=0.0, neighbour_weight=0)
+    on = replace(DEFAULT, speaker_weight=0.3, neighbour_weight=0)
+    # Gina's memory matches the words better
+    assert next(h.record.id for h in store.search(query, namespace=NS, ranking=off)) == gina.id
+    hits = store.search(query, namespace=NS, ranking=on)
+    assert [h.record.id for h in hits] == [jon.id, gina.id]  # soft: the other one is still found
+
+
+def test_when_questions_prefer_memories_that_say_when(store: NativeMemoryAdapter) -> None:
+    store.add("The charity race was for mental health", namespace=NS, metadata={"session": 1})
+    store.add("I ran the charity race last Saturday", namespace=NS, metadata={"session": 2})
+    query = "When did Mel run the charity race for mental health?"
+    off = replace(DEFAULT, when_weight=0.0, neighbour_weight=0)
+    on = replace(DEFAULT, when_weight=0.3, neighbour_weight=0)
+    assert texts(store.search(query, namespace=NS, ranking=off))[0].startswith("The charity race")
+    assert texts(store.search(query, namespace=NS, ranking=on))[0].startswith("I ran")
+
+
+def test_a_date_in_the_query_selects_memories_of_that_period(store: NativeMemoryAdapter) -> None:
+    may = datetime(2023, 5, 8, tzinfo=UTC)
+    store.add("We went camping by the lake", namespace=NS, created_at=may - timedelta(days=200),
+              metadata={"session": 1})
+    store.add("We went camping in the forest", namespace=NS, created_at=may, metadata={"session": 2})
+    query = "Where did they go camping on 7 May 2023?"
+    off = replace(DEFAULT, date_weight=0.0, neighbour_weight=0, recency_weight=0)
+    on = replace(DEFAULT, date_weight=0.3, neighbour_weight=0, recency_weight=0)
+    assert texts(store.search(query, namespace=NS, ranking=off))[0].endswith("lake")
+    hits = store.search(query, namespace=NS, ranking=on)
+    assert texts(hits)[0].endswith("forest")
+    assert any(r.signal == "time" for r in hits[0].reasons)
+
+
+def test_an_episode_that_matches_as_a_whole_lifts_its_memories(store: NativeMemoryAdapter) -> None:
+    # session 1 talks about the trip in several turns; session 2 mentions "trip" once
+    store.add("Planning the trip to Rome", namespace=NS, metadata={"session": 1})
+    store.add("The Rome trip flights are booked", namespace=NS, metadata={"session": 1})
+    target = store.add("Packed sunscreen, towels, two hats and some snacks", namespace=NS, metadata={"session": 1})
+    store.add("a trip", namespace=NS, metadata={"session": 2})
+    other = store.add("Packed sunscreen", namespace=NS, metadata={"session": 2})
+    query = "Rome trip sunscreen"
+    off = replace(DEFAULT, episode_weight=0.0, neighbour_weight=0)
+    on = replace(DEFAULT, episode_weight=0.3, neighbour_weight=0)
+
+    def order(config: RankingConfig) -> list[str]:
+        return [h.record.id for h in store.search(query, namespace=NS, limit=5, ranking=config)]
+
+    assert order(off).index(other.id) < order(off).index(target.id)
+    assert order(on).index(target.id) < order(on).index(other.id)
+
+
+def test_list_questions_spread_the_page_over_episodes(store: NativeMemoryAdapter) -> None:
+    for i in range(4):
+        store.add(f"painting class again, painting number {i}", namespace=NS, metadata={"session": 1})
+    kayak = store.add("went kayaking, a favourite painting trip", namespace=NS, metadata={"session": 2})
+    query = "What activities does she do besides work, painting?"  # a list question
+    off = replace(DEFAULT, diversity=0.0, neighbour_weight=0, episode_weight=0)
+    on = replace(DEFAULT, diversity=0.6, neighbour_weight=0, episode_weight=0)
+    assert kayak.id not in [h.record.id for h in store.search(query, namespace=NS, limit=2, ranking=off)]
+    assert kayak.id in [h.record.id for h in store.search(query, namespace=NS, limit=2, ranking=on)]
+
+
+def test_the_ranking_signals_example_in_the_docs_runs() -> None:
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "adapters.md").read_text(encoding="utf-8")
+    section = doc[doc.index("## Ranking signals read from the question"):]
+    block = re.search(r"```python\n(.*?)```", section, re.S)
+    assert block is not None
+    exec(compile(block.group(1), "docs/adapters.md", "exec"), {})
