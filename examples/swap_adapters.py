@@ -1,4 +1,4 @@
-"""One agent graph, four memory adapters: only the adapter line changes.
+"""One agent graph, three memory adapters: only the adapter line changes.
 
 The same one-node graph (an assistant with long-term memory, on the offline
 model) runs once per adapter. In a first conversation thread the user says
@@ -6,9 +6,13 @@ something about themselves; in a second, fresh thread they ask about it. The
 answer can only come from long-term memory, and it is the same every time:
 
     native   SQLite file (FTS5 + vectors)
-    memgpt   MemGPT's core / recall / archival tiers over the native store
     mem0     mem0's open-source Memory with embedded Qdrant on disk
     zep      a Zep server; here the HTTP stand-in from the tests (no Zep runs offline)
+
+The MemGPT adapter is not in the list: it is MemGPT's memory (core blocks,
+recall, archival) and goes with ``MemGPTAgent``, which puts the core blocks in
+the prompt and gives the model the memory functions; a plain ``Agent`` refuses
+it rather than use it as a plain store. See ``examples/memgpt_autogen_groupchat.py``.
 
     python examples/swap_adapters.py
 
@@ -29,7 +33,6 @@ from mnemos.agents import Agent
 from mnemos.graphs import GraphBuilder
 from mnemos.memory_adapters.base import BaseMemoryAdapter
 from mnemos.memory_adapters.mem0 import Mem0MemoryAdapter
-from mnemos.memory_adapters.memgpt import MemGPTMemoryAdapter
 from mnemos.memory_adapters.native import NativeMemoryAdapter
 from mnemos.memory_adapters.zep import ZepMemoryAdapter
 
@@ -62,13 +65,12 @@ def main() -> dict[str, str]:
         os.environ.setdefault("MNEMOS_HOME", str(home / "mnemos-home"))
         adapters: dict[str, Callable[[], BaseMemoryAdapter]] = {
             "native": lambda: NativeMemoryAdapter(home / "native.db"),
-            "memgpt": lambda: MemGPTMemoryAdapter(home / "memgpt.db"),
             "mem0": lambda: Mem0MemoryAdapter(home / "mem0"),
             "zep": lambda: ZepMemoryAdapter(zep_server.url, api_key=zep_server.api_key),
         }
         answers: dict[str, str] = {}
         for name, open_adapter in adapters.items():
-            memory = open_adapter()  # <- the only line that differs between the four runs
+            memory = open_adapter()  # <- the only line that differs between the three runs
             try:
                 answers[name] = run_assistant(memory)
             finally:

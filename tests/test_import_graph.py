@@ -16,14 +16,8 @@ import mnemos
 
 PACKAGE = Path(mnemos.__file__).resolve().parent
 
-# The MemGPT memory modules still hold the MemGPT agent loop; their circle goes when the
-# loop moves to agents/. Nothing else may join it.
-PENDING = frozenset({
-    "mnemos.memory_adapters.memgpt",
-    "mnemos.memory_adapters._memgpt_agent",
-    "mnemos.memory_adapters._memgpt_context",
-    "mnemos.memory_adapters._memgpt_tools",
-})
+PENDING: frozenset[str] = frozenset()
+"""Modules allowed in a circle for now: none."""
 LAYERS = ["mnemos.cli", "mnemos._cli", "mnemos.ui", "mnemos.tools", "mnemos.graphs", "mnemos.agents", "mnemos.memory_adapters"]
 """Top to bottom; a module may import from its own layer and the layers below it."""
 

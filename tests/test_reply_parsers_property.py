@@ -28,8 +28,9 @@ from mnemos.agents import Agent, MemoryPolicy, ScriptedChatModel, structured_cal
 from mnemos.agents._extract import FactList, extract_facts, grounded_facts
 from mnemos.agents._lexical import content_words
 from mnemos.agents.llamacpp import _parse_structured
+from mnemos.agents.memgpt import MemGPTAgent
 from mnemos.exceptions import ModelOutputError
-from mnemos.memory_adapters.memgpt import MemGPTAgent, MemGPTMemoryAdapter
+from mnemos.memory_adapters.memgpt import MemGPTMemoryAdapter
 from mnemos.memory_adapters.native import NativeMemoryAdapter
 
 EXAMPLES = 1000

@@ -21,6 +21,7 @@ from mnemos.memory_adapters import (
 
 if TYPE_CHECKING:
     from mnemos.agents import Agent, MemoryPolicy, OfflineChatModel, resolve_model
+    from mnemos.agents.memgpt import MemGPTAgent
     from mnemos.graphs import GraphBuilder, sqlite_checkpointer
     from mnemos.graphs.groupchat import GroupChat
     from mnemos.memory_adapters.native import NativeMemoryAdapter
@@ -35,6 +36,7 @@ _LAZY = {
     "MemoryPolicy": "mnemos.agents",
     "OfflineChatModel": "mnemos.agents",
     "resolve_model": "mnemos.agents",
+    "MemGPTAgent": "mnemos.agents.memgpt",
     "GraphBuilder": "mnemos.graphs",
     "sqlite_checkpointer": "mnemos.graphs",
     "GroupChat": "mnemos.graphs.groupchat",
@@ -51,6 +53,7 @@ __all__ = [
     "Capability",
     "GraphBuilder",
     "GroupChat",
+    "MemGPTAgent",
     "MemoryKind",
     "MemoryPolicy",
     "MemoryRecord",

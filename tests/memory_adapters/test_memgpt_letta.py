@@ -19,6 +19,7 @@ from langchain_core.messages import AIMessage
 from letta_client import Letta
 from letta_standin import LettaStandIn
 
+from mnemos.agents.memgpt import MemGPTAgent
 from mnemos.agents.scripted import ScriptedChatModel
 from mnemos.exceptions import (
     CapabilityNotSupportedError,
@@ -30,7 +31,7 @@ from mnemos.memory_adapters._letta import LettaBackend, LettaError
 from mnemos.memory_adapters.base import BaseMemoryAdapter, Capability, MemoryKind, utcnow
 from mnemos.memory_adapters.conformance import ProcessOpener, sqlite_integrity_check
 from mnemos.memory_adapters.conformance.suite import AdapterConformance
-from mnemos.memory_adapters.memgpt import MemGPTAgent, MemGPTMemoryAdapter, memgpt_tools
+from mnemos.memory_adapters.memgpt import MemGPTMemoryAdapter, memgpt_tools
 
 Clock = Callable[[], datetime]
 NS = ("agents", "ada")

@@ -66,7 +66,7 @@ async def test_stdio_every_tool_and_bad_arguments(db_path: Path, tmp_path: Path,
         assert session_out["finished"] and session_out["rehearsal"] is True
         assert any(i["status"] == "accepted" for i in session_out["ideas"])
         templates = {t.uriTemplate for t in (await session.list_resource_templates()).resourceTemplates}
-        assert templates == {"memory://{id}", "graph://{name}/mermaid"}
+        assert templates == {"memory://{id}", "memory://namespace/{namespace}", "graph://{name}/mermaid"}
         resource = await session.read_resource(f"memory://{memory_id}")
         assert json.loads(resource.contents[0].text)["metadata"] == {"owner": "ops"}
         mermaid = (await session.read_resource("graph://echo/mermaid")).contents[0].text

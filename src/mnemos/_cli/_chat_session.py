@@ -32,10 +32,16 @@ from langchain_core.messages import (
 )
 
 from mnemos.agents.context import RecalledMemory, attribute, memory_confidence
+from mnemos.agents.memgpt import (
+    MEMORY_PRESSURE_WARNING,
+    MemGPTAgent,
+    decode_message,
+    encode_message,
+)
 from mnemos.exceptions import UsageError
 from mnemos.memory_adapters.base import MemoryKind, MemoryRecord, ScoredMemory
 from mnemos.memory_adapters.consolidation import reinforce
-from mnemos.memory_adapters.memgpt import MEMORY_PRESSURE_WARNING, MemGPTAgent, MemGPTMemoryAdapter
+from mnemos.memory_adapters.memgpt import MemGPTMemoryAdapter
 
 __all__ = ["HEARTBEAT_MESSAGE", "ChatSession", "StepResult"]
 
@@ -113,6 +119,7 @@ class ChatSession:
         self.agent = MemGPTAgent(
             model, memory, namespace=self.namespace, persona=persona, human=human,
             context_window=context_window, summarizer=summarizer,  # type: ignore[arg-type]
+            persist=False,  # the session keeps its own checkpoint (/save, and on exit)
         )
         self._bound = self.agent._model
         self._undo: list[_Undo] = []
@@ -278,7 +285,7 @@ class ChatSession:
         state = {
             "summary": context.summary,
             "evicted_total": context.evicted_total,
-            "queue": [_encode(m) for m in context.queue],
+            "queue": [encode_message(m) for m in context.queue],
         }
         content = json.dumps(state, ensure_ascii=False)
         existing = self._checkpoint()
@@ -300,7 +307,7 @@ class ChatSession:
             state = json.loads(saved.content)
             context.summary = state.get("summary")
             context.evicted_total = int(state.get("evicted_total", 0))
-            context.queue = [_decode(m) for m in state.get("queue", [])]
+            context.queue = [decode_message(m) for m in state.get("queue", [])]
             # messages logged after the checkpoint (a run that ended without saving)
             logged = [r for r in self._messages(limit=None) if r.created_at > saved.updated_at]
         else:
@@ -326,24 +333,3 @@ class ChatSession:
         for message in self.agent.context.queue:
             if isinstance(message, (HumanMessage, AIMessage)) and message.text.strip():
                 yield ("user" if isinstance(message, HumanMessage) else "assistant", message.text)
-
-
-def _encode(message: BaseMessage) -> dict[str, Any]:
-    data: dict[str, Any] = {"type": message.type, "content": message.text, "name": message.name}
-    if isinstance(message, AIMessage) and message.tool_calls:
-        data["tool_calls"] = [{"name": c["name"], "args": c["args"], "id": c["id"]} for c in message.tool_calls]
-    if isinstance(message, ToolMessage):
-        data["tool_call_id"] = message.tool_call_id
-    return data
-
-
-def _decode(data: dict[str, Any]) -> BaseMessage:
-    kind, content, name = data.get("type"), str(data.get("content", "")), data.get("name")
-    if kind == "ai":
-        return AIMessage(content=content, name=name, tool_calls=[
-            {"name": c["name"], "args": c["args"], "id": c.get("id"), "type": "tool_call"}
-            for c in data.get("tool_calls", [])
-        ])
-    if kind == "tool":
-        return ToolMessage(content=content, tool_call_id=str(data.get("tool_call_id", "")), name=name)
-    return HumanMessage(content=content, name=name)

@@ -12,6 +12,7 @@ from mnemos.agents.context import (
     interleave_ends,
 )
 from mnemos.agents.llamacpp import LlamaCppChatModel, local_model_available, local_model_path
+from mnemos.agents.memgpt import MemGPTAgent
 from mnemos.agents.models import PROVIDER_KEY_ENV, offline_fallback_notice, resolve_model
 from mnemos.agents.offline import OfflineChatModel
 from mnemos.agents.policy import MemoryPolicy, RecallSettings
@@ -27,6 +28,7 @@ __all__ = [
     "AgentRequest",
     "AssembledContext",
     "LlamaCppChatModel",
+    "MemGPTAgent",
     "MemoryPolicy",
     "OfflineChatModel",
     "ProceduralMemory",

@@ -125,6 +125,7 @@ from mnemos.agents.tool_limits import ToolLimits
 from mnemos.exceptions import UsageError
 from mnemos.memory_adapters import BaseMemoryAdapter, MemoryKind, Namespace, Provenance
 from mnemos.memory_adapters.consolidation import reinforce
+from mnemos.memory_adapters.memgpt import MemGPTMemoryAdapter
 
 __all__ = ["Agent", "AgentRequest", "RunIdentity"]
 
@@ -193,6 +194,9 @@ class Agent(Runnable[Any, "dict[str, Any] | Command"]):
             raise UsageError(f"policy is a MemoryPolicy, not {type(self.policy).__name__}")
         if self.memory is not None and not isinstance(self.memory, BaseMemoryAdapter):
             raise UsageError(f"memory is a memory adapter, not {type(self.memory).__name__}")
+        if isinstance(self.memory, MemGPTMemoryAdapter):  # here it would be a plain store, silently not MemGPT
+            raise UsageError("a MemGPTMemoryAdapter is MemGPT's memory: use it with mnemos.agents.memgpt.MemGPTAgent "
+                             "(core blocks in the prompt, the memory functions); a plain Agent has neither")
         if isinstance(self.max_steps, bool) or not isinstance(self.max_steps, int) or self.max_steps < 1:
             raise UsageError(f"max_steps is a positive integer, got {self.max_steps!r}")
         if not isinstance(self.tool_limits, ToolLimits):

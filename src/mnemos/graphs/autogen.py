@@ -11,8 +11,9 @@ Needs the ``autogen`` extra (``pip install "mnemos[autogen]"``, which brings
 - :func:`chat_client` — a LangChain chat model (any ``"provider:model"`` spec,
   or the offline model) as an AutoGen ``ChatCompletionClient``, so model calls
   inside AutoGen go through the mnemos model configuration.
-- :func:`autogen_agent` — a mnemos :class:`~mnemos.agents.Agent` as an AutoGen
-  ``BaseChatAgent`` that joins ``RoundRobinGroupChat`` or ``SelectorGroupChat``.
+- :func:`autogen_agent` — a mnemos :class:`~mnemos.agents.Agent` or
+  :class:`~mnemos.agents.memgpt.MemGPTAgent` as an AutoGen ``BaseChatAgent``
+  that joins ``RoundRobinGroupChat`` or ``SelectorGroupChat``.
 - :func:`autogen_team_node` — an AutoGen team as a node of a LangGraph graph.
 - :func:`run_brainstorm_on_autogen` — a :class:`~mnemos.graphs.groupchat.GroupChat`
   brainstorm run by AutoGen's ``SelectorGroupChat``, with mnemos memory.
@@ -28,6 +29,7 @@ from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.runnables import RunnableLambda
 
 from mnemos.agents import Agent, resolve_model
+from mnemos.agents.memgpt import MemGPTAgent
 from mnemos.exceptions import MissingExtraError, UsageError
 from mnemos.graphs._autogen_common import TEAM_LOOP, run_sync, safe_name
 from mnemos.memory_adapters import BaseMemoryAdapter, MemoryKind
@@ -102,7 +104,8 @@ def chat_client(model: str | BaseChatModel | None = None, *, token_limit: int = 
 
 
 def autogen_agent(
-    agent: Agent, *, thread_id: str = "autogen", user_id: str = "default", task: bool = True, recent: int = 3
+    agent: Agent | MemGPTAgent, *, thread_id: str = "autogen", user_id: str = "default", task: bool = True,
+    recent: int = 3,
 ) -> Any:
     """A mnemos agent as an AutoGen ``BaseChatAgent`` (it recalls and writes its own memory).
 
@@ -114,8 +117,19 @@ def autogen_agent(
     task needs (``task=False, recent=1``: the latest message only). This sets
     the ``query`` of the agent's policy (:class:`~mnemos.agents.RecallQuery`)
     for the team member; the ``agent`` passed in is left as it is.
+
+    A :class:`~mnemos.agents.memgpt.MemGPTAgent` keeps its memory in its own
+    namespace and searches it with its memory functions (``thread_id``,
+    ``user_id``, ``task`` and ``recent`` do not apply); its
+    ``save_state``/``load_state`` carry its in-context queue, summary and heartbeats.
     """
     require_autogen("a mnemos agent in AutoGen")
+    if isinstance(agent, MemGPTAgent):
+        from mnemos.graphs._memgpt_autogen import MemGPTChatAgent
+
+        return MemGPTChatAgent(agent)
+    if not isinstance(agent, Agent):
+        raise UsageError(f"autogen_agent takes an Agent or a MemGPTAgent, not {type(agent).__name__}")
     from mnemos.agents import RecallQuery
     from mnemos.graphs._autogen_bridge import MnemosChatAgent
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, time
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal, Protocol
 
 from langchain_core.tools import BaseTool, StructuredTool
 from pydantic import BaseModel, Field, create_model
@@ -18,10 +18,35 @@ from pydantic import BaseModel, Field, create_model
 from mnemos.exceptions import UsageError
 from mnemos.memory_adapters.base import MemoryRecord, ScoredMemory
 
-if TYPE_CHECKING:
-    from mnemos.memory_adapters.memgpt import MemGPTMemoryAdapter
+__all__ = ["HEARTBEAT_DESCRIPTION", "MemGPTStorage", "memgpt_tools", "send_message_tool"]
 
-__all__ = ["HEARTBEAT_DESCRIPTION", "memgpt_tools", "send_message_tool"]
+
+class _Block(Protocol):
+    @property
+    def value(self) -> str: ...
+    @property
+    def limit(self) -> int: ...
+
+
+class MemGPTStorage(Protocol):
+    """What the memory functions need of the storage: the memory operations of
+    :class:`~mnemos.memory_adapters.memgpt.MemGPTMemoryAdapter` (a protocol, so that
+    the adapter module can build the tools without this module importing it back)."""
+
+    def core_memory_append(self, namespace: Sequence[str], label: str, content: str) -> _Block: ...
+    def core_memory_replace(
+        self, namespace: Sequence[str], label: str, old_content: str, new_content: str
+    ) -> _Block: ...
+    def archival_memory_insert(self, namespace: Sequence[str], content: str) -> MemoryRecord: ...
+    def archival_memory_search(
+        self, namespace: Sequence[str], query: str, *, page: int = 0, page_size: int = 5
+    ) -> list[ScoredMemory]: ...
+    def conversation_search(
+        self, namespace: Sequence[str], query: str, *, page: int = 0, page_size: int = 5
+    ) -> list[ScoredMemory]: ...
+    def conversation_search_date(
+        self, namespace: Sequence[str], start: datetime, end: datetime, *, page: int = 0, page_size: int = 5
+    ) -> list[MemoryRecord]: ...
 
 HEARTBEAT_DESCRIPTION = (
     "Request an immediate heartbeat after function execution. Set to true if you want "
@@ -71,7 +96,8 @@ class _Send(BaseModel):
 def send_message_tool() -> BaseTool:
     """MemGPT's ``send_message``: the agent speaks to the user through a function call.
 
-    Used when every reply must be a function call (``MemGPTAgent(always_call=True)``);
+    Used when every reply must be a function call (``MemGPTAgent(always_call=True)``, in
+    :mod:`mnemos.agents.memgpt`);
     the call ends the agent's turn and its ``message`` is the reply.
     """
 
@@ -98,7 +124,7 @@ def _with_labels(schema: type[BaseModel], labels: Sequence[str]) -> type[BaseMod
 
 
 def memgpt_tools(
-    memory: MemGPTMemoryAdapter, namespace: Sequence[str], *, page_size: int = 5,
+    memory: MemGPTStorage, namespace: Sequence[str], *, page_size: int = 5,
     labels: Sequence[str] = (),
 ) -> list[BaseTool]:
     """The memory tools of a MemGPT agent whose memory lives at ``namespace``.

@@ -20,9 +20,16 @@ archival memory        ``semantic``       one record per passage,
 All three live in the agent's namespace. Storage goes to the native SQLite
 adapter by default (any other adapter can be passed as ``backend``), so the
 adapter declares its backend's capabilities (less the native entity graph,
-whose API it does not expose) and the conformance suite runs on it unchanged. The virtual context (memory-pressure warning, eviction with a
-recursive summary) and the agent loop with its memory tools are in
-:class:`MemGPTAgent`.
+whose API it does not expose) and the conformance suite runs on it unchanged.
+MemGPT's memory functions over this storage are :func:`memgpt_tools`.
+
+The agent that uses them (the virtual context with its memory-pressure warning
+and eviction under a recursive summary, and the loop with heartbeats) is
+:class:`mnemos.agents.memgpt.MemGPTAgent`: an agent loop belongs to the agents
+layer, which depends on this one and not the other way round. It used to live
+here; the old names (``MemGPTAgent``, ``VirtualContext``, ``ContextEvent``,
+``MEMORY_PRESSURE_WARNING``, ``extractive_summarizer``, ``model_summarizer``)
+now raise an ``ImportError`` that names their new home.
 
 The original ``pymemgpt`` package cannot be installed beside this stack, so
 this is a re-implementation of the paper's design, not a wrapper. With a
@@ -45,15 +52,7 @@ from typing import Any, ClassVar
 from urllib.parse import urlparse
 
 from mnemos.exceptions import ConfigurationError, InvalidRecordError, UsageError
-from mnemos.memory_adapters._memgpt_agent import MemGPTAgent
-from mnemos.memory_adapters._memgpt_context import (
-    MEMORY_PRESSURE_WARNING,
-    ContextEvent,
-    VirtualContext,
-    extractive_summarizer,
-    model_summarizer,
-)
-from mnemos.memory_adapters._memgpt_tools import memgpt_tools
+from mnemos.memory_adapters._memgpt_tools import memgpt_tools, send_message_tool
 from mnemos.memory_adapters._namespace import Namespace
 from mnemos.memory_adapters._url import embedded_path, query_params
 from mnemos.memory_adapters.base import (
@@ -68,16 +67,26 @@ from mnemos.memory_adapters.base import (
 
 __all__ = [
     "DEFAULT_BLOCK_LIMIT",
-    "MEMORY_PRESSURE_WARNING",
-    "ContextEvent",
     "CoreBlock",
-    "MemGPTAgent",
     "MemGPTMemoryAdapter",
-    "VirtualContext",
-    "extractive_summarizer",
     "memgpt_tools",
-    "model_summarizer",
+    "send_message_tool",
 ]
+
+_MOVED = frozenset({
+    "MEMORY_PRESSURE_WARNING", "ContextEvent", "MemGPTAgent", "VirtualContext",
+    "extractive_summarizer", "model_summarizer",
+})
+
+
+def __getattr__(name: str) -> object:
+    # The agent loop moved up a layer; importing it from here would be an upward import.
+    if name in _MOVED:
+        raise ImportError(
+            f"{name} moved to mnemos.agents.memgpt (the MemGPT agent loop lives in the agents layer): "
+            f"from mnemos.agents.memgpt import {name}"
+        )
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 DEFAULT_BLOCK_LIMIT = 2000
 """Characters a core block holds unless told otherwise (MemGPT's default)."""
@@ -398,12 +407,18 @@ class MemGPTMemoryAdapter(BaseMemoryAdapter):
     def archival_memory_insert(
         self, namespace: Sequence[str], content: str, *, metadata: Mapping[str, Any] | None = None
     ) -> MemoryRecord:
-        """Store a passage in archival memory."""
+        """Store a passage in archival memory.
+
+        Not deduplicated: the store's deduplication compares content across kinds,
+        so a passage that repeats a message of the conversation would come back as
+        that message (and not be in archival memory). MemGPT keeps every insert.
+        """
         return self.add(
             content,
             namespace=namespace,
             kind=MemoryKind.SEMANTIC,
             metadata={**(metadata or {}), "memgpt": _PASSAGE},
+            dedup=False,
         )
 
     def archival_memory_search(

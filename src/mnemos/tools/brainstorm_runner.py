@@ -12,6 +12,7 @@ persona set.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -99,10 +100,13 @@ def run_brainstorm(
     principal: str | None = None,
     model: str | BaseChatModel | None = None,
     checkpoint_path: str | Path,
+    on_update: Callable[[str, dict[str, Any]], None] | None = None,
 ) -> BrainstormRunOut:
     """Run a brainstorm on ``topic`` (or continue the one of ``thread_id``) with ``memory``.
 
-    Bad arguments are a :class:`~mnemos.exceptions.UsageError` or
+    ``on_update(node, update)`` sees every step of the session (the MCP server
+    turns them into progress notifications). Bad arguments are a
+    :class:`~mnemos.exceptions.UsageError` or
     :class:`~mnemos.exceptions.ConfigurationError` before anything is stored.
     """
     from mnemos.graphs.brainstorm import brainstorm_chat, run_session
@@ -119,7 +123,7 @@ def run_brainstorm(
     if "://" not in str(checkpoint_path):
         Path(checkpoint_path).parent.mkdir(parents=True, exist_ok=True)
     result = run_session(chat, None if resume else topic, thread_id=stored_thread, user_id=principal or "default",
-                         checkpoints=str(checkpoint_path), resume=resume)
+                         checkpoints=str(checkpoint_path), resume=resume, on_update=on_update)
     recalled: dict[str, Any] = result.recalled
     return BrainstormRunOut(
         thread_id=thread,

@@ -16,7 +16,7 @@ argument.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -176,6 +176,7 @@ class GraphRegistry:
         resume: Any = None,
         principal: str | None = None,
         memory: BaseMemoryAdapter | None = None,
+        on_step: Callable[[str], Awaitable[None]] | None = None,
     ) -> GraphRunOut:
         """Run graph ``name`` on ``thread_id`` with its checkpointer; return the final state.
 
@@ -185,6 +186,7 @@ class GraphRegistry:
         ``Command(resume=...)``). Thread ids are kept apart per principal
         (:func:`principal_thread_key`): two principals using the same thread
         id never share it; the principal is also the run's ``user_id``.
+        ``on_step(node)`` is awaited after each node's step (for progress).
         """
         from langgraph.types import Command
 
@@ -230,7 +232,12 @@ class GraphRegistry:
             )
             if resume is not None and not (await runnable.aget_state(config)).next:
                 raise UsageError(f"thread {thread_id!r} of graph {name!r} is not waiting at an interrupt")
-            await runnable.ainvoke(state, config)
+            if on_step is None:
+                await runnable.ainvoke(state, config)
+            else:
+                async for chunk in runnable.astream(state, config, stream_mode="updates"):
+                    for node in chunk:
+                        await on_step(str(node))
             snapshot = await runnable.aget_state(config)
         values = snapshot.values if isinstance(snapshot.values, Mapping) else {}
         return GraphRunOut(

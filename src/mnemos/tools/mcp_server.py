@@ -2,14 +2,21 @@
 
 :func:`build_server` returns a FastMCP server (the official ``mcp`` SDK) with
 
-- tools ``memory_add``, ``memory_search``, ``memory_get``, ``memory_update``,
+- tools ``memory_add``, ``memory_add_many``, ``memory_search``, ``memory_list``
+  (both paged with a cursor), ``memory_get``, ``memory_update``,
   ``memory_delete``, ``memory_erase``, ``memory_list_namespaces``;
+- the knowledge-graph tools of the reference MCP memory server
+  (:mod:`mnemos.tools.knowledge_graph`);
 - ``graph_run`` (run a registered graph on a thread), when graphs are registered;
 - ``brainstorm_run`` (a group of persona agents brainstorms a topic and
   remembers it, in the caller's memory, with the server's model);
 - every tool of the :class:`~mnemos.tools.registry.ToolRegistry`;
 - resources ``memory://{id}`` (a memory record as JSON) and
-  ``graph://{name}/mermaid`` (a graph's Mermaid diagram).
+  ``graph://{name}/mermaid`` (a graph's Mermaid diagram), and those of
+  :mod:`mnemos.tools._mcp_resources`;
+- prompts (:mod:`mnemos.tools._mcp_prompts`), and logging, subscriptions,
+  completions, progress and the specification's error codes
+  (:mod:`mnemos.tools._mcp_protocol`).
 
 Every call is made for a *principal*. Each principal's memory lives under
 ``("principals", <principal>)`` and every memory operation goes through that
@@ -29,14 +36,15 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, TypeVar
 
 from mcp.server.fastmcp import Context, FastMCP
 from mcp.server.fastmcp.exceptions import ToolError
-from mcp.types import ToolAnnotations
-from pydantic import Field, ValidationError
+from mcp.server.lowlevel.helper_types import ReadResourceContents
+from mcp.types import GetPromptResult, ToolAnnotations
+from pydantic import AnyUrl, Field, ValidationError
 from starlette.applications import Starlette
 
 from mnemos.exceptions import MnemosError, UsageError
@@ -44,6 +52,7 @@ from mnemos.memory_adapters.base import BaseMemoryAdapter, MemoryKind
 from mnemos.tools import _memory_ops as ops
 from mnemos.tools._auth import StaticTokenVerifier, request_principal, validate_principal
 from mnemos.tools._http_security import LowercaseHostHeaders, loopback_transport_security
+from mnemos.tools._mcp_common import mnemos_version
 from mnemos.tools._mcp_http import (
     JsonGuard,
     add_root_metadata_route,
@@ -52,7 +61,20 @@ from mnemos.tools._mcp_http import (
     quiet_disconnect_logs,
     skip_output_revalidation,
 )
+from mnemos.tools._mcp_kg_tools import KG_TOOLS, add_knowledge_graph_tools
 from mnemos.tools._mcp_limits import Limits, PrincipalLimiter, content_bytes
+from mnemos.tools._mcp_paging import add_paging_tools, search_page
+from mnemos.tools._mcp_prompts import add_prompts, prompt_completions, render_prompt
+from mnemos.tools._mcp_protocol import (
+    ProtocolState,
+    async_progress,
+    install_protocol,
+    prompt_error,
+    resource_error,
+    step_progress,
+    timed,
+)
+from mnemos.tools._mcp_resources import add_resources, namespace_paths
 from mnemos.tools.brainstorm_runner import BrainstormRunOut, PersonasIn, run_brainstorm
 from mnemos.tools.graph_runner import GraphRegistry, GraphRunOut
 from mnemos.tools.registry import ToolRegistry
@@ -87,8 +109,11 @@ BUILTIN_TOOLS = (
     "memory_delete",
     "memory_erase",
     "memory_list_namespaces",
+    "memory_add_many",
+    "memory_list",
     "graph_run",
     "brainstorm_run",
+    *KG_TOOLS,
 )
 
 _INSTRUCTIONS = """\
@@ -97,7 +122,10 @@ Store memories with memory_add (a namespace such as "projects/atlas", a kind:
 episodic, semantic or procedural) and find them with memory_search, which
 returns ids, scores and the reasons for each score. memory_get, memory_update
 and memory_delete take a memory id; memory_erase erases a whole namespace for
-good (confirm by repeating it). graph_run runs a registered graph on a
+good (confirm by repeating it). memory_add_many stores a batch; memory_list
+lists memories a page at a time (follow next_cursor). create_entities,
+create_relations, add_observations, read_graph, search_nodes and open_nodes
+keep a knowledge graph of entities, relations and observations. graph_run runs a registered graph on a
 thread; the same thread_id continues the conversation. brainstorm_run has a
 group of persona agents brainstorm a topic; decided ideas are remembered and
 later brainstorms build on them."""
@@ -180,7 +208,11 @@ class MnemosMCP(FastMCP):
         quiet_disconnect_logs()
         return app
 
+    protocol: ProtocolState | None = None
+    """Logging levels, subscriptions and change notifications (see :mod:`mnemos.tools._mcp_protocol`)."""
+
     async def call_tool(self, name: str, arguments: dict[str, Any]) -> Any:
+        clock = timed()
         sc = self.mnemos_context
         if sc is not None and sc.limiter is not None:
             try:
@@ -188,12 +220,38 @@ class MnemosMCP(FastMCP):
             except MnemosError as exc:
                 raise ToolError(_message(exc)) from exc
         try:
-            return await super().call_tool(name, arguments)
+            result = await super().call_tool(name, arguments)
         except ToolError as exc:
             cause = exc.__cause__
+            error = exc
             if isinstance(cause, ValidationError):
-                raise ToolError(f"invalid arguments for {name}: {_validation_text(cause)}") from cause
+                error = ToolError(f"invalid arguments for {name}: {_validation_text(cause)}")
+            await self._after(name, ok=False, elapsed=clock(), error=str(error))
+            if error is not exc:
+                raise error from cause
             raise
+        await self._after(name, ok=True, elapsed=clock(), error=None)
+        return result
+
+    async def _after(self, name: str, *, ok: bool, elapsed: float, error: str | None) -> None:
+        if self.protocol is None:
+            return
+        tool = self._tool_manager.get_tool(name)
+        read_only = tool is not None and tool.annotations is not None and tool.annotations.readOnlyHint
+        await self.protocol.after_call(name, ok=ok, elapsed=elapsed, error=error,
+                                       writes=name in BUILTIN_TOOLS and not read_only)
+
+    async def read_resource(self, uri: AnyUrl | str) -> Iterable[ReadResourceContents]:
+        try:
+            return await super().read_resource(uri)
+        except Exception as exc:
+            raise resource_error(uri, exc) from exc
+
+    async def get_prompt(self, name: str, arguments: dict[str, Any] | None = None) -> GetPromptResult:
+        try:
+            return await render_prompt(self, name, arguments)
+        except Exception as exc:
+            raise prompt_error(name, exc) from exc
 
 
 def _validation_text(exc: ValidationError) -> str:
@@ -298,7 +356,19 @@ def build_server(
     if len(graphs):
         _add_graph_tools(server, context)
     _add_brainstorm_tool(server, context)
+    add_paging_tools(server, context)
+    add_knowledge_graph_tools(server, context)
     _add_resources(server, context)
+    server.protocol = install_protocol(
+        server, context, version=mnemos_version(),
+        namespaces=lambda ctx: namespace_paths(context.memory_for(ctx)),
+    )
+    add_prompts(server, context)
+    add_resources(
+        server, context, graphs.names,
+        lambda ctx, prompt, argument, prefix: prompt_completions(context, ctx, prompt, argument, prefix),
+        server.protocol.resources_listed,
+    )
     for extension in extensions:
         extension(server, context)
     return server
@@ -350,17 +420,19 @@ def _add_memory_tools(server: FastMCP, sc: ServerContext) -> None:
         filter: Annotated[dict[str, Any] | None, Field(description='Metadata filter, e.g. {"topic": "db"} or {"n": {"$gte": 2}}.')] = None,
         limit: Annotated[int, Field(ge=1, le=100)] = 10,
         include_superseded: bool = False,
+        cursor: Annotated[str | None, Field(description="The next_cursor of the previous page.")] = None,
     ) -> SearchOut:
-        """Search memories, best first, with each hit's score and the reasons for it."""
+        """Search memories, best first, with each hit's score and the reasons for it (next_cursor pages on)."""
         return await _run(
-            ops.search,
+            search_page,
             adapter=sc.memory_for(ctx),
             query=query,
-            namespace=namespace or (),
+            namespace=list(namespace or []),
             kinds=kinds,
             filter=filter,
             limit=limit,
             include_superseded=include_superseded,
+            cursor=cursor,
         )
 
     @server.tool(annotations=_READ)
@@ -463,6 +535,7 @@ def _add_graph_tools(server: FastMCP, sc: ServerContext) -> None:
                 resume=resume,
                 principal=principal,
                 memory=sc.memory_for(ctx),
+                on_step=async_progress(ctx),
             )
         )
 
@@ -496,7 +569,9 @@ def _add_brainstorm_tool(server: FastMCP, sc: ServerContext) -> None:
             principal=sc.principal_of(ctx),
             model=sc.model,
             checkpoint_path=sc.graphs.checkpoints,
+            on_update=step_progress(ctx),
         )
+
 
 
 def _add_resources(server: FastMCP, sc: ServerContext) -> None:

@@ -92,6 +92,8 @@ class SearchOut(_Out):
 
     query: str | None
     hits: list[HitOut]
+    next_cursor: str | None = None
+    """Pass it as ``cursor`` for the next page; absent on the last page."""
 
 
 class DeletedOut(_Out):

@@ -23,7 +23,8 @@ from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import HumanMessage
 
 from mnemos.agents import LlamaCppChatModel, local_model_available, resolve_model
-from mnemos.memory_adapters.memgpt import MemGPTAgent, MemGPTMemoryAdapter
+from mnemos.agents.memgpt import MemGPTAgent
+from mnemos.memory_adapters.memgpt import MemGPTMemoryAdapter
 
 pytestmark = [
     pytest.mark.local_model,

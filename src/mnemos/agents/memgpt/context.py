@@ -11,14 +11,19 @@ loses nothing: evicted messages stay searchable with ``conversation_search``.
 * Past the window, the oldest messages are evicted until the prompt is under
   ``keep_fraction`` of it, and the summary is rewritten from the previous
   summary plus the evicted messages (a recursive summary).
+
+The queue, the summary and the pressure flag are the context's *state*
+(:meth:`VirtualContext.state`, :meth:`VirtualContext.restore`): plain JSON, so it
+can be stored with the agent's memory or in an AutoGen team's saved state, and a
+later process continues where this one stopped.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from langchain_core.messages import (
     AIMessage,
@@ -30,18 +35,22 @@ from langchain_core.messages import (
 from langchain_core.messages.utils import count_tokens_approximately
 
 from mnemos.exceptions import UsageError
-
-if TYPE_CHECKING:
-    from mnemos.memory_adapters.memgpt import MemGPTMemoryAdapter
+from mnemos.memory_adapters.memgpt import MemGPTMemoryAdapter
 
 __all__ = [
     "MEMORY_PRESSURE_WARNING",
+    "STATE_VERSION",
     "ContextEvent",
     "Summarizer",
     "VirtualContext",
+    "decode_message",
+    "encode_message",
     "extractive_summarizer",
     "model_summarizer",
 ]
+
+STATE_VERSION = 1
+"""Version of the JSON written by :meth:`VirtualContext.state`."""
 
 MEMORY_PRESSURE_WARNING = (
     "Warning: the conversation history will soon reach its maximum length and be trimmed. "
@@ -217,6 +226,33 @@ class VirtualContext:
         )
         return len(evicted)
 
+    # -- state ------------------------------------------------------------------------
+
+    def state(self) -> dict[str, Any]:
+        """The in-context state as JSON: the queue, the summary, the evicted count, the pressure flag."""
+        return {
+            "version": STATE_VERSION,
+            "queue": [encode_message(m) for m in self.queue],
+            "summary": self.summary,
+            "evicted_total": self.evicted_total,
+            "warned": self._warned,
+        }
+
+    def restore(self, state: Mapping[str, Any]) -> None:
+        """Put back a :meth:`state`; :class:`UsageError` if it is not one."""
+        if not isinstance(state, Mapping) or state.get("version") != STATE_VERSION:
+            raise UsageError(f"not a MemGPT context state (version {STATE_VERSION}): {str(state)[:120]!r}")
+        try:
+            queue = [decode_message(m) for m in state.get("queue", [])]
+            evicted = int(state.get("evicted_total", 0))
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise UsageError(f"a MemGPT context state is malformed: {exc}") from None
+        summary = state.get("summary")
+        self.queue = queue
+        self.summary = str(summary) if summary is not None else None
+        self.evicted_total = evicted
+        self._warned = bool(state.get("warned", False))
+
     def _oldest_unit(self) -> int:
         """How many messages from the head go together: a tool call and its results."""
         end = 1
@@ -226,6 +262,31 @@ class VirtualContext:
         while end < len(self.queue) and isinstance(self.queue[end], ToolMessage):
             end += 1  # never leave orphaned tool results at the head
         return end
+
+
+def encode_message(message: BaseMessage) -> dict[str, Any]:
+    """A queued message as JSON: its type, text, name, and tool calls or call id."""
+    data: dict[str, Any] = {"type": message.type, "content": message.text, "name": message.name}
+    if isinstance(message, AIMessage) and message.tool_calls:
+        data["tool_calls"] = [{"name": c["name"], "args": c["args"], "id": c["id"]} for c in message.tool_calls]
+    if isinstance(message, ToolMessage):
+        data["tool_call_id"] = message.tool_call_id
+    return data
+
+
+def decode_message(data: Mapping[str, Any]) -> BaseMessage:
+    """The message :func:`encode_message` wrote."""
+    kind, content, name = data.get("type"), str(data.get("content", "")), data.get("name")
+    if kind == "ai":
+        return AIMessage(content=content, name=name, tool_calls=[
+            {"name": c["name"], "args": c["args"], "id": c.get("id"), "type": "tool_call"}
+            for c in data.get("tool_calls", [])
+        ])
+    if kind == "tool":
+        return ToolMessage(content=content, tool_call_id=str(data.get("tool_call_id", "")), name=name)
+    if kind == "system":
+        return SystemMessage(content=content, name=name)
+    return HumanMessage(content=content, name=name)
 
 
 def _is_alert(message: BaseMessage) -> bool:
