@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 __all__ = ["STOPWORDS", "content_words", "overlap", "sentences", "stem", "words"]
 
@@ -27,6 +28,7 @@ def words(text: str) -> list[str]:
     return [w.casefold() for w in _WORD.findall(text)]
 
 
+@lru_cache(maxsize=16384)
 def stem(word: str) -> str:
     """A crude suffix-stripping stem, enough to match ``lives``, ``lived`` and ``live``."""
     if len(word) > 4 and word.endswith("ies"):
@@ -46,7 +48,14 @@ def stem(word: str) -> str:
 
 def content_words(text: str) -> set[str]:
     """Stemmed words of ``text`` without stopwords."""
-    return {stem(w.split("'")[0].split("’")[0]) for w in words(text) if w not in STOPWORDS}
+    return set(_content_words(text))
+
+
+@lru_cache(maxsize=4096)
+def _content_words(text: str) -> frozenset[str]:
+    # An agent node compares the same texts (the request, recalled memories, the answer)
+    # several times: for confidence, for the answer, for attribution.
+    return frozenset(stem(w.split("'")[0].split("’")[0]) for w in words(text) if w not in STOPWORDS)
 
 
 def overlap(a: set[str], b: set[str]) -> int:

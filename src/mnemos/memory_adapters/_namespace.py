@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 
 from mnemos.exceptions import InvalidNamespaceError
@@ -13,6 +14,8 @@ Namespace = tuple[str, ...]
 SEPARATOR = "/"
 MAX_PART_LENGTH = 200
 MAX_DEPTH = 16
+_CONTROL = re.compile("[\x00-\x1f\x7f]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def validate_namespace(value: object, *, allow_empty: bool = True) -> Namespace:
@@ -53,9 +56,9 @@ def _check_part(part: object, parts: Iterable[object]) -> None:
         raise InvalidNamespaceError(
             f"namespace part {part!r} contains {SEPARATOR!r}, the separator"
         )
-    if any(ord(ch) < 32 or ord(ch) == 127 for ch in part):
+    if _CONTROL.search(part):  # scanned in C: every call of the store checks its namespace
         raise InvalidNamespaceError(f"namespace part {part!r} contains a control character")
-    if any(0xD800 <= ord(ch) <= 0xDFFF for ch in part):
+    if _SURROGATE.search(part):
         raise InvalidNamespaceError(f"namespace part {part!r} is not valid unicode (lone surrogate)")
     if len(part) > MAX_PART_LENGTH:
         raise InvalidNamespaceError(

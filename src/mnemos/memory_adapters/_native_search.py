@@ -73,6 +73,8 @@ from mnemos.memory_adapters.base import MemoryRecord, ScoredMemory, ScoreReason,
 __all__ = ["listing", "query_vector", "ranked_search", "ranked_search_each"]
 
 Mask = npt.NDArray[np.bool_]
+QUERY_CACHE = 256
+"""Query texts whose embedding and FTS5 terms a store keeps (the whole cache is dropped when full)."""
 _workers: tuple[int, ThreadPoolExecutor] | None = None
 _workers_lock = threading.Lock()
 
@@ -135,7 +137,16 @@ def query_vector(store: Store, query: SearchQuery, config: RankingConfig) -> npt
     """The query's embedding if ``config`` uses vectors (compute it outside the lock)."""
     if config.mode == "keyword" or query.text is None:
         return None
-    return np.asarray(store.embedder.embed_query(query.text), dtype=np.float32)
+    # Agents in one graph recall with the same request, node after node: embed it once.
+    key = (store.embedder, query.text)
+    vector = store.query_vectors.get(key)
+    if vector is None:
+        vector = np.asarray(store.embedder.embed_query(query.text), dtype=np.float32)
+        vector.setflags(write=False)
+        if len(store.query_vectors) >= QUERY_CACHE:
+            store.query_vectors.clear()
+        store.query_vectors[key] = vector
+    return vector
 
 
 def ranked_search(
@@ -267,15 +278,7 @@ def _keyword_match(store: Store, text: str, config: RankingConfig) -> tuple[str,
     """The MATCH expression for ``text``: its words OR-ed, with the most common dropped
     once their postings exceed ``config.max_keyword_postings`` (they would add little
     to bm25 and cost much)."""
-    words = query_words(text)
-    if not words:
-        return None
-    tok = store.tokenizer
-    tok.execute("DELETE FROM t")
-    tok.executemany("INSERT INTO t (rowid, x) VALUES (?, ?)", enumerate(words, start=1))
-    word_of: dict[str, str] = {}
-    for doc, term in tok.execute("SELECT doc, term FROM v ORDER BY doc, offset"):
-        word_of.setdefault(term, words[doc - 1])
+    _, word_of = _query_terms(store, text)
     if not word_of:
         return None
     terms = list(word_of)
@@ -292,6 +295,26 @@ def _keyword_match(store: Store, text: str, config: RankingConfig) -> tuple[str,
     if match is None:
         return None
     return match, [t for t in terms if word_of[t] in kept]
+
+
+def _query_terms(store: Store, text: str) -> tuple[list[str], dict[str, str]]:
+    """The words of ``text`` and FTS5's term for each (the first word giving it), cached
+    per text: the tokenizer depends on nothing stored."""
+    found = store.query_terms.get(text)
+    if found is not None:
+        return found
+    words = query_words(text)
+    word_of: dict[str, str] = {}
+    if words:
+        tok = store.tokenizer  # used under the store's lock
+        tok.execute("DELETE FROM t")
+        tok.executemany("INSERT INTO t (rowid, x) VALUES (?, ?)", enumerate(words, start=1))
+        for doc, term in tok.execute("SELECT doc, term FROM v ORDER BY doc, offset"):
+            word_of.setdefault(term, words[doc - 1])
+    if len(store.query_terms) >= QUERY_CACHE:
+        store.query_terms.clear()
+    store.query_terms[text] = (words, word_of)
+    return words, word_of
 
 
 def _document_frequencies(store: Store, terms: list[str]) -> dict[str, int]:
@@ -337,12 +360,19 @@ def _keyword_lists(
         return [[] for _ in queries]
     rows = np.fromiter((r[0] for r in found), dtype=np.int64, count=len(found))
     lengths = np.fromiter((r[1] for r in found), dtype=np.float64, count=len(found))
+    # Which matches each query may see, first: only their postings are needed.
+    oks: list[npt.NDArray[np.bool_]] = []
+    for query, mask in zip(queries, masks, strict=True):
+        ok = np.asarray(store.cache.passes(rows.tolist(), mask), dtype=bool)
+        if query.filter and ok.any():
+            kept = {k for k, _ in filter_rows(conn, rows[ok].tolist(), [0.0] * int(ok.sum()), query)}
+            ok &= np.fromiter((int(r) in kept for r in rows), dtype=bool, count=len(rows))
+        oks.append(ok)
+    seen = np.logical_or.reduce(oks)
+    if not seen.any():
+        return [[] for _ in queries]
     index = {t: i for i, t in enumerate(terms)}
-    postings = conn.execute(
-        f"SELECT doc, term, count(*) FROM temp.memories_instance WHERE term IN ({marks(len(terms))}) "
-        "GROUP BY doc, term",
-        terms,
-    ).fetchall()
+    postings = _postings(store, terms, rows[seen].tolist(), len(rows))
     docs = np.fromiter((p[0] for p in postings), dtype=np.int64, count=len(postings))
     term_ids = np.fromiter((index[p[1]] for p in postings), dtype=np.int64, count=len(postings))
     counts = np.fromiter((p[2] for p in postings), dtype=np.float64, count=len(postings))
@@ -350,11 +380,7 @@ def _keyword_lists(
     matched = rows[where_doc] == docs
     docs_pos, term_ids, counts = where_doc[matched], term_ids[matched], counts[matched]
     out: list[list[tuple[int, float]]] = []
-    for query, mask in zip(queries, masks, strict=True):
-        ok = np.asarray(store.cache.passes(rows.tolist(), mask), dtype=bool)
-        if query.filter and ok.any():
-            kept = {k for k, _ in filter_rows(conn, rows[ok].tolist(), [0.0] * int(ok.sum()), query)}
-            ok &= np.fromiter((int(r) in kept for r in rows), dtype=bool, count=len(rows))
+    for ok, mask in zip(oks, masks, strict=True):
         if not ok.any():
             out.append([])
             continue
@@ -363,6 +389,35 @@ def _keyword_lists(
         order = np.lexsort((rows[chosen], -scores[chosen]))[:want]
         out.append([(int(rows[chosen[i]]), float(scores[chosen[i]])) for i in order])
     return out
+
+
+SCRATCH_ROWS = 512
+"""Up to this many visible matches, their term counts come from tokenizing them anew."""
+
+
+def _postings(store: Store, terms: list[str], visible: list[int], matching: int) -> list[tuple[int, str, int]]:
+    """``(rowid, term, count)`` of ``terms`` in the ``visible`` matching records (and maybe others).
+
+    FTS5's instance table walks every posting of the terms in the whole file, which
+    costs milliseconds once other scopes hold thousands. When the query's scope sees
+    only a few of the ``matching`` records, their stored text is tokenized again in the
+    scratch table instead: the same tokenizer gives the same terms and counts.
+    """
+    if len(visible) > SCRATCH_ROWS or len(visible) * 2 > matching:
+        return store.conn.execute(
+            f"SELECT doc, term, count(*) FROM temp.memories_instance WHERE term IN ({marks(len(terms))}) "
+            "GROUP BY doc, term",
+            terms,
+        ).fetchall()
+    texts = store.conn.execute(
+        f"SELECT rowid, content FROM memories WHERE rowid IN ({marks(len(visible))})", visible
+    ).fetchall()
+    tok = store.tokenizer  # used under the store's lock
+    tok.execute("DELETE FROM t")
+    tok.executemany("INSERT INTO t (rowid, x) VALUES (?, ?)", texts)
+    return tok.execute(
+        f"SELECT doc, term, count(*) FROM v WHERE term IN ({marks(len(terms))}) GROUP BY doc, term", terms
+    ).fetchall()
 
 
 def _bm25(

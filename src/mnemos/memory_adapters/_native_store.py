@@ -72,6 +72,10 @@ class Store:
         self.graphs: dict[tuple[Namespace, int, int], nx.Graph] = {}
         self.df_cache: dict[str, int] = {}
         self.df_size = 0
+        self.query_vectors: dict[tuple[Embedder, str], Any] = {}
+        """Embeddings of recent query texts (an embedder is a pure function of the text)."""
+        self.query_terms: dict[str, tuple[list[str], dict[str, str]]] = {}
+        """FTS5 terms of recent query texts: its words, and the first word giving each term."""
         # A scratch FTS5 table with the store's tokenizer, to see query words as FTS5 does.
         self.tokenizer = sqlite3.connect(":memory:", check_same_thread=False)
         self.tokenizer.execute("CREATE VIRTUAL TABLE t USING fts5(x, tokenize='porter unicode61')")

@@ -522,6 +522,7 @@ class NativeMemoryAdapter(NativeGraphMethods):
         with store.lock:
             store.embedder = chosen
             store.cache = store.new_cache()
+            store.query_vectors.clear()
         if on_progress is not None and total == 0:
             on_progress(0, 0)
         return total

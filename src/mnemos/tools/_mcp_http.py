@@ -41,6 +41,7 @@ __all__ = [
     "JsonGuard",
     "MemoryEventStore",
     "add_root_metadata_route",
+    "cache_initialization_options",
     "http_options",
     "json_depth_exceeds",
     "oauth_settings",
@@ -328,3 +329,31 @@ def skip_output_revalidation(lowlevel: Any) -> None:
         return cached[1]
 
     lowlevel._get_cached_tool_definition = tool_definition
+
+
+def cache_initialization_options(lowlevel: Any) -> None:
+    """Build the server's initialization options once, not once per stateless request.
+
+    A stateless server runs a fresh MCP session for every HTTP request, and
+    the SDK starts each one with ``create_initialization_options()``, which
+    rebuilds the capabilities (and, for a server without a version, reads
+    the ``mcp`` package's metadata from disk). Install this last, over any
+    other wrapper: the options are kept until the request or notification
+    handlers, name, version or instructions change; calls with explicit
+    arguments are built as before.
+    """
+    original = getattr(lowlevel, "create_initialization_options", None)
+    if original is None:  # another SDK version: leave it as it is
+        return
+    cached: list[tuple[tuple[Any, ...], Any]] = []
+
+    def options(notification_options: Any = None, experimental_capabilities: Any = None) -> Any:
+        if notification_options is not None or experimental_capabilities:
+            return original(notification_options, experimental_capabilities)
+        key = (tuple(lowlevel.request_handlers), tuple(lowlevel.notification_handlers),
+               lowlevel.name, lowlevel.version, lowlevel.instructions)
+        if not cached or cached[0][0] != key:
+            cached[:] = [(key, original())]
+        return cached[0][1]
+
+    lowlevel.create_initialization_options = options

@@ -56,6 +56,7 @@ from mnemos.tools._mcp_common import mnemos_version
 from mnemos.tools._mcp_http import (
     JsonGuard,
     add_root_metadata_route,
+    cache_initialization_options,
     http_options,
     oauth_settings,
     quiet_disconnect_logs,
@@ -371,6 +372,7 @@ def build_server(
     )
     for extension in extensions:
         extension(server, context)
+    cache_initialization_options(server._mcp_server)
     return server
 
 

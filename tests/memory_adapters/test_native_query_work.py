@@ -1,0 +1,94 @@
+"""A search on the native store does no repeated work per query text, and reads no more
+of the keyword index than the searching scope needs (real SQLite, real FTS5), with the
+same results as the full computation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mnemos.memory_adapters import _native_search
+from mnemos.memory_adapters.embedders.hashing import HashingEmbedder
+from mnemos.memory_adapters.native import NativeMemoryAdapter
+
+TOPICS = ["garden shed", "heat pump", "solar panel", "bicycle repair"]
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> NativeMemoryAdapter:
+    """Twenty scopes holding the same kind of notes, so every word matches in all of them."""
+    adapter = NativeMemoryAdapter(tmp_path / "memory.db", embedder="hashing:64")
+    adapter.add_many([
+        {"content": f"{who} wrote note {i} about the {TOPICS[i % 4]} and the {TOPICS[(i + 1) % 4]} quote",
+         "namespace": ("users", who), "kind": "episodic" if i % 3 else "semantic"}
+        for who in (f"user{j}" for j in range(20)) for i in range(12)
+    ])
+    yield adapter
+    adapter.close()
+
+
+def ranked(hits: list) -> list[tuple[str, tuple]]:
+    """Ids and reasons, less recency (it moves with the clock between two searches)."""
+    return [(h.record.id, tuple(r for r in h.reasons if r.signal != "recency")) for h in hits]
+
+
+def test_a_query_text_is_embedded_once(store: NativeMemoryAdapter, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[str] = []
+    original = HashingEmbedder.embed_query
+    monkeypatch.setattr(HashingEmbedder, "embed_query", lambda self, text: calls.append(text) or original(self, text))
+    first = ranked(store.search("the heat pump quote", namespace=("users", "user3")))
+    again = ranked(store.search("the heat pump quote", namespace=("users", "user3")))
+    assert first == again and first
+    store.search_by_kind("the heat pump quote", {"episodic": 3, "semantic": 3}, namespace=("users", "user4"))
+    assert calls == ["the heat pump quote"]
+    store.search("a bicycle repair", namespace=("users", "user3"))
+    assert calls == ["the heat pump quote", "a bicycle repair"]
+
+
+def test_a_new_embedder_is_not_served_the_old_query_vectors(store: NativeMemoryAdapter) -> None:
+    before = ranked(store.search("the heat pump quote", namespace=("users", "user3")))
+    store.reembed("hashing:128")
+    after = store.search("the heat pump quote", namespace=("users", "user3"))
+    assert after and store._store.query_vectors
+    assert all(vector.shape == (128,) for vector in store._store.query_vectors.values())
+    assert {h.record.id for h in after} & {i for i, _ in before}
+
+
+def test_a_query_text_is_tokenized_once(store: NativeMemoryAdapter) -> None:
+    statements: list[str] = []
+    store._store.tokenizer.set_trace_callback(statements.append)
+    for _ in range(3):
+        store.search("garden shed", namespace=("users", "user1"))
+    assert sum("FROM v ORDER BY doc, offset" in s for s in statements) == 1
+
+
+def test_a_small_scope_reads_only_its_own_term_counts(store: NativeMemoryAdapter,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    statements: list[str] = []
+    store._store.conn.set_trace_callback(statements.append)
+    queries = [("users", f"user{j}") for j in (0, 7, 19)]
+    scoped = [ranked(store.search("heat pump quote garden", namespace=ns, limit=8)) for ns in queries]
+    by_kind = store.search_by_kind("solar panel note", {"episodic": 4, "semantic": 4}, namespace=queries[1])
+    assert not any("memories_instance" in s for s in statements)
+    assert all(scoped)
+    # The whole file's postings give the same scores, ranks and reasons.
+    monkeypatch.setattr(_native_search, "SCRATCH_ROWS", 0)
+    statements.clear()
+    assert [ranked(store.search("heat pump quote garden", namespace=ns, limit=8)) for ns in queries] == scoped
+    full = store.search_by_kind("solar panel note", {"episodic": 4, "semantic": 4}, namespace=queries[1])
+    assert {k: ranked(v) for k, v in full.items()} == {k: ranked(v) for k, v in by_kind.items()}
+    assert any("memories_instance" in s for s in statements)
+
+
+def test_a_scope_seeing_most_matches_reads_the_index(tmp_path: Path) -> None:
+    adapter = NativeMemoryAdapter(tmp_path / "one.db", embedder="hashing:64")
+    try:
+        adapter.add_many([{"content": f"note {i} about the {TOPICS[i % 4]}", "namespace": ("users", "ann")}
+                          for i in range(40)])
+        statements: list[str] = []
+        adapter._store.conn.set_trace_callback(statements.append)
+        assert adapter.search("garden shed", namespace=("users", "ann"))
+        assert any("memories_instance" in s for s in statements)
+    finally:
+        adapter.close()
