@@ -116,6 +116,7 @@ def test_search_ranks_and_explains_as_native_does(
                 {"namespace": NS, "limit": 10, "ranking": RankingConfig(  # the question signals (_rerank)
                     question_penalty=0.3, exclusion_penalty=0.5, speaker_weight=0.05, when_weight=0.1,
                     date_weight=0.1, diversity=0.3)},
+                {"namespace": NS, "limit": 10, "ranking": RankingConfig(hop_weight=0.3)},  # _hop
             ):
                 if isinstance(kwargs.get("ranking"), RankingConfig):
                     kwargs = {**kwargs, "ranking": replace(kwargs["ranking"], keyword_statistics=statistics)}

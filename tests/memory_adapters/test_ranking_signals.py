@@ -159,3 +159,25 @@ def test_the_ranking_signals_example_in_the_docs_runs() -> None:
     block = re.search(r"```python\n(.*?)```", section, re.S)
     assert block is not None
     exec(compile(block.group(1), "docs/adapters.md", "exec"), {})
+
+
+def test_a_second_hop_reaches_another_episode_through_a_best_hits_words(store: NativeMemoryAdapter) -> None:
+    # session 1 answers the first part ("what did Jon research"); session 3 holds the second
+    # part and shares only the seed's rarer words (adoption, agency), not the question's
+    store.add("Jon: I did some research on adoption agencies this week", namespace=NS, metadata={"session": 1})
+    store.add("Jon: my research paper on birds is late again", namespace=NS, metadata={"session": 2})
+    target = store.add("Jon: the adoption agencies called, the papers are signed", namespace=NS,
+                       metadata={"session": 3})
+    for i in range(6):
+        store.add(f"Jon: walked the dog in the park, lap {i}", namespace=NS, metadata={"session": 4 + i})
+    query = "What did Jon research, and what came of it?"
+    off = replace(DEFAULT, hop_weight=0.0, neighbour_weight=0)
+    on = replace(DEFAULT, hop_weight=0.5, neighbour_weight=0)
+
+    def order(config: RankingConfig) -> list[str]:
+        return [h.record.content for h in store.search(query, namespace=NS, limit=10, ranking=config)]
+
+    assert order(off).index(target.content) > 2  # below a dog walk that only shares "Jon"
+    assert order(on).index(target.content) == 2  # right after the two research turns
+    hit = store.search(query, namespace=NS, limit=3, ranking=on)[2]
+    assert any(r.signal == "hop" and "adopt" in r.detail for r in hit.reasons)

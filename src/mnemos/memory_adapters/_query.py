@@ -70,6 +70,8 @@ class QueryAnalysis:
     """The question asks for a time ("when did...", "what year...")."""
     windows: tuple[tuple[datetime, datetime], ...] = ()
     """Time windows ``[start, end)`` of the dates the question names (UTC)."""
+    words: frozenset[str] = frozenset()
+    """The question's own words, case-folded (what a second hop must look beyond)."""
 
 
 def _month(text: str) -> int:
@@ -133,6 +135,7 @@ def analyze(text: str | None) -> QueryAnalysis:
         persons=tuple(persons),
         asks_when=bool(_WHEN.search(text)),
         windows=tuple(_windows(text)),
+        words=frozenset(tokens(text)),
     )
 
 

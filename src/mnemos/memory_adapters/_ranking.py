@@ -103,6 +103,13 @@ class RankingConfig:
     diversity: float = 0.0
     """For list questions: share of its score a memory loses per memory of its episode
     already on the page."""
+    hop_weight: float = 0.0
+    """Share of a best hit's score a candidate of another episode gains for holding the
+    hit's rare words that the query lacks (a second hop, see ``_hop``; 0 disables)."""
+    hop_seeds: int = 3
+    """How many of the best candidates seed the second hop."""
+    hop_max_share: float = 0.05
+    """A word held by more than this share of the candidates is too common to hop on."""
 
 
 @dataclass(kw_only=True)

@@ -20,6 +20,8 @@ With ``q`` the :class:`~mnemos.memory_adapters._query.QueryAnalysis` of the quer
 - ``episode``: ``+ episode_weight · E/Emax``, where ``E`` is the summed score of
   the best ``episode_top`` candidates of the memory's episode: a session that
   is about the question lifts all its turns;
+- ``hop``: ``+ hop_weight · ...`` for a memory of another episode holding the
+  rare words of a best hit that the query lacks (see ``_hop``);
 - diversification (list questions only): the page is chosen greedily, a
   memory's score multiplied by ``(1 - diversity)`` for each memory of its
   episode already chosen, so a list's items come from several episodes.
@@ -31,6 +33,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
+from mnemos.memory_adapters._hop import add_hops
 from mnemos.memory_adapters._query import QueryAnalysis, is_question, mentions_time
 from mnemos.memory_adapters._ranking import Candidate, RankingConfig
 from mnemos.memory_adapters._text import tokens
@@ -54,6 +57,7 @@ def uses_query(config: RankingConfig) -> bool:
     return bool(
         config.question_penalty or config.exclusion_penalty or config.speaker_weight
         or config.when_weight or config.date_weight or config.episode_weight or config.diversity
+        or config.hop_weight
     )
 
 
@@ -67,6 +71,7 @@ def needs_facts(config: RankingConfig, q: QueryAnalysis) -> bool:
         or (q.windows and config.date_weight)
         or config.episode_weight
         or (q.is_list and config.diversity)
+        or config.hop_weight
     )
 
 
@@ -118,6 +123,8 @@ def rerank(
                 and any(start <= fact.created < end for start, end in q.windows)):
             cand.score += config.date_weight
             _reason(cand, "time", 1.0, config.date_weight, "written in a period the query names")
+    if config.hop_weight:
+        add_hops(cands, {r: (f.content, f.episode) for r, f in facts.items()}, q.words, config)
     if config.episode_weight:
         _episodes(cands, facts, config)
 
