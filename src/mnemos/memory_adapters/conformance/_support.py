@@ -11,6 +11,7 @@ from pathlib import Path
 from mnemos.memory_adapters.base import BaseMemoryAdapter, MemoryRecord
 
 __all__ = [
+    "SAMPLE_WORDS",
     "UNICODE_SAMPLES",
     "ManualClock",
     "exact",
@@ -29,12 +30,12 @@ UNICODE_SAMPLES: dict[str, str] = {
 }
 """Contents that must come back byte for byte."""
 
-_WORDS = ["apple", "river", "lantern", "granite", "violet", "harbor", "meadow", "copper", "falcon", "summit", "ember", "willow", "quartz", "orchard", "beacon", "tundra", "saffron", "glacier", "canyon", "marble"]
+SAMPLE_WORDS = ["apple", "river", "lantern", "granite", "violet", "harbor", "meadow", "copper", "falcon", "summit", "ember", "willow", "quartz", "orchard", "beacon", "tundra", "saffron", "glacier", "canyon", "marble"]
 
 
 def write_content(label: str, index: int) -> str:
     """The content a writer process stores as its ``index``-th write (unique per label)."""
-    words = " ".join(_WORDS[(index * k + len(label)) % len(_WORDS)] for k in (1, 3, 7))
+    words = " ".join(SAMPLE_WORDS[(index * k + len(label)) % len(SAMPLE_WORDS)] for k in (1, 3, 7))
     return f"{label} write {index}: {words}"
 
 
