@@ -230,23 +230,20 @@ def _keyword_list(
     budget = config.max_keyword_postings
     prefix = where_.query.namespace_prefix if config.keyword_statistics == "scope" else None
     table = yield from table_stats(store)
-    visible = 0
     if prefix is None:
         n, avgdl = yield from store.corpus_stats(None)
-        seen = mark = n
-    else:  # the records the query can see: BM25's N, and a bound for the uncounted shortcut
-        visible = yield from store.visible_count(where_.visible_sql, where_.visible_params, where_.query.now)
-        seen = visible
+        mark = n
+    else:
         mark = (yield from store.corpus_stats(prefix))[0] if table.live < EXACT_BELOW else table.changes
-    docs = yield from document_frequencies(store, found, budget + 1, prefix, mark, seen)
+    docs = yield from document_frequencies(store, found, budget + 1, prefix, mark)
     if not any(0 < docs[t] <= budget for t in found) and any(docs.values()):
         # every term is past the budget: the rarest is kept if it has at most twice it
-        docs = yield from document_frequencies(store, found, 2 * budget + 1, prefix, mark, seen)
+        docs = yield from document_frequencies(store, found, 2 * budget + 1, prefix, mark)
     kept = kept_terms(docs, found, budget)
     if not kept:
         return []
     if prefix is not None:
-        return (yield from _keyword_list_scope(kept, where_, want, visible))
+        return (yield from _keyword_list_scope(store, kept, where_, want))
     n = max(n, *(docs[t] for t in kept))  # the count may lag writes made since
     idf = [max(1e-6, math.log((n - docs[t] + 0.5) / (docs[t] + 0.5))) for t in kept]
     tsquery = " | ".join(quote_lexeme(t) for t in kept)
@@ -278,7 +275,7 @@ def _keyword_list(
 
 
 def _keyword_list_scope(
-    kept: list[str], where_: _Conditions, want: int, visible: int
+    store: PgStore, kept: list[str], where_: _Conditions, want: int
 ) -> Steps[list[tuple[int, float]]]:
     """BM25 with the statistics of what the query can see, as native's: every row matching
     ``kept`` (within the posting budget, so few) that passes the filters is fetched and
@@ -297,6 +294,7 @@ def _keyword_list_scope(
     if not rows:
         return []
     where_.seen.update((r[0], (r[3], r[4])) for r in rows)
+    visible = yield from store.visible_count(where_.visible_sql, where_.visible_params, where_.query.now)
     n = max(visible, len(rows))
     df = [sum(1 for r in rows if r[5 + i]) for i in range(len(kept))]
     idf = [math.log1p((n - d + 0.5) / (d + 0.5)) for d in df]

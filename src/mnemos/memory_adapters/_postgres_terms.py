@@ -11,8 +11,10 @@ million memories reads thousands of pages. So:
   to twice the budget + 1, the most the rarest may have;
 - a lexeme that PostgreSQL's own statistics (``ANALYZE``'s most common elements
   of the ``tsvector`` column) put at :data:`MARGIN` times the needed count or
-  more, in a search that sees nearly the whole store, is not counted: it is past
-  the cap whichever way the estimate errs;
+  more, plus every memory outside the search's scope (counted exactly, cached
+  like the counts), is not counted: it is past the cap whichever way the estimate
+  errs (ANALYZE's counts of common elements err low, not high; a sample's share
+  is within a few percent for words this common);
 - counts are cached per namespace prefix: on stores past :data:`EXACT_BELOW`
   memories until the table has changed by a tenth (PostgreSQL's row counters,
   read in one cheap catalog query), below that until the number of memories
@@ -65,6 +67,8 @@ class _Cache:
     counts: dict[Namespace | None, dict[str, tuple[int, int]]] = field(default_factory=dict)
     """(count, the cap it was counted to) per lexeme, per namespace prefix."""
     marks: dict[Namespace | None, int] = field(default_factory=dict)
+    outside: dict[Namespace | None, int] = field(default_factory=dict)
+    """Memories outside each prefix (up to half the store), cleared with the counts."""
     lexemes: dict[str, tuple[str, ...]] = field(default_factory=dict)
     """The lexemes of each query word (they depend on the word alone)."""
 
@@ -125,12 +129,11 @@ def table_stats(store: PgStore) -> Steps[TableStats]:
 
 
 def document_frequencies(
-    store: PgStore, lexemes: Sequence[str], cap: int, prefix: Namespace | None, mark: int, seen: int
+    store: PgStore, lexemes: Sequence[str], cap: int, prefix: Namespace | None, mark: int
 ) -> Steps[dict[str, int]]:
     """How many memories under ``prefix`` (``None``: in the store) hold each lexeme, counted
     up to ``cap`` (a result of ``cap`` means "at least"). ``mark`` is what invalidates the
-    cache (the table's change counter, or the count under the prefix on small stores);
-    ``seen`` a lower bound of the memories under ``prefix`` (for the uncounted shortcut)."""
+    cache (the table's change counter, or the count under the prefix on small stores)."""
     cache = _cache(store)
     table = yield from table_stats(store)
     counts = cache.counts.setdefault(prefix, {})
@@ -139,17 +142,22 @@ def document_frequencies(
     if last is None or (mark != last if small else abs(mark - last) > table.live // 10):
         counts.clear()
         cache.marks[prefix] = mark
+        cache.outside.pop(prefix, None)
     out: dict[str, int] = {}
     missing: list[str] = []
-    others = max(0, max(table.live, int(table.sampled)) - seen)  # memories the search cannot see
     for term in lexemes:
         found = counts.get(term)
         if found is not None and (found[0] < found[1] or found[1] >= cap):
             out[term] = min(found[0], cap)
-        elif table.common.get(term, 0.0) * table.sampled / MARGIN - others >= cap:
-            out[term] = cap  # past the cap whatever the estimate's error: not worth counting
         else:
             missing.append(term)
+    estimate = {t: table.common.get(t, 0.0) * table.sampled / MARGIN for t in missing}
+    if any(e >= cap for e in estimate.values()):
+        others = yield from _outside(store, cache, prefix, table)
+        for term, value in estimate.items():
+            if value - others >= cap:  # past the cap whatever the estimate's error: not counted
+                out[term] = cap
+                missing.remove(term)
     if missing:
         cond, params = ns_cond(prefix) if prefix is not None else ("true", [])
         rows = yield from fetch(
@@ -167,6 +175,22 @@ def document_frequencies(
             counts[term] = (int(n), cap)
             out[term] = int(n)
     return out
+
+
+def _outside(store: PgStore, cache: _Cache, prefix: Namespace | None, table: TableStats) -> Steps[int]:
+    """Memories outside ``prefix`` (a B-tree range either side of it), counted up to half
+    the store: past that no estimate can spare a count."""
+    if prefix is None or not prefix:
+        return 0
+    found = cache.outside.get(prefix)
+    if found is None:
+        cond, params = ns_cond(prefix)
+        limit = int(max(table.live, table.sampled) / MARGIN) + 1
+        rows = yield from fetch(
+            f"SELECT count(*) FROM (SELECT 1 FROM memories WHERE NOT {cond} LIMIT %s) o", (*params, limit)
+        )
+        found = cache.outside[prefix] = int(rows[0][0])
+    return found
 
 
 def kept_terms(docs: dict[str, int], lexemes: Sequence[str], budget: int) -> list[str]:
