@@ -9,6 +9,7 @@ so the search latency is the store's work only.
     python benchmarks/scale.py                       # 10k and 100k, built-in embedder
     python benchmarks/scale.py --sizes 10000 --queries 100 --json out.json
     python benchmarks/scale.py --adapter both --sizes 100000   # native and PostgreSQL side by side
+    python benchmarks/scale.py --adapter postgres --sizes 1000000 --keep DIR  # load once; searches again
 
 See benchmarks/README.md for what is measured and how.
 """
