@@ -224,12 +224,16 @@ def measure(
     postgres_url: str | None = None,
     maintenance_work_mem: str | None = None,
     keep: Path | None = None,
+    warmup: int = 0,
 ) -> dict[str, Any]:
     """Load (or, with ``keep``, reuse a store loaded by an earlier run) and time searches."""
     embedder = PrecomputedQueries(get_embedder(embedder_spec))
     gen = SentenceGenerator(seed=99)
     texts = [gen.query() for _ in range(queries)]
     query_seconds = embedder.precompute(texts)
+    warm_gen = SentenceGenerator(seed=98)  # other questions: nothing measured is cached by them
+    warm_texts = [warm_gen.query() for _ in range(warmup)]
+    embedder.precompute(warm_texts)
     out: dict[str, Any] = {
         "size": size,
         "embedder": embedder.name,
@@ -279,6 +283,12 @@ def measure(
         out["stored"] = store.count(NAMESPACE)
         base = RankingConfig()
         out["search"] = {}
+        out["warmup_searches"] = warmup
+        for mode in MODES if warmup else ():
+            for text in (
+                warm_texts
+            ):  # fill the caches (shared buffers, vector cache) as a running service has them
+                store.search(text, namespace=NAMESPACE, limit=10, ranking=replace(base, mode=mode))
         out["search_loadavg_before"] = _loadavg()
         for mode in MODES:
             config = replace(base, mode=mode)
@@ -321,6 +331,8 @@ def run_child(
         command += ["--maintenance-work-mem", args.maintenance_work_mem]
     if args.keep:
         command += ["--keep", str(args.keep)]
+    if args.warmup:
+        command += ["--warmup", str(args.warmup)]
     env = dict(os.environ)
     if args.blas_threads:
         for name in _BLAS_THREAD_VARIABLES:
@@ -456,6 +468,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="shared_buffers of the PostgreSQL server this script starts, e.g. 2GB "
         "(default: the server's own, 128MB)",
     )
+    parser.add_argument(
+        "--warmup",
+        type=int,
+        default=0,
+        metavar="N",
+        help="before measuring, N searches per mode with other questions (default 0: the first "
+        "measured searches also fill the caches, e.g. PostgreSQL's shared buffers after a restart)",
+    )
     parser.add_argument("--json", type=Path, metavar="OUT", help="write the numbers as JSON")
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -471,6 +491,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     args.postgres_url,
                     args.maintenance_work_mem,
                     args.keep,
+                    args.warmup,
                 )
             )
         )
