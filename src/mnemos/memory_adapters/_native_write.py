@@ -23,7 +23,7 @@ from mnemos.memory_adapters._native_schema import (
     to_micros,
 )
 from mnemos.memory_adapters._native_store import RECORD_COLUMNS, chunks, marks, row_to_record
-from mnemos.memory_adapters._sql_dialect import episode_key
+from mnemos.memory_adapters._sql_dialect import episode_key, split_duplicates
 from mnemos.memory_adapters._text import content_hash
 from mnemos.memory_adapters.base import MemoryKind, MemoryRecord
 from mnemos.memory_adapters.embedders.base import Embedder
@@ -64,13 +64,7 @@ def insert(
                 [*chunk, now_micros],
             ):
                 existing.setdefault((row[2], row[16]), row_to_record(row))
-        for i, (record, digest) in enumerate(zip(records, hashes, strict=True)):
-            key = (ns_key(record.namespace), digest)
-            if key in existing:
-                result[i] = existing[key]
-                keep[i] = False
-            else:
-                existing[key] = record
+        result, keep = split_duplicates(records, hashes, existing)
     fresh = [i for i in range(len(records)) if keep[i]]
     ids = [records[i].id for i in fresh]
     # only an id in this scope is replaced; a foreign one then fails the UNIQUE constraint

@@ -57,6 +57,25 @@ __all__ = ["SqlMemoryAdapter"]
 class SqlMemoryAdapter(BaseMemoryAdapter):
     """The shared body of the SQL stores; a backend fills in the hooks listed above."""
 
+    capabilities: ClassVar[frozenset[Capability]] = frozenset(
+        {
+            Capability.KEYWORD_SEARCH,
+            Capability.VECTOR_SEARCH,
+            Capability.HYBRID_SEARCH,
+            Capability.METADATA_FILTER,
+            Capability.TIME_FILTER,
+            Capability.UPDATE,
+            Capability.HISTORY,
+            Capability.DELETE,
+            Capability.TTL,
+            Capability.DEDUP,
+            Capability.SUPERSEDE,
+            Capability.GRAPH,
+            Capability.EXPORT,
+            Capability.PRESERVE_IDS,
+        }
+    )
+    """Both SQL stores can do everything the contract names."""
     dialect: ClassVar[SqlDialect]
     schema_version: ClassVar[int]
     """The schema version ``stats()`` reports when the store records none."""

@@ -21,7 +21,7 @@ from typing import Any
 
 from mnemos.memory_adapters._graph import Relation, relations_within
 from mnemos.memory_adapters._namespace import Namespace
-from mnemos.memory_adapters._native_schema import ns_tuple
+from mnemos.memory_adapters._native_schema import ns_key, ns_tuple
 from mnemos.memory_adapters._text import normalize_entity
 from mnemos.memory_adapters.base import MemoryKind, MemoryRecord, Provenance
 
@@ -32,6 +32,7 @@ __all__ = [
     "fetch_records",
     "relations_near",
     "save_versions",
+    "split_duplicates",
 ]
 
 
@@ -110,6 +111,24 @@ def episode_key(record: MemoryRecord) -> str | None:
     md = record.metadata
     session = md.get("episode", md.get("session"))
     return json.dumps([record.provenance.thread, session], separators=(",", ":"), default=str)
+
+
+def split_duplicates(
+    records: Sequence[MemoryRecord], hashes: Sequence[str], existing: dict[tuple[str, str], MemoryRecord]
+) -> tuple[list[MemoryRecord], list[bool]]:
+    """Dedup a batch: ``existing`` maps ``(namespace key, content hash)`` of live memories
+    to the record. Returns the result list (a duplicate replaced by the memory it
+    repeats, earlier ones of the batch included) and which records to store."""
+    result = list(records)
+    keep = [True] * len(records)
+    for i, (record, digest) in enumerate(zip(records, hashes, strict=True)):
+        key = (ns_key(record.namespace), digest)
+        if key in existing:
+            result[i] = existing[key]
+            keep[i] = False
+        else:
+            existing[key] = record
+    return result, keep
 
 
 def fetch_records(

@@ -71,7 +71,6 @@ from mnemos.memory_adapters._sql_dialect import SqlDialect
 from mnemos.memory_adapters._url import embedded_path, query_params
 from mnemos.memory_adapters._vector_file import SUFFIX, VectorFile
 from mnemos.memory_adapters.base import (
-    Capability,
     MemoryKind,
     MemoryRecord,
     ScoredMemory,
@@ -118,24 +117,6 @@ class NativeMemoryAdapter(SqlMemoryAdapter):
     name: ClassVar[str] = "native"
     dialect: ClassVar[SqlDialect] = SQLITE
     schema_version: ClassVar[int] = SCHEMA_VERSION
-    capabilities: ClassVar[frozenset[Capability]] = frozenset(
-        {
-            Capability.KEYWORD_SEARCH,
-            Capability.VECTOR_SEARCH,
-            Capability.HYBRID_SEARCH,
-            Capability.METADATA_FILTER,
-            Capability.TIME_FILTER,
-            Capability.UPDATE,
-            Capability.HISTORY,
-            Capability.DELETE,
-            Capability.TTL,
-            Capability.DEDUP,
-            Capability.SUPERSEDE,
-            Capability.GRAPH,
-            Capability.EXPORT,
-            Capability.PRESERVE_IDS,
-        }
-    )
 
     def __init__(
         self,

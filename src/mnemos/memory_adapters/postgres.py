@@ -53,10 +53,14 @@ from mnemos.memory_adapters._postgres_store import (
 )
 from mnemos.memory_adapters._ranking import RankingConfig
 from mnemos.memory_adapters._sql_adapter import SqlMemoryAdapter
-from mnemos.memory_adapters._sql_dialect import SqlDialect, episode_key, save_versions
+from mnemos.memory_adapters._sql_dialect import (
+    SqlDialect,
+    episode_key,
+    save_versions,
+    split_duplicates,
+)
 from mnemos.memory_adapters._text import content_hash, tokens
 from mnemos.memory_adapters.base import (
-    Capability,
     MemoryKind,
     MemoryRecord,
     ScoredMemory,
@@ -105,24 +109,6 @@ class PostgresMemoryAdapter(AsyncReadsMixin, BulkLoadMixin, SqlMemoryAdapter):
     name: ClassVar[str] = "postgres"
     dialect: ClassVar[SqlDialect] = POSTGRES
     schema_version: ClassVar[int] = SCHEMA_VERSION
-    capabilities: ClassVar[frozenset[Capability]] = frozenset(
-        {
-            Capability.KEYWORD_SEARCH,
-            Capability.VECTOR_SEARCH,
-            Capability.HYBRID_SEARCH,
-            Capability.METADATA_FILTER,
-            Capability.TIME_FILTER,
-            Capability.UPDATE,
-            Capability.HISTORY,
-            Capability.DELETE,
-            Capability.TTL,
-            Capability.DEDUP,
-            Capability.SUPERSEDE,
-            Capability.GRAPH,
-            Capability.EXPORT,
-            Capability.PRESERVE_IDS,
-        }
-    )
 
     def __init__(
         self,
@@ -239,13 +225,7 @@ class PostgresMemoryAdapter(AsyncReadsMixin, BulkLoadMixin, SqlMemoryAdapter):
                 (sorted(set(hashes)), self.now()),
             ):
                 existing.setdefault((row[2], row[15]), row_to_record(row))
-            for i, (record, digest) in enumerate(zip(records_, hashes, strict=True)):
-                key = (ns_key(record.namespace), digest)
-                if key in existing:
-                    result[i] = existing[key]
-                    keep[i] = False
-                else:
-                    existing[key] = record
+            result, keep = split_duplicates(records_, hashes, existing)
         fresh = [i for i in range(len(records_)) if keep[i]]
         if not fresh:
             return result

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 import pytest
 
@@ -45,7 +45,7 @@ class SideChannelTests(ConformanceBase):
     (``"bm25"`` for native and PostgreSQL); None leaves the detail unchecked."""
 
     def _leak_scenario(
-        self, stores: Stores, statistics: str | None
+        self, stores: Stores, statistics: Literal["scope", "store"] | None
     ) -> tuple[BaseMemoryAdapter, dict[str, Fingerprint], dict[str, Fingerprint]]:
         """Alice's search fingerprints before and after Bob stores 900 documents with
         her words (``statistics``: the ``keyword_statistics`` to search with, or None
