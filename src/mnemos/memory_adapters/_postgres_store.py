@@ -12,7 +12,7 @@ import json
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -70,9 +70,16 @@ class PgStore:
         if self.closed:
             raise UsageError("this memory adapter is closed")
 
-    @contextmanager
-    def reading(self) -> Iterator[Any]:
+    def reading(self) -> AbstractContextManager[Any]:
         """A connection: this thread's open transaction if any, else one from the pool."""
+        return self._connection(write=False)
+
+    def writing(self) -> AbstractContextManager[Any]:
+        """One transaction; nested uses in the same thread join the outer one."""
+        return self._connection(write=True)
+
+    @contextmanager
+    def _connection(self, *, write: bool) -> Iterator[Any]:
         import psycopg
 
         self._check_open()
@@ -82,29 +89,17 @@ class PgStore:
             return
         try:
             with self.pool.connection() as conn:
-                yield conn
-        except psycopg.Error as exc:
-            raise StorageError(f"PostgreSQL memory store {self.schema!r}: {exc}") from exc
-
-    @contextmanager
-    def writing(self) -> Iterator[Any]:
-        """One transaction; nested uses in the same thread join the outer one."""
-        import psycopg
-
-        self._check_open()
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
-            yield conn
-            return
-        try:
-            with self.pool.connection() as conn, conn.transaction():
-                self._local.conn = conn
-                try:
+                if not write:
                     yield conn
-                finally:
-                    self._local.conn = None
-                    self.stats.clear()
-                    self.counts.clear()
+                    return
+                with conn.transaction():
+                    self._local.conn = conn
+                    try:
+                        yield conn
+                    finally:
+                        self._local.conn = None
+                        self.stats.clear()
+                        self.counts.clear()
         except psycopg.Error as exc:
             raise StorageError(f"PostgreSQL memory store {self.schema!r}: {exc}") from exc
 
