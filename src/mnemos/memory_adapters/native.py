@@ -18,7 +18,9 @@ names); :meth:`NativeMemoryAdapter.add_relation` adds explicit relations, and
 Several threads may share one adapter (a lock serialises its connection) and
 several processes may write the same file at once (``BEGIN IMMEDIATE`` with a
 busy timeout and retries). Every mutation is one transaction; a write that
-returned survives the process being killed.
+returned survives the process being killed. The storage core, graph API,
+history import and ``stats()`` are the SQL stores' shared code
+(``_sql_adapter``) run with SQLite's dialect (``_native_store.SQLITE``).
 
 >>> memory = NativeMemoryAdapter("memory.db", scope=("users", "alice"))  # doctest: +SKIP
 >>> memory.add("Alice moved to Lisbon in May", namespace=("facts",), kind="semantic")  # doctest: +SKIP

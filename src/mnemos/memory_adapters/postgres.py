@@ -12,7 +12,9 @@ BM25 over PostgreSQL full-text search, cosine over pgvector's HNSW index,
 fused with the same weights, episode neighbours, graph links, recency and
 importance, with the same :class:`~mnemos.memory_adapters.base.ScoreReason`\\ s.
 Every filter runs in SQL. Every mutation is one transaction; many processes
-and threads may share a store (see ``docs/postgres.md``).
+and threads may share a store (see ``docs/postgres.md``). The storage core,
+graph API, history import and ``stats()`` are the SQL stores' shared code
+(``_sql_adapter``) run with PostgreSQL's dialect (``_postgres_store.POSTGRES``).
 
 >>> memory = open_memory("postgresql://app@db.internal/app?schema=mnemos")  # doctest: +SKIP
 """
