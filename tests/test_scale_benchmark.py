@@ -24,9 +24,17 @@ def _run(keep: Path, out: Path) -> dict[str, object]:
 def test_a_kept_store_is_loaded_once_and_searched_again(tmp_path: Path) -> None:
     keep = tmp_path / "kept"
     first = _run(keep, tmp_path / "first.json")
-    assert not first.get("reused") and first["stored"] == 1100  # 100, then 1,000 added after the load
+    assert (
+        not first.get("reused") and first["stored"] == 1100
+    )  # 100, then 1,000 added after the load
     assert (keep / "native-100.db").exists() and (keep / "native-100.json").exists()
     second = _run(keep, tmp_path / "second.json")
     assert second["reused"] is True and second["stored"] == 1100  # not loaded (nor added to) again
-    assert second["ingest_seconds"] == first["ingest_seconds"]  # the load's numbers, from the first run
-    assert second["warmup_searches"] == 2 and set(second["search"]) == {"hybrid", "keyword", "vector"}  # type: ignore[arg-type]
+    assert (
+        second["ingest_seconds"] == first["ingest_seconds"]
+    )  # the load's numbers, from the first run
+    assert second["warmup_searches"] == 2 and set(second["search"]) == {
+        "hybrid",
+        "keyword",
+        "vector",
+    }  # type: ignore[arg-type]

@@ -34,16 +34,20 @@ def _items() -> list[dict[str, Any]]:
     out = []
     for i in range(400):
         rare = " zephyrine" if i % 97 == 5 else ""
-        out.append({
-            "content": f"meeting {i} with {_NAMES[i % 8]} at the {_PLACES[i % 6]} about item {i % 50}{rare}",
-            "namespace": NS,
-            "importance": (i % 10) / 10,
-        })
+        out.append(
+            {
+                "content": f"meeting {i} with {_NAMES[i % 8]} at the {_PLACES[i % 6]} about item {i % 50}{rare}",
+                "namespace": NS,
+                "importance": (i % 10) / 10,
+            }
+        )
     return out
 
 
 @pytest.fixture
-def stores(pg_schemas: Schemas, tmp_path: Path) -> Iterator[tuple[NativeMemoryAdapter, PostgresMemoryAdapter]]:
+def stores(
+    pg_schemas: Schemas, tmp_path: Path
+) -> Iterator[tuple[NativeMemoryAdapter, PostgresMemoryAdapter]]:
     native = NativeMemoryAdapter(tmp_path / "ref.db", embedder="hashing:64")
     postgres = PostgresMemoryAdapter(pg_schemas.new_url() + "&pool_size=1", embedder="hashing:64")
     items = _items()
@@ -91,11 +95,20 @@ def test_term_budget_keeps_native_ranking_without_counting_past_it(
     keyword results are native's, in native's order (hybrid adds HNSW's approximation)."""
     native, postgres = stores
     config = replace(RankingConfig(), mode="keyword", max_keyword_postings=40)
-    for text in ["meeting with ana at the harbor zephyrine", "meeting with carla", "meeting at the museum",
-                 "the zephyrine item", "meeting ana harbor"]:
+    for text in [
+        "meeting with ana at the harbor zephyrine",
+        "meeting with carla",
+        "meeting at the museum",
+        "the zephyrine item",
+        "meeting ana harbor",
+    ]:
         statements.clear()
-        want = [h.record.content for h in native.search(text, namespace=NS, ranking=config, limit=10)]
-        got = [h.record.content for h in postgres.search(text, namespace=NS, ranking=config, limit=10)]
+        want = [
+            h.record.content for h in native.search(text, namespace=NS, ranking=config, limit=10)
+        ]
+        got = [
+            h.record.content for h in postgres.search(text, namespace=NS, ranking=config, limit=10)
+        ]
         assert got == want, text
         counted = _counted(statements)
         assert all("meet" not in lexemes for lexemes, _ in counted), counted
@@ -106,12 +119,16 @@ def test_term_budget_keeps_native_ranking_without_counting_past_it(
     assert 81 in caps or not caps  # counted on to twice the budget (or cached from before)
 
 
-def test_hnsw_settings_stay_on_an_idle_connection_not_inside_a_transaction(pgvector_url: str) -> None:
+def test_hnsw_settings_stay_on_an_idle_connection_not_inside_a_transaction(
+    pgvector_url: str,
+) -> None:
     """A statement's ``hnsw.ef_search`` is set once on a connection outside transactions (a
     round trip, not a transaction of four); inside the caller's transaction it is local."""
 
     def current(value: str) -> Steps[str]:
-        rows = yield Query("SELECT current_setting('hnsw.ef_search')", (), (("hnsw.ef_search", value),))
+        rows = yield Query(
+            "SELECT current_setting('hnsw.ef_search')", (), (("hnsw.ef_search", value),)
+        )
         return str(rows[0][0])
 
     with psycopg.connect(pgvector_url, autocommit=True) as conn:
@@ -135,7 +152,11 @@ def test_neighbour_links_come_in_one_statement(
     want = native.search("zephyrine", namespace=NS, ranking=config, limit=10)
     got = postgres.search("zephyrine", namespace=NS, ranking=config, limit=10)
     assert [h.record.content for h in got] == [h.record.content for h in want]
-    assert [[r.signal for r in h.reasons] for h in got] == [[r.signal for r in h.reasons] for h in want]
+    assert [[r.signal for r in h.reasons] for h in got] == [
+        [r.signal for r in h.reasons] for h in want
+    ]
     assert any(r.signal == "neighbour" for h in got for r in h.reasons)
-    neighbour_sql = [q.sql for q in statements if re.search(r"episode IS NOT NULL|episode = %s", q.sql)]
+    neighbour_sql = [
+        q.sql for q in statements if re.search(r"episode IS NOT NULL|episode = %s", q.sql)
+    ]
     assert len(neighbour_sql) == 1, neighbour_sql

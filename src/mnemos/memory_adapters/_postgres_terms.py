@@ -35,7 +35,16 @@ from mnemos.memory_adapters._namespace import Namespace
 from mnemos.memory_adapters._postgres_io import Steps, fetch
 from mnemos.memory_adapters._postgres_store import PgStore, ns_cond
 
-__all__ = ["EXACT_BELOW", "MARGIN", "TableStats", "document_frequencies", "kept_terms", "lexemes", "quote_lexeme", "table_stats"]
+__all__ = [
+    "EXACT_BELOW",
+    "MARGIN",
+    "TableStats",
+    "document_frequencies",
+    "kept_terms",
+    "lexemes",
+    "quote_lexeme",
+    "table_stats",
+]
 
 EXACT_BELOW = 50_000
 """Stores smaller than this re-count a prefix's terms whenever its number of memories changes."""
@@ -124,7 +133,9 @@ def table_stats(store: PgStore) -> Steps[TableStats]:
     )
     live, changes, sampled, elems, freqs = rows[0]
     common = dict(zip(elems or (), (float(f) for f in freqs or ()), strict=False))
-    cache.table = TableStats(now, max(int(live), int(sampled)), int(changes), float(sampled), common)
+    cache.table = TableStats(
+        now, max(int(live), int(sampled)), int(changes), float(sampled), common
+    )
     return cache.table
 
 
@@ -177,7 +188,9 @@ def document_frequencies(
     return out
 
 
-def _outside(store: PgStore, cache: _Cache, prefix: Namespace | None, table: TableStats) -> Steps[int]:
+def _outside(
+    store: PgStore, cache: _Cache, prefix: Namespace | None, table: TableStats
+) -> Steps[int]:
     """Memories outside ``prefix`` (a B-tree range either side of it), counted up to half
     the store: past that no estimate can spare a count."""
     if prefix is None or not prefix:
@@ -187,7 +200,8 @@ def _outside(store: PgStore, cache: _Cache, prefix: Namespace | None, table: Tab
         cond, params = ns_cond(prefix)
         limit = int(max(table.live, table.sampled) / MARGIN) + 1
         rows = yield from fetch(
-            f"SELECT count(*) FROM (SELECT 1 FROM memories WHERE NOT {cond} LIMIT %s) o", (*params, limit)
+            f"SELECT count(*) FROM (SELECT 1 FROM memories WHERE NOT {cond} LIMIT %s) o",
+            (*params, limit),
         )
         found = cache.outside[prefix] = int(rows[0][0])
     return found
