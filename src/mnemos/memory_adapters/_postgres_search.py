@@ -4,7 +4,8 @@ A ranked search runs the native store's steps (see ``_native_search``) with
 PostgreSQL doing the filtering:
 
 1. the query's words become lexemes of the store's text-search configuration;
-   the commonest are dropped past the posting budget, as native does;
+   the commonest are dropped past the posting budget, as native does (counted
+   no further than that decides, see ``_postgres_terms``);
 2. the keyword list is the best BM25 scores among rows matching the ``tsquery``
    (GIN index) and every filter. By default (``keyword_statistics="scope"``) its
    statistics are those of the records the search can see, as native computes
