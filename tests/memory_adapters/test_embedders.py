@@ -328,3 +328,32 @@ def test_langchain_wrong_shape_is_an_error() -> None:
 def test_langchain_rejects_non_embeddings() -> None:
     with pytest.raises(ConfigurationError, match="Embeddings"):
         LangChainEmbedder(object())  # type: ignore[arg-type]
+
+
+def test_st_a_query_is_encoded_on_one_torch_thread_and_the_setting_restored(
+    minilm: SentenceTransformerEmbedder,
+) -> None:
+    """Torch's threads, waiting for one another on a busy machine, made one short query
+    take hundreds of milliseconds: a query (and a small batch) runs on one thread."""
+    import torch
+
+    seen: list[int] = []
+    hook = minilm._model.register_forward_pre_hook(lambda *_: seen.append(torch.get_num_threads()))
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        query = minilm.embed_query("what did Caroline paint last week")
+        small = minilm.embed(["one short text", "another one"])
+        assert torch.get_num_threads() == 2
+        minilm.embed([f"text number {i}" for i in range(getattr(st_module, "SMALL_BATCH", 8) + 1)])
+        # the query's vector is the one the model's own encode() gives on one thread
+        torch.set_num_threads(1)
+        expected = minilm._model.encode(
+            ["what did Caroline paint last week"], normalize_embeddings=True
+        )
+    finally:
+        hook.remove()
+        torch.set_num_threads(before)
+    assert seen[:3] == [1, 1, 2]
+    np.testing.assert_array_equal(query, expected[0])
+    assert small.shape == (2, 384)
