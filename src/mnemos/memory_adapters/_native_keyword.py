@@ -8,6 +8,7 @@ or by FTS5's own bm25 over the whole file (``"store"``).
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
 
 import numpy as np
@@ -103,44 +104,41 @@ def keyword_lists(
     expression, terms = match
     conn = store.conn
     cache = store.cache
-    # A scope seeing most of the store reads each term's postings whole; a smaller one
-    # reads which records match, then the term counts of those it sees (see _postings).
+    # A scope seeing most of the store reads each term's postings whole (when they give
+    # the matching records exactly); a smaller one first reads which records match.
     broad = any(2 * int(np.count_nonzero(mask)) > cache.n - cache.dead for mask in masks)
-    by_term = _term_postings(store, expression, terms) if broad else None
-    if by_term is not None:
+    by_term = None
+    if broad and _one_term_each(expression):
+        by_term = _term_postings(conn, "temp.memories_instance", terms)
         rows = np.unique(np.concatenate([docs for docs, _ in by_term]))
     else:
         found = conn.execute(
-            "SELECT rowid FROM memories_fts WHERE memories_fts MATCH ? ORDER BY rowid", (expression,)
-        ).fetchall()
-        rows = np.fromiter((r[0] for r in found), dtype=np.int64, count=len(found))
+            "SELECT group_concat(rowid, ' ') FROM memories_fts WHERE memories_fts MATCH ?", (expression,)
+        ).fetchone()[0]
+        rows = np.unique(_ints(found))
+    if not len(rows):
+        return [[] for _ in queries]
     # Lengths of the records a query can see come from the vector cache (the others
     # are never scored).
     slots = cache.slot_of.lookup(rows)
-    lengths = np.where(slots >= 0, cache.lengths[np.maximum(slots, 0)], 0).astype(np.float64)
-    if not len(rows):
-        return [[] for _ in queries]
+    cached = slots >= 0
+    lengths = np.where(cached, cache.lengths[np.maximum(slots, 0)], 0).astype(np.float64)
     # Which matches each query may see, first: only their postings are needed.
     oks: list[npt.NDArray[np.bool_]] = []
     for query, mask in zip(queries, masks, strict=True):
-        ok = np.asarray(store.cache.passes(rows.tolist(), mask), dtype=bool)
+        ok = cached & mask[np.maximum(slots, 0)]
         if query.filter and ok.any():
-            kept = {k for k, _ in filter_rows(conn, rows[ok].tolist(), [0.0] * int(ok.sum()), query)}
-            ok &= np.fromiter((int(r) in kept for r in rows), dtype=bool, count=len(rows))
+            kept = [k for k, _ in filter_rows(conn, rows[ok].tolist(), [0.0] * int(ok.sum()), query)]
+            ok &= np.isin(rows, np.asarray(kept, dtype=np.int64))
         oks.append(ok)
     seen = np.logical_or.reduce(oks)
     if not seen.any():
         return [[] for _ in queries]
-    if by_term is not None:
-        docs = np.concatenate([d for d, _ in by_term])
-        term_ids = np.repeat(np.arange(len(terms)), [len(d) for d, _ in by_term])
-        counts = np.concatenate([c for _, c in by_term]).astype(np.float64)
-    else:
-        index = {t: i for i, t in enumerate(terms)}
-        postings = _postings(store, terms, rows[seen].tolist(), len(rows))
-        docs = np.fromiter((p[0] for p in postings), dtype=np.int64, count=len(postings))
-        term_ids = np.fromiter((index[p[1]] for p in postings), dtype=np.int64, count=len(postings))
-        counts = np.fromiter((p[2] for p in postings), dtype=np.float64, count=len(postings))
+    if by_term is None:
+        by_term = _postings(store, terms, rows[seen].tolist(), len(rows))
+    docs = np.concatenate([d for d, _ in by_term])
+    term_ids = np.repeat(np.arange(len(terms)), [len(d) for d, _ in by_term])
+    counts = np.concatenate([c for _, c in by_term]).astype(np.float64)
     where_doc = np.minimum(np.searchsorted(rows, docs), len(rows) - 1)
     matched = rows[where_doc] == docs
     docs_pos, term_ids, counts = where_doc[matched], term_ids[matched], counts[matched]
@@ -152,33 +150,35 @@ def keyword_lists(
         scores = _bm25(ok, lengths, docs_pos, term_ids, counts, len(terms), int(mask.sum()))
         chosen = np.flatnonzero(ok)
         order = np.lexsort((rows[chosen], -scores[chosen]))[:want]
-        out.append([(int(rows[chosen[i]]), float(scores[chosen[i]])) for i in order])
+        out.append(list(zip(rows[chosen[order]].tolist(), scores[chosen[order]].tolist(), strict=True)))
     return out
 
 
-def _term_postings(
-    store: Store, expression: str, terms: list[str]
-) -> list[tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]] | None:
-    """For each of ``terms``, the records holding it and how often: ``(rowids, counts)``,
-    rowids ascending, read from FTS5's instance table one term at a time (as one
-    string per term: no Python object per posting).
+Postings = list[tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]]
+"""For each term: the records holding it (rowids ascending) and how often each does."""
 
-    The records holding any of the terms are then exactly those ``expression``
-    matches, and lengths come from the vector cache, so nothing else is read. That
-    holds when every quoted word of the expression is one term; a word FTS5 splits
-    into several (a phrase, such as ``"e_mail"``) may match fewer records, so then
-    this returns None and the caller runs the MATCH itself.
-    """
-    words = expression.split(" OR ")
-    if not all(len(w) > 2 and w[1:-1].isascii() and w[1:-1].isalnum() for w in words):
-        return None
+
+def _ints(text: str | None) -> npt.NDArray[np.int64]:
+    return np.array(text.split(), dtype=np.int64) if text else np.zeros(0, dtype=np.int64)
+
+
+def _one_term_each(expression: str) -> bool:
+    """Whether every quoted word of a MATCH expression is a single FTS5 term, so the
+    records it matches are exactly those holding one of the terms. An ASCII letter
+    or digit run is one token to unicode61; a word it splits (``"e_mail"``) is a
+    phrase, which may match fewer records."""
+    return all(len(w) > 2 and w[1:-1].isascii() and w[1:-1].isalnum() for w in expression.split(" OR "))
+
+
+def _term_postings(conn: sqlite3.Connection, instances: str, terms: list[str]) -> Postings:
+    """Each term's postings in an fts5vocab ``instances`` table, read one term at a time
+    as one string (no Python object per posting)."""
     out = []
     for term in terms:
-        text = store.conn.execute(
-            "SELECT group_concat(doc, ' ') FROM temp.memories_instance WHERE term = ?", (term,)
+        found = conn.execute(
+            f"SELECT group_concat(doc, ' ') FROM {instances} WHERE term = ?", (term,)
         ).fetchone()[0]
-        found = np.array(text.split(), dtype=np.int64) if text else np.zeros(0, dtype=np.int64)
-        docs, counts = np.unique(found, return_counts=True)
+        docs, counts = np.unique(_ints(found), return_counts=True)
         out.append((docs, counts))
     return out
 
@@ -187,8 +187,8 @@ SCRATCH_ROWS = 512
 """Up to this many visible matches, their term counts come from tokenizing them anew."""
 
 
-def _postings(store: Store, terms: list[str], visible: list[int], matching: int) -> list[tuple[int, str, int]]:
-    """``(rowid, term, count)`` of ``terms`` in the ``visible`` matching records (and maybe others).
+def _postings(store: Store, terms: list[str], visible: list[int], matching: int) -> Postings:
+    """The postings of ``terms`` in the ``visible`` matching records (and maybe others).
 
     FTS5's instance table walks every posting of the terms in the whole file, which
     costs milliseconds once other scopes hold thousands. When the query's scope sees
@@ -196,20 +196,14 @@ def _postings(store: Store, terms: list[str], visible: list[int], matching: int)
     scratch table instead: the same tokenizer gives the same terms and counts.
     """
     if len(visible) > SCRATCH_ROWS or len(visible) * 2 > matching:
-        return store.conn.execute(
-            f"SELECT doc, term, count(*) FROM temp.memories_instance WHERE term IN ({marks(len(terms))}) "
-            "GROUP BY doc, term",
-            terms,
-        ).fetchall()
+        return _term_postings(store.conn, "temp.memories_instance", terms)
     texts = store.conn.execute(
         f"SELECT rowid, content FROM memories WHERE rowid IN ({marks(len(visible))})", visible
     ).fetchall()
     tok = store.tokenizer  # used under the store's lock
     tok.execute("DELETE FROM t")
     tok.executemany("INSERT INTO t (rowid, x) VALUES (?, ?)", texts)
-    return tok.execute(
-        f"SELECT doc, term, count(*) FROM v WHERE term IN ({marks(len(terms))}) GROUP BY doc, term", terms
-    ).fetchall()
+    return _term_postings(tok, "v", terms)
 
 
 def _bm25(

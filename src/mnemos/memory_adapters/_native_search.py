@@ -253,7 +253,7 @@ def _add_recency_and_importance(
     rowids = list(cands)
     if not rowids or not (config.recency_weight or config.importance_weight):
         return lambda cand: None
-    slots = np.asarray([cache.slot_of[r] for r in rowids], dtype=np.int64)
+    slots = cache.slot_of.lookup(np.asarray(rowids, dtype=np.int64))
     ages = (to_micros(query.now) - cache.created[slots]) / 1e6
     return recency_and_importance(cands, rowids, ages, cache.importance[slots].tolist(), config)
 
