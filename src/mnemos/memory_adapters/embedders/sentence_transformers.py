@@ -9,7 +9,9 @@ A query, or any batch of up to :data:`SMALL_BATCH` texts, is encoded on one
 torch thread. A short text is a few milliseconds of work that more threads
 cannot split usefully: torch's threads then wait for one another, and on a
 busy machine (other processes holding the cores) one query took 100 times its
-single-thread time. Larger batches use torch's own thread setting.
+single-thread time. Larger batches use torch's own thread setting, unless the
+machine is busy (a load average above its core count), where one thread
+encoded a batch 2.5 times faster than two on a 2-core machine.
 """
 
 from __future__ import annotations
@@ -84,6 +86,14 @@ def _load(source: str, *, offline: bool) -> Any:
         return model
 
 
+def _busy() -> bool:
+    """Whether the machine's load average exceeds its cores (False where unknown)."""
+    try:
+        return os.getloadavg()[0] > (os.cpu_count() or 1)
+    except (AttributeError, OSError):
+        return False
+
+
 @contextlib.contextmanager
 def _one_thread(small: bool) -> Iterator[None]:
     """Torch's intra-op threads limited to one while a small batch is encoded (``small``).
@@ -142,7 +152,7 @@ class SentenceTransformerEmbedder(Embedder):
             raise TypeError("embed() takes a sequence of texts; use embed_query() for one text")
         if not texts:
             return np.zeros((0, self.dims), dtype=np.float32)
-        with _one_thread(len(texts) <= SMALL_BATCH):
+        with _one_thread(len(texts) <= SMALL_BATCH or _busy()):
             if len(texts) == 1 and (one := self._encode_one(texts[0])) is not None:
                 return one
             vectors = self._model.encode(
