@@ -344,7 +344,10 @@ def _add_neighbours(
         f"SELECT rowid, id, ns, episode, created_at FROM memories WHERE rowid IN ({marks(len(seeds))})",
         seeds,
     ).fetchall()
-    # Up to ``window`` events before and after each seed, all in one statement.
+    # Up to ``window`` events before and after each seed, all in one statement. The
+    # memories of one batch share a timestamp: the events at the seed's own time and
+    # those before (or after) it are two index seeks, each taking ``window`` at most;
+    # the nearest ``window`` of both are kept.
     arms: list[str] = []
     params: list[object] = []
     for rowid, memory_id, ns, episode, created in rows:
@@ -354,14 +357,22 @@ def _add_neighbours(
         for op, order in (("<", "DESC"), (">", "ASC")):
             arms.append(
                 f"""SELECT * FROM (SELECT ? AS seed, ? AS side, rowid, created_at FROM memories
-                    WHERE ns = ? AND episode = ? AND (created_at, rowid) {op} (?, ?)
+                    WHERE ns = ? AND episode = ? AND created_at = ? AND rowid {op} ?
+                    ORDER BY rowid {order} LIMIT ?)"""
+            )
+            arms.append(
+                f"""SELECT * FROM (SELECT ? AS seed, ? AS side, rowid, created_at FROM memories
+                    WHERE ns = ? AND episode = ? AND created_at {op} ?
                     ORDER BY created_at {order}, rowid {order} LIMIT ?)"""
             )
-            params += [rowid, op, ns, episode, created, rowid, window]
+            params += [rowid, op, ns, episode, created, rowid, window, rowid, op, ns, episode, created, window]
     sides: dict[tuple[int, str], list[tuple[int, int]]] = {}
     if arms:
         for seed, side, near, created in conn.execute(" UNION ALL ".join(arms), params):
             sides.setdefault((seed, side), []).append((created, near))
+    for (_, side), near in sides.items():  # nearest first, ``window`` of them
+        near.sort(reverse=side == "<")
+        del near[window:]
     links = neighbour_links(list(names), sides, config)
     _admit(
         store, query, cands, mask, spread(cands, links),
