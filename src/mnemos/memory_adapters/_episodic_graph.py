@@ -268,6 +268,10 @@ class EntityIndex:
     stamp: Hashable = None
     """What the store said about its state when the index was last brought up to date."""
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
+    memo: dict[tuple[tuple[str, ...], frozenset[str]], tuple[dict[int, tuple[str, float]], list[int]]] = field(
+        default_factory=dict, repr=False
+    )
+    """Gains per (types, named speakers), best first, until the index changes."""
     version: dict[int, int] = field(default_factory=dict)
     """rowid -> the version of the memory indexed (to re-read only what changed)."""
     speakers: dict[str, int] = field(default_factory=dict)
@@ -280,6 +284,7 @@ class EntityIndex:
 
     def drop(self, rowid: int) -> None:
         """Forget a memory (deleted, or about to be read again)."""
+        self.memo.clear()
         self.version.pop(rowid, None)
         who = self.speaker.pop(rowid, None)
         if who is not None:
@@ -297,6 +302,7 @@ class EntityIndex:
     def put(self, rowid: int, version: int, content: str, who: str | None) -> None:
         """Index a memory (its names are kept even if they are a speaker's: see :func:`typed_gains`)."""
         self.drop(rowid)
+        self.memo.clear()
         self.version[rowid] = version
         if who:
             key = who.casefold()
@@ -364,24 +370,35 @@ def _typed_gains(
     index: EntityIndex, types: Sequence[str], persons: Sequence[str], weight: float, keep: Iterable[int], limit: int
 ) -> dict[int, tuple[str, float]]:
     people = index.people
-    named = set(persons) & people if persons else set()
+    named = frozenset(persons) & people if persons else frozenset()
+    key = (tuple(types), named)
+    found = index.memo.get(key)
+    if found is None:
+        found = index.memo[key] = _unit_gains(index, types, named, people)
+    unit, order = found
+    kept = [r for r in keep if r in unit]
+    chosen = set(kept)
+    others = [r for r in order if r not in chosen][:limit]
+    return {r: (unit[r][0], weight * unit[r][1]) for r in (*sorted(kept), *others)}
+
+
+def _unit_gains(
+    index: EntityIndex, types: Sequence[str], named: frozenset[str], people: frozenset[str]
+) -> tuple[dict[int, tuple[str, float]], list[int]]:
+    """Gains for a weight of 1, and the rowids best first."""
     best: dict[int, tuple[str, float]] = {}
     for kind in types:
         for item, holders in index.postings.get(kind, {}).items():
             if _TYPES[kind].names and _is_person(item, people):
                 continue
-            value = weight / math.log(1.0 + len(holders))
+            value = 1.0 / math.log(1.0 + len(holders))
             for rowid in holders:
                 if named and index.speaker.get(rowid) not in named:
                     continue
                 found = best.get(rowid)
                 if found is None or value > found[1] or (value == found[1] and item < found[0]):
                     best[rowid] = (item, value)
-    kept = set(keep)
-    others = sorted((r for r in best if r not in kept), key=lambda r: (-best[r][1], r))[:limit]
-    return {r: best[r] for r in (*[r for r in best if r in kept], *others)}
-
-
+    return best, sorted(best, key=lambda r: (-best[r][1], r))
 
 _INDEXES: weakref.WeakKeyDictionary[Any, dict[Hashable, EntityIndex]] = weakref.WeakKeyDictionary()
 _INDEXES_LOCK = threading.Lock()
