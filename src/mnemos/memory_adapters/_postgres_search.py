@@ -44,6 +44,7 @@ from mnemos.memory_adapters._postgres_io import Steps, fetch
 from mnemos.memory_adapters._postgres_store import (
     RECORD_COLUMNS,
     PgStore,
+    ns_cond,
     record_steps,
     row_to_record,
     where,
