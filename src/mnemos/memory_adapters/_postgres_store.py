@@ -55,9 +55,6 @@ class PgStore:
         self.closed = False
         self._local = threading.local()
         self.lock = threading.Lock()
-        self.df_cache: dict[Namespace | None, dict[str, int]] = {}
-        """Document frequencies per namespace prefix (``None``: the whole store)."""
-        self.df_size: dict[Namespace | None, int] = {}
         self.stats: dict[Namespace | None, tuple[float, int, float]] = {}
         """(when, memories, average words) per namespace prefix (``None``: the whole store),
         refreshed now and then on big stores."""
