@@ -328,6 +328,15 @@ class NativeMemoryAdapter(NativeGraphMethods):
             _native_write.update(conn, record, lambda text: self._embed([text])[0])
         return record
 
+    def _reinforce(self, ids: Sequence[str], boost: float) -> int:
+        """What :func:`~mnemos.memory_adapters.consolidation.reinforce` does, in one transaction
+        with one read; the text, its index entry and its vector are not rewritten."""
+        with self._writing() as conn:
+            changed = _native_write.reinforce(conn, self._scope, ids, boost=boost, now=self.now())
+        for record in changed:
+            self._audited("update", [record], ids=[record.id], fields=["importance", "metadata"])
+        return len(changed)
+
     def _delete(self, ids: Sequence[str]) -> int:
         count = 0
         with self._writing() as conn:
