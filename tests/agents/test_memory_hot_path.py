@@ -94,6 +94,11 @@ def test_a_turn_writes_in_one_transaction_and_searches_outside_it(tmp_path: Path
         monkeypatch.setattr(_native_search, "ranked_search_each", lambda store, *a, **k: (
             inside.append(store.conn.in_transaction), original(store, *a, **k))[1])
         monkeypatch.setattr("mnemos.memory_adapters.native.ranked_search_each", _native_search.ranked_search_each)
+        embedding_in_a_write: list[bool] = []
+        embedder_cls = type(memory.embedder)
+        plain_embed = embedder_cls.embed
+        monkeypatch.setattr(embedder_cls, "embed", lambda self, texts: (
+            embedding_in_a_write.append(memory._store.conn.in_transaction), plain_embed(self, texts))[1])
         writes = []
         memory._store.conn.set_trace_callback(
             lambda sql: writes.append(sql) if sql.strip().upper() == "BEGIN IMMEDIATE" else None)
@@ -103,6 +108,7 @@ def test_a_turn_writes_in_one_transaction_and_searches_outside_it(tmp_path: Path
         assert used
         assert len(writes) == 1
         assert inside and not any(inside)
+        assert embedding_in_a_write and not any(embedding_in_a_write)  # no write lock held meanwhile
         assert all(memory.get(s["id"]).metadata["used_count"] >= 1 for s in used)
         episodes = memory.list(namespace=ns, kinds=MemoryKind.EPISODIC)
         assert len(episodes) == 2 and "novelty" in episodes[0].metadata

@@ -91,3 +91,23 @@ def test_reinforce_through_a_redactor_takes_the_generic_path(store: NativeMemory
     store.set_redactor(lambda text: text.replace("1234", "[code]"))
     assert reinforce(store, [record.id]) == 1
     assert store.get(record.id).metadata["used_count"] == 1
+
+
+def test_a_write_batch_begins_at_its_first_write_and_commits_once(store: NativeMemoryAdapter) -> None:
+    seen = statements(store)
+    with store._batch():
+        assert not store._store.conn.in_transaction  # nothing written yet: no lock taken
+        first = store.add("ann planted tulips", namespace=NS)
+        second = store.add("ann planted roses", namespace=NS)
+        assert reinforce(store, [first.id]) == 1
+    store._store.conn.set_trace_callback(None)
+    assert [s for s in seen if s.strip().upper() in ("BEGIN IMMEDIATE", "COMMIT")] == ["BEGIN IMMEDIATE", "COMMIT"]
+    assert store.get(first.id).metadata["used_count"] == 1 and store.get(second.id).content == "ann planted roses"
+    with store._batch():
+        pass  # a batch that writes nothing begins nothing
+    with pytest.raises(RuntimeError), store._batch():
+        lost = store.add("ann planted daisies", namespace=NS)
+        raise RuntimeError("the turn failed")
+    assert store.get_many([lost.id]) == [None]  # rolled back with the batch
+    assert not store._store.conn.in_transaction and store._store.write_depth == 0
+    assert store.add("ann planted lilies", namespace=NS).content == "ann planted lilies"

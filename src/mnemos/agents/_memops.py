@@ -167,8 +167,9 @@ def _clip(text: str, limit: int = 4000) -> str:
 
 
 def _one_transaction(memory: BaseMemoryAdapter) -> contextlib.AbstractContextManager[object]:
-    """The native store's writes inside join one transaction (one commit); elsewhere nothing."""
-    return memory._exclusive() if isinstance(memory, NativeMemoryAdapter) else contextlib.nullcontext()
+    """The native store's writes inside join one transaction (one commit), begun by the first
+    write; elsewhere nothing."""
+    return memory._batch() if isinstance(memory, NativeMemoryAdapter) else contextlib.nullcontext()
 
 
 def write_turn(
@@ -197,13 +198,15 @@ def commit_turn(
     """The writes of :func:`write_turn` once the episode's metadata is final: one commit on the
     native store."""
     record = None
+    # The episode first: it is embedded before its write begins the transaction, so the
+    # store's write lock is not held while a model embeds the text.
     with _one_transaction(memory) if used and episode is not None else contextlib.nullcontext():
-        if used:
-            reinforce(memory, used)
         if episode is not None:
             record = memory.add(episode["content"], namespace=namespace, kind=MemoryKind.EPISODIC,
                                 metadata=episode["metadata"], importance=episode["importance"],
                                 provenance=episode["provenance"], dedup=False)
+        if used:
+            reinforce(memory, used)
     return record
 
 

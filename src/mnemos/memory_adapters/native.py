@@ -31,7 +31,7 @@ import copy
 import json
 import sqlite3
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -264,6 +264,14 @@ class NativeMemoryAdapter(NativeGraphMethods):
                 finally:
                     store.write_depth -= 1
                 return
+            if store.batch is not None:  # the first write of a batch begins its transaction
+                store.batch.enter_context(transaction(conn))
+                store.write_depth = 2
+                try:
+                    yield conn
+                finally:
+                    store.write_depth = 1  # held open by the batch until it ends
+                return
             with transaction(conn):
                 store.write_depth = 1
                 try:
@@ -273,6 +281,28 @@ class NativeMemoryAdapter(NativeGraphMethods):
                 store.own_writes += 1
                 if store.own_writes % 256 == 0:
                     self._prune_changes(conn)
+
+    @contextmanager
+    def _batch(self) -> Iterator[None]:
+        """Writes inside commit together, in one transaction begun by the first of them (so what
+        comes before it, such as embedding a text, holds no write lock); an error rolls them all
+        back. Inside a write or another batch, it joins that one."""
+        store = self._store
+        with self._locked() as conn:
+            if store.write_depth or store.batch is not None:
+                yield
+                return
+            batch = store.batch = ExitStack()
+            with batch:  # on leaving: COMMIT if a write began the transaction; ROLLBACK on an error
+                try:
+                    yield
+                finally:
+                    store.batch = None
+                    begun, store.write_depth = store.write_depth > 0, 0
+                if begun:
+                    store.own_writes += 1
+                    if store.own_writes % 256 == 0:
+                        self._prune_changes(conn)
 
     def _exclusive(self) -> AbstractContextManager[object]:
         """Read-modify-write (update, supersede) inside one ``BEGIN IMMEDIATE`` transaction,
