@@ -103,6 +103,7 @@ def test_search_ranks_and_explains_as_native_does(
             "who repaired the guitar", "Alice bicycle Lisbon", "telescope photographed in Kyoto",
             "what did Bob sell at the market", "violin", "day 3 passport",
             "besides the guitar, what things did Alice repair?", "when did Bob visit Kyoto?",
+            "which cities has Alice been to?",
         ]
         compared = 0
         for query in queries:
@@ -117,6 +118,7 @@ def test_search_ranks_and_explains_as_native_does(
                     question_penalty=0.3, exclusion_penalty=0.5, speaker_weight=0.05, when_weight=0.1,
                     date_weight=0.1, diversity=0.3)},
                 {"namespace": NS, "limit": 10, "ranking": RankingConfig(hop_weight=0.3)},  # _hop
+                {"namespace": NS, "limit": 10, "ranking": RankingConfig(entity_weight=0.3)},  # _episodic_graph
             ):
                 if isinstance(kwargs.get("ranking"), RankingConfig):
                     kwargs = {**kwargs, "ranking": replace(kwargs["ranking"], keyword_statistics=statistics)}
@@ -124,6 +126,8 @@ def test_search_ranks_and_explains_as_native_does(
                 assert _ranked(postgres, query, **kwargs) == expected, (query, kwargs)
                 compared += len(expected)
         assert compared > 200
+        typed = postgres.search("which cities has Alice been to?", namespace=NS, ranking=RankingConfig(entity_weight=0.3))
+        assert any(r.signal == "entity" for h in typed for r in h.reasons)  # the second round took part
         hit = postgres.search("Alice bicycle Lisbon", namespace=NS)[0]
         assert {"keyword", "vector", "recency", "importance"} <= {r.signal for r in hit.reasons}
         assert hit.score == pytest.approx(sum(r.contribution for r in hit.reasons))

@@ -110,6 +110,11 @@ class RankingConfig:
     """How many of the best candidates seed the second hop."""
     hop_max_share: float = 0.05
     """A word held by more than this share of the candidates is too common to hop on."""
+    entity_weight: float = 0.0
+    """A second retrieval round through the typed entity graph of the scope: a memory
+    holding an item of a kind the question asks for ("what pets": "cat"), said by the
+    person the question names, gains ``entity_weight / ln(1 + df(item))`` even if it was
+    not a candidate (see ``_episodic_graph``; 0 disables)."""
 
 
 @dataclass(kw_only=True)
