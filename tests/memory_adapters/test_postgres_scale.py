@@ -69,8 +69,42 @@ def test_bulk_load_builds_the_vector_index_once_after_the_rows(one_connection: P
         store.add("added before the failure", namespace=NS)
         raise RuntimeError("load failed")
     assert store.has_vector_index() and store.count() == 301  # what was added stays, the index is back
+    assert store.missing_indexes() == []
     with pytest.raises(UsageError, match="maintenance_work_mem"):
         store.build_vector_index(maintenance_work_mem="lots; DROP TABLE memories")
+
+
+def test_bulk_load_defers_the_gin_indexes_too(one_connection: PostgresMemoryAdapter) -> None:
+    """Full-text and metadata GIN indexes (no pending list) are rewritten page by page on
+    every insert; a bulk load drops them with the HNSW index and builds all three after
+    the rows, and keyword and metadata searches keep working (by scans) in between."""
+    store = one_connection
+    assert store.missing_indexes() == []
+    with store.bulk_load():
+        assert store.missing_indexes() == ["memories_tsv", "memories_meta", "memories_embedding"]
+        first = store.add_many([{**item, "metadata": {"n": i}} for i, item in enumerate(_items(200))])
+        keyword = replace(RankingConfig(), mode="keyword")
+        assert store.search("telescope harbor", namespace=NS, ranking=keyword, filter={"n": 13})[0].record.id == (
+            first[13].id
+        )
+    assert store.missing_indexes() == []
+    with store._store.reading() as conn:  # the planner takes the rebuilt GIN index again
+        conn.execute("SET enable_seqscan = off")
+        plan = "\n".join(r[0] for r in conn.execute(
+            "EXPLAIN SELECT rowid FROM memories WHERE tsv @@ 'telescop'::tsquery AND meta @> '{\"n\": 13}'"
+        ))
+        conn.execute("RESET enable_seqscan")
+    assert "memories_tsv" in plan or "memories_meta" in plan, plan
+    store._store.pool.close()  # a process that died inside a load: the next one builds what is missing
+    reopened = PostgresMemoryAdapter(store._store.settings.conninfo + f"&schema={store.schema}", embedder="hashing:64")
+    try:
+        with reopened._store.writing() as conn:
+            conn.execute("DROP INDEX memories_tsv")
+        assert reopened.missing_indexes() == ["memories_tsv"]
+        reopened.build_vector_index()
+        assert reopened.missing_indexes() == []
+    finally:
+        reopened.close()
 
 
 def test_the_vector_index_holds_half_precision_vectors(one_connection: PostgresMemoryAdapter) -> None:

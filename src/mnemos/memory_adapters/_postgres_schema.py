@@ -45,6 +45,7 @@ __all__ = [
     "migrate",
     "parse_url",
     "require_driver",
+    "search_indexes",
     "vector_index",
     "with_options",
 ]
@@ -69,6 +70,20 @@ def vector_index(dims: int) -> str:
         "CREATE INDEX IF NOT EXISTS memories_embedding ON memories "
         f"USING hnsw ((embedding::halfvec({dims})) halfvec_cosine_ops)"
     )
+
+
+TEXT_INDEX = "CREATE INDEX IF NOT EXISTS memories_tsv ON memories USING gin (tsv) WITH (fastupdate = off)"
+"""Keyword search's GIN index on the ``tsvector`` (no pending list: searches right after a
+bulk load stay fast)."""
+META_INDEX = "CREATE INDEX IF NOT EXISTS memories_meta ON memories USING gin (meta jsonb_path_ops)"
+"""Metadata equality filters become jsonb containment, which this index serves (version 2)."""
+
+
+def search_indexes(dims: int) -> dict[str, str]:
+    """The indexes a bulk load drops and builds once after the rows (name -> ``CREATE``):
+    keeping a GIN or HNSW index up to date row by row costs far more than one build."""
+    return {"memories_tsv": TEXT_INDEX, "memories_meta": META_INDEX, "memories_embedding": vector_index(dims)}
+
 
 _IDENT = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 _OWN_PARAMS = ("schema", "pool_size", "text_search", "embedder")
@@ -176,8 +191,7 @@ def _v1(schema: str, dims: int, text_search: str) -> list[str]:
         "CREATE INDEX memories_hash ON memories (content_hash, ns)",
         "CREATE INDEX memories_expires ON memories (expires_at) WHERE expires_at IS NOT NULL",
         "CREATE INDEX memories_episode ON memories (ns, episode, created_at, rowid) WHERE episode IS NOT NULL",
-        # no pending list: searches right after a bulk load stay fast
-        "CREATE INDEX memories_tsv ON memories USING gin (tsv) WITH (fastupdate = off)",
+        TEXT_INDEX,
         "CREATE INDEX memories_embedding ON memories USING hnsw (embedding vector_cosine_ops)",
         """CREATE TABLE history (
             id text NOT NULL, version integer NOT NULL, record text NOT NULL,
@@ -207,11 +221,7 @@ def _v1(schema: str, dims: int, text_search: str) -> list[str]:
 
 
 def _v2(schema: str, dims: int, text_search: str) -> list[str]:
-    # Metadata equality filters become jsonb containment, which this index serves.
-    return [
-        f'SET LOCAL search_path TO "{schema}", public',
-        "CREATE INDEX memories_meta ON memories USING gin (meta jsonb_path_ops)",
-    ]
+    return [f'SET LOCAL search_path TO "{schema}", public', META_INDEX]
 
 
 def _v3(schema: str, dims: int, text_search: str) -> list[str]:

@@ -4,7 +4,8 @@ A ranked search runs the native store's steps (see ``_native_search``) with
 PostgreSQL doing the filtering:
 
 1. the query's words become lexemes of the store's text-search configuration;
-   the commonest are dropped past the posting budget, as native does;
+   the commonest are dropped past the posting budget, as native does (counted
+   no further than that decides, see ``_postgres_terms``);
 2. the keyword list is the best BM25 scores among rows matching the ``tsquery``
    (GIN index) and every filter. By default (``keyword_statistics="scope"``) its
    statistics are those of the records the search can see, as native computes
@@ -37,7 +38,6 @@ import numpy.typing as npt
 
 from mnemos.memory_adapters import _episodic_graph
 from mnemos.memory_adapters._filters import matches_filter
-from mnemos.memory_adapters._namespace import Namespace
 from mnemos.memory_adapters._postgres_filters import SqlFilter, filter_sql
 from mnemos.memory_adapters._postgres_graph import graph_steps
 from mnemos.memory_adapters._postgres_io import Steps, fetch
@@ -48,6 +48,14 @@ from mnemos.memory_adapters._postgres_store import (
     record_steps,
     row_to_record,
     where,
+)
+from mnemos.memory_adapters._postgres_terms import (
+    EXACT_BELOW,
+    document_frequencies,
+    kept_terms,
+    lexemes,
+    quote_lexeme,
+    table_stats,
 )
 from mnemos.memory_adapters._query import QueryAnalysis, analyze, strip_exclusions
 from mnemos.memory_adapters._ranking import (
@@ -81,8 +89,6 @@ __all__ = ["listing", "ranked_search"]
 
 _K1 = 1.2
 _B = 0.75
-_EXACT_DF_BELOW = 50_000
-"""Stores smaller than this count term frequencies on every search (else cached)."""
 
 
 class _Conditions:
@@ -97,6 +103,9 @@ class _Conditions:
         self.filter: SqlFilter = filter_sql(query.filter)
         self.sql = " AND ".join(conds + self.filter.conds)
         self.params: list[Any] = params + self.filter.params
+        self.seen: dict[int, tuple[Any, float]] = {}
+        """(created_at, importance) of the rows the rank lists fetched (recency and
+        importance need no statement of their own)."""
 
     @property
     def metadata(self) -> str:
@@ -163,7 +172,7 @@ def ranked_search(
     if config.entity_weight > 0 and cands:
         yield from _add_entities(store, query, config, cands, where_)
     cands = {rowid: cand for rowid, cand in cands.items() if cand.score > 0}
-    explain = yield from _add_recency_and_importance(query, config, cands)
+    explain = yield from _add_recency_and_importance(query, config, cands, where_)
     if cands and needs_facts(config, analysis):
         facts = yield from _facts(list(cands), needs_speaker(config, analysis))
         rerank(cands, facts, analysis, config)
@@ -182,17 +191,18 @@ def ranked_search(
 
 
 def _add_recency_and_importance(
-    query: SearchQuery, config: RankingConfig, cands: dict[int, Candidate]
+    query: SearchQuery, config: RankingConfig, cands: dict[int, Candidate], where_: _Conditions
 ) -> Steps[Callable[[Candidate], None]]:
     rowids = list(cands)
     if not rowids or not (config.recency_weight or config.importance_weight):
         return lambda cand: None
-    rows = dict(
-        (r[0], (r[1], r[2]))
+    rows = where_.seen
+    missing = [r for r in rowids if r not in rows]
+    if missing:
         for r in (yield from fetch(
-            "SELECT rowid, created_at, importance FROM memories WHERE rowid = ANY(%s)", (rowids,)
-        ))
-    )
+            "SELECT rowid, created_at, importance FROM memories WHERE rowid = ANY(%s)", (missing,)
+        )):
+            rows[r[0]] = (r[1], r[2])
     rowids = [r for r in rowids if r in rows]
     ages = np.asarray([(query.now - rows[r][0]).total_seconds() for r in rowids], dtype=np.float64)
     return recency_and_importance(cands, rowids, ages, [rows[r][1] for r in rowids], config)
@@ -213,72 +223,35 @@ def _facts(rowids: list[int], speaker: bool) -> Steps[dict[int, Facts]]:
 # -- the two rank lists -----------------------------------------------------------------
 
 
-def _quote_lexeme(lexeme: str) -> str:
-    """A lexeme as a ``tsquery`` operand, quoted (never query syntax)."""
-    return "'" + lexeme.replace("\\", "\\\\").replace("'", "''") + "'"
-
-
-def _document_frequencies(
-    store: PgStore, lexemes: list[str], cap: int, size: int, prefix: Namespace | None
-) -> Steps[dict[str, int]]:
-    """How many memories under ``prefix`` (``None``: in the store) hold each lexeme,
-    counted up to ``cap`` (enough for the posting budget); cached per prefix until the
-    number of memories there changes (by a tenth, past 50,000)."""
-    cache = store.df_cache.setdefault(prefix, {})
-    last = store.df_size.get(prefix, 0)
-    if size != last if size < _EXACT_DF_BELOW else abs(size - last) > last // 10:
-        cache.clear()
-        store.df_size[prefix] = size
-    missing = [t for t in lexemes if t not in cache]
-    if missing:
-        cond, params = ns_cond(prefix) if prefix is not None else ("true", [])
-        rows = yield from fetch(
-            f"""SELECT t.lexeme, (SELECT count(*) FROM (SELECT 1 FROM memories
-                   WHERE tsv @@ t.q::tsquery AND {cond} LIMIT %s) hits)
-               FROM unnest(%s::text[], %s::text[]) AS t(lexeme, q)""",
-            (*params, cap, missing, [_quote_lexeme(t) for t in missing]),
-        )
-        if sum(len(c) for c in store.df_cache.values()) > 100_000:
-            store.df_cache.clear()
-            store.df_size.clear()
-            cache = store.df_cache[prefix] = {}
-            store.df_size[prefix] = size
-        cache.update({t: int(n) for t, n in rows})
-    return {t: cache.get(t, 0) for t in lexemes}
-
-
 def _keyword_list(
     store: PgStore, text: str, config: RankingConfig, where_: _Conditions, want: int
 ) -> Steps[list[tuple[int, float]]]:
     words = query_words(text)
     if not words:
         return []
-    lexemes = [
-        r[0] for r in (yield from fetch(
-            "SELECT lexeme FROM unnest(to_tsvector(%s::regconfig, %s)) ORDER BY positions[1]",
-            (store.text_search, " ".join(words)),
-        ))
-    ]
-    if not lexemes:
+    found = yield from lexemes(store, words)
+    if not found:
         return []
     budget = config.max_keyword_postings
     prefix = where_.query.namespace_prefix if config.keyword_statistics == "scope" else None
-    n, avgdl = yield from store.corpus_stats(prefix)
-    docs = yield from _document_frequencies(store, lexemes, 2 * budget + 1, n, prefix)
-    kept: list[str] = []
-    total = 0
-    for count, term in sorted((docs[t], t) for t in lexemes if docs.get(t)):
-        if total + count > budget and (kept or count > 2 * budget):
-            break
-        kept.append(term)
-        total += count
+    table = yield from table_stats(store)
+    if prefix is None:
+        n, avgdl = yield from store.corpus_stats(None)
+        mark = n
+    else:
+        mark = (yield from store.corpus_stats(prefix))[0] if table.live < EXACT_BELOW else table.changes
+    docs = yield from document_frequencies(store, found, budget + 1, prefix, mark)
+    if not any(0 < docs[t] <= budget for t in found) and any(docs.values()):
+        # every term is past the budget: the rarest is kept if it has at most twice it
+        docs = yield from document_frequencies(store, found, 2 * budget + 1, prefix, mark)
+    kept = kept_terms(docs, found, budget)
     if not kept:
         return []
     if prefix is not None:
         return (yield from _keyword_list_scope(store, kept, where_, want))
     n = max(n, *(docs[t] for t in kept))  # the count may lag writes made since
     idf = [max(1e-6, math.log((n - docs[t] + 0.5) / (docs[t] + 0.5))) for t in kept]
-    tsquery = " | ".join(_quote_lexeme(t) for t in kept)
+    tsquery = " | ".join(quote_lexeme(t) for t in kept)
     # BM25 per row: idf · tf·(k1+1) / (tf + k1·(1 - b + b·len/avgdl)), with tf read from the
     # row's term counts at the lexeme's place in its tsvector (NULL, i.e. 0, when absent).
     norm = f"({_K1} * ({1 - _B} + {_B} * m.doc_len / %s::float8))"
@@ -293,13 +266,14 @@ def _keyword_list(
     size = 2 * want
     while True:
         rows = yield from fetch(
-            f"""SELECT m.rowid, {terms} AS score, {where_.metadata} FROM memories m
+            f"""SELECT m.rowid, {terms} AS score, {where_.metadata}, m.created_at, m.importance FROM memories m
                 CROSS JOIN LATERAL (SELECT tsvector_to_array(m.tsv) AS lx OFFSET 0) a
                 WHERE m.tsv @@ %s::tsquery AND {where_.sql}
                 ORDER BY score DESC, m.rowid LIMIT %s""",
             [*score_params, tsquery, *where_.params, size],
         )
         kept_rows = [(r[0], float(r[1])) for r in rows if where_.passes(r[2])]
+        where_.seen.update((r[0], (r[3], r[4])) for r in rows)
         if where_.exact or len(rows) < size or len(kept_rows) >= want:
             return kept_rows[:want]
         size *= 4
@@ -315,24 +289,25 @@ def _keyword_list_scope(
     tfs = ", ".join("m.tf[array_position(a.lx, %s)]" for _ in kept)
     rows = [
         r for r in (yield from fetch(
-            f"""SELECT m.rowid, m.doc_len, {where_.metadata}, {tfs} FROM memories m
+            f"""SELECT m.rowid, m.doc_len, {where_.metadata}, m.created_at, m.importance, {tfs} FROM memories m
                 CROSS JOIN LATERAL (SELECT tsvector_to_array(m.tsv) AS lx OFFSET 0) a
                 WHERE m.tsv @@ %s::tsquery AND {where_.sql}""",
-            [*kept, " | ".join(_quote_lexeme(t) for t in kept), *where_.params],
+            [*kept, " | ".join(quote_lexeme(t) for t in kept), *where_.params],
         ))
         if where_.passes(r[2])
     ]
     if not rows:
         return []
+    where_.seen.update((r[0], (r[3], r[4])) for r in rows)
     visible = yield from store.visible_count(where_.visible_sql, where_.visible_params, where_.query.now)
     n = max(visible, len(rows))
-    df = [sum(1 for r in rows if r[3 + i]) for i in range(len(kept))]
+    df = [sum(1 for r in rows if r[5 + i]) for i in range(len(kept))]
     idf = [math.log1p((n - d + 0.5) / (d + 0.5)) for d in df]
     mean = sum(r[1] for r in rows) / len(rows) or 1.0
     scored = []
     for r in rows:
         norm = _K1 * (1 - _B + _B * r[1] / mean)
-        score = sum(idf[i] * tf * (_K1 + 1) / (tf + norm) for i, tf in enumerate(r[3:]) if tf)
+        score = sum(idf[i] * tf * (_K1 + 1) / (tf + norm) for i, tf in enumerate(r[5:]) if tf)
         scored.append((r[0], float(score)))
     scored.sort(key=lambda x: (-x[1], x[0]))
     return scored[:want]
@@ -349,7 +324,8 @@ def _vector_list(
         if store.iterative_scan:
             settings.append(("hnsw.iterative_scan", "relaxed_order"))
         rows = yield from fetch(
-            f"""SELECT m.rowid, 1 - (m.embedding <=> %s::vector) AS sim, {where_.metadata} FROM memories m
+            f"""SELECT m.rowid, 1 - (m.embedding <=> %s::vector) AS sim, {where_.metadata}, m.created_at,
+                m.importance FROM memories m
                 WHERE {where_.sql} ORDER BY m.embedding::halfvec({dims}) <=> %s::halfvec({dims}) LIMIT %s""",
             [text, *where_.params, text, size],
             tuple(settings),
@@ -359,6 +335,7 @@ def _vector_list(
         # a zero vector has no direction (NaN in pgvector): similarity 0, as native
         pairs = ((r[0], float(r[1]) if r[1] == r[1] else 0.0) for r in rows if where_.passes(r[2]))
         kept = sorted(pairs, key=lambda x: (-x[1], x[0]))
+        where_.seen.update((r[0], (r[3], r[4])) for r in rows)
         if where_.exact or len(rows) < size or len(kept) >= want:
             return kept[:want]
         size *= 4
@@ -379,10 +356,12 @@ def _admit(
     allowed: set[int] = set()
     if new:
         rows = yield from fetch(
-            f"SELECT m.rowid, m.metadata FROM memories m WHERE m.rowid = ANY(%s) AND {where_.sql}",
+            f"SELECT m.rowid, m.metadata, m.created_at, m.importance FROM memories m "
+            f"WHERE m.rowid = ANY(%s) AND {where_.sql}",
             [new, *where_.params],
         )
         allowed = {r[0] for r in rows if where_.passes(r[1])}
+        where_.seen.update((r[0], (r[2], r[3])) for r in rows)
     for target, (source, value) in gains.items():
         cand = cands.get(target)
         if cand is None:
@@ -397,27 +376,20 @@ def _add_neighbours(config: RankingConfig, cands: dict[int, Candidate], where_: 
     """Give the events next to the best hits, in the same episode, a share of their score."""
     seeds = [c.rowid for c in sorted(cands.values(), key=lambda c: -c.fusion)[: config.neighbour_seeds]]
     window = max(1, config.neighbour_window)
-    rows = yield from fetch(
-        "SELECT rowid, id, ns, episode, created_at FROM memories WHERE rowid = ANY(%s) AND episode IS NOT NULL",
-        (seeds,),
+    arm = """SELECT s.rowid, s.id, '{side}', n.rowid, n.created_at FROM memories s
+        LEFT JOIN LATERAL (SELECT x.rowid, x.created_at FROM memories x
+            WHERE x.ns = s.ns AND x.episode = s.episode AND (x.created_at, x.rowid) {side} (s.created_at, s.rowid)
+            ORDER BY x.created_at {order}, x.rowid {order} LIMIT %s) n ON true
+        WHERE s.rowid = ANY(%s) AND s.episode IS NOT NULL"""
+    rows = yield from fetch(  # the seeds and their neighbours either side, in one statement
+        arm.format(side="<", order="DESC") + " UNION ALL " + arm.format(side=">", order="ASC"),
+        (window, seeds, window, seeds),
     )
-    by_rowid = {r[0]: r for r in rows}
     names: dict[int, str] = {}
-    arms: list[str] = []
-    params: list[Any] = []
-    for rowid in sorted(by_rowid):  # the order native visits them, for equal ties
-        _, memory_id, ns, episode, created = by_rowid[rowid]
-        names[rowid] = memory_id
-        for op, order in (("<", "DESC"), (">", "ASC")):
-            arms.append(
-                f"""(SELECT %s::bigint AS seed, %s AS side, rowid, created_at FROM memories
-                    WHERE ns = %s AND episode = %s AND (created_at, rowid) {op} (%s, %s)
-                    ORDER BY created_at {order}, rowid {order} LIMIT %s)"""
-            )
-            params += [rowid, op, ns, episode, created, rowid, window]
     sides: dict[tuple[int, str], list[tuple[Any, int]]] = {}
-    if arms:
-        for seed, side, near, created in (yield from fetch(" UNION ALL ".join(arms), params)):
+    for seed, memory_id, side, near, created in sorted(rows, key=lambda r: (r[0], r[2] != "<")):
+        names[seed] = memory_id  # the order native visits them, for equal ties
+        if near is not None:
             sides.setdefault((seed, side), []).append((created, near))
     links = neighbour_links(list(names), sides, config)
     yield from _admit(
