@@ -73,31 +73,46 @@ class TimedOffline(OfflineChatModel):
 
 
 class Breakdown:
-    """Wall time of each step of a mnemos node, by wrapping the functions an agent calls."""
+    """Time of each step of a mnemos node, by wrapping the functions an agent calls.
+
+    Times are exclusive: a step called inside another (the novelty check inside a fact
+    upsert) counts for itself only. Wall time, and CPU time of the process (the steps
+    run on one thread; a vector scan may use a worker thread meanwhile, counted with it).
+    """
 
     STEPS = (
         (_memops, "recall", "recall (search)"),
-        (_memops, "write_episode", "episode write"),
+        (_memops, "novelty_flags", "novelty check"),
+        (_memops, "commit_turn", "turn write (reinforce, episode)"),
         (_memops, "upsert_fact", "fact upsert"),
         (ProceduralMemory, "ensure", "procedural load"),
         (Agent, "_context", "context assembly"),
-        (Agent, "_cite", "sources, reinforce"),
+        (Agent, "_cite", "sources"),
         (TimedOffline, "_generate", "model call"),
     )
 
     def __init__(self) -> None:
         self.seconds: dict[str, float] = defaultdict(float)
+        self.cpu: dict[str, float] = defaultdict(float)
         self.on = False
+        self._inner: list[list[float]] = []
 
     def _timed(self, label: str, fn: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(fn)
         def timed(*args: Any, **kwargs: Any) -> Any:
-            began = time.perf_counter()
+            began, began_cpu = time.perf_counter(), time.process_time()
+            self._inner.append([0.0, 0.0])
             try:
                 return fn(*args, **kwargs)
             finally:
+                wall, cpu = time.perf_counter() - began, time.process_time() - began_cpu
+                inner_wall, inner_cpu = self._inner.pop()
+                if self._inner:  # the enclosing step does not count this one
+                    self._inner[-1][0] += wall
+                    self._inner[-1][1] += cpu
                 if self.on:
-                    self.seconds[label] += time.perf_counter() - began
+                    self.seconds[label] += wall - inner_wall
+                    self.cpu[label] += cpu - inner_cpu
         return timed
 
     @contextlib.contextmanager
@@ -112,9 +127,10 @@ class Breakdown:
             for owner, name, fn in originals:
                 setattr(owner, name, fn)
 
-    def per_node_ms(self, nodes: int, total_seconds: float) -> dict[str, float]:
-        out = {label: round(self.seconds[label] * 1000 / nodes, 2) for _, _, label in self.STEPS}
-        out["graph, checkpoints, rest"] = round((total_seconds - sum(self.seconds.values())) * 1000 / nodes, 2)
+    def per_node_ms(self, nodes: int, total_seconds: float, *, cpu: bool = False) -> dict[str, float]:
+        spent = self.cpu if cpu else self.seconds
+        out = {label: round(spent[label] * 1000 / nodes, 2) for _, _, label in self.STEPS}
+        out["graph, checkpoints, rest"] = round((total_seconds - sum(spent.values())) * 1000 / nodes, 2)
         return out
 
 
@@ -306,6 +322,9 @@ def main() -> None:
         result["mnemos_node_breakdown_ms"] = breakdown.per_node_ms(
             args.agents * args.runs, sum(times["mnemos"])
         )
+        result["mnemos_node_breakdown_cpu_ms"] = breakdown.per_node_ms(
+            args.agents * args.runs, sum(cpu["mnemos"]), cpu=True
+        )
     if args.json:
         print(json.dumps(result))
         return
@@ -326,9 +345,10 @@ def main() -> None:
         print(f"  ratio LangGraph store/mnemos: {result['ratio_langgraph_store_to_mnemos']:.1f}x "
               "(how many times slower the documented LangGraph memory is)")
     if args.breakdown:
-        print("  a mnemos node, ms:")
+        print("  a mnemos node, ms:                  wall     CPU")
+        cpu_ms = result["mnemos_node_breakdown_cpu_ms"]
         for step, ms in result["mnemos_node_breakdown_ms"].items():
-            print(f"    {step:26s} {ms:7.2f}")
+            print(f"    {step:32s} {ms:7.2f} {cpu_ms[step]:7.2f}")
 
 
 if __name__ == "__main__":

@@ -235,3 +235,23 @@ def test_memory_confidence_is_between_zero_and_one() -> None:
     assert memory_confidence("where is the shed key", "Compost on Sunday") == 0.0
     assert memory_confidence("shed key", "The shed key", similarity=0.5) == 0.8
     assert 0 <= memory_confidence("", "anything", similarity=2.0) <= 1
+
+
+def test_memories_that_all_fit_cost_one_count_of_the_whole_prompt() -> None:
+    """When every recalled memory fits, the prompt is not rebuilt and recounted per memory."""
+    whole_prompts: list[int] = []
+
+    def counting(messages: Sequence[BaseMessage]) -> int:
+        if len(messages) > 1:
+            whole_prompts.append(len(messages))
+        return approx_tokens(messages)
+
+    memories = [mem(i) for i in range(1, 11)]
+    result = assemble_context(messages=[*conversation(2), HumanMessage("now?")], budget=4000,
+                              instructions="Be kind.", memories=memories, count_tokens=counting)
+    assert [m.id for m in result.memories] == [m.id for m in memories]
+    assert len(whole_prompts) <= 4
+    tight = assemble_context(messages=[HumanMessage("now?")], budget=120, instructions="Be kind.",
+                             memories=[mem(i, "word " * 30) for i in range(1, 6)])
+    assert 0 < len(tight.memories) < 5
+    assert approx_tokens(tight.messages) <= 120

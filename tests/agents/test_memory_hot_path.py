@@ -69,3 +69,48 @@ def test_a_small_vector_scan_runs_on_the_searching_thread(store: NativeMemoryAda
     monkeypatch.setattr(VectorCache, "top_each", spy)
     store.search("garden shed", namespace=NS)
     assert threads == [threading.current_thread().name]
+
+
+def test_a_turn_writes_in_one_transaction_and_searches_outside_it(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """A turn that cites memories reinforces them and stores its episode with one commit (real
+    agent, offline model, native store); its searches never run inside a write transaction,
+    so the vector cache only ever holds committed rows."""
+    from langchain_core.messages import HumanMessage
+
+    from mnemos.agents import Agent, OfflineChatModel
+    from mnemos.memory_adapters import _native_search
+
+    memory = NativeMemoryAdapter(tmp_path / "memory.db", embedder="hashing:64")
+    try:
+        agent = Agent(name="gardener", model=OfflineChatModel(), memory=memory)
+        ns = agent.namespace("ann")
+        memory.add_many([{"content": f"The garden shed key is under pot {i}", "namespace": ns,
+                          "kind": "semantic"} for i in range(3)])
+        config = {"configurable": {"thread_id": "t1", "user_id": "ann"}}
+        agent.invoke({"messages": [HumanMessage("Where is the garden shed key?")]}, config)  # warm up
+        inside: list[bool] = []
+        original = _native_search.ranked_search_each
+        monkeypatch.setattr(_native_search, "ranked_search_each", lambda store, *a, **k: (
+            inside.append(store.conn.in_transaction), original(store, *a, **k))[1])
+        monkeypatch.setattr("mnemos.memory_adapters.native.ranked_search_each", _native_search.ranked_search_each)
+        embedding_in_a_write: list[bool] = []
+        embedder_cls = type(memory.embedder)
+        plain_embed = embedder_cls.embed
+        monkeypatch.setattr(embedder_cls, "embed", lambda self, texts: (
+            embedding_in_a_write.append(memory._store.conn.in_transaction), plain_embed(self, texts))[1])
+        writes = []
+        memory._store.conn.set_trace_callback(
+            lambda sql: writes.append(sql) if sql.strip().upper() == "BEGIN IMMEDIATE" else None)
+        out = agent.invoke({"messages": [HumanMessage("Where is the garden shed key again?")]}, config)
+        memory._store.conn.set_trace_callback(None)
+        used = out["messages"][-1].response_metadata["sources"]
+        assert used
+        assert len(writes) == 1
+        assert inside and not any(inside)
+        assert embedding_in_a_write and not any(embedding_in_a_write)  # no write lock held meanwhile
+        assert all(memory.get(s["id"]).metadata["used_count"] >= 1 for s in used)
+        episodes = memory.list(namespace=ns, kinds=MemoryKind.EPISODIC)
+        assert len(episodes) == 2 and "novelty" in episodes[0].metadata
+    finally:
+        memory.close()

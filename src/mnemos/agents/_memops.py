@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Sequence
 from typing import Any, TypeGuard
+
+from langchain_core.messages import BaseMessage, HumanMessage, ToolMessage
 
 from mnemos.agents._extract import ExtractedFact
 from mnemos.agents.context import RecalledMemory, memory_confidence
@@ -19,10 +22,10 @@ from mnemos.memory_adapters import (
     Provenance,
 )
 from mnemos.memory_adapters.base import ScoredMemory
-from mnemos.memory_adapters.consolidation import NOVEL, novelty, similarity
+from mnemos.memory_adapters.consolidation import NOVEL, novelty, reinforce, similarity
 from mnemos.memory_adapters.native import NativeMemoryAdapter, RankingConfig
 
-__all__ = ["novelty_flags", "recall", "source_of", "upsert_fact", "write_episode"]
+__all__ = ["commit_turn", "episode_of", "novelty_flags", "recall", "source_of", "upsert_fact", "write_episode", "write_turn"]
 
 logger = logging.getLogger("mnemos.agents")
 _BY_WORDS = RankingConfig(mode="keyword", neighbour_weight=0.0)
@@ -142,9 +145,69 @@ def write_episode(
 ) -> MemoryRecord:
     """Store one turn as an episodic memory (never deduplicated: a turn happened), flagged with
     its novelty."""
-    metadata = {**metadata, **novelty_flags(memory, namespace, content, MemoryKind.EPISODIC)}
-    return memory.add(content, namespace=namespace, kind=MemoryKind.EPISODIC, metadata=metadata,
-                      importance=importance, provenance=provenance, dedup=False)
+    record = write_turn(memory, namespace, used=(), episode={
+        "content": content, "provenance": provenance, "metadata": metadata, "importance": importance})
+    assert record is not None
+    return record
+
+
+def episode_of(agent: str, request: BaseMessage, new: Sequence[BaseMessage], provenance: Provenance,
+               importance: float, metadata: dict[str, Any]) -> dict[str, Any]:
+    """The episode of a turn for :func:`write_turn`: ``"<speaker>: <request>\n<agent>: <reply>"``
+    (each clipped), with ``metadata`` and the names of the tools the turn used."""
+    speaker = "user" if isinstance(request, HumanMessage) else (request.name or "assistant")
+    tools = [m.name for m in new if isinstance(m, ToolMessage) and m.name]
+    return {"content": f"{speaker}: {_clip(request.text)}\n{agent}: {_clip(new[-1].text) or '(no text)'}",
+            "provenance": provenance, "metadata": {**metadata, "tools": tools}, "importance": importance}
+
+
+def _clip(text: str, limit: int = 4000) -> str:
+    text = text.strip()
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _one_transaction(memory: BaseMemoryAdapter) -> contextlib.AbstractContextManager[object]:
+    """The native store's writes inside join one transaction (one commit), begun by the first
+    write; elsewhere nothing."""
+    return memory._batch() if isinstance(memory, NativeMemoryAdapter) else contextlib.nullcontext()
+
+
+def write_turn(
+    memory: BaseMemoryAdapter,
+    namespace: Namespace,
+    *,
+    used: Sequence[str],
+    episode: dict[str, Any] | None,
+) -> MemoryRecord | None:
+    """The writes of a turn: the memories its answer ``used`` are reinforced and the turn is
+    stored as an episode (``episode``: its ``content``, ``provenance``, ``metadata`` and
+    ``importance``; never deduplicated, flagged with its novelty). Return the episode.
+
+    The novelty is found first, outside the write; then, on the native store, both writes
+    commit in one transaction: when this returns they are durable, and a failure keeps neither.
+    """
+    if episode is not None:
+        flags = novelty_flags(memory, namespace, episode["content"], MemoryKind.EPISODIC)
+        episode = {**episode, "metadata": {**episode["metadata"], **flags}}
+    return commit_turn(memory, namespace, used=used, episode=episode)
+
+
+def commit_turn(
+    memory: BaseMemoryAdapter, namespace: Namespace, *, used: Sequence[str], episode: dict[str, Any] | None
+) -> MemoryRecord | None:
+    """The writes of :func:`write_turn` once the episode's metadata is final: one commit on the
+    native store."""
+    record = None
+    # The episode first: it is embedded before its write begins the transaction, so the
+    # store's write lock is not held while a model embeds the text.
+    with _one_transaction(memory) if used and episode is not None else contextlib.nullcontext():
+        if episode is not None:
+            record = memory.add(episode["content"], namespace=namespace, kind=MemoryKind.EPISODIC,
+                                metadata=episode["metadata"], importance=episode["importance"],
+                                provenance=episode["provenance"], dedup=False)
+        if used:
+            reinforce(memory, used)
+    return record
 
 
 def _live_facts(memory: BaseMemoryAdapter, namespace: Namespace, fact: ExtractedFact) -> list[MemoryRecord]:

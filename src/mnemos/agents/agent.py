@@ -75,7 +75,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from langchain_core.messages.utils import count_tokens_approximately
 from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.runnables.config import ensure_config
@@ -485,16 +485,16 @@ class Agent(Runnable[Any, "dict[str, Any] | Command"]):
         )
 
     def _cite(self, new: list[BaseMessage], memories: Sequence[RecalledMemory],
-              trace: list[dict[str, Any]]) -> None:
-        """Attach to the answer the memories it was built on (``response_metadata["sources"]``)."""
+              trace: list[dict[str, Any]]) -> list[str]:
+        """Attach to the answer the memories it was built on (``response_metadata["sources"]``);
+        return their ids (they are reinforced with the turn's writes)."""
         reply = new[-1]
         sources = attribute(reply.text, memories) if isinstance(reply, AIMessage) and memories else []
         if not sources:
-            return
+            return []
         new[-1] = reply.model_copy(update={"response_metadata": {**reply.response_metadata, "sources": sources}})
         _emit({"event": "sources", "agent": self.name, "sources": sources}, trace)
-        if self.memory is not None:  # used memories gain importance (consolidation decays the rest)
-            reinforce(self.memory, [s["id"] for s in sources])
+        return [s["id"] for s in sources]
 
     def _step(self, turn: TurnRecord, reply: Any) -> bool:
         """Add the model's reply to the turn; whether this loop runs its tool calls next."""
@@ -506,37 +506,39 @@ class Agent(Runnable[Any, "dict[str, Any] | Command"]):
                 who: RunIdentity, trace: list[dict[str, Any]]) -> dict[str, Any] | Command:
         """Cite, write the turn to memory (once it has an answer) and build the node's update."""
         final = not (isinstance(turn.new[-1], AIMessage) and turn.new[-1].tool_calls)
-        self._cite(turn.new, memories, trace)
+        used = self._cite(turn.new, memories, trace)
         if final or turn.leaves:  # a turn left to the graph's ToolNode is written when it ends
-            self._after_turn(messages, turn.new, who, trace)
+            self._after_turn(messages, turn.new, who, trace, used)
+        elif used and self.memory is not None:  # used memories gain importance (consolidation decays the rest)
+            reinforce(self.memory, used)
         return turn_result(turn.new, key=self.messages_key, trace_key=self.trace_key, trace=trace,
                            updates=turn.updates, leaving=turn.leaving)
 
     def _after_turn(
-        self, messages: list[BaseMessage], new: list[BaseMessage], who: RunIdentity, trace: list[dict[str, Any]]
+        self, messages: list[BaseMessage], new: list[BaseMessage], who: RunIdentity, trace: list[dict[str, Any]],
+        used: Sequence[str] = (),
     ) -> None:
+        """The turn's writes: the ``used`` memories reinforced and the turn as an episode (one
+        commit on the native store), then the facts the user stated."""
         if self.memory is None:
             return
         request = _request(messages)
         reply = new[-1]
         if request is None or not request.text.strip():
+            if used:  # used memories gain importance (consolidation decays the rest)
+                reinforce(self.memory, used)
             return
         ns = self.namespace(who.user_id, who.thread_id)
         provenance = Provenance(
             agent=self.name, thread=who.thread_id,
             message_ids=tuple(i for i in (request.id, reply.id) if i), source="turn",
         )
+        episode = None
         if self.policy.write_episodes:
-            speaker = "user" if isinstance(request, HumanMessage) else (request.name or "assistant")
-            tools_used = [m.name for m in new if isinstance(m, ToolMessage) and m.name]
-            record = _memops.write_episode(
-                self.memory, ns,
-                content=f"{speaker}: {_clip(request.text)}\n{self.name}: {_clip(reply.text) or '(no text)'}",
-                provenance=provenance,
-                metadata={"agent": self.name, "thread": who.thread_id, "user": who.user_id,
-                          "tools": tools_used},
-                importance=self.policy.episode_importance,
-            )
+            episode = _memops.episode_of(self.name, request, new, provenance, self.policy.episode_importance,
+                                         {"agent": self.name, "thread": who.thread_id, "user": who.user_id})
+        record = _memops.write_turn(self.memory, ns, used=used, episode=episode)
+        if record is not None:
             _emit(_write_event(self.name, record.kind.value, record.id, record.content, None), trace)
         if self.policy.extract_facts and isinstance(request, HumanMessage):
             for fact in self._facts(request.text):
@@ -564,11 +566,6 @@ class Agent(Runnable[Any, "dict[str, Any] | Command"]):
 
 
 # --- helpers --------------------------------------------------------------------------------
-
-
-def _clip(text: str, limit: int = 4000) -> str:
-    text = text.strip()
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _request(messages: Sequence[BaseMessage]) -> BaseMessage | None:

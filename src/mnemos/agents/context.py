@@ -262,17 +262,7 @@ def assemble_context(
 
     # 3. memories, best first, within the memory budget
     memory_cap = budget - used if memory_tokens is None else min(memory_tokens, budget - used)
-    spent = 0
-    per_line = cost([SystemMessage("- ")])
-    for memory in memories:
-        line = memory_line(memory, len(parts.memories) + 1)
-        line_cost = max(1, cost([SystemMessage(line)]) - per_line + 1)
-        if spent + line_cost > memory_cap:
-            continue
-        with_memory = [*parts.memories, memory]
-        if _fits(parts, count_tokens, budget, memories=with_memory):
-            parts.memories = with_memory
-            spent += line_cost
+    parts.memories = _fit_memories(parts, memories, memory_cap, count_tokens, budget)
     used = cost(parts.build())
 
     # 4. earlier conversation, per strategy, and the summary of what is left out
@@ -345,6 +335,36 @@ def _last_messages(units: list[list[BaseMessage]], n: int) -> list[list[BaseMess
             break
         kept.insert(0, unit)
         count += len(unit)
+    return kept
+
+
+def _fit_memories(parts: _Parts, memories: Sequence[RecalledMemory], cap: int, count: TokenCounter,
+                  budget: int) -> list[RecalledMemory]:
+    """The memories, best first, whose lines fit in ``cap`` tokens and the prompt in ``budget``."""
+    def line_cost(memory: RecalledMemory, rank: int) -> int:
+        return max(1, count([SystemMessage(memory_line(memory, rank))]) - per_line + 1)
+
+    per_line = count([SystemMessage("- ")])
+    # Usually every memory within the cap fits the prompt too: one count of the whole prompt
+    # then settles it. (Lines of a prefix are a subset of those lines: it fits as well.)
+    hopeful: list[RecalledMemory] = []
+    spent = 0
+    for memory in memories:
+        cost = line_cost(memory, len(hopeful) + 1)
+        if spent + cost <= cap:
+            hopeful.append(memory)
+            spent += cost
+    if _fits(parts, count, budget, memories=hopeful):
+        return hopeful
+    kept: list[RecalledMemory] = []
+    spent = 0
+    for memory in memories:
+        cost = line_cost(memory, len(kept) + 1)
+        if spent + cost > cap:
+            continue
+        if _fits(parts, count, budget, memories=[*kept, memory]):
+            kept.append(memory)
+            spent += cost
     return kept
 
 

@@ -74,6 +74,8 @@ class Store:
         self.own_writes = 0
         """Transactions this store committed (``PRAGMA data_version`` only counts others')."""
         self.write_depth = 0
+        self.batch: contextlib.ExitStack | None = None
+        """An open write batch (see ``NativeMemoryAdapter._batch``): holds its transaction once begun."""
         self.closed = False
         self.cache = self.new_cache()
         self.graphs: dict[tuple[Namespace, int, int], nx.Graph] = {}

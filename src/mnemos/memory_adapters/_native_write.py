@@ -10,6 +10,7 @@ import json
 import os
 import sqlite3
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import datetime
 
 import numpy as np
@@ -28,7 +29,7 @@ from mnemos.memory_adapters._text import content_hash
 from mnemos.memory_adapters.base import MemoryKind, MemoryRecord
 from mnemos.memory_adapters.embedders.base import Embedder
 
-__all__ = ["bump_epoch", "episode_key", "insert", "reembed", "update"]
+__all__ = ["bump_epoch", "episode_key", "insert", "reembed", "reinforce", "update"]
 
 _INSERT = """INSERT INTO memories (id, ns, kind, content, content_hash, metadata, created_at,
     updated_at, importance, expires_at, provenance, episode, valid_from, valid_to, superseded_by,
@@ -119,20 +120,20 @@ def update(conn: sqlite3.Connection, record: MemoryRecord, embed: Callable[[str]
     if row is None:
         raise MemoryNotFoundError(record.id)
     old = row_to_record(row)
-    conn.execute(
-        "INSERT OR REPLACE INTO history (id, version, record) VALUES (?, ?, ?)",
-        (old.id, old.version, json.dumps(old.to_dict(), ensure_ascii=False)),
-    )
+    _keep_history(conn, [old])
     changed_text = record.content != old.content
-    blob = embed(record.content) if changed_text else None
+    # The content column is set only when it changes: setting it (even to the same text)
+    # fires the full-text trigger, which deletes and re-inserts the text in the index.
+    content_set = "content = ?, content_hash = ?, " if changed_text else ""
+    content_params = (record.content, content_hash(record.content)) if changed_text else ()
     conn.execute(
-        """UPDATE memories SET ns = ?, kind = ?, content = ?, content_hash = ?, metadata = ?,
+        f"""UPDATE memories SET ns = ?, kind = ?, {content_set}metadata = ?,
            created_at = ?, updated_at = ?, importance = ?, expires_at = ?, provenance = ?,
            episode = ?, valid_from = ?, valid_to = ?, superseded_by = ?, version = ?
            WHERE id = ?""",
         (
-            ns_key(record.namespace), record.kind.value, record.content,
-            content_hash(record.content), json.dumps(record.metadata, ensure_ascii=False),
+            ns_key(record.namespace), record.kind.value, *content_params,
+            json.dumps(record.metadata, ensure_ascii=False),
             to_micros(record.created_at), to_micros(record.updated_at), record.importance,
             to_micros(record.expires_at),
             json.dumps(record.provenance.to_dict(), ensure_ascii=False), episode_key(record),
@@ -140,10 +141,60 @@ def update(conn: sqlite3.Connection, record: MemoryRecord, embed: Callable[[str]
             record.version, record.id,
         ),
     )
-    if blob is not None:
-        conn.execute("UPDATE vectors SET embedding = ? WHERE rowid = ?", (blob, row[0]))
+    if changed_text:
+        conn.execute("UPDATE vectors SET embedding = ? WHERE rowid = ?", (embed(record.content), row[0]))
     if changed_text and record.kind is MemoryKind.SEMANTIC:
         _graph.index_mentions(conn, [(row[0], ns_key(record.namespace), record.content)])
+
+
+def _keep_history(conn: sqlite3.Connection, olds: Sequence[MemoryRecord]) -> None:
+    conn.executemany(
+        "INSERT OR REPLACE INTO history (id, version, record) VALUES (?, ?, ?)",
+        [(old.id, old.version, json.dumps(old.to_dict(), ensure_ascii=False)) for old in olds],
+    )
+
+
+def reinforce(
+    conn: sqlite3.Connection, scope: Namespace, ids: Sequence[str], *, boost: float, now: datetime
+) -> list[MemoryRecord]:
+    """Memories ``ids`` (those live in ``scope``; others are skipped) gain ``boost``
+    importance (up to 1), a use (``metadata.used_count``) and ``metadata.last_used``;
+    each old version goes to ``history``, as :meth:`update` does. Return the new versions.
+
+    One read of the records and one statement for all of them, and only the changed
+    columns are written (the text, its index entry and its vector stay as they are).
+    """
+    now_micros = to_micros(now)
+    found: dict[str, MemoryRecord] = {}
+    in_scope, scope_params = ns_range(scope, "m.ns")
+    for chunk in chunks(list(dict.fromkeys(ids))):
+        for row in conn.execute(
+            f"SELECT {RECORD_COLUMNS} FROM memories m WHERE m.id IN ({marks(len(chunk))}) AND {in_scope} "
+            "AND (m.expires_at IS NULL OR m.expires_at > ?)",
+            [*chunk, *scope_params, now_micros],
+        ):
+            found[row[1]] = row_to_record(row)
+    olds = [found[i] for i in dict.fromkeys(ids) if i in found]
+    if not olds:
+        return []
+    last_used = now.isoformat()
+    new = [
+        replace(
+            old,
+            importance=min(1.0, round(old.importance + boost, 4)),
+            metadata={**old.metadata, "used_count": int(old.metadata.get("used_count", 0)) + 1,
+                      "last_used": last_used},
+            updated_at=now,
+            version=old.version + 1,
+        )
+        for old in olds
+    ]
+    _keep_history(conn, olds)
+    conn.executemany(
+        "UPDATE memories SET metadata = ?, updated_at = ?, importance = ?, version = ? WHERE id = ?",
+        [(json.dumps(r.metadata, ensure_ascii=False), now_micros, r.importance, r.version, r.id) for r in new],
+    )
+    return new
 
 
 def reembed(

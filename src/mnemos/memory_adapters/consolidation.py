@@ -228,12 +228,15 @@ def reinforce(memory: BaseMemoryAdapter, ids: Iterable[str], *, boost: float = 0
     """Memories an answer used gain ``boost`` importance (up to 1) and a use; returns how many."""
     if not memory.supports(Capability.UPDATE):
         return 0
-    now = memory.now().isoformat()
-    done = 0
-    # On the native store one transaction holds them all (a turn's bookkeeping commits
-    # once); other backends' locks are not all reentrant, so they update one by one.
+    # The native store does it in one transaction with one read (a turn's bookkeeping
+    # commits once, unless the adapter redacts what it writes); other backends' locks are
+    # not all reentrant, so they update one by one.
     from mnemos.memory_adapters.native import NativeMemoryAdapter
 
+    if isinstance(memory, NativeMemoryAdapter) and memory._redactor is None:
+        return memory._reinforce(list(ids), boost)
+    now = memory.now().isoformat()
+    done = 0
     batch = memory._exclusive() if isinstance(memory, NativeMemoryAdapter) else contextlib.nullcontext()
     with batch:
         for memory_id in dict.fromkeys(ids):

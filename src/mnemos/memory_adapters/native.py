@@ -32,7 +32,7 @@ from __future__ import annotations
 import os
 import sqlite3
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -244,6 +244,14 @@ class NativeMemoryAdapter(SqlMemoryAdapter):
                 finally:
                     store.write_depth -= 1
                 return
+            if store.batch is not None:  # the first write of a batch begins its transaction
+                store.batch.enter_context(transaction(conn))
+                store.write_depth = 2
+                try:
+                    yield conn
+                finally:
+                    store.write_depth = 1  # held open by the batch until it ends
+                return
             with transaction(conn):
                 store.write_depth = 1
                 try:
@@ -253,6 +261,28 @@ class NativeMemoryAdapter(SqlMemoryAdapter):
                 store.own_writes += 1
                 if store.own_writes % 256 == 0:
                     self._prune_changes(conn)
+
+    @contextmanager
+    def _batch(self) -> Iterator[None]:
+        """Writes inside commit together, in one transaction begun by the first of them (so what
+        comes before it, such as embedding a text, holds no write lock); an error rolls them all
+        back. Inside a write or another batch, it joins that one."""
+        store = self._store
+        with self._locked() as conn:
+            if store.write_depth or store.batch is not None:
+                yield
+                return
+            batch = store.batch = ExitStack()
+            with batch:  # on leaving: COMMIT if a write began the transaction; ROLLBACK on an error
+                try:
+                    yield
+                finally:
+                    store.batch = None
+                    begun, store.write_depth = store.write_depth > 0, 0
+                if begun:
+                    store.own_writes += 1
+                    if store.own_writes % 256 == 0:
+                        self._prune_changes(conn)
 
     def _exclusive(self) -> AbstractContextManager[object]:
         """Read-modify-write (update, supersede) inside one ``BEGIN IMMEDIATE`` transaction,
@@ -280,6 +310,15 @@ class NativeMemoryAdapter(SqlMemoryAdapter):
         with self._writing() as conn:
             _native_write.update(conn, record, lambda text: self._embed([text])[0])
         return record
+
+    def _reinforce(self, ids: Sequence[str], boost: float) -> int:
+        """What :func:`~mnemos.memory_adapters.consolidation.reinforce` does, in one transaction
+        with one read; the text, its index entry and its vector are not rewritten."""
+        with self._writing() as conn:
+            changed = _native_write.reinforce(conn, self._scope, ids, boost=boost, now=self.now())
+        for record in changed:
+            self._audited("update", [record], ids=[record.id], fields=["importance", "metadata"])
+        return len(changed)
 
     def _after_erase(self) -> None:
         self.scrub()
