@@ -48,9 +48,15 @@ K = 10
 MULTI_HOP = 1
 
 GRID: dict[str, list[Any]] = {
+    # how the two lists are fused comes first: the other settings are tried on top of it
+    "fusion": ["rrf", "zscore"],
+    "keyword_weight": [2.0, 3.0, 4.0],
+    "context_weight": [0.0, 0.2],
+    "feedback_weight": [0.0, 0.15],
     "question_penalty": [0.0, 0.3, 0.6],
     "diversity": [0.0, 0.3, 0.6],
     "episode_weight": [0.0, 0.05, 0.15],
+    "episode_top": [1, 3, 5],
     "when_weight": [0.0, 0.05, 0.15],
     "speaker_weight": [0.0, 0.03],
     "date_weight": [0.0, 0.1],
