@@ -34,17 +34,20 @@ def store(tmp_path: Path):  # type: ignore[no-untyped-def]
 def test_zscore_fusion_counts_how_far_ahead_a_hit_is() -> None:
     """By rank, "b" wins (first in the heavier keyword list); by z-score, "a" wins: it is
     level with "b" in keywords and far ahead of everything in the vector list."""
-    keyword = [(2, 5.0), (1, 4.9), (3, 1.0), (4, 0.9), (5, 0.8)]
-    vector = [(1, 0.9), (2, 0.35), (3, 0.3), (4, 0.29), (5, 0.28)]
-    rrf = fuse(keyword, vector, RankingConfig())
+    keyword = [(2, 5.0), (1, 4.9), (3, 1.0), (4, 0.9), (5, 0.8)] + [(i, 0.7) for i in range(6, 12)]
+    vector = [(1, 0.9), (2, 0.35), (3, 0.3), (4, 0.29), (5, 0.28)] + [(i, 0.27) for i in range(6, 12)]
+    rrf = fuse(keyword, vector, RankingConfig(fusion="rrf", keyword_weight=2.0))
     assert max(rrf.values(), key=lambda c: c.score).rowid == 2
-    z = fuse(keyword, vector, RankingConfig(fusion="zscore"))
+    z = fuse(keyword, vector, RankingConfig(fusion="zscore", keyword_weight=2.0))
     assert max(z.values(), key=lambda c: c.score).rowid == 1
     assert 0.95 < z[1].score < 1.0  # first in both lists would score 1.0, as by rank
-    assert z[5].score == 0.0  # below its lists' means: nothing
+    assert 0 < z[5].score < 0.05  # below its lists' means: only the small share of its ranks
     # a list whose scores are all equal gives every hit its full weight
-    flat = fuse([(7, 2.0), (8, 2.0)], [], RankingConfig(fusion="zscore"))
-    assert flat[7].score == flat[8].score == pytest.approx(1.0)
+    flat = fuse([(i, 2.0) for i in range(10)], [], RankingConfig(fusion="zscore"))
+    assert flat[0].score == flat[9].score == pytest.approx(1.0)
+    # two hits are always one deviation either side of their mean: a short list goes by rank
+    short = fuse([(7, 2.0), (8, 1.99)], [], RankingConfig(fusion="zscore"))
+    assert short[8].score == pytest.approx(4 / 5)
 
 
 def test_zscore_fusion_in_the_store_explains_the_same_way(store: NativeMemoryAdapter) -> None:

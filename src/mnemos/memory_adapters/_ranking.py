@@ -57,15 +57,16 @@ class RankingConfig:
     """Where BM25's statistics come from: the records the search can see (``scope``,
     so nothing about other scopes shows in scores or reasons), or the whole store
     (``store``: FTS5's own bm25; on PostgreSQL the same formula over the whole table)."""
-    fusion: Literal["rrf", "zscore"] = "rrf"
+    fusion: Literal["rrf", "zscore"] = "zscore"
     """How the keyword and vector lists are combined: by rank (reciprocal-rank fusion),
-    or by their raw scores standardised per list (``zscore``: a hit's contribution is
-    ``weight · max(0, z) / z_best``, ``z`` its score's z-score among the list's hits), so a
-    hit far ahead of the rest of its list counts for more than one just ahead."""
+    or by their raw scores standardised per list (``zscore``: 95% of a hit's contribution
+    is ``weight · max(0, z) / z_best``, ``z`` its score's z-score among the list's hits, and
+    5% its reciprocal-rank one), so a hit far ahead of the rest of its list counts for more
+    than one just ahead. A list of fewer than 10 hits is fused by rank."""
     rrf_k: float = 3.0
     """Reciprocal-rank-fusion constant: larger flattens the rank differences (the
     usual 60 is far too flat for conversational memory; see the module docstring)."""
-    keyword_weight: float = 2.0
+    keyword_weight: float = 4.0
     vector_weight: float = 1.0
     vector_min_similarity: float = 0.1
     """A vector hit below this cosine stays a candidate but earns no fusion score (rank
@@ -170,7 +171,7 @@ def fuse(
     if use_vec:
         lists.append(("vector", vector, config.vector_weight))
     for signal, ranked, weight in lists:
-        shares = _zshares(ranked) if config.fusion == "zscore" else None
+        shares = _zshares(ranked) if config.fusion == "zscore" and len(ranked) >= Z_MIN_HITS else None
         rank, previous = 0, None
         for position, (rowid, raw) in enumerate(ranked, start=1):
             if raw != previous:  # equal raw scores share a rank
@@ -178,10 +179,9 @@ def fuse(
             cand = out.get(rowid)
             if cand is None:
                 cand = out[rowid] = Candidate(rowid=rowid)
-            if shares is None:
-                contribution = weight / (config.rrf_k + rank) * scale
-            else:
-                contribution = weight * shares[position - 1] / total
+            contribution = weight / (config.rrf_k + rank) * scale
+            if shares is not None:  # with a little of the rank, so every hit keeps a score
+                contribution = (1 - Z_RANK_SHARE) * weight * shares[position - 1] / total + Z_RANK_SHARE * contribution
             if signal == "vector":
                 if raw < config.vector_min_similarity:
                     contribution = 0.0
@@ -192,6 +192,14 @@ def fuse(
     for cand in out.values():
         cand.score = cand.fusion
     return out
+
+
+Z_MIN_HITS = 10
+"""With ``fusion="zscore"``, a list with fewer hits is fused by rank: a spread of a few scores
+says little (two hits are always one standard deviation either side of their mean)."""
+Z_RANK_SHARE = 0.05
+"""With ``fusion="zscore"``, the share of a hit's contribution that still comes from its rank:
+a hit below its list's mean keeps a small score, in rank order (else it would be no match)."""
 
 
 def _zshares(ranked: Sequence[tuple[int, float]]) -> list[float]:
