@@ -49,7 +49,10 @@ K = 10
 MULTI_HOP = 1
 
 GRID: dict[str, list[Any]] = {
-    # how the two lists are fused comes first: the other settings are tried on top of it
+    # how the two lists are fused comes first: the other settings are tried on top of it;
+    # a key joining names with "+" sets them together (each value a tuple), as the best
+    # keyword weight depends on the fusion
+    "fusion+keyword_weight": [("rrf", 2.0), ("zscore", 3.0), ("zscore", 4.0)],
     "fusion": ["rrf", "zscore"],
     "keyword_weight": [2.0, 3.0, 4.0],
     "context_weight": [0.0, 0.2],
@@ -125,15 +128,28 @@ def choose(
         changed = False
         for name, values in (GRID if grid is None else grid).items():
             for value in values:
-                if getattr(best, name) == value:
+                if _get(best, name) == value:
                     continue
-                trial = dataclasses.replace(best, **{name: value})
+                trial = _set(best, name, value)
                 score = ev.score(trial, convs)[0]
                 if score > best_score + 1e-9:
                     best, best_score, changed = trial, score, True
         if not changed:
             break
     return best
+
+
+def _get(config: RankingConfig, name: str) -> Any:
+    """A setting of :data:`GRID`: one field, or a tuple of fields for ``"a+b"``."""
+    if "+" in name:
+        return tuple(getattr(config, n) for n in name.split("+"))
+    return getattr(config, name)
+
+
+def _set(config: RankingConfig, name: str, value: Any) -> RankingConfig:
+    if "+" in name:
+        return dataclasses.replace(config, **dict(zip(name.split("+"), value, strict=True)))
+    return dataclasses.replace(config, **{name: value})
 
 
 def changes(config: RankingConfig, base: RankingConfig) -> str:
