@@ -36,6 +36,7 @@ class TestNativeConformance(AdapterConformance):
     sigkill_trials = 3
     sigkill_writes = 1500
     fuzz_calls = 1000
+    keyword_ranking = "bm25"
 
     def open_adapter(
         self,
@@ -69,6 +70,7 @@ class TestNativeEncryptedConformance(AdapterConformance):
     sigkill_trials = 2
     sigkill_writes = 800
     fuzz_calls = 300
+    keyword_ranking = "bm25"
 
     @pytest.fixture(autouse=True)
     def _store_key(self, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -36,6 +36,7 @@ class TestMemGPTConformance(AdapterConformance):
     writes_per_process = 100
     sigkill_trials = 2
     sigkill_writes = 800
+    keyword_ranking = "bm25"
 
     def open_adapter(
         self, location: Path, *, scope: Sequence[str] = (), clock: Clock | None = None

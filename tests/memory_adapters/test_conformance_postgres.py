@@ -32,6 +32,7 @@ class TestPostgresConformance(AdapterConformance):
     sigkill_trials = 2
     sigkill_writes = 600
     import_kill_records = 800
+    keyword_ranking = "bm25"
     _schemas: Schemas
     _urls: dict[Path, str]
 

@@ -137,43 +137,6 @@ def test_search_ranks_and_explains_as_native_does(
         postgres.close()
 
 
-def _fingerprint(store: BaseMemoryAdapter, query: str) -> list[tuple[str, float, list[tuple[str, float, float, str]]]]:
-    return [
-        (hit.record.id, hit.score, [(r.signal, r.value, r.contribution, r.detail) for r in hit.reasons])
-        for hit in store.search(query, limit=10)
-    ]
-
-
-@pytest.mark.parametrize("statistics", ["scope", "store"])
-def test_reasons_in_one_scope_ignore_what_another_scope_stores(
-    pg_schemas: Schemas, statistics: Literal["scope", "store"]
-) -> None:
-    """Keyword statistics are per scope by default: many documents another scope stores
-    with the same words change nothing in this scope's scores and reasons (with
-    ``keyword_statistics="store"`` they do, which shows the test can fail)."""
-    root = PostgresMemoryAdapter(pg_schemas.new_url(), embedder="hashing:256", clock=lambda: NOW,
-                                 ranking=RankingConfig(keyword_statistics=statistics))
-    try:
-        alice = root.scoped("users", "alice")
-        alice.add("the lighthouse keeper rows out at dawn", namespace=("notes",))
-        alice.add("a lighthouse lighthouse on the cliff, painted red and white, very old", namespace=("notes",))
-        alice.add("the keeper's logbook mentions a storm", namespace=("notes",))
-        alice.add("bread, milk and lighthouse-shaped biscuits", namespace=("shopping",))
-        queries = ["lighthouse", "lighthouse keeper", "keeper storm logbook"]
-        before = {q: _fingerprint(alice, q) for q in queries}
-        bob = root.scoped("users", "bob")
-        bob.add_many(
-            [{"content": f"lighthouse {'x ' * (i % 40)}number {i}", "namespace": ("spam",)} for i in range(600)]
-            + [{"content": f"keeper {i}", "namespace": ("spam",)} for i in range(300)]
-        )
-        after = {q: _fingerprint(alice, q) for q in queries}
-        assert (after == before) == (statistics == "scope")
-        keyword = [r for hit in alice.search("lighthouse") for r in hit.reasons if r.signal == "keyword"]
-        assert keyword and all("bm25" in r.detail for r in keyword)
-    finally:
-        root.close()
-
-
 def test_filters_apply_before_the_limit(store: PostgresMemoryAdapter) -> None:
     for i in range(60):
         store.add(f"weekly report number {i}", namespace=NS, metadata={"team": "red" if i % 20 else "blue"})

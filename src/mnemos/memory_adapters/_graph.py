@@ -25,10 +25,9 @@ from mnemos.memory_adapters._text import extract_entities, normalize_entity
 __all__ = [
     "Relation",
     "build_graph",
-    "entity_ids",
+    "ensure_entity",
     "index_mentions",
     "memory_hops",
-    "relations_near",
     "relations_within",
 ]
 
@@ -44,14 +43,16 @@ class Relation:
     memory_id: str | None = None
 
 
-def ensure_entity(conn: sqlite3.Connection, ns: str, name: str) -> int:
-    """The id of entity ``name`` in namespace key ``ns``, creating it if needed."""
+def ensure_entity(conn: Any, ns: str, name: str, *, mark: str = "?") -> int:
+    """The id of entity ``name`` in namespace key ``ns``, creating it if needed
+    (``mark``: the connection's placeholder, ``?`` or ``%s``)."""
     key = normalize_entity(name)
     conn.execute(
-        "INSERT INTO entities (ns, key, name) VALUES (?, ?, ?) ON CONFLICT (ns, key) DO NOTHING",
+        f"INSERT INTO entities (ns, key, name) VALUES ({mark}, {mark}, {mark}) ON CONFLICT (ns, key) DO NOTHING",
         (ns, key, name.strip()),
     )
-    return int(conn.execute("SELECT eid FROM entities WHERE ns = ? AND key = ?", (ns, key)).fetchone()[0])
+    row = conn.execute(f"SELECT eid FROM entities WHERE ns = {mark} AND key = {mark}", (ns, key)).fetchone()
+    return int(row[0])
 
 
 def index_mentions(conn: sqlite3.Connection, items: Iterable[tuple[int, str, str]]) -> None:
@@ -61,15 +62,6 @@ def index_mentions(conn: sqlite3.Connection, items: Iterable[tuple[int, str, str
         for name in extract_entities(content):
             eid = ensure_entity(conn, ns, name)
             conn.execute("INSERT OR IGNORE INTO mentions (memory, eid) VALUES (?, ?)", (rowid, eid))
-
-
-def entity_ids(conn: sqlite3.Connection, name: str, prefix: Namespace) -> list[int]:
-    cond, params = ns_range(prefix)
-    return [
-        r[0] for r in conn.execute(
-            f"SELECT eid FROM entities WHERE key = ? AND {cond}", [normalize_entity(name), *params]
-        )
-    ]
 
 
 def build_graph(conn: sqlite3.Connection, prefix: Namespace) -> nx.Graph:
@@ -106,18 +98,6 @@ def memory_hops(graph: nx.Graph, seeds: Sequence[int], hops: int) -> dict[int, t
             if ident not in found or distance < found[ident][0]:
                 found[ident] = (distance, seed)
     return found
-
-
-def relations_near(conn: sqlite3.Connection, name: str, prefix: Namespace, hops: int) -> list[Relation]:
-    """Relations on paths of at most ``hops`` relation edges from entity ``name``."""
-    cond, params = ns_range(prefix, "r.ns")
-    rows = conn.execute(
-        f"""SELECT r.subject, r.predicate, r.object, r.ns, r.memory_id, s.name, o.name
-            FROM relations r JOIN entities s ON s.eid = r.subject JOIN entities o ON o.eid = r.object
-            WHERE {cond} ORDER BY r.rid""",
-        params,
-    ).fetchall()
-    return relations_within(rows, entity_ids(conn, name, prefix), hops)
 
 
 def relations_within(

@@ -19,15 +19,17 @@ import networkx as nx
 from mnemos.memory_adapters import _graph
 from mnemos.memory_adapters._filters import matches_filter
 from mnemos.memory_adapters._namespace import Namespace
-from mnemos.memory_adapters._native_schema import from_micros, ns_range, ns_tuple, to_micros
+from mnemos.memory_adapters._native_schema import from_micros, ns_range, to_micros
+from mnemos.memory_adapters._sql_dialect import SqlDialect, decode_record, fetch_records
 from mnemos.memory_adapters._vector_file import VectorFile
 from mnemos.memory_adapters._vectors import VectorCache
-from mnemos.memory_adapters.base import MemoryKind, MemoryRecord, Provenance, SearchQuery
+from mnemos.memory_adapters.base import MemoryRecord, SearchQuery
 from mnemos.memory_adapters.embedders.base import Embedder
 
 __all__ = [
     "CHUNK",
     "RECORD_COLUMNS",
+    "SQLITE",
     "Store",
     "chunks",
     "filter_rows",
@@ -45,6 +47,11 @@ RECORD_COLUMNS = (
     "m.version, m.episode"
 )
 CHUNK = 500
+SQLITE = SqlDialect(
+    name="sqlite", mark="?", encode_time=to_micros, decode_time=from_micros, ns_cond=ns_range,
+    record_columns=RECORD_COLUMNS, array_ids=False, chunk=CHUNK,
+)
+"""The native store's SQL: ``?`` placeholders, times as integer microseconds."""
 
 
 class Store:
@@ -114,32 +121,11 @@ def marks(n: int) -> str:
 
 def row_to_record(row: Sequence[Any]) -> MemoryRecord:
     """A record from a row selected with :data:`RECORD_COLUMNS`."""
-    return MemoryRecord(
-        id=row[1],
-        namespace=ns_tuple(row[2]),
-        kind=MemoryKind(row[3]),
-        content=row[4],
-        metadata=json.loads(row[5]),
-        created_at=from_micros(row[6]),  # type: ignore[arg-type]
-        updated_at=from_micros(row[7]),  # type: ignore[arg-type]
-        importance=row[8],
-        expires_at=from_micros(row[9]),
-        provenance=Provenance.from_dict(json.loads(row[10])),
-        valid_from=from_micros(row[11]),
-        valid_to=from_micros(row[12]),
-        superseded_by=row[13],
-        version=row[14],
-    )
+    return decode_record(row, from_micros)
 
 
 def records(conn: sqlite3.Connection, rowids: Sequence[int]) -> dict[int, MemoryRecord]:
-    out: dict[int, MemoryRecord] = {}
-    for chunk in chunks(list(rowids)):
-        for row in conn.execute(
-            f"SELECT {RECORD_COLUMNS} FROM memories m WHERE m.rowid IN ({marks(len(chunk))})", list(chunk)
-        ):
-            out[row[0]] = row_to_record(row)
-    return out
+    return dict(fetch_records(conn, SQLITE, "m.rowid", list(rowids)))
 
 
 def ids(conn: sqlite3.Connection, rowids: Sequence[int]) -> dict[int, str]:

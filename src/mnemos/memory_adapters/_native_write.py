@@ -11,8 +11,6 @@ import os
 import sqlite3
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -20,32 +18,21 @@ from mnemos.exceptions import MemoryNotFoundError, StorageError
 from mnemos.memory_adapters import _graph
 from mnemos.memory_adapters._namespace import Namespace
 from mnemos.memory_adapters._native_schema import (
-    SCHEMA_VERSION,
     ns_key,
     ns_range,
-    ns_tuple,
     to_micros,
 )
 from mnemos.memory_adapters._native_store import RECORD_COLUMNS, chunks, marks, row_to_record
+from mnemos.memory_adapters._sql_dialect import episode_key, split_duplicates
 from mnemos.memory_adapters._text import content_hash
-from mnemos.memory_adapters._vector_file import SUFFIX
 from mnemos.memory_adapters.base import MemoryKind, MemoryRecord
 from mnemos.memory_adapters.embedders.base import Embedder
 
-__all__ = ["bump_epoch", "episode_key", "insert", "reembed", "stats", "update"]
+__all__ = ["bump_epoch", "episode_key", "insert", "reembed", "update"]
 
 _INSERT = """INSERT INTO memories (id, ns, kind, content, content_hash, metadata, created_at,
     updated_at, importance, expires_at, provenance, episode, valid_from, valid_to, superseded_by,
     version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"""
-
-
-def episode_key(record: MemoryRecord) -> str | None:
-    """The key grouping an episodic record with its neighbouring events."""
-    if record.kind is not MemoryKind.EPISODIC:
-        return None
-    md = record.metadata
-    session = md.get("episode", md.get("session"))
-    return json.dumps([record.provenance.thread, session], separators=(",", ":"), default=str)
 
 
 def insert(
@@ -77,13 +64,7 @@ def insert(
                 [*chunk, now_micros],
             ):
                 existing.setdefault((row[2], row[16]), row_to_record(row))
-        for i, (record, digest) in enumerate(zip(records, hashes, strict=True)):
-            key = (ns_key(record.namespace), digest)
-            if key in existing:
-                result[i] = existing[key]
-                keep[i] = False
-            else:
-                existing[key] = record
+        result, keep = split_duplicates(records, hashes, existing)
     fresh = [i for i in range(len(records)) if keep[i]]
     ids = [records[i].id for i in fresh]
     # only an id in this scope is replaced; a foreign one then fails the UNIQUE constraint
@@ -163,48 +144,6 @@ def update(conn: sqlite3.Connection, record: MemoryRecord, embed: Callable[[str]
         conn.execute("UPDATE vectors SET embedding = ? WHERE rowid = ?", (blob, row[0]))
     if changed_text and record.kind is MemoryKind.SEMANTIC:
         _graph.index_mentions(conn, [(row[0], ns_key(record.namespace), record.content)])
-
-
-def stats(conn: sqlite3.Connection, scope: Namespace, now: datetime, path: Path) -> dict[str, Any]:
-    """Counts by kind and namespace (live records in ``scope``), file sizes, embedder, schema."""
-    cond, params = ns_range(scope)
-    now_micros = to_micros(now)
-    live = f"{cond} AND (expires_at IS NULL OR expires_at > ?)"
-    by_kind = dict(conn.execute(
-        f"SELECT kind, count(*) FROM memories WHERE {live} GROUP BY kind", [*params, now_micros]
-    ).fetchall())
-    by_ns = conn.execute(
-        f"SELECT ns, count(*) FROM memories WHERE {live} GROUP BY ns ORDER BY ns", [*params, now_micros]
-    ).fetchall()
-    superseded = conn.execute(
-        f"SELECT count(*) FROM memories WHERE {live} AND valid_to IS NOT NULL", [*params, now_micros]
-    ).fetchone()[0]
-    expired = conn.execute(
-        f"SELECT count(*) FROM memories WHERE {cond} AND expires_at <= ?", [*params, now_micros]
-    ).fetchone()[0]
-    entities = conn.execute(f"SELECT count(*) FROM entities WHERE {cond}", params).fetchone()[0]
-    relations = conn.execute(f"SELECT count(*) FROM relations WHERE {cond}", params).fetchone()[0]
-    meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
-    n = len(scope)
-    size = sum(
-        os.path.getsize(p) for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm")) if os.path.exists(p)
-    )
-    return {
-        "adapter": "native",
-        "path": str(path),
-        "file_size": size,
-        "vector_file_size": os.path.getsize(vectors) if os.path.exists(vectors := f"{path}{SUFFIX}") else 0,
-        "total": sum(by_kind.values()),
-        "by_kind": {k.value: int(by_kind.get(k.value, 0)) for k in MemoryKind},
-        "by_namespace": {"/".join(ns_tuple(k)[n:]) or "/": int(c) for k, c in by_ns},
-        "superseded": int(superseded),
-        "expired_pending_purge": int(expired),
-        "entities": int(entities),
-        "relations": int(relations),
-        "embedder": meta.get("embedder"),
-        "embedder_dims": int(meta["embedder_dims"]) if "embedder_dims" in meta else None,
-        "schema_version": int(meta.get("schema_version", SCHEMA_VERSION)),
-    }
 
 
 def reembed(

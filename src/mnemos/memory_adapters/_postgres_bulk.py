@@ -1,5 +1,5 @@
 """Bulk loading and maintenance for the PostgreSQL adapter: build the HNSW index once
-after a large load, planner statistics, store statistics.
+after a large load, planner statistics.
 
 Keeping pgvector's HNSW index up to date row by row costs a graph search per
 inserted row; building it once over the loaded rows is several times faster
@@ -18,10 +18,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from mnemos.exceptions import UsageError
-from mnemos.memory_adapters._native_schema import ns_tuple
-from mnemos.memory_adapters._postgres_schema import SCHEMA_VERSION, vector_index
-from mnemos.memory_adapters._postgres_store import ns_cond
-from mnemos.memory_adapters.base import MemoryKind
+from mnemos.memory_adapters._postgres_schema import vector_index
 
 __all__ = ["BulkLoadMixin"]
 
@@ -29,8 +26,8 @@ _MEMORY = re.compile(r"^[1-9][0-9]{0,6}\s*(kB|MB|GB)$")
 
 
 class BulkLoadMixin:
-    """:meth:`bulk_load`, :meth:`build_vector_index`, :meth:`analyze` and :meth:`stats`
-    for :class:`PostgresMemoryAdapter`."""
+    """:meth:`bulk_load`, :meth:`build_vector_index` and :meth:`analyze` for
+    :class:`PostgresMemoryAdapter` (its :meth:`stats` is the SQL stores' shared one)."""
 
     _store: Any
 
@@ -85,47 +82,3 @@ class BulkLoadMixin:
         with self._store.reading() as conn:
             for table in ("memories", "entities", "mentions", "relations", "history"):
                 conn.execute(f"ANALYZE {table}")
-
-    def stats(self: Any) -> dict[str, Any]:
-        """Counts by kind and namespace (live records in scope), size on disk, embedder, schema."""
-        cond, params = ns_cond(self._scope)
-        now = self.now()
-        live = f"{cond} AND (expires_at IS NULL OR expires_at > %s)"
-        with self._store.reading() as conn:
-            by_kind = dict(conn.execute(
-                f"SELECT kind, count(*) FROM memories WHERE {live} GROUP BY kind", [*params, now]
-            ).fetchall())
-            by_ns = conn.execute(
-                f"SELECT ns, count(*) FROM memories WHERE {live} GROUP BY ns ORDER BY ns", [*params, now]
-            ).fetchall()
-            superseded = conn.execute(
-                f"SELECT count(*) FROM memories WHERE {live} AND valid_to IS NOT NULL", [*params, now]
-            ).fetchone()[0]
-            expired = conn.execute(
-                f"SELECT count(*) FROM memories WHERE {cond} AND expires_at <= %s", [*params, now]
-            ).fetchone()[0]
-            entities = conn.execute(f"SELECT count(*) FROM entities WHERE {cond}", params).fetchone()[0]
-            relations = conn.execute(f"SELECT count(*) FROM relations WHERE {cond}", params).fetchone()[0]
-            meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
-            size = conn.execute(
-                "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) FROM pg_class c "
-                "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relkind = 'r'",
-                (self._store.schema,),
-            ).fetchone()[0]
-        n = len(self._scope)
-        return {
-            "adapter": self.name,
-            "schema": self._store.schema,
-            "disk_size": int(size),
-            "total": sum(by_kind.values()),
-            "by_kind": {k.value: int(by_kind.get(k.value, 0)) for k in MemoryKind},
-            "by_namespace": {"/".join(ns_tuple(k)[n:]) or "/": int(c) for k, c in by_ns},
-            "superseded": int(superseded),
-            "expired_pending_purge": int(expired),
-            "entities": int(entities),
-            "relations": int(relations),
-            "embedder": meta.get("embedder"),
-            "embedder_dims": int(meta["embedder_dims"]) if "embedder_dims" in meta else None,
-            "text_search": meta.get("text_search"),
-            "schema_version": int(meta.get("schema_version", SCHEMA_VERSION)),
-        }

@@ -1,7 +1,9 @@
 """The entity/relation graph in PostgreSQL: the native graph's tables and traversal.
 
 Same model as ``_graph`` (entities per namespace, mentions, relations, one
-networkx graph per traversal), with the SQL in PostgreSQL's dialect.
+networkx graph per traversal): what PostgreSQL does its own way, indexing the
+mentions of many memories at once and reading the graph as search steps. The
+graph API over these tables is shared with native (``_sql_adapter``).
 """
 
 from __future__ import annotations
@@ -11,24 +13,13 @@ from typing import Any
 
 import networkx as nx
 
-from mnemos.memory_adapters._graph import Relation, relations_within
+from mnemos.memory_adapters._graph import ensure_entity
 from mnemos.memory_adapters._namespace import Namespace
 from mnemos.memory_adapters._postgres_io import Steps, fetch, run
 from mnemos.memory_adapters._postgres_store import ns_cond
 from mnemos.memory_adapters._text import extract_entities, normalize_entity
 
-__all__ = ["build_graph", "ensure_entity", "graph_steps", "index_mentions", "relations_near"]
-
-
-def ensure_entity(conn: Any, ns: str, name: str) -> int:
-    """The id of entity ``name`` in namespace key ``ns``, creating it if needed."""
-    key = normalize_entity(name)
-    conn.execute(
-        "INSERT INTO entities (ns, key, name) VALUES (%s, %s, %s) ON CONFLICT (ns, key) DO NOTHING",
-        (ns, key, name.strip()),
-    )
-    row = conn.execute("SELECT eid FROM entities WHERE ns = %s AND key = %s", (ns, key)).fetchone()
-    return int(row[0])
+__all__ = ["build_graph", "graph_steps", "index_mentions"]
 
 
 def index_mentions(conn: Any, items: Iterable[tuple[int, str, str]]) -> None:
@@ -42,7 +33,7 @@ def index_mentions(conn: Any, items: Iterable[tuple[int, str, str]]) -> None:
     for _rowid, ns, found in wanted:
         for name in found:
             names.setdefault((ns, normalize_entity(name)), name)
-    eid = {key: ensure_entity(conn, key[0], names[key]) for key in sorted(names)}
+    eid = {key: ensure_entity(conn, key[0], names[key], mark="%s") for key in sorted(names)}
     for rowid, ns, found in wanted:
         conn.execute("DELETE FROM mentions WHERE memory = %s", (rowid,))
         eids = sorted({eid[(ns, normalize_entity(name))] for name in found})
@@ -71,19 +62,3 @@ def graph_steps(prefix: Namespace) -> Steps[nx.Graph]:
 def build_graph(conn: Any, prefix: Namespace) -> nx.Graph:
     """The mention/relation graph of every memory and entity under ``prefix``, read on ``conn``."""
     return run(conn, graph_steps(prefix))
-
-
-def relations_near(conn: Any, name: str, prefix: Namespace, hops: int) -> list[Relation]:
-    """Relations on paths of at most ``hops`` relation edges from entity ``name``."""
-    cond, params = ns_cond(prefix, "r.ns")
-    rows = conn.execute(
-        f"""SELECT r.subject, r.predicate, r.object, r.ns, r.memory_id, s.name, o.name
-            FROM relations r JOIN entities s ON s.eid = r.subject JOIN entities o ON o.eid = r.object
-            WHERE {cond} ORDER BY r.rid""",
-        params,
-    ).fetchall()
-    cond, params = ns_cond(prefix)
-    starts = [r[0] for r in conn.execute(
-        f"SELECT eid FROM entities WHERE key = %s AND {cond}", [normalize_entity(name), *params]
-    )]
-    return relations_within(rows, starts, hops)

@@ -12,25 +12,26 @@ import json
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
 from mnemos.exceptions import StorageError, UsageError
 from mnemos.memory_adapters._namespace import Namespace
-from mnemos.memory_adapters._native_schema import ns_key, ns_tuple
-from mnemos.memory_adapters._postgres_io import Steps, fetch, run
+from mnemos.memory_adapters._native_schema import ns_key
+from mnemos.memory_adapters._postgres_io import Steps, fetch
 from mnemos.memory_adapters._postgres_schema import Settings
-from mnemos.memory_adapters.base import MemoryKind, MemoryRecord, Provenance, SearchQuery
+from mnemos.memory_adapters._sql_dialect import SqlDialect, decode_record
+from mnemos.memory_adapters.base import MemoryRecord, SearchQuery
 from mnemos.memory_adapters.embedders.base import Embedder
 
 __all__ = [
+    "POSTGRES",
     "RECORD_COLUMNS",
     "PgStore",
     "ns_cond",
     "record_params",
     "record_steps",
-    "records",
     "row_to_record",
     "where",
 ]
@@ -69,9 +70,16 @@ class PgStore:
         if self.closed:
             raise UsageError("this memory adapter is closed")
 
-    @contextmanager
-    def reading(self) -> Iterator[Any]:
+    def reading(self) -> AbstractContextManager[Any]:
         """A connection: this thread's open transaction if any, else one from the pool."""
+        return self._connection(write=False)
+
+    def writing(self) -> AbstractContextManager[Any]:
+        """One transaction; nested uses in the same thread join the outer one."""
+        return self._connection(write=True)
+
+    @contextmanager
+    def _connection(self, *, write: bool) -> Iterator[Any]:
         import psycopg
 
         self._check_open()
@@ -81,29 +89,17 @@ class PgStore:
             return
         try:
             with self.pool.connection() as conn:
-                yield conn
-        except psycopg.Error as exc:
-            raise StorageError(f"PostgreSQL memory store {self.schema!r}: {exc}") from exc
-
-    @contextmanager
-    def writing(self) -> Iterator[Any]:
-        """One transaction; nested uses in the same thread join the outer one."""
-        import psycopg
-
-        self._check_open()
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
-            yield conn
-            return
-        try:
-            with self.pool.connection() as conn, conn.transaction():
-                self._local.conn = conn
-                try:
+                if not write:
                     yield conn
-                finally:
-                    self._local.conn = None
-                    self.stats.clear()
-                    self.counts.clear()
+                    return
+                with conn.transaction():
+                    self._local.conn = conn
+                    try:
+                        yield conn
+                    finally:
+                        self._local.conn = None
+                        self.stats.clear()
+                        self.counts.clear()
         except psycopg.Error as exc:
             raise StorageError(f"PostgreSQL memory store {self.schema!r}: {exc}") from exc
 
@@ -153,22 +149,7 @@ def aware(value: datetime | None) -> datetime | None:
 
 def row_to_record(row: Sequence[Any]) -> MemoryRecord:
     """A record from a row selected with :data:`RECORD_COLUMNS`."""
-    return MemoryRecord(
-        id=row[1],
-        namespace=ns_tuple(row[2]),
-        kind=MemoryKind(row[3]),
-        content=row[4],
-        metadata=json.loads(row[5]),
-        created_at=aware(row[6]),  # type: ignore[arg-type]
-        updated_at=aware(row[7]),  # type: ignore[arg-type]
-        importance=row[8],
-        expires_at=aware(row[9]),
-        provenance=Provenance.from_dict(json.loads(row[10])),
-        valid_from=aware(row[11]),
-        valid_to=aware(row[12]),
-        superseded_by=row[13],
-        version=row[14],
-    )
+    return decode_record(row, aware)
 
 
 def record_params(record: MemoryRecord) -> list[Any]:
@@ -188,11 +169,6 @@ def record_steps(rowids: Sequence[int]) -> Steps[dict[int, MemoryRecord]]:
         return {}
     rows = yield from fetch(f"SELECT {RECORD_COLUMNS} FROM memories m WHERE m.rowid = ANY(%s)", (list(rowids),))
     return {row[0]: row_to_record(row) for row in rows}
-
-
-def records(conn: Any, rowids: Sequence[int]) -> dict[int, MemoryRecord]:
-    """The records with these rowids, read on ``conn``."""
-    return run(conn, record_steps(rowids))
 
 
 def ns_cond(prefix: Namespace, column: str = "ns") -> tuple[str, list[Any]]:
@@ -220,3 +196,14 @@ def where(query: SearchQuery) -> tuple[list[str], list[Any]]:
         conds.append("m.created_at <= %s")
         params.append(query.until)
     return conds, params
+
+
+def _same(value: datetime | None) -> datetime | None:
+    return value
+
+
+POSTGRES = SqlDialect(
+    name="postgres", mark="%s", encode_time=_same, decode_time=aware, ns_cond=ns_cond,
+    record_columns=RECORD_COLUMNS, array_ids=True,
+)
+"""The PostgreSQL store's SQL: ``%s`` placeholders, ``timestamptz`` times, id arrays."""

@@ -18,7 +18,9 @@ names); :meth:`NativeMemoryAdapter.add_relation` adds explicit relations, and
 Several threads may share one adapter (a lock serialises its connection) and
 several processes may write the same file at once (``BEGIN IMMEDIATE`` with a
 busy timeout and retries). Every mutation is one transaction; a write that
-returned survives the process being killed.
+returned survives the process being killed. The storage core, graph API,
+history import and ``stats()`` are the SQL stores' shared code
+(``_sql_adapter``) run with SQLite's dialect (``_native_store.SQLITE``).
 
 >>> memory = NativeMemoryAdapter("memory.db", scope=("users", "alice"))  # doctest: +SKIP
 >>> memory.add("Alice moved to Lisbon in May", namespace=("facts",), kind="semantic")  # doctest: +SKIP
@@ -27,8 +29,7 @@ returned survives the process being killed.
 
 from __future__ import annotations
 
-import copy
-import json
+import os
 import sqlite3
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -37,6 +38,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
+import networkx as nx
 import numpy as np
 
 from mnemos._files import make_private_dirs
@@ -50,15 +52,12 @@ from mnemos.exceptions import (
 from mnemos.memory_adapters import _native_write
 from mnemos.memory_adapters._graph import Relation
 from mnemos.memory_adapters._namespace import Namespace
-from mnemos.memory_adapters._native_graph import NativeGraphMethods
 from mnemos.memory_adapters._native_key import resolve_key
 from mnemos.memory_adapters._native_schema import (
     DEFAULT_LOCK_TIMEOUT,
+    SCHEMA_VERSION,
     connect,
     db_errors,
-    ns_range,
-    ns_tuple,
-    to_micros,
     transaction,
 )
 from mnemos.memory_adapters._native_search import (
@@ -67,19 +66,13 @@ from mnemos.memory_adapters._native_search import (
     ranked_search,
     ranked_search_each,
 )
-from mnemos.memory_adapters._native_store import (
-    RECORD_COLUMNS,
-    Store,
-    chunks,
-    marks,
-    row_to_record,
-)
+from mnemos.memory_adapters._native_store import SQLITE, Store, graph_for
 from mnemos.memory_adapters._ranking import RankingConfig
+from mnemos.memory_adapters._sql_adapter import SqlMemoryAdapter
+from mnemos.memory_adapters._sql_dialect import SqlDialect
 from mnemos.memory_adapters._url import embedded_path, query_params
 from mnemos.memory_adapters._vector_file import SUFFIX, VectorFile
 from mnemos.memory_adapters.base import (
-    BaseMemoryAdapter,
-    Capability,
     MemoryKind,
     MemoryRecord,
     ScoredMemory,
@@ -101,7 +94,7 @@ def _resolve_embedder(spec: object) -> Embedder:
     return get_embedder(spec)
 
 
-class NativeMemoryAdapter(NativeGraphMethods):
+class NativeMemoryAdapter(SqlMemoryAdapter):
     """Memory in one local SQLite file; the default adapter.
 
     ``path`` is the store file (``None``: ``$MNEMOS_HOME/memory.db``; ``":memory:"``
@@ -124,24 +117,8 @@ class NativeMemoryAdapter(NativeGraphMethods):
     """
 
     name: ClassVar[str] = "native"
-    capabilities: ClassVar[frozenset[Capability]] = frozenset(
-        {
-            Capability.KEYWORD_SEARCH,
-            Capability.VECTOR_SEARCH,
-            Capability.HYBRID_SEARCH,
-            Capability.METADATA_FILTER,
-            Capability.TIME_FILTER,
-            Capability.UPDATE,
-            Capability.HISTORY,
-            Capability.DELETE,
-            Capability.TTL,
-            Capability.DEDUP,
-            Capability.SUPERSEDE,
-            Capability.GRAPH,
-            Capability.EXPORT,
-            Capability.PRESERVE_IDS,
-        }
-    )
+    dialect: ClassVar[SqlDialect] = SQLITE
+    schema_version: ClassVar[int] = SCHEMA_VERSION
 
     def __init__(
         self,
@@ -252,6 +229,9 @@ class NativeMemoryAdapter(NativeGraphMethods):
             except db_errors() as exc:
                 raise StorageError(f"memory store {store.path}: {exc}") from exc
 
+    def _reading(self) -> AbstractContextManager[sqlite3.Connection]:
+        return self._locked()
+
     @contextmanager
     def _writing(self) -> Iterator[sqlite3.Connection]:
         """One write transaction; nested uses join the outer one (see :meth:`_exclusive`)."""
@@ -291,82 +271,18 @@ class NativeMemoryAdapter(NativeGraphMethods):
 
     # -- the abstract core ------------------------------------------------------------------
 
-    def _add(self, records: Sequence[MemoryRecord], *, dedup: bool) -> list[MemoryRecord]:
-        blobs = self._embed([r.content for r in records])
-        with self._writing() as conn:
-            return self._insert(conn, records, blobs, dedup=dedup)
-
     def _insert(
         self, conn: sqlite3.Connection, records: Sequence[MemoryRecord], blobs: Sequence[bytes], *, dedup: bool
     ) -> list[MemoryRecord]:
         return _native_write.insert(conn, self._scope, records, blobs, dedup=dedup, now=self.now())
-
-    def _owners(self, ids: Sequence[str]) -> dict[str, Namespace]:
-        out: dict[str, Namespace] = {}
-        with self._locked() as conn:
-            for chunk in chunks(list(ids)):
-                rows = conn.execute(f"SELECT id, ns FROM memories WHERE id IN ({marks(len(chunk))})", list(chunk))
-                out.update((i, ns_tuple(ns)) for i, ns in rows)
-        return out
-
-    def _get(self, ids: Sequence[str]) -> list[MemoryRecord | None]:
-        found: dict[str, MemoryRecord] = {}
-        now = self.now()
-        with self._locked() as conn:
-            for chunk in chunks(list(ids)):
-                for row in conn.execute(
-                    f"SELECT {RECORD_COLUMNS} FROM memories m WHERE m.id IN ({marks(len(chunk))})",
-                    list(chunk),
-                ):
-                    record = row_to_record(row)
-                    if not record.is_expired(now):
-                        found[record.id] = record
-        return [found.get(i) for i in ids]
 
     def _update(self, record: MemoryRecord) -> MemoryRecord:
         with self._writing() as conn:
             _native_write.update(conn, record, lambda text: self._embed([text])[0])
         return record
 
-    def _delete(self, ids: Sequence[str]) -> int:
-        count = 0
-        with self._writing() as conn:
-            for chunk in chunks(list(ids)):
-                qs = marks(len(chunk))
-                count += conn.execute(f"DELETE FROM memories WHERE id IN ({qs})", list(chunk)).rowcount
-                conn.execute(f"DELETE FROM history WHERE id IN ({qs})", list(chunk))
-                conn.execute(f"DELETE FROM relations WHERE memory_id IN ({qs})", list(chunk))
-        return count
-
-    def _history(self, memory_id: str) -> list[MemoryRecord]:
-        with self._locked() as conn:
-            rows = conn.execute(
-                "SELECT record FROM history WHERE id = ? ORDER BY version", (memory_id,)
-            ).fetchall()
-        return [MemoryRecord.from_dict(json.loads(r[0])) for r in rows]
-
-    def _purge(self, now: datetime, namespace_prefix: Namespace) -> int:
-        cond, params = ns_range(namespace_prefix)
-        with self._writing() as conn:
-            where = f"expires_at IS NOT NULL AND expires_at <= ? AND {cond}"
-            args = [to_micros(now), *params]
-            for table, column in (("history", "id"), ("relations", "memory_id")):
-                conn.execute(
-                    f"DELETE FROM {table} WHERE {column} IN (SELECT id FROM memories WHERE {where})", args
-                )
-            return conn.execute(f"DELETE FROM memories WHERE {where}", args).rowcount
-
-    def _erase(self, namespace_prefix: Namespace) -> int:
-        cond, params = ns_range(namespace_prefix)
-        owned = f"SELECT id FROM memories WHERE {cond}"
-        with self._writing() as conn:
-            conn.execute(f"DELETE FROM history WHERE id IN ({owned})", params)
-            conn.execute(f"DELETE FROM relations WHERE {cond} OR memory_id IN ({owned})", [*params, *params])
-            count = int(conn.execute(f"DELETE FROM memories WHERE {cond}", params).rowcount)
-            conn.execute(f"DELETE FROM mentions WHERE eid IN (SELECT eid FROM entities WHERE {cond})", params)
-            conn.execute(f"DELETE FROM entities WHERE {cond}", params)
+    def _after_erase(self) -> None:
         self.scrub()
-        return count
 
     def scrub(self) -> bool:
         """Remove the bytes of deleted memories from the file: merge the full-text index
@@ -384,77 +300,27 @@ class NativeMemoryAdapter(NativeGraphMethods):
             busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
         return not busy
 
-    def _namespaces(self, prefix: Namespace) -> list[Namespace]:
-        cond, params = ns_range(prefix)
-        with self._locked() as conn:
-            rows = conn.execute(
-                f"SELECT DISTINCT ns FROM memories WHERE {cond} "
-                "AND (expires_at IS NULL OR expires_at > ?) ORDER BY ns",
-                [*params, to_micros(self.now())],
-            ).fetchall()
-        return sorted(ns_tuple(r[0]) for r in rows)
+    def _entity_graph(self, conn: sqlite3.Connection, prefix: Namespace) -> nx.Graph:
+        return graph_for(self._store, prefix)
 
-    def _count(self, prefix: Namespace) -> int:
-        cond, params = ns_range(prefix)
-        with self._locked() as conn:
-            return int(
-                conn.execute(
-                    f"SELECT count(*) FROM memories WHERE {cond} AND (expires_at IS NULL OR expires_at > ?)",
-                    [*params, to_micros(self.now())],
-                ).fetchone()[0]
-            )
+    def _storage_stats(
+        self, conn: sqlite3.Connection, meta: dict[str, str]
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        path = self._store.path
+        files = (path, Path(f"{path}-wal"), Path(f"{path}-shm"))
+        vectors = Path(f"{path}{SUFFIX}")
+        return {
+            "adapter": "native",
+            "path": str(path),
+            "file_size": sum(os.path.getsize(p) for p in files if os.path.exists(p)),
+            "vector_file_size": os.path.getsize(vectors) if os.path.exists(vectors) else 0,
+        }, {}
 
     def _close(self) -> None:
         store = self._store
         with store.lock:
             if not store.closed:
                 store.close()
-
-    def _import_records(
-        self,
-        records: Sequence[MemoryRecord],
-        *,
-        on_progress: Callable[[int, int], None] | None,
-        batch_size: int,
-    ) -> None:
-        """Store imported records in ONE transaction, reporting progress after each batch."""
-        total = len(records)
-        with self._writing() as conn:
-            done = 0
-            for batch in chunks(records, max(1, batch_size)):
-                self._insert(conn, batch, self._embed([r.content for r in batch]), dedup=False)
-                done += len(batch)
-                if on_progress is not None:
-                    on_progress(done, total)
-        if on_progress is not None and total == 0:
-            on_progress(0, 0)
-
-    # -- search ---------------------------------------------------------------------------
-
-    def search(  # type: ignore[override]
-        self,
-        query: str | None = None,
-        *,
-        graph_hops: int | None = None,
-        ranking: RankingConfig | None = None,
-        **kwargs: Any,
-    ) -> list[ScoredMemory]:
-        """Hybrid search (see :meth:`BaseMemoryAdapter.search`), plus native options.
-
-        ``graph_hops`` pulls in memories linked to the best hits through the
-        entity graph (1: they name the same entity; 2: one relation further...).
-        ``ranking`` overrides this adapter's :class:`RankingConfig` for one call.
-        """
-        if graph_hops is None and ranking is None:
-            return super().search(query, **kwargs)
-        config = ranking or self.ranking
-        if graph_hops is not None:
-            if isinstance(graph_hops, bool) or not isinstance(graph_hops, int) or graph_hops < 0:
-                raise UsageError(f"graph_hops is a non-negative integer, got {graph_hops!r}")
-            config = replace(config, graph_hops=graph_hops)
-        tuned = copy.copy(self)
-        tuned.ranking = config
-        return BaseMemoryAdapter.search(tuned, query, **kwargs)
 
     def search_by_kind(
         self,
@@ -526,9 +392,3 @@ class NativeMemoryAdapter(NativeGraphMethods):
         if on_progress is not None and total == 0:
             on_progress(0, 0)
         return total
-
-    def stats(self) -> dict[str, Any]:
-        """Counts by kind and namespace (live records in scope), file size (and the vector
-        file's), embedder, schema."""
-        with self._locked() as conn:
-            return _native_write.stats(conn, self._scope, self.now(), self._store.path)

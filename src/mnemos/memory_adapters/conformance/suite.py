@@ -12,6 +12,7 @@ from mnemos.memory_adapters.conformance._portability import PortabilityTests
 from mnemos.memory_adapters.conformance._processes import ProcessTests
 from mnemos.memory_adapters.conformance._records import RecordTests
 from mnemos.memory_adapters.conformance._search import SearchTests
+from mnemos.memory_adapters.conformance._side_channel import SideChannelTests
 from mnemos.memory_adapters.conformance._tenancy import TenancyTests
 
 __all__ = ["AdapterConformance", "Stores"]
@@ -22,6 +23,7 @@ class AdapterConformance(
     SearchTests,
     IsolationTests,
     TenancyTests,
+    SideChannelTests,
     LifecycleTests,
     PortabilityTests,
     CapabilityTests,

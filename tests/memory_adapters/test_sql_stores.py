@@ -1,0 +1,82 @@
+"""The SQL store base shared by the native and PostgreSQL adapters (``_sql_adapter``).
+
+The same operations run through one body of code with the backend's dialect: ids
+in ``IN (...)`` lists of 500 on SQLite, one array on PostgreSQL. These tests run
+both backends (PostgreSQL: the real server of the ``pgvector_url`` fixture)
+across the chunk boundaries, and pin what ``stats()`` reports for each.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from mnemos.memory_adapters._sql_adapter import SqlMemoryAdapter
+from mnemos.memory_adapters.conformance import ManualClock
+from mnemos.memory_adapters.native import NativeMemoryAdapter
+
+NOW = datetime(2030, 1, 1, tzinfo=UTC)
+CLOCK = ManualClock(NOW)
+
+
+@pytest.fixture(params=["native", pytest.param("postgres", marks=pytest.mark.pgvector)])
+def sql_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SqlMemoryAdapter]:
+    adapter: SqlMemoryAdapter
+    CLOCK.set(NOW)
+    if request.param == "native":
+        adapter = NativeMemoryAdapter(tmp_path / "m.db", embedder="hashing:64", clock=CLOCK)
+    else:
+        from mnemos.memory_adapters.postgres import PostgresMemoryAdapter
+
+        schemas = request.getfixturevalue("pg_schemas")
+        adapter = PostgresMemoryAdapter(schemas.new_url(), embedder="hashing:64", clock=CLOCK)
+    yield adapter
+    adapter.close()
+
+
+def test_many_ids_cross_the_chunk_boundaries(sql_store: SqlMemoryAdapter) -> None:
+    n = 1_201  # three IN lists of at most 500 on SQLite
+    ids = [f"m{i:05d}" for i in range(n)]
+    sql_store.add_many([{"id": i, "content": f"note {i} about Lisbon", "namespace": ("a",)} for i in ids])
+    assert [r.id for r in sql_store.get_many(ids)] == ids
+    for i in ids[:700]:
+        sql_store.add_relation("Alice", "noted", f"thing {i}", namespace=("a",), memory_id=i)
+    sql_store.update(ids[0], content="note 0 moved to Porto")
+    assert [v.version for v in sql_store.history(ids[0])] == [1, 2]
+    assert sql_store._delete(ids[:1_100]) == 1_100  # the core step behind delete(), given many ids
+    assert sql_store.count() == n - 1_100
+    assert sql_store.export_relations() == []  # each relation went with its memory
+    assert sql_store.stats()["by_namespace"] == {"a": n - 1_100}
+
+
+def test_purge_and_erase_clear_history_and_relations(sql_store: SqlMemoryAdapter) -> None:
+    short = sql_store.add("a note that expires", namespace=("a",), expires_at=NOW + timedelta(days=1))
+    kept = sql_store.add("a note that stays", namespace=("a",))
+    sql_store.import_history([short, kept])
+    sql_store.add_relation("Bob", "wrote", "the note", namespace=("a",), memory_id=short.id)
+    CLOCK.set(NOW + timedelta(days=2))
+    assert sql_store.stats()["expired_pending_purge"] == 1
+    assert sql_store.purge() == 1
+    assert sql_store.export_relations() == []
+    assert {v.id for v in sql_store.history(kept.id)} == {kept.id}
+    sql_store.add_relation("Bob", "kept", "the other note", namespace=("b",))
+    assert sql_store.erase(("a",)) == 1
+    assert sql_store.count() == 0
+    assert [r.namespace for r in sql_store.export_relations()] == [("b",)]
+    assert sql_store.stats()["entities"] == 2  # Bob and the other note, in ("b",)
+
+
+def test_stats_keys_stay_as_each_backend_reported_them(sql_store: SqlMemoryAdapter) -> None:
+    sql_store.add("one note", namespace=("a",))
+    counts = ["total", "by_kind", "by_namespace", "superseded", "expired_pending_purge", "entities",
+              "relations", "embedder", "embedder_dims"]
+    if sql_store.name == "native":
+        expected = ["adapter", "path", "file_size", "vector_file_size", *counts, "schema_version"]
+    else:
+        expected = ["adapter", "schema", "disk_size", *counts, "text_search", "schema_version"]
+    stats = sql_store.stats()
+    assert list(stats) == expected
+    assert stats["adapter"] == sql_store.name and stats["total"] == 1 and stats["embedder_dims"] == 64
