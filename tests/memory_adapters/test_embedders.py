@@ -328,3 +328,55 @@ def test_langchain_wrong_shape_is_an_error() -> None:
 def test_langchain_rejects_non_embeddings() -> None:
     with pytest.raises(ConfigurationError, match="Embeddings"):
         LangChainEmbedder(object())  # type: ignore[arg-type]
+
+
+def test_st_a_query_is_encoded_on_one_torch_thread_and_the_setting_restored(
+    minilm: SentenceTransformerEmbedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Torch's threads, waiting for one another on a busy machine, made one short query
+    take hundreds of milliseconds: a query (and a small batch) runs on one thread."""
+    import torch
+
+    seen: list[int] = []
+    monkeypatch.setattr(st_module.os, "getloadavg", lambda: (0.0, 0.0, 0.0), raising=False)
+    hook = minilm._model.register_forward_pre_hook(lambda *_: seen.append(torch.get_num_threads()))
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        query = minilm.embed_query("what did Caroline paint last week")
+        small = minilm.embed(["one short text", "another one"])
+        assert torch.get_num_threads() == 2
+        minilm.embed([f"text number {i}" for i in range(getattr(st_module, "SMALL_BATCH", 8) + 1)])
+        # the query's vector is the one the model's own encode() gives on one thread
+        torch.set_num_threads(1)
+        expected = minilm._model.encode(
+            ["what did Caroline paint last week"], normalize_embeddings=True
+        )
+    finally:
+        hook.remove()
+        torch.set_num_threads(before)
+    assert seen[:3] == [1, 1, 2]
+    np.testing.assert_array_equal(query, expected[0])
+    assert small.shape == (2, 384)
+
+
+def test_st_a_batch_is_encoded_on_one_torch_thread_while_the_machine_is_busy(
+    minilm: SentenceTransformerEmbedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The load average is made to read above the core count (a stand-in for a busy machine)."""
+    import os
+
+    import torch
+
+    monkeypatch.setattr(os, "getloadavg", lambda: (4.0 * (os.cpu_count() or 1), 0.0, 0.0))
+    seen: list[int] = []
+    hook = minilm._model.register_forward_pre_hook(lambda *_: seen.append(torch.get_num_threads()))
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        minilm.embed([f"text number {i}" for i in range(20)])
+        assert torch.get_num_threads() == 2
+    finally:
+        hook.remove()
+        torch.set_num_threads(before)
+    assert seen == [1]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from mnemos.memory_adapters import _native_search
+from mnemos.memory_adapters import _native_keyword
 from mnemos.memory_adapters.embedders.hashing import HashingEmbedder
 from mnemos.memory_adapters.native import NativeMemoryAdapter
 
@@ -73,7 +73,7 @@ def test_a_small_scope_reads_only_its_own_term_counts(store: NativeMemoryAdapter
     assert not any("memories_instance" in s for s in statements)
     assert all(scoped)
     # The whole file's postings give the same scores, ranks and reasons.
-    monkeypatch.setattr(_native_search, "SCRATCH_ROWS", 0)
+    monkeypatch.setattr(_native_keyword, "SCRATCH_ROWS", 0)
     statements.clear()
     assert [ranked(store.search("heat pump quote garden", namespace=ns, limit=8)) for ns in queries] == scoped
     full = store.search_by_kind("solar panel note", {"episodic": 4, "semantic": 4}, namespace=queries[1])

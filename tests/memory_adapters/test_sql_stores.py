@@ -9,11 +9,13 @@ across the chunk boundaries, and pin what ``stats()`` reports for each.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from mnemos.exceptions import StorageError
 from mnemos.memory_adapters._sql_adapter import SqlMemoryAdapter
 from mnemos.memory_adapters.conformance import ManualClock
 from mnemos.memory_adapters.native import NativeMemoryAdapter
@@ -80,3 +82,20 @@ def test_stats_keys_stay_as_each_backend_reported_them(sql_store: SqlMemoryAdapt
     stats = sql_store.stats()
     assert list(stats) == expected
     assert stats["adapter"] == sql_store.name and stats["total"] == 1 and stats["embedder_dims"] == 64
+
+
+def test_the_insert_step_never_replaces_a_memory_of_another_scope(sql_store: SqlMemoryAdapter) -> None:
+    """The store's own insert step keeps scopes apart, not only the id check before it.
+
+    ``add`` refuses a foreign id before it reaches the insert step; this drives the step
+    itself, as a race between that check and the write would, with an id that belongs to
+    another scope: the write must fail and the other scope's memory stay as it was.
+    """
+    (bob,) = sql_store.add_many([{"id": "shared-id", "content": "Bob's private note", "namespace": ("users", "bob")}])
+    alice = sql_store.scoped("users", "alice")
+    intruder = replace(bob, namespace=("users", "alice"), content="overwritten by alice")
+    vectors = alice._embed([intruder.content])
+    with pytest.raises(StorageError, match=r"(?i)unique"), alice._writing() as conn:
+        alice._insert(conn, [intruder], vectors, dedup=False)
+    kept = sql_store.get("shared-id")
+    assert (kept.namespace, kept.content) == (("users", "bob"), "Bob's private note")

@@ -32,6 +32,12 @@ import numpy.typing as npt
 
 from mnemos.memory_adapters import _graph
 from mnemos.memory_adapters._filters import matches_filter
+from mnemos.memory_adapters._native_keyword import (
+    QUERY_CACHE,
+    keyword_lists,
+    keyword_lists_store,
+    keyword_match,
+)
 from mnemos.memory_adapters._native_schema import from_micros, to_micros
 from mnemos.memory_adapters._native_store import (
     CHUNK,
@@ -68,14 +74,11 @@ from mnemos.memory_adapters._rerank import (
     rerank,
     uses_query,
 )
-from mnemos.memory_adapters._text import fts_match, query_words
 from mnemos.memory_adapters.base import MemoryRecord, ScoredMemory, ScoreReason, SearchQuery
 
 __all__ = ["listing", "query_vector", "ranked_search", "ranked_search_each"]
 
 Mask = npt.NDArray[np.bool_]
-QUERY_CACHE = 256
-"""Query texts whose embedding and FTS5 terms a store keeps (the whole cache is dropped when full)."""
 _workers: tuple[int, ThreadPoolExecutor] | None = None
 _workers_lock = threading.Lock()
 
@@ -187,13 +190,13 @@ def ranked_search_each(
     try:
         analysis = analyze(text) if uses_query(config) else QueryAnalysis()
         keyword_text = strip_exclusions(text) if analysis.excluded and config.exclusion_penalty else text
-        match = _keyword_match(store, keyword_text, config) if config.mode != "vector" else None
+        match = keyword_match(store, keyword_text, config) if config.mode != "vector" else None
         if match is None:
             keywords: list[list[tuple[int, float]]] = [[] for _ in queries]
         elif config.keyword_statistics == "store":
-            keywords = _keyword_lists_store(store, queries, match[0], want, masks)
+            keywords = keyword_lists_store(store, queries, match[0], want, masks)
         else:
-            keywords = _keyword_lists(store, queries, match, want, masks)
+            keywords = keyword_lists(store, queries, match, want, masks)
     finally:
         tops = best.result() if best is not None else None
     if inline and vector is not None:
@@ -253,7 +256,7 @@ def _add_recency_and_importance(
     rowids = list(cands)
     if not rowids or not (config.recency_weight or config.importance_weight):
         return lambda cand: None
-    slots = np.asarray([cache.slot_of[r] for r in rowids], dtype=np.int64)
+    slots = cache.slot_of.lookup(np.asarray(rowids, dtype=np.int64))
     ages = (to_micros(query.now) - cache.created[slots]) / 1e6
     return recency_and_importance(cands, rowids, ages, cache.importance[slots].tolist(), config)
 
@@ -276,219 +279,16 @@ def _facts(store: Store, rowids: list[int], speaker: bool) -> dict[int, Facts]:
 
 def _keyword_again(store: Store, query: SearchQuery, config: RankingConfig, text: str, mask: Mask) -> list[tuple[int, float]]:
     """The keyword list of ``text`` for ``query`` alone (the feedback round of ``_feedback``)."""
-    match = _keyword_match(store, text, config)
+    match = keyword_match(store, text, config)
     if match is None:
         return []
     want = max(config.candidates, _limit(query) + query.offset)
     if config.keyword_statistics == "store":
-        return _keyword_lists_store(store, [query], match[0], want, [mask])[0]
-    return _keyword_lists(store, [query], match, want, [mask])[0]
+        return keyword_lists_store(store, [query], match[0], want, [mask])[0]
+    return keyword_lists(store, [query], match, want, [mask])[0]
 
 
-# -- the two rank lists -----------------------------------------------------------------
-
-
-def _keyword_match(store: Store, text: str, config: RankingConfig) -> tuple[str, list[str]] | None:
-    """The MATCH expression for ``text``: its words OR-ed, with the most common dropped
-    once their postings exceed ``config.max_keyword_postings`` (they would add little
-    to bm25 and cost much)."""
-    _, word_of = _query_terms(store, text)
-    if not word_of:
-        return None
-    terms = list(word_of)
-    docs = _document_frequencies(store, terms)
-    kept: dict[str, None] = {}
-    total = 0
-    budget = config.max_keyword_postings
-    for count, term in sorted((docs[t], t) for t in terms if docs.get(t)):
-        if total + count > budget and (kept or count > 2 * budget):
-            break
-        kept.setdefault(word_of[term], None)
-        total += count
-    match = fts_match(list(kept))
-    if match is None:
-        return None
-    return match, [t for t in terms if word_of[t] in kept]
-
-
-def _query_terms(store: Store, text: str) -> tuple[list[str], dict[str, str]]:
-    """The words of ``text`` and FTS5's term for each (the first word giving it), cached
-    per text: the tokenizer depends on nothing stored."""
-    found = store.query_terms.get(text)
-    if found is not None:
-        return found
-    words = query_words(text)
-    word_of: dict[str, str] = {}
-    if words:
-        tok = store.tokenizer  # used under the store's lock
-        tok.execute("DELETE FROM t")
-        tok.executemany("INSERT INTO t (rowid, x) VALUES (?, ?)", enumerate(words, start=1))
-        for doc, term in tok.execute("SELECT doc, term FROM v ORDER BY doc, offset"):
-            word_of.setdefault(term, words[doc - 1])
-    if len(store.query_terms) >= QUERY_CACHE:
-        store.query_terms.clear()
-    store.query_terms[text] = (words, word_of)
-    return words, word_of
-
-
-def _document_frequencies(store: Store, terms: list[str]) -> dict[str, int]:
-    """How many memories hold each term; cached, as counting common terms is slow and
-    only their rough size matters (the cache is dropped when the store grows by 10%)."""
-    size = store.cache.n
-    if abs(size - store.df_size) > store.df_size // 10 + 100:
-        store.df_cache.clear()
-        store.df_size = size
-    missing = [t for t in terms if t not in store.df_cache]
-    if missing:
-        found = dict(store.conn.execute(
-            f"SELECT term, doc FROM memories_vocab WHERE term IN ({marks(len(missing))})", missing
-        ))
-        if len(store.df_cache) > 100_000:
-            store.df_cache.clear()
-        store.df_cache.update({t: int(found.get(t, 0)) for t in missing})
-    return {t: store.df_cache[t] for t in terms}
-
-
-def _keyword_lists(
-    store: Store, queries: Sequence[SearchQuery], match: tuple[str, list[str]], want: int, masks: Sequence[Mask]
-) -> list[list[tuple[int, float]]]:
-    """For each query, its best ``want`` keyword hits, scored by BM25 with statistics of
-    the records that query can see (not of the whole file), so that nothing another
-    scope stores changes the scores, ranks or reasons here.
-
-    Every matching record is fetched (the match keeps words within the posting
-    budget, so they are few), kept if it passes the query's filters, and scored:
-    ``idf(t) = ln(1 + (N - df + 0.5) / (df + 0.5))`` with ``N`` the records the query's
-    namespace, kind and time conditions admit and ``df`` those of them holding ``t``;
-    term frequencies come from the index; lengths are counted in space-separated
-    words, normalised by the mean length of the matching records (k1 = 1.2, b = 0.75).
-    """
-    expression, terms = match
-    conn = store.conn
-    found = conn.execute(
-        "SELECT rowid, length(trim(content)) - length(replace(trim(content), ' ', '')) + 1 FROM memories "
-        "WHERE rowid IN (SELECT rowid FROM memories_fts WHERE memories_fts MATCH ?) ORDER BY rowid",
-        (expression,),
-    ).fetchall()
-    if not found:
-        return [[] for _ in queries]
-    rows = np.fromiter((r[0] for r in found), dtype=np.int64, count=len(found))
-    lengths = np.fromiter((r[1] for r in found), dtype=np.float64, count=len(found))
-    # Which matches each query may see, first: only their postings are needed.
-    oks: list[npt.NDArray[np.bool_]] = []
-    for query, mask in zip(queries, masks, strict=True):
-        ok = np.asarray(store.cache.passes(rows.tolist(), mask), dtype=bool)
-        if query.filter and ok.any():
-            kept = {k for k, _ in filter_rows(conn, rows[ok].tolist(), [0.0] * int(ok.sum()), query)}
-            ok &= np.fromiter((int(r) in kept for r in rows), dtype=bool, count=len(rows))
-        oks.append(ok)
-    seen = np.logical_or.reduce(oks)
-    if not seen.any():
-        return [[] for _ in queries]
-    index = {t: i for i, t in enumerate(terms)}
-    postings = _postings(store, terms, rows[seen].tolist(), len(rows))
-    docs = np.fromiter((p[0] for p in postings), dtype=np.int64, count=len(postings))
-    term_ids = np.fromiter((index[p[1]] for p in postings), dtype=np.int64, count=len(postings))
-    counts = np.fromiter((p[2] for p in postings), dtype=np.float64, count=len(postings))
-    where_doc = np.minimum(np.searchsorted(rows, docs), len(rows) - 1)
-    matched = rows[where_doc] == docs
-    docs_pos, term_ids, counts = where_doc[matched], term_ids[matched], counts[matched]
-    out: list[list[tuple[int, float]]] = []
-    for ok, mask in zip(oks, masks, strict=True):
-        if not ok.any():
-            out.append([])
-            continue
-        scores = _bm25(ok, lengths, docs_pos, term_ids, counts, len(terms), int(mask.sum()))
-        chosen = np.flatnonzero(ok)
-        order = np.lexsort((rows[chosen], -scores[chosen]))[:want]
-        out.append([(int(rows[chosen[i]]), float(scores[chosen[i]])) for i in order])
-    return out
-
-
-SCRATCH_ROWS = 512
-"""Up to this many visible matches, their term counts come from tokenizing them anew."""
-
-
-def _postings(store: Store, terms: list[str], visible: list[int], matching: int) -> list[tuple[int, str, int]]:
-    """``(rowid, term, count)`` of ``terms`` in the ``visible`` matching records (and maybe others).
-
-    FTS5's instance table walks every posting of the terms in the whole file, which
-    costs milliseconds once other scopes hold thousands. When the query's scope sees
-    only a few of the ``matching`` records, their stored text is tokenized again in the
-    scratch table instead: the same tokenizer gives the same terms and counts.
-    """
-    if len(visible) > SCRATCH_ROWS or len(visible) * 2 > matching:
-        return store.conn.execute(
-            f"SELECT doc, term, count(*) FROM temp.memories_instance WHERE term IN ({marks(len(terms))}) "
-            "GROUP BY doc, term",
-            terms,
-        ).fetchall()
-    texts = store.conn.execute(
-        f"SELECT rowid, content FROM memories WHERE rowid IN ({marks(len(visible))})", visible
-    ).fetchall()
-    tok = store.tokenizer  # used under the store's lock
-    tok.execute("DELETE FROM t")
-    tok.executemany("INSERT INTO t (rowid, x) VALUES (?, ?)", texts)
-    return tok.execute(
-        f"SELECT doc, term, count(*) FROM v WHERE term IN ({marks(len(terms))}) GROUP BY doc, term", terms
-    ).fetchall()
-
-
-def _bm25(
-    ok: npt.NDArray[np.bool_],
-    lengths: npt.NDArray[np.float64],
-    docs_pos: npt.NDArray[np.int64],
-    term_ids: npt.NDArray[np.int64],
-    counts: npt.NDArray[np.float64],
-    n_terms: int,
-    visible: int,
-    k1: float = 1.2,
-    b: float = 0.75,
-) -> npt.NDArray[np.float64]:
-    """BM25 of every matching record (only those where ``ok`` count, and only their
-    statistics are used); see :func:`_keyword_lists`."""
-    inside = ok[docs_pos]
-    pos, tids, tf = docs_pos[inside], term_ids[inside], counts[inside]
-    df = np.bincount(tids, minlength=n_terms).astype(np.float64)
-    n = max(visible, int(ok.sum()))
-    idf = np.log1p((n - df + 0.5) / (df + 0.5))
-    mean = float(lengths[ok].mean()) or 1.0
-    norm = k1 * (1 - b + b * lengths / mean)
-    weights = idf[tids] * tf * (k1 + 1) / (tf + norm[pos])
-    return np.bincount(pos, weights=weights, minlength=len(ok)).astype(np.float64)
-
-
-def _keyword_lists_store(
-    store: Store, queries: Sequence[SearchQuery], match: str, want: int, masks: Sequence[Mask]
-) -> list[list[tuple[int, float]]]:
-    """With ``keyword_statistics="store"``: for each query, the best ``want`` hits by FTS5's
-    bm25 over the whole file, passing its filters (checked on the
-    vector cache's columns, then the metadata filter), fetching more until enough pass.
-
-    Every query scores all the postings of the match again, so the first one
-    asks for more rows when the filters let few through (a namespace holding
-    a tenth of the store), within bounds."""
-    cache = store.cache
-    passing = min(int(mask.sum()) for mask in masks)
-    size = 2 * want
-    if passing:
-        size = min(max(size, size * (cache.n - cache.dead) // passing), 16 * want)
-    while True:
-        rows = store.conn.execute(
-            "SELECT rowid, -bm25(memories_fts) FROM memories_fts WHERE memories_fts MATCH ? "
-            "ORDER BY rank LIMIT ?",
-            (match, size),
-        ).fetchall()
-        lists = []
-        for query, mask in zip(queries, masks, strict=True):
-            ok = store.cache.passes([r[0] for r in rows], mask)
-            kept = [(r[0], r[1]) for r, good in zip(rows, ok, strict=True) if good]
-            if query.filter:
-                kept = filter_rows(store.conn, [k[0] for k in kept], [k[1] for k in kept], query)
-            lists.append(kept)
-        if len(rows) < size or all(len(kept) >= want for kept in lists):
-            return [kept[:want] for kept in lists]
-        size *= 4
+# -- the vector list ---------------------------------------------------------------------
 
 
 def _vector_list(
@@ -558,7 +358,10 @@ def _add_neighbours(
         f"SELECT rowid, id, ns, episode, created_at FROM memories WHERE rowid IN ({marks(len(seeds))})",
         seeds,
     ).fetchall()
-    # Up to ``window`` events before and after each seed, all in one statement.
+    # Up to ``window`` events before and after each seed, all in one statement. The
+    # memories of one batch share a timestamp: the events at the seed's own time and
+    # those before (or after) it are two index seeks, each taking ``window`` at most;
+    # the nearest ``window`` of both are kept.
     arms: list[str] = []
     params: list[object] = []
     for rowid, memory_id, ns, episode, created in rows:
@@ -568,14 +371,22 @@ def _add_neighbours(
         for op, order in (("<", "DESC"), (">", "ASC")):
             arms.append(
                 f"""SELECT * FROM (SELECT ? AS seed, ? AS side, rowid, created_at FROM memories
-                    WHERE ns = ? AND episode = ? AND (created_at, rowid) {op} (?, ?)
+                    WHERE ns = ? AND episode = ? AND created_at = ? AND rowid {op} ?
+                    ORDER BY rowid {order} LIMIT ?)"""
+            )
+            arms.append(
+                f"""SELECT * FROM (SELECT ? AS seed, ? AS side, rowid, created_at FROM memories
+                    WHERE ns = ? AND episode = ? AND created_at {op} ?
                     ORDER BY created_at {order}, rowid {order} LIMIT ?)"""
             )
-            params += [rowid, op, ns, episode, created, rowid, window]
+            params += [rowid, op, ns, episode, created, rowid, window, rowid, op, ns, episode, created, window]
     sides: dict[tuple[int, str], list[tuple[int, int]]] = {}
     if arms:
         for seed, side, near, created in conn.execute(" UNION ALL ".join(arms), params):
             sides.setdefault((seed, side), []).append((created, near))
+    for (_, side), near in sides.items():  # nearest first, ``window`` of them
+        near.sort(reverse=side == "<")
+        del near[window:]
     links = neighbour_links(list(names), sides, config)
     _admit(
         store, query, cands, mask, spread(cands, links),

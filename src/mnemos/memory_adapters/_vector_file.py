@@ -72,12 +72,12 @@ SAVE_MIN_ROWS = 5000
 SAVE_AFTER_CHANGES = 1000
 """At close, a cache this many rows ahead of its file is saved again."""
 _MAGIC = b"MNEMOSVF"
-_FORMAT = 1
+_FORMAT = 2
 _ALIGN = 64
 _TRAILER = struct.Struct("<16s8s")
 _META_KEY = "vector_file"
 _SAVE_WAIT = 1.0
-_CHECKED = ("rowids", "ns_ids", "kinds", "created", "expires", "superseded", "importance")
+_CHECKED = ("rowids", "ns_ids", "kinds", "created", "expires", "superseded", "importance", "lengths")
 _ARRAYS = ("matrix", "coarse", *_CHECKED)
 
 

@@ -18,13 +18,11 @@ vector file (see ``_vector_file``) and reads only what was committed after it.
 from __future__ import annotations
 
 import sqlite3
-import threading
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from threadpoolctl import ThreadpoolController
 
 from mnemos.exceptions import EmbedderMismatchError
 from mnemos.memory_adapters._namespace import Namespace
@@ -38,12 +36,17 @@ KIND_CODES = {MemoryKind.EPISODIC: 0, MemoryKind.SEMANTIC: 1, MemoryKind.PROCEDU
 _KIND_CODE = {k.value: v for k, v in KIND_CODES.items()}
 _NEVER = np.iinfo(np.int64).max
 _NOTHING = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32))
+_WORD_COUNT = "length(trim({0})) - length(replace(trim({0}), ' ', '')) + 1"
+"""SQL for the length of a text as keyword search counts it: its space-separated words."""
 _COLUMNS = (
     "m.rowid, m.ns, m.kind, m.created_at, m.expires_at, m.valid_to IS NOT NULL, v.embedding, "
-    "m.importance "
+    f"m.importance, {_WORD_COUNT.format('m.content')} "
     "FROM memories m JOIN vectors v ON v.rowid = m.rowid"
 )
-_ARRAYS = ("matrix", "coarse", "rowids", "ns_ids", "kinds", "created", "expires", "superseded", "alive", "importance")
+_ARRAYS = (
+    "matrix", "coarse", "rowids", "ns_ids", "kinds", "created", "expires", "superseded", "alive", "importance",
+    "lengths",
+)
 COARSE_DIMS = 64
 """Dimensions of the random projection used for a first pass over large stores."""
 EXACT_LIMIT = 8_000_000
@@ -54,38 +57,16 @@ SMALL_SCAN = 1_000_000
 """A scan of at most this many floats runs on the searching thread, not a worker."""
 
 
-class _OneBlasThread:
-    """While any scan runs, BLAS runs on the calling thread only.
+def _dot(matrix: npt.NDArray[np.float32], vector: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    """``matrix @ vector`` on the calling thread, without BLAS.
 
-    A matrix-vector product over a cache is memory-bound: extra BLAS threads
-    barely speed it up, and under concurrent searches they contend for the
-    cores and inflate tail latency several times over. The limit is
-    process-wide, so it is counted: the first scan sets it, the last restores it.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._users = 0
-        self._controller: ThreadpoolController | None = None
-        self._limiter: Any = None
-
-    def __enter__(self) -> None:
-        with self._lock:
-            if self._users == 0:
-                if self._controller is None:
-                    self._controller = ThreadpoolController()
-                self._limiter = self._controller.limit(limits=1, user_api="blas")
-            self._users += 1
-
-    def __exit__(self, *exc: object) -> None:
-        with self._lock:
-            self._users -= 1
-            if self._users == 0:
-                self._limiter.restore_original_limits()
-                self._limiter = None
-
-
-_one_blas_thread = _OneBlasThread()
+    A matrix-vector product over the cache is memory-bound, so it gains nothing from
+    more threads; but a multithreaded BLAS splits it anyway, and on a busy machine its
+    threads wait for cores other processes hold: a 100k-row scan then cost 4-8 times
+    its CPU time and more in wall time, whatever thread limit was set around the call.
+    numpy's einsum runs the same product in SIMD loops on this thread only, as fast as
+    one BLAS thread."""
+    return np.einsum("ij,j->i", matrix, vector)  # type: ignore[no-any-return]
 
 
 def _any_of(column: npt.NDArray[np.integer], values: Sequence[int]) -> npt.NDArray[np.bool_]:
@@ -126,11 +107,11 @@ def _scores(
 ) -> npt.NDArray[np.float32]:
     """``matrix[slots] @ probe``, reading runs of rows in place rather than copying them."""
     if runs is None:
-        return matrix[slots] @ probe
+        return _dot(matrix[slots], probe)
     starts, ends = runs
     if len(starts) == 1:
-        return (matrix[starts[0] : ends[0]] @ probe)[slots - starts[0]]
-    full = np.concatenate([matrix[a:b] @ probe for a, b in zip(starts.tolist(), ends.tolist(), strict=True)])
+        return _dot(matrix[starts[0] : ends[0]], probe)[slots - starts[0]]
+    full = np.concatenate([_dot(matrix[a:b], probe) for a, b in zip(starts.tolist(), ends.tolist(), strict=True)])
     run = np.searchsorted(starts, slots, side="right") - 1
     base = np.concatenate(([0], np.cumsum(ends - starts)[:-1]))
     return full[base[run] + slots - starts[run]]
@@ -215,6 +196,8 @@ class VectorCache:
         self.expires = np.zeros(capacity, dtype=np.int64)
         self.superseded = np.zeros(capacity, dtype=bool)
         self.importance = np.zeros(capacity, dtype=np.float32)
+        self.lengths = np.zeros(capacity, dtype=np.int32)
+        """Words of each record's content (keyword search's document lengths)."""
         self.alive = np.zeros(capacity, dtype=bool)
         self.slot_of = SlotMap()
         self.ns_names: list[str] = []
@@ -361,6 +344,7 @@ class VectorCache:
         self.expires[lo:hi] = [_NEVER if r[4] is None else r[4] for r in rows]
         self.superseded[lo:hi] = [bool(r[5]) for r in rows]
         self.importance[lo:hi] = [r[7] for r in rows]
+        self.lengths[lo:hi] = [r[8] for r in rows]
         self.alive[lo:hi] = True
         new = self.rowids[lo:hi]
         self._kill(new[self.slot_of.lookup(new) >= 0].tolist())  # updated rows: the old copy dies
@@ -439,8 +423,7 @@ class VectorCache:
         if n == 0:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
         slots = np.flatnonzero(mask)
-        with _one_blas_thread:
-            sims = self.matrix[:n] @ vector if len(slots) == n else self.matrix[slots] @ vector
+        sims = _dot(self.matrix[:n] if len(slots) == n else self.matrix[slots], vector)
         order = np.argsort(-sims, kind="stable")
         return self.rowids[slots[order]], sims[order]
 
@@ -477,18 +460,17 @@ class VectorCache:
         coarse = n * self.dims > EXACT_LIMIT and len(slots) > pool
         if coarse and runs is not None and int((runs[1] - runs[0]).sum()) * self.dims <= EXACT_LIMIT:
             coarse = False
-        matrix, probe = (self.coarse, vector @ self.projection) if coarse else (self.matrix, vector)
+        matrix, probe = (self.coarse, _dot(self.projection.T, vector)) if coarse else (self.matrix, vector)
         out = []
-        with _one_blas_thread:
-            scores = _scores(matrix, probe, slots, runs)
-            for mask in masks:
-                chosen = mask[slots] if len(masks) > 1 else slice(None)
-                mine, sims = slots[chosen], scores[chosen]
-                if coarse:
-                    if len(mine) > pool:
-                        mine = mine[np.argpartition(-sims, pool - 1)[:pool]]
-                    sims = self.matrix[mine] @ vector
-                out.append(self._best(mine, sims, k))
+        scores = _scores(matrix, probe, slots, runs)
+        for mask in masks:
+            chosen = mask[slots] if len(masks) > 1 else slice(None)
+            mine, sims = slots[chosen], scores[chosen]
+            if coarse:
+                if len(mine) > pool:
+                    mine = mine[np.argpartition(-sims, pool - 1)[:pool]]
+                sims = _dot(self.matrix[mine], vector)
+            out.append(self._best(mine, sims, k))
         return out
 
     def _best(

@@ -231,7 +231,12 @@ class PostgresMemoryAdapter(AsyncReadsMixin, BulkLoadMixin, SqlMemoryAdapter):
         fresh = [i for i in range(len(records_)) if keep[i]]
         if not fresh:
             return result
-        conn.execute("DELETE FROM memories WHERE id = ANY(%s)", ([records_[i].id for i in fresh],))
+        # only an id in this scope is replaced; a foreign one then fails the UNIQUE constraint
+        in_scope, scope_params = self.dialect.ns_cond(self._scope, "ns")
+        conn.execute(
+            f"DELETE FROM memories WHERE id = ANY(%s) AND {in_scope}",
+            [[records_[i].id for i in fresh], *scope_params],
+        )
         with conn.cursor() as cur:
             cur.executemany(
                 _INSERT,

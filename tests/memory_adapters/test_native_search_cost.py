@@ -1,0 +1,153 @@
+"""What a native search costs: the keyword list reads each term's postings and no record
+text, the vector scan runs without BLAS, and both give the same ranking as the full
+computation (real SQLite, real FTS5, real vector files)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import pytest
+
+from mnemos.memory_adapters import _native_keyword, _vectors
+from mnemos.memory_adapters.native import NativeMemoryAdapter, RankingConfig
+
+NS = ("users", "ann")
+WORDS = ["otter", "garden", "budget", "kettle", "violin", "ticket", "passport", "heron", "lamp", "river"]
+KEYWORD = RankingConfig(mode="keyword", neighbour_weight=0)
+
+
+def note(i: int) -> str:
+    """Notes of varied length in which some words come twice (term counts above one)."""
+    a, b = WORDS[i % 10], WORDS[(i * 3 + 1) % 10]
+    tail = " and then some more words" * (i % 4)
+    return f"note {i}: the {a} near the {b}, the {a} again{tail}" if i % 5 == 0 else f"note {i} about the {a} and {b}{tail}"
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> NativeMemoryAdapter:
+    adapter = NativeMemoryAdapter(tmp_path / "memory.db", embedder="hashing:64")
+    adapter.add_many([{"content": note(i), "namespace": NS} for i in range(300)])
+    adapter.add_many([{"content": note(i), "namespace": ("users", "bob")} for i in range(40)])
+    yield adapter
+    adapter.close()
+
+
+def ranked(hits: list[Any]) -> list[tuple[str, float, tuple[Any, ...]]]:
+    """Ids, scores and reasons, less recency (it moves with the clock between searches)."""
+    return [
+        (h.record.id, round(h.score - sum(r.contribution for r in h.reasons if r.signal == "recency"), 12),
+         tuple(r for r in h.reasons if r.signal != "recency"))
+        for h in hits
+    ]
+
+
+QUERIES = ["otter garden", "the kettle and the violin", "passport ticket heron lamp river", "budget"]
+
+
+def test_a_broad_keyword_search_reads_postings_not_record_text_with_the_same_ranking(
+    store: NativeMemoryAdapter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store.search("warm", namespace=NS)  # the vector cache is built (lengths included)
+    statements: list[str] = []
+    store._store.conn.set_trace_callback(statements.append)
+    fast = {(q, m): ranked(store.search(q, namespace=NS, limit=15, ranking=RankingConfig(mode=m)))
+            for q in QUERIES for m in ("keyword", "hybrid")}
+    assert all(fast.values())
+    # Lengths come from the vector cache; no statement measures a record's text.
+    assert not any("trim(" in s for s in statements)
+    assert any("memories_instance WHERE term = " in s for s in statements)
+    # The MATCH path (as a phrase word takes) gives the same scores, ranks and reasons.
+    monkeypatch.setattr(_native_keyword, "_one_term_each", lambda expression: False)
+    slow = {(q, m): ranked(store.search(q, namespace=NS, limit=15, ranking=RankingConfig(mode=m)))
+            for q in QUERIES for m in ("keyword", "hybrid")}
+    assert slow == fast
+
+
+def test_a_word_fts5_splits_is_still_matched_as_a_phrase(tmp_path: Path) -> None:
+    with NativeMemoryAdapter(tmp_path / "memory.db", embedder="hashing:64") as adapter:
+        adapter.add_many([
+            {"content": "reply to the e_mail today", "namespace": NS},
+            {"content": "e is a letter and the mail came late", "namespace": NS},
+            {"content": "nothing to see", "namespace": NS},
+        ])
+        hits = adapter.search("e_mail", namespace=NS, ranking=KEYWORD)
+        assert [h.record.content for h in hits] == ["reply to the e_mail today"]
+
+
+def test_lengths_are_saved_in_the_vector_file_and_mapped_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("mnemos.memory_adapters._vectors.SAVE_MIN_ROWS", 20)
+    path = tmp_path / "memory.db"
+    with NativeMemoryAdapter(path, embedder="hashing:64") as first:
+        first.add_many([{"content": note(i), "namespace": NS} for i in range(60)])
+        before = ranked(first.search("otter garden", namespace=NS, ranking=KEYWORD))
+    with NativeMemoryAdapter(path, embedder="hashing:64") as again:
+        after = ranked(again.search("otter garden", namespace=NS, ranking=KEYWORD))
+        cache = again._store.cache
+        assert cache.from_file
+        words = dict(again._store.conn.execute(
+            "SELECT rowid, length(trim(content)) - length(replace(trim(content), ' ', '')) + 1 FROM memories"
+        ).fetchall())
+        assert {int(r): int(n) for r, n in zip(cache.rowids[: cache.n], cache.lengths[: cache.n], strict=True)} == words
+    assert after == before
+
+
+class _Recording(np.ndarray):
+    """A cache matrix that notes every ``@`` on it (a BLAS call)."""
+
+    calls: ClassVar[list[tuple[int, ...]]] = []
+
+    def __matmul__(self, other: Any) -> Any:
+        _Recording.calls.append(self.shape)
+        return np.asarray(self) @ other
+
+
+@pytest.mark.parametrize("coarse", [False, True])
+def test_vector_scans_make_no_blas_call(
+    store: NativeMemoryAdapter, monkeypatch: pytest.MonkeyPatch, coarse: bool
+) -> None:
+    """A multithreaded BLAS splits a scan even under a thread limit; on a busy machine its
+    threads wait for cores and a 100k scan cost 4-8 times its CPU time. Scans use einsum."""
+    config = RankingConfig(mode="vector", candidates=10)
+    if coarse:  # the random-projection first pass, then exact re-scoring
+        monkeypatch.setattr(_vectors, "EXACT_LIMIT", 1000)
+        monkeypatch.setattr(_vectors, "RERANK_FLOOR", 10)
+    expected = ranked(store.search("otter garden", namespace=NS, limit=5, ranking=config))
+    cache = store._store.cache
+    monkeypatch.setattr(cache, "matrix", cache.matrix.view(_Recording))
+    monkeypatch.setattr(cache, "coarse", cache.coarse.view(_Recording))
+    _Recording.calls = []
+    found = ranked(store.search("otter garden", namespace=NS, limit=5, ranking=config))
+    assert _Recording.calls == []
+    assert found == expected and found
+
+
+def test_episode_neighbours_are_found_without_scanning_a_batch_sharing_one_timestamp(
+    tmp_path: Path,
+) -> None:
+    """The memories of one ``add_many`` share their timestamp; finding a hit's neighbours
+    walked every memory of its batch (tens of microseconds a seed at 1,000 a batch).
+    SQLite's executed instructions are counted with a progress handler."""
+    with NativeMemoryAdapter(tmp_path / "memory.db", embedder="hashing:64") as adapter:
+        adapter.add_many([{"content": note(i), "namespace": NS} for i in range(3000)])
+        adapter.search("warm", namespace=NS)
+        steps = [0]
+
+        def count() -> int:
+            steps[0] += 1
+            return 0
+
+        with_neighbours = []
+        for weight in (0.5, 0.0):
+            adapter._store.conn.set_progress_handler(count, 100)
+            steps[0] = 0
+            hits = adapter.search("violin passport", namespace=NS, limit=10,
+                                  ranking=RankingConfig(mode="keyword", neighbour_weight=weight))
+            with_neighbours.append(steps[0])
+            adapter._store.conn.set_progress_handler(None, 100)
+            assert hits
+    # the neighbour step costs a few index seeks per seed, not a walk through the batch
+    assert with_neighbours[0] - with_neighbours[1] < 200, with_neighbours
