@@ -103,6 +103,7 @@ def test_search_ranks_and_explains_as_native_does(
             "who repaired the guitar", "Alice bicycle Lisbon", "telescope photographed in Kyoto",
             "what did Bob sell at the market", "violin", "day 3 passport",
             "besides the guitar, what things did Alice repair?", "when did Bob visit Kyoto?",
+            "which cities has Alice been to?",
         ]
         compared = 0
         for query in queries:
@@ -122,6 +123,7 @@ def test_search_ranks_and_explains_as_native_does(
                 # _feedback, keyword only: with vectors, the candidates near the bottom of the
                 # first round can differ (approximate index) and with them the second round's seeds
                 {"namespace": NS, "limit": 10, "ranking": RankingConfig(mode="keyword", feedback_weight=0.3)},
+                {"namespace": NS, "limit": 10, "ranking": RankingConfig(entity_weight=0.3)},  # _episodic_graph
             ):
                 if isinstance(kwargs.get("ranking"), RankingConfig):
                     kwargs = {**kwargs, "ranking": replace(kwargs["ranking"], keyword_statistics=statistics)}
@@ -129,6 +131,8 @@ def test_search_ranks_and_explains_as_native_does(
                 assert _ranked(postgres, query, **kwargs) == expected, (query, kwargs)
                 compared += len(expected)
         assert compared > 200
+        typed = postgres.search("which cities has Alice been to?", namespace=NS, ranking=RankingConfig(entity_weight=0.3))
+        assert any(r.signal == "entity" for h in typed for r in h.reasons)  # the second round took part
         hit = postgres.search("Alice bicycle Lisbon", namespace=NS)[0]
         assert {"keyword", "vector", "recency", "importance"} <= {r.signal for r in hit.reasons}
         assert hit.score == pytest.approx(sum(r.contribution for r in hit.reasons))

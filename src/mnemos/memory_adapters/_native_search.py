@@ -31,7 +31,9 @@ import numpy as np
 import numpy.typing as npt
 
 from mnemos.memory_adapters import _graph
+from mnemos.memory_adapters._episodic_graph import entity_reason
 from mnemos.memory_adapters._filters import matches_filter
+from mnemos.memory_adapters._native_entities import entity_gains
 from mnemos.memory_adapters._native_keyword import (
     QUERY_CACHE,
     keyword_lists,
@@ -229,6 +231,10 @@ def _rank(
         _add_neighbours(store, query, config, cands, mask)
     if config.graph_hops > 0 and cands:
         _add_graph(store, query, config, cands, mask)
+    if config.entity_weight > 0 and cands:  # a second round through the typed entity graph
+        typed = entity_gains(store, query, config.entity_weight, cands)
+        _admit(store, query, cands, mask, {r: (r, v) for r, (_, v) in typed.items()},
+               lambda target, source, value: entity_reason(typed[target][0], value))
     cands = {rowid: cand for rowid, cand in cands.items() if cand.score > 0}
     explain = _add_recency_and_importance(store, query, config, cands)
     if cands and needs_facts(config, analysis):

@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from mnemos.memory_adapters import _episodic_graph
 from mnemos.memory_adapters._context import (
     MEMBER_LIMIT,
     add_context,
@@ -176,6 +177,8 @@ def ranked_search(
         yield from _add_neighbours(config, cands, where_)
     if config.graph_hops > 0 and cands:
         yield from _add_graph(query, config, cands, where_)
+    if config.entity_weight > 0 and cands:
+        yield from _add_entities(store, query, config, cands, where_)
     cands = {rowid: cand for rowid, cand in cands.items() if cand.score > 0}
     explain = yield from _add_recency_and_importance(query, config, cands)
     if cands and needs_facts(config, analysis):
@@ -486,3 +489,30 @@ def _add_graph(
 def _ids(rowids: Sequence[int]) -> Steps[dict[int, str]]:
     rows = yield from fetch("SELECT rowid, id FROM memories WHERE rowid = ANY(%s)", (list(rowids),))
     return {int(r[0]): str(r[1]) for r in rows}
+
+
+def _add_entities(
+    store: PgStore, query: SearchQuery, config: RankingConfig, cands: dict[int, Candidate], where_: _Conditions
+) -> Steps[None]:
+    """The second round through the typed entity graph of the scope (see ``_episodic_graph``)."""
+    if not _episodic_graph.question_types(query.text):
+        return
+    prefix = query.namespace_prefix
+    cond, params = ns_cond(prefix)
+    index = _episodic_graph.scope_index(store, prefix)
+    # Other processes write too: the stamp is read from the table, not kept in the process.
+    stamp = tuple((yield from fetch(
+        f"SELECT count(*), max(rowid), max(updated_at) FROM memories WHERE {cond}", params
+    ))[0])
+    if index.stamp != stamp:
+        stale = index.stale((yield from fetch(f"SELECT rowid, version FROM memories WHERE {cond}", params)))
+        rows = yield from fetch(
+            "SELECT rowid, version, content, provenance, metadata FROM memories WHERE rowid = ANY(%s) ORDER BY rowid",
+            (stale,),
+        )
+        index.refresh(rows, stamp)
+    gains = _episodic_graph.entity_gains(query.text, index, config.entity_weight, cands)
+    yield from _admit(
+        cands, where_, {rowid: (rowid, value) for rowid, (_, value) in gains.items()},
+        lambda target, source, value: _episodic_graph.entity_reason(gains[target][0], value),
+    )

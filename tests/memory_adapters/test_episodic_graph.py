@@ -1,0 +1,117 @@
+"""The typed entity graph over a scope's memories and its second retrieval round (``_episodic_graph``).
+
+Real native stores (SQLite, the built-in hashing embedder) with synthetic
+conversations: a list question ("what pets...") whose answers never use the
+question's words reaches them through the graph only with ``entity_weight`` on,
+even when they are outside the first candidates. PostgreSQL runs the same code
+(its ranking is compared with native's in ``test_postgres.py``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from mnemos.memory_adapters._episodic_graph import (
+    build_index,
+    question_types,
+    typed_gains,
+    typed_items,
+)
+from mnemos.memory_adapters.native import NativeMemoryAdapter, RankingConfig
+
+NS = ("chat",)
+PEOPLE = frozenset({"nora", "omar"})
+
+
+@pytest.fixture
+def store(tmp_path: Path):  # type: ignore[no-untyped-def]
+    s = NativeMemoryAdapter(tmp_path / "m.db", embedder="hashing:256")
+    yield s
+    s.close()
+
+
+def _say(store: NativeMemoryAdapter, who: str, text: str, session: int) -> str:
+    """A turn said by ``who`` (named in its metadata only, as a chat log would keep it)."""
+    return store.add(text, namespace=NS, metadata={"session": session, "speaker": who}).id
+
+
+def test_question_types_read_what_kind_of_answer_is_wanted() -> None:
+    assert question_types("What pets does Nora have?") == ("animal",)
+    assert "place" in question_types("Which cities has Omar visited?")
+    assert "activity" in question_types("What hobbies does Nora have?")
+    assert "family" in question_types("How many children does Omar have?")
+    assert question_types("Is the report due today?") == ()
+    assert question_types(None) == ()
+
+
+def test_typed_items_find_animals_activities_and_names_but_not_people() -> None:
+    found = typed_items("Omar: We went kayaking near Bergen, and our cat Miso came along!", PEOPLE)
+    assert "cat" in found["animal"] and "kayaking" in found["activity"]
+    assert "bergen" in found["place"]
+    assert all("omar" not in items for items in found.values())  # a speaker is a person, not a place
+    # a capitalised word opening a sentence is no name; a common "-ing" word is no activity
+    assert "place" not in typed_items("Yesterday was long. Something amazing happened.", PEOPLE)
+    assert "activity" not in typed_items("Something amazing happened this morning.", PEOPLE)
+
+
+def test_gains_prefer_rare_items_and_the_named_persons_memories() -> None:
+    index = build_index([
+        (1, "Nora: my dog Pip is sick", "Nora"),
+        (2, "Nora: walked the dog again", "Nora"),
+        (3, "Nora: walked the dog, it rained", "Nora"),
+        (4, "Nora: the parrot learned a word", "Nora"),
+        (5, "Omar: my cat sleeps all day", "Omar"),
+    ])
+    gains = typed_gains(index, ("animal",), ("nora",), 0.2)
+    assert set(gains) == {1, 2, 3, 4}  # Omar's cat is not Nora's
+    assert gains[4][1] > gains[1][1]  # a parrot (one memory) says more than a dog (three)
+    assert set(typed_gains(index, ("animal",), (), 0.2)) == {1, 2, 3, 4, 5}
+    assert typed_gains(index, ("animal",), ("nora",), 0.0) == {}
+
+
+def test_a_list_question_reaches_items_outside_the_first_candidates(store: NativeMemoryAdapter) -> None:
+    pets = [
+        _say(store, "Nora", "Our new kitten knocked a vase over last night.", 1),
+        _say(store, "Nora", "The parrot now says good morning to everyone.", 4),
+    ]
+    _say(store, "Omar", "My hamster escaped again, found him in a shoe.", 5)  # Omar's, not Nora's
+    for i in range(12):  # turns that share the question's words; the answers share none
+        _say(store, "Nora" if i % 2 else "Omar", f"Does Nora have time for a talk, round {i}?", 10 + i)
+    query = "What pets does Nora have?"
+    off = RankingConfig(neighbour_weight=0)
+    on = replace(off, entity_weight=0.3)
+    assert not {h.record.id for h in store.search(query, namespace=NS, limit=20, ranking=off)} & set(pets)
+    hits = store.search(query, namespace=NS, limit=20, ranking=on)
+    assert set(pets) <= {h.record.id for h in hits}
+    assert all("hamster" not in h.record.content for h in hits)  # Omar's pet: Nora was asked about
+    hit = next(h for h in hits if h.record.id == pets[0])
+    reason = next(r for r in hit.reasons if r.signal == "entity")
+    assert reason.contribution > 0 and "kitten" in reason.detail
+    assert hit.score == pytest.approx(sum(r.contribution for r in hit.reasons))
+
+
+def test_the_graph_follows_writes_and_respects_filters_and_scopes(store: NativeMemoryAdapter) -> None:
+    ranking = RankingConfig(neighbour_weight=0, entity_weight=0.3)
+    for i in range(3):
+        _say(store, "Nora", f"Does Nora have a minute, round {i}?", i)
+    query = "What pets does Nora have?"
+    assert not any("goldfish" in h.record.content for h in store.search(query, namespace=NS, ranking=ranking))
+    fish = _say(store, "Nora", "We bought a goldfish at the fair.", 20)  # written after the graph was built
+    assert fish in {h.record.id for h in store.search(query, namespace=NS, ranking=ranking)}
+    hidden = store.search(query, namespace=NS, ranking=ranking, filter={"session": {"$lt": 20}})
+    assert fish not in {h.record.id for h in hidden}  # the second round admits only what passes the filter
+    store.add("Our puppy chewed the sofa", namespace=("other",), metadata={"speaker": "Nora"})
+    assert not any("puppy" in h.record.content for h in store.search(query, namespace=NS, ranking=ranking))
+    store.delete(fish)
+    assert fish not in {h.record.id for h in store.search(query, namespace=NS, ranking=ranking)}
+
+
+def test_when_questions_and_untyped_questions_take_no_second_round(store: NativeMemoryAdapter) -> None:
+    _say(store, "Nora", "Our kitten is called Miso.", 1)
+    ranking = RankingConfig(entity_weight=0.3)
+    for query in ("When did Nora get a pet?", "Is the report due today?"):
+        for hit in store.search(query, namespace=NS, ranking=ranking):
+            assert all(r.signal != "entity" for r in hit.reasons)
