@@ -13,9 +13,10 @@ questions of every fold.
     python benchmarks/locomo_loo.py data/locomo/*.json --embedder st:all-MiniLM-L6-v2 --json out.json
     python benchmarks/locomo_loo.py data/locomo/*.json --adapter postgres   # same, on PostgreSQL
     python benchmarks/locomo_loo.py data/locomo/*.json --baseline signals=off
+    python benchmarks/locomo_loo.py data/locomo/*.json --grid fusion,keyword_weight
 
 ``--baseline`` names the settings compared against (default: the current
-defaults); ``signals=off`` is the ranking before the text, time, episode and
+defaults); ``--grid`` restricts the ascent to some settings of :data:`GRID`; ``signals=off`` is the ranking before the text, time, episode and
 diversification signals (``_rerank``) existed.
 """
 
@@ -48,9 +49,18 @@ K = 10
 MULTI_HOP = 1
 
 GRID: dict[str, list[Any]] = {
+    # how the two lists are fused comes first: the other settings are tried on top of it;
+    # a key joining names with "+" sets them together (each value a tuple), as the best
+    # keyword weight depends on the fusion
+    "fusion+keyword_weight": [("rrf", 2.0), ("zscore", 3.0), ("zscore", 4.0)],
+    "fusion": ["rrf", "zscore"],
+    "keyword_weight": [2.0, 3.0, 4.0],
+    "context_weight": [0.0, 0.2],
+    "feedback_weight": [0.0, 0.15],
     "question_penalty": [0.0, 0.3, 0.6],
     "diversity": [0.0, 0.3, 0.6],
     "episode_weight": [0.0, 0.05, 0.15],
+    "episode_top": [1, 3, 5],
     "when_weight": [0.0, 0.05, 0.15],
     "speaker_weight": [0.0, 0.03],
     "date_weight": [0.0, 0.1],
@@ -108,23 +118,39 @@ class Evaluator:
         return (float(np.mean(values)) if values else 0.0, len(values))
 
 
-def choose(ev: Evaluator, start: RankingConfig, convs: Sequence[str], passes: int = 1) -> RankingConfig:
-    """Coordinate ascent over :data:`GRID` maximising recall@K on ``convs`` (ties keep the current value)."""
+def choose(
+    ev: Evaluator, start: RankingConfig, convs: Sequence[str], passes: int = 1, grid: dict[str, list[Any]] | None = None
+) -> RankingConfig:
+    """Coordinate ascent over ``grid`` (default :data:`GRID`) maximising recall@K on ``convs``
+    (ties keep the current value)."""
     best = start
     best_score = ev.score(best, convs)[0]
     for _ in range(passes):
         changed = False
-        for name, values in GRID.items():
+        for name, values in (GRID if grid is None else grid).items():
             for value in values:
-                if getattr(best, name) == value:
+                if _get(best, name) == value:
                     continue
-                trial = dataclasses.replace(best, **{name: value})
+                trial = _set(best, name, value)
                 score = ev.score(trial, convs)[0]
                 if score > best_score + 1e-9:
                     best, best_score, changed = trial, score, True
         if not changed:
             break
     return best
+
+
+def _get(config: RankingConfig, name: str) -> Any:
+    """A setting of :data:`GRID`: one field, or a tuple of fields for ``"a+b"``."""
+    if "+" in name:
+        return tuple(getattr(config, n) for n in name.split("+"))
+    return getattr(config, name)
+
+
+def _set(config: RankingConfig, name: str, value: Any) -> RankingConfig:
+    if "+" in name:
+        return dataclasses.replace(config, **dict(zip(name.split("+"), value, strict=True)))
+    return dataclasses.replace(config, **{name: value})
 
 
 def changes(config: RankingConfig, base: RankingConfig) -> str:
@@ -137,7 +163,9 @@ def changes(config: RankingConfig, base: RankingConfig) -> str:
     return ",".join(out) or "(defaults)"
 
 
-def run(ev: Evaluator, baseline: RankingConfig, console: Console, title: str) -> dict[str, Any]:
+def run(
+    ev: Evaluator, baseline: RankingConfig, console: Console, title: str, grid: dict[str, list[Any]] | None = None
+) -> dict[str, Any]:
     ids = [c.id for c in ev.conversations]
     table = Table(title=title)
     for col in ("left out", "n", "baseline held-in", "baseline left-out", "baseline multi-hop",
@@ -147,7 +175,7 @@ def run(ev: Evaluator, baseline: RankingConfig, console: Console, title: str) ->
     pooled: dict[str, list[tuple[int, float]]] = {"baseline": [], "chosen": []}
     for out_id in ids:
         held = [i for i in ids if i != out_id]
-        chosen = choose(ev, baseline, held)
+        chosen = choose(ev, baseline, held, grid=grid)
         fold: dict[str, Any] = {"left_out": out_id, "settings": changes(chosen, baseline)}
         for label, config in (("baseline", baseline), ("chosen", chosen)):
             fold[f"{label}_held_in"] = ev.score(config, held)[0]
@@ -192,7 +220,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="settings to compare against and to start the ascent from (default: the defaults)",
     )
     parser.add_argument("--json", type=Path, metavar="OUT", help="write the numbers as JSON")
+    parser.add_argument(
+        "--grid", default="", metavar="NAME,...",
+        help="try only these settings of GRID (default: all), e.g. fusion,keyword_weight",
+    )
     args = parser.parse_args(argv)
+    names = [n.strip() for n in args.grid.split(",") if n.strip()]
+    unknown = [n for n in names if n not in GRID]
+    if unknown:
+        parser.error(f"--grid: not in GRID: {', '.join(unknown)}")
+    grid = {n: GRID[n] for n in GRID if n in names} if names else None
     if len(args.paths) < 2:
         parser.error("leave-one-out needs at least two conversations")
     baseline = RankingConfig()
@@ -222,7 +259,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ev.progress = lambda n: print(f"  {n} settings tried", file=sys.stderr, flush=True)
         start = time.perf_counter()
         report = run(ev, baseline, console,
-                     f"LoCoMo leave-one-conversation-out, R@{K} — {embedder.name} — {args.adapter}")
+                     f"LoCoMo leave-one-conversation-out, R@{K} — {embedder.name} — {args.adapter}", grid)
         seconds = np.asarray(ev.seconds) * 1000
         console.print(f"{len(ev.cache)} settings tried in {time.perf_counter() - start:.0f} s; "
                       f"search p50 {np.percentile(seconds, 50):.2f} ms, p95 {np.percentile(seconds, 95):.2f} ms "

@@ -118,6 +118,11 @@ def test_search_ranks_and_explains_as_native_does(
                     question_penalty=0.3, exclusion_penalty=0.5, speaker_weight=0.05, when_weight=0.1,
                     date_weight=0.1, diversity=0.3)},
                 {"namespace": NS, "limit": 10, "ranking": RankingConfig(hop_weight=0.3)},  # _hop
+                {"namespace": NS, "limit": 10, "ranking": RankingConfig(fusion="zscore", keyword_weight=4)},
+                {"namespace": NS, "limit": 10, "ranking": RankingConfig(context_weight=0.3)},  # _context
+                # _feedback, keyword only: with vectors, the candidates near the bottom of the
+                # first round can differ (approximate index) and with them the second round's seeds
+                {"namespace": NS, "limit": 10, "ranking": RankingConfig(mode="keyword", feedback_weight=0.3)},
                 {"namespace": NS, "limit": 10, "ranking": RankingConfig(entity_weight=0.3)},  # _episodic_graph
             ):
                 if isinstance(kwargs.get("ranking"), RankingConfig):

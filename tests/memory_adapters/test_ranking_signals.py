@@ -20,7 +20,8 @@ from mnemos.memory_adapters.base import ScoredMemory
 from mnemos.memory_adapters.native import NativeMemoryAdapter, RankingConfig
 
 NS = ("t",)
-DEFAULT = RankingConfig()
+DEFAULT = RankingConfig(fusion="rrf", keyword_weight=2.0)
+"""The scores these tests were built on: rank fusion, as by default before z-score fusion."""
 
 
 def texts(hits: list[ScoredMemory]) -> list[str]:

@@ -53,6 +53,7 @@ from mnemos.memory_adapters._native_store import (
     row_to_record,
     where,
 )
+from mnemos.memory_adapters._native_units import add_units, uses_units
 from mnemos.memory_adapters._query import QueryAnalysis, analyze, strip_exclusions
 from mnemos.memory_adapters._ranking import (
     Candidate,
@@ -224,6 +225,8 @@ def _rank(
 ) -> list[ScoredMemory]:
     """Fuse the two lists, add the other signals, and decode the page asked for."""
     cands = fuse(keyword, vectors, config)
+    if cands and uses_units(config):  # neighbour context, feedback round (``_native_units``)
+        add_units(store, query, config, cands, keyword, vectors, lambda t: _keyword_again(store, query, config, t, mask))
     if config.neighbour_weight > 0 and cands:
         _add_neighbours(store, query, config, cands, mask)
     if config.graph_hops > 0 and cands:
@@ -278,6 +281,17 @@ def _facts(store: Store, rowids: list[int], speaker: bool) -> dict[int, Facts]:
                 who = json.loads(row[4]).get("agent") or json.loads(row[5]).get("speaker")
             out[row[0]] = Facts(row[1], row[2], from_micros(row[3]), str(who) if who else None)
     return out
+
+
+def _keyword_again(store: Store, query: SearchQuery, config: RankingConfig, text: str, mask: Mask) -> list[tuple[int, float]]:
+    """The keyword list of ``text`` for ``query`` alone (the feedback round of ``_feedback``)."""
+    match = keyword_match(store, text, config)
+    if match is None:
+        return []
+    want = max(config.candidates, _limit(query) + query.offset)
+    if config.keyword_statistics == "store":
+        return keyword_lists_store(store, [query], match[0], want, [mask])[0]
+    return keyword_lists(store, [query], match, want, [mask])[0]
 
 
 # -- the vector list ---------------------------------------------------------------------

@@ -37,6 +37,19 @@ import numpy as np
 import numpy.typing as npt
 
 from mnemos.memory_adapters import _episodic_graph
+from mnemos.memory_adapters._context import (
+    MEMBER_LIMIT,
+    add_context,
+    positions_from_members,
+    uses_context,
+)
+from mnemos.memory_adapters._feedback import (
+    add_feedback,
+    expanded_query,
+    feedback_terms,
+    pool,
+    uses_feedback,
+)
 from mnemos.memory_adapters._filters import matches_filter
 from mnemos.memory_adapters._postgres_filters import SqlFilter, filter_sql
 from mnemos.memory_adapters._postgres_graph import graph_steps
@@ -165,6 +178,10 @@ def ranked_search(
     if vector is not None and config.mode != "keyword":
         vectors = yield from _vector_list(store, vector, where_, want)
     cands = fuse(keyword, vectors, config)
+    if uses_context(config) and cands:
+        add_context(cands, keyword, vectors, (yield from _positions(list(cands))), config)
+    if uses_feedback(config) and cands and config.mode != "vector":
+        yield from _add_feedback(store, config, cands, where_, want)
     if config.neighbour_weight > 0 and cands:
         yield from _add_neighbours(config, cands, where_)
     if config.graph_hops > 0 and cands:
@@ -218,6 +235,32 @@ def _facts(rowids: list[int], speaker: bool) -> Steps[dict[int, Facts]]:
             who = json.loads(row[4]).get("agent") or json.loads(row[5]).get("speaker")
         out[row[0]] = Facts(row[1], row[2], row[3], str(who) if who else None)
     return out
+
+
+def _positions(rowids: list[int]) -> Steps[dict[int, tuple[object, int]]]:
+    """Each candidate's place in its episode (see ``_context``); empty past ``MEMBER_LIMIT``."""
+    rows = yield from fetch(
+        "SELECT rowid, ns, episode FROM memories WHERE (ns, episode) IN "
+        "(SELECT ns, episode FROM memories WHERE rowid = ANY(%s) AND episode IS NOT NULL) "
+        "ORDER BY ns, episode, created_at, rowid LIMIT %s",
+        (rowids, MEMBER_LIMIT + 1),
+    )
+    return positions_from_members(rows, rowids) if len(rows) <= MEMBER_LIMIT else {}
+
+
+def _add_feedback(
+    store: PgStore, config: RankingConfig, cands: dict[int, Candidate], where_: _Conditions, want: int
+) -> Steps[None]:
+    """A second keyword round with the salient words of the best hits (see ``_feedback``)."""
+    rowids = pool(cands, config)
+    text = dict((r[0], r[1]) for r in (yield from fetch(
+        "SELECT rowid, content FROM memories WHERE rowid = ANY(%s)", (rowids,)
+    )))
+    question = where_.query.text or ""
+    terms = feedback_terms(question, [text[r] for r in rowids if r in text], config)
+    if terms:
+        second = yield from _keyword_list(store, expanded_query(question, terms), config, where_, want)
+        add_feedback(cands, second, terms, config)
 
 
 # -- the two rank lists -----------------------------------------------------------------

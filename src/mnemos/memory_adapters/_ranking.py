@@ -4,7 +4,9 @@ The score of a hit is::
 
     fusion      = Σ weight_list / (rrf_k + rank_list)       (reciprocal-rank fusion),
                   scaled so rank 1 in every list gives 1.0; vector hits below
-                  ``vector_min_similarity`` add nothing
+                  ``vector_min_similarity`` add nothing; or, with ``fusion="zscore"``,
+                  Σ weight_list · max(0, z_list) / z_best_list / Σ weight
+                  (z the z-score of the raw score among the list's hits)
     + neighbour = neighbour_weight · best fusion of an adjacent event in the same episode
     + graph     = graph_weight · fusion of the hit it is linked to · graph_decay^(hops-1)
     + recency   = recency_weight · 0.5^(age / half-life)
@@ -55,10 +57,16 @@ class RankingConfig:
     """Where BM25's statistics come from: the records the search can see (``scope``,
     so nothing about other scopes shows in scores or reasons), or the whole store
     (``store``: FTS5's own bm25; on PostgreSQL the same formula over the whole table)."""
+    fusion: Literal["rrf", "zscore"] = "zscore"
+    """How the keyword and vector lists are combined: by rank (reciprocal-rank fusion),
+    or by their raw scores standardised per list (``zscore``: 95% of a hit's contribution
+    is ``weight · max(0, z) / z_best``, ``z`` its score's z-score among the list's hits, and
+    5% its reciprocal-rank one), so a hit far ahead of the rest of its list counts for more
+    than one just ahead. A list of fewer than 10 hits is fused by rank."""
     rrf_k: float = 3.0
     """Reciprocal-rank-fusion constant: larger flattens the rank differences (the
     usual 60 is far too flat for conversational memory; see the module docstring)."""
-    keyword_weight: float = 2.0
+    keyword_weight: float = 4.0
     vector_weight: float = 1.0
     vector_min_similarity: float = 0.1
     """A vector hit below this cosine stays a candidate but earns no fusion score (rank
@@ -110,6 +118,22 @@ class RankingConfig:
     """How many of the best candidates seed the second hop."""
     hop_max_share: float = 0.05
     """A word held by more than this share of the candidates is too common to hop on."""
+    context_weight: float = 0.0
+    """Share of a candidate's fused score taken from its score together with the turns
+    beside it in its episode (see ``_context``; 0 disables)."""
+    context_mix: float = 0.5
+    """Weight of an adjacent turn's raw score in a candidate's context score."""
+    context_window: int = 1
+    """How many turns either side count as a candidate's context."""
+    feedback_weight: float = 0.0
+    """Weight of a second keyword round with the salient words of the best hits (pseudo-
+    relevance feedback, see ``_feedback``; 0 disables)."""
+    feedback_docs: int = 3
+    """How many of the best hits give the feedback words."""
+    feedback_terms: int = 5
+    """How many words the second round adds to the question."""
+    feedback_pool: int = 30
+    """How many of the best candidates the words' rarity is counted over."""
     entity_weight: float = 0.0
     """A second retrieval round through the typed entity graph of the scope: a memory
     holding an item of a kind the question asks for ("what pets": "cat"), said by the
@@ -152,6 +176,7 @@ def fuse(
     if use_vec:
         lists.append(("vector", vector, config.vector_weight))
     for signal, ranked, weight in lists:
+        shares = _zshares(ranked) if config.fusion == "zscore" and len(ranked) >= Z_MIN_HITS else None
         rank, previous = 0, None
         for position, (rowid, raw) in enumerate(ranked, start=1):
             if raw != previous:  # equal raw scores share a rank
@@ -160,6 +185,8 @@ def fuse(
             if cand is None:
                 cand = out[rowid] = Candidate(rowid=rowid)
             contribution = weight / (config.rrf_k + rank) * scale
+            if shares is not None:  # with a little of the rank, so every hit keeps a score
+                contribution = (1 - Z_RANK_SHARE) * weight * shares[position - 1] / total + Z_RANK_SHARE * contribution
             if signal == "vector":
                 if raw < config.vector_min_similarity:
                     contribution = 0.0
@@ -170,6 +197,26 @@ def fuse(
     for cand in out.values():
         cand.score = cand.fusion
     return out
+
+
+Z_MIN_HITS = 10
+"""With ``fusion="zscore"``, a list with fewer hits is fused by rank: a spread of a few scores
+says little (two hits are always one standard deviation either side of their mean)."""
+Z_RANK_SHARE = 0.05
+"""With ``fusion="zscore"``, the share of a hit's contribution that still comes from its rank:
+a hit below its list's mean keeps a small score, in rank order (else it would be no match)."""
+
+
+def _zshares(ranked: Sequence[tuple[int, float]]) -> list[float]:
+    """Each hit's ``max(0, z) / z_best`` (``z`` the z-score of its raw score in the list);
+    1.0 for every hit of a list whose scores are all equal."""
+    raw = np.fromiter((r for _, r in ranked), dtype=np.float64, count=len(ranked))
+    sd = float(raw.std())
+    if not sd > 1e-12:
+        return [1.0] * len(ranked)
+    z = (raw - float(raw.mean())) / sd
+    best = float(z.max())
+    return (np.maximum(z, 0.0) / best).tolist()
 
 
 def fusion_reasons(cand: Candidate) -> list[ScoreReason]:
