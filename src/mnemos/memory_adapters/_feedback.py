@@ -32,8 +32,13 @@ __all__ = ["add_feedback", "expanded_query", "feedback_terms", "pool", "uses_fee
 
 
 def uses_feedback(config: RankingConfig) -> bool:
-    """Whether the second round is on."""
-    return config.feedback_weight > 0 and config.feedback_terms > 0 and config.feedback_docs > 0
+    """Whether the second round is on (a keyword round: never in vector-only mode)."""
+    return (
+        config.feedback_weight > 0
+        and config.feedback_terms > 0
+        and config.feedback_docs > 0
+        and config.mode != "vector"
+    )
 
 
 def pool(cands: Mapping[int, Candidate], config: RankingConfig) -> list[int]:

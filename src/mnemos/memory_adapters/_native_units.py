@@ -29,7 +29,7 @@ Hits = list[tuple[int, float]]
 
 def uses_units(config: RankingConfig) -> bool:
     """Whether the context or the feedback signal is on."""
-    return uses_context(config) or (uses_feedback(config) and config.mode != "vector")
+    return uses_context(config) or uses_feedback(config)
 
 
 def positions(store: Store, rowids: list[int]) -> dict[int, tuple[object, int]]:
@@ -56,7 +56,7 @@ def add_units(
     the adapter's keyword search for a text, with every filter of ``query``)."""
     if uses_context(config):
         add_context(cands, keyword, vectors, positions(store, list(cands)), config)
-    if not (uses_feedback(config) and config.mode != "vector"):
+    if not uses_feedback(config):
         return
     rowids = pool(cands, config)
     text = dict(

@@ -180,7 +180,7 @@ def ranked_search(
     cands = fuse(keyword, vectors, config)
     if uses_context(config) and cands:
         add_context(cands, keyword, vectors, (yield from _positions(list(cands))), config)
-    if uses_feedback(config) and cands and config.mode != "vector":
+    if uses_feedback(config) and cands:
         yield from _add_feedback(store, config, cands, where_, want)
     if config.neighbour_weight > 0 and cands:
         yield from _add_neighbours(config, cands, where_)
