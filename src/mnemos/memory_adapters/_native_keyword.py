@@ -15,7 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from mnemos.memory_adapters._native_store import Store, filter_rows, marks
-from mnemos.memory_adapters._ranking import RankingConfig
+from mnemos.memory_adapters._ranking import RankingConfig, kept_terms
 from mnemos.memory_adapters._text import fts_match, query_words
 from mnemos.memory_adapters.base import SearchQuery
 
@@ -35,14 +35,7 @@ def keyword_match(store: Store, text: str, config: RankingConfig) -> tuple[str, 
         return None
     terms = list(word_of)
     docs = _document_frequencies(store, terms)
-    kept: dict[str, None] = {}
-    total = 0
-    budget = config.max_keyword_postings
-    for count, term in sorted((docs[t], t) for t in terms if docs.get(t)):
-        if total + count > budget and (kept or count > 2 * budget):
-            break
-        kept.setdefault(word_of[term], None)
-        total += count
+    kept = dict.fromkeys(word_of[t] for t in kept_terms(docs, terms, config.max_keyword_postings))
     match = fts_match(list(kept))
     if match is None:
         return None

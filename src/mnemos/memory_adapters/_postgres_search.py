@@ -65,7 +65,6 @@ from mnemos.memory_adapters._postgres_store import (
 from mnemos.memory_adapters._postgres_terms import (
     EXACT_BELOW,
     document_frequencies,
-    kept_terms,
     lexemes,
     quote_lexeme,
     table_stats,
@@ -78,6 +77,7 @@ from mnemos.memory_adapters._ranking import (
     fusion_reasons,
     graph_gains,
     graph_reason,
+    kept_terms,
     neighbour_links,
     neighbour_reason,
     page,

@@ -40,7 +40,6 @@ __all__ = [
     "MARGIN",
     "TableStats",
     "document_frequencies",
-    "kept_terms",
     "lexemes",
     "quote_lexeme",
     "table_stats",
@@ -205,16 +204,3 @@ def _outside(
         )
         found = cache.outside[prefix] = int(rows[0][0])
     return found
-
-
-def kept_terms(docs: dict[str, int], lexemes: Sequence[str], budget: int) -> list[str]:
-    """The rarest lexemes whose postings fit ``budget`` (the rarest alone up to twice it),
-    as native keeps them."""
-    kept: list[str] = []
-    total = 0
-    for count, term in sorted((docs[t], t) for t in lexemes if docs.get(t)):
-        if total + count > budget and (kept or count > 2 * budget):
-            break
-        kept.append(term)
-        total += count
-    return kept

@@ -39,6 +39,7 @@ __all__ = [
     "fusion_reasons",
     "graph_gains",
     "graph_reason",
+    "kept_terms",
     "neighbour_links",
     "neighbour_reason",
     "page",
@@ -328,3 +329,17 @@ def page(candidates: Mapping[int, Candidate], offset: int, limit: int) -> list[C
     nothing else vouches for is no match), best first, ``offset``/``limit`` applied."""
     kept = [c for c in candidates.values() if c.score > 0]
     return sorted(kept, key=lambda c: (-c.score, c.rowid))[offset : offset + limit]
+
+
+def kept_terms(docs: dict[str, int], lexemes: Sequence[str], budget: int) -> list[str]:
+    """The rarest of ``lexemes`` (by ``docs``, their document frequencies) whose postings
+    together fit ``budget``, the rarest alone up to twice it: the terms a keyword search
+    keeps (``RankingConfig.max_keyword_postings``); the commonest add little and cost much."""
+    kept: list[str] = []
+    total = 0
+    for count, term in sorted((docs[t], t) for t in lexemes if docs.get(t)):
+        if total + count > budget and (kept or count > 2 * budget):
+            break
+        kept.append(term)
+        total += count
+    return kept
