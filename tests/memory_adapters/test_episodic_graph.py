@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from mnemos.memory_adapters._episodic_graph import (
-    build_index,
+    ItemRow,
+    item_rows,
     question_types,
     typed_gains,
     typed_items,
@@ -57,19 +58,26 @@ def test_typed_items_find_animals_activities_and_names_but_not_people() -> None:
     assert "activity" not in typed_items("Something amazing happened this morning.", PEOPLE)
 
 
+def _rows(memories: list[tuple[int, str, str]]) -> tuple[list[ItemRow], frozenset[str]]:
+    """The rows a store keeps for ``(rowid, content, speaker)`` memories of one namespace."""
+    rows = [(kind, "chat/", item, rowid, who) for rowid, content, speaker in memories
+            for kind, item, who in item_rows(content, speaker) if kind]
+    return rows, frozenset(who.casefold() for _, _, who in memories)
+
+
 def test_gains_prefer_rare_items_and_the_named_persons_memories() -> None:
-    index = build_index([
+    rows, people = _rows([
         (1, "Nora: my dog Pip is sick", "Nora"),
         (2, "Nora: walked the dog again", "Nora"),
         (3, "Nora: walked the dog, it rained", "Nora"),
         (4, "Nora: the parrot learned a word", "Nora"),
         (5, "Omar: my cat sleeps all day", "Omar"),
     ])
-    gains = typed_gains(index, ("animal",), ("nora",), 0.2)
+    gains = typed_gains(rows, ("animal",), people, ("nora",), 0.2)
     assert set(gains) == {1, 2, 3, 4}  # Omar's cat is not Nora's
     assert gains[4][1] > gains[1][1]  # a parrot (one memory) says more than a dog (three)
-    assert set(typed_gains(index, ("animal",), (), 0.2)) == {1, 2, 3, 4, 5}
-    assert typed_gains(index, ("animal",), ("nora",), 0.0) == {}
+    assert set(typed_gains(rows, ("animal",), people, (), 0.2)) == {1, 2, 3, 4, 5}
+    assert typed_gains(rows, ("animal",), people, ("nora",), 0.0) == {}
 
 
 def test_a_list_question_reaches_items_outside_the_first_candidates(store: NativeMemoryAdapter) -> None:

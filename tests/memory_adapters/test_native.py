@@ -393,7 +393,7 @@ def test_stats_reports_counts_size_embedder_and_schema(store: NativeMemoryAdapte
     assert stats["by_namespace"] == {"agents/planner": 1, "users/alice": 2}
     assert stats["expired_pending_purge"] == 1
     assert stats["embedder"] == "hashing:v1:256" and stats["embedder_dims"] == 256
-    assert stats["schema_version"] == 1
+    assert stats["schema_version"] == 2  # 2: the typed items kept with each memory
     assert stats["file_size"] > 0
     assert store.scoped("users").stats()["by_namespace"] == {"alice": 2}
 

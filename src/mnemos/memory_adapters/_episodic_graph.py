@@ -24,9 +24,9 @@ speakers), gains::
 
 for its rarest item of the asked types (``df``: the memories of the scope
 holding that item), so that a memory outside the first candidates can still
-reach the page. The graph is derived at query time from the content and
-provenance every adapter stores (no schema change), and cached per scope until
-the store changes.
+reach the page. The items are derived when a memory is written and kept beside
+it (:func:`item_rows`: rows of ``(kind, item, speaker)`` per memory, in the same
+transaction); the second round reads those of the asked types by index.
 """
 
 from __future__ import annotations
@@ -34,10 +34,8 @@ from __future__ import annotations
 import json
 import math
 import re
-import threading
-import weakref
-from collections.abc import Hashable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from mnemos.memory_adapters._query import analyze
@@ -45,12 +43,18 @@ from mnemos.memory_adapters._text import STOPWORDS, tokens
 from mnemos.memory_adapters.base import ScoreReason
 
 __all__ = [
-    "EntityIndex",
-    "build_index",
-    "entity_gains",
+    "ITEMS_VERSION",
+    "SPEAKER",
+    "ItemRow",
+    "derived_rows",
     "entity_reason",
+    "is_person",
+    "item_rows",
+    "kinds_read",
+    "person_kinds",
+    "plan",
     "question_types",
-    "scope_index",
+    "record_speaker",
     "speaker_of",
     "typed_gains",
     "typed_items",
@@ -193,7 +197,16 @@ def question_types(text: str | None) -> tuple[str, ...]:
 _NAME = re.compile(
     r"\b[A-Z][a-z]+(?:\s+(?:(?:of|the|de|van|von|del|la)\s+)?[A-Z][a-z]+)*\b(?!['’])"
 )
-_SENTENCE_START = re.compile(r"(?:^|[.!?:;\-–—\"“(]\s*|\n)\s*$")
+_SENTENCE_ENDS = frozenset(".!?:;-–—\"“(")
+
+
+def _starts_sentence(content: str, start: int) -> bool:
+    """Whether the word at ``start`` opens a sentence: only spaces before it since the
+    text's start, a punctuation mark or a line break."""
+    j = start
+    while j > 0 and content[j - 1].isspace():
+        j -= 1
+    return j == 0 or content[j - 1] in _SENTENCE_ENDS or "\n" in content[j:start]
 
 
 def _names(content: str, people: frozenset[str]) -> set[str]:
@@ -201,7 +214,7 @@ def _names(content: str, people: frozenset[str]) -> set[str]:
     nothing), without the names of ``people`` or their short forms ("Mel" for Melanie)."""
     out: set[str] = set()
     for match in _NAME.finditer(content):
-        if _SENTENCE_START.search(content[: match.start()]):
+        if _starts_sentence(content, match.start()):
             continue
         key = match.group(0).casefold()
         parts = key.split()
@@ -242,6 +255,52 @@ def typed_items(content: str, people: frozenset[str] = frozenset()) -> dict[str,
     return out
 
 
+NAME = "name"
+"""The kind kept for capitalised names (an item of every type that counts names)."""
+TITLE = "title"
+"""The kind kept for quoted titles (an item of every type that counts them)."""
+
+
+def _kept_items(content: str) -> dict[str, set[str]]:
+    """:func:`typed_items` as stores keep them: names and quoted titles once each (kinds
+    :data:`NAME` and :data:`TITLE`), not under every type that counts them, and every
+    name (the speakers are known only when a question is asked)."""
+    out: dict[str, set[str]] = {}
+    for word in set(tokens(content)):
+        for kind in _WORD_KINDS.get(word, ()):
+            out.setdefault(kind, set()).add(word)
+        if _is_activity_word(word):
+            out.setdefault(_ACTIVITY, set()).add(word)
+    names = _names(content, frozenset())
+    if names:
+        out[NAME] = names
+    quoted = {m.group(1).strip().casefold() for m in _QUOTED.finditer(content)}
+    if quoted:
+        out[TITLE] = quoted
+    return out
+
+
+def _is_activity_word(word: str) -> bool:
+    """An "-ing" word naming a doing (what ``_ING`` and the exclusions say, without a regex)."""
+    return (
+        len(word) >= 6 and word.endswith("ing") and word.isascii() and word.isalpha() and word.islower()
+        and word not in _NOT_ACTIVITY_WORDS and word not in STOPWORDS
+    )
+
+
+_WORD_KINDS: dict[str, tuple[str, ...]] = {}
+for _kind_name, _kind in _TYPES.items():
+    for _word_of_kind in _kind.words:
+        _WORD_KINDS[_word_of_kind] = (*_WORD_KINDS.get(_word_of_kind, ()), _kind_name)
+_ACTIVITY = next(name for name, kind in _TYPES.items() if kind.activities)
+
+
+def kinds_read(types: Sequence[str]) -> tuple[str, ...]:
+    """The kinds of kept rows the asked ``types`` are made of."""
+    extra = [k for k, flag in ((NAME, "names"), (TITLE, "quoted")) if any(getattr(_TYPES[t], flag) for t in types)]
+    return (*types, *extra)
+
+
 def speaker_of(
     provenance: str | Mapping[str, object] | None, metadata: str | Mapping[str, object] | None
 ) -> str | None:
@@ -255,100 +314,79 @@ def speaker_of(
     return None
 
 
-@dataclass
-class EntityIndex:
-    """The typed entity graph of one scope: who said each memory and what it holds."""
+ITEMS_VERSION = "1"
+"""The version of :func:`typed_items`: stores keep the items of each memory (written with
+the memory) and derive them again, once, when they were kept by another version."""
+SPEAKER = ""
+"""The kind of a memory's speaker row (its item is the case-folded speaker)."""
 
-    speaker: dict[int, str] = field(default_factory=dict)
-    """rowid -> case-folded speaker (memories without one are absent)."""
-    items: dict[int, dict[str, frozenset[str]]] = field(default_factory=dict)
-    """rowid -> type -> items (memories holding none are absent)."""
-    postings: dict[str, dict[str, set[int]]] = field(default_factory=dict)
-    """type -> item -> the memories of the scope holding it."""
-    stamp: Hashable = None
-    """What the store said about its state when the index was last brought up to date."""
-    lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
-    memo: dict[tuple[tuple[str, ...], frozenset[str]], tuple[dict[int, tuple[str, float]], list[int]]] = field(
-        default_factory=dict, repr=False
-    )
-    """Gains per (types, named speakers), best first, until the index changes."""
-    version: dict[int, int] = field(default_factory=dict)
-    """rowid -> the version of the memory indexed (to re-read only what changed)."""
-    speakers: dict[str, int] = field(default_factory=dict)
-    """How many memories each speaker said."""
-
-    @property
-    def people(self) -> frozenset[str]:
-        """Every speaker of the scope (case-folded)."""
-        return frozenset(self.speakers)
-
-    def drop(self, rowid: int) -> None:
-        """Forget a memory (deleted, or about to be read again)."""
-        self.memo.clear()
-        self.version.pop(rowid, None)
-        who = self.speaker.pop(rowid, None)
-        if who is not None:
-            self.speakers[who] -= 1
-            if not self.speakers[who]:
-                del self.speakers[who]
-        for kind, items in self.items.pop(rowid, {}).items():
-            of_kind = self.postings[kind]
-            for item in items:
-                holders = of_kind[item]
-                holders.discard(rowid)
-                if not holders:
-                    del of_kind[item]
-
-    def put(self, rowid: int, version: int, content: str, who: str | None) -> None:
-        """Index a memory (its names are kept even if they are a speaker's: see :func:`typed_gains`)."""
-        self.drop(rowid)
-        self.memo.clear()
-        self.version[rowid] = version
-        if who:
-            key = who.casefold()
-            self.speaker[rowid] = key
-            self.speakers[key] = self.speakers.get(key, 0) + 1
-        found = typed_items(content)
-        if found:
-            self.items[rowid] = found
-            for kind, items in found.items():
-                of_kind = self.postings.setdefault(kind, {})
-                for item in items:
-                    of_kind.setdefault(item, set()).add(rowid)
-
-    def stale(self, versions: Iterable[Sequence[int]]) -> list[int]:
-        """Given every ``(rowid, version)`` of the scope now, forget the memories that are
-        gone and return those to read again (new or changed), in rowid order."""
-        with self.lock:
-            now = {int(r): int(v) for r, v in versions}
-            for rowid in [r for r in self.version if r not in now]:
-                self.drop(rowid)
-            return sorted(r for r, v in now.items() if self.version.get(r) != v)
-
-    def refresh(self, rows: Iterable[Sequence[Any]], stamp: Hashable) -> None:
-        """Index ``(rowid, version, content, provenance, metadata)`` rows (from :meth:`stale`)."""
-        with self.lock:
-            for rowid, version, content, provenance, metadata in rows:
-                self.put(int(rowid), int(version), str(content), speaker_of(provenance, metadata))
-            self.stamp = stamp
+ItemRow = tuple[str, str, str, int, str | None]
+"""``(kind, ns, item, rowid, speaker)``: one kept item of a memory, as stores keep it."""
 
 
-def build_index(rows: Iterable[tuple[int, str, str | None]]) -> EntityIndex:
-    """The index of ``(rowid, content, speaker)`` rows (see the module docstring)."""
-    index = EntityIndex()
-    for rowid, content, who in rows:
-        index.put(rowid, 0, content, who)
-    return index
+def item_rows(content: str, who: str | None) -> list[tuple[str, str, str | None]]:
+    """What a store keeps of a memory said by ``who``: ``(kind, item, speaker)`` rows, the
+    speaker (case-folded) as a row of kind :data:`SPEAKER`, then its typed items."""
+    key = who.casefold() if who else None
+    rows: list[tuple[str, str, str | None]] = [(SPEAKER, key, key)] if key else []
+    for kind, items in _kept_items(content).items():
+        rows.extend((kind, item, key) for item in sorted(items))
+    return rows
 
 
-def _is_person(item: str, people: frozenset[str]) -> bool:
+def record_speaker(agent: str | None, metadata: Mapping[str, object]) -> str | None:
+    """:func:`speaker_of` for a record's fields (no JSON to read)."""
+    if agent:
+        return str(agent)
+    value = metadata.get("speaker")
+    return str(value) if value else None
+
+
+def plan(text: str | None, weight: float) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
+    """The asked types and the named persons of a question that takes the second round;
+    None for the others (no weight, no type asked, or a question asking *when*: it
+    wants one moment, not every item of a kind)."""
+    if weight <= 0:
+        return None
+    types = question_types(text)
+    if not types:
+        return None
+    q = analyze(text)
+    if q.asks_when:
+        return None
+    return types, tuple(q.persons)
+
+
+def person_kinds(types: Sequence[str]) -> frozenset[str]:
+    """The kept kinds whose items are no answer when they name a speaker (for ``types``
+    that count names, a speaker's name is a person, not a place or a title)."""
+    counting = {t for t in types if _TYPES[t].names}
+    return frozenset(counting | {NAME, TITLE}) if counting else frozenset()
+
+
+def is_person(item: str, people: frozenset[str]) -> bool:
     """A speaker's name or its short form ("mel" for Melanie) is a person, not a place."""
     return any(part in people or any(who.startswith(part) for who in people) for part in item.split())
 
 
+def derived_rows(rows: Iterable[Sequence[Any]]) -> tuple[list[ItemRow], frozenset[str]]:
+    """The kept rows and the speakers of ``(rowid, ns, content, provenance, metadata)`` rows,
+    derived from their text (for a store that keeps none yet)."""
+    out: list[ItemRow] = []
+    people: set[str] = set()
+    for rowid, ns, content, provenance, metadata in rows:
+        for kind, item, who in item_rows(str(content), speaker_of(provenance, metadata)):
+            if kind == SPEAKER:
+                people.add(item)
+            else:
+                out.append((kind, str(ns), item, int(rowid), who))
+    return out, frozenset(people)
+
+
 def typed_gains(
-    index: EntityIndex,
+    rows: Iterable[ItemRow],
     types: Sequence[str],
+    people: frozenset[str],
     persons: Sequence[str],
     weight: float,
     keep: Iterable[int] = (),
@@ -356,81 +394,36 @@ def typed_gains(
 ) -> dict[int, tuple[str, float]]:
     """The second round of the module docstring: rowid -> (its rarest asked item, gain).
 
-    ``persons`` are the names the question mentions (case-folded); when some are
-    speakers of the scope, only their memories gain. The memories of ``keep`` (the
-    candidates) keep their gain; of the others, only the ``limit`` best gain.
+    ``rows`` are the kept items of the scope, ``people`` every speaker of the scope,
+    ``persons`` the names the question mentions (case-folded); when some are
+    speakers, only their memories gain. ``df`` counts the memories of an item's
+    namespace holding it. Items are taken rarest first (ties: by item, kind,
+    namespace), each memory at its first; the memories of ``keep`` (the candidates)
+    keep their gain, of the others only the first ``limit`` gain. The stores compute
+    the same by index (``_entity_items``); this is the reference, and the way for a
+    store that keeps no items yet.
     """
     if weight <= 0 or not types:
         return {}
-    with index.lock:
-        return _typed_gains(index, types, persons, weight, keep, limit)
-
-
-def _typed_gains(
-    index: EntityIndex, types: Sequence[str], persons: Sequence[str], weight: float, keep: Iterable[int], limit: int
-) -> dict[int, tuple[str, float]]:
-    people = index.people
+    kinds = frozenset(kinds_read(types))
+    persony = person_kinds(types)
     named = frozenset(persons) & people if persons else frozenset()
-    key = (tuple(types), named)
-    found = index.memo.get(key)
-    if found is None:
-        found = index.memo[key] = _unit_gains(index, types, named, people)
-    unit, order = found
-    kept = [r for r in keep if r in unit]
-    chosen = set(kept)
-    others = [r for r in order if r not in chosen][:limit]
-    return {r: (unit[r][0], weight * unit[r][1]) for r in (*sorted(kept), *others)}
-
-
-def _unit_gains(
-    index: EntityIndex, types: Sequence[str], named: frozenset[str], people: frozenset[str]
-) -> tuple[dict[int, tuple[str, float]], list[int]]:
-    """Gains for a weight of 1, and the rowids best first."""
+    postings: dict[tuple[str, str, str], list[tuple[int, str | None]]] = {}
+    for kind, ns, item, rowid, who in rows:
+        if kind in kinds:
+            postings.setdefault((kind, ns, item), []).append((rowid, who))
     best: dict[int, tuple[str, float]] = {}
-    for kind in types:
-        for item, holders in index.postings.get(kind, {}).items():
-            if _TYPES[kind].names and _is_person(item, people):
-                continue
-            value = 1.0 / math.log(1.0 + len(holders))
-            for rowid in holders:
-                if named and index.speaker.get(rowid) not in named:
-                    continue
-                found = best.get(rowid)
-                if found is None or value > found[1] or (value == found[1] and item < found[0]):
-                    best[rowid] = (item, value)
-    return best, sorted(best, key=lambda r: (-best[r][1], r))
-
-_INDEXES: weakref.WeakKeyDictionary[Any, dict[Hashable, EntityIndex]] = weakref.WeakKeyDictionary()
-_INDEXES_LOCK = threading.Lock()
-_SCOPES_KEPT = 16
-
-
-def scope_index(owner: Any, scope: Hashable) -> EntityIndex:
-    """The index ``owner`` (a store) keeps for ``scope`` (a namespace prefix); new and
-    empty the first time (bring it up to date with :meth:`EntityIndex.stale` and
-    :meth:`EntityIndex.refresh` when the store's state differs from its ``stamp``)."""
-    with _INDEXES_LOCK:
-        kept = _INDEXES.setdefault(owner, {})
-        index = kept.get(scope)
-        if index is None:
-            if len(kept) >= _SCOPES_KEPT:
-                kept.clear()
-            index = kept[scope] = EntityIndex()
-        return index
-
-
-def entity_gains(
-    text: str | None, index: EntityIndex, weight: float, keep: Iterable[int] = ()
-) -> dict[int, tuple[str, float]]:
-    """:func:`typed_gains` for a question's text (its types and the people it names); none
-    for a question asking *when* (it wants one moment, not every item of a kind)."""
-    types = question_types(text)
-    if not types or weight <= 0:
-        return {}
-    q = analyze(text)
-    if q.asks_when:
-        return {}
-    return typed_gains(index, types, q.persons, weight, keep)
+    for (kind, _ns, item), holders in sorted(postings.items(), key=lambda p: (len(p[1]), p[0][2], p[0][0], p[0][1])):
+        if kind in persony and is_person(item, people):
+            continue
+        value = 1.0 / math.log(1.0 + len(holders))
+        for rowid, who in sorted(holders):
+            if not named or who in named:
+                best.setdefault(rowid, (item, value))
+    chosen = set(keep)
+    kept = sorted(r for r in chosen if r in best)
+    others = [r for r in best if r not in chosen][:limit]
+    return {r: (best[r][0], weight * best[r][1]) for r in (*kept, *others)}
 
 
 def entity_reason(item: str, value: float) -> ScoreReason:

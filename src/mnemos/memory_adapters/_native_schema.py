@@ -1,6 +1,7 @@
 """The native adapter's SQLite file: schema, connection settings, transactions.
 
-Layout (schema version 1):
+Layout (schema version 2; version 1 had no ``entity_items``, added when a
+store is opened):
 
 - ``memories``: one row per memory. ``ns`` is the namespace joined with ``/``
   plus a trailing ``/`` so a prefix is a range condition on an index. Times
@@ -16,7 +17,12 @@ Layout (schema version 1):
 - ``changes``: rowids updated or deleted (by triggers), so vector caches in
   every process can refresh incrementally.
 - ``entities``, ``mentions``, ``relations``: the entity/relation graph.
-- ``meta``: schema version, embedder name and dims, cache epoch.
+- ``entity_items``: the typed items and the speaker of each memory (rows of
+  ``_episodic_graph.item_rows``, by kind, namespace and item), written with the
+  memory and deleted with it (by a trigger); ``entity_df``: how many memories
+  of a namespace hold each item (kept by triggers), rarest first by index.
+- ``meta``: schema version, embedder name and dims, cache epoch, the version of
+  the typed items kept (``entity_items``).
 
 Durability: WAL with ``synchronous=NORMAL``. A committed transaction survives
 the process being killed (SIGKILL); after a power loss the last few commits may
@@ -50,6 +56,7 @@ from mnemos.exceptions import (
     StoreBusyError,
 )
 from mnemos.memory_adapters._namespace import SEPARATOR, Namespace
+from mnemos.memory_adapters._native_items import derive_all, items_current
 
 __all__ = [
     "DEFAULT_LOCK_TIMEOUT",
@@ -57,6 +64,7 @@ __all__ = [
     "StoreConnection",
     "connect",
     "db_errors",
+    "derive_items",
     "from_micros",
     "ns_key",
     "ns_range",
@@ -65,7 +73,7 @@ __all__ = [
     "transaction",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 DEFAULT_LOCK_TIMEOUT = 30.0
 """Seconds a write (or opening a store) waits for another writer's lock, in all."""
 
@@ -159,6 +167,35 @@ CREATE TABLE IF NOT EXISTS relations (
 );
 CREATE INDEX IF NOT EXISTS relations_object ON relations (object);
 CREATE INDEX IF NOT EXISTS relations_subject ON relations (subject);
+
+CREATE TABLE IF NOT EXISTS entity_items (
+    kind TEXT NOT NULL,
+    ns TEXT NOT NULL,
+    item TEXT NOT NULL,
+    memory INTEGER NOT NULL,
+    speaker TEXT,
+    PRIMARY KEY (kind, ns, item, memory)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS entity_items_memory ON entity_items (memory, kind);
+CREATE TABLE IF NOT EXISTS entity_df (
+    kind TEXT NOT NULL,
+    ns TEXT NOT NULL,
+    item TEXT NOT NULL,
+    n INTEGER NOT NULL,
+    PRIMARY KEY (kind, ns, item)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS entity_df_rare ON entity_df (kind, ns, n, item);
+CREATE TRIGGER IF NOT EXISTS memories_ad_items AFTER DELETE ON memories BEGIN
+    DELETE FROM entity_items WHERE memory = old.rowid;
+END;
+CREATE TRIGGER IF NOT EXISTS entity_items_ai AFTER INSERT ON entity_items BEGIN
+    INSERT INTO entity_df (kind, ns, item, n) VALUES (new.kind, new.ns, new.item, 1)
+        ON CONFLICT (kind, ns, item) DO UPDATE SET n = n + 1;
+END;
+CREATE TRIGGER IF NOT EXISTS entity_items_ad AFTER DELETE ON entity_items BEGIN
+    UPDATE entity_df SET n = n - 1 WHERE kind = old.kind AND ns = old.ns AND item = old.item;
+    DELETE FROM entity_df WHERE kind = old.kind AND ns = old.ns AND item = old.item AND n <= 0;
+END;
 """
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -318,15 +355,18 @@ def connect(
         conn.execute("PRAGMA secure_delete = ON")  # freed pages are zeroed, not left readable
         conn.execute("PRAGMA cache_size = -65536")
         conn.execute("PRAGMA temp_store = MEMORY")
-        if version is None or version < SCHEMA_VERSION:
-            if read_only:
-                raise StorageError(f"{path} has no mnemos store to read (opened read-only)")
-            retry(lambda: _create_schema(conn), timeout=lock_timeout)
-        elif version > SCHEMA_VERSION:
+        if version is not None and version > SCHEMA_VERSION:
             raise StorageError(
                 f"this memory store has schema version {version}; this mnemos reads up to "
                 f"{SCHEMA_VERSION}: upgrade mnemos"
             )
+        # an older store opened read-only stays as it is (its typed items are derived at search)
+        if version is None or (version < SCHEMA_VERSION and not read_only):
+            if read_only:
+                raise StorageError(f"{path} has no mnemos store to read (opened read-only)")
+            retry(lambda: _create_schema(conn), timeout=lock_timeout)
+        if not read_only:
+            retry(lambda: derive_items(conn), timeout=lock_timeout)
         # per-record term counts, for keyword statistics computed per scope
         conn.execute(
             "CREATE VIRTUAL TABLE IF NOT EXISTS temp.memories_instance "
@@ -419,6 +459,8 @@ def _create_private(path: Path, lock_timeout: float, key: bytes | None) -> None:
 
 
 def _create_schema(conn: sqlite3.Connection) -> None:
+    """Create the tables a store lacks (all of them for a new store) and record the
+    schema version (an older store is upgraded: its typed items are then derived)."""
     try:
         conn.executescript("BEGIN IMMEDIATE;" + _SCHEMA + "COMMIT;")
     except BaseException:
@@ -426,8 +468,20 @@ def _create_schema(conn: sqlite3.Connection) -> None:
             conn.rollback()
         raise
     conn.execute(
-        "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+        "INSERT INTO meta (key, value) VALUES ('schema_version', ?) "
+        "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        (str(SCHEMA_VERSION),),
     )
+
+
+def derive_items(conn: sqlite3.Connection) -> None:
+    """Derive the typed items of every memory (``_native_items``) when the store kept none
+    (an upgraded store) or kept another version's: once, in one write transaction."""
+    if items_current(conn):
+        return
+    with transaction(conn):
+        if not items_current(conn):  # another process may have done it meanwhile
+            derive_all(conn)
 
 
 def _is_busy(exc: Exception) -> bool:

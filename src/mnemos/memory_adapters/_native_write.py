@@ -17,7 +17,9 @@ import numpy as np
 
 from mnemos.exceptions import MemoryNotFoundError, StorageError
 from mnemos.memory_adapters import _graph
+from mnemos.memory_adapters._episodic_graph import record_speaker
 from mnemos.memory_adapters._namespace import Namespace
+from mnemos.memory_adapters._native_items import write_items
 from mnemos.memory_adapters._native_schema import (
     ns_key,
     ns_range,
@@ -107,6 +109,11 @@ def insert(
                 if records[i].kind is MemoryKind.SEMANTIC
             ),
         )
+        write_items(conn, (
+            (first + j, ns_key(r.namespace), r.content, record_speaker(r.provenance.agent, r.metadata))
+            for j, i in enumerate(fresh)
+            for r in (records[i],)
+        ))
     return result
 
 
@@ -145,6 +152,10 @@ def update(conn: sqlite3.Connection, record: MemoryRecord, embed: Callable[[str]
         conn.execute("UPDATE vectors SET embedding = ? WHERE rowid = ?", (embed(record.content), row[0]))
     if changed_text and record.kind is MemoryKind.SEMANTIC:
         _graph.index_mentions(conn, [(row[0], ns_key(record.namespace), record.content)])
+    write_items(
+        conn, [(row[0], ns_key(record.namespace), record.content,
+                record_speaker(record.provenance.agent, record.metadata))], replace=True,
+    )
 
 
 def _keep_history(conn: sqlite3.Connection, olds: Sequence[MemoryRecord]) -> None:

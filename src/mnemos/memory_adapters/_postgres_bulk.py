@@ -94,5 +94,5 @@ class BulkLoadMixin:
         load so the next searches already get good plans.
         """
         with self._store.reading() as conn:
-            for table in ("memories", "entities", "mentions", "relations", "history"):
+            for table in ("memories", "entities", "mentions", "relations", "history", "entity_items", "entity_df"):
                 conn.execute(f"ANALYZE {table}")

@@ -3,7 +3,9 @@
 Same model as ``_graph`` (entities per namespace, mentions, relations, one
 networkx graph per traversal): what PostgreSQL does its own way, indexing the
 mentions of many memories at once and reading the graph as search steps. The
-graph API over these tables is shared with native (``_sql_adapter``).
+graph API over these tables is shared with native (``_sql_adapter``). The
+second round through the typed items of the memories (``_entity_items``) is
+read here as search steps.
 """
 
 from __future__ import annotations
@@ -13,13 +15,14 @@ from typing import Any
 
 import networkx as nx
 
+from mnemos.memory_adapters._entity_items import entity_steps
 from mnemos.memory_adapters._graph import ensure_entity
 from mnemos.memory_adapters._namespace import Namespace
 from mnemos.memory_adapters._postgres_io import Steps, fetch, run
 from mnemos.memory_adapters._postgres_store import ns_cond
 from mnemos.memory_adapters._text import extract_entities, normalize_entity
 
-__all__ = ["build_graph", "graph_steps", "index_mentions"]
+__all__ = ["build_graph", "entity_gain_steps", "graph_steps", "index_mentions"]
 
 
 def index_mentions(conn: Any, items: Iterable[tuple[int, str, str]]) -> None:
@@ -62,3 +65,22 @@ def graph_steps(prefix: Namespace) -> Steps[nx.Graph]:
 def build_graph(conn: Any, prefix: Namespace) -> nx.Graph:
     """The mention/relation graph of every memory and entity under ``prefix``, read on ``conn``."""
     return run(conn, graph_steps(prefix))
+
+
+def entity_gain_steps(
+    text: str | None, prefix: Namespace, weight: float, keep: Iterable[int]
+) -> Steps[dict[int, tuple[str, float]]]:
+    """The second round through the typed entity graph (``_entity_items``), as search steps."""
+    steps = entity_steps(text, prefix, lambda p, column: _marked(ns_cond(p, column)), weight, keep)
+    try:
+        sql, params = next(steps)
+        while True:
+            rows = yield from fetch(sql.replace("?", "%s"), params)
+            sql, params = steps.send(list(rows))
+    except StopIteration as done:
+        return done.value  # type: ignore[no-any-return]
+
+
+def _marked(cond: tuple[str, list[Any]]) -> tuple[str, list[Any]]:
+    """A condition of ``ns_cond`` (``%s``) with the shared steps' ``?`` placeholders."""
+    return cond[0].replace("%s", "?"), cond[1]

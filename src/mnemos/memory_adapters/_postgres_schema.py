@@ -1,7 +1,7 @@
 """The PostgreSQL adapter's schema, its versioned migrations, URLs and the connection pool.
 
 A store is one PostgreSQL *schema* (``mnemos`` unless the URL says
-``?schema=...``), so several stores can share a database. Layout (version 2):
+``?schema=...``), so several stores can share a database. Layout (version 4):
 
 - ``memories``: one row per memory. ``ns`` is the namespace joined with ``/``
   plus a trailing ``/`` in the ``C`` collation, so a prefix is a range on a
@@ -13,7 +13,11 @@ A store is one PostgreSQL *schema* (``mnemos`` unless the URL says
   embedding (stored in the row).
 - ``history``: earlier versions of a memory, as JSON.
 - ``entities``, ``mentions``, ``relations``: the entity/relation graph.
-- ``meta``: schema version, embedder name and dims, text-search configuration.
+- ``entity_items``: the typed items and the speaker of each memory, written
+  with it and deleted with it (version 4); ``entity_df``: how many memories of
+  a namespace hold each item, kept by triggers (see ``_entity_items``).
+- ``meta``: schema version, embedder name and dims, text-search configuration,
+  the version of the typed items kept (``entity_items``).
 
 Indexes: B-trees on ``(ns, created_at)``, ``created_at``, ``(content_hash,
 ns)``, ``expires_at``, ``(ns, episode, created_at)``; GIN on ``tsv``; HNSW
@@ -35,6 +39,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlparse, urlunparse
 
 from mnemos.exceptions import ConfigurationError, MissingExtraError, StorageError
+from mnemos.memory_adapters._postgres_items import derive_items
 
 __all__ = [
     "DEFAULT_SCHEMA",
@@ -50,7 +55,7 @@ __all__ = [
     "with_options",
 ]
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 DEFAULT_SCHEMA = "mnemos"
 DEFAULT_TEXT_SEARCH = "english"
 """PostgreSQL's ``english`` configuration: Snowball stemming and English stopwords,
@@ -234,7 +239,37 @@ def _v3(schema: str, dims: int, text_search: str) -> list[str]:
     ]
 
 
-MIGRATIONS: dict[int, Callable[[str, int, str], list[str]]] = {1: _v1, 2: _v2, 3: _v3}
+def _v4(schema: str, dims: int, text_search: str) -> list[str]:
+    # The typed items of each memory (derived for the stored memories after the step).
+    return [
+        f'SET LOCAL search_path TO "{schema}", public',
+        """CREATE TABLE entity_items (
+            kind text COLLATE "C" NOT NULL, ns text COLLATE "C" NOT NULL, item text COLLATE "C" NOT NULL,
+            memory bigint NOT NULL REFERENCES memories (rowid) ON DELETE CASCADE, speaker text,
+            PRIMARY KEY (kind, ns, item, memory))""",
+        "CREATE INDEX entity_items_memory ON entity_items (memory, kind)",
+        """CREATE TABLE entity_df (
+            kind text COLLATE "C" NOT NULL, ns text COLLATE "C" NOT NULL, item text COLLATE "C" NOT NULL,
+            n integer NOT NULL, PRIMARY KEY (kind, ns, item))""",
+        "CREATE INDEX entity_df_rare ON entity_df (kind, ns, n, item)",
+        f"""CREATE FUNCTION entity_df_count() RETURNS trigger LANGUAGE plpgsql
+           SET search_path = "{schema}", public AS $$
+           BEGIN
+             IF TG_OP = 'INSERT' THEN
+               INSERT INTO entity_df (kind, ns, item, n) VALUES (NEW.kind, NEW.ns, NEW.item, 1)
+                 ON CONFLICT (kind, ns, item) DO UPDATE SET n = entity_df.n + 1;
+             ELSE
+               UPDATE entity_df SET n = n - 1 WHERE kind = OLD.kind AND ns = OLD.ns AND item = OLD.item;
+               DELETE FROM entity_df WHERE kind = OLD.kind AND ns = OLD.ns AND item = OLD.item AND n <= 0;
+             END IF;
+             RETURN NULL;
+           END $$""",
+        """CREATE TRIGGER entity_items_count AFTER INSERT OR DELETE ON entity_items
+           FOR EACH ROW EXECUTE FUNCTION entity_df_count()""",
+    ]
+
+
+MIGRATIONS: dict[int, Callable[[str, int, str], list[str]]] = {1: _v1, 2: _v2, 3: _v3, 4: _v4}
 
 
 def migrate(
@@ -286,6 +321,8 @@ def migrate(
                     "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                     (str(step),),
                 )
+            if max(version, target) >= 4:
+                derive_items(conn, schema)  # a store upgraded, or its items kept by another version
             return max(version, target), stored[0], stored[1], stored[2]
     except psycopg.Error as exc:
         raise StorageError(f"cannot prepare the PostgreSQL memory store in schema {schema!r}: {exc}") from exc

@@ -52,12 +52,11 @@ from mnemos.memory_adapters._feedback import (
 )
 from mnemos.memory_adapters._filters import matches_filter
 from mnemos.memory_adapters._postgres_filters import SqlFilter, filter_sql
-from mnemos.memory_adapters._postgres_graph import graph_steps
+from mnemos.memory_adapters._postgres_graph import entity_gain_steps, graph_steps
 from mnemos.memory_adapters._postgres_io import Steps, fetch
 from mnemos.memory_adapters._postgres_store import (
     RECORD_COLUMNS,
     PgStore,
-    ns_cond,
     record_steps,
     row_to_record,
     where,
@@ -466,24 +465,8 @@ def _ids(rowids: Sequence[int]) -> Steps[dict[int, str]]:
 def _add_entities(
     store: PgStore, query: SearchQuery, config: RankingConfig, cands: dict[int, Candidate], where_: _Conditions
 ) -> Steps[None]:
-    """The second round through the typed entity graph of the scope (see ``_episodic_graph``)."""
-    if not _episodic_graph.question_types(query.text):
-        return
-    prefix = query.namespace_prefix
-    cond, params = ns_cond(prefix)
-    index = _episodic_graph.scope_index(store, prefix)
-    # Other processes write too: the stamp is read from the table, not kept in the process.
-    stamp = tuple((yield from fetch(
-        f"SELECT count(*), max(rowid), max(updated_at) FROM memories WHERE {cond}", params
-    ))[0])
-    if index.stamp != stamp:
-        stale = index.stale((yield from fetch(f"SELECT rowid, version FROM memories WHERE {cond}", params)))
-        rows = yield from fetch(
-            "SELECT rowid, version, content, provenance, metadata FROM memories WHERE rowid = ANY(%s) ORDER BY rowid",
-            (stale,),
-        )
-        index.refresh(rows, stamp)
-    gains = _episodic_graph.entity_gains(query.text, index, config.entity_weight, cands)
+    """The second round through the typed entity graph of the scope (see ``_entity_items``)."""
+    gains = yield from entity_gain_steps(query.text, query.namespace_prefix, config.entity_weight, cands)
     yield from _admit(
         cands, where_, {rowid: (rowid, value) for rowid, (_, value) in gains.items()},
         lambda target, source, value: _episodic_graph.entity_reason(gains[target][0], value),

@@ -31,12 +31,14 @@ import numpy as np
 
 from mnemos.exceptions import EmbedderMismatchError, MemoryNotFoundError, StorageError
 from mnemos.memory_adapters import _postgres_graph as pg_graph
+from mnemos.memory_adapters._episodic_graph import record_speaker
 from mnemos.memory_adapters._graph import Relation
 from mnemos.memory_adapters._namespace import Namespace
 from mnemos.memory_adapters._native_schema import ns_key
 from mnemos.memory_adapters._postgres_async import AsyncPool, AsyncReadsMixin
 from mnemos.memory_adapters._postgres_bulk import BulkLoadMixin
 from mnemos.memory_adapters._postgres_io import Steps, run
+from mnemos.memory_adapters._postgres_items import write_items
 from mnemos.memory_adapters._postgres_schema import (
     SCHEMA_VERSION,
     Settings,
@@ -246,12 +248,14 @@ class PostgresMemoryAdapter(AsyncReadsMixin, BulkLoadMixin, SqlMemoryAdapter):
                     for r in (records_[i],)
                 ],
             )
+        rowids = dict(conn.execute(
+            "SELECT id, rowid FROM memories WHERE id = ANY(%s)", ([records_[i].id for i in fresh],)
+        ).fetchall())
         semantic = [records_[i] for i in fresh if records_[i].kind is MemoryKind.SEMANTIC]
         if semantic:
-            rowids = dict(conn.execute(
-                "SELECT id, rowid FROM memories WHERE id = ANY(%s)", ([r.id for r in semantic],)
-            ).fetchall())
             pg_graph.index_mentions(conn, ((rowids[r.id], ns_key(r.namespace), r.content) for r in semantic))
+        write_items(conn, ((rowids[r.id], ns_key(r.namespace), r.content, record_speaker(r.provenance.agent, r.metadata))
+                           for r in (records_[i] for i in fresh)))
         return result
 
     def _update(self, record: MemoryRecord) -> MemoryRecord:
@@ -274,6 +278,8 @@ class PostgresMemoryAdapter(AsyncReadsMixin, BulkLoadMixin, SqlMemoryAdapter):
             conn.execute(sql + " WHERE id = %s", [*params, record.id])
             if changed_text and record.kind is MemoryKind.SEMANTIC:
                 pg_graph.index_mentions(conn, [(row[0], ns_key(record.namespace), record.content)])
+            write_items(conn, [(row[0], ns_key(record.namespace), record.content,
+                                record_speaker(record.provenance.agent, record.metadata))], replace=True)
         return record
 
     def _after_erase(self) -> None:
@@ -287,7 +293,7 @@ class PostgresMemoryAdapter(AsyncReadsMixin, BulkLoadMixin, SqlMemoryAdapter):
         with self._store.reading() as conn:
             if conn.info.transaction_status != 0:  # inside a transaction: leave it to autovacuum
                 return
-            for table in ("memories", "history", "mentions", "entities", "relations"):
+            for table in ("memories", "history", "mentions", "entities", "relations", "entity_items", "entity_df"):
                 conn.execute(f"VACUUM {table}")
 
     def _entity_graph(self, conn: Any, prefix: Namespace) -> nx.Graph:

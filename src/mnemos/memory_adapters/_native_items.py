@@ -1,0 +1,64 @@
+"""The typed items of each memory in the native store (``entity_items``), kept with the memory.
+
+Rows of ``_episodic_graph.item_rows`` keyed by the memory's rowid, written in the
+transaction that writes the memory; a trigger deletes them with it. A store that
+kept none yet (schema version 1) or kept another version's derives them once,
+when it is opened for writing.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Sequence
+
+from mnemos.memory_adapters._episodic_graph import ITEMS_VERSION, item_rows, speaker_of
+
+__all__ = ["derive_all", "items_current", "write_items"]
+
+_INSERT = "INSERT OR IGNORE INTO entity_items (kind, ns, item, memory, speaker) VALUES (?, ?, ?, ?, ?)"
+_BATCH = 2000
+
+
+def write_items(
+    conn: sqlite3.Connection, memories: Iterable[tuple[int, str, str, str | None]], *, replace: bool = False
+) -> None:
+    """Keep the items of memories ``(rowid, ns key, content, speaker)`` (inside the
+    caller's write transaction); with ``replace`` their earlier items go first."""
+    memories = list(memories)
+    if replace:
+        conn.executemany("DELETE FROM entity_items WHERE memory = ?", [(m[0],) for m in memories])
+    conn.executemany(
+        _INSERT,
+        [
+            (kind, ns, item, rowid, who)
+            for rowid, ns, content, speaker in memories
+            for kind, item, who in item_rows(content, speaker)
+        ],
+    )
+
+
+def items_current(conn: sqlite3.Connection) -> bool:
+    """Whether the store keeps the items of every memory, as this version derives them."""
+    row = conn.execute("SELECT value FROM meta WHERE key = 'entity_items'").fetchone()
+    return row is not None and row[0] == ITEMS_VERSION
+
+
+def derive_all(conn: sqlite3.Connection) -> None:
+    """Derive the items of every memory again (inside the caller's write transaction)."""
+    conn.execute("DELETE FROM entity_df")
+    conn.execute("DELETE FROM entity_items")
+    last = 0
+    while True:
+        rows: Sequence[tuple[int, str, str, str, str]] = conn.execute(
+            "SELECT rowid, ns, content, provenance, metadata FROM memories WHERE rowid > ? ORDER BY rowid LIMIT ?",
+            (last, _BATCH),
+        ).fetchall()
+        if not rows:
+            break
+        write_items(conn, ((r[0], r[1], r[2], speaker_of(r[3], r[4])) for r in rows))
+        last = rows[-1][0]
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES ('entity_items', ?) "
+        "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        (ITEMS_VERSION,),
+    )

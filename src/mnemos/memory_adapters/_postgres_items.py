@@ -1,0 +1,61 @@
+"""The typed items of each memory in PostgreSQL (``entity_items``), kept with the memory.
+
+The same rows as the native store's (``_native_items``): written in the
+transaction that writes the memory, deleted with it (``ON DELETE CASCADE``);
+``entity_df`` follows them by trigger. A store upgraded to schema version 4, or
+whose items another version derived, derives them once when it is opened.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from mnemos.memory_adapters._episodic_graph import ITEMS_VERSION, item_rows, speaker_of
+
+__all__ = ["derive_items", "write_items"]
+
+
+def write_items(conn: Any, memories: Iterable[tuple[int, str, str, str | None]], *, replace: bool = False) -> None:
+    """Keep the typed items of memories ``(rowid, ns key, content, speaker)`` (inside the
+    caller's transaction); with ``replace`` their earlier items go first. Rows go in one
+    global order, so concurrent writers take the counters' row locks without a cycle."""
+    memories = list(memories)
+    if replace:
+        conn.execute("DELETE FROM entity_items WHERE memory = ANY(%s)", ([m[0] for m in memories],))
+    rows = sorted(
+        (kind, ns, item, rowid, who)
+        for rowid, ns, content, speaker in memories
+        for kind, item, who in item_rows(content, speaker)
+    )
+    if rows:
+        conn.execute(
+            "INSERT INTO entity_items (kind, ns, item, memory, speaker) "
+            "SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::bigint[], %s::text[])",
+            [list(column) for column in zip(*rows, strict=True)],
+        )
+
+
+def derive_items(conn: Any, schema: str) -> None:
+    """Derive the typed items of every memory of ``schema`` when it keeps none or another
+    version's (inside the caller's transaction, under the schema lock)."""
+    row = conn.execute(f"SELECT value FROM \"{schema}\".meta WHERE key = 'entity_items'").fetchone()
+    if row is not None and row[0] == ITEMS_VERSION:
+        return
+    conn.execute(f'SET LOCAL search_path TO "{schema}", public')
+    conn.execute("DELETE FROM entity_items")
+    last = 0
+    while True:
+        rows = conn.execute(
+            "SELECT rowid, ns, content, provenance, metadata FROM memories WHERE rowid > %s ORDER BY rowid LIMIT 2000",
+            (last,),
+        ).fetchall()
+        if not rows:
+            break
+        write_items(conn, ((r[0], r[1], r[2], speaker_of(r[3], r[4])) for r in rows))
+        last = rows[-1][0]
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES ('entity_items', %s) "
+        "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        (ITEMS_VERSION,),
+    )
