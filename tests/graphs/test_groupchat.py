@@ -485,6 +485,14 @@ def test_replies_that_are_not_ideas_are_dropped_with_a_note_and_never_stored(tmp
     assert memory.list(namespace=("teams", "t", "ideas")) == []
 
 
+def test_a_speaker_asked_for_its_idea_and_a_review_is_asked_for_a_statement_not_a_question() -> None:
+    """A small model given the question and a colleague's idea tends to fold both into a new question."""
+    from mnemos.graphs._turn import task_lines
+
+    asked = "\n".join(task_lines(propose=True, target={"id": 1, "text": "Give nurses a fixed break"}))
+    assert "not a question" in asked
+
+
 def test_a_critique_that_is_a_bare_yes_or_no_is_dropped_and_its_vote_stands(tmp_path: Path) -> None:
     replies = iter([
         '{"idea": "Give nurses a fixed fifteen minute break every four hours"}',
@@ -522,6 +530,8 @@ def test_a_critique_that_is_a_bare_yes_or_no_is_dropped_and_its_vote_stands(tmp_
         ("When nurses work nights, give them the next day off", None),
         ("What if nurses could swap shifts in an app", None),
         ("The answer is to give every ward a quiet room", None),
+        (", I'm going to give you something awesome!", "talking about itself"),
+        ("I would suggest that hospitals offer flexible shifts", None),
         ("Teapot", None),  # one word can be an idea (a name for a tea shop)
         ("Give nurses a fixed break every four hours", None),
         ("Hire more nurses for night shifts", None),

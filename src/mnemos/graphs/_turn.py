@@ -65,7 +65,11 @@ _PLACEHOLDER = re.compile(r"\[(?:your|insert|name|company)[^\]]*\]", re.IGNORECA
 # "The answer is: ...", "My idea is to ...", "Idea: ...": a label before the reply, not part of it
 _ANSWER_LABEL = re.compile(r"^\W*(?:(?:the|my|our|a|one|another)\s+)?(?:(?:new|good|better|practical|simple)\s+)?"
                            r"(?:answer|idea|suggestion|proposal|solution)"
-                           r"(?:\s+(?:is|would be|could be))?\s*(?::|-|\bto\b|\bthat\b)?\s*", re.IGNORECASE)
+                           r"(?:\s+(?:is|would be|could be))?\s*(?::|-|\bto\b|\bthat\b)?\s*"
+                           r"|^\W*(?:i|we)\s+(?:would\s+)?(?:suggest|propose|recommend)(?:\s+that)?\s*", re.IGNORECASE)
+# the speaker talking about itself or to the reader ("I'm going to give you ...", "I'd like you to ...")
+_SELF_TALK = re.compile(r"^\W*(?:i['’](?:m|d|ll|ve)|i\s+(?:am|will|have|want|think)|let\s+me)\b",
+                        re.IGNORECASE)
 # a question (imperatives such as "Do ..." and conditions such as "When ..." are not read as one)
 _QUESTION = re.compile(r"^(?:how(?!\s+(?:to|about)\b)|what(?!\s+(?:if|about)\b)|why|should|can|could|would)\b",
                        re.IGNORECASE)
@@ -107,8 +111,8 @@ def task_lines(*, propose: bool, target: Mapping[str, Any] | None) -> list[str]:
         return ["Answer with one new short practical idea, in one sentence."]
     lines = [f"A colleague suggested: {target['text']}"]
     if propose:
-        lines.append("Answer with your own new idea in one sentence, then say in a few words whether the "
-                     "colleague's idea is good, and vote for or against it.")
+        lines.append("Answer with your own new idea in one sentence, as a statement, not a question. Then say "
+                     "in a few words whether the colleague's idea is good, and vote for or against it.")
     else:
         lines.append("Is it a good idea? Say why in a few words, and vote for or against it.")
     return lines
@@ -158,6 +162,8 @@ def not_an_idea(idea: str, prompt_texts: Sequence[str]) -> str | None:
         return "it is a vote, not a proposal"
     if _META_TALK.search(body):
         return "it talks about the discussion, not the topic"
+    if _SELF_TALK.match(body):
+        return "it is the speaker talking about itself"
     return None
 
 
