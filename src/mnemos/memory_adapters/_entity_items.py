@@ -20,11 +20,13 @@ driven by each store (:func:`run_sqlite`, or PostgreSQL's ``_postgres_io``).
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Callable, Generator, Iterable, Sequence
 from typing import Any
 
 from mnemos.memory_adapters import _episodic_graph as eg
-from mnemos.memory_adapters._namespace import Namespace
+from mnemos.memory_adapters._namespace import SEPARATOR, Namespace
+from mnemos.memory_adapters._native_schema import ns_key
 
 __all__ = ["MAX_ITEMS", "PAGE", "Step", "entity_steps", "run_sqlite"]
 
@@ -36,6 +38,8 @@ PAGE = 200
 MAX_ITEMS = 20_000
 """At most this many items are read per kind for the memories outside the candidates."""
 _CHUNK = 500
+_HOLDERS = 500
+"""Holders read at once."""
 
 
 def entity_steps(
@@ -71,19 +75,23 @@ def entity_steps(
     def fits(kind: str, item: str, who: str | None) -> bool:
         return (not named or who in named) and not (kind in persony and eg.is_person(item, people))
 
-    marks = ", ".join("?" * len(kinds))
+    wanted = frozenset(kinds)
+    low = ns_key(prefix)
+    high = low[:-1] + chr(ord(SEPARATOR) + 1) if prefix else "\U0010ffff"
     best: dict[int, tuple[tuple[int, str, str, str], str]] = {}
     for start in range(0, len(keep), _CHUNK):
         part = keep[start : start + _CHUNK]
-        ecord, eparams = ns_cond(prefix, "e.ns")
+        # the kind and the scope are checked here: a condition on them would lead the
+        # planner to read every item of the scope instead of the candidates' (memory index)
         for memory, kind, ns, item, who, n in (yield (
             "SELECT e.memory, e.kind, e.ns, e.item, e.speaker, d.n FROM entity_items e JOIN entity_df d "
             "ON d.kind = e.kind AND d.ns = e.ns AND d.item = e.item "
-            f"WHERE e.memory IN ({', '.join('?' * len(part))}) AND e.kind IN ({marks}) AND {ecord}",
-            [*part, *kinds, *eparams],
+            f"WHERE e.memory IN ({', '.join('?' * len(part))})",
+            part,
         )):
             key = (int(n), item, kind, ns)
-            if fits(kind, item, who) and (memory not in best or key < best[memory][0]):
+            if (kind in wanted and low <= ns < high and fits(kind, item, who)
+                    and (memory not in best or key < best[memory][0])):
                 best[memory] = (key, item)
     gains = {r: (best[r][1], weight * (1.0 / math.log(1.0 + best[r][0][0]))) for r in sorted(best)}
     if limit > 0:
@@ -101,58 +109,79 @@ def _rarest(
     limit: int,
 ) -> Generator[Step, list[Any], dict[int, tuple[str, int]]]:
     """The first ``limit`` memories outside ``skip`` met walking the items of ``kinds``
-    rarest first (ties: by item, kind, namespace): rowid -> (item, df)."""
+    rarest first (ties: by item, kind, namespace): rowid -> (item, df).
+
+    Items are read a page at a time per kind (from the ``df`` index alone); holders
+    for several rare items at once, and those of a common item only as far as needed.
+    """
     scope, scope_params = ns_cond(prefix, "ns")
-    heads: dict[str, list[tuple[int, str, str, list[tuple[int, str | None]]]]] = {}
-    cursor: dict[str, tuple[int, str, str] | None] = {}
-    read: dict[str, int] = {}
     where: dict[str, tuple[str, list[Any]]] = {}
+    pages: dict[str, deque[tuple[int, str, str]]] = {}
+    cursor: dict[str, tuple[int, str, str] | None] = {}
     for kind in kinds:
-        cursor[kind], heads[kind], read[kind] = (0, "", ""), [], 0
         ends = []
         for order in ("", " DESC"):
             found = yield (f"SELECT ns FROM entity_df WHERE kind = ? AND {scope} ORDER BY ns{order} LIMIT 1",
                            [kind, *scope_params])
             ends.append(found[0][0] if found else None)
-        if ends[0] is None:
-            cursor[kind] = None
         # one namespace (the usual scope): the index gives its items rarest first
         where[kind] = ("ns = ?", [ends[0]]) if ends[0] == ends[1] else (scope, scope_params)
+        pages[kind], cursor[kind] = deque(), (0, "", "") if ends[0] is not None else None
+    held: dict[tuple[str, str, str], list[tuple[int, str | None]]] = {}
     out: dict[int, tuple[str, int]] = {}
     seen: set[int] = set(skip)
-    while len(out) < limit:
+    walked = 0
+    while len(out) < limit and walked < MAX_ITEMS:
         for kind in kinds:
             at = cursor[kind]
-            if heads[kind] or at is None:
-                continue
-            if read[kind] >= MAX_ITEMS:
-                cursor[kind] = None
-                continue
-            cond, params = where[kind]
-            rows = yield (
-                "SELECT d.n, d.item, d.ns, e.memory, e.speaker FROM (SELECT ns, item, n FROM entity_df "
-                f"WHERE kind = ? AND {cond} AND (n, item, ns) > (?, ?, ?) ORDER BY n, item, ns LIMIT ?) d "
-                "JOIN entity_items e ON e.kind = ? AND e.ns = d.ns AND e.item = d.item ORDER BY d.n, d.item, d.ns, e.memory",
-                [kind, *params, *at, PAGE, kind],
-            )
-            page = heads[kind]
-            for n, item, ns, memory, who in rows:
-                if not page or page[-1][:3] != (n, item, ns):
-                    page.append((int(n), item, ns, []))
-                page[-1][3].append((int(memory), who))
-            read[kind] += len(page)
-            cursor[kind] = page[-1][:3] if len(page) == PAGE else None
-        ready = [(heads[k][0][0], heads[k][0][1], k, heads[k][0][2]) for k in kinds if heads[k]]
+            if not pages[kind] and at is not None:
+                cond, params = where[kind]
+                rows = yield (
+                    f"SELECT n, item, ns FROM entity_df WHERE kind = ? AND {cond} AND (n, item, ns) > (?, ?, ?) "
+                    "ORDER BY n, item, ns LIMIT ?",
+                    [kind, *params, *at, PAGE],
+                )
+                pages[kind].extend((int(n), item, ns) for n, item, ns in rows)
+                cursor[kind] = pages[kind][-1] if len(rows) == PAGE else None
+        ready = [(q[0][0], q[0][1], k, q[0][2]) for k, q in pages.items() if q]
         if not ready:
             break
         n, item, kind, ns = min(ready)
-        _, _, _, holders = heads[kind].pop(0)
-        for memory, who in holders:
-            if memory not in seen and fits(kind, item, who):
-                seen.add(memory)
-                out[memory] = (item, n)
-                if len(out) >= limit:
+        pages[kind].popleft()
+        walked += 1
+        if (kind, ns, item) not in held:  # this item's holders, and the next rare ones' of its kind
+            batch = [item]
+            total = n
+            for n2, item2, ns2 in pages[kind]:
+                if ns2 != ns or total + n2 > _HOLDERS or len(batch) >= PAGE:
                     break
+                batch.append(item2)
+                total += n2
+            rows = yield (
+                f"SELECT item, memory, speaker FROM entity_items WHERE kind = ? AND ns = ? AND item IN "
+                f"({', '.join('?' * len(batch))}) ORDER BY item, memory LIMIT ?",
+                [kind, ns, *batch, _HOLDERS],
+            )
+            for item2 in batch:
+                held.setdefault((kind, ns, item2), [])
+            for item2, memory, who in rows:
+                held[(kind, ns, item2)].append((int(memory), who))
+        holders = held.pop((kind, ns, item))
+        while holders:
+            for memory, who in holders:
+                if memory not in seen and fits(kind, item, who):
+                    seen.add(memory)
+                    out[memory] = (item, n)
+                    if len(out) >= limit:
+                        return out
+            if len(holders) < _HOLDERS or n <= _HOLDERS:
+                break
+            # a common item: its next holders (they were cut at the first _HOLDERS)
+            holders = [(int(m), w) for m, w in (yield (
+                "SELECT memory, speaker FROM entity_items WHERE kind = ? AND ns = ? AND item = ? AND memory > ? "
+                "ORDER BY memory LIMIT ?",
+                [kind, ns, item, holders[-1][0], _HOLDERS],
+            ))]
     return out
 
 
