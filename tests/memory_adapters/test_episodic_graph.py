@@ -89,7 +89,7 @@ def test_a_list_question_reaches_items_outside_the_first_candidates(store: Nativ
     for i in range(12):  # turns that share the question's words; the answers share none
         _say(store, "Nora" if i % 2 else "Omar", f"Does Nora have time for a talk, round {i}?", 10 + i)
     query = "What pets does Nora have?"
-    off = RankingConfig(neighbour_weight=0)
+    off = RankingConfig(neighbour_weight=0, entity_weight=0)
     on = replace(off, entity_weight=0.3)
     assert not {h.record.id for h in store.search(query, namespace=NS, limit=20, ranking=off)} & set(pets)
     hits = store.search(query, namespace=NS, limit=20, ranking=on)

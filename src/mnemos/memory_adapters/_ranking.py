@@ -135,11 +135,13 @@ class RankingConfig:
     """How many words the second round adds to the question."""
     feedback_pool: int = 30
     """How many of the best candidates the words' rarity is counted over."""
-    entity_weight: float = 0.0
+    entity_weight: float = 0.2
     """A second retrieval round through the typed entity graph of the scope: a memory
     holding an item of a kind the question asks for ("what pets": "cat"), said by the
     person the question names, gains ``entity_weight / ln(1 + df(item))`` even if it was
-    not a candidate (see ``_episodic_graph``; 0 disables)."""
+    not a candidate (see ``_episodic_graph``; 0 disables). The items are kept with each
+    memory when it is written; 0.2 was chosen by every leave-one-conversation-out fold on
+    LoCoMo, with either embedder."""
 
 
 @dataclass(kw_only=True)
