@@ -26,7 +26,9 @@ from mnemos.memory_adapters.conformance._base import ConformanceBase, Stores
 __all__ = ["SideChannelTests"]
 
 _NOW = datetime(2030, 1, 1, tzinfo=UTC)
-_QUERIES = ("lighthouse", "lighthouse keeper", "keeper storm logbook")
+_QUERIES = ("lighthouse", "lighthouse keeper", "keeper storm logbook", "What pets does the keeper have?")
+"""Keyword questions, and a list question (native and PostgreSQL answer it through the
+typed items of the scope too: another scope holding the same items must not show)."""
 Fingerprint = list[tuple[str, float, list[tuple[str, float, float, str]]]]
 
 
@@ -62,11 +64,13 @@ class SideChannelTests(ConformanceBase):
         alice.add("a lighthouse lighthouse on the cliff, painted red and white, very old", namespace=("notes",))
         alice.add("the keeper's logbook mentions a storm", namespace=("notes",))
         alice.add("bread, milk and lighthouse-shaped biscuits", namespace=("shopping",))
+        alice.add("the keeper's parrot and our kitten watch the sea", namespace=("notes",))
         before = {q: _fingerprint(alice, q) for q in _QUERIES}
         bob = root.scoped("users", "bob")
         bob.add_many(
             [{"content": f"lighthouse {'x ' * (i % 40)}number {i}", "namespace": ("spam",)} for i in range(600)]
             + [{"content": f"keeper {i}", "namespace": ("spam",)} for i in range(300)]
+            + [{"content": f"a parrot and a kitten {i}", "namespace": ("notes",)} for i in range(100)]
         )
         after = {q: _fingerprint(alice, q) for q in _QUERIES}
         return alice, before, after
