@@ -20,8 +20,9 @@ from mnemos.memory_adapters.base import ScoredMemory
 from mnemos.memory_adapters.native import NativeMemoryAdapter, RankingConfig
 
 NS = ("t",)
-DEFAULT = RankingConfig(fusion="rrf", keyword_weight=2.0)
-"""The scores these tests were built on: rank fusion, as by default before z-score fusion."""
+DEFAULT = RankingConfig(fusion="rrf", keyword_weight=2.0, entity_weight=0.0)
+"""The scores these tests were built on: rank fusion, as by default before z-score fusion,
+and each signal alone (the typed entity round, on by default, has its own tests)."""
 
 
 def texts(hits: list[ScoredMemory]) -> list[str]:
