@@ -31,6 +31,15 @@ import numpy as np
 import numpy.typing as npt
 
 from mnemos.memory_adapters import _graph
+from mnemos.memory_adapters._episodes import (
+    MEMBER_ROWS,
+    Member,
+    pool_seeds,
+    session_gains,
+    session_reason,
+    uses_sessions,
+    within_budget,
+)
 from mnemos.memory_adapters._episodic_graph import entity_reason
 from mnemos.memory_adapters._filters import matches_filter
 from mnemos.memory_adapters._native_entities import entity_gains
@@ -206,7 +215,7 @@ def ranked_search_each(
     out: list[list[ScoredMemory]] = []
     for i, (query, mask) in enumerate(zip(queries, masks, strict=True)):
         vectors = _vector_list(store, query, vector, want, mask, tops[i]) if tops is not None else []
-        out.append(_rank(store, query, config, mask, keywords[i], vectors, analysis))
+        out.append(_rank(store, query, config, mask, keywords[i], vectors, analysis, vector))
     return out
 
 
@@ -222,6 +231,7 @@ def _rank(
     keyword: list[tuple[int, float]],
     vectors: list[tuple[int, float]],
     analysis: QueryAnalysis,
+    vector: npt.NDArray[np.float32] | None = None,
 ) -> list[ScoredMemory]:
     """Fuse the two lists, add the other signals, and decode the page asked for."""
     cands = fuse(keyword, vectors, config)
@@ -235,6 +245,8 @@ def _rank(
         typed = entity_gains(store, query, config.entity_weight, cands)
         _admit(store, query, cands, mask, {r: (r, v) for r, (_, v) in typed.items()},
                lambda target, source, value: entity_reason(typed[target][0], value))
+    if cands and uses_sessions(config):  # the best episodes as wholes, then their members
+        _add_sessions(store, query, config, cands, mask, vector)
     cands = {rowid: cand for rowid, cand in cands.items() if cand.score > 0}
     explain = _add_recency_and_importance(store, query, config, cands)
     if cands and needs_facts(config, analysis):
@@ -413,3 +425,48 @@ def _add_graph(
         store, query, cands, mask, best,
         lambda target, source, value: graph_reason(reached[target][0], value, names.get(source, str(source))),
     )
+
+
+def _add_sessions(
+    store: Store,
+    query: SearchQuery,
+    config: RankingConfig,
+    cands: dict[int, Candidate],
+    mask: Mask,
+    vector: npt.NDArray[np.float32] | None,
+) -> None:
+    """Read the members of the candidates' episodes that the query may see, and add what
+    the best episodes give their members (see ``_episodes``)."""
+    conn = store.conn
+    seeds = pool_seeds(cands, config)
+    found = dict(
+        (r[0], (r[1], r[2])) for r in conn.execute(
+            f"SELECT rowid, ns, episode FROM memories WHERE rowid IN ({marks(len(seeds))}) AND episode IS NOT NULL",
+            seeds,
+        )
+    )
+    episodes = list(dict.fromkeys(found[r] for r in seeds if r in found))  # best first
+    if not episodes:
+        return
+    rows = conn.execute(
+        "SELECT rowid, ns, episode, content FROM memories WHERE (ns, episode) IN "
+        f"(VALUES {', '.join(['(?, ?)'] * len(episodes))}) LIMIT ?",
+        [*(v for key in episodes for v in key), 4 * MEMBER_ROWS],
+    ).fetchall()
+    ok = store.cache.passes([r[0] for r in rows], mask)  # only what the query may see
+    rows = [r for r, good in zip(rows, ok, strict=True) if good]
+    if query.filter and rows:
+        kept = {k for k, _ in filter_rows(conn, [r[0] for r in rows], [0.0] * len(rows), query)}
+        rows = [r for r in rows if r[0] in kept]
+    rows = within_budget(rows, lambda r: (r[1], r[2]), episodes)
+    if not rows:
+        return
+    sims: list[float | None] = [None] * len(rows)
+    if vector is not None:
+        slots = store.cache.slot_of.lookup(np.asarray([r[0] for r in rows], dtype=np.int64))
+        sims = (store.cache.matrix[slots] @ vector).tolist()
+    members = [Member(r[0], (r[1], r[2]), r[3], sim) for r, sim in zip(rows, sims, strict=True)]
+    gains = session_gains(query.text or "", members, config)
+    _admit(store, query, cands, mask, {r: (r, g[2]) for r, g in gains.items()},
+           lambda target, source, value: session_reason(gains[target][0], gains[target][1], value))
+
