@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from mnemos.memory_adapters._episodes import MEMBER_ROWS, Member, session_gains, within_budget
+from mnemos.memory_adapters._episodes import MEMBER_ROWS, Members, session_gains, within_budget
 from mnemos.memory_adapters._sql_adapter import SqlMemoryAdapter
 from mnemos.memory_adapters.base import ScoredMemory
 from mnemos.memory_adapters.native import NativeMemoryAdapter, RankingConfig
@@ -94,16 +94,18 @@ def test_an_episode_is_scored_as_one_document() -> None:
     """The words of the query spread over the turns of one episode make it the best,
     above an episode with one turn holding one word of the query twice; an episode
     scoring below the mean of those read gains nothing."""
-    members = [
-        Member(1, "a", "I renewed my passport this week", 0.1),
-        Member(2, "a", "the visa for Japan came through", 0.1),
-        Member(3, "a", "we will pack tonight", 0.1),
-        Member(4, "b", "passport photos, passport photos everywhere", 0.1),
-        Member(5, "b", "the printer broke", 0.1),
-        Member(6, "c", "lunch was pasta", 0.1),
-        Member(7, "d", "the cat slept all day", 0.1),
-        Member(8, "e", "rain again", 0.1),
+    rows = [
+        (1, "a", "I renewed my passport this week"),
+        (2, "a", "the visa for Japan came through"),
+        (3, "a", "we will pack tonight"),
+        (4, "b", "passport photos, passport photos everywhere"),
+        (5, "b", "the printer broke"),
+        (6, "c", "lunch was pasta"),
+        (7, "d", "the cat slept all day"),
+        (8, "e", "rain again"),
     ]
+    members = Members(*map(list, zip(*rows, strict=True)), [0.1] * len(rows))  # type: ignore[arg-type]
+    backwards = Members(*map(list, zip(*rows[::-1], strict=True)), [0.1] * len(rows))  # type: ignore[arg-type]
     gains = session_gains("passport and visa for the Japan trip", members, RankingConfig(session_weight=1.0,
                                                                                       session_top=2))
     assert {r: g[0] for r, g in gains.items()} == {1: "a", 2: "a", 3: "a", 4: "b", 5: "b"}
@@ -112,7 +114,7 @@ def test_an_episode_is_scored_as_one_document() -> None:
     assert gains[2][2] > gains[3][2] > 0
     assert session_gains("passport", members, RankingConfig(session_weight=1.0, session_top=0)) == {}
     # the order the members were read in changes nothing
-    assert session_gains("passport visa", members[::-1], RankingConfig(session_weight=1.0)) == session_gains(
+    assert session_gains("passport visa", backwards, RankingConfig(session_weight=1.0)) == session_gains(
         "passport visa", members, RankingConfig(session_weight=1.0))
 
 

@@ -42,7 +42,7 @@ from mnemos.memory_adapters.embedders._lexical import stem
 
 __all__ = [
     "MEMBER_ROWS",
-    "Member",
+    "Members",
     "pool_seeds",
     "session_gains",
     "session_reason",
@@ -59,15 +59,18 @@ _B = 0.75
 
 
 @dataclass(frozen=True, slots=True)
-class Member:
-    """A memory of a candidate episode, as the adapter read it."""
+class Members:
+    """The members of the candidate episodes that the adapter read, column by column."""
 
-    rowid: int
-    episode: Hashable
-    """The episode's identity in the store (its namespace and its key)."""
-    content: str
-    similarity: float | None
-    """Its cosine to the query (None without a query vector)."""
+    rowids: Sequence[int]
+    episodes: Sequence[Hashable]
+    """Each member's episode as the store identifies it (its namespace and its key)."""
+    contents: Sequence[str]
+    similarities: Sequence[float] | None = None
+    """Each member's cosine to the query (None without a query vector)."""
+
+    def __len__(self) -> int:
+        return len(self.rowids)
 
 
 def uses_sessions(config: RankingConfig) -> bool:
@@ -143,58 +146,60 @@ def _max_shares(values: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
 
 
 def session_gains(
-    query: str, members: Sequence[Member], config: RankingConfig
+    query: str, members: Members, config: RankingConfig
 ) -> dict[int, tuple[Hashable, float, float]]:
     """What the members of the best episodes gain (module docstring, steps 2-3):
     ``rowid -> (episode, episode score share, gain)``, gains above 0 only."""
-    if not members:
+    if not len(members):
         return {}
-    members = sorted(members, key=lambda m: m.rowid)  # ties go the same way whatever order they came in
     asked = list(dict.fromkeys(_terms(query)))
     use_kw = config.mode != "vector" and bool(asked)
-    use_vec = config.mode != "keyword" and any(m.similarity is not None for m in members)
+    use_vec = config.mode != "keyword" and members.similarities is not None
     kw_weight = config.keyword_weight if use_kw else 0.0
     vec_weight = config.vector_weight if use_vec else 0.0
     total = kw_weight + vec_weight
     if total <= 0:
         return {}
+    # by rowid, so ties go the same way whatever order the members were read in
+    by_rowid = np.argsort(np.asarray(members.rowids, dtype=np.int64), kind="stable").tolist()
+    rowids = [members.rowids[i] for i in by_rowid]
+    keys = [members.episodes[i] for i in by_rowid]
     order: dict[Hashable, int] = {}
-    episode_of = np.fromiter((order.setdefault(m.episode, len(order)) for m in members), dtype=np.int64,
-                             count=len(members))
-    episodes = list(order)
-    sizes = np.bincount(episode_of, minlength=len(episodes)).astype(np.float64)
-    episode_score = np.zeros(len(episodes))
-    own = np.zeros(len(members))
+    episode_of = np.fromiter((order.setdefault(k, len(order)) for k in keys), dtype=np.int64, count=len(keys))
+    n_episodes = len(order)
+    episode_score = np.zeros(n_episodes)
+    own = np.zeros(len(keys))
     if use_kw:
-        tf = np.zeros((len(members), len(asked)))
-        lengths = np.zeros(len(members))
-        for i, m in enumerate(members):
-            counts, lengths[i] = _counted(m.content)
-            for j, term in enumerate(asked):
-                tf[i, j] = counts.get(term, 0)
-        episode_tf = np.zeros((len(episodes), len(asked)))
+        column = {term: j for j, term in enumerate(asked)}
+        wanted = column.keys()
+        tf = np.zeros((len(keys), len(asked)))
+        lengths = np.zeros(len(keys))
+        for i, at in enumerate(by_rowid):
+            counts, lengths[i] = _counted(members.contents[at])
+            for term in wanted & counts.keys():
+                tf[i, column[term]] = counts[term]
+        episode_tf = np.zeros((n_episodes, len(asked)))
         np.add.at(episode_tf, episode_of, tf)
-        episode_length = np.bincount(episode_of, weights=lengths, minlength=len(episodes)).astype(np.float64)
+        episode_length = np.bincount(episode_of, weights=lengths, minlength=n_episodes).astype(np.float64)
         episode_score += kw_weight / total * _shares(_bm25(episode_tf, episode_length))
         own += kw_weight / total * _max_shares(_bm25(tf, lengths))
-    if use_vec:
-        sims = np.asarray([m.similarity or 0.0 for m in members], dtype=np.float64)
-        means = np.bincount(episode_of, weights=sims, minlength=len(episodes)) / np.maximum(sizes, 1.0)
+    if members.similarities is not None and use_vec:
+        sims = np.asarray(members.similarities, dtype=np.float64)[by_rowid]
+        sizes = np.bincount(episode_of, minlength=n_episodes).astype(np.float64)
+        means = np.bincount(episode_of, weights=sims, minlength=n_episodes) / np.maximum(sizes, 1.0)
         episode_score += vec_weight / total * _shares(means)
         own += vec_weight / total * _shares(sims)
     best = float(episode_score.max())
     if best <= 0:
         return {}
-    top = set(np.argsort(-episode_score, kind="stable")[: config.session_top].tolist())
-    out: dict[int, tuple[Hashable, float, float]] = {}
-    for i, m in enumerate(members):
-        e = int(episode_of[i])
-        if e not in top or episode_score[e] <= 0:
-            continue
-        share = float(episode_score[e]) / best
-        gain = config.session_weight * share * (0.5 + 0.5 * float(own[i]))
-        out[m.rowid] = (m.episode, share, gain)
-    return out
+    top = [e for e in np.argsort(-episode_score, kind="stable")[: config.session_top].tolist() if episode_score[e] > 0]
+    shares = np.zeros(n_episodes)
+    shares[top] = episode_score[top] / best
+    gains = config.session_weight * shares[episode_of] * (0.5 + 0.5 * own)
+    return {
+        rowids[i]: (keys[i], float(shares[episode_of[i]]), float(gains[i]))
+        for i in np.flatnonzero(gains > 0).tolist()
+    }
 
 
 def session_reason(episode: Hashable, share: float, gain: float) -> ScoreReason:

@@ -33,7 +33,7 @@ import numpy.typing as npt
 from mnemos.memory_adapters import _graph
 from mnemos.memory_adapters._episodes import (
     MEMBER_ROWS,
-    Member,
+    Members,
     pool_seeds,
     session_gains,
     session_reason,
@@ -448,11 +448,15 @@ def _add_sessions(
     episodes = list(dict.fromkeys(found[r] for r in seeds if r in found))  # best first
     if not episodes:
         return
-    rows = conn.execute(
-        "SELECT rowid, ns, episode, content FROM memories WHERE (ns, episode) IN "
-        f"(VALUES {', '.join(['(?, ?)'] * len(episodes))}) LIMIT ?",
-        [*(v for key in episodes for v in key), 4 * MEMBER_ROWS],
-    ).fetchall()
+    by_ns: dict[str, list[str]] = {}
+    for ns, episode in episodes:
+        by_ns.setdefault(ns, []).append(episode)
+    rows: list[tuple[int, str, str, str]] = []
+    for ns, keys in by_ns.items():  # one index range per episode (a row-value IN would scan)
+        rows += conn.execute(
+            f"SELECT rowid, ns, episode, content FROM memories WHERE ns = ? AND episode IN ({marks(len(keys))}) LIMIT ?",
+            [ns, *keys, 4 * MEMBER_ROWS - len(rows)],
+        ).fetchall()
     ok = store.cache.passes([r[0] for r in rows], mask)  # only what the query may see
     rows = [r for r, good in zip(rows, ok, strict=True) if good]
     if query.filter and rows:
@@ -461,11 +465,11 @@ def _add_sessions(
     rows = within_budget(rows, lambda r: (r[1], r[2]), episodes)
     if not rows:
         return
-    sims: list[float | None] = [None] * len(rows)
+    rowids = [r[0] for r in rows]
+    sims = None
     if vector is not None:
-        slots = store.cache.slot_of.lookup(np.asarray([r[0] for r in rows], dtype=np.int64))
-        sims = (store.cache.matrix[slots] @ vector).tolist()
-    members = [Member(r[0], (r[1], r[2]), r[3], sim) for r, sim in zip(rows, sims, strict=True)]
+        sims = (store.cache.matrix[store.cache.slot_of.lookup(np.asarray(rowids, dtype=np.int64))] @ vector).tolist()
+    members = Members(rowids, [(r[1], r[2]) for r in rows], [r[3] for r in rows], sims)
     gains = session_gains(query.text or "", members, config)
     _admit(store, query, cands, mask, {r: (r, g[2]) for r, g in gains.items()},
            lambda target, source, value: session_reason(gains[target][0], gains[target][1], value))

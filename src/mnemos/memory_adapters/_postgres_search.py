@@ -45,7 +45,7 @@ from mnemos.memory_adapters._context import (
 )
 from mnemos.memory_adapters._episodes import (
     MEMBER_ROWS,
-    Member,
+    Members,
     pool_seeds,
     session_gains,
     session_reason,
@@ -525,10 +525,10 @@ def _add_sessions(
         [*params, *where_.params, 4 * MEMBER_ROWS],
     )
     rows = within_budget([r for r in rows if where_.passes(r[5])], lambda r: (r[1], r[2]), episodes)
-    members = [  # a zero vector has no direction (NaN in pgvector): similarity 0, as native
-        Member(r[0], (r[1], r[2]), r[3], None if r[4] is None else float(r[4]) if r[4] == r[4] else 0.0)
-        for r in rows
-    ]
+    sims = None  # a zero vector has no direction (NaN in pgvector): similarity 0, as native
+    if vector is not None:
+        sims = [float(r[4]) if r[4] == r[4] else 0.0 for r in rows]
+    members = Members([r[0] for r in rows], [(r[1], r[2]) for r in rows], [r[3] for r in rows], sims)
     gains = session_gains(where_.query.text or "", members, config)
     yield from _admit(
         cands, where_, {r: (r, g[2]) for r, g in gains.items()},
