@@ -71,6 +71,7 @@ GRID: dict[str, list[Any]] = {
     "session_weight": [0.0, 0.1, 0.2, 0.4],
     "session_top": [2, 3, 5, 8],
     "session_pool": [10, 30, 60],
+    "session_date_weight": [0.0, 0.3, 1.0],
 }
 """The values tried per setting (coordinate ascent: one setting at a time, in this order)."""
 

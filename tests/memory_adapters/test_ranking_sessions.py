@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -159,3 +160,22 @@ def test_members_the_filter_rejects_are_not_read(open_store: Callable[[], SqlMem
         results.append([(h.record.content, h.score) for h in hits])
     assert results[0] == results[1]
     assert TRIP[0] not in [c for c, _ in results[0]]
+
+
+def test_a_date_in_the_question_reads_the_episodes_of_that_period(open_store: Callable[[], SqlMemoryAdapter]) -> None:
+    """The episode written in the month the question names is read and lifted, although
+    none of its turns holds a word of the question."""
+    store = open_store()
+    may = [dict(t, created_at=datetime(2023, 5, 8, 12, tzinfo=UTC))
+           for t in turns(("u",), 1, ["We adopted a puppy", "She chews every shoe", "Her name is Pepper"])]
+    august = [dict(t, created_at=datetime(2023, 8, 1, 12, tzinfo=UTC))
+              for t in turns(("u",), 2, ["What did we do this summer?", "We did a lot", "What a trip to do again"])]
+    store.add_many(may + august)
+    query = "What did we do in May 2023?"
+    base = RankingConfig(neighbour_weight=0.0, recency_weight=0.0)
+    assert not set(texts(store.search(query, namespace=("u",), ranking=base, limit=3))) & {m["content"] for m in may}
+    on = replace(base, session_weight=0.2, session_date_weight=1.0, session_top=1)
+    assert set(texts(store.search(query, namespace=("u",), ranking=on, limit=3))) == {m["content"] for m in may}
+    # the window's episodes come from what the query may see: another namespace's May stays out
+    store.add_many([dict(m, namespace=("v",)) for m in may])
+    assert {h.record.namespace for h in store.search(query, namespace=("u",), ranking=on)} == {("u",)}

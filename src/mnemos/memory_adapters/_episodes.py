@@ -14,6 +14,9 @@ it. With ``session_weight`` on, after fusion the adapter:
    the cosine of the query with the episode's mean embedding, each standardised
    over the episodes (the share of a z-score above the mean, as ``zscore``
    fusion does) and weighted as the fusion weights the two lists;
+   With ``session_date_weight``, the episodes with a member written inside a date
+   window the question names ("in May 2023", see ``_query``) are read too, and
+   their score gains ``session_date_weight``;
 3. admits the members of the best ``session_top`` episodes, each gaining
    ``session_weight · E/E_best · own``: ``E`` its episode's score, ``own`` the
    member's own keyword and vector score inside what was read (BM25 over the
@@ -27,14 +30,16 @@ the vector cache, PostgreSQL: one statement).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from collections.abc import Callable, Collection, Hashable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from functools import lru_cache
 from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
+from mnemos.memory_adapters._query import analyze
 from mnemos.memory_adapters._ranking import Candidate, RankingConfig
 from mnemos.memory_adapters._text import STOPWORDS, tokens
 from mnemos.memory_adapters.base import ScoreReason
@@ -42,7 +47,9 @@ from mnemos.memory_adapters.embedders._lexical import stem
 
 __all__ = [
     "MEMBER_ROWS",
+    "WINDOW_ROWS",
     "Members",
+    "date_windows",
     "pool_seeds",
     "session_gains",
     "session_reason",
@@ -53,6 +60,9 @@ __all__ = [
 MEMBER_ROWS = 4_000
 """Most members read per search: the episodes of the pool are read best first until
 this many rows (an episode that does not fit whole is left out)."""
+
+WINDOW_ROWS = 2_000
+"""Most memories inside the question's date windows whose episodes are read."""
 
 _K1 = 1.2
 _B = 0.75
@@ -102,6 +112,11 @@ def within_budget(rows: list[T], episode_of: Callable[[T], Hashable], episodes: 
     return [r for r in rows if episode_of(r) in kept]
 
 
+def date_windows(query: str, config: RankingConfig) -> tuple[tuple[datetime, datetime], ...]:
+    """The date windows ``[start, end)`` the question names, if ``session_date_weight`` is on."""
+    return analyze(query).windows if config.session_date_weight > 0 and query else ()
+
+
 @lru_cache(maxsize=65_536)
 def _stem(word: str) -> str:
     return stem(word)
@@ -146,10 +161,11 @@ def _max_shares(values: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
 
 
 def session_gains(
-    query: str, members: Members, config: RankingConfig
+    query: str, members: Members, config: RankingConfig, dated: Collection[Hashable] = ()
 ) -> dict[int, tuple[Hashable, float, float]]:
     """What the members of the best episodes gain (module docstring, steps 2-3):
-    ``rowid -> (episode, episode score share, gain)``, gains above 0 only."""
+    ``rowid -> (episode, episode score share, gain)``, gains above 0 only; ``dated``
+    are the episodes written inside the question's date windows."""
     if not len(members):
         return {}
     asked = list(dict.fromkeys(_terms(query)))
@@ -189,6 +205,8 @@ def session_gains(
         means = np.bincount(episode_of, weights=sims, minlength=n_episodes) / np.maximum(sizes, 1.0)
         episode_score += vec_weight / total * _shares(means)
         own += vec_weight / total * _shares(sims)
+    if dated:
+        episode_score[[e for key, e in order.items() if key in dated]] += config.session_date_weight
     best = float(episode_score.max())
     if best <= 0:
         return {}

@@ -26,6 +26,7 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
+from datetime import datetime
 
 import numpy as np
 import numpy.typing as npt
@@ -33,7 +34,9 @@ import numpy.typing as npt
 from mnemos.memory_adapters import _graph
 from mnemos.memory_adapters._episodes import (
     MEMBER_ROWS,
+    WINDOW_ROWS,
     Members,
+    date_windows,
     pool_seeds,
     session_gains,
     session_reason,
@@ -446,6 +449,9 @@ def _add_sessions(
         )
     )
     episodes = list(dict.fromkeys(found[r] for r in seeds if r in found))  # best first
+    dated = _dated_episodes(store, query, mask, date_windows(query.text or "", config))
+    pooled = set(episodes)
+    episodes += [key for key in dated if key not in pooled][: config.session_pool]
     if not episodes:
         return
     by_ns: dict[str, list[str]] = {}
@@ -470,7 +476,34 @@ def _add_sessions(
     if vector is not None:
         sims = (store.cache.matrix[store.cache.slot_of.lookup(np.asarray(rowids, dtype=np.int64))] @ vector).tolist()
     members = Members(rowids, [(r[1], r[2]) for r in rows], [r[3] for r in rows], sims)
-    gains = session_gains(query.text or "", members, config)
+    gains = session_gains(query.text or "", members, config, set(dated))
     _admit(store, query, cands, mask, {r: (r, g[2]) for r, g in gains.items()},
            lambda target, source, value: session_reason(gains[target][0], gains[target][1], value))
 
+
+
+def _dated_episodes(
+    store: Store, query: SearchQuery, mask: Mask, windows: Sequence[tuple[datetime, datetime]]
+) -> list[tuple[str, str]]:
+    """The episodes with a memory the query may see written inside one of ``windows``."""
+    if not windows:
+        return []
+    cache = store.cache
+    created = cache.created[: len(mask)]
+    inside = np.zeros(len(mask), dtype=bool)
+    for start, end in windows:
+        inside |= (created >= to_micros(start)) & (created < to_micros(end))
+    rowids = cache.rowids[np.flatnonzero(inside & mask)[:WINDOW_ROWS]].tolist()
+    if query.filter and rowids:
+        rowids = [r for r, _ in filter_rows(store.conn, rowids, [0.0] * len(rowids), query)]
+    if not rowids:
+        return []
+    found: list[tuple[str, str]] = []
+    for at in range(0, len(rowids), CHUNK):
+        part = rowids[at : at + CHUNK]
+        found += store.conn.execute(
+            f"SELECT ns, episode FROM memories WHERE rowid IN ({marks(len(part))}) AND episode IS NOT NULL "
+            "ORDER BY created_at, rowid",
+            part,
+        ).fetchall()
+    return list(dict.fromkeys(found))

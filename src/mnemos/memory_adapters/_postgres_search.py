@@ -45,7 +45,9 @@ from mnemos.memory_adapters._context import (
 )
 from mnemos.memory_adapters._episodes import (
     MEMBER_ROWS,
+    WINDOW_ROWS,
     Members,
+    date_windows,
     pool_seeds,
     session_gains,
     session_reason,
@@ -511,6 +513,19 @@ def _add_sessions(
         "SELECT rowid, ns, episode FROM memories WHERE rowid = ANY(%s) AND episode IS NOT NULL", (seeds,)
     ))}
     episodes = list(dict.fromkeys(found[r] for r in seeds if r in found))  # best first
+    dated: list[tuple[str, str]] = []
+    windows = date_windows(where_.query.text or "", config)
+    if windows:  # the episodes with a memory the query may see written inside a window
+        inside = " OR ".join(["(m.created_at >= %s AND m.created_at < %s)"] * len(windows))
+        rows = yield from fetch(
+            f"""SELECT m.ns, m.episode, {where_.metadata} FROM memories m
+                WHERE ({inside}) AND m.episode IS NOT NULL AND {where_.sql}
+                ORDER BY m.created_at, m.rowid LIMIT %s""",
+            [*(t for window in windows for t in window), *where_.params, WINDOW_ROWS],
+        )
+        dated = list(dict.fromkeys((r[0], r[1]) for r in rows if where_.passes(r[2])))
+        pooled = set(episodes)
+        episodes += [key for key in dated if key not in pooled][: config.session_pool]
     if not episodes:
         return
     sim = "NULL::float8"
@@ -529,7 +544,7 @@ def _add_sessions(
     if vector is not None:
         sims = [float(r[4]) if r[4] == r[4] else 0.0 for r in rows]
     members = Members([r[0] for r in rows], [(r[1], r[2]) for r in rows], [r[3] for r in rows], sims)
-    gains = session_gains(where_.query.text or "", members, config)
+    gains = session_gains(where_.query.text or "", members, config, set(dated))
     yield from _admit(
         cands, where_, {r: (r, g[2]) for r, g in gains.items()},
         lambda target, source, value: session_reason(gains[target][0], gains[target][1], value),

@@ -147,6 +147,10 @@ class RankingConfig:
     """How many of the best episodes admit their members."""
     session_pool: int = 30
     """The episodes of this many of the best candidates are scored."""
+    session_date_weight: float = 0.0
+    """With ``session_weight`` on, added to the score of an episode written inside a date
+    window the question names ("in May 2023"), which is read even if none of its
+    members was a candidate (0 disables)."""
 
 
 @dataclass(kw_only=True)
