@@ -29,6 +29,7 @@ the vector cache, PostgreSQL: one statement).
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Callable, Collection, Hashable, Mapping, Sequence
 from dataclasses import dataclass
@@ -127,11 +128,19 @@ def _terms(text: str) -> list[str]:
 
 
 @lru_cache(maxsize=16_384)
-def _counted(text: str) -> tuple[dict[str, int], int]:
-    """The stemmed content words of ``text`` with their counts, and how many there are
-    (a function of the text alone; kept for the texts searched most)."""
-    terms = _terms(text)
-    return dict(Counter(terms)), len(terms)
+def _counted(text: str) -> dict[str, int]:
+    """The stemmed content words of ``text`` with their counts (a function of the text
+    alone; kept for the texts searched most)."""
+    return dict(Counter(_terms(text)))
+
+
+def _holding(texts: Sequence[str], asked: Sequence[str]) -> list[int]:
+    """The indexes of ``texts`` that may hold one of the ``asked`` stems: every word a stem
+    comes from starts with the stem less its last letter, so the texts without such a
+    start need no tokenizing."""
+    heads = sorted({t[:-1] if len(t) > 3 else t for t in asked}, key=len, reverse=True)
+    pattern = re.compile(r"\b(?:" + "|".join(map(re.escape, heads)) + ")")
+    return [i for i, text in enumerate(texts) if pattern.search(text.casefold()) is not None]
 
 
 def _bm25(tf: npt.NDArray[np.float64], lengths: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
@@ -190,8 +199,11 @@ def session_gains(
         wanted = column.keys()
         tf = np.zeros((len(keys), len(asked)))
         lengths = np.zeros(len(keys))
-        for i, at in enumerate(by_rowid):
-            counts, lengths[i] = _counted(members.contents[at])
+        contents = [members.contents[at] for at in by_rowid]
+        for i, content in enumerate(contents):
+            lengths[i] = len(content.split())
+        for i in _holding(contents, asked):
+            counts = _counted(contents[i])
             for term in wanted & counts.keys():
                 tf[i, column[term]] = counts[term]
         episode_tf = np.zeros((n_episodes, len(asked)))
