@@ -76,6 +76,41 @@ def test_memgpt_agent_is_a_state_graph_node_among_others(memgpt_memory: MemGPTMe
     assert isinstance(prompt[-1], HumanMessage) and prompt[-1].text.startswith("product_manager: ")
 
 
+def _coder_graph(model: ScriptedChatModel, memory: MemGPTMemoryAdapter) -> Any:
+    coder = MemGPTAgent(model, memory, name="coder", summarizer="extractive")
+    builder = StateGraph(MessagesState)
+    builder.add_node("coder", coder)
+    builder.add_edge(START, "coder")
+    builder.add_edge("coder", END)
+    return builder.compile()
+
+
+def _coder_script() -> ScriptedChatModel:
+    return ScriptedChatModel([calling("core_memory_append", label="human", content="Ada",
+                                      request_heartbeat=True), "Noted, Ada."])
+
+
+def _streamed(chunks: list[tuple[Any, dict[str, Any]]]) -> tuple[list[str], list[str]]:
+    """The coder node's streamed model output: its texts and the functions it called."""
+    mine = [m for m, meta in chunks if meta.get("langgraph_node") == "coder" and isinstance(m, AIMessage)]
+    return [m.text for m in mine if m.text], [c["name"] for m in mine for c in m.tool_calls]
+
+
+def test_a_memgpt_node_streams_its_model_calls_in_messages_mode(memgpt_memory: MemGPTMemoryAdapter) -> None:
+    """The node's run config reaches the model calls, so LangGraph's callbacks see them."""
+    graph = _coder_graph(_coder_script(), memgpt_memory)
+    chunks = list(graph.stream({"messages": [HumanMessage("I am Ada.")]}, stream_mode="messages"))
+    assert _streamed(chunks) == (["Noted, Ada."], ["core_memory_append"])
+
+
+async def test_a_memgpt_node_streams_its_model_calls_in_messages_mode_async(
+    memgpt_memory: MemGPTMemoryAdapter,
+) -> None:
+    graph = _coder_graph(_coder_script(), memgpt_memory)
+    chunks = [c async for c in graph.astream({"messages": [HumanMessage("I am Ada.")]}, stream_mode="messages")]
+    assert _streamed(chunks) == (["Noted, Ada."], ["core_memory_append"])
+
+
 def test_messages_key_is_configurable(memgpt_memory: MemGPTMemoryAdapter) -> None:
     class Chat(TypedDict):
         turns: Annotated[list[AnyMessage], add_messages]
