@@ -17,6 +17,7 @@ from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, ToolMes
 from langgraph.graph import END, START, MessagesState, StateGraph
 from langgraph.graph.message import add_messages
 
+from memgpt_calls import calling
 from mnemos.agents import Agent, OfflineChatModel, ScriptedChatModel
 from mnemos.agents.memgpt import MemGPTAgent
 from mnemos.exceptions import UsageError
@@ -29,10 +30,6 @@ def memgpt_memory(tmp_path: Path) -> Iterator[MemGPTMemoryAdapter]:
     adapter = MemGPTMemoryAdapter(tmp_path / "memgpt.db", embedder="hashing")
     yield adapter
     adapter.close()
-
-
-def calling(name: str, **args: object) -> AIMessage:
-    return AIMessage(content="", tool_calls=[{"name": name, "args": args, "id": f"call_{name}_{len(args)}"}])
 
 
 def said(agent: MemGPTAgent) -> list[str]:
