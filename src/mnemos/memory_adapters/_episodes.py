@@ -13,15 +13,16 @@ it. With ``session_weight`` on, after fusion the adapter:
    concatenated text of its members (statistics over the episodes read), and
    the cosine of the query with the episode's mean embedding, each standardised
    over the episodes (the share of a z-score above the mean, as ``zscore``
-   fusion does) and weighted as the fusion weights the two lists;
-   With ``session_date_weight``, the episodes with a member written inside a date
+   fusion does) and weighted as the fusion weights the two lists. With
+   ``session_date_weight``, the episodes with a member written inside a date
    window the question names ("in May 2023", see ``_query``) are read too, and
    their score gains ``session_date_weight``;
 3. admits the members of the best ``session_top`` episodes, each gaining
-   ``session_weight · E/E_best · own``: ``E`` its episode's score, ``own`` the
-   member's own keyword and vector score inside what was read (BM25 over the
-   members, cosine standardised over them), so a turn need not have been one of
-   the first candidates to be found, yet still needs words or meaning of its own.
+   ``session_weight · E/E_best · (1 + own)/2``: ``E`` its episode's score,
+   ``own`` the member's own keyword and vector score among what was read (BM25
+   over the members, cosine standardised over them), so a turn need not have
+   been one of the first candidates to be found, and its own words or meaning
+   still order it within its episode.
 
 The scoring is shared: each adapter only reads the members (native: SQLite and
 the vector cache, PostgreSQL: one statement).
