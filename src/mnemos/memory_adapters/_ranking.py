@@ -142,6 +142,17 @@ class RankingConfig:
     not a candidate (see ``_episodic_graph``; 0 disables). The items are kept with each
     memory when it is written; 0.2 was chosen by every leave-one-conversation-out fold on
     LoCoMo, with either embedder."""
+    session_weight: float = 0.0
+    """Episode-level retrieval: the best episodes, each scored as one document, admit
+    their members, which gain up to this much (see ``_episodes``; 0 disables)."""
+    session_top: int = 3
+    """How many of the best episodes admit their members."""
+    session_pool: int = 30
+    """The episodes of this many of the best candidates are scored."""
+    session_date_weight: float = 0.0
+    """With ``session_weight`` on, added to the score of an episode written inside a date
+    window the question names ("in May 2023"), which is read even if none of its
+    members was a candidate (0 disables)."""
 
 
 @dataclass(kw_only=True)
