@@ -58,6 +58,12 @@ def test_typed_items_find_animals_activities_and_names_but_not_people() -> None:
     assert "activity" not in typed_items("Something amazing happened this morning.", PEOPLE)
 
 
+def test_days_and_months_are_no_names() -> None:
+    """ "moved to Friday" is a time: neither a place nor a person a list question asks for."""
+    found = typed_items("Omar said the launch moved to Friday, and we fly to Lisbon in May.", PEOPLE)
+    assert found["place"] == {"lisbon"}
+
+
 def _rows(memories: list[tuple[int, str, str]]) -> tuple[list[ItemRow], frozenset[str]]:
     """The rows a store keeps for ``(rowid, content, speaker)`` memories of one namespace."""
     rows = [(kind, "chat/", item, rowid, who) for rowid, content, speaker in memories

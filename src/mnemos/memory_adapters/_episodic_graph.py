@@ -209,6 +209,12 @@ def _starts_sentence(content: str, start: int) -> bool:
     return j == 0 or content[j - 1] in _SENTENCE_ENDS or "\n" in content[j:start]
 
 
+_CALENDAR = _lexicon(
+    """monday tuesday wednesday thursday friday saturday sunday january february march april may
+    june july august september october november december"""
+)
+
+
 def _names(content: str, people: frozenset[str]) -> set[str]:
     """Capitalised names inside a sentence (a word capitalised at a sentence's start says
     nothing), without the names of ``people`` or their short forms ("Mel" for Melanie)."""
@@ -218,6 +224,8 @@ def _names(content: str, people: frozenset[str]) -> set[str]:
             continue
         key = match.group(0).casefold()
         parts = key.split()
+        if any(p in _CALENDAR for p in parts):  # "on Friday", "in May": a time, not a place or a person
+            continue
         if any(
             p in STOPWORDS or p in people or any(who.startswith(p) for who in people) for p in parts
         ):
@@ -314,7 +322,7 @@ def speaker_of(
     return None
 
 
-ITEMS_VERSION = "1"
+ITEMS_VERSION = "2"
 """The version of :func:`typed_items`: stores keep the items of each memory (written with
 the memory) and derive them again, once, when they were kept by another version."""
 SPEAKER = ""
