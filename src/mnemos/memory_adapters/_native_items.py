@@ -29,11 +29,11 @@ def write_items(
         conn.executemany("DELETE FROM entity_items WHERE memory = ?", [(m[0],) for m in memories])
     conn.executemany(
         _INSERT,
-        [
+        sorted(  # in index order: a batch touches each page of the index once
             (kind, ns, item, rowid, who)
             for rowid, ns, content, speaker in memories
             for kind, item, who in item_rows(content, speaker)
-        ],
+        ),
     )
 
 
