@@ -68,6 +68,10 @@ GRID: dict[str, list[Any]] = {
     "neighbour_seeds": [10, 25],
     "hop_weight": [0.0, 0.1, 0.3],
     "entity_weight": [0.0, 0.1, 0.2, 0.3],
+    "session_weight": [0.0, 0.1, 0.2, 0.4],
+    "session_top": [2, 3, 5, 8],
+    "session_pool": [10, 30, 60],
+    "session_date_weight": [0.0, 0.3, 1.0],
 }
 """The values tried per setting (coordinate ascent: one setting at a time, in this order)."""
 

@@ -124,6 +124,9 @@ def test_search_ranks_and_explains_as_native_does(
                 # first round can differ (approximate index) and with them the second round's seeds
                 {"namespace": NS, "limit": 10, "ranking": RankingConfig(mode="keyword", feedback_weight=0.3)},
                 {"namespace": NS, "limit": 10, "ranking": RankingConfig(entity_weight=0.3)},  # _episodic_graph
+                {"namespace": NS, "limit": 10, "ranking": RankingConfig(session_weight=0.3)},  # _episodes
+                {"namespace": NS, "filter": {"session": {"$gte": 4}}, "limit": 10,
+                 "ranking": RankingConfig(session_weight=0.3, session_top=5)},
             ):
                 if isinstance(kwargs.get("ranking"), RankingConfig):
                     kwargs = {**kwargs, "ranking": replace(kwargs["ranking"], keyword_statistics=statistics)}
@@ -133,6 +136,8 @@ def test_search_ranks_and_explains_as_native_does(
         assert compared > 200
         typed = postgres.search("which cities has Alice been to?", namespace=NS, ranking=RankingConfig(entity_weight=0.3))
         assert any(r.signal == "entity" for h in typed for r in h.reasons)  # the second round took part
+        sessions = postgres.search("who repaired the guitar", namespace=NS, ranking=RankingConfig(session_weight=0.3))
+        assert any(r.signal == "session" for h in sessions for r in h.reasons)  # episodes took part
         hit = postgres.search("Alice bicycle Lisbon", namespace=NS)[0]
         assert {"keyword", "vector", "recency", "importance"} <= {r.signal for r in hit.reasons}
         assert hit.score == pytest.approx(sum(r.contribution for r in hit.reasons))

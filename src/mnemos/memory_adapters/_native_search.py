@@ -26,11 +26,23 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
+from datetime import datetime
 
 import numpy as np
 import numpy.typing as npt
 
 from mnemos.memory_adapters import _graph
+from mnemos.memory_adapters._episodes import (
+    MEMBER_ROWS,
+    WINDOW_ROWS,
+    Members,
+    date_windows,
+    pool_seeds,
+    session_gains,
+    session_reason,
+    uses_sessions,
+    within_budget,
+)
 from mnemos.memory_adapters._episodic_graph import entity_reason
 from mnemos.memory_adapters._filters import matches_filter
 from mnemos.memory_adapters._native_entities import entity_gains
@@ -76,7 +88,13 @@ from mnemos.memory_adapters._rerank import (
     rerank,
     uses_query,
 )
-from mnemos.memory_adapters.base import MemoryRecord, ScoredMemory, ScoreReason, SearchQuery
+from mnemos.memory_adapters.base import (
+    MemoryKind,
+    MemoryRecord,
+    ScoredMemory,
+    ScoreReason,
+    SearchQuery,
+)
 
 __all__ = ["listing", "query_vector", "ranked_search", "ranked_search_each"]
 
@@ -206,7 +224,7 @@ def ranked_search_each(
     out: list[list[ScoredMemory]] = []
     for i, (query, mask) in enumerate(zip(queries, masks, strict=True)):
         vectors = _vector_list(store, query, vector, want, mask, tops[i]) if tops is not None else []
-        out.append(_rank(store, query, config, mask, keywords[i], vectors, analysis))
+        out.append(_rank(store, query, config, mask, keywords[i], vectors, analysis, vector))
     return out
 
 
@@ -222,12 +240,13 @@ def _rank(
     keyword: list[tuple[int, float]],
     vectors: list[tuple[int, float]],
     analysis: QueryAnalysis,
+    vector: npt.NDArray[np.float32] | None = None,
 ) -> list[ScoredMemory]:
     """Fuse the two lists, add the other signals, and decode the page asked for."""
     cands = fuse(keyword, vectors, config)
     if cands and uses_units(config):  # neighbour context, feedback round (``_native_units``)
         add_units(store, query, config, cands, keyword, vectors, lambda t: _keyword_again(store, query, config, t, mask))
-    if config.neighbour_weight > 0 and cands:
+    if config.neighbour_weight > 0 and cands and _may_have_episodes(query):
         _add_neighbours(store, query, config, cands, mask)
     if config.graph_hops > 0 and cands:
         _add_graph(store, query, config, cands, mask)
@@ -235,6 +254,8 @@ def _rank(
         typed = entity_gains(store, query, config.entity_weight, cands)
         _admit(store, query, cands, mask, {r: (r, v) for r, (_, v) in typed.items()},
                lambda target, source, value: entity_reason(typed[target][0], value))
+    if cands and uses_sessions(config):  # the best episodes as wholes, then their members
+        _add_sessions(store, query, config, cands, mask, vector)
     cands = {rowid: cand for rowid, cand in cands.items() if cand.score > 0}
     explain = _add_recency_and_importance(store, query, config, cands)
     if cands and needs_facts(config, analysis):
@@ -252,6 +273,11 @@ def _rank(
         for c in ranked
         if c.rowid in found
     ]
+
+
+def _may_have_episodes(query: SearchQuery) -> bool:
+    """Whether the query's hits can be events of an episode: only episodic memories have one."""
+    return query.kinds is None or MemoryKind.EPISODIC in query.kinds
 
 
 def _add_recency_and_importance(
@@ -413,3 +439,82 @@ def _add_graph(
         store, query, cands, mask, best,
         lambda target, source, value: graph_reason(reached[target][0], value, names.get(source, str(source))),
     )
+
+
+def _add_sessions(
+    store: Store,
+    query: SearchQuery,
+    config: RankingConfig,
+    cands: dict[int, Candidate],
+    mask: Mask,
+    vector: npt.NDArray[np.float32] | None,
+) -> None:
+    """Read the members of the candidates' episodes that the query may see, and add what
+    the best episodes give their members (see ``_episodes``)."""
+    conn = store.conn
+    seeds = pool_seeds(cands, config)
+    found = dict(
+        (r[0], (r[1], r[2])) for r in conn.execute(
+            f"SELECT rowid, ns, episode FROM memories WHERE rowid IN ({marks(len(seeds))}) AND episode IS NOT NULL",
+            seeds,
+        )
+    )
+    episodes = list(dict.fromkeys(found[r] for r in seeds if r in found))  # best first
+    dated = _dated_episodes(store, query, mask, date_windows(query.text or "", config))
+    pooled = set(episodes)
+    episodes += [key for key in dated if key not in pooled][: config.session_pool]
+    if not episodes:
+        return
+    by_ns: dict[str, list[str]] = {}
+    for ns, episode in episodes:
+        by_ns.setdefault(ns, []).append(episode)
+    rows: list[tuple[int, str, str, str]] = []
+    for ns, keys in by_ns.items():  # one index range per episode (a row-value IN would scan)
+        rows += conn.execute(
+            f"SELECT rowid, ns, episode, content FROM memories WHERE ns = ? AND episode IN ({marks(len(keys))}) LIMIT ?",
+            [ns, *keys, 4 * MEMBER_ROWS - len(rows)],
+        ).fetchall()
+    ok = store.cache.passes([r[0] for r in rows], mask)  # only what the query may see
+    rows = [r for r, good in zip(rows, ok, strict=True) if good]
+    if query.filter and rows:
+        kept = {k for k, _ in filter_rows(conn, [r[0] for r in rows], [0.0] * len(rows), query)}
+        rows = [r for r in rows if r[0] in kept]
+    rows = within_budget(rows, lambda r: (r[1], r[2]), episodes)
+    if not rows:
+        return
+    rowids = [r[0] for r in rows]
+    sims = None
+    if vector is not None:
+        sims = (store.cache.matrix[store.cache.slot_of.lookup(np.asarray(rowids, dtype=np.int64))] @ vector).tolist()
+    members = Members(rowids, [(r[1], r[2]) for r in rows], [r[3] for r in rows], sims)
+    gains = session_gains(query.text or "", members, config, set(dated))
+    _admit(store, query, cands, mask, {r: (r, g[2]) for r, g in gains.items()},
+           lambda target, source, value: session_reason(gains[target][0], gains[target][1], value))
+
+
+
+def _dated_episodes(
+    store: Store, query: SearchQuery, mask: Mask, windows: Sequence[tuple[datetime, datetime]]
+) -> list[tuple[str, str]]:
+    """The episodes with a memory the query may see written inside one of ``windows``."""
+    if not windows:
+        return []
+    cache = store.cache
+    created = cache.created[: len(mask)]
+    inside = np.zeros(len(mask), dtype=bool)
+    for start, end in windows:
+        inside |= (created >= to_micros(start)) & (created < to_micros(end))
+    rowids = cache.rowids[np.flatnonzero(inside & mask)[:WINDOW_ROWS]].tolist()
+    if query.filter and rowids:
+        rowids = [r for r, _ in filter_rows(store.conn, rowids, [0.0] * len(rowids), query)]
+    if not rowids:
+        return []
+    found: list[tuple[str, str]] = []
+    for at in range(0, len(rowids), CHUNK):
+        part = rowids[at : at + CHUNK]
+        found += store.conn.execute(
+            f"SELECT ns, episode FROM memories WHERE rowid IN ({marks(len(part))}) AND episode IS NOT NULL "
+            "ORDER BY created_at, rowid",
+            part,
+        ).fetchall()
+    return list(dict.fromkeys(found))

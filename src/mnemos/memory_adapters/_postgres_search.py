@@ -43,6 +43,17 @@ from mnemos.memory_adapters._context import (
     positions_from_members,
     uses_context,
 )
+from mnemos.memory_adapters._episodes import (
+    MEMBER_ROWS,
+    WINDOW_ROWS,
+    Members,
+    date_windows,
+    pool_seeds,
+    session_gains,
+    session_reason,
+    uses_sessions,
+    within_budget,
+)
 from mnemos.memory_adapters._feedback import (
     add_feedback,
     expanded_query,
@@ -188,6 +199,8 @@ def ranked_search(
         yield from _add_graph(query, config, cands, where_)
     if config.entity_weight > 0 and cands:
         yield from _add_entities(store, query, config, cands, where_)
+    if uses_sessions(config) and cands:
+        yield from _add_sessions(config, cands, where_, vector if config.mode != "keyword" else None)
     cands = {rowid: cand for rowid, cand in cands.items() if cand.score > 0}
     explain = yield from _add_recency_and_importance(query, config, cands, where_)
     if cands and needs_facts(config, analysis):
@@ -487,4 +500,52 @@ def _add_entities(
     yield from _admit(
         cands, where_, {rowid: (rowid, value) for rowid, (_, value) in gains.items()},
         lambda target, source, value: _episodic_graph.entity_reason(gains[target][0], value),
+    )
+
+
+def _add_sessions(
+    config: RankingConfig, cands: dict[int, Candidate], where_: _Conditions, vector: npt.NDArray[np.float32] | None
+) -> Steps[None]:
+    """Read the members of the candidates' episodes that the query may see, and add what
+    the best episodes give their members (see ``_episodes``)."""
+    seeds = pool_seeds(cands, config)
+    found = {r[0]: (r[1], r[2]) for r in (yield from fetch(
+        "SELECT rowid, ns, episode FROM memories WHERE rowid = ANY(%s) AND episode IS NOT NULL", (seeds,)
+    ))}
+    episodes = list(dict.fromkeys(found[r] for r in seeds if r in found))  # best first
+    dated: list[tuple[str, str]] = []
+    windows = date_windows(where_.query.text or "", config)
+    if windows:  # the episodes with a memory the query may see written inside a window
+        inside = " OR ".join(["(m.created_at >= %s AND m.created_at < %s)"] * len(windows))
+        rows = yield from fetch(
+            f"""SELECT m.ns, m.episode, {where_.metadata} FROM memories m
+                WHERE ({inside}) AND m.episode IS NOT NULL AND {where_.sql}
+                ORDER BY m.created_at, m.rowid LIMIT %s""",
+            [*(t for window in windows for t in window), *where_.params, WINDOW_ROWS],
+        )
+        dated = list(dict.fromkeys((r[0], r[1]) for r in rows if where_.passes(r[2])))
+        pooled = set(episodes)
+        episodes += [key for key in dated if key not in pooled][: config.session_pool]
+    if not episodes:
+        return
+    sim = "NULL::float8"
+    params: list[Any] = [[e[0] for e in episodes], [e[1] for e in episodes]]
+    if vector is not None:
+        sim = "1 - (m.embedding <=> %s::vector)"
+        params.insert(0, "[" + ",".join(map(repr, vector.astype(np.float32).tolist())) + "]")
+    rows = yield from fetch(  # only what the query may see
+        f"""SELECT m.rowid, m.ns, m.episode, m.content, {sim}, {where_.metadata} FROM memories m
+            WHERE (m.ns, m.episode) IN (SELECT * FROM unnest(%s::text[], %s::text[])) AND {where_.sql}
+            LIMIT %s""",
+        [*params, *where_.params, 4 * MEMBER_ROWS],
+    )
+    rows = within_budget([r for r in rows if where_.passes(r[5])], lambda r: (r[1], r[2]), episodes)
+    sims = None  # a zero vector has no direction (NaN in pgvector): similarity 0, as native
+    if vector is not None:
+        sims = [float(r[4]) if r[4] == r[4] else 0.0 for r in rows]
+    members = Members([r[0] for r in rows], [(r[1], r[2]) for r in rows], [r[3] for r in rows], sims)
+    gains = session_gains(where_.query.text or "", members, config, set(dated))
+    yield from _admit(
+        cands, where_, {r: (r, g[2]) for r, g in gains.items()},
+        lambda target, source, value: session_reason(gains[target][0], gains[target][1], value),
     )

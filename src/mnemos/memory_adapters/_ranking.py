@@ -140,6 +140,17 @@ class RankingConfig:
     holding an item of a kind the question asks for ("what pets": "cat"), said by the
     person the question names, gains ``entity_weight / ln(1 + df(item))`` even if it was
     not a candidate (see ``_episodic_graph``; 0 disables)."""
+    session_weight: float = 0.0
+    """Episode-level retrieval: the best episodes, each scored as one document, admit
+    their members, which gain up to this much (see ``_episodes``; 0 disables)."""
+    session_top: int = 3
+    """How many of the best episodes admit their members."""
+    session_pool: int = 30
+    """The episodes of this many of the best candidates are scored."""
+    session_date_weight: float = 0.0
+    """With ``session_weight`` on, added to the score of an episode written inside a date
+    window the question names ("in May 2023"), which is read even if none of its
+    members was a candidate (0 disables)."""
 
 
 @dataclass(kw_only=True)
