@@ -236,7 +236,8 @@ def threads_list(
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="Show at most this many.")] = 50,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
 ) -> None:
-    """Saved threads, most recently updated first."""
+    """Saved threads, most recently updated first, each with its status: running, interrupted
+    (waits for an answer), unfinished (stopped mid-run: resume it) or finished."""
     from rich.table import Table
 
     with _saver(checkpoints) as saver:
