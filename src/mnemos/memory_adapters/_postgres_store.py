@@ -20,6 +20,7 @@ from mnemos.exceptions import StorageError, UsageError
 from mnemos.memory_adapters._namespace import Namespace
 from mnemos.memory_adapters._native_schema import ns_key
 from mnemos.memory_adapters._postgres_io import Steps, fetch
+from mnemos.memory_adapters._postgres_items import lock_counters
 from mnemos.memory_adapters._postgres_schema import Settings
 from mnemos.memory_adapters._sql_dialect import SqlDialect, decode_record
 from mnemos.memory_adapters.base import MemoryRecord, SearchQuery
@@ -201,6 +202,6 @@ def _same(value: datetime | None) -> datetime | None:
 
 POSTGRES = SqlDialect(
     name="postgres", mark="%s", encode_time=_same, decode_time=aware, ns_cond=ns_cond,
-    record_columns=RECORD_COLUMNS, array_ids=True,
+    record_columns=RECORD_COLUMNS, array_ids=True, lock_items=lock_counters,
 )
 """The PostgreSQL store's SQL: ``%s`` placeholders, ``timestamptz`` times, id arrays."""

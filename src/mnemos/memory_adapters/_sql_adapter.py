@@ -142,6 +142,7 @@ class SqlMemoryAdapter(BaseMemoryAdapter):
             d = self.dialect
             for batch in d.batches(list(ids)):
                 cond, params = d.in_cond("id", batch)
+                d.lock_items(conn, cond, params)
                 count += conn.execute(f"DELETE FROM memories WHERE {cond}", params).rowcount
                 conn.execute(f"DELETE FROM history WHERE {cond}", params)
                 conn.execute(f"DELETE FROM relations WHERE {d.in_cond('memory_id', batch)[0]}", params)
@@ -162,6 +163,7 @@ class SqlMemoryAdapter(BaseMemoryAdapter):
         with self._writing() as conn:
             for table, column in (("history", "id"), ("relations", "memory_id")):
                 conn.execute(f"DELETE FROM {table} WHERE {column} IN (SELECT id FROM memories WHERE {where})", args)
+            d.lock_items(conn, where, args)
             return int(conn.execute(f"DELETE FROM memories WHERE {where}", args).rowcount)
 
     def _erase(self, namespace_prefix: Namespace) -> int:
@@ -170,6 +172,7 @@ class SqlMemoryAdapter(BaseMemoryAdapter):
         with self._writing() as conn:
             conn.execute(f"DELETE FROM history WHERE id IN ({owned})", params)
             conn.execute(f"DELETE FROM relations WHERE {cond} OR memory_id IN ({owned})", [*params, *params])
+            self.dialect.lock_items(conn, cond, params)
             count = int(conn.execute(f"DELETE FROM memories WHERE {cond}", params).rowcount)
             conn.execute(f"DELETE FROM mentions WHERE eid IN (SELECT eid FROM entities WHERE {cond})", params)
             conn.execute(f"DELETE FROM entities WHERE {cond}", params)

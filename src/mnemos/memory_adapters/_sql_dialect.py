@@ -56,6 +56,10 @@ class SqlDialect:
     """True: a list of ids is one array parameter (``= ANY(%s)``); False: ``IN (?, ...)``."""
     chunk: int = 500
     """Ids per ``IN (...)`` list (without array parameters)."""
+    lock_items: Callable[[Any, str, list[Any]], None] = lambda *_: None
+    """Called as ``lock_items(conn, condition, params)`` before deleting the memories matching
+    a condition on ``memories``: take the row locks their items' cascade will need in the
+    order concurrent writers take them (nothing for a backend with one writer at a time)."""
 
     def sql(self, text: str) -> str:
         """``text`` with its ``?`` placeholders in this dialect's style."""

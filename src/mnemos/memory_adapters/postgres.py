@@ -38,7 +38,7 @@ from mnemos.memory_adapters._native_schema import ns_key
 from mnemos.memory_adapters._postgres_async import AsyncPool, AsyncReadsMixin
 from mnemos.memory_adapters._postgres_bulk import BulkLoadMixin
 from mnemos.memory_adapters._postgres_io import Steps, run
-from mnemos.memory_adapters._postgres_items import write_items
+from mnemos.memory_adapters._postgres_items import lock_counters, write_items
 from mnemos.memory_adapters._postgres_schema import (
     SCHEMA_VERSION,
     Settings,
@@ -235,10 +235,9 @@ class PostgresMemoryAdapter(AsyncReadsMixin, BulkLoadMixin, SqlMemoryAdapter):
             return result
         # only an id in this scope is replaced; a foreign one then fails the UNIQUE constraint
         in_scope, scope_params = self.dialect.ns_cond(self._scope, "ns")
-        conn.execute(
-            f"DELETE FROM memories WHERE id = ANY(%s) AND {in_scope}",
-            [[records_[i].id for i in fresh], *scope_params],
-        )
+        replaced = f"id = ANY(%s) AND {in_scope}", [[records_[i].id for i in fresh], *scope_params]
+        lock_counters(conn, *replaced)
+        conn.execute(f"DELETE FROM memories WHERE {replaced[0]}", replaced[1])
         with conn.cursor() as cur:
             cur.executemany(
                 _INSERT,

@@ -1,0 +1,98 @@
+"""Deleting memories locks their items' counters (``entity_df``) in the writers' global order.
+
+A writer that adds memories takes the counters' row locks in one sorted order
+(``kind, ns, item``). A delete, purge, erase or update that took them in the
+order its rows happen to go (the cascade to ``entity_items``) could hold a later
+counter while waiting for an earlier one, and deadlock with such a writer. Here
+a second transaction plays that writer step by step: it holds ``dog``, lets the
+store's operation start, then takes ``parrot``; with the counters locked in
+order the operation waits on ``dog`` before touching ``parrot`` and both finish.
+Real PostgreSQL (``pgvector_url`` fixture).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from contextlib import suppress
+from datetime import UTC, datetime, timedelta
+from urllib.parse import parse_qs, urlparse
+
+import psycopg
+import pytest
+
+from mnemos.memory_adapters.conformance import ManualClock
+from mnemos.memory_adapters.postgres import PostgresMemoryAdapter
+from pgvector_server import Schemas
+
+pytestmark = pytest.mark.pgvector
+
+NOW = datetime(2030, 1, 1, tzinfo=UTC)
+COUNTER = "UPDATE entity_df SET n = n WHERE kind = 'animal' AND ns = 'a/' AND item = %s"
+
+
+def _wait_for_lock_wait(url: str, others_than: int) -> None:
+    """Until a backend other than ``others_than`` waits for a lock (10 s at most)."""
+    with psycopg.connect(url, autocommit=True) as watch:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            row = watch.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND pid <> %s",
+                (others_than,),
+            ).fetchone()
+            if row is not None and row[0]:
+                return
+            time.sleep(0.02)
+    raise AssertionError("the store's operation never waited for the held counter")
+
+
+@pytest.mark.parametrize("operation", ["delete", "purge", "erase", "update"])
+def test_removing_items_waits_in_the_writers_order(
+    pgvector_url: str, pg_schemas: Schemas, operation: str
+) -> None:
+    clock = ManualClock(NOW)
+    url = pg_schemas.new_url()
+    schema = parse_qs(urlparse(url).query)["schema"][0]
+    store = PostgresMemoryAdapter(url, embedder="hashing:64", clock=clock)
+    try:
+        # inserted (and so deleted) first: the later item of the two
+        later = store.add("Our parrot sleeps all day", namespace=("a",), expires_at=NOW + timedelta(hours=1))
+        earlier = store.add("My dog barks at night", namespace=("a",), expires_at=NOW + timedelta(hours=1))
+        run: Callable[[], object] = {
+            "delete": lambda: store._delete([later.id, earlier.id]),
+            "purge": lambda: store.purge(),
+            "erase": lambda: store.erase(("a",)),
+            # the parrot's counter goes, the dog's comes
+            "update": lambda: store.update(later.id, content="Our dog sleeps all day"),
+        }[operation]
+        if operation == "purge":
+            clock.set(NOW + timedelta(hours=2))
+        failures: list[BaseException] = []
+
+        def operate() -> None:
+            try:
+                run()
+            except BaseException as exc:
+                failures.append(exc)
+
+        with psycopg.connect(pgvector_url, autocommit=True) as writer:
+            writer.execute(f'SET search_path TO "{schema}", public')
+            writer.execute("SET lock_timeout = '5s'")
+            with suppress(psycopg.errors.InsufficientPrivilege):  # detect a deadlock fast (superuser only)
+                writer.execute("SET deadlock_timeout = '100ms'")
+            pid = writer.info.backend_pid
+            with writer.transaction():
+                assert writer.execute(COUNTER, ("dog",)).rowcount == 1
+                worker = threading.Thread(target=operate)
+                worker.start()
+                _wait_for_lock_wait(pgvector_url, pid)
+                writer.execute(COUNTER, ("parrot",))
+            worker.join(timeout=20)
+        assert not worker.is_alive()
+        assert not failures, failures
+        with store._reading() as conn:
+            left = {r[0] for r in conn.execute("SELECT item FROM entity_df WHERE ns = 'a/'").fetchall()}
+        assert left == ({"dog"} if operation == "update" else set())
+    finally:
+        store.close()
