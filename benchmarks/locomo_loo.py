@@ -68,12 +68,14 @@ GRID: dict[str, list[Any]] = {
     "neighbour_seeds": [10, 25],
     "hop_weight": [0.0, 0.1, 0.3],
     "entity_weight": [0.0, 0.1, 0.2, 0.3],
+    "decompose_weight": [0.0, 0.5, 0.7, 0.85],
 }
 """The values tried per setting (coordinate ascent: one setting at a time, in this order)."""
 
 SIGNALS_OFF = dict(
     question_penalty=0.0, exclusion_penalty=0.0, speaker_weight=0.0, when_weight=0.0,
     date_weight=0.0, episode_weight=0.0, diversity=0.0, hop_weight=0.0, entity_weight=0.0,
+    decompose_weight=0.0,
 )
 """The settings that turn off every signal of ``_rerank`` (the ranking before them)."""
 

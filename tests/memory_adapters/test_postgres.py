@@ -103,7 +103,7 @@ def test_search_ranks_and_explains_as_native_does(
             "who repaired the guitar", "Alice bicycle Lisbon", "telescope photographed in Kyoto",
             "what did Bob sell at the market", "violin", "day 3 passport",
             "besides the guitar, what things did Alice repair?", "when did Bob visit Kyoto?",
-            "which cities has Alice been to?",
+            "which cities has Alice been to?", "what did Alice and Bob both repair?",
         ]
         compared = 0
         for query in queries:
@@ -124,6 +124,7 @@ def test_search_ranks_and_explains_as_native_does(
                 # first round can differ (approximate index) and with them the second round's seeds
                 {"namespace": NS, "limit": 10, "ranking": RankingConfig(mode="keyword", feedback_weight=0.3)},
                 {"namespace": NS, "limit": 10, "ranking": RankingConfig(entity_weight=0.3)},  # _episodic_graph
+                {"namespace": NS, "limit": 10, "ranking": RankingConfig(decompose_weight=0.8)},  # _decompose
             ):
                 if isinstance(kwargs.get("ranking"), RankingConfig):
                     kwargs = {**kwargs, "ranking": replace(kwargs["ranking"], keyword_statistics=statistics)}
@@ -133,6 +134,8 @@ def test_search_ranks_and_explains_as_native_does(
         assert compared > 200
         typed = postgres.search("which cities has Alice been to?", namespace=NS, ranking=RankingConfig(entity_weight=0.3))
         assert any(r.signal == "entity" for h in typed for r in h.reasons)  # the second round took part
+        split = postgres.search("what did Alice and Bob both repair?", namespace=NS, ranking=RankingConfig(decompose_weight=0.8))
+        assert any(r.signal == "decomposition" for h in split for r in h.reasons)  # so did the sub-queries
         hit = postgres.search("Alice bicycle Lisbon", namespace=NS)[0]
         assert {"keyword", "vector", "recency", "importance"} <= {r.signal for r in hit.reasons}
         assert hit.score == pytest.approx(sum(r.contribution for r in hit.reasons))

@@ -21,10 +21,12 @@ from datetime import UTC, datetime, timedelta
 
 from mnemos.memory_adapters._text import STOPWORDS, tokens
 
-__all__ = ["QueryAnalysis", "analyze", "is_question", "mentions_time", "strip_exclusions"]
+__all__ = ["MONTH_WORDS", "QueryAnalysis", "analyze", "is_question", "mentions_time", "strip_exclusions"]
 
 _MONTHS = {name.casefold(): i for i, name in enumerate(calendar.month_name) if name}
 _MONTHS.update({name.casefold(): i for i, name in enumerate(calendar.month_abbr) if name})
+MONTH_WORDS = frozenset(_MONTHS)
+"""The month names and their abbreviations, case-folded."""
 _MONTH = r"(jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)"
 _YEAR = r"((?:19|20)\d\d)"
 _DAY_MONTH_YEAR = re.compile(rf"\b(\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTH}\.?,?\s+{_YEAR}\b", re.I)

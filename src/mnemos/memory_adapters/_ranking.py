@@ -140,6 +140,10 @@ class RankingConfig:
     holding an item of a kind the question asks for ("what pets": "cat"), said by the
     person the question names, gains ``entity_weight / ln(1 + df(item))`` even if it was
     not a candidate (see ``_episodic_graph``; 0 disables)."""
+    decompose_weight: float = 0.0
+    """For a question that joins two people or two facts ("what do X and Y both like",
+    "what did X do after Y"): share of each sub-query's fused score its hits gain, the
+    sub-queries searched like the question (see ``_decompose``; 0 disables)."""
 
 
 @dataclass(kw_only=True)
