@@ -63,7 +63,7 @@ GRID: dict[str, list[Any]] = {
     "episode_top": [1, 3, 5],
     "when_weight": [0.0, 0.05, 0.15],
     "speaker_weight": [0.0, 0.03],
-    "date_weight": [0.0, 0.1],
+    "date_weight": [0.0, 0.1, 0.2, 0.3, 0.5],
     "exclusion_penalty": [0.0, 0.5],
     "neighbour_seeds": [10, 25],
     "hop_weight": [0.0, 0.1, 0.3],
