@@ -84,6 +84,19 @@ def run_session(number: int, workdir: Path, rounds: int, topic: str = DEFAULT_TO
     print("wrote " + ", ".join(p.name for p in out) + f" to {out[0].parent}")
 
 
+def carried_report(ledger: dict, prompt: str) -> list[str]:
+    """What session 2's first prompt carried of the ideas session 1 accepted, as lines to print."""
+    accepted = [i["text"] for i in ledger["ideas"] if i["status"] == "accepted"]
+    carried = [text for text in accepted if text in prompt]
+    if not accepted:
+        return ["session 1 accepted no idea, so session 2 had none to build on."]
+    if not carried:
+        return [f"session 2's first prompt carried none of the {len(accepted)} idea(s) session 1 accepted."]
+    share = f"the {len(accepted)}" if len(carried) == len(accepted) else f"{len(carried)} of the {len(accepted)}"
+    return [f"session 2's first prompt carried {share} idea(s) session 1 accepted:",
+            *(f"  {text}" for text in carried)]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("topic", nargs="?", default=DEFAULT_TOPIC,
@@ -106,10 +119,7 @@ def main() -> None:
         return
     second = json.loads((workdir / "session-2" / "transcript.json").read_text())
     prompt = "\n".join(m["content"] for m in second["prompts"][0]["messages"])
-    carried = [i["text"] for i in ledger["ideas"] if i["status"] == "accepted" and i["text"] in prompt]
-    print(f"\nsession 2's first prompt carried {len(carried)} accepted idea(s) from session 1:")
-    for text in carried:
-        print(f"  {text}")
+    print("\n" + "\n".join(carried_report(ledger, prompt)))
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -201,3 +202,33 @@ def test_sessions_killed_by_sigint_sigterm_and_sigkill_at_random_points_resume_t
     for t in trials:
         assert t.get("ok"), t
     assert lines[-1] == {"summary": {"passed": 3, "trials": 3}}
+
+
+def _business_example() -> Any:
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "examples" / "business_brainstorm.py"
+    spec = importlib.util.spec_from_file_location("business_brainstorm_example", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize(
+    ("statuses", "expected"),
+    [
+        ((), ["session 1 accepted no idea, so session 2 had none to build on."]),
+        (("rejected", "proposed"), ["session 1 accepted no idea, so session 2 had none to build on."]),
+        (("accepted",), ["session 2's first prompt carried the 1 idea(s) session 1 accepted:", "  idea 0"]),
+        (("rejected", "accepted"), ["session 2's first prompt carried none of the 1 idea(s) session 1 accepted."]),
+        (("accepted", "accepted"), ["session 2's first prompt carried 1 of the 2 idea(s) session 1 accepted:",
+                                    "  idea 0"]),
+    ],
+)
+def test_the_example_says_in_a_sentence_what_session_2_carried(statuses: tuple[str, ...], expected: list[str]) -> None:
+    """Never a line that ends in a colon with nothing after it."""
+    ideas = [{"text": f"idea {n}", "status": status} for n, status in enumerate(statuses)]
+    lines = _business_example().carried_report({"ideas": ideas}, prompt="Build on: idea 0.")
+    assert lines == expected
+    assert not lines[-1].endswith(":")

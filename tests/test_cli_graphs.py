@@ -65,12 +65,35 @@ AGENT_GRAPH = textwrap.dedent(
 )
 
 
+SLOW_GRAPH = textwrap.dedent(
+    '''
+    import os, time
+    from pathlib import Path
+    from langchain_core.messages import AIMessage
+    from mnemos.graphs import GraphBuilder
+
+    def first(state):
+        return {"messages": [AIMessage("first step done", name="first")]}
+
+    def slow(state):
+        hold = Path(os.environ["HOLD_FLAG"])
+        deadline = time.monotonic() + 60
+        while hold.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return {"messages": [AIMessage("slow step done", name="slow")]}
+
+    builder = GraphBuilder(name="slow_demo").sequence(first, slow)
+    '''
+)
+
+
 @pytest.fixture
 def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     values = {
         "MNEMOS_HOME": str(tmp_path / "home"),
         "MNEMOS_STORE": str(tmp_path / "memory.db"),
         "FLAKY_FLAG": str(tmp_path / "flaky.flag"),
+        "HOLD_FLAG": str(tmp_path / "hold.flag"),
         "COLUMNS": "200",
     }
     for key, value in values.items():
@@ -78,6 +101,7 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     monkeypatch.delenv("MNEMOS_CHECKPOINTS", raising=False)
     (tmp_path / "approve_graph.py").write_text(APPROVAL_GRAPH)
     (tmp_path / "agent_graph.py").write_text(AGENT_GRAPH)
+    (tmp_path / "slow_graph.py").write_text(SLOW_GRAPH)
     return values
 
 
@@ -136,7 +160,7 @@ def test_a_failed_run_resumes_from_its_last_checkpoint(tmp_path: Path, env: dict
     assert failed.exit_code == 1
     assert "power cut" in failed.stderr and "mnemos threads resume t4" in failed.stderr
     data = json.loads(ok("threads", "show", "t4", "--json").stdout)
-    assert data["status"] == "pending" and data["next"] == ["flaky"]
+    assert data["status"] == "unfinished" and data["next"] == ["flaky"]
     out = ok("threads", "resume", "t4", "--no-input").stdout
     assert "▶ flaky" in out and "▶ draft" not in out and "Ship it?" in out
 
@@ -313,10 +337,10 @@ def test_threads_list_show_resume_prune_and_delete_a_brainstorm_thread(tmp_path:
     db = tmp_path / "cp.db"
     _broken_brainstorm(db, tmp_path / "mem.db")
     rows = {r["thread"]: r for r in json.loads(ok("threads", "list", "--checkpoints", str(db), "--json").stdout)}
-    assert rows["bs"]["graph"] == "brainstorm" and rows["bs"]["status"] == "interrupted"
+    assert rows["bs"]["graph"] == "brainstorm" and rows["bs"]["status"] == "unfinished"
     assert rows["bs"]["waits_for_answer"] is False
     shown = json.loads(ok("threads", "show", "bs", "--checkpoints", str(db), "--json").stdout)
-    assert shown["status"] == "pending" and len([m for m in shown["messages"] if m.get("name") != "user"]) == 4
+    assert shown["status"] == "unfinished" and len([m for m in shown["messages"] if m.get("name") != "user"]) == 4
     text = ok("threads", "show", "bs", "--checkpoints", str(db)).stdout
     assert "Resume with: mnemos threads resume bs" in text and "Ideas" in text
 
@@ -326,7 +350,7 @@ def test_threads_list_show_resume_prune_and_delete_a_brainstorm_thread(tmp_path:
     assert rows["bs"]["status"] == "finished"
     final = json.loads(ok("threads", "show", "bs", "--checkpoints", str(db), "--json").stdout)
     turns = [m["name"] for m in final["messages"] if m.get("name") in ("product_manager", "engineer", "skeptic")]
-    assert turns == ["product_manager", "engineer", "skeptic"] * 2 and final["status"] == "done"
+    assert turns == ["product_manager", "engineer", "skeptic"] * 2 and final["status"] == "finished"
 
     before = final["checkpoints"]
     dry = ok("threads", "prune", "--keep-last", "2", "--dry-run", "--checkpoints", str(db)).stdout
@@ -345,3 +369,41 @@ def test_threads_list_show_resume_prune_and_delete_a_brainstorm_thread(tmp_path:
     assert "no saved threads" in ok("threads", "list", "--checkpoints", str(db)).stdout
     bad = cli("threads", "prune", "--older-than", "soon", "--checkpoints", str(db))
     assert bad.exit_code == 2 and "a duration is a number and a unit" in bad.stderr
+
+
+def test_threads_list_tells_running_from_interrupted_unfinished_and_finished(tmp_path: Path, env: dict[str, str]) -> None:
+    """A run in progress, one paused at an approval, one killed mid-step, and a finished one."""
+    import signal
+    import time
+
+    def statuses() -> dict[str, tuple[str, bool]]:
+        rows = json.loads(ok("threads", "list", "--json").stdout)
+        return {r["thread"]: (r["status"], r["waits_for_answer"]) for r in rows}
+
+    ok("run", f"{tmp_path / 'approve_graph.py'}:builder", "go", "--thread", "paused", "--no-input")
+    ok("run", f"{tmp_path / 'approve_graph.py'}:builder", "go", "--thread", "done", "--answer", "yes")
+    hold = Path(env["HOLD_FLAG"])
+    hold.touch()
+    exe = shutil.which("mnemos", path=str(Path(sys.executable).parent))
+    cmd = [exe] if exe else [sys.executable, "-m", "mnemos.cli"]
+    proc = subprocess.Popen([*cmd, "run", f"{tmp_path / 'slow_graph.py'}:builder", "go", "--thread", "live",
+                             "--no-input"], env={**os.environ, **env},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while statuses().get("live", ("",))[0] != "running" and time.monotonic() < deadline:
+            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+            time.sleep(0.2)
+        assert statuses() == {"paused": ("interrupted", True), "done": ("finished", False),
+                              "live": ("running", False)}
+        assert json.loads(ok("threads", "show", "live", "--json").stdout)["status"] == "running"
+        table = ok("threads", "list").stdout
+        assert re.search(r"live .* running", table) and re.search(r"paused .* interrupted .* --answer", table)
+    finally:
+        proc.send_signal(signal.SIGKILL)  # killed mid-step: its checkpoint says "slow" is still due
+        proc.wait(timeout=30)
+    assert statuses()["live"] == ("unfinished", False)
+    assert re.search(r"live .* unfinished .* threads resume live", ok("threads", "list").stdout)
+    hold.unlink()
+    ok("threads", "resume", "live", "--no-input")
+    assert statuses()["live"] == ("finished", False)

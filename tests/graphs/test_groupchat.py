@@ -485,6 +485,28 @@ def test_replies_that_are_not_ideas_are_dropped_with_a_note_and_never_stored(tmp
     assert memory.list(namespace=("teams", "t", "ideas")) == []
 
 
+def test_a_speaker_asked_for_its_idea_and_a_review_is_asked_for_a_statement_not_a_question() -> None:
+    """A small model given the question and a colleague's idea tends to fold both into a new question."""
+    from mnemos.graphs._turn import task_lines
+
+    asked = "\n".join(task_lines(propose=True, target={"id": 1, "text": "Give nurses a fixed break"}))
+    assert "not a question" in asked
+
+
+def test_a_critique_that_is_a_bare_yes_or_no_is_dropped_and_its_vote_stands(tmp_path: Path) -> None:
+    replies = iter([
+        '{"idea": "Give nurses a fixed fifteen minute break every four hours"}',
+        '{"idea": "Let nurses swap shifts in an app", "critique": "The answer is no.", "vote": "against"}',
+    ])
+    model = ScriptedChatModel(lambda _: next(replies))
+    speakers = [Agent(name=n, model=model) for n in ("a", "b")]
+    result = GroupChat(participants=speakers, team_memory=NativeMemoryAdapter(tmp_path / "mem.db"), team="t",
+                       max_rounds=1).run("How should a hospital reduce nurse burnout?", thread_id="bare")
+    first = result.ideas[0]
+    assert first["critiques"] == [] and first["votes"] == {"b": -1}
+    assert any("The answer is no." in n and "not a sentence" in n for n in result.notes)
+
+
 @pytest.mark.parametrize(
     ("reply", "why"),
     [
@@ -494,6 +516,22 @@ def test_replies_that_are_not_ideas_are_dropped_with_a_note_and_never_stored(tmp
         ("[Your Name] - [Your Role]", "numbers or symbols"),
         ("2018-03-29T07:45:26+00:00 | A&B", "numbers or symbols"),
         ("30486795", "no words"),
+        ("The answer is: a quiet room for breaks was voted down", "a vote"),      # the vote echoed as an idea
+        ("I vote for it: +1 from me", "a vote"),
+        ("The colleague's idea is good because it is cheap", "the discussion"),
+        ("This idea sounds great", "the discussion"),
+        ("The answer is no.", "bare answer"),
+        ("How can we make healthcare more sustainable?", "a question"),             # a question instead of an idea
+        ("The answer is: How can hospitals improve patient care outcomes", "a question"),
+        ("Should hospitals hire more nurses", "a question"),
+        ("Pair each new nurse with a senior colleague as a mentor", None),
+        ("Let nurses vote on their shift schedules", None),
+        ("Do weekly check-ins with each nurse", None),
+        ("When nurses work nights, give them the next day off", None),
+        ("What if nurses could swap shifts in an app", None),
+        ("The answer is to give every ward a quiet room", None),
+        (", I'm going to give you something awesome!", "talking about itself"),
+        ("I would suggest that hospitals offer flexible shifts", None),
         ("Teapot", None),  # one word can be an idea (a name for a tea shop)
         ("Give nurses a fixed break every four hours", None),
         ("Hire more nurses for night shifts", None),

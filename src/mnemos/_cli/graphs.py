@@ -165,6 +165,7 @@ def run(
     """Run a graph on one message, streaming each step."""
     from langchain_core.messages import HumanMessage
 
+    from mnemos.graphs._runs import running
     from mnemos.graphs.loading import load_graph
 
     if not text.strip():
@@ -183,15 +184,18 @@ def run(
         graph = load_graph(target, saver)
         if not json_lines:
             stdout().print(f"[dim]running {target} · thread {thread_id} · user {user}[/dim]", highlight=False)
-        _drive(graph, {"messages": [HumanMessage(text)]}, config, json_lines=json_lines,
-               interactive=_interactive(json_lines, no_input), answer=answer)
+        with running(checkpoints, thread_id):
+            _drive(graph, {"messages": [HumanMessage(text)]}, config, json_lines=json_lines,
+                   interactive=_interactive(json_lines, no_input), answer=answer)
 
 
 # --- threads ---------------------------------------------------------------------------------
 
 
-def _thread_rows(saver: Any, limit: int | None) -> list[dict[str, Any]]:
-    """The latest root checkpoint of each thread, newest first."""
+def _thread_rows(saver: Any, limit: int | None, location: str | None = None) -> list[dict[str, Any]]:
+    """The latest root checkpoint of each thread, newest first, with where it stands (see ``_runs``)."""
+    from mnemos.graphs._runs import is_running, thread_status
+
     rows: dict[str, dict[str, Any]] = {}
     for item in saver.list(None):
         conf = item.config["configurable"]
@@ -199,8 +203,11 @@ def _thread_rows(saver: Any, limit: int | None) -> list[dict[str, Any]]:
             continue
         tid = conf["thread_id"]
         meta = item.metadata or {}
-        status, waits = _status(item)
-        row = rows.setdefault(tid, {
+        if tid in rows:
+            rows[tid]["checkpoints"] += 1
+            continue
+        status, waits = thread_status(item, live=is_running(location, tid))
+        rows[tid] = {
             "thread": tid,
             "graph": meta.get("mnemos_graph"),
             "user": meta.get("mnemos_user"),
@@ -208,27 +215,19 @@ def _thread_rows(saver: Any, limit: int | None) -> list[dict[str, Any]]:
             "updated": item.checkpoint.get("ts"),
             "status": status,
             "waits_for_answer": waits,
-            "checkpoints": 0,
-        })
-        row["checkpoints"] += 1
+            "checkpoints": 1,
+        }
     ordered = sorted(rows.values(), key=lambda r: r["updated"] or "", reverse=True)
     return ordered[:limit] if limit else ordered
 
 
-def _status(item: Any) -> tuple[str, bool]:
-    """``("finished" | "interrupted", waits_for_answer)`` from a thread's latest checkpoint.
-
-    A thread is interrupted when a question waits for an answer, when a node
-    is due to run (a ``branch:to:`` trigger is set), or when a step's writes
-    were saved after its checkpoint (a process stopped between the two).
-    """
-    writes = item.pending_writes or []
-    if any(w[1] == "__interrupt__" for w in writes):
-        return "interrupted", True
-    values = item.checkpoint.get("channel_values") or {}
-    if writes or any(str(k).startswith("branch:to:") for k in values):
-        return "interrupted", False
-    return "finished", False
+def _snapshot_status(state: Any, live: bool) -> str:
+    """Where a thread stands, from LangGraph's ``StateSnapshot`` (the words ``threads list`` uses)."""
+    if state.interrupts:
+        return "interrupted"
+    if state.next or state.tasks:  # tasks alone: a step's writes were saved, the next checkpoint not
+        return "running" if live else "unfinished"
+    return "finished"
 
 
 @threads_app.command("list")
@@ -241,7 +240,7 @@ def threads_list(
     from rich.table import Table
 
     with _saver(checkpoints) as saver:
-        rows = _thread_rows(saver, limit)
+        rows = _thread_rows(saver, limit, checkpoints)
     if as_json:
         print_json(rows)
         return
@@ -251,7 +250,7 @@ def threads_list(
     table = Table("thread", "graph", "user", "step", "status", "updated", "continue with")
     for r in rows:
         graph = str(r["graph"] or "-")
-        hint = "-" if r["status"] == "finished" else (
+        hint = "-" if r["status"] in ("finished", "running") else (
             f"threads resume {r['thread']} --answer ..." if r["waits_for_answer"] else f"threads resume {r['thread']}")
         table.add_row(r["thread"], _short_target(graph), str(r["user"] or "-"), str(r["step"]),
                       r["status"], str(r["updated"] or "")[:19].replace("T", " "), hint)
@@ -294,6 +293,7 @@ def threads_show(
     """A thread's conversation, where it stands, and any question it waits on."""
     from rich.panel import Panel
 
+    from mnemos.graphs._runs import is_running
     from mnemos.graphs.stream import RunPrinter, jsonable
 
     with _saver(checkpoints) as saver:
@@ -310,7 +310,7 @@ def threads_show(
         "step": (state.metadata or {}).get("step"),
         "checkpoints": history,
         "next": list(state.next),
-        "status": "interrupted" if state.interrupts else ("pending" if state.next or state.tasks else "done"),
+        "status": _snapshot_status(state, is_running(checkpoints, thread)),
         "interrupts": jsonable(list(state.interrupts)),
         "messages": jsonable(values.get("messages") or []),
         "values": {k: jsonable(v) for k, v in values.items() if k not in ("messages", "mnemos_route")},
@@ -361,7 +361,9 @@ def threads_resume(
 
         brainstorm(None, resume=True, thread=thread, checkpoints=checkpoints)
         return
-    with _saver(checkpoints) as saver:
+    from mnemos.graphs._runs import running
+
+    with _saver(checkpoints) as saver, running(checkpoints, thread):
         graph, meta = _load_thread_graph(saver, thread, graph_spec)
         config: dict[str, Any] = {
             "configurable": {"thread_id": thread, "user_id": meta.get("mnemos_user") or "default"},

@@ -41,6 +41,7 @@ from mnemos.graphs._personas import Persona
 __all__ = [
     "REHEARSAL_NOTICE",
     "ask",
+    "bare_answer",
     "echo_of",
     "is_rehearsal_model",
     "mostly_symbols",
@@ -61,6 +62,27 @@ _PUNCT = re.compile(r"[^\w\s]", re.UNICODE)
 _NON_ANSWER = re.compile(r"\b(?:not sure|don'?t know|do not know|cannot answer|can'?t answer|no idea|"
                          r"as an ai|i am unable|i'?m unable)\b", re.IGNORECASE)
 _PLACEHOLDER = re.compile(r"\[(?:your|insert|name|company)[^\]]*\]", re.IGNORECASE)
+# "The answer is: ...", "My idea is to ...", "Idea: ...": a label before the reply, not part of it
+_ANSWER_LABEL = re.compile(r"^\W*(?:(?:the|my|our|a|one|another)\s+)?(?:(?:new|good|better|practical|simple)\s+)?"
+                           r"(?:answer|idea|suggestion|proposal|solution)"
+                           r"(?:\s+(?:is|would be|could be))?\s*(?::|-|\bto\b|\bthat\b)?\s*"
+                           r"|^\W*(?:i|we)\s+(?:would\s+)?(?:suggest|propose|recommend)(?:\s+that)?\s*", re.IGNORECASE)
+# the speaker talking about itself or to the reader ("I'm going to give you ...", "I'd like you to ...")
+_SELF_TALK = re.compile(r"^\W*(?:i['’](?:m|d|ll|ve)|i\s+(?:am|will|have|want|think)|let\s+me)\b",
+                        re.IGNORECASE)
+# a question (imperatives such as "Do ..." and conditions such as "When ..." are not read as one)
+_QUESTION = re.compile(r"^(?:how(?!\s+(?:to|about)\b)|what(?!\s+(?:if|about)\b)|why|should|can|could|would)\b",
+                       re.IGNORECASE)
+# the vote or the review spoken as if it were an idea: "voted down", "I vote for it", "+1", "I agree"
+_VOTE_TALK = re.compile(r"\bvoted\b|\b(?:up|down)[- ]?vot|\bvot(?:e|es|ing)\s+(?:up|down|yes|no)\b"
+                        r"|\b(?:i|we)\s+(?:would\s+)?vote\b|\bmy\s+vote\b"
+                        r"|\bvote\s+(?:for|against)\s+(?:it|this|that|them|the\s+(?:idea|proposal|suggestion))\b"
+                        r"|(?<![\w+-])[+-]1\b|\b(?:i|we)\s+(?:fully\s+)?(?:agree|disagree)\b", re.IGNORECASE)
+# talk about the discussion instead of the topic: the question, the colleague, "this idea is good"
+_META_TALK = re.compile(r"\b(?:the|this|that|your)\s+(?:question|topic|brainstorm)\b|\bcolleague'?s?\s+(?:idea|suggestion|proposal)\b"
+                        r"|\b(?:the|this|that|your|their|my)\s+(?:idea|suggestion|proposal)\s+(?:is|was|would|sounds|seems)\b"
+                        r"|\b(?:good|great|bad|nice|interesting)\s+(?:idea|suggestion|point)\b", re.IGNORECASE)
+_YES_NO = re.compile(r"^(?:yes|no|maybe|none|nothing|agreed|correct|true|false|for|against)\W*$", re.IGNORECASE)
 
 
 def is_rehearsal_model(model: BaseChatModel) -> bool:
@@ -89,8 +111,8 @@ def task_lines(*, propose: bool, target: Mapping[str, Any] | None) -> list[str]:
         return ["Answer with one new short practical idea, in one sentence."]
     lines = [f"A colleague suggested: {target['text']}"]
     if propose:
-        lines.append("Answer with your own new idea in one sentence, then say in a few words whether the "
-                     "colleague's idea is good, and vote for or against it.")
+        lines.append("Answer with your own new idea in one sentence, as a statement, not a question. Then say "
+                     "in a few words whether the colleague's idea is good, and vote for or against it.")
     else:
         lines.append("Is it a good idea? Say why in a few words, and vote for or against it.")
     return lines
@@ -110,10 +132,13 @@ def rehearsal_lines(persona: Persona | None, name: str, *, number: int, propose:
 
 
 def not_an_idea(idea: str, prompt_texts: Sequence[str]) -> str | None:
-    """Why ``idea`` is not an idea, or None: no words, symbols, a placeholder, a non-answer, an echo.
+    """Why ``idea`` is not an idea, or None.
 
-    Small models sometimes answer with a number, a name or the question
-    itself; such replies are dropped (with a note), not recorded as ideas.
+    Small models sometimes answer with a number, a name, the question itself
+    (restated, or as a new question), their vote ("voted down", "+1"), or
+    talk about the discussion ("the colleague's idea is good"); such replies
+    are dropped (with a note), not recorded as ideas. A label before the
+    reply ("The answer is: ...") is read past: what follows it is judged.
     """
     if not any(w.isalpha() for w in words(idea)):
         return "it has no words"
@@ -124,7 +149,28 @@ def not_an_idea(idea: str, prompt_texts: Sequence[str]) -> str | None:
     if _NON_ANSWER.search(idea):
         return "it says the model has no answer"
     echo = echo_of(idea, prompt_texts)
-    return f"it repeats the prompt ({echo[:60]!r})" if echo is not None else None
+    if echo is not None:
+        return f"it repeats the prompt ({echo[:60]!r})"
+    body = _ANSWER_LABEL.sub("", idea, count=1).strip()
+    if bare_answer(idea):
+        return "it is a bare answer word"
+    if body != idea.strip() and (echo := echo_of(body, prompt_texts)) is not None:
+        return f"it repeats the prompt ({echo[:60]!r})"
+    if body.rstrip(" .!\"'").endswith("?") or _QUESTION.match(body):
+        return "it is a question"
+    if _VOTE_TALK.search(body):
+        return "it is a vote, not a proposal"
+    if _META_TALK.search(body):
+        return "it talks about the discussion, not the topic"
+    if _SELF_TALK.match(body):
+        return "it is the speaker talking about itself"
+    return None
+
+
+def bare_answer(text: str) -> bool:
+    """Whether ``text`` is only a yes, a no or the like, labelled or not ("The answer is no.")."""
+    body = _ANSWER_LABEL.sub("", text, count=1).strip()
+    return not body or bool(_YES_NO.match(body))
 
 
 def mostly_symbols(text: str) -> bool:

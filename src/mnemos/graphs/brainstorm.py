@@ -70,6 +70,7 @@ def run_session(
     checkpoint, so that a resume, ``mnemos threads show`` and ``threads
     resume`` rebuild the same session (see :func:`saved_settings`).
     """
+    from mnemos.graphs._runs import running
     from mnemos.graphs.checkpoint import open_checkpointer
     from mnemos.graphs.thread_owners import bind_threads_to_users
 
@@ -77,7 +78,7 @@ def run_session(
     config: Any = {"configurable": {"thread_id": thread_id, "user_id": user_id},
                    "metadata": {**saved, "mnemos_graph": BRAINSTORM_GRAPH, "mnemos_user": user_id,
                                 "mnemos_rounds": chat.max_rounds}}
-    with open_checkpointer(checkpoints) as saver:
+    with open_checkpointer(checkpoints) as saver, running(checkpoints, thread_id):
         graph = chat.compile(checkpointer=bind_threads_to_users(saver))
         for mode, chunk in chat.stream(graph, topic, config, resume=resume):
             if mode == "updates" and on_update is not None:

@@ -73,6 +73,7 @@ from mnemos.graphs._team_memory import recall_team, write_session
 from mnemos.graphs._turn import (
     REHEARSAL_NOTICE,
     ask,
+    bare_answer,
     is_rehearsal_model,
     mostly_symbols,
     not_an_idea,
@@ -421,7 +422,7 @@ class GroupChat:
                 moves.ideas.remove(idea)
                 notes.append(f"dropped {idea!r}: {why}, it is not an idea")
         for number, text in [] if rehearsing else list(moves.critiques):
-            if mostly_symbols(text) or len(text.split()) < 2:
+            if mostly_symbols(text) or len(text.split()) < 2 or bare_answer(text):
                 moves.critiques.remove((number, text))  # the vote stands; the text is noise
                 notes.append(f"dropped the critique {text!r}: it is not a sentence")
         round_ = state.get("round", 1)
