@@ -59,6 +59,7 @@ TOPICS = ["heat pumps", "solar panels", "batteries", "insulation", "windows", "b
           "tariffs", "grants", "wiring", "ventilation", "roofing", "gardens", "bicycles"]
 WORDS = ["budget", "deadline", "supplier", "quote", "install", "survey", "permit", "review", "invoice", "warranty", "schedule", "contractor", "meeting", "estimate", "delivery", "payment", "report", "summary", "draft", "kitchen", "attic", "basement", "garage", "office", "bedroom", "hallway"]
 INSTRUCTIONS = "You are step {i} of a pipeline. Answer from what you know."
+BLAS_SETTLE_SECONDS = 0.3
 
 
 class TimedOffline(OfflineChatModel):
@@ -286,6 +287,10 @@ def main() -> None:
                     if index:  # the first round warms up every graph
                         times[label].append(elapsed)
                         cpu[label].append(used)
+                    if label == "langgraph_store":
+                        # Its numpy search wakes OpenBLAS threads, which spin for 100-150 ms after
+                        # it returns: the next graph would pay for them in CPU time and cores.
+                        time.sleep(BLAS_SETTLE_SECONDS)
         memory.close()
 
     best = {k: min(v) for k, v in times.items()}

@@ -90,10 +90,11 @@ def carried_report(ledger: dict, prompt: str) -> list[str]:
     carried = [text for text in accepted if text in prompt]
     if not accepted:
         return ["session 1 accepted no idea, so session 2 had none to build on."]
+    ideas = "the idea" if len(accepted) == 1 else f"the {len(accepted)} ideas"
     if not carried:
-        return [f"session 2's first prompt carried none of the {len(accepted)} idea(s) session 1 accepted."]
-    share = f"the {len(accepted)}" if len(carried) == len(accepted) else f"{len(carried)} of the {len(accepted)}"
-    return [f"session 2's first prompt carried {share} idea(s) session 1 accepted:",
+        return [f"session 2's first prompt carried none of {ideas} session 1 accepted."]
+    share = ideas if len(carried) == len(accepted) else f"{len(carried)} of {ideas}"
+    return [f"session 2's first prompt carried {share} session 1 accepted:",
             *(f"  {text}" for text in carried)]
 
 

@@ -220,9 +220,9 @@ def _business_example() -> Any:
     [
         ((), ["session 1 accepted no idea, so session 2 had none to build on."]),
         (("rejected", "proposed"), ["session 1 accepted no idea, so session 2 had none to build on."]),
-        (("accepted",), ["session 2's first prompt carried the 1 idea(s) session 1 accepted:", "  idea 0"]),
-        (("rejected", "accepted"), ["session 2's first prompt carried none of the 1 idea(s) session 1 accepted."]),
-        (("accepted", "accepted"), ["session 2's first prompt carried 1 of the 2 idea(s) session 1 accepted:",
+        (("accepted",), ["session 2's first prompt carried the idea session 1 accepted:", "  idea 0"]),
+        (("rejected", "accepted"), ["session 2's first prompt carried none of the idea session 1 accepted."]),
+        (("accepted", "accepted"), ["session 2's first prompt carried 1 of the 2 ideas session 1 accepted:",
                                     "  idea 0"]),
     ],
 )

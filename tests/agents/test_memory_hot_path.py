@@ -114,3 +114,16 @@ def test_a_turn_writes_in_one_transaction_and_searches_outside_it(tmp_path: Path
         assert len(episodes) == 2 and "novelty" in episodes[0].metadata
     finally:
         memory.close()
+
+
+def test_a_search_of_facts_reads_no_episode_neighbours(store: NativeMemoryAdapter) -> None:
+    store.add_many([{"content": f"ann's shed {i} is in the garden", "namespace": NS, "kind": "semantic"}
+                    for i in range(5)])
+    seen: list[str] = []
+    store._store.conn.set_trace_callback(seen.append)
+    found = store.search_by_kind("garden shed", {MemoryKind.SEMANTIC: 3, MemoryKind.EPISODIC: 3}, namespace=NS)
+    store._store.conn.set_trace_callback(None)
+    assert len(found[MemoryKind.SEMANTIC]) == 3 and len(found[MemoryKind.EPISODIC]) == 3
+    # facts have no episode: only the episodic list looks for the events next to its hits
+    assert sum("AS side" in sql for sql in seen) == 1
+    assert sum("episode, created_at FROM memories WHERE rowid IN" in sql for sql in seen) == 1

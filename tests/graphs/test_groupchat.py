@@ -532,6 +532,10 @@ def test_a_critique_that_is_a_bare_yes_or_no_is_dropped_and_its_vote_stands(tmp_
         ("The answer is to give every ward a quiet room", None),
         (", I'm going to give you something awesome!", "talking about itself"),
         ("I would suggest that hospitals offer flexible shifts", None),
+        ("The answer is: #Businesses#Healthcare", "hashtags"),
+        ("The answer to this question requires an edit.", "the discussion"),
+        ("The answer to the question of how hospitals can cut stress is that they give nurses a quiet room", None),
+        ("Give idea #2 a budget", None),
         ("Teapot", None),  # one word can be an idea (a name for a tea shop)
         ("Give nurses a fixed break every four hours", None),
         ("Hire more nurses for night shifts", None),

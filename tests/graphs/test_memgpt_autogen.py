@@ -21,17 +21,14 @@ from autogen_agentchat.messages import (
 )
 from autogen_agentchat.teams import RoundRobinGroupChat
 from autogen_ext.models.replay import ReplayChatCompletionClient
-from langchain_core.messages import AIMessage, HumanMessage
+from langchain_core.messages import HumanMessage
 
+from memgpt_calls import calling
 from mnemos.agents import OfflineChatModel, ScriptedChatModel
 from mnemos.agents.memgpt import MemGPTAgent
 from mnemos.exceptions import UsageError
 from mnemos.graphs.autogen import autogen_agent
 from mnemos.memory_adapters.memgpt import MemGPTMemoryAdapter
-
-
-def calling(name: str, **args: object) -> AIMessage:
-    return AIMessage(content="", tool_calls=[{"name": name, "args": args, "id": f"call_{name}"}])
 
 
 def test_autogen_agent_wraps_a_memgpt_agent_for_a_round_robin_team(tmp_path: Path) -> None:

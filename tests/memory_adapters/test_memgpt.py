@@ -13,7 +13,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from langchain_core.messages import AIMessage
 
 from mnemos.agents.memgpt import MemGPTAgent
 from mnemos.agents.offline import OfflineChatModel
@@ -31,11 +30,6 @@ def memory(tmp_path: Path) -> Iterator[MemGPTMemoryAdapter]:
     adapter = MemGPTMemoryAdapter(tmp_path / "memgpt.db", embedder="hashing")
     yield adapter
     adapter.close()
-
-
-def calling(name: str, **args: object) -> AIMessage:
-    """An assistant message that calls one tool."""
-    return AIMessage(content="", tool_calls=[{"name": name, "args": args, "id": f"call_{name}_{len(args)}"}])
 
 
 def small_talk(n: int) -> list[str]:

@@ -15,10 +15,10 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from langchain_core.messages import AIMessage
 from letta_client import Letta
 from letta_standin import LettaStandIn
 
+from memgpt_calls import calling
 from mnemos.agents.memgpt import MemGPTAgent
 from mnemos.agents.scripted import ScriptedChatModel
 from mnemos.exceptions import (
@@ -51,11 +51,6 @@ def memory(standin: LettaStandIn, tmp_path: Path) -> Iterator[MemGPTMemoryAdapte
     yield adapter
     adapter.close()
     client.close()
-
-
-def calling(name: str, **args: object) -> AIMessage:
-    """An assistant message that calls one tool."""
-    return AIMessage(content="", tool_calls=[{"name": name, "args": args, "id": f"call_{name}"}])
 
 
 def _tool(memory: MemGPTMemoryAdapter, name: str) -> Callable[..., str]:

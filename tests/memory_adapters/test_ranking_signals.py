@@ -13,8 +13,6 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import pytest
-
 from mnemos.memory_adapters._query import analyze, is_question, mentions_time, strip_exclusions
 from mnemos.memory_adapters.base import ScoredMemory
 from mnemos.memory_adapters.native import NativeMemoryAdapter, RankingConfig
@@ -26,13 +24,6 @@ DEFAULT = RankingConfig(fusion="rrf", keyword_weight=2.0)
 
 def texts(hits: list[ScoredMemory]) -> list[str]:
     return [h.record.content for h in hits]
-
-
-@pytest.fixture
-def store(tmp_path: Path):  # type: ignore[no-untyped-def]
-    s = NativeMemoryAdapter(tmp_path / "m.db", embedder="hashing:256")
-    yield s
-    s.close()
 
 
 # -- reading the query ------------------------------------------------------------------------

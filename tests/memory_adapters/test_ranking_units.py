@@ -8,7 +8,6 @@ so it fails when the option does nothing.
 from __future__ import annotations
 
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 
@@ -22,13 +21,6 @@ NS = ("t",)
 
 def texts(hits: list[ScoredMemory]) -> list[str]:
     return [h.record.content for h in hits]
-
-
-@pytest.fixture
-def store(tmp_path: Path):  # type: ignore[no-untyped-def]
-    s = NativeMemoryAdapter(tmp_path / "m.db", embedder="hashing:256")
-    yield s
-    s.close()
 
 
 def test_zscore_fusion_counts_how_far_ahead_a_hit_is() -> None:

@@ -82,11 +82,11 @@ class _Streaming:
         self.inner = inner
         self.on_text = on_text
 
-    def invoke(self, messages: Sequence[BaseMessage], **kwargs: Any) -> BaseMessage:
+    def invoke(self, messages: Sequence[BaseMessage], config: Any = None, **kwargs: Any) -> BaseMessage:
         if self.on_text is None:
-            return self.inner.invoke(messages, **kwargs)  # type: ignore[no-any-return]
+            return self.inner.invoke(messages, config, **kwargs)  # type: ignore[no-any-return]
         total: AIMessageChunk | None = None
-        for chunk in self.inner.stream(messages, **kwargs):
+        for chunk in self.inner.stream(messages, config, **kwargs):
             if isinstance(chunk, AIMessageChunk):
                 total = chunk if total is None else total + chunk
                 if chunk.text and not chunk.tool_call_chunks:

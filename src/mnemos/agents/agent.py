@@ -124,7 +124,6 @@ from mnemos.agents.tokens import token_counter_for
 from mnemos.agents.tool_limits import ToolLimits
 from mnemos.exceptions import UsageError
 from mnemos.memory_adapters import BaseMemoryAdapter, MemoryKind, Namespace, Provenance
-from mnemos.memory_adapters.consolidation import reinforce
 from mnemos.memory_adapters.memgpt import MemGPTMemoryAdapter
 
 __all__ = ["Agent", "AgentRequest", "RunIdentity"]
@@ -507,40 +506,38 @@ class Agent(Runnable[Any, "dict[str, Any] | Command"]):
         """Cite, write the turn to memory (once it has an answer) and build the node's update."""
         final = not (isinstance(turn.new[-1], AIMessage) and turn.new[-1].tool_calls)
         used = self._cite(turn.new, memories, trace)
-        if final or turn.leaves:  # a turn left to the graph's ToolNode is written when it ends
-            self._after_turn(messages, turn.new, who, trace, used)
-        elif used and self.memory is not None:  # used memories gain importance (consolidation decays the rest)
-            reinforce(self.memory, used)
+        # a turn left to the graph's ToolNode is written when it ends; its used memories gain importance now
+        self._after_turn(messages, turn.new, who, trace, used, ended=final or turn.leaves)
         return turn_result(turn.new, key=self.messages_key, trace_key=self.trace_key, trace=trace,
                            updates=turn.updates, leaving=turn.leaving)
 
     def _after_turn(
         self, messages: list[BaseMessage], new: list[BaseMessage], who: RunIdentity, trace: list[dict[str, Any]],
-        used: Sequence[str] = (),
+        used: Sequence[str] = (), *, ended: bool = True,
     ) -> None:
-        """The turn's writes: the ``used`` memories reinforced and the turn as an episode (one
+        """The turn's writes: the ``used`` memories reinforced (consolidation decays the rest)
+        and, once the turn ``ended`` with a request to answer, the turn as an episode (one
         commit on the native store), then the facts the user stated."""
         if self.memory is None:
             return
-        request = _request(messages)
-        reply = new[-1]
-        if request is None or not request.text.strip():
-            if used:  # used memories gain importance (consolidation decays the rest)
-                reinforce(self.memory, used)
-            return
+        request = _request(messages) if ended else None
+        said = request is not None and bool(request.text.strip())
         ns = self.namespace(who.user_id, who.thread_id)
-        provenance = Provenance(
-            agent=self.name, thread=who.thread_id,
-            message_ids=tuple(i for i in (request.id, reply.id) if i), source="turn",
-        )
+        provenance = None
         episode = None
-        if self.policy.write_episodes:
-            episode = _memops.episode_of(self.name, request, new, provenance, self.policy.episode_importance,
-                                         {"agent": self.name, "thread": who.thread_id, "user": who.user_id})
+        if said:
+            assert request is not None
+            provenance = Provenance(
+                agent=self.name, thread=who.thread_id,
+                message_ids=tuple(i for i in (request.id, new[-1].id) if i), source="turn",
+            )
+            if self.policy.write_episodes:
+                episode = _memops.episode_of(self.name, request, new, provenance, self.policy.episode_importance,
+                                             {"agent": self.name, "thread": who.thread_id, "user": who.user_id})
         record = _memops.write_turn(self.memory, ns, used=used, episode=episode)
         if record is not None:
             _emit(_write_event(self.name, record.kind.value, record.id, record.content, None), trace)
-        if self.policy.extract_facts and isinstance(request, HumanMessage):
+        if provenance is not None and self.policy.extract_facts and isinstance(request, HumanMessage):
             for fact in self._facts(request.text):
                 stored = _memops.upsert_fact(self.memory, ns, fact, provenance=provenance,
                                              importance=self.policy.fact_importance)

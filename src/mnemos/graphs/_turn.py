@@ -63,10 +63,13 @@ _NON_ANSWER = re.compile(r"\b(?:not sure|don'?t know|do not know|cannot answer|c
                          r"as an ai|i am unable|i'?m unable)\b", re.IGNORECASE)
 _PLACEHOLDER = re.compile(r"\[(?:your|insert|name|company)[^\]]*\]", re.IGNORECASE)
 # "The answer is: ...", "My idea is to ...", "Idea: ...": a label before the reply, not part of it
-_ANSWER_LABEL = re.compile(r"^\W*(?:(?:the|my|our|a|one|another)\s+)?(?:(?:new|good|better|practical|simple)\s+)?"
+_ANSWER_LABEL = re.compile(r"^\W*(?:the\s+)?answer\s+to\s+(?:the|this|that|your)\s+question\b.{0,160}?\s"
+                           r"(?:is|would be)\s+(?:that\b|to\b|:)?\s*"
+                           r"|^\W*(?:(?:the|my|our|a|one|another)\s+)?(?:(?:new|good|better|practical|simple)\s+)?"
                            r"(?:answer|idea|suggestion|proposal|solution)"
                            r"(?:\s+(?:is|would be|could be))?\s*(?::|-|\bto\b|\bthat\b)?\s*"
                            r"|^\W*(?:i|we)\s+(?:would\s+)?(?:suggest|propose|recommend)(?:\s+that)?\s*", re.IGNORECASE)
+_HASHTAG = re.compile(r"(?<!\w)#[^\W\d]")
 # the speaker talking about itself or to the reader ("I'm going to give you ...", "I'd like you to ...")
 _SELF_TALK = re.compile(r"^\W*(?:i['’](?:m|d|ll|ve)|i\s+(?:am|will|have|want|think)|let\s+me)\b",
                         re.IGNORECASE)
@@ -156,6 +159,8 @@ def not_an_idea(idea: str, prompt_texts: Sequence[str]) -> str | None:
         return "it is a bare answer word"
     if body != idea.strip() and (echo := echo_of(body, prompt_texts)) is not None:
         return f"it repeats the prompt ({echo[:60]!r})"
+    if _HASHTAG.search(body):
+        return "it is hashtags"
     if body.rstrip(" .!\"'").endswith("?") or _QUESTION.match(body):
         return "it is a question"
     if _VOTE_TALK.search(body):

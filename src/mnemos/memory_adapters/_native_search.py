@@ -77,7 +77,13 @@ from mnemos.memory_adapters._rerank import (
     rerank,
     uses_query,
 )
-from mnemos.memory_adapters.base import MemoryRecord, ScoredMemory, ScoreReason, SearchQuery
+from mnemos.memory_adapters.base import (
+    MemoryKind,
+    MemoryRecord,
+    ScoredMemory,
+    ScoreReason,
+    SearchQuery,
+)
 
 __all__ = ["listing", "query_vector", "ranked_search", "ranked_search_each"]
 
@@ -230,7 +236,7 @@ def _rank(
         _add_sub_queries(store, query, config, cands, mask)
     if cands and uses_units(config):  # neighbour context, feedback round (``_native_units``)
         add_units(store, query, config, cands, keyword, vectors, lambda t: _keyword_again(store, query, config, t, mask))
-    if config.neighbour_weight > 0 and cands:
+    if config.neighbour_weight > 0 and cands and _may_have_episodes(query):
         _add_neighbours(store, query, config, cands, mask)
     if config.graph_hops > 0 and cands:
         _add_graph(store, query, config, cands, mask)
@@ -255,6 +261,11 @@ def _rank(
         for c in ranked
         if c.rowid in found
     ]
+
+
+def _may_have_episodes(query: SearchQuery) -> bool:
+    """Whether the query's hits can be events of an episode: only episodic memories have one."""
+    return query.kinds is None or MemoryKind.EPISODIC in query.kinds
 
 
 def _add_recency_and_importance(

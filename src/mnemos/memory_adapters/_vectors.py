@@ -18,7 +18,7 @@ vector file (see ``_vector_file``) and reads only what was committed after it.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -209,6 +209,13 @@ class VectorCache:
         """Rows added or changed since the cache was loaded from, or saved to, its file."""
         self.from_file = False
         self.save_failed = False
+        self._forget_layout()
+
+    def _forget_layout(self) -> None:
+        """Drop what is derived from which row sits in which slot (after rows moved)."""
+        self._column_masks: dict[tuple[Any, ...], tuple[int, npt.NDArray[np.bool_]]] = {}
+        self.soonest_expiry = int(self.expires[: self.n].min(initial=_NEVER))
+        """The earliest expiry of a row in ``[0, n)``: before it, no row has expired."""
 
     # -- following the database -----------------------------------------------------
 
@@ -249,19 +256,22 @@ class VectorCache:
                         "SELECT DISTINCT row FROM changes WHERE seq > ?", (self.last_seq,)
                     )
                 ]
-                self._kill(changed)
                 self.unsaved += len(changed)
-                rows = conn.execute(
-                    f"SELECT {_COLUMNS} WHERE m.rowid > ? AND {cond}",
-                    [self.max_rowid, *params],
-                ).fetchall()
+                again: list[tuple] = []
                 for start in range(0, len(changed), 500):
                     chunk = changed[start : start + 500]
                     marks = ",".join("?" * len(chunk))
-                    rows += conn.execute(
+                    again += conn.execute(
                         f"SELECT {_COLUMNS} WHERE m.rowid IN ({marks}) AND m.rowid <= ? AND {cond}",
                         [*chunk, self.max_rowid, *params],
                     ).fetchall()
+                rows = self._update_in_place(again)
+                kept = {r[0] for r in again} - {r[0] for r in rows}
+                self._kill(r for r in changed if r not in kept)
+                rows += conn.execute(
+                    f"SELECT {_COLUMNS} WHERE m.rowid > ? AND {cond}",
+                    [self.max_rowid, *params],
+                ).fetchall()
         finally:
             if own_transaction:
                 conn.execute("COMMIT")
@@ -317,6 +327,7 @@ class VectorCache:
         self.slot_of = SlotMap(np.asarray(self.rowids[:n]))
         self.epoch, self.last_seq, self.max_rowid = epoch, last_seq, max_rowid
         self.unsaved = 0
+        self._forget_layout()
 
     def _kill(self, rowids: Iterable[int]) -> None:
         for rowid in rowids:
@@ -346,10 +357,36 @@ class VectorCache:
         self.importance[lo:hi] = [r[7] for r in rows]
         self.lengths[lo:hi] = [r[8] for r in rows]
         self.alive[lo:hi] = True
+        self.soonest_expiry = min(self.soonest_expiry, int(self.expires[lo:hi].min()))
         new = self.rowids[lo:hi]
         self._kill(new[self.slot_of.lookup(new) >= 0].tolist())  # updated rows: the old copy dies
         self.slot_of.set_many(new, np.arange(lo, hi, dtype=np.int64))
         self.n = hi
+
+    def _update_in_place(self, rows: Sequence[tuple]) -> list[tuple]:
+        """Take the changed ``rows`` whose namespace, kind and vector are what their slot
+        holds (an update of importance or metadata, such as a reinforcement) into that slot;
+        return the others, to be appended anew. A slot keeps its place, so a namespace's
+        rows stay side by side and the matrix does not grow."""
+        moved: list[tuple] = []
+        for row in rows:
+            slot = self.slot_of.get(row[0])
+            if (
+                slot is None
+                or not self.alive[slot]
+                or self.ns_index.get(row[1]) != self.ns_ids[slot]
+                or _KIND_CODE[row[2]] != self.kinds[slot]
+                or row[6] != self.matrix[slot].tobytes()
+            ):
+                moved.append(row)
+                continue
+            self.created[slot] = row[3]
+            self.expires[slot] = _NEVER if row[4] is None else row[4]
+            self.soonest_expiry = min(self.soonest_expiry, int(self.expires[slot]))
+            self.superseded[slot] = bool(row[5])
+            self.importance[slot] = row[7]
+            self.lengths[slot] = row[8]
+        return moved
 
     def _ns_id(self, key: str) -> int:
         found = self.ns_index.get(key)
@@ -377,6 +414,7 @@ class VectorCache:
         self.n = len(keep)
         self.dead = 0
         self.slot_of = SlotMap(np.asarray(self.rowids[: self.n]))
+        self._forget_layout()
 
     # -- searching --------------------------------------------------------------------
 
@@ -387,8 +425,25 @@ class VectorCache:
 
     def of_kinds(self, mask: npt.NDArray[np.bool_], kinds: Iterable[MemoryKind]) -> npt.NDArray[np.bool_]:
         """The slots of ``mask`` holding one of ``kinds``."""
-        codes = sorted({KIND_CODES[k] for k in kinds})
-        return mask if len(codes) == len(KIND_CODES) else mask & _any_of(self.kinds[: self.n], codes)
+        codes = tuple(sorted({KIND_CODES[k] for k in kinds}))
+        if len(codes) == len(KIND_CODES):
+            return mask
+        return mask & self._column_mask(("kinds", codes), lambda lo, hi: _any_of(self.kinds[lo:hi], codes))
+
+    def _column_mask(
+        self, key: tuple[Any, ...], compute: Callable[[int, int], npt.NDArray[np.bool_]]
+    ) -> npt.NDArray[np.bool_]:
+        """``compute(0, n)``, a condition on columns a slot keeps for its lifetime (namespace,
+        kind), kept from one search to the next: only the rows appended since are computed."""
+        n = self.n
+        done, found = self._column_masks.get(key, (0, None))
+        if found is None or done < n:
+            fresh = compute(done, n)
+            found = fresh if found is None else np.concatenate((found[:done], fresh))
+            if len(self._column_masks) >= 64:
+                self._column_masks.clear()
+            self._column_masks[key] = (n, found)
+        return found[:n]
 
     def _mask_but_kinds(self, query: SearchQuery) -> npt.NDArray[np.bool_]:
         n = self.n
@@ -397,8 +452,12 @@ class VectorCache:
         if prefix:
             allowed = [i for i, name in enumerate(self.ns_names) if name.startswith(prefix)]
             if len(allowed) < len(self.ns_names):
-                mask &= _any_of(self.ns_ids[:n], allowed)
-        mask &= self.expires[:n] > to_micros(query.now)
+                # new namespaces get new ids, so the ids under a prefix only grow: keyed by their count
+                mask &= self._column_mask(("ns", prefix, len(allowed)),
+                                          lambda lo, hi: _any_of(self.ns_ids[lo:hi], allowed))
+        now = to_micros(query.now)
+        if now >= self.soonest_expiry:
+            mask &= self.expires[:n] > now
         if not query.include_superseded:
             mask &= ~self.superseded[:n]
         if query.since is not None:

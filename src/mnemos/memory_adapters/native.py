@@ -396,6 +396,8 @@ class NativeMemoryAdapter(SqlMemoryAdapter):
             vector = query_vector(self._store, next(iter(queries.values())), self.ranking)
             with self._locked():
                 found = ranked_search_each(self._store, list(queries.values()), self.ranking, vector)
+        if not self._scope:  # namespaces are already relative
+            return dict(zip(queries, found, strict=True))
         return {
             kind: [replace(hit, record=self._rel(hit.record)) for hit in hits]
             for kind, hits in zip(queries, found, strict=True)

@@ -17,6 +17,7 @@ from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, ToolMes
 from langgraph.graph import END, START, MessagesState, StateGraph
 from langgraph.graph.message import add_messages
 
+from memgpt_calls import calling
 from mnemos.agents import Agent, OfflineChatModel, ScriptedChatModel
 from mnemos.agents.memgpt import MemGPTAgent
 from mnemos.exceptions import UsageError
@@ -29,10 +30,6 @@ def memgpt_memory(tmp_path: Path) -> Iterator[MemGPTMemoryAdapter]:
     adapter = MemGPTMemoryAdapter(tmp_path / "memgpt.db", embedder="hashing")
     yield adapter
     adapter.close()
-
-
-def calling(name: str, **args: object) -> AIMessage:
-    return AIMessage(content="", tool_calls=[{"name": name, "args": args, "id": f"call_{name}_{len(args)}"}])
 
 
 def said(agent: MemGPTAgent) -> list[str]:
@@ -74,6 +71,41 @@ def test_memgpt_agent_is_a_state_graph_node_among_others(memgpt_memory: MemGPTMe
     # another member's message reaches the model as a user message that names its speaker
     prompt = model.prompts[0]
     assert isinstance(prompt[-1], HumanMessage) and prompt[-1].text.startswith("product_manager: ")
+
+
+def _coder_graph(model: ScriptedChatModel, memory: MemGPTMemoryAdapter) -> Any:
+    coder = MemGPTAgent(model, memory, name="coder", summarizer="extractive")
+    builder = StateGraph(MessagesState)
+    builder.add_node("coder", coder)
+    builder.add_edge(START, "coder")
+    builder.add_edge("coder", END)
+    return builder.compile()
+
+
+def _coder_script() -> ScriptedChatModel:
+    return ScriptedChatModel([calling("core_memory_append", label="human", content="Ada",
+                                      request_heartbeat=True), "Noted, Ada."])
+
+
+def _streamed(chunks: list[tuple[Any, dict[str, Any]]]) -> tuple[list[str], list[str]]:
+    """The coder node's streamed model output: its texts and the functions it called."""
+    mine = [m for m, meta in chunks if meta.get("langgraph_node") == "coder" and isinstance(m, AIMessage)]
+    return [m.text for m in mine if m.text], [c["name"] for m in mine for c in m.tool_calls]
+
+
+def test_a_memgpt_node_streams_its_model_calls_in_messages_mode(memgpt_memory: MemGPTMemoryAdapter) -> None:
+    """The node's run config reaches the model calls, so LangGraph's callbacks see them."""
+    graph = _coder_graph(_coder_script(), memgpt_memory)
+    chunks = list(graph.stream({"messages": [HumanMessage("I am Ada.")]}, stream_mode="messages"))
+    assert _streamed(chunks) == (["Noted, Ada."], ["core_memory_append"])
+
+
+async def test_a_memgpt_node_streams_its_model_calls_in_messages_mode_async(
+    memgpt_memory: MemGPTMemoryAdapter,
+) -> None:
+    graph = _coder_graph(_coder_script(), memgpt_memory)
+    chunks = [c async for c in graph.astream({"messages": [HumanMessage("I am Ada.")]}, stream_mode="messages")]
+    assert _streamed(chunks) == (["Noted, Ada."], ["core_memory_append"])
 
 
 def test_messages_key_is_configurable(memgpt_memory: MemGPTMemoryAdapter) -> None:

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
 
+from memgpt_calls import calling
 from mnemos.agents.memgpt import MEMORY_PRESSURE_WARNING, MemGPTAgent
 from mnemos.agents.offline import OfflineChatModel
 from mnemos.agents.scripted import ScriptedChatModel
@@ -29,11 +30,6 @@ def memory(tmp_path: Path) -> Iterator[MemGPTMemoryAdapter]:
     adapter = MemGPTMemoryAdapter(tmp_path / "memgpt.db", embedder="hashing")
     yield adapter
     adapter.close()
-
-
-def calling(name: str, **args: object) -> AIMessage:
-    """An assistant message that calls one tool."""
-    return AIMessage(content="", tool_calls=[{"name": name, "args": args, "id": f"call_{name}_{len(args)}"}])
 
 
 def small_talk(n: int) -> list[str]:

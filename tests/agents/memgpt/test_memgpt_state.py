@@ -16,8 +16,9 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from langchain_core.messages import AIMessage, HumanMessage
+from langchain_core.messages import HumanMessage
 
+from memgpt_calls import calling
 from mnemos.agents import OfflineChatModel, ScriptedChatModel
 from mnemos.agents.memgpt import MemGPTAgent, encode_message
 from mnemos.exceptions import UsageError
@@ -36,10 +37,6 @@ SECOND_PROCESS = textwrap.dedent("""
     print(json.dumps({"before": before, "reply": reply}))
     memory.close()
 """)
-
-
-def calling(name: str, **args: object) -> AIMessage:
-    return AIMessage(content="", tool_calls=[{"name": name, "args": args, "id": f"call_{name}"}])
 
 
 def test_the_in_context_queue_and_summary_continue_in_a_second_process(tmp_path: Path) -> None:

@@ -210,19 +210,28 @@ class MemGPTAgent(Runnable[Any, dict[str, Any]]):
 
     # -- one step -----------------------------------------------------------------------
 
-    def step(self, messages: str | BaseMessage | Sequence[BaseMessage | str] | None = None) -> str:
+    def step(
+        self,
+        messages: str | BaseMessage | Sequence[BaseMessage | str] | None = None,
+        config: RunnableConfig | None = None,
+    ) -> str:
         """Take new messages (a user text, a message, or several; None continues an owed
-        heartbeat) and run the agent; return its reply ("" if it ended on a call)."""
+        heartbeat) and run the agent; return its reply ("" if it ended on a call).
+
+        ``config`` (a LangGraph node's run config, say) goes to every model and
+        function call, so their callbacks, tags and streaming work as in any
+        LangChain runnable (``stream_mode="messages"`` shows the model's replies).
+        """
         if not self._take(messages):
             return ""
         reply = ""
         for i in range(self.max_chained_calls):
             model, forced = self._next_model(last=i == self.max_chained_calls - 1)
-            answer = self._answer(model.invoke(self.context.messages()))
+            answer = self._answer(model.invoke(self.context.messages(), config))
             if not answer.tool_calls:
                 reply, done = answer.text, True
             else:
-                results = [self._run(call) for call in answer.tool_calls]
+                results = [self._run(call, config) for call in answer.tool_calls]
                 reply, done = self._after_calls(answer, results, forced)
             if done:
                 self.heartbeat_pending = False
@@ -233,7 +242,11 @@ class MemGPTAgent(Runnable[Any, dict[str, Any]]):
         self._finish()
         return reply
 
-    async def astep(self, messages: str | BaseMessage | Sequence[BaseMessage | str] | None = None) -> str:
+    async def astep(
+        self,
+        messages: str | BaseMessage | Sequence[BaseMessage | str] | None = None,
+        config: RunnableConfig | None = None,
+    ) -> str:
         """Async :meth:`step`: the model runs natively async, memory and functions in a thread."""
         if not await asyncio.to_thread(self._take, messages):
             return ""
@@ -241,11 +254,11 @@ class MemGPTAgent(Runnable[Any, dict[str, Any]]):
         for i in range(self.max_chained_calls):
             model, forced = self._next_model(last=i == self.max_chained_calls - 1)
             prompt = await asyncio.to_thread(self.context.messages)
-            answer = await asyncio.to_thread(self._answer, await model.ainvoke(prompt))
+            answer = await asyncio.to_thread(self._answer, await model.ainvoke(prompt, config))
             if not answer.tool_calls:
                 reply, done = answer.text, True
             else:
-                results = [await asyncio.to_thread(self._run, call) for call in answer.tool_calls]
+                results = [await asyncio.to_thread(self._run, call, config) for call in answer.tool_calls]
                 reply, done = await asyncio.to_thread(self._after_calls, answer, results, forced)
             if done:
                 self.heartbeat_pending = False
@@ -329,12 +342,12 @@ class MemGPTAgent(Runnable[Any, dict[str, Any]]):
         if self.persist:
             self._store(self.save_state())
 
-    def _run(self, call: Any) -> tuple[str, bool]:
+    def _run(self, call: Any, config: RunnableConfig | None = None) -> tuple[str, bool]:
         tool = self._tools.get(call["name"])
         if tool is None:
             return f"Error: no function named {call['name']!r}", False
         try:
-            result = str(tool.invoke(call["args"]))
+            result = str(tool.invoke(call["args"], config))
         except Exception as exc:  # bad arguments from the model: tell it, as MemGPT does
             return f"Error: {exc}", False
         return result, not result.startswith("Error:")
@@ -360,19 +373,24 @@ class MemGPTAgent(Runnable[Any, dict[str, Any]]):
         return items
 
     def _update(self, reply: str) -> dict[str, Any]:
-        return {self.messages_key: [AIMessage(content=reply, name=self.name)] if reply else []}
+        if not reply:
+            return {self.messages_key: []}
+        # the model's own answer keeps its id, so LangGraph's "messages" stream shows it once
+        said = next((m for m in reversed(self.last_messages) if isinstance(m, AIMessage) and not m.tool_calls
+                     and m.text == reply), None)
+        return {self.messages_key: [AIMessage(content=reply, name=self.name, id=said.id if said else None)]}
 
     def invoke(
         self, input: Any, config: Optional[RunnableConfig] = None, **kwargs: Any  # noqa: UP045
     ) -> dict[str, Any]:
         """Run one step on the new messages of a state; return ``{messages_key: [reply]}``."""
-        return self._update(self.step(self._new_messages(input)))
+        return self._update(self.step(self._new_messages(input), config))
 
     async def ainvoke(
         self, input: Any, config: Optional[RunnableConfig] = None, **kwargs: Any  # noqa: UP045
     ) -> dict[str, Any]:
         """Async :meth:`invoke`."""
-        return self._update(await self.astep(self._new_messages(input)))
+        return self._update(await self.astep(self._new_messages(input), config))
 
     # -- state --------------------------------------------------------------------------
 
