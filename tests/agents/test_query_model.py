@@ -3,6 +3,8 @@ scripted model, and one short run of the local model."""
 
 from __future__ import annotations
 
+import json
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +18,7 @@ from pydantic import Field
 from mnemos.agents import local_model_available
 from mnemos.agents._query_model import QueryModelSearch
 from mnemos.agents.offline import OfflineChatModel
-from mnemos.memory_adapters.native import NativeMemoryAdapter
+from mnemos.memory_adapters.native import NativeMemoryAdapter, RankingConfig
 
 NS = ("chat",)
 
@@ -88,3 +90,32 @@ def test_the_local_model_writes_a_rewrite_that_is_searched(memory: NativeMemoryA
     hits = search.search("What hobbies does Melanie have?", namespace=NS, limit=5)
     assert len(hits) == 5 and search.stats.calls == 1
     assert 0 < search.stats.output_tokens <= 24 and search.stats.input_tokens > 0
+
+
+def test_the_locomo_benchmark_measures_the_model_row_and_its_cost(tmp_path: Path) -> None:
+    pytest.importorskip("rank_bm25")
+    turns = [("Caroline", "I adopted a grey cat called Pixel."), ("Melanie", "I started pottery classes."),
+             ("Caroline", "My sister lives in Porto.")]
+    body: dict[str, Any] = {"speaker_a": "Caroline", "speaker_b": "Melanie", "session_1_date_time": "1:56 pm on 8 May, 2023",
+                            "session_1": [{"speaker": s, "dia_id": f"D1:{i}", "text": t} for i, (s, t) in enumerate(turns, 1)]}
+    qa = [{"question": "What is the name of Caroline's cat?", "answer": "Pixel", "evidence": ["D1:1"], "category": 4},
+          {"question": "Where does Caroline's sister live?", "answer": "Porto", "evidence": ["D1:3"], "category": 4}]
+    path = tmp_path / "tiny.json"
+    path.write_text(json.dumps({"sample_id": "tiny", "conversation": body, "qa": qa}), encoding="utf-8")
+    benchmarks = str(Path(__file__).resolve().parents[2] / "benchmarks")
+    sys.path.insert(0, benchmarks)
+    try:
+        import locomo_retrieval
+        from rich.console import Console
+
+        run = locomo_retrieval.Run("hashing", [1, 3], {"native": RankingConfig()}, False, Console(quiet=True))
+        run.query_model = "offline"
+        run.execute([locomo_retrieval.load_conversation(path)])
+        report = run.report()
+    finally:
+        sys.path.remove(benchmarks)
+    row = report["systems"]["native + offline hyde"]
+    assert row["overall"]["n"] == 2 and row["search_latency"]["n"] == 2
+    cost = report["query_model"]
+    assert cost["calls"] == 2 and cost["calls_per_question"] == 1 and cost["output_tokens_per_question"] > 0
+    assert {"load_average_before", "load_average_after", "model_seconds_per_question"} <= cost.keys()
