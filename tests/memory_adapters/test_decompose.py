@@ -68,7 +68,7 @@ def test_both_people_reach_the_page(store: NativeMemoryAdapter) -> None:
     for i in range(6):
         _say(store, "Gina", f"The studio opened room {i} for dancers this week", 10 + i)
     question = "What do Jon and Gina both like to cook?"
-    off = RankingConfig(neighbour_weight=0)
+    off = RankingConfig(neighbour_weight=0, entity_weight=0)  # the decomposition alone
     on = replace(off, decompose_weight=0.8)
     assert not any("pasta" in h.record.content for h in store.search(question, namespace=NS, limit=5, ranking=off))
     hits = store.search(question, namespace=NS, limit=5, ranking=on)
