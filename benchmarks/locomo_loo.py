@@ -63,7 +63,7 @@ GRID: dict[str, list[Any]] = {
     "episode_top": [1, 3, 5],
     "when_weight": [0.0, 0.05, 0.15],
     "speaker_weight": [0.0, 0.03],
-    "date_weight": [0.0, 0.1],
+    "date_weight": [0.0, 0.1, 0.2, 0.3, 0.5],
     "exclusion_penalty": [0.0, 0.5],
     "neighbour_seeds": [10, 25],
     "hop_weight": [0.0, 0.1, 0.3],
@@ -72,12 +72,14 @@ GRID: dict[str, list[Any]] = {
     "session_top": [2, 3, 5, 8],
     "session_pool": [10, 30, 60],
     "session_date_weight": [0.0, 0.3, 1.0],
+    "decompose_weight": [0.0, 0.5, 0.7, 0.85],
 }
 """The values tried per setting (coordinate ascent: one setting at a time, in this order)."""
 
 SIGNALS_OFF = dict(
     question_penalty=0.0, exclusion_penalty=0.0, speaker_weight=0.0, when_weight=0.0,
     date_weight=0.0, episode_weight=0.0, diversity=0.0, hop_weight=0.0, entity_weight=0.0,
+    decompose_weight=0.0,
 )
 """The settings that turn off every signal of ``_rerank`` (the ranking before them)."""
 

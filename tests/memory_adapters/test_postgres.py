@@ -103,7 +103,7 @@ def test_search_ranks_and_explains_as_native_does(
             "who repaired the guitar", "Alice bicycle Lisbon", "telescope photographed in Kyoto",
             "what did Bob sell at the market", "violin", "day 3 passport",
             "besides the guitar, what things did Alice repair?", "when did Bob visit Kyoto?",
-            "which cities has Alice been to?",
+            "which cities has Alice been to?", "what did Alice and Bob both repair?",
         ]
         compared = 0
         for query in queries:
@@ -129,6 +129,7 @@ def test_search_ranks_and_explains_as_native_does(
                 {"namespace": NS, "limit": 10, "ranking": RankingConfig(session_weight=0.3)},  # _episodes
                 {"namespace": NS, "filter": {"session": {"$gte": 4}}, "limit": 10,
                  "ranking": RankingConfig(session_weight=0.3, session_top=5)},
+                {"namespace": NS, "limit": 10, "ranking": RankingConfig(decompose_weight=0.8)},  # _decompose
             ):
                 if isinstance(kwargs.get("ranking"), RankingConfig):
                     kwargs = {**kwargs, "ranking": replace(kwargs["ranking"], keyword_statistics=statistics)}
@@ -140,6 +141,8 @@ def test_search_ranks_and_explains_as_native_does(
         assert any(r.signal == "entity" for h in typed for r in h.reasons)  # the second round took part
         sessions = postgres.search("who repaired the guitar", namespace=NS, ranking=RankingConfig(session_weight=0.3))
         assert any(r.signal == "session" for h in sessions for r in h.reasons)  # episodes took part
+        split = postgres.search("what did Alice and Bob both repair?", namespace=NS, ranking=RankingConfig(decompose_weight=0.8))
+        assert any(r.signal == "decomposition" for h in split for r in h.reasons)  # so did the sub-queries
         hit = postgres.search("Alice bicycle Lisbon", namespace=NS)[0]
         assert {"keyword", "vector", "recency", "importance"} <= {r.signal for r in hit.reasons}
         assert hit.score == pytest.approx(sum(r.contribution for r in hit.reasons))

@@ -32,6 +32,7 @@ import numpy as np
 import numpy.typing as npt
 
 from mnemos.memory_adapters import _graph
+from mnemos.memory_adapters._decompose import add_sub_results, sub_queries, uses_decomposition
 from mnemos.memory_adapters._episodes import (
     MEMBER_ROWS,
     WINDOW_ROWS,
@@ -244,6 +245,8 @@ def _rank(
 ) -> list[ScoredMemory]:
     """Fuse the two lists, add the other signals, and decode the page asked for."""
     cands = fuse(keyword, vectors, config)
+    if uses_decomposition(config):  # a question joining two facts, searched as two (``_decompose``)
+        _add_sub_queries(store, query, config, cands, mask)
     if cands and uses_units(config):  # neighbour context, feedback round (``_native_units``)
         add_units(store, query, config, cands, keyword, vectors, lambda t: _keyword_again(store, query, config, t, mask))
     if config.neighbour_weight > 0 and cands and _may_have_episodes(query):
@@ -307,6 +310,23 @@ def _facts(store: Store, rowids: list[int], speaker: bool) -> dict[int, Facts]:
                 who = json.loads(row[4]).get("agent") or json.loads(row[5]).get("speaker")
             out[row[0]] = Facts(row[1], row[2], from_micros(row[3]), str(who) if who else None)
     return out
+
+
+def _add_sub_queries(store: Store, query: SearchQuery, config: RankingConfig, cands: dict[int, Candidate], mask: Mask) -> None:
+    """Search each sub-query of the question like the question, and fuse it in (``_decompose``)."""
+    rounds = []
+    want = max(config.candidates, _limit(query) + query.offset)
+    for sub in sub_queries(query.text):
+        keyword = _keyword_again(store, query, config, sub.text, mask) if config.mode != "vector" else []
+        vectors: list[tuple[int, float]] = []
+        if config.mode != "keyword":
+            vector = query_vector(store, replace(query, text=sub.text), config)
+            if vector is not None:
+                vectors = _vector_list(store, query, vector, want, mask, store.cache.top_each(vector, [mask], want)[0])
+        rounds.append((sub, keyword, vectors))
+    hits = {r for sub, keyword, vectors in rounds if sub.person for r, _ in [*keyword, *vectors]}
+    speakers = {r: f.speaker for r, f in _facts(store, list(hits), True).items()} if hits else {}
+    add_sub_results(cands, rounds, speakers, config)
 
 
 def _keyword_again(store: Store, query: SearchQuery, config: RankingConfig, text: str, mask: Mask) -> list[tuple[int, float]]:

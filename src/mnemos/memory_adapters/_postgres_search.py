@@ -43,6 +43,7 @@ from mnemos.memory_adapters._context import (
     positions_from_members,
     uses_context,
 )
+from mnemos.memory_adapters._decompose import add_sub_results, sub_queries, uses_decomposition
 from mnemos.memory_adapters._episodes import (
     MEMBER_ROWS,
     WINDOW_ROWS,
@@ -188,6 +189,8 @@ def ranked_search(
     if vector is not None and config.mode != "keyword":
         vectors = yield from _vector_list(store, vector, where_, want)
     cands = fuse(keyword, vectors, config)
+    if uses_decomposition(config):  # a question joining two facts, searched as two (``_decompose``)
+        yield from _add_sub_queries(store, config, cands, where_, want, vector is not None)
     if uses_context(config) and cands:
         add_context(cands, keyword, vectors, (yield from _positions(list(cands))), config)
     if uses_feedback(config) and cands:
@@ -258,6 +261,23 @@ def _positions(rowids: list[int]) -> Steps[dict[int, tuple[object, int]]]:
         (rowids, MEMBER_LIMIT + 1),
     )
     return positions_from_members(rows, rowids) if len(rows) <= MEMBER_LIMIT else {}
+
+
+def _add_sub_queries(
+    store: PgStore, config: RankingConfig, cands: dict[int, Candidate], where_: _Conditions, want: int, vectors: bool
+) -> Steps[None]:
+    """Search each sub-query of the question like the question, and fuse it in (``_decompose``)."""
+    rounds = []
+    for sub in sub_queries(where_.query.text):
+        keyword = (yield from _keyword_list(store, sub.text, config, where_, want)) if config.mode != "vector" else []
+        near: list[tuple[int, float]] = []
+        if vectors and config.mode != "keyword":
+            vector = np.asarray(store.embedder.embed_query(sub.text), dtype=np.float32)
+            near = yield from _vector_list(store, vector, where_, want)
+        rounds.append((sub, keyword, near))
+    hits = [r for sub, keyword, near in rounds if sub.person for r in dict([*keyword, *near])]
+    speakers = {r: f.speaker for r, f in (yield from _facts(hits, True)).items()} if hits else {}
+    add_sub_results(cands, rounds, speakers, config)
 
 
 def _add_feedback(

@@ -7,7 +7,10 @@
 - words it excludes ("besides yoga", "other than her sister", "apart from Paris");
 - the people it names (capitalized words that are not question words);
 - whether it asks *when* something happened;
-- explicit dates ("May 2023", "7 May 2023", "May 7, 2023", "in 2022"), as time windows.
+- explicit dates ("May 2023", "7 May 2023", "May 7, 2023", "2023-05-07", "in 2022"), as
+  time windows, widened by a shift the question puts before them ("two weeks before
+  11 August 2023": the memory may have been written at the event or at the date);
+- a month named without a year ("in June"), matched against each memory's own year.
 
 Everything is a cheap regular-expression pass: it runs on every search.
 """
@@ -21,16 +24,29 @@ from datetime import UTC, datetime, timedelta
 
 from mnemos.memory_adapters._text import STOPWORDS, tokens
 
-__all__ = ["QueryAnalysis", "analyze", "is_question", "mentions_time", "strip_exclusions"]
+__all__ = ["MONTH_WORDS", "QueryAnalysis", "analyze", "is_question", "mentions_time", "strip_exclusions"]
 
 _MONTHS = {name.casefold(): i for i, name in enumerate(calendar.month_name) if name}
 _MONTHS.update({name.casefold(): i for i, name in enumerate(calendar.month_abbr) if name})
+MONTH_WORDS = frozenset(_MONTHS)
+"""The month names and their abbreviations, case-folded."""
 _MONTH = r"(jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)"
 _YEAR = r"((?:19|20)\d\d)"
 _DAY_MONTH_YEAR = re.compile(rf"\b(\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTH}\.?,?\s+{_YEAR}\b", re.I)
 _MONTH_DAY_YEAR = re.compile(rf"\b{_MONTH}\.?\s+(\d{{1,2}})(?:st|nd|rd|th)?,?\s+{_YEAR}\b", re.I)
 _MONTH_YEAR = re.compile(rf"\b{_MONTH}\.?,?\s+(?:of\s+)?{_YEAR}\b", re.I)
 _BARE_YEAR = re.compile(rf"\b(?:in|during|of|since|by)\s+{_YEAR}\b", re.I)
+_ISO_DATE = re.compile(r"\b((?:19|20)\d\d)-(\d{1,2})-(\d{1,2})\b")
+_MONTH_ONLY = re.compile(
+    rf"\b(?:in|during|since|by|until|of|early|late|mid)\s+(?:(?:early|late|mid)-?\s*)?{_MONTH}\b(?!\.?,?\s*(?:of\s+)?\d)", re.I
+)
+_SHIFT = re.compile(
+    r"\b(?:(a|an|one|two|three|four|five|six|seven|\d{1,2})|the)\s+(day|week|weekend|month)s?\s+"
+    r"(before|after|prior\s+to|earlier\s+than|later\s+than)\s+(?:the\s+)?$",
+    re.I,
+)
+_COUNTS = {"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7}
+_UNIT_DAYS = {"day": 1, "week": 7, "weekend": 7, "month": 31}
 
 _EXCLUSION = re.compile(
     r"\b(?:besides|other\s+than|apart\s+from|aside\s+from|except(?:\s+for)?|excluding|not\s+counting)\s+"
@@ -70,13 +86,49 @@ class QueryAnalysis:
     """The question asks for a time ("when did...", "what year...")."""
     windows: tuple[tuple[datetime, datetime], ...] = ()
     """Time windows ``[start, end)`` of the dates the question names (UTC)."""
+    months: tuple[int, ...] = ()
+    """Months the question names without a year ("in June": ``(6,)``)."""
     words: frozenset[str] = frozenset()
     """The question's own words, case-folded (what a second hop must look beyond)."""
+
+    @property
+    def dated(self) -> bool:
+        """Whether the question names a period (a date window or a month)."""
+        return bool(self.windows or self.months)
+
+    def in_period(self, when: datetime) -> bool:
+        """Whether ``when`` falls in a period the question names (a month without a year:
+        that month of any year, and a week either side)."""
+        if any(start <= when < end for start, end in self.windows):
+            return True
+        for month in self.months:
+            for year in (when.year - 1, when.year, when.year + 1):
+                start, end = _month_window(year, month)
+                if start - timedelta(days=7) <= when < end + timedelta(days=7):
+                    return True
+        return False
 
 
 def _month(text: str) -> int:
     key = text.casefold().rstrip(".")
     return _MONTHS.get(key) or _MONTHS[key[:3]]
+
+
+def _month_window(year: int, month: int) -> tuple[datetime, datetime]:
+    return datetime(year, month, 1, tzinfo=UTC), datetime(year + (month == 12), month % 12 + 1, 1, tzinfo=UTC)
+
+
+def _shifted(text: str, at: int, start: datetime, end: datetime) -> tuple[datetime, datetime]:
+    """``[start, end)`` widened by the shift written just before position ``at`` ("two
+    weeks before ..."): the memory was written at the event or at the date, or between."""
+    m = _SHIFT.search(text[:at])
+    if m is None:
+        return start, end
+    count = int(m.group(1)) if (m.group(1) or "").isdigit() else _COUNTS.get((m.group(1) or "one").casefold(), 1)
+    delta = timedelta(days=count * _UNIT_DAYS[m.group(2).casefold()])
+    if m.group(3).casefold().startswith(("after", "later")):
+        return start, end + delta
+    return start - delta, end
 
 
 def _windows(text: str) -> list[tuple[datetime, datetime]]:
@@ -86,25 +138,24 @@ def _windows(text: str) -> list[tuple[datetime, datetime]]:
     def free(m: re.Match[str]) -> bool:
         return not any(s < m.end() and m.start() < e for s, e in taken)
 
-    for pattern, order in ((_DAY_MONTH_YEAR, "dmy"), (_MONTH_DAY_YEAR, "mdy")):
+    for pattern, order in ((_DAY_MONTH_YEAR, "dmy"), (_MONTH_DAY_YEAR, "mdy"), (_ISO_DATE, "ymd")):
         for m in pattern.finditer(text):
             if not free(m):
                 continue
             groups = dict(zip(order, m.groups(), strict=True))
             try:
-                day = datetime(int(groups["y"]), _month(groups["m"]), int(groups["d"]), tzinfo=UTC)
+                month = int(groups["m"]) if groups["m"].isdigit() else _month(groups["m"])
+                day = datetime(int(groups["y"]), month, int(groups["d"]), tzinfo=UTC)
             except (ValueError, KeyError):
                 continue
             taken.append(m.span())
-            out.append((day - timedelta(days=7), day + timedelta(days=8)))
+            out.append(_shifted(text, m.start(), day - timedelta(days=7), day + timedelta(days=8)))
     for m in _MONTH_YEAR.finditer(text):
         if not free(m):
             continue
-        year, month = int(m.group(2)), _month(m.group(1))
-        start = datetime(year, month, 1, tzinfo=UTC)
-        end = datetime(year + (month == 12), month % 12 + 1, 1, tzinfo=UTC)
+        start, end = _month_window(int(m.group(2)), _month(m.group(1)))
         taken.append(m.span())
-        out.append((start - timedelta(days=7), end + timedelta(days=7)))
+        out.append(_shifted(text, m.start(), start - timedelta(days=7), end + timedelta(days=7)))
     for m in _BARE_YEAR.finditer(text):
         if free(m):
             year = int(m.group(1))
@@ -135,6 +186,7 @@ def analyze(text: str | None) -> QueryAnalysis:
         persons=tuple(persons),
         asks_when=bool(_WHEN.search(text)),
         windows=tuple(_windows(text)),
+        months=tuple(dict.fromkeys(_month(m.group(1)) for m in _MONTH_ONLY.finditer(text))),
         words=frozenset(tokens(text)),
     )
 

@@ -103,8 +103,10 @@ class RankingConfig:
     """Added when the memory's speaker is a person the query names."""
     when_weight: float = 0.0
     """Added to a memory that says when, if the query asks when."""
-    date_weight: float = 0.0
-    """Added to a memory written inside a date window the query names."""
+    date_weight: float = 0.3
+    """Added to a memory written inside a period the query names ("7 May 2023", "May 2023",
+    "two weeks before 11 August 2023", "in June"; see ``_query``). On by default: chosen
+    leave-one-conversation-out on LoCoMo (every fold, with both embedders)."""
     episode_weight: float = 0.0
     """Share of the best episode's summed score each of its memories gains (scaled per episode)."""
     episode_top: int = 3
@@ -153,6 +155,10 @@ class RankingConfig:
     """With ``session_weight`` on, added to the score of an episode written inside a date
     window the question names ("in May 2023"), which is read even if none of its
     members was a candidate (0 disables)."""
+    decompose_weight: float = 0.0
+    """For a question that joins two people or two facts ("what do X and Y both like",
+    "what did X do after Y"): share of each sub-query's fused score its hits gain, the
+    sub-queries searched like the question (see ``_decompose``; 0 disables)."""
 
 
 @dataclass(kw_only=True)

@@ -68,7 +68,7 @@ def needs_facts(config: RankingConfig, q: QueryAnalysis) -> bool:
         or (q.excluded and config.exclusion_penalty)
         or (q.persons and config.speaker_weight)
         or (q.asks_when and config.when_weight)
-        or (q.windows and config.date_weight)
+        or (q.dated and config.date_weight)
         or config.episode_weight
         or (q.is_list and config.diversity)
         or config.hop_weight
@@ -119,8 +119,7 @@ def rerank(
         if q.asks_when and config.when_weight and mentions_time(fact.content):
             cand.score += config.when_weight
             _reason(cand, "time", 1.0, config.when_weight, "says when, and the query asks when")
-        if (q.windows and config.date_weight and fact.created is not None
-                and any(start <= fact.created < end for start, end in q.windows)):
+        if q.dated and config.date_weight and fact.created is not None and q.in_period(fact.created):
             cand.score += config.date_weight
             _reason(cand, "time", 1.0, config.date_weight, "written in a period the query names")
     if config.hop_weight:
