@@ -129,3 +129,18 @@ def test_when_questions_and_untyped_questions_take_no_second_round(store: Native
     for query in ("When did Nora get a pet?", "Is the report due today?"):
         for hit in store.search(query, namespace=NS, ranking=ranking):
             assert all(r.signal != "entity" for r in hit.reasons)
+
+
+def test_a_phrase_to_look_up_takes_no_second_round(store: NativeMemoryAdapter) -> None:
+    """A kind word in a phrase ("... for her daughter") is no question for every item of
+    that kind: the memory that only holds the word must not gain over the one the phrase
+    is about."""
+    store.add("Alice's daughter Emma is seven years old", namespace=NS, metadata={"speaker": "Alice"})
+    party = store.add("Alice mentioned Emma's birthday party is on Saturday", namespace=NS,
+                      metadata={"speaker": "Alice"})
+    ranking = RankingConfig(entity_weight=0.2)
+    hits = store.search("birthday party plans for her daughter", namespace=NS, ranking=ranking)
+    assert hits[0].record.id == party.id
+    assert all(r.signal != "entity" for h in hits for r in h.reasons)
+    asked = store.search("Which family members does Alice have?", namespace=NS, ranking=ranking)
+    assert any(r.signal == "entity" for h in asked for r in h.reasons)

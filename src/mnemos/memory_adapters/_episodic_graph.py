@@ -38,7 +38,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from mnemos.memory_adapters._query import analyze
+from mnemos.memory_adapters._query import analyze, asks
 from mnemos.memory_adapters._text import STOPWORDS, tokens
 from mnemos.memory_adapters.base import ScoreReason
 
@@ -352,9 +352,9 @@ def record_speaker(agent: str | None, metadata: Mapping[str, object]) -> str | N
 
 def plan(text: str | None, weight: float) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
     """The asked types and the named persons of a question that takes the second round;
-    None for the others (no weight, no type asked, or a question asking *when*: it
-    wants one moment, not every item of a kind)."""
-    if weight <= 0:
+    None for the others (no weight, a text not put as a question, no type asked, or a
+    question asking *when*: it wants one moment, not every item of a kind)."""
+    if weight <= 0 or not text or not asks(text):
         return None
     types = question_types(text)
     if not types:

@@ -24,7 +24,7 @@ from datetime import UTC, datetime, timedelta
 
 from mnemos.memory_adapters._text import STOPWORDS, tokens
 
-__all__ = ["MONTH_WORDS", "QueryAnalysis", "analyze", "is_question", "mentions_time", "strip_exclusions"]
+__all__ = ["MONTH_WORDS", "QueryAnalysis", "analyze", "asks", "is_question", "mentions_time", "strip_exclusions"]
 
 _MONTHS = {name.casefold(): i for i, name in enumerate(calendar.month_name) if name}
 _MONTHS.update({name.casefold(): i for i, name in enumerate(calendar.month_abbr) if name})
@@ -196,6 +196,17 @@ def strip_exclusions(text: str) -> str:
     sports" searches for "what sports": the excluded word would pull in exactly the wrong
     memories)."""
     return _EXCLUSION.sub(" ", text)
+
+
+def asks(text: str) -> bool:
+    """Whether ``text`` is put as a question: it ends with "?" or opens with a question word
+    ("what pets does she have", "list the cities"), not a phrase to look up ("birthday party
+    plans for her daughter")."""
+    stripped = text.strip()
+    if stripped.endswith("?"):
+        return True
+    first = stripped.split(maxsplit=1)[0].casefold().strip(",.:;!") if stripped else ""
+    return first in _QUESTION_WORDS
 
 
 def is_question(content: str) -> bool:
