@@ -34,7 +34,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,6 +55,7 @@ __all__ = [
     "plan",
     "question_types",
     "record_speaker",
+    "rederive",
     "speaker_of",
     "typed_gains",
     "typed_items",
@@ -441,4 +442,31 @@ def entity_reason(item: str, value: float) -> ScoreReason:
         value=1.0,
         contribution=value,
         detail=f"holds {item!r}, of a kind the question asks for",
+    )
+
+
+def rederive(
+    conn: Any,
+    write: Callable[[Any, list[tuple[int, str, str, str | None]]], None],
+    placeholder: str,
+    batch: int = 2000,
+) -> None:
+    """Write the items of every memory again with ``write`` (a backend's ``write_items``),
+    in batches of rowids, then mark the store as keeping this version's items (inside the
+    caller's transaction, the item tables emptied by the caller)."""
+    p, last = placeholder, 0
+    while True:
+        rows = conn.execute(
+            f"SELECT rowid, ns, content, provenance, metadata FROM memories WHERE rowid > {p} "
+            f"ORDER BY rowid LIMIT {int(batch)}",
+            (last,),
+        ).fetchall()
+        if not rows:
+            break
+        write(conn, [(r[0], r[1], r[2], speaker_of(r[3], r[4])) for r in rows])
+        last = rows[-1][0]
+    conn.execute(
+        f"INSERT INTO meta (key, value) VALUES ('entity_items', {p}) "
+        "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        (ITEMS_VERSION,),
     )

@@ -9,9 +9,9 @@ when it is opened for writing.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 
-from mnemos.memory_adapters._episodic_graph import ITEMS_VERSION, item_rows, speaker_of
+from mnemos.memory_adapters._episodic_graph import ITEMS_VERSION, item_rows, rederive
 
 __all__ = ["derive_all", "items_current", "write_items"]
 
@@ -47,18 +47,4 @@ def derive_all(conn: sqlite3.Connection) -> None:
     """Derive the items of every memory again (inside the caller's write transaction)."""
     conn.execute("DELETE FROM entity_df")
     conn.execute("DELETE FROM entity_items")
-    last = 0
-    while True:
-        rows: Sequence[tuple[int, str, str, str, str]] = conn.execute(
-            "SELECT rowid, ns, content, provenance, metadata FROM memories WHERE rowid > ? ORDER BY rowid LIMIT ?",
-            (last, _BATCH),
-        ).fetchall()
-        if not rows:
-            break
-        write_items(conn, ((r[0], r[1], r[2], speaker_of(r[3], r[4])) for r in rows))
-        last = rows[-1][0]
-    conn.execute(
-        "INSERT INTO meta (key, value) VALUES ('entity_items', ?) "
-        "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        (ITEMS_VERSION,),
-    )
+    rederive(conn, write_items, "?", _BATCH)

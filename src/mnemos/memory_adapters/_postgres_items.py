@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from mnemos.memory_adapters._episodic_graph import ITEMS_VERSION, item_rows, speaker_of
+from mnemos.memory_adapters._episodic_graph import ITEMS_VERSION, item_rows, rederive
 
 __all__ = ["derive_items", "lock_counters", "write_items"]
 
@@ -66,18 +66,4 @@ def derive_items(conn: Any, schema: str) -> None:
         return
     conn.execute(f'SET LOCAL search_path TO "{schema}", public')
     conn.execute("DELETE FROM entity_items")
-    last = 0
-    while True:
-        rows = conn.execute(
-            "SELECT rowid, ns, content, provenance, metadata FROM memories WHERE rowid > %s ORDER BY rowid LIMIT 2000",
-            (last,),
-        ).fetchall()
-        if not rows:
-            break
-        write_items(conn, ((r[0], r[1], r[2], speaker_of(r[3], r[4])) for r in rows))
-        last = rows[-1][0]
-    conn.execute(
-        "INSERT INTO meta (key, value) VALUES ('entity_items', %s) "
-        "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        (ITEMS_VERSION,),
-    )
+    rederive(conn, write_items, "%s")
