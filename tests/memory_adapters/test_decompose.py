@@ -4,7 +4,6 @@ split search finds that the whole question does not."""
 from __future__ import annotations
 
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 
@@ -43,13 +42,6 @@ def test_reasoning_clauses_split_and_time_anchors_do_not() -> None:
 def test_said_by_accepts_a_short_form_of_the_name() -> None:
     assert said_by("Melanie", "mel") and said_by("Jon", "jon")
     assert not said_by("Jonathan", "jo") and not said_by(None, "jon") and not said_by("Gina", "jon")
-
-
-@pytest.fixture
-def store(tmp_path: Path):  # type: ignore[no-untyped-def]
-    s = NativeMemoryAdapter(tmp_path / "m.db", embedder="hashing:256")
-    yield s
-    s.close()
 
 
 def _say(store: NativeMemoryAdapter, speaker: str, text: str, session: int) -> None:

@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import random
 import sqlite3
-from collections.abc import Iterator
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,25 +26,8 @@ from mnemos.memory_adapters._sql_adapter import SqlMemoryAdapter
 from mnemos.memory_adapters.conformance import ManualClock
 from mnemos.memory_adapters.native import NativeMemoryAdapter, RankingConfig
 
-NOW = datetime(2030, 1, 1, tzinfo=UTC)
-CLOCK = ManualClock(NOW)
 WORDS = ["kitten", "parrot", "dog", "kayaking", "pottery", "hiking", "Lisbon", "Bergen", "Porto", "guitar",
          "cake", "festival", "sister", "friend", "Nora", "Omar", "the", "a", "went", "with", "our", "saw"]
-
-
-@pytest.fixture(params=["native", pytest.param("postgres", marks=pytest.mark.pgvector)])
-def sql_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SqlMemoryAdapter]:
-    adapter: SqlMemoryAdapter
-    CLOCK.set(NOW)
-    if request.param == "native":
-        adapter = NativeMemoryAdapter(tmp_path / "m.db", embedder="hashing:64", clock=CLOCK)
-    else:
-        from mnemos.memory_adapters.postgres import PostgresMemoryAdapter
-
-        adapter = PostgresMemoryAdapter(request.getfixturevalue("pg_schemas").new_url(), embedder="hashing:64",
-                                        clock=CLOCK)
-    yield adapter
-    adapter.close()
 
 
 def _rows(store: SqlMemoryAdapter, sql: str) -> list[tuple[Any, ...]]:
@@ -62,11 +44,12 @@ def _df(store: SqlMemoryAdapter) -> dict[tuple[str, str, str], int]:
     return {(k, ns, i): int(n) for k, ns, i, n in _rows(store, "SELECT kind, ns, item, n FROM entity_df")}
 
 
-def test_items_are_kept_with_the_memory_and_go_with_it(sql_store: SqlMemoryAdapter) -> None:
+def test_items_are_kept_with_the_memory_and_go_with_it(sql_store: SqlMemoryAdapter, sql_clock: ManualClock) -> None:
+    start = sql_clock()
     say = lambda text, ns, who, **kw: sql_store.add(text, namespace=ns, metadata={"speaker": who}, **kw)  # noqa: E731
     cat = say("Our kitten chased the parrot", ("a",), "Nora")
     say("The kitten sleeps all day", ("a",), "Omar")
-    say("We went kayaking", ("a",), "Nora", expires_at=NOW + timedelta(days=1))
+    say("We went kayaking", ("a",), "Nora", expires_at=start + timedelta(days=1))
     say("My kitten is grey", ("b",), "Zed")
     assert {("animal", "a/", "kitten"), ("animal", "a/", "parrot"), ("", "a/", "nora"),
             ("activity", "a/", "kayaking"), ("animal", "b/", "kitten")} <= _items(sql_store)
@@ -77,7 +60,7 @@ def test_items_are_kept_with_the_memory_and_go_with_it(sql_store: SqlMemoryAdapt
     sql_store.delete(cat.id)
     assert ("animal", "a/", "puppy") not in _items(sql_store)
     assert ("animal", "a/", "puppy") not in _df(sql_store)
-    CLOCK.set(NOW + timedelta(days=2))
+    sql_clock.set(start + timedelta(days=2))
     sql_store.purge()
     assert ("activity", "a/", "kayaking") not in _items(sql_store) | set(_df(sql_store))
     sql_store.erase(("a",))

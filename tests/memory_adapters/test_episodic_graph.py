@@ -10,7 +10,6 @@ even when they are outside the first candidates. PostgreSQL runs the same code
 from __future__ import annotations
 
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 
@@ -25,13 +24,6 @@ from mnemos.memory_adapters.native import NativeMemoryAdapter, RankingConfig
 
 NS = ("chat",)
 PEOPLE = frozenset({"nora", "omar"})
-
-
-@pytest.fixture
-def store(tmp_path: Path):  # type: ignore[no-untyped-def]
-    s = NativeMemoryAdapter(tmp_path / "m.db", embedder="hashing:256")
-    yield s
-    s.close()
 
 
 def _say(store: NativeMemoryAdapter, who: str, text: str, session: int) -> str:

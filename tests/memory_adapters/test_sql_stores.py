@@ -8,35 +8,14 @@ across the chunk boundaries, and pin what ``stats()`` reports for each.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from datetime import timedelta
 
 import pytest
 
 from mnemos.exceptions import StorageError
 from mnemos.memory_adapters._sql_adapter import SqlMemoryAdapter
 from mnemos.memory_adapters.conformance import ManualClock
-from mnemos.memory_adapters.native import NativeMemoryAdapter
-
-NOW = datetime(2030, 1, 1, tzinfo=UTC)
-CLOCK = ManualClock(NOW)
-
-
-@pytest.fixture(params=["native", pytest.param("postgres", marks=pytest.mark.pgvector)])
-def sql_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SqlMemoryAdapter]:
-    adapter: SqlMemoryAdapter
-    CLOCK.set(NOW)
-    if request.param == "native":
-        adapter = NativeMemoryAdapter(tmp_path / "m.db", embedder="hashing:64", clock=CLOCK)
-    else:
-        from mnemos.memory_adapters.postgres import PostgresMemoryAdapter
-
-        schemas = request.getfixturevalue("pg_schemas")
-        adapter = PostgresMemoryAdapter(schemas.new_url(), embedder="hashing:64", clock=CLOCK)
-    yield adapter
-    adapter.close()
 
 
 def test_many_ids_cross_the_chunk_boundaries(sql_store: SqlMemoryAdapter) -> None:
@@ -54,12 +33,13 @@ def test_many_ids_cross_the_chunk_boundaries(sql_store: SqlMemoryAdapter) -> Non
     assert sql_store.stats()["by_namespace"] == {"a": n - 1_100}
 
 
-def test_purge_and_erase_clear_history_and_relations(sql_store: SqlMemoryAdapter) -> None:
-    short = sql_store.add("a note that expires", namespace=("a",), expires_at=NOW + timedelta(days=1))
+def test_purge_and_erase_clear_history_and_relations(sql_store: SqlMemoryAdapter, sql_clock: ManualClock) -> None:
+    start = sql_clock()
+    short = sql_store.add("a note that expires", namespace=("a",), expires_at=start + timedelta(days=1))
     kept = sql_store.add("a note that stays", namespace=("a",))
     sql_store.import_history([short, kept])
     sql_store.add_relation("Bob", "wrote", "the note", namespace=("a",), memory_id=short.id)
-    CLOCK.set(NOW + timedelta(days=2))
+    sql_clock.set(start + timedelta(days=2))
     assert sql_store.stats()["expired_pending_purge"] == 1
     assert sql_store.purge() == 1
     assert sql_store.export_relations() == []
