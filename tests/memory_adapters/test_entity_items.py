@@ -186,6 +186,25 @@ def test_items_kept_by_another_version_are_derived_again_on_open(tmp_path: Path)
     store.close()
 
 
+def test_items_kept_by_the_previous_extraction_are_derived_again_on_open(tmp_path: Path) -> None:
+    """A store written when "-ing" words of captions and posture counted as activities
+    (items version 2) keeps the new extraction's items after it is opened once."""
+    path = tmp_path / "m.db"
+    store = NativeMemoryAdapter(path, embedder="hashing:64")
+    store.add("Nora: Look! [shared an image: a woman standing by a kiln]", namespace=("a",))
+    with store._writing() as conn:
+        memory = conn.execute("SELECT rowid FROM memories").fetchone()[0]
+        conn.execute("INSERT OR IGNORE INTO entity_items (kind, ns, item, memory, speaker) "
+                     "VALUES ('activity', 'a/', 'standing', ?, NULL)", (memory,))
+        conn.execute("UPDATE meta SET value = '2' WHERE key = 'entity_items'")
+    assert ("activity", "a/", "standing") in _items(store)
+    store.close()
+    store = NativeMemoryAdapter(path, embedder="hashing:64")
+    assert ("activity", "a/", "standing") not in _items(store)
+    assert _rows(store, "SELECT value FROM meta WHERE key = 'entity_items'") == [(eg.ITEMS_VERSION,)]
+    store.close()
+
+
 @pytest.mark.pgvector
 def test_a_postgres_store_of_version_3_is_upgraded_with_its_items(pg_schemas: Any) -> None:
     from mnemos.memory_adapters.postgres import PostgresMemoryAdapter

@@ -56,6 +56,39 @@ def test_days_and_months_are_no_names() -> None:
     assert found["place"] == {"lisbon"}
 
 
+def _activities(content: str) -> frozenset[str]:
+    """The activity items ``content`` holds, as typed and as kept by the stores."""
+    kept = {item for kind, item, _ in item_rows(content, "Nora") if kind == "activity"}
+    typed = typed_items(content, PEOPLE).get("activity", frozenset())
+    assert kept == typed
+    return typed
+
+
+def test_posture_dress_expression_and_speech_verbs_are_no_activities() -> None:
+    """ "standing", "wearing", "smiling", "holding", "saying" say how someone is, not what
+    they do for fun; a pastime's "-ing" word still counts."""
+    found = _activities("Nora: Standing there, wearing a hat, smiling, holding the leash, saying hi.")
+    assert found == frozenset()
+    assert _activities("Nora: Quilting on Sundays, looking forward to it.") == {"quilting"}
+
+
+def test_bracketed_descriptions_add_no_activity_words() -> None:
+    """An image's caption describes a picture ("a dog fetching a stick"), not what its
+    speaker does; its lexicon words (a photo of a cat) still count as items."""
+    shared = "Nora: Look at him! [shared an image: a dog fetching a stick near a lake]"
+    assert _activities(shared) == frozenset()
+    assert "dog" in typed_items(shared, PEOPLE)["animal"]
+    assert _activities("Nora: My evenings are for fetching old records at flea markets.") == {"fetching"}
+
+
+def test_an_ing_word_used_only_as_a_verb_going_on_is_no_activity() -> None:
+    """ "I'm crafting a reply" is a verb going on; "crafting is my escape" names a pastime."""
+    assert _activities("Nora: I'm crafting a reply to the landlord right now.") == frozenset()
+    assert _activities("Nora: We were really drifting apart.") == frozenset()
+    assert _activities("Nora: Crafting is my escape, I keep at it.") == {"crafting"}
+    assert _activities("Nora: I'm crafting again: crafting calms me.") == {"crafting"}
+
+
 def _rows(memories: list[tuple[int, str, str]]) -> tuple[list[ItemRow], frozenset[str]]:
     """The rows a store keeps for ``(rowid, content, speaker)`` memories of one namespace."""
     rows = [(kind, "chat/", item, rowid, who) for rowid, content, speaker in memories

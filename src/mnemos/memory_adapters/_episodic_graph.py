@@ -34,6 +34,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -105,6 +106,39 @@ _NOT_ACTIVITIES = """thing things something nothing anything everything morning 
     overwhelming refreshing relaxing calming satisfying surprising touching heartwarming amazing
     stunning charming boring annoying terrifying frightening confusing disappointing embarrassing
     willing thanksgiving anything evening"""
+# "-ing" words that are no activity, by what they name (general English, not a corpus's words):
+# posture and position, appearance and dress, mood and expression, speech, thought and
+# perception, plain motion and handling, helping and striving, being and becoming, and
+# "-ing" nouns and adjectives of things, not doings
+_NOT_ACTIVITIES_BY_CLASS = """
+    standing sitting lying laying leaning kneeling squatting crouching posing resting
+    lounging hanging floating overlooking facing surrounding
+    wearing dressing clothing holding carrying gripping grabbing hugging kissing
+    touching pointing waving shaking handing showing featuring displaying
+    smiling laughing grinning crying frowning staring gazing glancing looking watching
+    seeing hearing listening noticing smelling tasting
+    saying talking speaking telling asking answering chatting discussing mentioning stating
+    calling texting replying explaining sharing expressing reminding inviting welcoming
+    thinking believing wondering imagining dreaming realizing remembering forgetting
+    considering figuring knowing learning understanding questioning wishing wanting hoping
+    feeling sensing worrying struggling coping dealing handling managing juggling
+    going coming leaving arriving moving walking stepping heading returning staying waiting
+    getting giving taking putting sending bringing finding losing keeping holding using
+    opening closing ending finishing beginning starting continuing trying reaching
+    helping supporting encouraging motivating empowering uplifting inspiring guiding
+    providing offering serving backing rooting cheering comforting caring accepting
+    embracing appreciating celebrating pushing striving focusing improving growing
+    changing becoming being seeming living spending paying investing gaining
+    following joining connecting bonding combining expanding spreading representing
+    promoting raising chasing fighting tackling relying sticking clinging
+    playing waking breathing healing eating drinking sleeping
+    fulfilling rewarding gratifying humbling enlightening heartbreaking breathtaking
+    promising lasting fleeting ongoing
+    wellbeing housing parking funding ending
+    enjoying preferring hating cherishing trusting achieving succeeding failing winning
+    thriving persevering surviving creating searching discovering regarding concerning
+    exhausting captivating traumatizing upcoming highlighting prioritizing adapting
+    """
 
 
 def _lexicon(text: str) -> frozenset[str]:
@@ -183,8 +217,7 @@ _TYPES: dict[str, _Type] = {
         activities=True,
     ),
 }
-_NOT_ACTIVITY_WORDS = _lexicon(_NOT_ACTIVITIES)
-_ING = re.compile(r"^[a-z]{3,}ing$")
+_NOT_ACTIVITY_WORDS = _lexicon(_NOT_ACTIVITIES) | _lexicon(_NOT_ACTIVITIES_BY_CLASS)
 _QUOTED = re.compile(r"[\"“]([^\"”\n]{2,60})[\"”]")
 
 
@@ -245,14 +278,7 @@ def typed_items(content: str, people: frozenset[str] = frozenset()) -> dict[str,
     for name, kind in _TYPES.items():
         found = set(kind.words & wordset)
         if kind.activities:
-            found.update(
-                w
-                for w in wordset
-                if _ING.match(w)
-                and len(w) >= 6
-                and w not in _NOT_ACTIVITY_WORDS
-                and w not in STOPWORDS
-            )
+            found.update(_activity_words(content))
         if kind.names:
             if names is None:
                 names = _names(content, people)
@@ -278,8 +304,8 @@ def _kept_items(content: str) -> dict[str, set[str]]:
     for word in set(tokens(content)):
         for kind in _WORD_KINDS.get(word, ()):
             out.setdefault(kind, set()).add(word)
-        if _is_activity_word(word):
-            out.setdefault(_ACTIVITY, set()).add(word)
+    for word in _activity_words(content):
+        out.setdefault(_ACTIVITY, set()).add(word)
     names = _names(content, frozenset())
     if names:
         out[NAME] = names
@@ -289,8 +315,33 @@ def _kept_items(content: str) -> dict[str, set[str]]:
     return out
 
 
+_BRACKETED = re.compile(r"\[[^\]\n]*\]")
+"""Text in square brackets: a description added to what was said (an image's caption, a
+stage direction), whose "-ing" words say what a picture shows ("a man holding a cup"),
+not what its speaker does."""
+
+
+_PROGRESSIVE = re.compile(
+    r"\b(?:am|is|are|was|were|be|been|i'm|i’m|we're|we’re|you're|you’re|they're|they’re"
+    r"|keep|keeps|kept)\s+(?:\w+ly\s+|still\s+|just\s+|also\s+|now\s+)?(\w+ing)\b",
+    re.I,
+)
+"""An "-ing" word after a form of *be* (or *keep*): a verb going on ("I'm finding",
+"we were staying", "keep pushing"), not the name of a pastime ("I love kayaking")."""
+
+
+def _activity_words(content: str) -> set[str]:
+    """The "-ing" activity words of ``content``'s own words: not of its bracketed parts,
+    and not those used only as a verb going on (:data:`_PROGRESSIVE`)."""
+    speech = _BRACKETED.sub(" ", content)
+    words = Counter(w for w in tokens(speech) if _is_activity_word(w))
+    if words:
+        words.subtract(m.group(1).casefold() for m in _PROGRESSIVE.finditer(speech))
+    return {w for w, n in words.items() if n > 0}
+
+
 def _is_activity_word(word: str) -> bool:
-    """An "-ing" word naming a doing (what ``_ING`` and the exclusions say, without a regex)."""
+    """An "-ing" word naming a doing: not one of the words that name no activity."""
     return (
         len(word) >= 6 and word.endswith("ing") and word.isascii() and word.isalpha() and word.islower()
         and word not in _NOT_ACTIVITY_WORDS and word not in STOPWORDS
@@ -323,7 +374,7 @@ def speaker_of(
     return None
 
 
-ITEMS_VERSION = "2"
+ITEMS_VERSION = "3"
 """The version of :func:`typed_items`: stores keep the items of each memory (written with
 the memory) and derive them again, once, when they were kept by another version."""
 SPEAKER = ""
