@@ -24,6 +24,9 @@ __all__ = ["QUERY_CACHE", "SCRATCH_ROWS", "keyword_lists", "keyword_lists_store"
 Mask = npt.NDArray[np.bool_]
 QUERY_CACHE = 256
 """Query texts whose embedding and FTS5 terms a store keeps (the whole cache is dropped when full)."""
+_WORD_CACHE = 50_000
+"""Query words whose FTS5 terms are kept (FTS5's tokenizer gives every store the same)."""
+_WORD_TERMS: dict[str, tuple[str, ...]] = {}
 
 
 def keyword_match(store: Store, text: str, config: RankingConfig) -> tuple[str, list[str]] | None:
@@ -44,18 +47,29 @@ def keyword_match(store: Store, text: str, config: RankingConfig) -> tuple[str, 
 
 def _query_terms(store: Store, text: str) -> tuple[list[str], dict[str, str]]:
     """The words of ``text`` and FTS5's term for each (the first word giving it), cached
-    per text: the tokenizer depends on nothing stored."""
+    per text, and the terms of each word across texts: the tokenizer depends on nothing
+    stored, and sees each word on its own."""
     found = store.query_terms.get(text)
     if found is not None:
         return found
     words = query_words(text)
-    word_of: dict[str, str] = {}
-    if words:
+    known = {w: _WORD_TERMS.get(w) for w in words}
+    new = [w for w, terms in known.items() if terms is None]
+    if new:  # each word is tokenized on its own, so its terms are the same in any text
         tok = store.tokenizer  # used under the store's lock
         tok.execute("DELETE FROM t")
-        tok.executemany("INSERT INTO t (rowid, x) VALUES (?, ?)", enumerate(words, start=1))
+        tok.executemany("INSERT INTO t (rowid, x) VALUES (?, ?)", enumerate(new, start=1))
+        split: dict[str, list[str]] = {w: [] for w in new}
         for doc, term in tok.execute("SELECT doc, term FROM v ORDER BY doc, offset"):
-            word_of.setdefault(term, words[doc - 1])
+            split[new[doc - 1]].append(term)
+        if len(_WORD_TERMS) + len(split) > _WORD_CACHE:
+            _WORD_TERMS.clear()
+        for word, terms in split.items():
+            known[word] = _WORD_TERMS[word] = tuple(terms)
+    word_of: dict[str, str] = {}
+    for word in words:
+        for term in known[word] or ():
+            word_of.setdefault(term, word)
     if len(store.query_terms) >= QUERY_CACHE:
         store.query_terms.clear()
     store.query_terms[text] = (words, word_of)
