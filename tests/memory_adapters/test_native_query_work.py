@@ -55,7 +55,8 @@ def test_a_new_embedder_is_not_served_the_old_query_vectors(store: NativeMemoryA
     assert {h.record.id for h in after} & {i for i, _ in before}
 
 
-def test_a_query_text_is_tokenized_once(store: NativeMemoryAdapter) -> None:
+def test_a_query_text_is_tokenized_once(store: NativeMemoryAdapter, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_native_keyword, "_WORD_TERMS", {})  # no word known from an earlier search
     statements: list[str] = []
     store._store.tokenizer.set_trace_callback(statements.append)
     for _ in range(3):
