@@ -135,7 +135,7 @@ def keyword_lists(
     for query, mask in zip(queries, masks, strict=True):
         ok = cached & mask[np.maximum(slots, 0)]
         if query.filter and ok.any():
-            kept = [k for k, _ in filter_rows(conn, rows[ok].tolist(), [0.0] * int(ok.sum()), query)]
+            kept = [k for k, _ in filter_rows(conn, rows[ok].tolist(), [0.0] * int(np.count_nonzero(ok)), query)]
             ok &= np.isin(rows, np.asarray(kept, dtype=np.int64))
         oks.append(ok)
     seen = np.logical_or.reduce(oks)
@@ -154,7 +154,7 @@ def keyword_lists(
         if not ok.any():
             out.append([])
             continue
-        scores = _bm25(ok, lengths, docs_pos, term_ids, counts, len(terms), int(mask.sum()))
+        scores = _bm25(ok, lengths, docs_pos, term_ids, counts, len(terms), int(np.count_nonzero(mask)))
         chosen = np.flatnonzero(ok)
         order = np.lexsort((rows[chosen], -scores[chosen]))[:want]
         out.append(list(zip(rows[chosen[order]].tolist(), scores[chosen[order]].tolist(), strict=True)))
@@ -229,7 +229,7 @@ def _bm25(
     inside = ok[docs_pos]
     pos, tids, tf = docs_pos[inside], term_ids[inside], counts[inside]
     df = np.bincount(tids, minlength=n_terms).astype(np.float64)
-    n = max(visible, int(ok.sum()))
+    n = max(visible, int(np.count_nonzero(ok)))
     idf = np.log1p((n - df + 0.5) / (df + 0.5))
     mean = float(lengths[ok].mean()) or 1.0
     norm = k1 * (1 - b + b * lengths / mean)
@@ -248,7 +248,7 @@ def keyword_lists_store(
     asks for more rows when the filters let few through (a namespace holding
     a tenth of the store), within bounds."""
     cache = store.cache
-    passing = min(int(mask.sum()) for mask in masks)
+    passing = min(int(np.count_nonzero(mask)) for mask in masks)
     size = 2 * want
     if passing:
         size = min(max(size, size * (cache.n - cache.dead) // passing), 16 * want)
