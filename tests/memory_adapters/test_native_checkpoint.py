@@ -64,3 +64,21 @@ def test_scrub_waits_for_a_background_checkpoint_and_empties_the_log(
             store.add(f"note {i}", namespace=NS)
         assert store.scrub()
         assert (tmp_path / "memory.db-wal").stat().st_size == 0
+
+
+def test_a_forked_child_does_not_reuse_its_parents_checkpoint_connection(tmp_path: Path) -> None:
+    with NativeMemoryAdapter(tmp_path / "memory.db", embedder="hashing:64") as store:
+        checkpointer = store._store.checkpointer
+        assert checkpointer is not None
+        for i in range(EVERY_COMMITS):
+            store.add(f"note {i}", namespace=NS)
+        checkpointer.wait()
+        parents = checkpointer._conn
+        assert parents is not None
+        checkpointer._pid = -1  # as seen from a child process after fork
+        for i in range(EVERY_COMMITS):
+            store.add(f"more {i}", namespace=NS)
+        checkpointer.wait()
+        assert checkpointer._conn is not None and checkpointer._conn is not parents
+        assert checkpointer.last is not None and checkpointer.last[0] == 0
+        parents.close()

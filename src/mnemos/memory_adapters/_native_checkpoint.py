@@ -18,6 +18,7 @@ later, or not at all before a crash, loses nothing.
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
 import threading
 from pathlib import Path
@@ -40,6 +41,7 @@ class Checkpointer:
         self._thread: threading.Thread | None = None
         self._conn: sqlite3.Connection | None = None
         self._closed = False
+        self._pid = os.getpid()
         self.last: tuple[int, int, int] | None = None
         """What the last background checkpoint returned: (busy, frames in the log, frames copied)."""
         conn.execute(f"PRAGMA wal_autocheckpoint = {INLINE_PAGES}")
@@ -50,6 +52,8 @@ class Checkpointer:
         self.commits += 1
         if self.commits % EVERY_COMMITS or self._closed:
             return
+        if self._pid != os.getpid():  # a forked child: its parent's thread and connection are not its own
+            self._pid, self._thread, self._conn = os.getpid(), None, None
         if self._thread is not None and self._thread.is_alive():
             return
         self._thread = threading.Thread(target=self._checkpoint, name="mnemos-checkpoint", daemon=True)
