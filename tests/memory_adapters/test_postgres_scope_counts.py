@@ -172,6 +172,16 @@ def test_the_log_is_folded_and_the_counts_stay_exact(store: PostgresMemoryAdapte
     _check(store, NOW)
 
 
+def test_an_erased_namespace_leaves_no_key_in_the_counts(store: PostgresMemoryAdapter) -> None:
+    store.add("Alice's secret plan", namespace=("users", "alice"))
+    store.add("Bob's note", namespace=("users", "bob"))
+    assert store.erase_user("alice") == 1
+    with store._reading() as conn:
+        keys = {r[0] for r in conn.execute("SELECT ns FROM scope_counts UNION SELECT ns FROM scope_count_log")}
+    assert keys == {"", "users/", "users/bob/"}
+    _check(store, NOW)
+
+
 def test_an_upgraded_store_counts_what_it_held(pg_schemas: Schemas) -> None:
     schema = pg_schemas.new()
     with psycopg.connect(pg_schemas.url, autocommit=True) as conn:

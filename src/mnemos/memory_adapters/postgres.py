@@ -284,6 +284,9 @@ class PostgresMemoryAdapter(AsyncReadsMixin, BulkLoadMixin, SqlMemoryAdapter):
         return record
 
     def _after_erase(self) -> None:
+        with self._store.writing() as conn:  # the erased namespaces' keys leave the scope counts' log
+            conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (self._store.lock_key("scope_counts"),))
+            conn.execute("SELECT fold_scope_counts()")
         self.vacuum()
 
     def vacuum(self) -> None:
@@ -294,7 +297,8 @@ class PostgresMemoryAdapter(AsyncReadsMixin, BulkLoadMixin, SqlMemoryAdapter):
         with self._store.reading() as conn:
             if conn.info.transaction_status != 0:  # inside a transaction: leave it to autovacuum
                 return
-            for table in ("memories", "history", "mentions", "entities", "relations", "entity_items", "entity_df"):
+            for table in ("memories", "history", "mentions", "entities", "relations", "entity_items", "entity_df",
+                          "scope_counts", "scope_count_log"):
                 conn.execute(f"VACUUM {table}")
 
     def _entity_graph(self, conn: Any, prefix: Namespace) -> nx.Graph:
