@@ -45,6 +45,7 @@ from mnemos.exceptions import ConfigurationError, MissingExtraError, StorageErro
 from mnemos.memory_adapters._postgres_items import derive_items
 
 __all__ = [
+    "COMPACT_EVERY",
     "DEFAULT_SCHEMA",
     "DEFAULT_TEXT_SEARCH",
     "SCHEMA_VERSION",
