@@ -133,9 +133,6 @@ class PgStore:
         key = ns_key(query.namespace_prefix)
         kinds = sorted(k.value for k in query.kinds) if query.kinds is not None else None
         column = "n" if query.include_superseded else "cur"
-        total = (yield from fetch(
-            f"SELECT coalesce(sum({column}), 0) FROM ({_SCOPE_ROWS}) c", [*(key, kinds, kinds) * 2]
-        ))[0][0]
         cond, params = ns_cond(query.namespace_prefix, "m.ns")
         expired = ["m.expires_at IS NOT NULL", "m.expires_at <= %s", cond]
         params = [query.now, *params]
@@ -144,8 +141,12 @@ class PgStore:
             params.append(kinds)
         if not query.include_superseded:
             expired.append("m.valid_to IS NULL")
-        gone = (yield from fetch(f"SELECT count(*) FROM memories m WHERE {' AND '.join(expired)}", params))[0][0]
-        return int(total) - int(gone)
+        row = (yield from fetch(
+            f"SELECT (SELECT coalesce(sum({column}), 0) FROM ({_SCOPE_ROWS}) c), "
+            f"(SELECT count(*) FROM memories m WHERE {' AND '.join(expired)})",
+            [*(key, kinds, kinds) * 2, *params],
+        ))[0]
+        return int(row[0]) - int(row[1])
 
     def _counted(self, query: SearchQuery) -> Steps[int]:
         conds, params = where(query)
