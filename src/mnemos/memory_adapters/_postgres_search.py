@@ -63,8 +63,9 @@ from mnemos.memory_adapters._feedback import (
     uses_feedback,
 )
 from mnemos.memory_adapters._filters import matches_filter
+from mnemos.memory_adapters._lists import list_reason, list_seeds
 from mnemos.memory_adapters._postgres_filters import SqlFilter, filter_sql
-from mnemos.memory_adapters._postgres_graph import entity_gain_steps, graph_steps
+from mnemos.memory_adapters._postgres_graph import entity_gain_steps, graph_steps, list_gain_steps
 from mnemos.memory_adapters._postgres_io import Steps, fetch
 from mnemos.memory_adapters._postgres_store import (
     RECORD_COLUMNS,
@@ -121,9 +122,6 @@ class _Conditions:
     def __init__(self, query: SearchQuery) -> None:
         self.query = query
         conds, params = where(query)
-        self.visible_sql = " AND ".join(conds)
-        """Every condition but the metadata filter (the records BM25's ``N`` counts)."""
-        self.visible_params: list[Any] = list(params)
         self.filter: SqlFilter = filter_sql(query.filter)
         self.sql = " AND ".join(conds + self.filter.conds)
         self.params: list[Any] = params + self.filter.params
@@ -201,6 +199,10 @@ def ranked_search(
         yield from _add_graph(query, config, cands, where_)
     if config.entity_weight > 0 and cands:
         yield from _add_entities(store, query, config, cands, where_)
+    if config.list_weight > 0 and cands:  # items of the best hits, bridged to their other holders
+        listed = yield from list_gain_steps(query.text, config.list_weight, list_seeds(cands, config))
+        yield from _admit(cands, where_, {r: (r, v) for r, (_, v) in listed.items()},
+                          lambda target, source, value: list_reason(listed[target][0], value))
     if uses_sessions(config) and cands:
         yield from _add_sessions(config, cands, where_, vector if config.mode != "keyword" else None)
     cands = {rowid: cand for rowid, cand in cands.items() if cand.score > 0}
@@ -374,7 +376,7 @@ def _keyword_list_scope(
     if not rows:
         return []
     where_.seen.update((r[0], (r[3], r[4])) for r in rows)
-    visible = yield from store.visible_count(where_.visible_sql, where_.visible_params, where_.query.now)
+    visible = yield from store.visible_count(where_.query)
     n = max(visible, len(rows))
     df = [sum(1 for r in rows if r[5 + i]) for i in range(len(kept))]
     idf = [math.log1p((n - d + 0.5) / (d + 0.5)) for d in df]
