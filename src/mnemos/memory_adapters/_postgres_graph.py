@@ -10,19 +10,20 @@ read here as search steps.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Generator, Iterable, Sequence
 from typing import Any
 
 import networkx as nx
 
 from mnemos.memory_adapters._entity_items import entity_steps
 from mnemos.memory_adapters._graph import ensure_entity
+from mnemos.memory_adapters._hops import hop_steps
 from mnemos.memory_adapters._namespace import Namespace
 from mnemos.memory_adapters._postgres_io import Steps, fetch, run
 from mnemos.memory_adapters._postgres_store import ns_cond
 from mnemos.memory_adapters._text import extract_entities, normalize_entity
 
-__all__ = ["build_graph", "entity_gain_steps", "graph_steps", "index_mentions"]
+__all__ = ["build_graph", "entity_gain_steps", "graph_steps", "hop_gain_steps", "index_mentions"]
 
 
 def index_mentions(conn: Any, items: Iterable[tuple[int, str, str]]) -> None:
@@ -72,6 +73,20 @@ def entity_gain_steps(
 ) -> Steps[dict[int, tuple[str, float]]]:
     """The second round through the typed entity graph (``_entity_items``), as search steps."""
     steps = entity_steps(text, prefix, lambda p, column: _marked(ns_cond(p, column)), weight, keep)
+    return (yield from _driven(steps))
+
+
+def hop_gain_steps(
+    text: str | None, prefix: Namespace, weight: float, seeds: Sequence[tuple[int, float]]
+) -> Steps[dict[int, tuple[str, float]]]:
+    """The hop round through the best hits' typed items (``_hops``), as search steps."""
+    return (yield from _driven(hop_steps(text, prefix, lambda p, column: _marked(ns_cond(p, column)), weight, seeds)))
+
+
+def _driven(
+    steps: Generator[tuple[str, list[Any]], list[Any], dict[int, tuple[str, float]]],
+) -> Steps[dict[int, tuple[str, float]]]:
+    """Shared ``?``-placeholder steps, run as this store's search steps."""
     try:
         sql, params = next(steps)
         while True:
