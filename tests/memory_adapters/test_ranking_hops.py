@@ -15,7 +15,8 @@ from mnemos.memory_adapters._ranking import Candidate
 from mnemos.memory_adapters._sql_adapter import SqlMemoryAdapter
 from mnemos.memory_adapters.native import RankingConfig
 
-OFF = RankingConfig(mode="keyword", neighbour_weight=0.0, entity_weight=0.0, recency_weight=0.0, date_weight=0.0)
+OFF = RankingConfig(mode="keyword", neighbour_weight=0.0, entity_weight=0.0, recency_weight=0.0, date_weight=0.0,
+                    item_hops_weight=0.0)
 ON = replace(OFF, item_hops_weight=0.3)
 QUESTION = "What activities has Melanie done with her kids?"
 SEED = "We went camping near Tahoe with the kids"
@@ -52,8 +53,10 @@ def test_only_the_named_persons_memories_hop(sql_store: SqlMemoryAdapter) -> Non
     assert REMARK not in contents(sql_store, ON)
 
 
-def test_only_list_questions_hop() -> None:
+def test_only_questions_whose_answers_are_spread_hop() -> None:
     assert uses_hops(0.3, QUESTION)
+    assert uses_hops(0.3, "Where has Melanie camped?")  # all she has done
+    assert uses_hops(0.3, "How many pets does Melanie have?")
     assert not uses_hops(0.3, "Where did Melanie go camping?")  # one moment, not a list
     assert not uses_hops(0.3, "activities with the kids")  # no question
     assert not uses_hops(0.0, QUESTION)

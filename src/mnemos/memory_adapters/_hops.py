@@ -5,8 +5,9 @@ its evidence in passing remarks of sessions about something else; keyword and
 vector search find one or two of them, and often not the others within their
 first hundred hits. The best hits do name what the others share: a place, a
 pet, a person, an activity (the typed items kept with every memory, see
-``_entity_items``). With ``item_hops_weight`` on, a list question that names
-a speaker of the scope takes one more round: every memory of that speaker holding
+``_entity_items``). With ``item_hops_weight`` on, a question asking for a list
+or for all someone has done, that names a speaker of the scope, takes one more
+round: every memory of that speaker holding
 an item of one of the ``item_hops_seeds`` best candidates gains ::
 
     hops(m) = item_hops_weight · best · H(m) / max H,
@@ -29,6 +30,7 @@ steps are written once with ``?`` placeholders and driven by each store, like
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Generator, Mapping, Sequence
 from typing import Any
 
@@ -42,6 +44,10 @@ __all__ = ["LIMIT", "MAX_DF", "hop_reason", "hop_seeds", "hop_steps", "uses_hops
 
 Step = tuple[str, list[Any]]
 Steps = Generator[Step, list[Any], dict[int, tuple[str, float]]]
+_EVER = re.compile(
+    r"^\s*(?:what|where|which|who)\b.*\b(?:has|have)\s+\w+\s+(?:\w+\s+)?\w+(?:ed|en|t)\b", re.I
+)
+"""A question about all someone has done: "what has X painted", "where has X camped"."""
 LIMIT = 50
 """At most this many memories gain (the best by their hop score)."""
 MAX_DF = 50
@@ -49,11 +55,14 @@ MAX_DF = 50
 
 
 def uses_hops(weight: float, text: str | None) -> bool:
-    """Whether a search takes the hop round: a weight, and a question asking for a list
-    ("what activities", "how many", "besides X"), whose answers are spread over sessions
-    (on the LoCoMo dev conversations, hopping for every question moved single-hop and
-    adversarial hits off the page)."""
-    return weight > 0 and bool(text) and asks(text or "") and analyze(text or "").is_list
+    """Whether a search takes the hop round: a weight, and a question whose answers are
+    spread over sessions: one asking for a list ("what activities", "how many", "besides
+    X") or for all someone has done ("where has Melanie camped?"). On the LoCoMo dev
+    conversations, hopping for every question moved single-hop and adversarial hits off
+    the page."""
+    if weight <= 0 or not text or not asks(text):
+        return False
+    return bool(_EVER.search(text)) or analyze(text).is_list
 
 
 def hop_seeds(cands: Mapping[int, Candidate], count: int) -> list[tuple[int, float]]:
