@@ -64,8 +64,14 @@ from mnemos.memory_adapters._feedback import (
 )
 from mnemos.memory_adapters._filters import matches_filter
 from mnemos.memory_adapters._hops import hop_reason, hop_seeds, uses_hops
+from mnemos.memory_adapters._lists import list_reason, list_seeds
 from mnemos.memory_adapters._postgres_filters import SqlFilter, filter_sql
-from mnemos.memory_adapters._postgres_graph import entity_gain_steps, graph_steps, hop_gain_steps
+from mnemos.memory_adapters._postgres_graph import (
+    entity_gain_steps,
+    graph_steps,
+    hop_gain_steps,
+    list_gain_steps,
+)
 from mnemos.memory_adapters._postgres_io import Steps, fetch
 from mnemos.memory_adapters._postgres_store import (
     RECORD_COLUMNS,
@@ -202,6 +208,10 @@ def ranked_search(
         yield from _add_graph(query, config, cands, where_)
     if config.entity_weight > 0 and cands:
         yield from _add_entities(store, query, config, cands, where_)
+    if config.list_weight > 0 and cands:  # items of the best hits, bridged to their other holders
+        listed = yield from list_gain_steps(query.text, config.list_weight, list_seeds(cands, config))
+        yield from _admit(cands, where_, {r: (r, v) for r, (_, v) in listed.items()},
+                          lambda target, source, value: list_reason(listed[target][0], value))
     if uses_sessions(config) and cands:
         yield from _add_sessions(config, cands, where_, vector if config.mode != "keyword" else None)
     if cands and uses_hops(config.item_hops_weight, query.text):  # hops through the best hits' items

@@ -153,6 +153,12 @@ class RankingConfig:
     built-in embedder and MiniLM."""
     item_hops_seeds: int = 5
     """How many of the best candidates seed the hop round."""
+    list_weight: float = 0.0
+    """For a list question: the items of the asked kinds that the best first-round hits hold
+    ("running", beside "de-stress") lift every other memory holding them, up to this much
+    (see ``_lists``; 0 disables)."""
+    list_seeds: int = 20
+    """How many of the best fused candidates say which items the list question is about."""
     session_weight: float = 0.0
     """Episode-level retrieval: the best episodes, each scored as one document, admit
     their members, which gain up to this much (see ``_episodes``; 0 disables)."""
