@@ -29,6 +29,7 @@ steps are written once with ``?`` placeholders and driven by each store, like
 
 from __future__ import annotations
 
+import heapq
 import math
 import re
 from collections.abc import Callable, Generator, Mapping, Sequence
@@ -67,7 +68,7 @@ def uses_hops(weight: float, text: str | None) -> bool:
 
 def hop_seeds(cands: Mapping[int, Candidate], count: int) -> list[tuple[int, float]]:
     """The ``count`` best candidates (rowid, score), best first."""
-    best = sorted(cands.values(), key=lambda c: (-c.score, c.rowid))[: max(1, count)]
+    best = heapq.nsmallest(max(1, count), cands.values(), key=lambda c: (-c.score, c.rowid))
     return [(c.rowid, c.score) for c in best if c.score > 0]
 
 
