@@ -73,6 +73,8 @@ GRID: dict[str, list[Any]] = {
     "session_pool": [10, 30, 60],
     "session_date_weight": [0.0, 0.3, 1.0],
     "decompose_weight": [0.0, 0.5, 0.7, 0.85],
+    "list_weight": [0.0, 0.2, 0.4, 0.8],
+    "list_seeds": [10, 20, 40],
 }
 """The values tried per setting (coordinate ascent: one setting at a time, in this order)."""
 

@@ -130,6 +130,7 @@ def test_search_ranks_and_explains_as_native_does(
                 {"namespace": NS, "filter": {"session": {"$gte": 4}}, "limit": 10,
                  "ranking": RankingConfig(session_weight=0.3, session_top=5)},
                 {"namespace": NS, "limit": 10, "ranking": RankingConfig(decompose_weight=0.8)},  # _decompose
+                {"namespace": NS, "limit": 10, "ranking": RankingConfig(list_weight=0.5)},  # _lists
             ):
                 if isinstance(kwargs.get("ranking"), RankingConfig):
                     kwargs = {**kwargs, "ranking": replace(kwargs["ranking"], keyword_statistics=statistics)}
@@ -139,6 +140,8 @@ def test_search_ranks_and_explains_as_native_does(
         assert compared > 200
         typed = postgres.search("which cities has Alice been to?", namespace=NS, ranking=RankingConfig(entity_weight=0.3))
         assert any(r.signal == "entity" for h in typed for r in h.reasons)  # the second round took part
+        listed = postgres.search("which cities has Alice been to?", namespace=NS, ranking=RankingConfig(list_weight=0.5))
+        assert any(r.signal == "list" for h in listed for r in h.reasons)  # the list bridge took part
         sessions = postgres.search("who repaired the guitar", namespace=NS, ranking=RankingConfig(session_weight=0.3))
         assert any(r.signal == "session" for h in sessions for r in h.reasons)  # episodes took part
         split = postgres.search("what did Alice and Bob both repair?", namespace=NS, ranking=RankingConfig(decompose_weight=0.8))

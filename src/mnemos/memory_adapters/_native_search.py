@@ -33,6 +33,7 @@ import numpy.typing as npt
 
 from mnemos.memory_adapters import _graph
 from mnemos.memory_adapters._decompose import add_sub_results, sub_queries, uses_decomposition
+from mnemos.memory_adapters._entity_items import run_sqlite
 from mnemos.memory_adapters._episodes import (
     MEMBER_ROWS,
     WINDOW_ROWS,
@@ -46,6 +47,7 @@ from mnemos.memory_adapters._episodes import (
 )
 from mnemos.memory_adapters._episodic_graph import entity_reason
 from mnemos.memory_adapters._filters import matches_filter
+from mnemos.memory_adapters._lists import list_reason, list_seeds, list_steps
 from mnemos.memory_adapters._native_entities import entity_gains
 from mnemos.memory_adapters._native_keyword import (
     QUERY_CACHE,
@@ -257,6 +259,10 @@ def _rank(
         typed = entity_gains(store, query, config.entity_weight, cands)
         _admit(store, query, cands, mask, {r: (r, v) for r, (_, v) in typed.items()},
                lambda target, source, value: entity_reason(typed[target][0], value))
+    if config.list_weight > 0 and cands:  # items of the best hits, bridged to their other holders
+        listed = run_sqlite(store.conn, list_steps(query.text, config.list_weight, list_seeds(cands, config)))
+        _admit(store, query, cands, mask, {r: (r, v) for r, (_, v) in listed.items()},
+               lambda target, source, value: list_reason(listed[target][0], value))
     if cands and uses_sessions(config):  # the best episodes as wholes, then their members
         _add_sessions(store, query, config, cands, mask, vector)
     cands = {rowid: cand for rowid, cand in cands.items() if cand.score > 0}

@@ -10,19 +10,20 @@ read here as search steps.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Generator, Iterable, Sequence
 from typing import Any
 
 import networkx as nx
 
 from mnemos.memory_adapters._entity_items import entity_steps
 from mnemos.memory_adapters._graph import ensure_entity
+from mnemos.memory_adapters._lists import list_steps
 from mnemos.memory_adapters._namespace import Namespace
 from mnemos.memory_adapters._postgres_io import Steps, fetch, run
 from mnemos.memory_adapters._postgres_store import ns_cond
 from mnemos.memory_adapters._text import extract_entities, normalize_entity
 
-__all__ = ["build_graph", "entity_gain_steps", "graph_steps", "index_mentions"]
+__all__ = ["build_graph", "entity_gain_steps", "graph_steps", "index_mentions", "list_gain_steps"]
 
 
 def index_mentions(conn: Any, items: Iterable[tuple[int, str, str]]) -> None:
@@ -71,7 +72,18 @@ def entity_gain_steps(
     text: str | None, prefix: Namespace, weight: float, keep: Iterable[int]
 ) -> Steps[dict[int, tuple[str, float]]]:
     """The second round through the typed entity graph (``_entity_items``), as search steps."""
-    steps = entity_steps(text, prefix, lambda p, column: _marked(ns_cond(p, column)), weight, keep)
+    return (yield from _driven(entity_steps(text, prefix, lambda p, column: _marked(ns_cond(p, column)), weight, keep)))
+
+
+def list_gain_steps(
+    text: str | None, weight: float, seeds: Sequence[tuple[int, float]]
+) -> Steps[dict[int, tuple[str, float]]]:
+    """The list bridge (``_lists``), as search steps."""
+    return (yield from _driven(list_steps(text, weight, seeds)))
+
+
+def _driven(steps: Generator[tuple[str, list[Any]], list[Any], Any]) -> Steps[Any]:
+    """Run steps written with ``?`` placeholders (``_entity_items``, ``_lists``) as search steps."""
     try:
         sql, params = next(steps)
         while True:

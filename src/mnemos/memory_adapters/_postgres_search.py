@@ -63,8 +63,9 @@ from mnemos.memory_adapters._feedback import (
     uses_feedback,
 )
 from mnemos.memory_adapters._filters import matches_filter
+from mnemos.memory_adapters._lists import list_reason, list_seeds
 from mnemos.memory_adapters._postgres_filters import SqlFilter, filter_sql
-from mnemos.memory_adapters._postgres_graph import entity_gain_steps, graph_steps
+from mnemos.memory_adapters._postgres_graph import entity_gain_steps, graph_steps, list_gain_steps
 from mnemos.memory_adapters._postgres_io import Steps, fetch
 from mnemos.memory_adapters._postgres_store import (
     RECORD_COLUMNS,
@@ -201,6 +202,10 @@ def ranked_search(
         yield from _add_graph(query, config, cands, where_)
     if config.entity_weight > 0 and cands:
         yield from _add_entities(store, query, config, cands, where_)
+    if config.list_weight > 0 and cands:  # items of the best hits, bridged to their other holders
+        listed = yield from list_gain_steps(query.text, config.list_weight, list_seeds(cands, config))
+        yield from _admit(cands, where_, {r: (r, v) for r, (_, v) in listed.items()},
+                          lambda target, source, value: list_reason(listed[target][0], value))
     if uses_sessions(config) and cands:
         yield from _add_sessions(config, cands, where_, vector if config.mode != "keyword" else None)
     cands = {rowid: cand for rowid, cand in cands.items() if cand.score > 0}

@@ -144,6 +144,12 @@ class RankingConfig:
     not a candidate (see ``_episodic_graph``; 0 disables). The items are kept with each
     memory when it is written; leave-one-conversation-out on LoCoMo chose 0.2 in every
     fold with the built-in embedder, 0.1-0.2 with MiniLM."""
+    list_weight: float = 0.0
+    """For a list question: the items of the asked kinds that the best first-round hits hold
+    ("running", beside "de-stress") lift every other memory holding them, up to this much
+    (see ``_lists``; 0 disables)."""
+    list_seeds: int = 20
+    """How many of the best fused candidates say which items the list question is about."""
     session_weight: float = 0.0
     """Episode-level retrieval: the best episodes, each scored as one document, admit
     their members, which gain up to this much (see ``_episodes``; 0 disables)."""
