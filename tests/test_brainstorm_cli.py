@@ -97,9 +97,17 @@ def test_autogen_engine_writes_the_same_exports(tmp_path: Path) -> None:
         (["x", "--personas", "missing.toml"], "no persona file"),
     ],
 )
-def test_usage_errors_exit_2(tmp_path: Path, args: list[str], message: str) -> None:
-    result = _mnemos(tmp_path / "home", *args)
-    assert result.returncode == 2
+def test_usage_errors_exit_2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: list[str], message: str) -> None:
+    # in this process (the command's parsing and checks are the same; the sessions above run it
+    # in real processes): a Python start per message cost more than the check itself
+    from typer.testing import CliRunner
+
+    from mnemos.cli import app
+
+    monkeypatch.setenv("MNEMOS_HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, ["brainstorm", *args], env={"COLUMNS": "200", "MNEMOS_MODEL": "offline"})
+    assert result.exit_code == 2, (result.stdout, result.stderr, result.exception)
     assert message in result.stderr
 
 
