@@ -55,6 +55,21 @@ def test_the_novelty_of_a_turn_needs_no_vector_scan(store: NativeMemoryAdapter, 
     assert scans == [1]  # recall still scans, once for every kind
 
 
+def test_the_novelty_of_a_turn_does_not_analyse_its_text_as_a_question(
+    store: NativeMemoryAdapter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mnemos.memory_adapters import _native_search
+
+    analysed: list[str] = []
+    original = _native_search.analyze
+    monkeypatch.setattr(_native_search, "analyze", lambda text: analysed.append(text) or original(text))
+    monkeypatch.setattr(_native_search, "entity_gains", lambda *a: pytest.fail("entity round in a novelty check"))
+    record = _memops.write_episode(store, NS, content="what did ann note on 7 May 2023 about the garden shed?",
+                                   provenance=Provenance(source="turn"), metadata={}, importance=0.5)
+    assert analysed == []
+    assert 0.0 < record.metadata["novelty"] < 1.0
+
+
 def test_a_small_vector_scan_runs_on_the_searching_thread(store: NativeMemoryAdapter,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     import threading

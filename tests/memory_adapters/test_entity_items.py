@@ -199,7 +199,7 @@ def test_a_postgres_store_of_version_3_is_upgraded_with_its_items(pg_schemas: An
         conn.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
     store.close()
     store = PostgresMemoryAdapter(url, embedder="hashing:64")
-    assert store.stats()["schema_version"] == 4
+    assert store.stats()["schema_version"] >= 4
     assert {("animal", "a/", "kitten"), ("", "a/", "nora")} <= _items(store)
     hits = store.search("What pets does Nora have?", namespace=("a",), ranking=replace(RankingConfig(), entity_weight=0.3))
     assert any(r.signal == "entity" for h in hits for r in h.reasons)

@@ -55,12 +55,35 @@ def test_a_new_embedder_is_not_served_the_old_query_vectors(store: NativeMemoryA
     assert {h.record.id for h in after} & {i for i, _ in before}
 
 
-def test_a_query_text_is_tokenized_once(store: NativeMemoryAdapter) -> None:
+def test_a_query_text_is_tokenized_once(store: NativeMemoryAdapter, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_native_keyword, "_WORD_TERMS", {})  # no word known from an earlier search
     statements: list[str] = []
     store._store.tokenizer.set_trace_callback(statements.append)
     for _ in range(3):
         store.search("garden shed", namespace=("users", "user1"))
     assert sum("FROM v ORDER BY doc, offset" in s for s in statements) == 1
+
+
+def test_a_word_is_tokenized_once_across_texts_with_the_terms_a_whole_text_gives(
+    store: NativeMemoryAdapter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_native_keyword, "_WORD_TERMS", {})
+    texts = ["Running the e_mail relay", "relays running late", "an e_mail about the Café's runners", "runner"]
+    inserted: list[str] = []
+    store._store.tokenizer.set_trace_callback(inserted.append)
+    with store._store.lock:
+        by_word = [_native_keyword._query_terms(store._store, t) for t in texts]
+    tokenized = [s for s in inserted if s.startswith("INSERT INTO t")]
+    # each distinct word went to the tokenizer once
+    assert len(tokenized) == len({w for words, _ in by_word for w in words}) == 8
+    # The same terms, and the same first word for each, as tokenizing each text alone.
+    monkeypatch.setattr(_native_keyword, "_WORD_TERMS", {})
+    monkeypatch.setattr(_native_keyword, "_WORD_CACHE", 0)  # nothing kept: every text on its own
+    store._store.query_terms.clear()
+    with store._store.lock:
+        alone = [_native_keyword._query_terms(store._store, t) for t in texts]
+    assert by_word == alone
+    assert any(len([t for t, w in word_of.items() if w == "e_mail"]) == 2 for _, word_of in alone)
 
 
 def test_a_small_scope_reads_only_its_own_term_counts(store: NativeMemoryAdapter,

@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable
 from contextlib import suppress
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlparse
 
@@ -96,3 +97,136 @@ def test_removing_items_waits_in_the_writers_order(
         assert left == ({"dog"} if operation == "update" else set())
     finally:
         store.close()
+
+
+# -- the gaps: a counter created by a concurrent writer, a re-added id, a row and its counters --------
+
+
+def _race(url: str, schema: str, first: list[tuple[str, tuple[object, ...]]], run: Callable[[], object],
+          then: list[tuple[str, tuple[object, ...]]]) -> list[BaseException]:
+    """A second transaction plays a writer taking counters in the global order: it runs
+    ``first``, lets the store's operation start and wait on it, then runs ``then`` and
+    commits. Returns what failed (the store's operation, or the writer: a deadlock)."""
+    failures: list[BaseException] = []
+
+    def operate() -> None:
+        try:
+            run()
+        except BaseException as exc:
+            failures.append(exc)
+
+    with psycopg.connect(url, autocommit=True) as writer:
+        writer.execute(f'SET search_path TO "{schema}", public')
+        writer.execute("SET lock_timeout = '10s'")
+        with suppress(psycopg.errors.InsufficientPrivilege):
+            writer.execute("SET deadlock_timeout = '100ms'")
+        pid = writer.info.backend_pid
+        try:
+            with writer.transaction():
+                for sql, params in first:
+                    writer.execute(sql, params)
+                worker = threading.Thread(target=operate)
+                worker.start()
+                _wait_for_lock_wait(url, pid)
+                for sql, params in then:
+                    writer.execute(sql, params)
+        except psycopg.Error as exc:
+            failures.append(exc)
+        worker.join(timeout=30)
+    assert not worker.is_alive()
+    return failures
+
+
+CREATE = ("INSERT INTO entity_df (kind, ns, item, n) VALUES ('animal', 'a/', %s, 1) "
+          "ON CONFLICT (kind, ns, item) DO UPDATE SET n = entity_df.n + 1")
+LOCK = "UPDATE entity_df SET n = n WHERE kind = 'animal' AND ns = 'a/' AND item = %s"
+
+
+def _items(store: PostgresMemoryAdapter) -> dict[str, int]:
+    with store._reading() as conn:
+        return dict(conn.execute("SELECT item, n FROM entity_df WHERE ns = 'a/'").fetchall())
+
+
+def test_an_update_waits_for_a_counter_another_writer_is_creating(pgvector_url: str, pg_schemas: Schemas) -> None:
+    """The update brings an item whose counter does not exist yet (``cat``) while a writer
+    is creating it; the writer goes on to ``parrot``, which the update's memory holds."""
+    url = pg_schemas.new_url()
+    with PostgresMemoryAdapter(url, embedder="hashing:64") as store:
+        memory = store.add("Our parrot sleeps all day", namespace=("a",))
+        failures = _race(pgvector_url, parse_qs(urlparse(url).query)["schema"][0], [(CREATE, ("cat",))],
+                         lambda: store.update(memory.id, content="Our cat and our parrot sleep all day"),
+                         [(LOCK, ("parrot",))])
+        assert not failures, failures
+        assert _items(store) == {"cat": 2, "parrot": 1}  # the writer's cat (committed, no memory) and ours
+
+
+def test_re_adding_an_id_takes_the_counters_in_one_order(pgvector_url: str, pg_schemas: Schemas) -> None:
+    """An import replaces a stored memory (``parrot``) with new text (``cat``): the counters of
+    the old and the new items are taken in one sorted pass, not the old ones first."""
+    url = pg_schemas.new_url()
+    with PostgresMemoryAdapter(url, embedder="hashing:64") as store:
+        memory = store.add("Our parrot sleeps all day", namespace=("a",))
+        store.add("My cat naps", namespace=("a",))
+        again = replace(memory, content="Our cat sleeps all day")
+        failures = _race(pgvector_url, parse_qs(urlparse(url).query)["schema"][0], [(LOCK, ("cat",))],
+                         lambda: store._import_records([again], on_progress=None, batch_size=10),
+                         [(LOCK, ("parrot",))])
+        assert not failures, failures
+        assert _items(store) == {"cat": 2}
+
+
+def test_a_delete_waits_for_the_memory_before_its_counters(pgvector_url: str, pg_schemas: Schemas) -> None:
+    """An update holds its memory's row, then takes its counters; a delete of the same memory
+    takes the row first too, so it cannot hold a counter the update waits for."""
+    url = pg_schemas.new_url()
+    schema = parse_qs(urlparse(url).query)["schema"][0]
+    with PostgresMemoryAdapter(url, embedder="hashing:64") as store:
+        memory = store.add("Our parrot sleeps all day", namespace=("a",))
+        # the writer holds the memory's row, as an update does, then takes its counter
+        failures = _race(pgvector_url, schema, [("SELECT 1 FROM memories WHERE id = %s FOR UPDATE", (memory.id,))],
+                         lambda: store.delete(memory.id), [(LOCK, ("parrot",))])
+        assert not failures, failures
+        assert store.count() == 0 and _items(store) == {}
+
+
+def test_mixed_concurrent_writers_neither_deadlock_nor_miscount(pg_schemas: Schemas) -> None:
+    """Threads adding, updating, deleting and re-adding memories that share item counters, on
+    their own connections: no deadlock aborts any, and every counter matches its items."""
+    from mnemos.exceptions import MemoryNotFoundError
+
+    animals = ["cat", "dog", "parrot", "horse", "rabbit"]
+    with PostgresMemoryAdapter(pg_schemas.new_url(), embedder="hashing:64") as store:
+        seed = [store.add(f"Our {a} sleeps all day", namespace=("a",)) for a in animals]
+        failures: list[BaseException] = []
+
+        def work(k: int) -> None:
+            for i in range(16):
+                pair = f"{animals[(k + i) % 5]} and our {animals[(k * 2 + i) % 5]}"
+                target = seed[(k + i) % len(seed)]
+                try:
+                    if i % 4 == 0:
+                        store.add(f"Writer {k} saw our {pair} at noon {i}", namespace=("a",))
+                    elif i % 4 == 1:
+                        store.update(target.id, content=f"Our {pair} sleep all day ({k}, {i})")
+                    elif i % 4 == 2:
+                        store._import_records([replace(target, content=f"Our {pair} play ({k}, {i})")],
+                                              on_progress=None, batch_size=10)
+                    else:
+                        added = store.add(f"Writer {k} fed our {pair} {i}", namespace=("a",))
+                        store.delete(added.id)
+                except MemoryNotFoundError:
+                    pass
+                except BaseException as exc:
+                    failures.append(exc)
+
+        workers = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join(timeout=120)
+        assert not failures, failures
+        with store._reading() as conn:
+            kept = dict(conn.execute("SELECT item, n FROM entity_df WHERE ns = 'a/'").fetchall())
+            items = dict(conn.execute(
+                "SELECT item, count(*) FROM entity_items WHERE ns = 'a/' GROUP BY item").fetchall())
+        assert kept == items and set(kept) <= set(animals)

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from mnemos.memory_adapters import _vectors
+from mnemos.memory_adapters.base import SearchQuery
 from mnemos.memory_adapters.consolidation import reinforce
 from mnemos.memory_adapters.native import NativeMemoryAdapter
 
@@ -81,3 +82,28 @@ def test_the_namespace_mask_is_computed_for_new_rows_only(store: NativeMemoryAda
     assert found[0].record.content == "ann keeps a new note about the garden gate"
     store.add("carl keeps a note about the garden gate", namespace=("users", "carl"), kind="episodic")
     assert all(h.record.namespace == NS for h in store.search("garden gate", namespace=NS, limit=50))
+
+
+def test_an_exact_scan_of_a_namespace_in_a_large_store_is_not_a_small_job(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A namespace whose rows lie together is scanned exactly even when the store is large
+    enough for the coarse pass; such a scan (more than ``SMALL_SCAN`` floats) is not run
+    inline as a small job."""
+    with NativeMemoryAdapter(tmp_path / "memory.db", embedder="hashing:128") as adapter:
+        for who in ("ann", "bob", "cy", "dee"):
+            adapter.add_many([{"content": f"{who} note {i} about the garden shed", "namespace": ("users", who)}
+                              for i in range(100)])
+        adapter.search("warm", namespace=NS)
+        cache = adapter._store.cache
+        monkeypatch.setattr(_vectors, "EXACT_LIMIT", 200 * 128)  # the store (400 rows) is "large"
+        monkeypatch.setattr(_vectors, "SMALL_SCAN", 100 * 100)
+        mask = cache.mask(SearchQuery(text="x", namespace_prefix=NS))
+        assert int(mask.sum()) == 100
+        read: list[int] = []
+        dot = _vectors._dot
+        monkeypatch.setattr(_vectors, "_dot", lambda m, v: read.append(m.size) or dot(m, v))
+        cache.top_each(np.ones(128, dtype=np.float32), [mask], 5)
+        assert sum(read) == 100 * 128 > _vectors.SMALL_SCAN  # exact, in place
+        assert not cache.scan_is_small([mask])
+        assert cache.scan_is_small([mask & (np.arange(len(mask)) % 4 == 0)])  # 25 rows: small

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -216,6 +218,33 @@ def test_threads_page_lists_runs_and_brainstorms_with_status(client: TestClient)
     brainstorms = client.get("/threads", params={"kind": "brainstorm"}).text
     assert "ideas-1" in brainstorms and "review-1" not in brainstorms
     assert client.get("/threads", params={"kind": "nonsense"}).status_code == 400
+
+
+def _statuses(client: TestClient) -> dict[str, str]:
+    page = client.get("/threads").text
+    return dict(re.findall(r'<tr data-thread="([^"]+)">.*?<span class="status (\w+)"', page, re.S))
+
+
+def test_a_thread_another_process_runs_shows_as_running(client: TestClient, data: UIData) -> None:
+    """The status ``mnemos threads list`` gives: a live process holding the thread's run lock
+    (a run started from the CLI, here a child that only holds the lock) makes it ``running``,
+    and the UI does not resume it; once the process is gone it is ``unfinished`` again."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys\nfrom mnemos.graphs._runs import running\n"
+         f"with running({str(data.checkpoints)!r}, 'review-cut'):\n"
+         "    print('held', flush=True)\n    sys.stdin.read()"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        assert _statuses(client)["review-cut"] == "running"
+        assert '<span class="status running"' in client.get("/threads/review-cut").text
+        refused = client.post("/threads/review-cut/resume")
+        assert refused.status_code == 400 and "status running" in refused.text
+    finally:
+        holder.kill()
+        holder.wait(timeout=30)
+    assert _statuses(client)["review-cut"] == "unfinished"
 
 
 def test_thread_page_shows_each_step_with_recalls_and_the_pending_question(client: TestClient) -> None:

@@ -24,6 +24,9 @@ __all__ = ["QUERY_CACHE", "SCRATCH_ROWS", "keyword_lists", "keyword_lists_store"
 Mask = npt.NDArray[np.bool_]
 QUERY_CACHE = 256
 """Query texts whose embedding and FTS5 terms a store keeps (the whole cache is dropped when full)."""
+_WORD_CACHE = 50_000
+"""Query words whose FTS5 terms are kept (FTS5's tokenizer gives every store the same)."""
+_WORD_TERMS: dict[str, tuple[str, ...]] = {}
 
 
 def keyword_match(store: Store, text: str, config: RankingConfig) -> tuple[str, list[str]] | None:
@@ -44,18 +47,29 @@ def keyword_match(store: Store, text: str, config: RankingConfig) -> tuple[str, 
 
 def _query_terms(store: Store, text: str) -> tuple[list[str], dict[str, str]]:
     """The words of ``text`` and FTS5's term for each (the first word giving it), cached
-    per text: the tokenizer depends on nothing stored."""
+    per text, and the terms of each word across texts: the tokenizer depends on nothing
+    stored, and sees each word on its own."""
     found = store.query_terms.get(text)
     if found is not None:
         return found
     words = query_words(text)
-    word_of: dict[str, str] = {}
-    if words:
+    known = {w: _WORD_TERMS.get(w) for w in words}
+    new = [w for w, terms in known.items() if terms is None]
+    if new:  # each word is tokenized on its own, so its terms are the same in any text
         tok = store.tokenizer  # used under the store's lock
         tok.execute("DELETE FROM t")
-        tok.executemany("INSERT INTO t (rowid, x) VALUES (?, ?)", enumerate(words, start=1))
+        tok.executemany("INSERT INTO t (rowid, x) VALUES (?, ?)", enumerate(new, start=1))
+        split: dict[str, list[str]] = {w: [] for w in new}
         for doc, term in tok.execute("SELECT doc, term FROM v ORDER BY doc, offset"):
-            word_of.setdefault(term, words[doc - 1])
+            split[new[doc - 1]].append(term)
+        if len(_WORD_TERMS) + len(split) > _WORD_CACHE:
+            _WORD_TERMS.clear()
+        for word, terms in split.items():
+            known[word] = _WORD_TERMS[word] = tuple(terms)
+    word_of: dict[str, str] = {}
+    for word in words:
+        for term in known[word] or ():
+            word_of.setdefault(term, word)
     if len(store.query_terms) >= QUERY_CACHE:
         store.query_terms.clear()
     store.query_terms[text] = (words, word_of)
@@ -121,7 +135,7 @@ def keyword_lists(
     for query, mask in zip(queries, masks, strict=True):
         ok = cached & mask[np.maximum(slots, 0)]
         if query.filter and ok.any():
-            kept = [k for k, _ in filter_rows(conn, rows[ok].tolist(), [0.0] * int(ok.sum()), query)]
+            kept = [k for k, _ in filter_rows(conn, rows[ok].tolist(), [0.0] * int(np.count_nonzero(ok)), query)]
             ok &= np.isin(rows, np.asarray(kept, dtype=np.int64))
         oks.append(ok)
     seen = np.logical_or.reduce(oks)
@@ -140,7 +154,7 @@ def keyword_lists(
         if not ok.any():
             out.append([])
             continue
-        scores = _bm25(ok, lengths, docs_pos, term_ids, counts, len(terms), int(mask.sum()))
+        scores = _bm25(ok, lengths, docs_pos, term_ids, counts, len(terms), int(np.count_nonzero(mask)))
         chosen = np.flatnonzero(ok)
         order = np.lexsort((rows[chosen], -scores[chosen]))[:want]
         out.append(list(zip(rows[chosen[order]].tolist(), scores[chosen[order]].tolist(), strict=True)))
@@ -215,7 +229,7 @@ def _bm25(
     inside = ok[docs_pos]
     pos, tids, tf = docs_pos[inside], term_ids[inside], counts[inside]
     df = np.bincount(tids, minlength=n_terms).astype(np.float64)
-    n = max(visible, int(ok.sum()))
+    n = max(visible, int(np.count_nonzero(ok)))
     idf = np.log1p((n - df + 0.5) / (df + 0.5))
     mean = float(lengths[ok].mean()) or 1.0
     norm = k1 * (1 - b + b * lengths / mean)
@@ -234,7 +248,7 @@ def keyword_lists_store(
     asks for more rows when the filters let few through (a namespace holding
     a tenth of the store), within bounds."""
     cache = store.cache
-    passing = min(int(mask.sum()) for mask in masks)
+    passing = min(int(np.count_nonzero(mask)) for mask in masks)
     size = 2 * want
     if passing:
         size = min(max(size, size * (cache.n - cache.dead) // passing), 16 * want)

@@ -19,6 +19,7 @@ import networkx as nx
 from mnemos.memory_adapters import _graph
 from mnemos.memory_adapters._filters import matches_filter
 from mnemos.memory_adapters._namespace import Namespace
+from mnemos.memory_adapters._native_checkpoint import Checkpointer
 from mnemos.memory_adapters._native_schema import from_micros, ns_range, to_micros
 from mnemos.memory_adapters._sql_dialect import SqlDialect, decode_record, fetch_records
 from mnemos.memory_adapters._vector_file import VectorFile
@@ -77,6 +78,8 @@ class Store:
         self.batch: contextlib.ExitStack | None = None
         """An open write batch (see ``NativeMemoryAdapter._batch``): holds its transaction once begun."""
         self.closed = False
+        self.checkpointer: Checkpointer | None = None
+        """Checkpoints the write-ahead log off the writing thread (a writable store file)."""
         self.cache = self.new_cache()
         self.graphs: dict[tuple[Namespace, int, int], nx.Graph] = {}
         self.df_cache: dict[str, int] = {}
@@ -108,6 +111,8 @@ class Store:
             if cache.wants_saving(closing=True):
                 cache.refresh(self.conn, self.own_writes, self.embedder.name)
                 cache.save(self.conn, self.embedder.name)
+        if self.checkpointer is not None:
+            self.checkpointer.close()
         self.conn.close()
         self.tokenizer.close()
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from mnemos.memory_adapters._episodic_graph import ITEMS_VERSION, item_rows, rederive
 
-__all__ = ["derive_items", "lock_counters", "write_items"]
+__all__ = ["derive_items", "item_keys", "lock_counters", "write_items"]
 
 
 def write_items(conn: Any, memories: Iterable[tuple[int, str, str, str | None]], *, replace: bool = False) -> None:
@@ -38,23 +38,49 @@ def write_items(conn: Any, memories: Iterable[tuple[int, str, str, str | None]],
         )
 
 
+def item_keys(memories: Iterable[tuple[str, str, str | None]]) -> list[tuple[str, str, str]]:
+    """The counters ``(kind, ns, item)`` the items of memories ``(ns key, content, speaker)`` count in."""
+    return sorted({(kind, ns, item) for ns, content, speaker in memories for kind, item, _ in item_rows(content, speaker)})
+
+
 def lock_counters(
-    conn: Any, memories: str, params: Sequence[Any], items: Sequence[tuple[str, str, str]] = ()
+    conn: Any,
+    memories: str,
+    params: Sequence[Any],
+    items: Sequence[tuple[str, str, str]] = (),
+    *,
+    if_found: bool = False,
 ) -> None:
-    """Lock the counters (``entity_df``) of the items of the memories matching ``memories``
-    (a condition on ``memories``), and of ``items`` ``(kind, ns, item)``, in the global
-    order writers take them in, before those memories or their items are deleted: the
-    cascade would take them in the order its rows happen to go, and could wait for one
-    counter while holding a later one that a writer waits for."""
-    also = ""
-    if items:
-        also = " OR (kind, ns, item) IN (SELECT * FROM unnest(%s::text[], %s::text[], %s::text[]))"
-        params = [*params, *(list(column) for column in zip(*items, strict=True))]
+    """Lock, before the memories matching ``memories`` (a condition on ``memories``) or their
+    items are deleted or replaced, what a writer locks, in the one order every writer takes:
+    first those memories' rows (by ``rowid``), then the counters (``entity_df``) of their
+    items and of ``items`` ``(kind, ns, item)`` in one sorted pass (with ``if_found``, the
+    counters only if some memory matched: an insert that replaces nothing adds its items in
+    sorted order anyway).
+
+    The cascade from the memories would take the counters in the order its rows happen to
+    go, and could wait for one counter while holding a later one that a writer waits for; a
+    counter of ``items`` that does not exist yet is created here, in its place in the order
+    (with ``n = 0``, counted by the insert of the item that follows), so a writer creating
+    it at the same time is waited for before any later counter is taken; and an update, which
+    holds its memory's row before its counters, is waited for on the row, not on a counter."""
+    rowids = [r[0] for r in conn.execute(
+        f"SELECT rowid FROM memories WHERE {memories} ORDER BY rowid FOR UPDATE", params
+    ).fetchall()]
+    if not rowids and (if_found or not items):
+        return
+    held = "SELECT kind, ns, item FROM entity_items WHERE memory = ANY(%s)"
+    if not items:
+        conn.execute(
+            f"SELECT 1 FROM entity_df WHERE (kind, ns, item) IN ({held}) ORDER BY kind, ns, item FOR UPDATE",
+            (rowids,),
+        )
+        return
     conn.execute(
-        "SELECT 1 FROM entity_df WHERE (kind, ns, item) IN (SELECT kind, ns, item FROM entity_items "
-        f"WHERE memory IN (SELECT rowid FROM memories WHERE {memories})){also} "
-        "ORDER BY kind, ns, item FOR UPDATE",
-        params,
+        "INSERT INTO entity_df AS d (kind, ns, item, n) SELECT kind, ns, item, 0 FROM ("
+        f"{held} UNION SELECT * FROM unnest(%s::text[], %s::text[], %s::text[])) u ORDER BY kind, ns, item "
+        "ON CONFLICT (kind, ns, item) DO UPDATE SET n = d.n",
+        [rowids, *(list(column) for column in zip(*items, strict=True))],
     )
 
 

@@ -1,7 +1,7 @@
 """The PostgreSQL adapter's schema, its versioned migrations, URLs and the connection pool.
 
 A store is one PostgreSQL *schema* (``mnemos`` unless the URL says
-``?schema=...``), so several stores can share a database. Layout (version 4):
+``?schema=...``), so several stores can share a database. Layout (version 5):
 
 - ``memories``: one row per memory. ``ns`` is the namespace joined with ``/``
   plus a trailing ``/`` in the ``C`` collation, so a prefix is a range on a
@@ -16,11 +16,14 @@ A store is one PostgreSQL *schema* (``mnemos`` unless the URL says
 - ``entity_items``: the typed items and the speaker of each memory, written
   with it and deleted with it (version 4); ``entity_df``: how many memories of
   a namespace hold each item, kept by triggers (see ``_entity_items``).
+- ``scope_counts``, ``scope_count_log``: per namespace prefix and kind, the
+  memories, those not superseded, and their words, kept by statement triggers
+  on ``memories`` (version 5, see :func:`_v5`): BM25's corpus statistics.
 - ``meta``: schema version, embedder name and dims, text-search configuration,
   the version of the typed items kept (``entity_items``).
 
 Indexes: B-trees on ``(ns, created_at)``, ``created_at``, ``(content_hash,
-ns)``, ``expires_at``, ``(ns, episode, created_at)``; GIN on ``tsv``; HNSW
+ns)``, ``(expires_at, ns)`` (version 5; ``expires_at`` before), ``(ns, episode, created_at)``; GIN on ``tsv``; HNSW
 (``halfvec_cosine_ops`` on ``embedding::halfvec(dims)``, version 3; before it
 ``vector_cosine_ops``) on ``embedding``; GIN (``jsonb_path_ops``) on ``meta``
 (version 2).
@@ -42,6 +45,7 @@ from mnemos.exceptions import ConfigurationError, MissingExtraError, StorageErro
 from mnemos.memory_adapters._postgres_items import derive_items
 
 __all__ = [
+    "COMPACT_EVERY",
     "DEFAULT_SCHEMA",
     "DEFAULT_TEXT_SEARCH",
     "SCHEMA_VERSION",
@@ -55,7 +59,7 @@ __all__ = [
     "with_options",
 ]
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 DEFAULT_SCHEMA = "mnemos"
 DEFAULT_TEXT_SEARCH = "english"
 """PostgreSQL's ``english`` configuration: Snowball stemming and English stopwords,
@@ -80,6 +84,12 @@ def vector_index(dims: int) -> str:
 TEXT_INDEX = "CREATE INDEX IF NOT EXISTS memories_tsv ON memories USING gin (tsv) WITH (fastupdate = off)"
 """Keyword search's GIN index on the ``tsvector`` (no pending list: searches right after a
 bulk load stay fast)."""
+EXPIRES_INDEX = (
+    "CREATE INDEX memories_expires ON memories (expires_at, ns) INCLUDE (kind, valid_to) "
+    "WHERE expires_at IS NOT NULL"
+)
+"""Memories that expire, by time: purges find the expired ones on it, and a search's count of
+what it can see subtracts those under its prefix and kinds from the scope counts (version 5)."""
 META_INDEX = "CREATE INDEX IF NOT EXISTS memories_meta ON memories USING gin (meta jsonb_path_ops)"
 """Metadata equality filters become jsonb containment, which this index serves (version 2)."""
 
@@ -194,7 +204,7 @@ def _v1(schema: str, dims: int, text_search: str) -> list[str]:
         "CREATE INDEX memories_ns_created ON memories (ns, created_at)",
         "CREATE INDEX memories_created ON memories (created_at)",
         "CREATE INDEX memories_hash ON memories (content_hash, ns)",
-        "CREATE INDEX memories_expires ON memories (expires_at) WHERE expires_at IS NOT NULL",
+        "CREATE INDEX memories_expires ON memories (expires_at) WHERE expires_at IS NOT NULL",  # version 5: wider
         "CREATE INDEX memories_episode ON memories (ns, episode, created_at, rowid) WHERE episode IS NOT NULL",
         TEXT_INDEX,
         "CREATE INDEX memories_embedding ON memories USING hnsw (embedding vector_cosine_ops)",
@@ -269,7 +279,91 @@ def _v4(schema: str, dims: int, text_search: str) -> list[str]:
     ]
 
 
-MIGRATIONS: dict[int, Callable[[str, int, str], list[str]]] = {1: _v1, 2: _v2, 3: _v3, 4: _v4}
+COMPACT_EVERY = 256
+"""Statements that log changes to the scope counts (see :func:`_v5`) between two attempts
+to fold the change log into the totals."""
+
+
+def _v5(schema: str, dims: int, text_search: str) -> list[str]:
+    # The scope counts: memories, memories not superseded, and their words (``doc_len``) per
+    # namespace prefix (every ancestor of a memory's namespace, "" the whole store) and kind,
+    # so BM25's corpus statistics are an index read, exact after every write. A statement
+    # writing memories appends its changes to ``scope_count_log`` (statement triggers over
+    # the rows it changed); every ``COMPACT_EVERY``-th such statement folds the log into
+    # ``scope_counts`` in its transaction, if no other transaction is folding. Writers only
+    # append rows, so the counts add no row lock a writer could wait for (and no lock order).
+    # Run again over a store that has them (a version number put back), it counts afresh.
+    changes = """SELECT p.ns, d.kind, sum(d.n), sum(d.cur), sum(d.words)
+                 FROM ({rows}) d CROSS JOIN LATERAL scope_prefixes(d.ns) p(ns) GROUP BY p.ns, d.kind
+                 HAVING sum(d.n) <> 0 OR sum(d.cur) <> 0 OR sum(d.words) <> 0"""
+    added = "SELECT ns, kind, 1 AS n, (valid_to IS NULL)::int AS cur, doc_len::bigint AS words FROM new_rows"
+    removed = "SELECT ns, kind, -1 AS n, -(valid_to IS NULL)::int AS cur, -doc_len::bigint AS words FROM old_rows"
+    fold = (
+        f"IF nextval('scope_count_ticks') % {COMPACT_EVERY} = 0 AND pg_try_advisory_xact_lock("
+        f"hashtextextended('mnemos:{schema}:scope_counts', 0)) THEN PERFORM fold_scope_counts(); END IF;"
+    )
+
+    def log_function(name: str, rows: str) -> str:
+        return f"""CREATE OR REPLACE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql
+           SET search_path = "{schema}", public AS $$
+           BEGIN
+             INSERT INTO scope_count_log (ns, kind, n, cur, words) {changes.format(rows=rows)};
+             {fold}
+             RETURN NULL;
+           END $$"""
+
+    return [
+        f'SET LOCAL search_path TO "{schema}", public',
+        """CREATE TABLE IF NOT EXISTS scope_counts (
+            ns text COLLATE "C" NOT NULL, kind text COLLATE "C" NOT NULL,
+            n bigint NOT NULL, cur bigint NOT NULL, words bigint NOT NULL, PRIMARY KEY (ns, kind))""",
+        """CREATE TABLE IF NOT EXISTS scope_count_log (
+            ns text COLLATE "C" NOT NULL, kind text COLLATE "C" NOT NULL,
+            n bigint NOT NULL, cur bigint NOT NULL, words bigint NOT NULL)""",
+        "CREATE INDEX IF NOT EXISTS scope_count_log_ns ON scope_count_log (ns, kind)",
+        "CREATE SEQUENCE IF NOT EXISTS scope_count_ticks",
+        # "a/b/" -> "", "a/", "a/b/": the prefixes a search can name that hold the namespace
+        """CREATE OR REPLACE FUNCTION scope_prefixes(ns text) RETURNS SETOF text LANGUAGE sql IMMUTABLE PARALLEL SAFE
+           BEGIN ATOMIC
+             SELECT left(ns, i) FROM generate_series(0, length(ns)) i WHERE i = 0 OR substr(ns, i, 1) = '/';
+           END""",
+        f"""CREATE OR REPLACE FUNCTION fold_scope_counts() RETURNS void LANGUAGE plpgsql
+           SET search_path = "{schema}", public AS $$
+           DECLARE empty_ns text[]; empty_kind text[];
+           BEGIN
+             WITH gone AS (DELETE FROM scope_count_log RETURNING ns, kind, n, cur, words),
+             sums AS (SELECT ns, kind, sum(n) AS n, sum(cur) AS cur, sum(words) AS words FROM gone GROUP BY ns, kind),
+             folded AS (
+               INSERT INTO scope_counts AS s (ns, kind, n, cur, words) SELECT * FROM sums ORDER BY ns, kind
+               ON CONFLICT (ns, kind) DO UPDATE
+               SET n = s.n + excluded.n, cur = s.cur + excluded.cur, words = s.words + excluded.words
+               RETURNING s.ns, s.kind, s.n)
+             SELECT array_agg(ns), array_agg(kind) INTO empty_ns, empty_kind FROM folded WHERE n = 0;
+             IF empty_ns IS NOT NULL THEN  -- prefixes left without memories
+               DELETE FROM scope_counts WHERE (ns, kind) IN (SELECT * FROM unnest(empty_ns, empty_kind)) AND n = 0;
+             END IF;
+           END $$""",
+        log_function("scope_count_inserted", added),
+        log_function("scope_count_deleted", removed),
+        log_function("scope_count_updated", f"{added} UNION ALL {removed}"),
+        """CREATE OR REPLACE TRIGGER memories_scope_inserted AFTER INSERT ON memories REFERENCING NEW TABLE AS new_rows
+           FOR EACH STATEMENT EXECUTE FUNCTION scope_count_inserted()""",
+        """CREATE OR REPLACE TRIGGER memories_scope_deleted AFTER DELETE ON memories REFERENCING OLD TABLE AS old_rows
+           FOR EACH STATEMENT EXECUTE FUNCTION scope_count_deleted()""",
+        """CREATE OR REPLACE TRIGGER memories_scope_updated AFTER UPDATE ON memories
+           REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+           FOR EACH STATEMENT EXECUTE FUNCTION scope_count_updated()""",
+        # expired memories not purged yet, counted by prefix and kind from the index alone
+        "DROP INDEX IF EXISTS memories_expires",
+        EXPIRES_INDEX,
+        # the memories stored before this version (writers wait: the triggers' lock on the table)
+        "DELETE FROM scope_count_log",
+        "DELETE FROM scope_counts",
+        f"INSERT INTO scope_counts (ns, kind, n, cur, words) {changes.format(rows=added.replace('new_rows', 'memories'))}",
+    ]
+
+
+MIGRATIONS: dict[int, Callable[[str, int, str], list[str]]] = {1: _v1, 2: _v2, 3: _v3, 4: _v4, 5: _v5}
 
 
 def migrate(

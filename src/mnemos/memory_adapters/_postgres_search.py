@@ -122,9 +122,6 @@ class _Conditions:
     def __init__(self, query: SearchQuery) -> None:
         self.query = query
         conds, params = where(query)
-        self.visible_sql = " AND ".join(conds)
-        """Every condition but the metadata filter (the records BM25's ``N`` counts)."""
-        self.visible_params: list[Any] = list(params)
         self.filter: SqlFilter = filter_sql(query.filter)
         self.sql = " AND ".join(conds + self.filter.conds)
         self.params: list[Any] = params + self.filter.params
@@ -379,7 +376,7 @@ def _keyword_list_scope(
     if not rows:
         return []
     where_.seen.update((r[0], (r[3], r[4])) for r in rows)
-    visible = yield from store.visible_count(where_.visible_sql, where_.visible_params, where_.query.now)
+    visible = yield from store.visible_count(where_.query)
     n = max(visible, len(rows))
     df = [sum(1 for r in rows if r[5 + i]) for i in range(len(kept))]
     idf = [math.log1p((n - d + 0.5) / (d + 0.5)) for d in df]

@@ -43,6 +43,14 @@ RECORD_COLUMNS = (
 )
 
 
+_SCOPE_ROWS = (
+    "SELECT n, cur, words FROM scope_counts WHERE ns = %s AND (%s::text[] IS NULL OR kind = ANY(%s::text[])) "
+    "UNION ALL SELECT n, cur, words FROM scope_count_log WHERE ns = %s AND (%s::text[] IS NULL OR kind = ANY(%s::text[]))"
+)
+"""The scope counts of a namespace prefix's key and kinds (``None``: all): the folded totals
+and the changes logged since (one statement, so one snapshot sees both)."""
+
+
 class PgStore:
     """State shared by an adapter and its views: the pool, settings and search caches."""
 
@@ -56,13 +64,11 @@ class PgStore:
         self.closed = False
         self._local = threading.local()
         self.lock = threading.Lock()
-        self.stats: dict[Namespace | None, tuple[float, int, float]] = {}
-        """(when, memories, average words) per namespace prefix (``None``: the whole store),
-        refreshed now and then on big stores."""
         self.apool: Any = None
         """The async twins' connection pool (``_postgres_async.AsyncPool``)."""
         self.counts: dict[tuple[str, str], tuple[float, int]] = {}
-        """(when, count) of the records a keyword search can see, per condition."""
+        """(when, count) of the records a keyword search bounded by creation time can see,
+        per condition."""
 
     def _check_open(self) -> None:
         if self.closed:
@@ -96,7 +102,6 @@ class PgStore:
                         yield conn
                     finally:
                         self._local.conn = None
-                        self.stats.clear()
                         self.counts.clear()
         except psycopg.Error as exc:
             raise StorageError(f"PostgreSQL memory store {self.schema!r}: {exc}") from exc
@@ -105,32 +110,53 @@ class PgStore:
         return f"mnemos:{self.schema}:{label}"
 
     def corpus_stats(self, prefix: Namespace | None = None) -> Steps[tuple[int, float]]:
-        """Memories under ``prefix`` (``None``: in the store) and their average length in
-        words: counted again after this store writes, else at most every 2 s (30 s past
-        50,000 memories)."""
-        now = time.monotonic()
-        cached = self.stats.get(prefix)
-        if cached is not None and now - cached[0] < (30.0 if cached[1] >= 50_000 else 2.0):
-            return cached[1], cached[2]
-        cond, params = ns_cond(prefix) if prefix is not None else ("true", [])
-        n, total = (yield from fetch(
-            f"SELECT count(*), coalesce(sum(doc_len), 0) FROM memories WHERE {cond}", params
+        """Memories under ``prefix`` (``None``: in the store), expired and superseded ones
+        included, and their average length in words: read from the scope counts the
+        triggers keep (``_postgres_schema``), exact after every committed write and this
+        transaction's own."""
+        n, words = (yield from fetch(
+            f"SELECT coalesce(sum(n), 0), coalesce(sum(words), 0) FROM ({_SCOPE_ROWS}) c",
+            [*(ns_key(prefix or ()), None, None) * 2],
         ))[0]
-        if len(self.stats) > 1_000:
-            self.stats.clear()
-        stats = self.stats[prefix] = (now, int(n), float(total) / n if n else 0.0)
-        return stats[1], stats[2]
+        return int(n), float(words) / int(n) if n else 0.0
 
-    def visible_count(self, sql: str, params: Sequence[Any], now: datetime) -> Steps[int]:
-        """How many memories pass ``sql`` (conditions on alias ``m``; ``params`` hold
-        ``now`` for expiry): counted on every search while under 50,000, else cached
-        like :meth:`corpus_stats` (a count scans every matching row)."""
-        key = (sql, repr([p if p is not now else None for p in params]))
+    def visible_count(self, query: SearchQuery) -> Steps[int]:
+        """How many memories pass every condition of ``query`` but its metadata filter (the
+        ``N`` of BM25 over what a search can see): the scope counts of its namespace prefix
+        and kinds (superseded memories left out unless the query includes them), less the
+        memories among them that have expired by ``query.now`` but are not purged yet
+        (expiry is a matter of time, not a write, so the counts cannot follow it: those are
+        counted on the ``expires_at`` index). A query bounded by creation time is counted
+        on the table, cached for 30 s past 50,000 memories."""
+        if query.since is not None or query.until is not None:
+            return (yield from self._counted(query))
+        key = ns_key(query.namespace_prefix)
+        kinds = sorted(k.value for k in query.kinds) if query.kinds is not None else None
+        column = "n" if query.include_superseded else "cur"
+        cond, params = ns_cond(query.namespace_prefix, "m.ns")
+        expired = ["m.expires_at IS NOT NULL", "m.expires_at <= %s", cond]
+        params = [query.now, *params]
+        if kinds is not None:
+            expired.append("m.kind = ANY(%s)")
+            params.append(kinds)
+        if not query.include_superseded:
+            expired.append("m.valid_to IS NULL")
+        row = (yield from fetch(
+            f"SELECT (SELECT coalesce(sum({column}), 0) FROM ({_SCOPE_ROWS}) c), "
+            f"(SELECT count(*) FROM memories m WHERE {' AND '.join(expired)})",
+            [*(key, kinds, kinds) * 2, *params],
+        ))[0]
+        return int(row[0]) - int(row[1])
+
+    def _counted(self, query: SearchQuery) -> Steps[int]:
+        conds, params = where(query)
+        sql = " AND ".join(conds)
+        key = (sql, repr([p if p is not query.now else None for p in params]))
         mono = time.monotonic()
         cached = self.counts.get(key)
         if cached is not None and cached[1] >= 50_000 and mono - cached[0] < 30.0:
             return cached[1]
-        n = int((yield from fetch(f"SELECT count(*) FROM memories m WHERE {sql}", list(params)))[0][0])
+        n = int((yield from fetch(f"SELECT count(*) FROM memories m WHERE {sql}", params))[0][0])
         if len(self.counts) > 1_000:
             self.counts.clear()
         self.counts[key] = (mono, n)

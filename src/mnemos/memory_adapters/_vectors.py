@@ -499,8 +499,11 @@ class VectorCache:
     def scan_is_small(self, masks: Sequence[npt.NDArray[np.bool_]]) -> bool:
         """Whether :meth:`top_each` over ``masks`` is a small job (well under a millisecond)."""
         rows = sum(int(np.count_nonzero(mask)) for mask in masks)
-        dims = self.coarse_dims if self.n * self.dims > EXACT_LIMIT else self.dims
-        return rows * dims <= SMALL_SCAN
+        if rows * self.dims <= SMALL_SCAN:
+            return True
+        # The coarse pass is certain only when the rows are too many to score exactly even
+        # in place (a namespace lying in a few runs of a large store is scanned exactly).
+        return self.n * self.dims > EXACT_LIMIT and rows * self.dims > EXACT_LIMIT and rows * self.coarse_dims <= SMALL_SCAN
 
     def top_each(
         self, vector: npt.NDArray[np.float32], masks: Sequence[npt.NDArray[np.bool_]], k: int

@@ -52,6 +52,7 @@ from mnemos.exceptions import (
 from mnemos.memory_adapters import _native_write
 from mnemos.memory_adapters._graph import Relation
 from mnemos.memory_adapters._namespace import Namespace
+from mnemos.memory_adapters._native_checkpoint import Checkpointer
 from mnemos.memory_adapters._native_key import resolve_key
 from mnemos.memory_adapters._native_schema import (
     DEFAULT_LOCK_TIMEOUT,
@@ -162,6 +163,8 @@ class NativeMemoryAdapter(SqlMemoryAdapter):
         if str(path) != MEMORY and raw_key is None:
             vector_file = VectorFile(file.with_name(file.name + SUFFIX), read_only=read_only)
         self._store = Store(file, self._scope, chosen, conn, vector_file)
+        if str(path) != MEMORY and raw_key is None and not read_only:
+            self._store.checkpointer = Checkpointer(file, conn)
         self.ranking = ranking or RankingConfig()
 
     @staticmethod
@@ -259,6 +262,8 @@ class NativeMemoryAdapter(SqlMemoryAdapter):
                 finally:
                     store.write_depth = 0
                 store.own_writes += 1
+                if store.checkpointer is not None:
+                    store.checkpointer.committed()
                 if store.own_writes % 256 == 0:
                     self._prune_changes(conn)
 
@@ -281,6 +286,8 @@ class NativeMemoryAdapter(SqlMemoryAdapter):
                     begun, store.write_depth = store.write_depth > 0, 0
                 if begun:
                     store.own_writes += 1
+                    if store.checkpointer is not None:
+                        store.checkpointer.committed()
                     if store.own_writes % 256 == 0:
                         self._prune_changes(conn)
 
@@ -336,6 +343,8 @@ class NativeMemoryAdapter(SqlMemoryAdapter):
             if self._store.vector_file is not None:
                 self._store.vector_file.remove(conn)
         with self._locked() as conn:
+            if self._store.checkpointer is not None:
+                self._store.checkpointer.wait()
             busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
         return not busy
 

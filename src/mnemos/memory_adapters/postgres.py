@@ -38,7 +38,7 @@ from mnemos.memory_adapters._native_schema import ns_key
 from mnemos.memory_adapters._postgres_async import AsyncPool, AsyncReadsMixin
 from mnemos.memory_adapters._postgres_bulk import BulkLoadMixin
 from mnemos.memory_adapters._postgres_io import Steps, run
-from mnemos.memory_adapters._postgres_items import lock_counters, write_items
+from mnemos.memory_adapters._postgres_items import item_keys, lock_counters, write_items
 from mnemos.memory_adapters._postgres_schema import (
     SCHEMA_VERSION,
     Settings,
@@ -236,7 +236,9 @@ class PostgresMemoryAdapter(AsyncReadsMixin, BulkLoadMixin, SqlMemoryAdapter):
         # only an id in this scope is replaced; a foreign one then fails the UNIQUE constraint
         in_scope, scope_params = self.dialect.ns_cond(self._scope, "ns")
         replaced = f"id = ANY(%s) AND {in_scope}", [[records_[i].id for i in fresh], *scope_params]
-        lock_counters(conn, *replaced)
+        speakers = {i: record_speaker(records_[i].provenance.agent, records_[i].metadata) for i in fresh}
+        lock_counters(conn, *replaced, item_keys((ns_key(records_[i].namespace), records_[i].content, speakers[i])
+                                                 for i in fresh), if_found=True)
         conn.execute(f"DELETE FROM memories WHERE {replaced[0]}", replaced[1])
         with conn.cursor() as cur:
             cur.executemany(
@@ -253,8 +255,8 @@ class PostgresMemoryAdapter(AsyncReadsMixin, BulkLoadMixin, SqlMemoryAdapter):
         semantic = [records_[i] for i in fresh if records_[i].kind is MemoryKind.SEMANTIC]
         if semantic:
             pg_graph.index_mentions(conn, ((rowids[r.id], ns_key(r.namespace), r.content) for r in semantic))
-        write_items(conn, ((rowids[r.id], ns_key(r.namespace), r.content, record_speaker(r.provenance.agent, r.metadata))
-                           for r in (records_[i] for i in fresh)))
+        write_items(conn, ((rowids[records_[i].id], ns_key(records_[i].namespace), records_[i].content, speakers[i])
+                           for i in fresh))
         return result
 
     def _update(self, record: MemoryRecord) -> MemoryRecord:
@@ -282,6 +284,9 @@ class PostgresMemoryAdapter(AsyncReadsMixin, BulkLoadMixin, SqlMemoryAdapter):
         return record
 
     def _after_erase(self) -> None:
+        with self._store.writing() as conn:  # the erased namespaces' keys leave the scope counts' log
+            conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (self._store.lock_key("scope_counts"),))
+            conn.execute("SELECT fold_scope_counts()")
         self.vacuum()
 
     def vacuum(self) -> None:
@@ -292,7 +297,8 @@ class PostgresMemoryAdapter(AsyncReadsMixin, BulkLoadMixin, SqlMemoryAdapter):
         with self._store.reading() as conn:
             if conn.info.transaction_status != 0:  # inside a transaction: leave it to autovacuum
                 return
-            for table in ("memories", "history", "mentions", "entities", "relations", "entity_items", "entity_df"):
+            for table in ("memories", "history", "mentions", "entities", "relations", "entity_items", "entity_df",
+                          "scope_counts", "scope_count_log"):
                 conn.execute(f"VACUUM {table}")
 
     def _entity_graph(self, conn: Any, prefix: Namespace) -> nx.Graph:

@@ -2,13 +2,16 @@
 
 A thread's row comes from its latest root checkpoint: the graph it ran
 (``mnemos_graph`` in the metadata; ``brainstorm`` for a brainstorm session),
-its user, its step. Status:
+its user, its step. Its status is the one ``mnemos threads list`` shows
+(:func:`mnemos.graphs._runs.thread_status`, from the checkpoint and the thread's
+run lock):
 
-- ``running``: the UI is running it now;
+- ``running``: the UI, or another process (``mnemos run``, say), is running it now;
 - ``interrupted``: it waits for an answer (a pending ``interrupt()``);
 - ``unfinished``: it stopped before the end (cut off, or a node failed) and can be resumed;
-- ``finished``: nothing is left to run;
-- ``saved``: its graph cannot be loaded here, so where it stands is unknown.
+- ``finished``: nothing is left to run.
+
+A brainstorm session is ``finished`` once it records why it stopped.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from typing import Any
 from langgraph.checkpoint.base import BaseCheckpointSaver
 
 from mnemos.exceptions import MnemosError, UsageError
+from mnemos.graphs._runs import is_running, thread_status
 from mnemos.graphs.stream import jsonable
 
 __all__ = [
@@ -59,22 +63,23 @@ class ThreadRow:
         return "brainstorm" if self.graph == BRAINSTORM else "graph"
 
 
-def _new_row(thread: str, item: Any) -> ThreadRow:
+def _new_row(thread: str, item: Any, live: bool) -> ThreadRow:
     meta = item.metadata or {}
+    status, waits = thread_status(item, live=live)
     row = ThreadRow(
         thread=thread, graph=meta.get("mnemos_graph"), user=meta.get("mnemos_user"),
         step=meta.get("step"), updated=item.checkpoint.get("ts"), checkpoints=0,
-        interrupted=any(w[1] == "__interrupt__" for w in item.pending_writes or []),
-        store=meta.get("mnemos_store") or None,
+        interrupted=waits, store=meta.get("mnemos_store") or None, status=status,
     )
-    if row.graph == BRAINSTORM:  # a session says when it is done: it records why it stopped
+    if row.graph == BRAINSTORM and status == "unfinished":  # a session says when it is done
         values = item.checkpoint.get("channel_values") or {}
-        row.status = ("interrupted" if row.interrupted else
-                      "finished" if values.get("stop_reason") else "unfinished")
+        row.status = "finished" if values.get("stop_reason") else "unfinished"
     return row
 
 
-def _rows(saver: BaseCheckpointSaver[Any], config: dict[str, Any] | None = None) -> dict[str, ThreadRow]:
+def _rows(
+    saver: BaseCheckpointSaver[Any], config: dict[str, Any] | None, location: str | None, busy: set[str]
+) -> dict[str, ThreadRow]:
     rows: dict[str, ThreadRow] = {}
     for item in saver.list(config):  # type: ignore[arg-type]
         conf = item.config["configurable"]
@@ -83,31 +88,35 @@ def _rows(saver: BaseCheckpointSaver[Any], config: dict[str, Any] | None = None)
         tid = conf["thread_id"]
         row = rows.get(tid)
         if row is None:  # the list is newest first: the first one seen is the latest
-            row = rows[tid] = _new_row(tid, item)
+            row = rows[tid] = _new_row(tid, item, tid in busy or is_running(location, tid))
         row.checkpoints += 1
     return rows
 
 
 def thread_rows(
     saver: BaseCheckpointSaver[Any],
-    graphs: GraphCache,
     *,
+    location: str | None = None,
     user: str | None = None,
     running: Iterable[str] = (),
 ) -> list[ThreadRow]:
-    """Every thread (of ``user``, if given), most recently updated first, with its status."""
-    rows = [r for r in _rows(saver).values() if user is None or r.user == user]
-    busy = set(running)
-    for row in rows:
-        if row.thread in busy:
-            row.status = "running"
-        elif row.graph != BRAINSTORM:
-            row.status = graphs.status(row)
+    """Every thread (of ``user``, if given), most recently updated first, with its status:
+    ``running`` if it is among ``running`` (the UI's own runs) or a process holds its run
+    lock at the checkpoint ``location`` (as the CLI names it; ``None``: the default)."""
+    rows = [r for r in _rows(saver, None, location, set(running)).values() if user is None or r.user == user]
     return sorted(rows, key=lambda r: r.updated or "", reverse=True)
 
 
-def find_thread(saver: BaseCheckpointSaver[Any], thread: str, user: str | None) -> ThreadRow:
-    """The row of one thread; :class:`UsageError` if there is none (or it is another user's)."""
+def find_thread(
+    saver: BaseCheckpointSaver[Any],
+    thread: str,
+    user: str | None,
+    *,
+    location: str | None = None,
+    running: Iterable[str] = (),
+) -> ThreadRow:
+    """The row of one thread, with its status as in :func:`thread_rows`; :class:`LookupError`
+    if there is none (or it is another user's)."""
     if not isinstance(thread, str) or not thread.strip() or len(thread) > 200:
         raise UsageError(f"bad thread id {thread!r}")
     latest = saver.get_tuple({"configurable": {"thread_id": thread}})
@@ -116,7 +125,7 @@ def find_thread(saver: BaseCheckpointSaver[Any], thread: str, user: str | None) 
     meta = latest.metadata or {}
     if user is not None and meta.get("mnemos_user") != user:
         raise LookupError(f"no saved thread {thread!r}")  # another principal's thread does not exist for you
-    row = _rows(saver, {"configurable": {"thread_id": thread}}).get(thread)
+    row = _rows(saver, {"configurable": {"thread_id": thread}}, location, set(running)).get(thread)
     if row is None:
         raise LookupError(f"no saved thread {thread!r}")
     return row
@@ -161,20 +170,6 @@ class GraphCache:
                         os.environ["MNEMOS_STORE"] = previous
             self._graphs[key] = graph
             return graph
-
-    def status(self, row: ThreadRow) -> str:
-        if row.interrupted:
-            return "interrupted"
-        if not row.graph:
-            return "saved"
-        try:
-            graph = self.get(row.graph, row.store)
-            state = graph.get_state(thread_config(row))
-        except (MnemosError, Exception):
-            return "saved"
-        if state.interrupts:
-            return "interrupted"
-        return "unfinished" if state.next or state.tasks else "finished"  # tasks: writes saved, no checkpoint
 
 
 def thread_config(row: ThreadRow) -> dict[str, Any]:

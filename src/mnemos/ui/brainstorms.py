@@ -49,7 +49,8 @@ def _files(directory: Path) -> dict[str, dict[str, Any]]:
 def brainstorms_page(request: Request) -> Response:
     ctx = context(request)
     user = ctx.user_filter(principal(request))
-    rows = [r for r in thread_rows(ctx.saver, ctx.graphs, user=user, running=ctx.runs.active())
+    rows = [r for r in thread_rows(ctx.saver, location=ctx.config.checkpoints, user=user,
+                                       running=ctx.runs.active())
             if r.graph == BRAINSTORM]
     sessions = []
     for r in rows:
@@ -107,7 +108,7 @@ def _session(request: Request) -> dict[str, Any]:
     thread = request.path_params["id"]
     user = ctx.user_filter(principal(request))
     try:
-        row = find_thread(ctx.saver, thread, user)
+        row = find_thread(ctx.saver, thread, user, location=ctx.config.checkpoints, running=ctx.runs.active())
     except LookupError:
         files = _files(ctx.brainstorms_dir()) if user is None else {}
         if thread not in files:
@@ -118,8 +119,7 @@ def _session(request: Request) -> dict[str, Any]:
         if row.graph != BRAINSTORM:
             raise LookupError(f"thread {thread!r} is not a brainstorm")
         data = _from_state(brainstorm_state(ctx.saver, thread))
-        data.update(thread=thread, status="running" if ctx.runs.running(thread) else row.status,
-                    source="checkpoints", user=row.user)
+        data.update(thread=thread, status=row.status, source="checkpoints", user=row.user)
     rounds: dict[int, list[dict[str, Any]]] = {}
     for entry in data["transcript"]:
         rounds.setdefault(int(entry.get("round") or 0), []).append(entry)
@@ -162,10 +162,11 @@ def _continue(ctx: UIContext, row: ThreadRow, info: RunInfo) -> None:
 async def resume(request: Request) -> Response:
     ctx = context(request)
     thread = request.path_params["id"]
-    row = find_thread(ctx.saver, thread, ctx.user_filter(principal(request)))
+    row = find_thread(ctx.saver, thread, ctx.user_filter(principal(request)), location=ctx.config.checkpoints,
+                      running=ctx.runs.active())
     if row.graph != BRAINSTORM:
         raise LookupError(f"thread {thread!r} is not a brainstorm")
-    if ctx.runs.running(thread):
+    if row.status == "running":
         raise BadRequest(f"the session {thread!r} is running already")
     if row.status != "unfinished":
         raise BadRequest(f"the session {thread!r} has nothing left to run (status {row.status})")

@@ -32,7 +32,7 @@ _THREAD_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
 def _known(request: Request) -> dict[str, str]:
     ctx = context(request)
-    for row in thread_rows(ctx.saver, ctx.graphs, user=ctx.user_filter(principal(request))):
+    for row in thread_rows(ctx.saver, location=ctx.config.checkpoints, user=ctx.user_filter(principal(request))):
         if row.graph and row.graph != BRAINSTORM:
             ctx.register_graph(row.graph)
     return dict(ctx.graph_specs)

@@ -24,6 +24,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from mnemos.exceptions import UsageError
+from mnemos.graphs._runs import running
 from mnemos.ui._runs import RunInfo
 from mnemos.ui._threads import (
     BRAINSTORM,
@@ -44,17 +45,13 @@ def _row(request: Request) -> ThreadRow:
     user = ctx.user_filter(principal(request))
     thread = request.path_params["id"]
     try:
-        row = find_thread(ctx.saver, thread, user)
+        row = find_thread(ctx.saver, thread, user, location=ctx.config.checkpoints, running=ctx.runs.active())
     except LookupError:
         info = ctx.runs.get(thread)  # a run the UI just started has no checkpoint yet
         if info is None or (user is not None and info.user != user):
             raise
         return ThreadRow(thread=thread, graph=info.graph, user=info.user, step=None, updated=None,
                          checkpoints=0, interrupted=False, status="running" if info.running else "saved")
-    if ctx.runs.running(row.thread):
-        row.status = "running"
-    elif row.graph != BRAINSTORM:
-        row.status = ctx.graphs.status(row)
     return row
 
 
@@ -63,7 +60,7 @@ def threads_page(request: Request) -> Response:
     kind = request.query_params.get("kind") or ""
     if kind not in ("", "graph", "brainstorm"):
         raise BadRequest(f"unknown thread kind {kind!r}: use graph or brainstorm")
-    rows = thread_rows(ctx.saver, ctx.graphs, user=ctx.user_filter(principal(request)),
+    rows = thread_rows(ctx.saver, location=ctx.config.checkpoints, user=ctx.user_filter(principal(request)),
                        running=ctx.runs.active())
     for row in rows:
         if row.graph and row.graph != BRAINSTORM:
@@ -152,8 +149,9 @@ def _drive(ctx: UIContext, row: ThreadRow, graph_input: Any, info: RunInfo) -> N
     config = {"configurable": {"thread_id": row.thread, "user_id": row.user or "default"},
               "metadata": {"mnemos_graph": row.graph, "mnemos_user": row.user or "default",
                            "mnemos_store": row.store or ""}}
-    for _ in graph.stream(graph_input, config, stream_mode="updates"):
-        ctx.runs.step(row.thread)
+    with running(ctx.config.checkpoints, row.thread):  # so `mnemos threads list` sees it running
+        for _ in graph.stream(graph_input, config, stream_mode="updates"):
+            ctx.runs.step(row.thread)
 
 
 async def answer(request: Request) -> Response:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Annotated, Any, TypedDict
 
 import pytest
+from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, ToolMessage
 from langgraph.graph import END, START, MessagesState, StateGraph
 from langgraph.graph.message import add_messages
@@ -20,6 +21,7 @@ from langgraph.graph.message import add_messages
 from memgpt_calls import calling
 from mnemos.agents import Agent, OfflineChatModel, ScriptedChatModel
 from mnemos.agents.memgpt import MemGPTAgent
+from mnemos.agents.structured import INTERNAL_TAG
 from mnemos.exceptions import UsageError
 from mnemos.graphs import GraphBuilder
 from mnemos.memory_adapters.memgpt import MemGPTMemoryAdapter
@@ -106,6 +108,50 @@ async def test_a_memgpt_node_streams_its_model_calls_in_messages_mode_async(
     graph = _coder_graph(_coder_script(), memgpt_memory)
     chunks = [c async for c in graph.astream({"messages": [HumanMessage("I am Ada.")]}, stream_mode="messages")]
     assert _streamed(chunks) == (["Noted, Ada."], ["core_memory_append"])
+
+
+class _ChatStarts(BaseCallbackHandler):
+    """Records the tags of every chat-model call whose first message asks for a summary."""
+
+    def __init__(self) -> None:
+        self.summaries: list[list[str]] = []
+
+    def on_chat_model_start(self, serialized: Any, messages: Any, **kwargs: Any) -> None:
+        if "summarize a history" in messages[0][0].text:
+            self.summaries.append(list(kwargs.get("tags") or []))
+
+
+def _summarizing_agent(memory: MemGPTMemoryAdapter) -> MemGPTAgent:
+    def policy(messages: list[Any]) -> str:
+        return "SUMMARY: small talk." if "summarize a history" in messages[0].text else "Noted."
+
+    return MemGPTAgent(ScriptedChatModel(policy), memory, name="coder", context_window=2600)
+
+
+def _chatter(i: int) -> str:
+    return f"Small talk {i}: the weather was mild and I cooked soup number {i} for dinner today."
+
+
+def test_the_summarizer_call_gets_the_steps_run_config(memgpt_memory: MemGPTMemoryAdapter) -> None:
+    """Eviction's summary is a model call of the step: its callbacks see it, as an internal
+    call (tagged so LangGraph does not stream it as an answer)."""
+    agent, seen = _summarizing_agent(memgpt_memory), _ChatStarts()
+    for i in range(80):
+        agent.step(_chatter(i), {"callbacks": [seen], "tags": ["turn"]})
+        if agent.context.evicted_total:
+            break
+    assert agent.context.summary == "SUMMARY: small talk."
+    assert seen.summaries and all({"turn", INTERNAL_TAG} <= set(tags) for tags in seen.summaries)
+
+
+async def test_the_summarizer_call_gets_the_steps_run_config_async(memgpt_memory: MemGPTMemoryAdapter) -> None:
+    agent, seen = _summarizing_agent(memgpt_memory), _ChatStarts()
+    for i in range(80):
+        await agent.astep(_chatter(i), {"callbacks": [seen], "tags": ["turn"]})
+        if agent.context.evicted_total:
+            break
+    assert agent.context.summary == "SUMMARY: small talk."
+    assert seen.summaries and all({"turn", INTERNAL_TAG} <= set(tags) for tags in seen.summaries)
 
 
 def test_messages_key_is_configurable(memgpt_memory: MemGPTMemoryAdapter) -> None:

@@ -222,7 +222,7 @@ class MemGPTAgent(Runnable[Any, dict[str, Any]]):
         function call, so their callbacks, tags and streaming work as in any
         LangChain runnable (``stream_mode="messages"`` shows the model's replies).
         """
-        if not self._take(messages):
+        if not self._take(messages, config):
             return ""
         reply = ""
         for i in range(self.max_chained_calls):
@@ -232,14 +232,14 @@ class MemGPTAgent(Runnable[Any, dict[str, Any]]):
                 reply, done = answer.text, True
             else:
                 results = [self._run(call, config) for call in answer.tool_calls]
-                reply, done = self._after_calls(answer, results, forced)
+                reply, done = self._after_calls(answer, results, forced, config)
             if done:
                 self.heartbeat_pending = False
                 break
             self.heartbeats += 1
         else:
             self.heartbeat_pending = True
-        self._finish()
+        self._finish(config)
         return reply
 
     async def astep(
@@ -248,7 +248,7 @@ class MemGPTAgent(Runnable[Any, dict[str, Any]]):
         config: RunnableConfig | None = None,
     ) -> str:
         """Async :meth:`step`: the model runs natively async, memory and functions in a thread."""
-        if not await asyncio.to_thread(self._take, messages):
+        if not await asyncio.to_thread(self._take, messages, config):
             return ""
         reply = ""
         for i in range(self.max_chained_calls):
@@ -259,17 +259,19 @@ class MemGPTAgent(Runnable[Any, dict[str, Any]]):
                 reply, done = answer.text, True
             else:
                 results = [await asyncio.to_thread(self._run, call, config) for call in answer.tool_calls]
-                reply, done = await asyncio.to_thread(self._after_calls, answer, results, forced)
+                reply, done = await asyncio.to_thread(self._after_calls, answer, results, forced, config)
             if done:
                 self.heartbeat_pending = False
                 break
             self.heartbeats += 1
         else:
             self.heartbeat_pending = True
-        await asyncio.to_thread(self._finish)
+        await asyncio.to_thread(self._finish, config)
         return reply
 
-    def _take(self, messages: str | BaseMessage | Sequence[BaseMessage | str] | None) -> bool:
+    def _take(
+        self, messages: str | BaseMessage | Sequence[BaseMessage | str] | None, config: RunnableConfig | None = None
+    ) -> bool:
         """Queue the new messages; False when there is nothing to do."""
         if messages is None:
             if not self.heartbeat_pending:
@@ -284,7 +286,7 @@ class MemGPTAgent(Runnable[Any, dict[str, Any]]):
                 self.context.append(message)
             self.last_messages = list(taken)
             self.heartbeat_pending = False
-        self.context.check_pressure()
+        self.context.check_pressure(config=config)
         return True
 
     def _incoming(self, item: BaseMessage | str) -> BaseMessage | None:
@@ -322,7 +324,9 @@ class MemGPTAgent(Runnable[Any, dict[str, Any]]):
         self.last_messages.append(answer)
         return answer
 
-    def _after_calls(self, answer: AIMessage, results: list[tuple[str, bool]], forced: bool) -> tuple[str, bool]:
+    def _after_calls(
+        self, answer: AIMessage, results: list[tuple[str, bool]], forced: bool, config: RunnableConfig | None = None
+    ) -> tuple[str, bool]:
         """Log the calls' results; return the reply so far and whether the turn is over."""
         heartbeat, sent = forced, None
         for call, (result, ok) in zip(answer.tool_calls, results, strict=True):
@@ -332,13 +336,13 @@ class MemGPTAgent(Runnable[Any, dict[str, Any]]):
             if call["name"] == "send_message" and ok:
                 sent = str(call["args"].get("message", ""))
             heartbeat = heartbeat or not ok or bool(call["args"].get("request_heartbeat"))
-        self.context.check_pressure(warn=False)
+        self.context.check_pressure(warn=False, config=config)
         if sent is not None:
             return sent, True
         return "", not heartbeat
 
-    def _finish(self) -> None:
-        self.context.check_pressure(warn=False)
+    def _finish(self, config: RunnableConfig | None = None) -> None:
+        self.context.check_pressure(warn=False, config=config)
         if self.persist:
             self._store(self.save_state())
 

@@ -33,7 +33,10 @@ from langchain_core.messages import (
     ToolMessage,
 )
 from langchain_core.messages.utils import count_tokens_approximately
+from langchain_core.runnables import RunnableConfig
+from langchain_core.runnables.config import set_config_context
 
+from mnemos.agents.structured import internal_config
 from mnemos.exceptions import UsageError
 from mnemos.memory_adapters.memgpt import MemGPTMemoryAdapter
 
@@ -92,9 +95,11 @@ def model_summarizer(model: Any) -> Summarizer:
     def summarize(previous: str | None, evicted: Sequence[BaseMessage]) -> str:
         lines = [f"Previous summary: {previous}"] if previous else []
         lines += [f"{_role(m)}: {m.text}" for m in evicted if m.text.strip()]
+        # the current run's config (see ``VirtualContext.evict``), tagged as an internal
+        # call: callbacks and tracing see it, LangGraph does not stream it as an answer
         reply = model.invoke(
             [SystemMessage(content=_SUMMARY_INSTRUCTIONS), HumanMessage(content="\n".join(lines))],
-            config={"tags": ["nostream"]},  # an internal call: LangGraph does not stream it
+            internal_config(None),
         )
         return str(getattr(reply, "text", reply)).strip() or (previous or "")
 
@@ -191,11 +196,12 @@ class VirtualContext:
         if log and isinstance(message, (HumanMessage, AIMessage)) and message.text.strip():
             self.memory.record_message(self.namespace, _role(message), message.text)
 
-    def check_pressure(self, *, warn: bool = True) -> None:
-        """Evict past the window; send the pressure alert past the warning mark."""
+    def check_pressure(self, *, warn: bool = True, config: RunnableConfig | None = None) -> None:
+        """Evict past the window (summarizing under ``config``, see :meth:`evict`); send the
+        pressure alert past the warning mark."""
         tokens = self.tokens()
         if tokens > self.context_window:
-            self.evict()
+            self.evict(config)
         elif warn and not self._warned and tokens > self.warning_fraction * self.context_window:
             alert = HumanMessage(
                 content=json.dumps({"type": "system_alert", "message": MEMORY_PRESSURE_WARNING}),
@@ -207,8 +213,11 @@ class VirtualContext:
             self._warned = True
             self.events.append(ContextEvent(kind="memory_pressure", tokens=tokens))
 
-    def evict(self) -> int:
-        """Move the oldest messages out of context under a new summary; return how many."""
+    def evict(self, config: RunnableConfig | None = None) -> int:
+        """Move the oldest messages out of context under a new summary; return how many.
+
+        The summarizer runs with ``config`` (a LangGraph node's run config, say) as the
+        current run's config, so the model calls it makes reach its callbacks and tracing."""
         before = self.tokens()
         target = self.keep_fraction * self.context_window
         self.queue = [m for m in self.queue if not _is_alert(m)]
@@ -218,7 +227,11 @@ class VirtualContext:
             evicted += self.queue[:unit]
             del self.queue[:unit]
         if evicted:
-            self.summary = self.summarize(self.summary, evicted)
+            if config is None:
+                self.summary = self.summarize(self.summary, evicted)
+            else:
+                with set_config_context(config) as run:
+                    self.summary = run.run(self.summarize, self.summary, evicted)
             self.evicted_total += len(evicted)
         self._warned = False
         self.events.append(

@@ -1,0 +1,84 @@
+"""The native store's write-ahead log is checkpointed on a background thread, not inside
+the commit that fills it (real SQLite files)."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+
+from mnemos.memory_adapters import _native_checkpoint
+from mnemos.memory_adapters._native_checkpoint import EVERY_COMMITS, INLINE_PAGES, Checkpointer
+from mnemos.memory_adapters.native import NativeMemoryAdapter
+
+NS = ("users", "ann")
+
+
+def test_commits_do_not_checkpoint_inline_and_a_background_thread_copies_the_log(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    threads: list[str] = []
+    original = Checkpointer._checkpoint
+
+    def spy(self: Checkpointer) -> None:
+        threads.append(threading.current_thread().name)
+        original(self)
+
+    monkeypatch.setattr(Checkpointer, "_checkpoint", spy)
+    with NativeMemoryAdapter(tmp_path / "memory.db", embedder="hashing:64") as store:
+        conn = store._store.conn
+        assert conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == INLINE_PAGES
+        checkpointer = store._store.checkpointer
+        assert checkpointer is not None
+        for i in range(EVERY_COMMITS - 1):
+            store.add(f"note {i} about the garden shed", namespace=NS)
+        checkpointer.wait()
+        assert threads == []
+        store.add("the last note", namespace=NS)
+        checkpointer.wait()
+        assert threads == ["mnemos-checkpoint"]
+        assert checkpointer.last is not None
+        busy, frames, copied = checkpointer.last
+        assert busy == 0 and frames > 0 and copied == frames  # the whole log is in the file
+        assert len(store.search("garden shed", namespace=NS)) == 10
+    with NativeMemoryAdapter(tmp_path / "memory.db") as again:
+        assert again.count(NS) == EVERY_COMMITS
+
+
+def test_read_only_and_in_memory_stores_have_no_checkpointer(tmp_path: Path) -> None:
+    with NativeMemoryAdapter(tmp_path / "memory.db", embedder="hashing:64") as store:
+        store.add("a note", namespace=NS)
+    with NativeMemoryAdapter(tmp_path / "memory.db", read_only=True) as reader:
+        assert reader._store.checkpointer is None
+    with NativeMemoryAdapter(":memory:", embedder="hashing:64") as private:
+        assert private._store.checkpointer is None
+
+
+def test_scrub_waits_for_a_background_checkpoint_and_empties_the_log(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_native_checkpoint, "EVERY_COMMITS", 1)  # a checkpoint after every commit
+    with NativeMemoryAdapter(tmp_path / "memory.db", embedder="hashing:64") as store:
+        for i in range(5):
+            store.add(f"note {i}", namespace=NS)
+        assert store.scrub()
+        assert (tmp_path / "memory.db-wal").stat().st_size == 0
+
+
+def test_a_forked_child_does_not_reuse_its_parents_checkpoint_connection(tmp_path: Path) -> None:
+    with NativeMemoryAdapter(tmp_path / "memory.db", embedder="hashing:64") as store:
+        checkpointer = store._store.checkpointer
+        assert checkpointer is not None
+        for i in range(EVERY_COMMITS):
+            store.add(f"note {i}", namespace=NS)
+        checkpointer.wait()
+        parents = checkpointer._conn
+        assert parents is not None
+        checkpointer._pid = -1  # as seen from a child process after fork
+        for i in range(EVERY_COMMITS):
+            store.add(f"more {i}", namespace=NS)
+        checkpointer.wait()
+        assert checkpointer._conn is not None and checkpointer._conn is not parents
+        assert checkpointer.last is not None and checkpointer.last[0] == 0
+        parents.close()
