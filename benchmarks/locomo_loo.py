@@ -69,6 +69,8 @@ GRID: dict[str, list[Any]] = {
     "hop_weight": [0.0, 0.1, 0.3],
     "entity_weight": [0.0, 0.1, 0.2, 0.3],
     "session_weight": [0.0, 0.1, 0.2, 0.4],
+    "item_hops_weight": [0.0, 0.1, 0.2, 0.3, 0.5],
+    "item_hops_seeds": [3, 5, 10],
     "session_top": [2, 3, 5, 8],
     "session_pool": [10, 30, 60],
     "session_date_weight": [0.0, 0.3, 1.0],
@@ -80,7 +82,7 @@ GRID: dict[str, list[Any]] = {
 
 SIGNALS_OFF = dict(
     question_penalty=0.0, exclusion_penalty=0.0, speaker_weight=0.0, when_weight=0.0,
-    date_weight=0.0, episode_weight=0.0, diversity=0.0, hop_weight=0.0, entity_weight=0.0,
+    date_weight=0.0, episode_weight=0.0, diversity=0.0, hop_weight=0.0, entity_weight=0.0, item_hops_weight=0.0,
     decompose_weight=0.0,
 )
 """The settings that turn off every signal of ``_rerank`` (the ranking before them)."""

@@ -97,19 +97,34 @@ def test_autogen_engine_writes_the_same_exports(tmp_path: Path) -> None:
         (["x", "--personas", "missing.toml"], "no persona file"),
     ],
 )
-def test_usage_errors_exit_2(tmp_path: Path, args: list[str], message: str) -> None:
-    result = _mnemos(tmp_path / "home", *args)
-    assert result.returncode == 2
+def test_usage_errors_exit_2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: list[str], message: str) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = _refused(monkeypatch, tmp_path / "home", *args)
     assert message in result.stderr
 
 
-def test_a_thread_runs_one_session_and_resume_of_a_finished_one_is_refused(tmp_path: Path) -> None:
+def _refused(monkeypatch: pytest.MonkeyPatch, home: Path, *args: str) -> Any:
+    """``mnemos brainstorm ARGS`` run in this process, which must exit 2 (a usage error).
+
+    The command's parsing and checks are the same as in a process of its own (the sessions here
+    run in real processes); a Python start per refusal cost more than the check itself."""
+    from typer.testing import CliRunner
+
+    from mnemos.cli import app
+
+    monkeypatch.setenv("MNEMOS_HOME", str(home))
+    result = CliRunner().invoke(app, ["brainstorm", *args], env={"COLUMNS": "200", "MNEMOS_MODEL": "offline"})
+    assert result.exit_code == 2, (result.stdout, result.stderr, result.exception)
+    return result
+
+
+def test_a_thread_runs_one_session_and_resume_of_a_finished_one_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     home = tmp_path / "home"
     assert _mnemos(home, "Tea shop names", "--thread", "t", "--rounds", "1", "--out", str(tmp_path / "o")).returncode == 0
-    again = _mnemos(home, "Tea shop names", "--thread", "t")
-    assert again.returncode == 2 and "already has a session" in again.stderr
-    finished = _mnemos(home, "--resume", "--thread", "t")
-    assert finished.returncode == 2 and "already finished" in finished.stderr
+    assert "already has a session" in _refused(monkeypatch, home, "Tea shop names", "--thread", "t").stderr
+    assert "already finished" in _refused(monkeypatch, home, "--resume", "--thread", "t").stderr
 
 
 @pytest.mark.slow

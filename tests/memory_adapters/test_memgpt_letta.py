@@ -46,7 +46,9 @@ def standin() -> Iterator[LettaStandIn]:
 
 @pytest.fixture
 def memory(standin: LettaStandIn, tmp_path: Path) -> Iterator[MemGPTMemoryAdapter]:
-    client = Letta(base_url=standin.url, api_key=standin.api_key)
+    # no retries: a test that stops the stand-in gets its error at once, not after the client's
+    # two retries with backoff (about 2 s); no test here checks retrying
+    client = Letta(base_url=standin.url, api_key=standin.api_key, max_retries=0)
     adapter = MemGPTMemoryAdapter(tmp_path / "ledger.db", letta=client, agent="ada", embedder="hashing")
     yield adapter
     adapter.close()

@@ -47,8 +47,9 @@ from mnemos.memory_adapters._episodes import (
 )
 from mnemos.memory_adapters._episodic_graph import entity_reason
 from mnemos.memory_adapters._filters import matches_filter
+from mnemos.memory_adapters._hops import hop_reason, uses_hops
 from mnemos.memory_adapters._lists import list_reason, list_seeds, list_steps
-from mnemos.memory_adapters._native_entities import entity_gains
+from mnemos.memory_adapters._native_entities import entity_gains, hop_gains
 from mnemos.memory_adapters._native_keyword import (
     QUERY_CACHE,
     keyword_lists,
@@ -265,6 +266,10 @@ def _rank(
                lambda target, source, value: list_reason(listed[target][0], value))
     if cands and uses_sessions(config):  # the best episodes as wholes, then their members
         _add_sessions(store, query, config, cands, mask, vector)
+    if cands and uses_hops(config.item_hops_weight, query.text):  # hops through the best hits' items
+        hops = hop_gains(store, query, config, cands)
+        _admit(store, query, cands, mask, {r: (r, v) for r, (_, v) in hops.items()},
+               lambda target, source, value: hop_reason(hops[target][0], value))
     cands = {rowid: cand for rowid, cand in cands.items() if cand.score > 0}
     explain = _add_recency_and_importance(store, query, config, cands)
     if cands and needs_facts(config, analysis):

@@ -17,13 +17,14 @@ import networkx as nx
 
 from mnemos.memory_adapters._entity_items import entity_steps
 from mnemos.memory_adapters._graph import ensure_entity
+from mnemos.memory_adapters._hops import hop_steps
 from mnemos.memory_adapters._lists import list_steps
 from mnemos.memory_adapters._namespace import Namespace
 from mnemos.memory_adapters._postgres_io import Steps, fetch, run
 from mnemos.memory_adapters._postgres_store import ns_cond
 from mnemos.memory_adapters._text import extract_entities, normalize_entity
 
-__all__ = ["build_graph", "entity_gain_steps", "graph_steps", "index_mentions", "list_gain_steps"]
+__all__ = ["build_graph", "entity_gain_steps", "graph_steps", "hop_gain_steps", "index_mentions", "list_gain_steps"]
 
 
 def index_mentions(conn: Any, items: Iterable[tuple[int, str, str]]) -> None:
@@ -75,6 +76,13 @@ def entity_gain_steps(
     return (yield from _driven(entity_steps(text, prefix, lambda p, column: _marked(ns_cond(p, column)), weight, keep)))
 
 
+def hop_gain_steps(
+    text: str | None, prefix: Namespace, weight: float, seeds: Sequence[tuple[int, float]]
+) -> Steps[dict[int, tuple[str, float]]]:
+    """The hop round through the best hits' typed items (``_hops``), as search steps."""
+    return (yield from _driven(hop_steps(text, prefix, lambda p, column: _marked(ns_cond(p, column)), weight, seeds)))
+
+
 def list_gain_steps(
     text: str | None, weight: float, seeds: Sequence[tuple[int, float]]
 ) -> Steps[dict[int, tuple[str, float]]]:
@@ -83,7 +91,7 @@ def list_gain_steps(
 
 
 def _driven(steps: Generator[tuple[str, list[Any]], list[Any], Any]) -> Steps[Any]:
-    """Run steps written with ``?`` placeholders (``_entity_items``, ``_lists``) as search steps."""
+    """Run steps written with ``?`` placeholders (``_entity_items``, ``_hops``, ``_lists``) as search steps."""
     try:
         sql, params = next(steps)
         while True:

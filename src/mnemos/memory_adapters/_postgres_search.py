@@ -63,9 +63,15 @@ from mnemos.memory_adapters._feedback import (
     uses_feedback,
 )
 from mnemos.memory_adapters._filters import matches_filter
+from mnemos.memory_adapters._hops import hop_reason, hop_seeds, uses_hops
 from mnemos.memory_adapters._lists import list_reason, list_seeds
 from mnemos.memory_adapters._postgres_filters import SqlFilter, filter_sql
-from mnemos.memory_adapters._postgres_graph import entity_gain_steps, graph_steps, list_gain_steps
+from mnemos.memory_adapters._postgres_graph import (
+    entity_gain_steps,
+    graph_steps,
+    hop_gain_steps,
+    list_gain_steps,
+)
 from mnemos.memory_adapters._postgres_io import Steps, fetch
 from mnemos.memory_adapters._postgres_store import (
     RECORD_COLUMNS,
@@ -205,6 +211,11 @@ def ranked_search(
                           lambda target, source, value: list_reason(listed[target][0], value))
     if uses_sessions(config) and cands:
         yield from _add_sessions(config, cands, where_, vector if config.mode != "keyword" else None)
+    if cands and uses_hops(config.item_hops_weight, query.text):  # hops through the best hits' items
+        hops = yield from hop_gain_steps(query.text, query.namespace_prefix, config.item_hops_weight,
+                                         hop_seeds(cands, config.item_hops_seeds))
+        yield from _admit(cands, where_, {r: (r, v) for r, (_, v) in hops.items()},
+                          lambda target, source, value: hop_reason(hops[target][0], value))
     cands = {rowid: cand for rowid, cand in cands.items() if cand.score > 0}
     explain = yield from _add_recency_and_importance(query, config, cands, where_)
     if cands and needs_facts(config, analysis):
