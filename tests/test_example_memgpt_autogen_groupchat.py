@@ -52,7 +52,15 @@ def two_runs(home: Path, model: str) -> tuple[str, dict[str, Any], dict[str, Any
     edit = by_name["core_memory_append"]
     assert edit["ok"], edit
     assert str(edit["arguments"]["content"]).strip() in first["core"][edit["arguments"]["label"]]
-    assert by_name["archival_memory_insert"]["ok"] and first["archival"] >= 1
+    insert = by_name["archival_memory_insert"]
+    if insert["ok"]:
+        assert first["archival"] >= 1
+    else:
+        # A real model writes the passage itself, and SmolLM2 sometimes writes a blank one: the
+        # store refuses it, the model gets the tool's error, nothing is stored. Any other refusal
+        # is a bug.
+        assert model != "offline" and not str(insert["arguments"].get("content", "")).strip(), insert
+        assert first["archival"] == 0
     assert said_in_run_1  # the group chat's messages are in the coder's recall memory
 
     # run 2, a new process: the context, the core edit and archival memory are all still there
