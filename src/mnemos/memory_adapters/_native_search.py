@@ -257,19 +257,14 @@ def _rank(
     if config.graph_hops > 0 and cands:
         _add_graph(store, query, config, cands, mask)
     if config.entity_weight > 0 and cands:  # a second round through the typed entity graph
-        typed = entity_gains(store, query, config.entity_weight, cands)
-        _admit(store, query, cands, mask, {r: (r, v) for r, (_, v) in typed.items()},
-               lambda target, source, value: entity_reason(typed[target][0], value))
+        _admit_items(store, query, cands, mask, entity_gains(store, query, config.entity_weight, cands), entity_reason)
     if config.list_weight > 0 and cands:  # items of the best hits, bridged to their other holders
         listed = run_sqlite(store.conn, list_steps(query.text, config.list_weight, list_seeds(cands, config)))
-        _admit(store, query, cands, mask, {r: (r, v) for r, (_, v) in listed.items()},
-               lambda target, source, value: list_reason(listed[target][0], value))
+        _admit_items(store, query, cands, mask, listed, list_reason)
     if cands and uses_sessions(config):  # the best episodes as wholes, then their members
         _add_sessions(store, query, config, cands, mask, vector)
     if cands and uses_hops(config.item_hops_weight, query.text):  # hops through the best hits' items
-        hops = hop_gains(store, query, config, cands)
-        _admit(store, query, cands, mask, {r: (r, v) for r, (_, v) in hops.items()},
-               lambda target, source, value: hop_reason(hops[target][0], value))
+        _admit_items(store, query, cands, mask, hop_gains(store, query, config, cands), hop_reason)
     cands = {rowid: cand for rowid, cand in cands.items() if cand.score > 0}
     explain = _add_recency_and_importance(store, query, config, cands)
     if cands and needs_facts(config, analysis):
@@ -381,6 +376,20 @@ def _vector_list(
 
 
 # -- signals that pull in more records -------------------------------------------------------
+
+
+def _admit_items(
+    store: Store,
+    query: SearchQuery,
+    cands: dict[int, Candidate],
+    mask: Mask,
+    gains: Mapping[int, tuple[str, float]],
+    reason: Callable[[str, float], ScoreReason],
+) -> None:
+    """:func:`_admit` the gains of a round through typed items (rowid -> (item, gain)),
+    each explained by its item (the entity round, the list bridge, the hops)."""
+    _admit(store, query, cands, mask, {r: (r, v) for r, (_, v) in gains.items()},
+           lambda target, source, value: reason(gains[target][0], value))
 
 
 def _admit(

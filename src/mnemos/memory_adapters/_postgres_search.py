@@ -203,19 +203,18 @@ def ranked_search(
         yield from _add_neighbours(config, cands, where_)
     if config.graph_hops > 0 and cands:
         yield from _add_graph(query, config, cands, where_)
-    if config.entity_weight > 0 and cands:
-        yield from _add_entities(store, query, config, cands, where_)
+    if config.entity_weight > 0 and cands:  # a second round through the typed entity graph
+        typed = yield from entity_gain_steps(query.text, query.namespace_prefix, config.entity_weight, cands)
+        yield from _admit_items(cands, where_, typed, _episodic_graph.entity_reason)
     if config.list_weight > 0 and cands:  # items of the best hits, bridged to their other holders
         listed = yield from list_gain_steps(query.text, config.list_weight, list_seeds(cands, config))
-        yield from _admit(cands, where_, {r: (r, v) for r, (_, v) in listed.items()},
-                          lambda target, source, value: list_reason(listed[target][0], value))
+        yield from _admit_items(cands, where_, listed, list_reason)
     if uses_sessions(config) and cands:
         yield from _add_sessions(config, cands, where_, vector if config.mode != "keyword" else None)
     if cands and uses_hops(config.item_hops_weight, query.text):  # hops through the best hits' items
         hops = yield from hop_gain_steps(query.text, query.namespace_prefix, config.item_hops_weight,
                                          hop_seeds(cands, config.item_hops_seeds))
-        yield from _admit(cands, where_, {r: (r, v) for r, (_, v) in hops.items()},
-                          lambda target, source, value: hop_reason(hops[target][0], value))
+        yield from _admit_items(cands, where_, hops, hop_reason)
     cands = {rowid: cand for rowid, cand in cands.items() if cand.score > 0}
     explain = yield from _add_recency_and_importance(query, config, cands, where_)
     if cands and needs_facts(config, analysis):
@@ -508,15 +507,16 @@ def _ids(rowids: Sequence[int]) -> Steps[dict[int, str]]:
     return {int(r[0]): str(r[1]) for r in rows}
 
 
-def _add_entities(
-    store: PgStore, query: SearchQuery, config: RankingConfig, cands: dict[int, Candidate], where_: _Conditions
+def _admit_items(
+    cands: dict[int, Candidate],
+    where_: _Conditions,
+    gains: Mapping[int, tuple[str, float]],
+    reason: Callable[[str, float], ScoreReason],
 ) -> Steps[None]:
-    """The second round through the typed entity graph of the scope (see ``_entity_items``)."""
-    gains = yield from entity_gain_steps(query.text, query.namespace_prefix, config.entity_weight, cands)
-    yield from _admit(
-        cands, where_, {rowid: (rowid, value) for rowid, (_, value) in gains.items()},
-        lambda target, source, value: _episodic_graph.entity_reason(gains[target][0], value),
-    )
+    """:func:`_admit` the gains of a round through typed items (rowid -> (item, gain)),
+    each explained by its item (the entity round, the list bridge, the hops)."""
+    yield from _admit(cands, where_, {r: (r, v) for r, (_, v) in gains.items()},
+                      lambda target, source, value: reason(gains[target][0], value))
 
 
 def _add_sessions(
