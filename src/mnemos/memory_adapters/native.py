@@ -261,11 +261,7 @@ class NativeMemoryAdapter(SqlMemoryAdapter):
                     yield conn
                 finally:
                     store.write_depth = 0
-                store.own_writes += 1
-                if store.checkpointer is not None:
-                    store.checkpointer.committed()
-                if store.own_writes % 256 == 0:
-                    self._prune_changes(conn)
+                self._count_write(conn)
 
     @contextmanager
     def _batch(self) -> Iterator[None]:
@@ -285,11 +281,17 @@ class NativeMemoryAdapter(SqlMemoryAdapter):
                     store.batch = None
                     begun, store.write_depth = store.write_depth > 0, 0
                 if begun:
-                    store.own_writes += 1
-                    if store.checkpointer is not None:
-                        store.checkpointer.committed()
-                    if store.own_writes % 256 == 0:
-                        self._prune_changes(conn)
+                    self._count_write(conn)
+
+    def _count_write(self, conn: sqlite3.Connection) -> None:
+        """Count a write transaction at its end (before its commit): a background checkpoint
+        is started when one is due, and the change log pruned every 256 writes."""
+        store = self._store
+        store.own_writes += 1
+        if store.checkpointer is not None:
+            store.checkpointer.committed()
+        if store.own_writes % 256 == 0:
+            self._prune_changes(conn)
 
     def _exclusive(self) -> AbstractContextManager[object]:
         """Read-modify-write (update, supersede) inside one ``BEGIN IMMEDIATE`` transaction,
