@@ -138,6 +138,8 @@ class SentenceTransformerEmbedder(Embedder):
     same either way up to float32 rounding, so it is not part of the name.
     """
 
+    parallel_query = True
+
     def __init__(self, model: str = BUNDLED_MODEL, *, query_backend: str = "auto") -> None:
         if not isinstance(model, str) or not model.strip():
             raise ConfigurationError("a sentence-transformers model name or path is required")
