@@ -5,9 +5,9 @@ A ranked search, under the store's lock:
 1. refresh the vector cache and compute the filter mask (namespace, kind,
    time, expiry, supersession) on its columns;
 2. start the cosine top-k on a worker thread, and meanwhile run the FTS5
-   query (quoted words, the commonest dropped past a posting budget); a
-   model's query embedding is begun on a worker before the lock is taken
-   (:func:`start_query_vector`), so it runs beside steps 1-2 too;
+   query (quoted words, the commonest dropped past a posting budget); an
+   embedder declaring ``parallel_query`` has its query embedded on a worker,
+   begun before the lock is taken (:func:`start_query_vector`), beside steps 1-2;
 3. keep from each list only rows passing the mask and the metadata filter,
    fetching deeper until enough pass, so ``limit`` hits come back when they exist;
 4. fuse the two rank lists, then add episode neighbours and graph links;

@@ -138,7 +138,10 @@ class SentenceTransformerEmbedder(Embedder):
     same either way up to float32 rounding, so it is not part of the name.
     """
 
-    parallel_query = True
+    parallel_query = False
+    # Overlapping the query embedding with the keyword search was measured (LoCoMo,
+    # MiniLM, 2 cores at a load average of 4.5-14) and gained no wall time, once lost
+    # 10 ms at the median: threads competing for the cores and the GIL.
 
     def __init__(self, model: str = BUNDLED_MODEL, *, query_backend: str = "auto") -> None:
         if not isinstance(model, str) or not model.strip():
