@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from mnemos.memory_adapters import _native_keyword, _vectors
+from mnemos.memory_adapters.base import SearchQuery
 from mnemos.memory_adapters.native import NativeMemoryAdapter, RankingConfig
 
 NS = ("users", "ann")
@@ -112,13 +113,14 @@ def test_vector_scans_make_no_blas_call(
     """A multithreaded BLAS splits a scan even under a thread limit; on a busy machine its
     threads wait for cores and a 100k scan cost 4-8 times its CPU time. Scans use einsum."""
     config = RankingConfig(mode="vector", candidates=10)
-    if coarse:  # the random-projection first pass, then exact re-scoring
+    if coarse:  # the first pass over sign sketches, then exact re-scoring
         monkeypatch.setattr(_vectors, "EXACT_LIMIT", 1000)
         monkeypatch.setattr(_vectors, "RERANK_FLOOR", 10)
     expected = ranked(store.search("otter garden", namespace=NS, limit=5, ranking=config))
     cache = store._store.cache
     monkeypatch.setattr(cache, "matrix", cache.matrix.view(_Recording))
-    monkeypatch.setattr(cache, "coarse", cache.coarse.view(_Recording))
+    for name in _vectors.CODE_ARRAYS:
+        monkeypatch.setattr(cache, name, getattr(cache, name).view(_Recording))
     _Recording.calls = []
     found = ranked(store.search("otter garden", namespace=NS, limit=5, ranking=config))
     assert _Recording.calls == []
@@ -151,3 +153,28 @@ def test_episode_neighbours_are_found_without_scanning_a_batch_sharing_one_times
             assert hits
     # the neighbour step costs a few index seeks per seed, not a walk through the batch
     assert with_neighbours[0] - with_neighbours[1] < 200, with_neighbours
+
+
+def test_the_first_pass_of_a_large_store_keeps_what_an_exact_scan_ranks_best(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a store large enough for the first pass, the rows it keeps for exact scoring hold
+    nearly all of the exact top 10 (a 64-float random projection kept about 80% at 100k rows:
+    its estimates of the cosine are too rough to rank many near neighbours)."""
+    rng = np.random.default_rng(5)
+    vocabulary = [f"w{i}" for i in range(400)]
+    texts = [" ".join(rng.choice(vocabulary, size=8)) for _ in range(3000)]
+    with NativeMemoryAdapter(tmp_path / "memory.db", embedder="hashing:256") as adapter:
+        adapter.add_many([{"content": t, "namespace": NS} for t in texts])
+        adapter.search("warm", namespace=NS)
+        cache = adapter._store.cache
+        monkeypatch.setattr(_vectors, "EXACT_LIMIT", 0)  # the coarse pass, whatever the size
+        monkeypatch.setattr(_vectors, "RERANK_FLOOR", 0)  # keeps 20 x 10 = 200 rows of 3,000
+        mask = cache.mask(SearchQuery(text="x", namespace_prefix=NS))
+        exact = cache.matrix[: cache.n].astype(np.float64)
+        kept = []
+        for query in texts[:40]:
+            vector = np.asarray(adapter._store.embedder.embed_query(query[:20]), dtype=np.float32)
+            rowids, _ = cache.top_each(vector, [mask], 10)[0]
+            scores = exact @ vector
+            tenth = np.sort(scores[mask[: cache.n]])[-10]
+            kept.append(np.mean(scores[cache.slot_of.lookup(rowids)] >= tenth - 1e-6))
+        assert np.mean(kept) >= 0.98
