@@ -178,3 +178,16 @@ def test_the_first_pass_of_a_large_store_keeps_what_an_exact_scan_ranks_best(tmp
             tenth = np.sort(scores[mask[: cache.n]])[-10]
             kept.append(np.mean(scores[cache.slot_of.lookup(rowids)] >= tenth - 1e-6))
         assert np.mean(kept) >= 0.98
+
+
+def test_postings_are_parsed_and_merged_by_numpy() -> None:
+    """The rowids of a posting list come as one space-separated string: they are parsed
+    without a Python object each, and merged across terms without hashing."""
+    rng = np.random.default_rng(3)
+    values = rng.integers(1, 10**12, size=5000)
+    parsed = _native_keyword._ints(" ".join(map(str, values)))
+    assert parsed.dtype == np.int64 and np.array_equal(parsed, values)
+    assert len(_native_keyword._ints(None)) == len(_native_keyword._ints("")) == 0
+    repeated = np.concatenate([values, values[:100], values[-7:]])
+    assert np.array_equal(_native_keyword._distinct(repeated), np.unique(values))
+    assert len(_native_keyword._distinct(np.zeros(0, dtype=np.int64))) == 0
