@@ -10,7 +10,8 @@ from typing import Any, ClassVar
 import numpy as np
 import pytest
 
-from mnemos.memory_adapters import _native_keyword, _vectors
+from mnemos.memory_adapters import _native_keyword, _sketches, _vectors
+from mnemos.memory_adapters._sketches import closest, hamming, pack
 from mnemos.memory_adapters.base import SearchQuery
 from mnemos.memory_adapters.native import NativeMemoryAdapter, RankingConfig
 
@@ -191,3 +192,23 @@ def test_postings_are_parsed_and_merged_by_numpy() -> None:
     repeated = np.concatenate([values, values[:100], values[-7:]])
     assert np.array_equal(_native_keyword._distinct(repeated), np.unique(values))
     assert len(_native_keyword._distinct(np.zeros(0, dtype=np.int64))) == 0
+
+
+def test_sketch_distances_and_the_closest_rows() -> None:
+    """The Hamming distance of packed sign sketches counts the differing signs, with or
+    without numpy's bit count; the closest rows are the smallest distances, the first
+    of those tied at the limit, in row order."""
+    rng = np.random.default_rng(11)
+    signs = rng.random((300, 512)) > 0.5
+    words = pack(signs)
+    query = rng.random(512) > 0.5
+    distances = hamming([words[:, i] for i in range(8)], pack(query[None, :])[0])
+    assert np.array_equal(distances, (signs != query).sum(axis=1))
+    assert np.array_equal(_sketches._POPCOUNT[np.arange(256, dtype=np.uint8)], [bin(i).count("1") for i in range(256)])
+    picked = closest(distances, 40)
+    assert len(picked) == 40 and np.all(np.diff(picked) > 0)
+    limit = np.sort(distances)[39]
+    assert np.all(distances[picked] <= limit)
+    assert np.count_nonzero(distances < limit) == np.count_nonzero(distances[picked] < limit)
+    tied = np.flatnonzero(distances == limit)
+    assert np.array_equal(picked[distances[picked] == limit], tied[: len(picked[distances[picked] == limit])])

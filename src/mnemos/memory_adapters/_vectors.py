@@ -27,6 +27,7 @@ import numpy.typing as npt
 from mnemos.exceptions import EmbedderMismatchError
 from mnemos.memory_adapters._namespace import Namespace
 from mnemos.memory_adapters._native_schema import ns_key, ns_range, to_micros
+from mnemos.memory_adapters._sketches import closest, hamming, pack
 from mnemos.memory_adapters._vector_file import (
     CODE_ARRAYS,
     CODE_WORDS,
@@ -94,25 +95,6 @@ def _dot(matrix: npt.NDArray[np.float32], vector: npt.NDArray[np.float32]) -> np
     out[:whole] = _matvec(matrix[:whole].reshape(-1, step, cols), vector).reshape(-1)
     if whole < rows:
         out[whole:] = _matvec(matrix[whole:], vector)
-    return out
-
-
-def _pack(signs: npt.NDArray[np.bool_]) -> npt.NDArray[np.uint64]:
-    """Rows of ``COARSE_BITS`` booleans as rows of 64-bit words."""
-    return np.packbits(signs, axis=1).view(np.uint64)
-
-
-_POPCOUNT = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint16)
-
-
-def _hamming(words: Sequence[npt.NDArray[np.uint64]], code: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint16]:
-    """How many bits each row differs in from ``code``, given the rows' sketches a word
-    at a time (each pass reads one run of memory)."""
-    count = getattr(np, "bitwise_count", None)  # numpy >= 2.0
-    out = np.zeros(len(words[0]), dtype=np.uint16)
-    for word, value in zip(words, code, strict=True):
-        diff = word ^ value
-        out += count(diff) if count is not None else _POPCOUNT[diff.view(np.uint8)].reshape(-1, 8).sum(axis=1, dtype=np.uint16)
     return out
 
 
@@ -396,7 +378,7 @@ class VectorCache:
             raise ValueError("stored vectors do not match the embedder's dimensions")
         lo, hi = self.n, self.n + count
         self.matrix[lo:hi] = vectors.reshape(count, self.dims)
-        codes = _pack(self.matrix[lo:hi] @ self.projection.T > 0)
+        codes = pack(self.matrix[lo:hi] @ self.projection.T > 0)
         for word, name in enumerate(CODE_ARRAYS):
             getattr(self, name)[lo:hi] = codes[:, word]
         self.rowids[lo:hi] = [r[0] for r in rows]
@@ -575,11 +557,11 @@ class VectorCache:
             coarse = False
         scores: npt.NDArray[Any]
         if coarse:  # bits differing from the query's sketch: fewer is closer
-            code = _pack(_dot(self.projection, vector)[None, :] > 0)[0]
+            code = pack(_dot(self.projection, vector)[None, :] > 0)[0]
             first, last = int(slots[0]), int(slots[-1])
             run = last - first + 1 == len(slots)
             words = [getattr(self, name) for name in CODE_ARRAYS]
-            scores = _hamming([w[first : last + 1] if run else w[slots] for w in words], code)
+            scores = hamming([w[first : last + 1] if run else w[slots] for w in words], code)
         else:
             scores = _scores(self.matrix, vector, slots, runs)
         out = []
@@ -588,7 +570,7 @@ class VectorCache:
             mine, sims = slots[chosen], scores[chosen]
             if coarse:  # the best by sketch, scored exactly
                 if len(mine) > pool:
-                    mine = np.sort(mine[np.argpartition(sims, pool - 1)[:pool]])  # rows in file order
+                    mine = mine[closest(sims, pool)]
                 sims = _dot(self.matrix[mine], vector)
             out.append(self._best(mine, sims, k))
         return out
