@@ -90,6 +90,7 @@ from mnemos.memory_adapters._ranking import (
 from mnemos.memory_adapters._rerank import (
     Facts,
     diversified_page,
+    fact_rows,
     needs_facts,
     needs_speaker,
     rerank,
@@ -273,7 +274,8 @@ def _rank(
     cands = {rowid: cand for rowid, cand in cands.items() if cand.score > 0}
     explain = _add_recency_and_importance(store, query, config, cands)
     if cands and needs_facts(config, analysis):
-        facts = _facts(store, list(cands), needs_speaker(config, analysis))
+        facts = _facts(store, fact_rows(cands, analysis, config, query.offset + _limit(query)),
+                       needs_speaker(config, analysis))
         rerank(cands, facts, analysis, config)
         ranked = diversified_page(cands, facts, analysis, config, query.offset, _limit(query))
     else:

@@ -108,6 +108,7 @@ from mnemos.memory_adapters._ranking import (
 from mnemos.memory_adapters._rerank import (
     Facts,
     diversified_page,
+    fact_rows,
     needs_facts,
     needs_speaker,
     rerank,
@@ -223,7 +224,7 @@ def ranked_search(
     cands = {rowid: cand for rowid, cand in cands.items() if cand.score > 0}
     explain = yield from _add_recency_and_importance(query, config, cands, where_)
     if cands and needs_facts(config, analysis):
-        facts = yield from _facts(list(cands), needs_speaker(config, analysis))
+        facts = yield from _facts(fact_rows(cands, analysis, config, query.offset + limit), needs_speaker(config, analysis))
         rerank(cands, facts, analysis, config)
         ranked = diversified_page(cands, facts, analysis, config, query.offset, limit)
     else:
