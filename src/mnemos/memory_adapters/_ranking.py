@@ -90,9 +90,12 @@ class RankingConfig:
     """How many events before and after a hit count as adjacent."""
     neighbour_seeds: int = 10
     """How many of the best fused hits spread score to their neighbours."""
-    reply_weight: float = 0.0
+    reply_weight: float = 0.75
     """A best hit that is itself a question ("What inspired you?") raises the event just after
-    it in its episode, its reply, to at least this share of its own score (0 disables)."""
+    it in its episode, its reply, to at least this share of its own score (0 disables): the
+    question shares the asker's words, the reply holds the answer. On by default: chosen
+    leave-one-conversation-out on LoCoMo in every fold with both the built-in embedder
+    (0.75-0.8) and MiniLM (0.7); 0.75 is the middle of the six choices."""
     reply_seeds: int = 10
     """How many of the best hits (after the neighbour shares) may pass their score to a reply."""
     graph_hops: int = 0
@@ -107,8 +110,10 @@ class RankingConfig:
     """Share of its score a memory that is itself a question loses (see ``_rerank``)."""
     exclusion_penalty: float = 0.0
     """Share of its score a memory holding a word the query excludes ("besides X") loses."""
-    speaker_weight: float = 0.0
-    """Added when the memory's speaker is a person the query names."""
+    speaker_weight: float = 0.03
+    """Added when the memory's speaker is a person the query names (soft: a question that
+    swaps the person on purpose still finds the other's memories). On by default: chosen
+    leave-one-conversation-out on LoCoMo in every fold with both embedders."""
     when_weight: float = 0.0
     """Added to a memory that says when, if the query asks when."""
     date_weight: float = 0.3
