@@ -43,6 +43,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
 from langgraph.graph import END, START, MessagesState, StateGraph
 from langgraph.runtime import Runtime
@@ -77,8 +78,11 @@ class Breakdown:
     """Time of each step of a mnemos node, by wrapping the functions an agent calls.
 
     Times are exclusive: a step called inside another (the novelty check inside a fact
-    upsert) counts for itself only. Wall time, and CPU time of the process (the steps
-    run on one thread; a vector scan may use a worker thread meanwhile, counted with it).
+    upsert, every step inside the agent's ``invoke``) counts for itself only, so the
+    agent's own bookkeeping is what its ``invoke`` spends outside the steps, and what is
+    left ("LangGraph itself, rest") is LangGraph's own work (the graph has no
+    checkpointer). Wall time, and CPU time of the process (the steps run on one thread;
+    a vector scan may use a worker thread meanwhile, counted with it).
     """
 
     STEPS = (
@@ -90,6 +94,8 @@ class Breakdown:
         (Agent, "_context", "context assembly"),
         (Agent, "_cite", "sources"),
         (TimedOffline, "_generate", "model call"),
+        (BaseChatModel, "invoke", "LangChain's model call around it"),
+        (Agent, "invoke", "agent's own bookkeeping"),
     )
 
     def __init__(self) -> None:
@@ -131,7 +137,7 @@ class Breakdown:
     def per_node_ms(self, nodes: int, total_seconds: float, *, cpu: bool = False) -> dict[str, float]:
         spent = self.cpu if cpu else self.seconds
         out = {label: round(spent[label] * 1000 / nodes, 2) for _, _, label in self.STEPS}
-        out["graph, checkpoints, rest"] = round((total_seconds - sum(spent.values())) * 1000 / nodes, 2)
+        out["LangGraph itself, rest"] = round((total_seconds - sum(spent.values())) * 1000 / nodes, 2)
         return out
 
 

@@ -5,6 +5,7 @@ so the benchmark lets them settle before it times the next graph (tiny sizes, re
 from __future__ import annotations
 
 import importlib.util
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -54,3 +55,23 @@ def test_the_next_graph_is_timed_only_after_the_langgraph_store_graph_settles(
         if events[at] == ("run", "peer_graph") and at + 1 < len(events):
             assert events[at + 1] == ("sleep", bench.BLAS_SETTLE_SECONDS)
     assert [e for e in events if e[0] == "run"] == [("run", n) for n in ("mnemos_graph", "raw_graph", "peer_graph")] * 2
+
+
+def test_the_breakdown_separates_the_agents_bookkeeping_and_langchains_call_from_langgraph(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = importlib.util.spec_from_file_location("orchestration_bench", BENCH)
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    monkeypatch.setattr(sys, "argv", ["orchestration.py", "--agents", "2", "--memories", "30", "--runs", "1",
+                                      "--store", str(tmp_path / "memory.db"), "--json", "--no-peer", "--breakdown"])
+    bench.main()
+    result = json.loads(capsys.readouterr().out)
+    steps = result["mnemos_node_breakdown_cpu_ms"]
+    assert steps["agent's own bookkeeping"] > 0 and steps["LangChain's model call around it"] > 0
+    assert steps["recall (search)"] > 0 and steps["model call"] > 0
+    # every step counted once: together they are the whole run
+    per_node = result["mnemos_ms_per_run"] / result["agents"]
+    wall = result["mnemos_node_breakdown_ms"]
+    assert sum(wall.values()) == pytest.approx(per_node, abs=0.1)

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from mnemos.memory_adapters import _native_keyword
+from mnemos.memory_adapters import MemoryKind, _native_keyword
 from mnemos.memory_adapters.embedders.hashing import HashingEmbedder
-from mnemos.memory_adapters.native import NativeMemoryAdapter
+from mnemos.memory_adapters.native import NativeMemoryAdapter, RankingConfig
 
 TOPICS = ["garden shed", "heat pump", "solar panel", "bicycle repair"]
 
@@ -98,6 +98,7 @@ def test_a_small_scope_reads_only_its_own_term_counts(store: NativeMemoryAdapter
     # The whole file's postings give the same scores, ranks and reasons.
     monkeypatch.setattr(_native_keyword, "SCRATCH_ROWS", 0)
     statements.clear()
+    store._store.kept_lists.clear()  # the lists of the same searches were kept
     assert [ranked(store.search("heat pump quote garden", namespace=ns, limit=8)) for ns in queries] == scoped
     full = store.search_by_kind("solar panel note", {"episodic": 4, "semantic": 4}, namespace=queries[1])
     assert {k: ranked(v) for k, v in full.items()} == {k: ranked(v) for k, v in by_kind.items()}
@@ -115,3 +116,49 @@ def test_a_scope_seeing_most_matches_reads_the_index(tmp_path: Path) -> None:
         assert any("memories_instance" in s for s in statements)
     finally:
         adapter.close()
+
+
+def keyword_queries(store: NativeMemoryAdapter) -> list[str]:
+    """The FTS5 MATCH statements the store runs from now on (one per computed keyword list)."""
+    seen: list[str] = []
+    store._store.conn.set_trace_callback(
+        lambda sql: seen.append(sql) if sql.startswith("SELECT group_concat(rowid, ' ') FROM memories_fts") else None)
+    return seen
+
+
+BY_WORDS = RankingConfig(mode="keyword", neighbour_weight=0.0, date_weight=0.0, entity_weight=0.0)
+
+
+def test_a_keyword_list_of_an_unchanged_store_is_computed_once(store: NativeMemoryAdapter, tmp_path: Path) -> None:
+    """An agent's recall, then its novelty check by words asking the same keyword query of
+    the episodes: the second takes the first's list, and finds what it finds alone."""
+    ns = ("users", "user3")
+    seen = keyword_queries(store)
+    recalled = store.search_by_kind("the heat pump quote", {"semantic": 5, "episodic": 5}, namespace=ns)
+    assert len(seen) == 1 and recalled[MemoryKind.EPISODIC]
+    words = store.search("the heat pump quote", namespace=ns, kinds="episodic", limit=5, ranking=BY_WORDS)
+    assert len(seen) == 1
+    alone = NativeMemoryAdapter(tmp_path / "memory.db", embedder="hashing:64")
+    try:
+        assert ranked(words) == ranked(alone.search("the heat pump quote", namespace=ns, kinds="episodic",
+                                                    limit=5, ranking=BY_WORDS))
+    finally:
+        alone.close()
+    # another scope, or the facts alone, is another list
+    store.search("the heat pump quote", namespace=("users", "user4"), kinds="episodic", limit=5, ranking=BY_WORDS)
+    assert len(seen) == 2
+
+
+def test_a_kept_keyword_list_is_dropped_when_the_store_changes(store: NativeMemoryAdapter, tmp_path: Path) -> None:
+    ns = ("users", "user3")
+    store.search("the heat pump quote", namespace=ns, kinds="episodic", limit=5, ranking=BY_WORDS)
+    mine = store.add("the heat pump quote came in at last", namespace=ns, kind="episodic")
+    found = store.search("the heat pump quote", namespace=ns, kinds="episodic", limit=5, ranking=BY_WORDS)
+    assert mine.id in {h.record.id for h in found}
+    other = NativeMemoryAdapter(tmp_path / "memory.db", embedder="hashing:64")  # another writer
+    try:
+        theirs = other.add("the heat pump quote quote heat pump again", namespace=ns, kind="episodic")
+    finally:
+        other.close()
+    found = store.search("the heat pump quote", namespace=ns, kinds="episodic", limit=5, ranking=BY_WORDS)
+    assert theirs.id in {h.record.id for h in found}

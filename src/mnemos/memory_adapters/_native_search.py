@@ -56,6 +56,7 @@ from mnemos.memory_adapters._native_keyword import (
     keyword_lists_store,
     keyword_match,
 )
+from mnemos.memory_adapters._native_reuse import kept_keyword_lists
 from mnemos.memory_adapters._native_schema import from_micros, to_micros
 from mnemos.memory_adapters._native_store import (
     CHUNK,
@@ -224,7 +225,7 @@ def ranked_search_each(
         elif config.keyword_statistics == "store":
             keywords = keyword_lists_store(store, queries, match[0], want, masks)
         else:
-            keywords = keyword_lists(store, queries, match, want, masks)
+            keywords = kept_keyword_lists(store, queries, match, want, masks)
     finally:
         tops = best.result() if best is not None else None
     if inline and vector is not None:

@@ -10,7 +10,7 @@ import contextlib
 import json
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Hashable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -88,6 +88,9 @@ class Store:
         """Embeddings of recent query texts (an embedder is a pure function of the text)."""
         self.query_terms: dict[str, tuple[list[str], dict[str, str]]] = {}
         """FTS5 terms of recent query texts: its words, and the first word giving each term."""
+        self.kept_lists: dict[Hashable, list[tuple[int, float]]] = {}
+        self.kept_lists_stamp: Hashable = None
+        """Keyword lists of earlier searches, and the state of the store they hold for (``_native_reuse``)."""
         # A scratch FTS5 table with the store's tokenizer, to see query words as FTS5 does.
         self.tokenizer = sqlite3.connect(":memory:", check_same_thread=False)
         self.tokenizer.execute("CREATE VIRTUAL TABLE t USING fts5(x, tokenize='porter unicode61')")
