@@ -259,7 +259,7 @@ def _rank(
         add_units(store, query, config, cands, keyword, vectors, lambda t: _keyword_again(store, query, config, t, mask))
     if config.neighbour_weight > 0 and cands and _may_have_episodes(query):
         _add_neighbours(store, query, config, cands, mask)
-    if config.reply_weight > 0 and cands and _may_have_episodes(query):
+    if config.reply_weight > 0 and config.neighbour_weight > 0 and cands and _may_have_episodes(query):
         _add_replies(store, query, config, cands, mask)
     if config.graph_hops > 0 and cands:
         _add_graph(store, query, config, cands, mask)

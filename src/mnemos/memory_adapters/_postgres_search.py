@@ -205,7 +205,7 @@ def ranked_search(
         yield from _add_feedback(store, config, cands, where_, want)
     if config.neighbour_weight > 0 and cands:
         yield from _add_neighbours(config, cands, where_)
-    if config.reply_weight > 0 and cands:
+    if config.reply_weight > 0 and config.neighbour_weight > 0 and cands:
         yield from _add_replies(config, cands, where_)
     if config.graph_hops > 0 and cands:
         yield from _add_graph(query, config, cands, where_)
