@@ -183,6 +183,9 @@ def test_items_kept_by_another_version_are_derived_again_on_open(tmp_path: Path)
     store = NativeMemoryAdapter(path, embedder="hashing:64")
     assert ("animal", "a/", "kitten") in _items(store)
     assert _rows(store, "SELECT value FROM meta WHERE key = 'entity_items'") == [(eg.ITEMS_VERSION,)]
+    assert _df(store)[("animal", "a/", "kitten")] == 1
+    store.add("The kitten sleeps all day.", namespace=("a",))  # the counters follow writes again
+    assert _df(store)[("animal", "a/", "kitten")] == 2
     store.close()
 
 

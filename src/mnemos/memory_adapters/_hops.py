@@ -112,16 +112,17 @@ def hop_steps(
             )
     if not items:
         return {}
-    keys = sorted(items)
+    groups: dict[tuple[str, str], list[str]] = {}
+    for kind, ns, item in sorted(items):
+        groups.setdefault((kind, ns), []).append(item)
     held: dict[int, tuple[float, str, float]] = {}  # memory -> (H, its best item, that item's share)
-    for start in range(0, len(keys), 100):
-        part = keys[start : start + 100]
+    for (kind, ns), names in groups.items():
         holders = yield (
-            "SELECT kind, ns, item, memory, speaker FROM entity_items WHERE "
-            + " OR ".join(["(kind = ? AND ns = ? AND item = ?)"] * len(part)),
-            [v for key in part for v in key],
+            f"SELECT item, memory, speaker FROM entity_items WHERE kind = ? AND ns = ? "
+            f"AND item IN ({', '.join('?' * len(names))})",
+            [kind, ns, *names],
         )
-        for kind, ns, item, memory, who in holders:
+        for item, memory, who in holders:
             memory = int(memory)
             if who not in named:
                 continue

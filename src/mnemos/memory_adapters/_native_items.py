@@ -44,7 +44,20 @@ def items_current(conn: sqlite3.Connection) -> bool:
 
 
 def derive_all(conn: sqlite3.Connection) -> None:
-    """Derive the items of every memory again (inside the caller's write transaction)."""
+    """Derive the items of every memory again (inside the caller's write transaction).
+
+    The counters are computed once at the end rather than by the insert trigger, row by
+    row (most of the time of a store's upgrade, with a dozen rows a memory); the trigger
+    is dropped and created again inside the same transaction."""
     conn.execute("DELETE FROM entity_df")
     conn.execute("DELETE FROM entity_items")
+    row = conn.execute("SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = 'entity_items_ai'").fetchone()
+    if row is not None:
+        conn.execute("DROP TRIGGER entity_items_ai")
     rederive(conn, write_items, "?", _BATCH)
+    conn.execute(
+        "INSERT INTO entity_df (kind, ns, item, n) SELECT kind, ns, item, count(*) FROM entity_items "
+        "GROUP BY kind, ns, item"
+    )
+    if row is not None:
+        conn.execute(row[0])

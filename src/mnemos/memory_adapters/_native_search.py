@@ -5,7 +5,9 @@ A ranked search, under the store's lock:
 1. refresh the vector cache and compute the filter mask (namespace, kind,
    time, expiry, supersession) on its columns;
 2. start the cosine top-k on a worker thread, and meanwhile run the FTS5
-   query (quoted words, the commonest dropped past a posting budget);
+   query (quoted words, the commonest dropped past a posting budget); an
+   embedder declaring ``parallel_query`` has its query embedded on a worker,
+   begun before the lock is taken (:func:`start_query_vector`), beside steps 1-2;
 3. keep from each list only rows passing the mask and the metadata filter,
    fetching deeper until enough pass, so ``limit`` hits come back when they exist;
 4. fuse the two rank lists, then add episode neighbours and graph links;
@@ -24,9 +26,10 @@ import os
 import sqlite3
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -97,6 +100,7 @@ from mnemos.memory_adapters._rerank import (
     rerank,
     uses_query,
 )
+from mnemos.memory_adapters._vectors import VectorCache
 from mnemos.memory_adapters.base import (
     MemoryKind,
     MemoryRecord,
@@ -105,9 +109,12 @@ from mnemos.memory_adapters.base import (
     SearchQuery,
 )
 
-__all__ = ["listing", "query_vector", "ranked_search", "ranked_search_each"]
+__all__ = ["listing", "query_vector", "ranked_search", "ranked_search_each", "start_query_vector"]
 
 Mask = npt.NDArray[np.bool_]
+Vector = npt.NDArray[np.float32]
+QueryVector = Vector | Future[Vector | None] | None
+"""A query's embedding, or its computation under way on a worker thread."""
 _workers: tuple[int, ThreadPoolExecutor] | None = None
 _workers_lock = threading.Lock()
 
@@ -182,15 +189,34 @@ def query_vector(store: Store, query: SearchQuery, config: RankingConfig) -> npt
     return vector
 
 
+def start_query_vector(store: Store, query: SearchQuery, config: RankingConfig) -> QueryVector:
+    """:func:`query_vector`, started on a worker thread when it takes time outside the GIL
+    (see ``Embedder.parallel_query``): the search's keyword list runs meanwhile."""
+    if config.mode == "keyword" or query.text is None:
+        return None
+    vector = store.query_vectors.get((store.embedder, query.text))
+    if vector is not None or not store.embedder.parallel_query:
+        return vector if vector is not None else query_vector(store, query, config)
+    return _worker_pool().submit(query_vector, store, query, config)
+
+
+def _top_each(cache: VectorCache, vector: QueryVector, masks: list[Mask], want: int) -> Any:
+    """The cache's top-k lists once the vector is there (None if it no longer fits the cache)."""
+    found = vector.result() if isinstance(vector, Future) else vector
+    if found is None or found.shape != (cache.dims,):
+        return None
+    return cache.top_each(found, masks, want)
+
+
 def ranked_search(
-    store: Store, query: SearchQuery, config: RankingConfig, vector: npt.NDArray[np.float32] | None
+    store: Store, query: SearchQuery, config: RankingConfig, vector: QueryVector
 ) -> list[ScoredMemory]:
     """Hybrid search for ``query.text`` (call with the store's lock held)."""
     return ranked_search_each(store, [query], config, vector)[0]
 
 
 def ranked_search_each(
-    store: Store, queries: Sequence[SearchQuery], config: RankingConfig, vector: npt.NDArray[np.float32] | None
+    store: Store, queries: Sequence[SearchQuery], config: RankingConfig, pending: QueryVector
 ) -> list[list[ScoredMemory]]:
     """:func:`ranked_search` for queries that differ only in kinds, limit and offset.
 
@@ -201,8 +227,6 @@ def ranked_search_each(
     text = first.text or ""
     want = max(config.candidates, *(_limit(q) + q.offset for q in queries))
     store.refresh()
-    if vector is not None and vector.shape != (store.cache.dims,):  # re-embedded meanwhile
-        vector = query_vector(store, first, config)
     cache = store.cache
     if len(queries) == 1:
         masks = [cache.mask(first)]
@@ -212,10 +236,10 @@ def ranked_search_each(
     # The matrix product runs on a worker thread while SQLite does the keyword search
     # (both release the GIL); the cache is not changed until both are done.
     # A small scan (or one with nothing to overlap) runs inline: waking a thread costs more.
-    inline = vector is not None and (config.mode == "vector" or cache.scan_is_small(masks))
+    inline = pending is not None and (config.mode == "vector" or cache.scan_is_small(masks))
     best = None
-    if vector is not None and not inline:
-        best = _worker_pool().submit(cache.top_each, vector, masks, want)
+    if pending is not None and not inline:
+        best = _worker_pool().submit(_top_each, cache, pending, masks, want)
     try:
         analysis = analyze(text) if uses_query(config) else QueryAnalysis()
         keyword_text = strip_exclusions(text) if analysis.excluded and config.exclusion_penalty else text
@@ -228,7 +252,10 @@ def ranked_search_each(
             keywords = kept_keyword_lists(store, queries, match, want, masks)
     finally:
         tops = best.result() if best is not None else None
-    if inline and vector is not None:
+    vector = pending.result() if isinstance(pending, Future) else pending
+    if vector is not None and vector.shape != (cache.dims,):  # re-embedded meanwhile
+        vector, tops = query_vector(store, first, config), None
+    if vector is not None and tops is None:
         tops = cache.top_each(vector, masks, want)
     out: list[list[ScoredMemory]] = []
     for i, (query, mask) in enumerate(zip(queries, masks, strict=True)):

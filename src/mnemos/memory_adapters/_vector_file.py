@@ -49,7 +49,7 @@ class VectorCache(Protocol):
 
     root: tuple[str, ...]
     dims: int
-    coarse_dims: int
+    coarse_bits: int
     n: int
     dead: int
     epoch: str | None
@@ -63,7 +63,7 @@ class VectorCache(Protocol):
     def adopt(self, arrays: dict[str, Any], n: int, ns_names: list[str], epoch: str, last_seq: int,
               max_rowid: int) -> None: ...
 
-__all__ = ["SAVE_MIN_ROWS", "SUFFIX", "VectorFile"]
+__all__ = ["CODE_ARRAYS", "CODE_WORDS", "SAVE_MIN_ROWS", "SUFFIX", "VectorFile"]
 
 SUFFIX = "-vectors"
 """The vector file is the store file's path with this appended."""
@@ -72,13 +72,17 @@ SAVE_MIN_ROWS = 5000
 SAVE_AFTER_CHANGES = 1000
 """At close, a cache this many rows ahead of its file is saved again."""
 _MAGIC = b"MNEMOSVF"
-_FORMAT = 2
+_FORMAT = 3
 _ALIGN = 64
 _TRAILER = struct.Struct("<16s8s")
 _META_KEY = "vector_file"
 _SAVE_WAIT = 1.0
 _CHECKED = ("rowids", "ns_ids", "kinds", "created", "expires", "superseded", "importance", "lengths")
-_ARRAYS = ("matrix", "coarse", *_CHECKED)
+CODE_WORDS = 8
+"""64-bit words of each row's sign sketch (see ``_vectors``)."""
+CODE_ARRAYS = tuple(f"coarse{i}" for i in range(CODE_WORDS))
+"""The sketch is kept one array a word, so that comparing a word of every row reads one run."""
+_ARRAYS = ("matrix", *CODE_ARRAYS, *_CHECKED)
 
 
 @contextlib.contextmanager
@@ -166,7 +170,7 @@ class VectorFile:
         if (
             header["embedder"] != embedder
             or header["dims"] != cache.dims
-            or header["coarse_dims"] != cache.coarse_dims
+            or header["coarse_bits"] != cache.coarse_bits
             or header["epoch"] != epoch
             or header["last_seq"] > last_seq
             or header["max_rowid"] > max_rowid
@@ -218,7 +222,7 @@ class VectorFile:
             crc = zlib.crc32(np.ascontiguousarray(arrays[name]).data, crc)
         header = json.dumps({
             "format": _FORMAT, "token": token.hex(), "embedder": embedder, "dims": cache.dims,
-            "coarse_dims": cache.coarse_dims, "epoch": cache.epoch, "last_seq": cache.last_seq,
+            "coarse_bits": cache.coarse_bits, "epoch": cache.epoch, "last_seq": cache.last_seq,
             "max_rowid": cache.max_rowid, "n": n, "capacity": capacity, "crc": crc,
             "ns_names": cache.ns_names,
         }).encode()
