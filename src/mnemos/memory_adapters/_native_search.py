@@ -74,7 +74,7 @@ from mnemos.memory_adapters._native_store import (
     where,
 )
 from mnemos.memory_adapters._native_units import add_units, uses_units
-from mnemos.memory_adapters._query import QueryAnalysis, analyze, strip_exclusions
+from mnemos.memory_adapters._query import QueryAnalysis, analyze, is_question, strip_exclusions
 from mnemos.memory_adapters._ranking import (
     Candidate,
     RankingConfig,
@@ -86,11 +86,15 @@ from mnemos.memory_adapters._ranking import (
     neighbour_reason,
     page,
     recency_and_importance,
+    reply_gains,
+    reply_reason,
+    reply_seeds,
     spread,
 )
 from mnemos.memory_adapters._rerank import (
     Facts,
     diversified_page,
+    fact_rows,
     needs_facts,
     needs_speaker,
     rerank,
@@ -282,6 +286,8 @@ def _rank(
         add_units(store, query, config, cands, keyword, vectors, lambda t: _keyword_again(store, query, config, t, mask))
     if config.neighbour_weight > 0 and cands and _may_have_episodes(query):
         _add_neighbours(store, query, config, cands, mask)
+    if config.reply_weight > 0 and config.neighbour_weight > 0 and cands and _may_have_episodes(query):
+        _add_replies(store, query, config, cands, mask)
     if config.graph_hops > 0 and cands:
         _add_graph(store, query, config, cands, mask)
     if config.entity_weight > 0 and cands:  # a second round through the typed entity graph
@@ -296,7 +302,8 @@ def _rank(
     cands = {rowid: cand for rowid, cand in cands.items() if cand.score > 0}
     explain = _add_recency_and_importance(store, query, config, cands)
     if cands and needs_facts(config, analysis):
-        facts = _facts(store, list(cands), needs_speaker(config, analysis))
+        facts = _facts(store, fact_rows(cands, analysis, config, query.offset + _limit(query)),
+                       needs_speaker(config, analysis))
         rerank(cands, facts, analysis, config)
         ranked = diversified_page(cands, facts, analysis, config, query.offset, _limit(query))
     else:
@@ -492,6 +499,35 @@ def _add_neighbours(
         store, query, cands, mask, spread(cands, links),
         lambda target, source, value: neighbour_reason(cands[source].fusion, value, names[source]),
     )
+
+
+def _add_replies(
+    store: Store, query: SearchQuery, config: RankingConfig, cands: dict[int, Candidate], mask: Mask
+) -> None:
+    """Raise the reply to each of the best hits that is itself a question (``reply_gains``)."""
+    seeds = reply_seeds(cands, config)
+    rows = store.conn.execute(
+        f"SELECT rowid, id, ns, episode, created_at, content FROM memories WHERE rowid IN ({marks(len(seeds))}) "
+        "AND episode IS NOT NULL",
+        seeds,
+    ).fetchall()
+    names = {r[0]: r[1] for r in rows if is_question(r[5])}
+    if not names:
+        return
+    arms: list[str] = []
+    params: list[object] = []
+    for rowid, _, ns, episode, created, _ in (r for r in rows if r[0] in names):
+        # the next event of its episode: the next one at the same time (one batch), else the first later
+        arms.append("""SELECT * FROM (SELECT ? AS seed, 0 AS later, rowid FROM memories
+            WHERE ns = ? AND episode = ? AND created_at = ? AND rowid > ? ORDER BY rowid LIMIT 1)
+            UNION ALL SELECT * FROM (SELECT ? AS seed, 1 AS later, rowid FROM memories
+            WHERE ns = ? AND episode = ? AND created_at > ? ORDER BY created_at, rowid LIMIT 1)""")
+        params += [rowid, ns, episode, created, rowid, rowid, ns, episode, created]
+    replies: dict[int, int] = {}
+    for seed, _, reply in sorted(store.conn.execute(" UNION ALL ".join(arms), params), key=lambda r: -r[1]):
+        replies[seed] = reply  # the same-time one, if any, is written last
+    gains = reply_gains(cands, replies, config)
+    _admit(store, query, cands, mask, gains, lambda target, source, value: reply_reason(value, names[source]))
 
 
 def _add_graph(
