@@ -55,6 +55,7 @@ GRID: dict[str, list[Any]] = {
     "fusion+keyword_weight": [("rrf", 2.0), ("zscore", 3.0), ("zscore", 4.0)],
     "fusion": ["rrf", "zscore"],
     "keyword_weight": [2.0, 3.0, 4.0],
+    "bm25_b": [0.2, 0.3, 0.4, 0.5, 0.75],
     "context_weight": [0.0, 0.2],
     "feedback_weight": [0.0, 0.15],
     "question_penalty": [0.0, 0.3, 0.6],

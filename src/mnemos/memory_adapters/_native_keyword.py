@@ -95,7 +95,14 @@ def _document_frequencies(store: Store, terms: list[str]) -> dict[str, int]:
 
 
 def keyword_lists(
-    store: Store, queries: Sequence[SearchQuery], match: tuple[str, list[str]], want: int, masks: Sequence[Mask]
+    store: Store,
+    queries: Sequence[SearchQuery],
+    match: tuple[str, list[str]],
+    want: int,
+    masks: Sequence[Mask],
+    *,
+    k1: float = 1.2,
+    b: float = 0.75,
 ) -> list[list[tuple[int, float]]]:
     """For each query, its best ``want`` keyword hits, scored by BM25 with statistics of
     the records that query can see (not of the whole file), so that nothing another
@@ -106,7 +113,8 @@ def keyword_lists(
     ``idf(t) = ln(1 + (N - df + 0.5) / (df + 0.5))`` with ``N`` the records the query's
     namespace, kind and time conditions admit and ``df`` those of them holding ``t``;
     term frequencies come from the index; lengths are counted in space-separated
-    words, normalised by the mean length of the matching records (k1 = 1.2, b = 0.75).
+    words, normalised by the mean length of the matching records (by default k1 = 1.2,
+    b = 0.75: ``RankingConfig.bm25_k1`` and ``bm25_b``).
     """
     expression, terms = match
     conn = store.conn
@@ -154,7 +162,7 @@ def keyword_lists(
         if not ok.any():
             out.append([])
             continue
-        scores = _bm25(ok, lengths, docs_pos, term_ids, counts, len(terms), int(np.count_nonzero(mask)))
+        scores = _bm25(ok, lengths, docs_pos, term_ids, counts, len(terms), int(np.count_nonzero(mask)), k1, b)
         chosen = np.flatnonzero(ok)
         order = np.lexsort((rows[chosen], -scores[chosen]))[:want]
         out.append(list(zip(rows[chosen[order]].tolist(), scores[chosen[order]].tolist(), strict=True)))

@@ -5,7 +5,7 @@ the novelty check of the episode it is about to store (episodes, by words alone)
 The two texts differ, but once the commonest words are dropped past the posting
 budget they often leave the same MATCH expression, and the episodes' keyword list
 of the recall is then exactly the list the novelty check needs. A list is kept under
-its MATCH expression, ``want`` and every condition of its query that the scores
+its MATCH expression, ``want``, BM25's parameters and every condition of its query that the scores
 depend on, and all of them are dropped as soon as the store changes (a commit here
 or in another process, a re-embedding) or a search runs inside an open transaction.
 """
@@ -36,6 +36,9 @@ def kept_keyword_lists(
     match: tuple[str, list[str]],
     want: int,
     masks: Sequence[npt.NDArray[np.bool_]],
+    *,
+    k1: float = 1.2,
+    b: float = 0.75,
 ) -> list[Hits]:
     """:func:`~mnemos.memory_adapters._native_keyword.keyword_lists`, the lists of queries
     asked before on the unchanged store taken from there (call after ``store.refresh()``,
@@ -45,13 +48,15 @@ def kept_keyword_lists(
     if store.kept_lists_stamp != stamp or len(store.kept_lists) >= KEPT_LISTS:
         store.kept_lists.clear()
         store.kept_lists_stamp = stamp
-    keys = [_key(store, query, match, want) for query in queries]
+    keys = [_key(store, query, match, want, k1, b) for query in queries]
     out: list[Hits | None] = [
         None if key is None else store.kept_lists.get(key) for key in keys
     ]
     missing = [i for i, found in enumerate(out) if found is None]
     if missing:
-        found_now = keyword_lists(store, [queries[i] for i in missing], match, want, [masks[i] for i in missing])
+        found_now = keyword_lists(
+            store, [queries[i] for i in missing], match, want, [masks[i] for i in missing], k1=k1, b=b
+        )
         for i, hits in zip(missing, found_now, strict=True):
             out[i] = hits
             key = keys[i]
@@ -66,11 +71,13 @@ def _stamp(store: Store) -> Hashable:
     return (id(cache), cache.epoch, cache.data_version, cache.own_writes, cache.last_seq, cache.n, cache.dead)
 
 
-def _key(store: Store, query: SearchQuery, match: tuple[str, list[str]], want: int) -> Hashable | None:
+def _key(
+    store: Store, query: SearchQuery, match: tuple[str, list[str]], want: int, k1: float, b: float
+) -> Hashable | None:
     """The conditions ``query``'s keyword list depends on; None when it must not be kept:
     a metadata filter (not hashable in general), uncommitted writes of this connection,
     or a memory that may have expired (then the list depends on the query's time)."""
     if query.filter or store.conn.in_transaction or to_micros(query.now) >= store.cache.soonest_expiry:
         return None
-    return (match[0], tuple(match[1]), want, query.namespace_prefix, query.kinds, query.since, query.until,
+    return (match[0], tuple(match[1]), want, k1, b, query.namespace_prefix, query.kinds, query.since, query.until,
             query.include_superseded)

@@ -122,9 +122,6 @@ __all__ = ["listing", "ranked_search"]
 # Both are step generators (see ``_postgres_io``): the sync adapter runs them on a
 # pooled connection, the async twins on an ``AsyncConnection``.
 
-_K1 = 1.2
-_B = 0.75
-
 
 class _Conditions:
     """A query's SQL conditions and how to check what SQL could not."""
@@ -341,15 +338,16 @@ def _keyword_list(
     if not kept:
         return []
     if prefix is not None:
-        return (yield from _keyword_list_scope(store, kept, where_, want))
+        return (yield from _keyword_list_scope(store, kept, where_, want, config))
     n = max(n, *(docs[t] for t in kept))  # the count may lag writes made since
     idf = [max(1e-6, math.log((n - docs[t] + 0.5) / (docs[t] + 0.5))) for t in kept]
     tsquery = " | ".join(quote_lexeme(t) for t in kept)
     # BM25 per row: idf · tf·(k1+1) / (tf + k1·(1 - b + b·len/avgdl)), with tf read from the
     # row's term counts at the lexeme's place in its tsvector (NULL, i.e. 0, when absent).
-    norm = f"({_K1} * ({1 - _B} + {_B} * m.doc_len / %s::float8))"
+    k1, b = float(config.bm25_k1), float(config.bm25_b)
+    norm = f"({k1!r} * ({1 - b!r} + {b!r} * m.doc_len / %s::float8))"
     terms = " + ".join(
-        f"coalesce(%s::float8 * m.tf[array_position(a.lx, %s)] * {_K1 + 1} "
+        f"coalesce(%s::float8 * m.tf[array_position(a.lx, %s)] * {k1 + 1!r} "
         f"/ (m.tf[array_position(a.lx, %s)] + {norm}), 0)"
         for _ in kept
     )
@@ -373,7 +371,7 @@ def _keyword_list(
 
 
 def _keyword_list_scope(
-    store: PgStore, kept: list[str], where_: _Conditions, want: int
+    store: PgStore, kept: list[str], where_: _Conditions, want: int, config: RankingConfig
 ) -> Steps[list[tuple[int, float]]]:
     """BM25 with the statistics of what the query can see, as native's: every row matching
     ``kept`` (within the posting budget, so few) that passes the filters is fetched and
@@ -397,10 +395,11 @@ def _keyword_list_scope(
     df = [sum(1 for r in rows if r[5 + i]) for i in range(len(kept))]
     idf = [math.log1p((n - d + 0.5) / (d + 0.5)) for d in df]
     mean = sum(r[1] for r in rows) / len(rows) or 1.0
+    k1, b = config.bm25_k1, config.bm25_b
     scored = []
     for r in rows:
-        norm = _K1 * (1 - _B + _B * r[1] / mean)
-        score = sum(idf[i] * tf * (_K1 + 1) / (tf + norm) for i, tf in enumerate(r[5:]) if tf)
+        norm = k1 * (1 - b + b * r[1] / mean)
+        score = sum(idf[i] * tf * (k1 + 1) / (tf + norm) for i, tf in enumerate(r[5:]) if tf)
         scored.append((r[0], float(score)))
     scored.sort(key=lambda x: (-x[1], x[0]))
     return scored[:want]

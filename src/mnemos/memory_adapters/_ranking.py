@@ -30,6 +30,7 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
+from mnemos.exceptions import ConfigurationError
 from mnemos.memory_adapters.base import ScoreReason
 
 __all__ = [
@@ -77,6 +78,12 @@ class RankingConfig:
     alone would give near-random neighbours of a query as much credit as real matches)."""
     candidates: int = 100
     """How many hits each list contributes before fusion (at least ``limit``)."""
+    bm25_k1: float = 1.2
+    """BM25's term-frequency saturation (> 0) of the keyword list computed with the scope's
+    statistics, and of PostgreSQL's in either mode (FTS5's own bm25, ``keyword_statistics
+    ="store"`` on SQLite, keeps 1.2)."""
+    bm25_b: float = 0.75
+    """BM25's length normalisation (0: none, 1: full), where ``bm25_k1`` applies."""
     max_keyword_postings: int = 4_000
     """Keyword search drops the query's most common terms beyond this many matching
     postings (the rarest term is kept up to twice that): bounds its cost on large
@@ -188,6 +195,13 @@ class RankingConfig:
     """For a question that joins two people or two facts ("what do X and Y both like",
     "what did X do after Y"): share of each sub-query's fused score its hits gain, the
     sub-queries searched like the question (see ``_decompose``; 0 disables)."""
+
+    def __post_init__(self) -> None:
+        b, k1 = self.bm25_b, self.bm25_k1
+        if isinstance(b, bool) or not isinstance(b, int | float) or not 0.0 <= b <= 1.0:
+            raise ConfigurationError(f"bm25_b must be a number between 0 and 1, got {b!r}")
+        if isinstance(k1, bool) or not isinstance(k1, int | float) or not 0.0 < k1 < float("inf"):
+            raise ConfigurationError(f"bm25_k1 must be a positive number, got {k1!r}")
 
 
 @dataclass(kw_only=True)
