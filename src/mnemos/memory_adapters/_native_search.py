@@ -90,6 +90,7 @@ from mnemos.memory_adapters._rerank import (
     diversified_page,
     needs_facts,
     needs_speaker,
+    needs_text,
     rerank,
     uses_query,
 )
@@ -269,7 +270,7 @@ def _rank(
     cands = {rowid: cand for rowid, cand in cands.items() if cand.score > 0}
     explain = _add_recency_and_importance(store, query, config, cands)
     if cands and needs_facts(config, analysis):
-        facts = _facts(store, list(cands), needs_speaker(config, analysis))
+        facts = _facts(store, list(cands), needs_speaker(config, analysis), needs_text(config, analysis))
         rerank(cands, facts, analysis, config)
         ranked = diversified_page(cands, facts, analysis, config, query.offset, _limit(query))
     else:
@@ -303,9 +304,21 @@ def _add_recency_and_importance(
     return recency_and_importance(cands, rowids, ages, cache.importance[slots].tolist(), config)
 
 
-def _facts(store: Store, rowids: list[int], speaker: bool) -> dict[int, Facts]:
-    """What the text signals read of each candidate (see ``_rerank``)."""
+def _facts(store: Store, rowids: list[int], speaker: bool, text: bool = True) -> dict[int, Facts]:
+    """What the text signals read of each candidate (see ``_rerank``): without ``text`` or
+    ``speaker``, only the time, from the vector cache's column (no content or episode)."""
     out: dict[int, Facts] = {}
+    times: dict[int, datetime | None] = {}  # the memories of a batch share their time
+    if not (text or speaker):
+        cache = store.cache
+        slots = cache.slot_of.lookup(np.asarray(rowids, dtype=np.int64))
+        found = slots >= 0
+        for rowid, micros in zip(
+            np.asarray(rowids, dtype=np.int64)[found].tolist(), cache.created[slots[found]].tolist(), strict=True
+        ):
+            when = times[micros] if micros in times else times.setdefault(micros, from_micros(micros))
+            out[rowid] = Facts("", None, when)
+        return out
     columns = "rowid, content, episode, created_at" + (", provenance, metadata" if speaker else "")
     for start in range(0, len(rowids), CHUNK):
         part = rowids[start : start + CHUNK]
@@ -315,7 +328,8 @@ def _facts(store: Store, rowids: list[int], speaker: bool) -> dict[int, Facts]:
             who = None
             if speaker:
                 who = json.loads(row[4]).get("agent") or json.loads(row[5]).get("speaker")
-            out[row[0]] = Facts(row[1], row[2], from_micros(row[3]), str(who) if who else None)
+            when = times[row[3]] if row[3] in times else times.setdefault(row[3], from_micros(row[3]))
+            out[row[0]] = Facts(row[1], row[2], when, str(who) if who else None)
     return out
 
 
