@@ -66,6 +66,7 @@ GRID: dict[str, list[Any]] = {
     "date_weight": [0.0, 0.1, 0.2, 0.3, 0.5],
     "exclusion_penalty": [0.0, 0.5],
     "neighbour_seeds": [10, 25],
+    "reply_weight": [0.0, 0.5, 0.6, 0.7, 0.75, 0.8, 0.9],
     "hop_weight": [0.0, 0.1, 0.3],
     "entity_weight": [0.0, 0.1, 0.2, 0.3],
     "session_weight": [0.0, 0.1, 0.2, 0.4],

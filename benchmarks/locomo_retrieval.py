@@ -102,7 +102,10 @@ class Run:
     dense_embed_seconds: float = 0.0
     query_embed_seconds: list[float] = field(default_factory=list)
     with_embedding_seconds: list[float] = field(default_factory=list)
-    """Per question: the first native ranking's search plus the question's embedding."""
+    """Per question: the first ranking's search called with the text, through a second adapter
+    on the same store opened with the real embedder, so it embeds the question itself."""
+    plus_embedding_seconds: list[float] = field(default_factory=list)
+    """Per question: the first ranking's search alone plus the question's embedding alone."""
     store_bytes: int = 0
     embedder_name: str = ""
     adapters: tuple[str, ...] = ("native",)
@@ -126,6 +129,7 @@ class Run:
         depth = max(self.ks)
         with tempfile.TemporaryDirectory(prefix="mnemos-locomo-") as tmp, ExitStack() as stack:
             stores: dict[str, BaseMemoryAdapter] = {}
+            url = None
             if "native" in self.adapters:
                 stores["native"] = NativeMemoryAdapter(Path(tmp) / "locomo.db", embedder=embedder)
                 stack.callback(stores["native"].close)
@@ -141,6 +145,8 @@ class Run:
                 rows += [(name, stores["native"], config) for name, config in self.rankings.items()]
             if "postgres" in stores:
                 rows.append(("postgres", stores["postgres"], RankingConfig()))
+            live = self._live_store(stores, rows[0][1], Path(tmp) / "locomo.db", url, embedder.inner)
+            stack.callback(live.close)
             assisted = self._query_model_search(stores)
             for conv in conversations:
                 namespace = ("locomo", conv.id)
@@ -164,7 +170,12 @@ class Run:
                         )
                         scores.seconds.append(time.perf_counter() - start)
                         if i == 0:
-                            self.with_embedding_seconds.append(scores.seconds[-1] + embed_seconds)
+                            self.plus_embedding_seconds.append(scores.seconds[-1] + embed_seconds)
+                            start = time.perf_counter()
+                            live.search(  # type: ignore[call-arg]
+                                question.text, namespace=namespace, limit=depth, ranking=config
+                            )
+                            self.with_embedding_seconds.append(time.perf_counter() - start)
                         scores.add(question, [h.record.metadata["dia_id"] for h in hits])
                     if assisted is not None:
                         scores = self.scores(assisted[0])
@@ -198,6 +209,23 @@ class Run:
                 stores["native"].close()
                 path = Path(tmp) / "locomo.db"
                 self.store_bytes = sum(p.stat().st_size for p in path.parent.glob(path.name + "*"))
+
+    @staticmethod
+    def _live_store(
+        stores: dict[str, BaseMemoryAdapter],
+        first: BaseMemoryAdapter,
+        path: Path,
+        url: str | None,
+        embedder: Any,
+    ) -> BaseMemoryAdapter:
+        """A second adapter on the first row's store, opened with the real embedder: its
+        searches embed the question as a caller's do (its own caches start empty)."""
+        if first is stores.get("native"):
+            return NativeMemoryAdapter(path, embedder=embedder)
+        from mnemos.memory_adapters.postgres import PostgresMemoryAdapter
+
+        assert url is not None
+        return PostgresMemoryAdapter(url, embedder=embedder)
 
     def _query_model_search(self, stores: dict[str, BaseMemoryAdapter]) -> tuple[str, Any] | None:
         """The model-assisted search of ``--query-model`` over the first store, with its row name."""
@@ -272,6 +300,8 @@ class Run:
             else 0.0,
             "query_embedding": latency_summary(self.query_embed_seconds),
             "search_with_query_embedding": latency_summary(self.with_embedding_seconds),
+            "search_plus_query_embedding": latency_summary(self.plus_embedding_seconds),
+            "load_average": os.getloadavg()[0],
             "adapters": list(self.adapters),
             "store_bytes": self.store_bytes,
             "postgres_bytes": self.postgres_bytes,
@@ -328,12 +358,15 @@ def print_report(report: dict[str, Any], console: Console) -> None:
 
     q = report["query_embedding"]
     w = report["search_with_query_embedding"]
+    plus = report["search_plus_query_embedding"]
     console.print(
         f"ingest: {report['memories']} memories, {report['ingest']['memories_per_s']:.0f} memories/s "
         f"(add_many in batches of {BATCH}, embedding included; {report['adapters'][0]})\n"
         f"query embedding (excluded from search latency): p50 {q['p50_ms']:.2f} ms, p95 {q['p95_ms']:.2f} ms\n"
-        f"{next(iter(systems))} search with its query embedding: p50 {w['p50_ms']:.2f} ms, "
-        f"p95 {w['p95_ms']:.2f} ms\n"
+        f"{next(iter(systems))} search with its query embedding (search(text), the adapter embedding it): "
+        f"p50 {w['p50_ms']:.2f} ms, p95 {w['p95_ms']:.2f} ms "
+        f"(search alone + embedding alone, added per question: p50 {plus['p50_ms']:.2f} ms, "
+        f"p95 {plus['p95_ms']:.2f} ms); load average {report['load_average']:.1f}\n"
         f"store file {report['store_bytes'] / 1e6:.1f} MB, peak RSS {report['peak_rss_mb']:.0f} MiB"
     )
     cost = report.get("query_model") or {}

@@ -46,6 +46,28 @@ def mnemos_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture(scope="session")
+def _llama_server_for_session() -> Iterator[str]:
+    from llama_server import llama_http_server
+    from mnemos.agents import local_model_available
+
+    if not local_model_available():
+        pytest.skip("the local model is not installed")
+    with llama_http_server() as url:
+        yield url
+
+
+@pytest.fixture
+def llama_url(_llama_server_for_session: str) -> str:
+    """llama.cpp's OpenAI-compatible server on the local model (``tests/llama_server.py``): its
+    ``/v1`` base URL. One server for the session; its prompt cache is emptied for each test, so
+    no reply depends on another test's requests."""
+    from llama_server import forget_prompts
+
+    forget_prompts(_llama_server_for_session)
+    return _llama_server_for_session
+
+
+@pytest.fixture(scope="session")
 def pgvector_url() -> Iterator[str]:
     """A PostgreSQL server with pgvector for the session (see ``tests/pgvector_server.py``)."""
     from pgvector_server import UNAVAILABLE, pgvector_server

@@ -4,6 +4,12 @@ Started in a child process on a free port, so requests really cross HTTP;
 :func:`llama_http_server` yields its ``/v1`` base URL and stops it afterwards.
 Its ``/metrics`` endpoint counts the tokens it generated, so a test can check
 that a model call went through it.
+
+One server serves the whole session (the ``llama_url`` fixture of ``conftest.py``).
+llama.cpp reuses the longest cached prefix of the previous prompt, which makes a
+reply depend on the requests before it; :func:`forget_prompts` empties that cache
+(and the server keeps no other copy of old prompts), so each test starts as on a
+fresh server.
 """
 
 from __future__ import annotations
@@ -11,9 +17,11 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -35,6 +43,8 @@ p.hostnames = ["127.0.0.1"]
 p.port = int(sys.argv[1])
 p.use_jinja = True
 p.endpoint_metrics = True
+p.slot_save_path = sys.argv[2]  # enables the /slots actions (forget_prompts)
+p.cache_ram_mib = 0  # no copy of earlier prompts kept in RAM to be restored later
 server = xllamacpp.Server(p)
 print("ready", server.listening_address, flush=True)
 sys.stdin.read()  # serve until the parent closes our stdin
@@ -52,7 +62,8 @@ def llama_http_server(timeout: float = 120.0) -> Iterator[str]:
     """Serve the local model over HTTP; yields ``http://127.0.0.1:PORT/v1``."""
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("MNEMOS_MODEL")}
-    proc = subprocess.Popen([sys.executable, "-c", _SERVE, str(port)], stdin=subprocess.PIPE,
+    slots = tempfile.mkdtemp(prefix="llama-slots-")
+    proc = subprocess.Popen([sys.executable, "-c", _SERVE, str(port), slots], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -78,6 +89,17 @@ def llama_http_server(timeout: float = 120.0) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=15)
+        shutil.rmtree(slots, ignore_errors=True)
+
+
+def forget_prompts(base_url: str) -> None:
+    """Empty the server's prompt cache (its one slot), so the next reply depends on no earlier request."""
+    root = base_url.removesuffix("/v1")
+    request = urllib.request.Request(root + "/slots/0?action=erase", data=b"{}", method="POST",
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        if response.status != 200:
+            raise AssertionError(f"the llama.cpp server did not empty its prompt cache: {response.status}")
 
 
 def tokens_generated(base_url: str) -> int:

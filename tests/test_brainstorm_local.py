@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from llama_server import llama_http_server, tokens_generated
+from llama_server import tokens_generated
 from mnemos.agents import local_model_available
 from mnemos.graphs._personas import BUILTIN_PERSONAS, load_personas
 from mnemos.graphs._turn import normalize
@@ -75,20 +75,20 @@ def assert_model_text(ideas: list[dict[str, Any]]) -> None:
 
 
 @contextlib.contextmanager
-def _model(kind: str, home: Path) -> Iterator[dict[str, str]]:
+def _model(kind: str, home: Path, request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
     """The environment of the ``mnemos brainstorm`` processes for one way of reaching the model."""
     if kind == "local":
         yield {"MNEMOS_MODEL": "local:smollm2", "MNEMOS_MODEL_TEMPERATURE": "0"}
         return
     pytest.importorskip("langchain_openai")
-    with llama_http_server() as url:
-        home.mkdir(parents=True, exist_ok=True)
-        (home / "config.toml").write_text(
-            f'[model]\nprovider = "openai:smollm2"\nbase_url = "{url}"\ntemperature = 0.0\ntimeout = 300\n'
-        )
-        before = tokens_generated(url)
-        yield {}
-        assert tokens_generated(url) > before  # the sessions' model calls went over HTTP
+    url = request.getfixturevalue("llama_url")  # the session's server, its prompt cache emptied
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "config.toml").write_text(
+        f'[model]\nprovider = "openai:smollm2"\nbase_url = "{url}"\ntemperature = 0.0\ntimeout = 300\n'
+    )
+    before = tokens_generated(url)
+    yield {}
+    assert tokens_generated(url) > before  # the sessions' model calls went over HTTP
 
 
 def _mnemos(home: Path, model_env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -99,9 +99,11 @@ def _mnemos(home: Path, model_env: dict[str, str], *args: str) -> subprocess.Com
 
 
 @pytest.mark.parametrize("kind", ["local", "openai-http"])
-def test_two_sessions_in_two_processes_on_the_local_model(tmp_path: Path, kind: str) -> None:
+def test_two_sessions_in_two_processes_on_the_local_model(
+    tmp_path: Path, kind: str, request: pytest.FixtureRequest
+) -> None:
     home = tmp_path / "home"
-    with _model(kind, home) as model_env:
+    with _model(kind, home, request) as model_env:
         _two_sessions(tmp_path, home, model_env)
 
 

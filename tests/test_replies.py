@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from langchain_core.messages import AIMessage
 
-from mnemos._replies import find_json, iter_json, text_tool_calls, with_text_tool_calls
+from mnemos._replies import find_json, iter_json, text_tool_calls, with_text_tool_calls, without_nul
 
 NAMES = ["get_weather", "search"]
 
@@ -70,3 +70,11 @@ def test_find_json_prefers_objects_fences_and_never_salvages_inside_a_broken_val
     with pytest.raises(ValueError):
         find_json("no json here")
     assert [v for v, _, _ in iter_json('{"a": {"b": 1}} {"c": 2}')] == [{"a": {"b": 1}}, {"c": 2}]
+
+
+def test_nul_characters_are_taken_out_of_a_reply() -> None:
+    assert without_nul(AIMessage(content="hi\x00 there\x00")).content == "hi there"
+    blocks = without_nul(AIMessage(content=[{"type": "text", "text": "a\x00b"}, "c"])).content
+    assert blocks == [{"type": "text", "text": "ab"}, "c"]
+    clean = AIMessage(content="nothing to take out")
+    assert without_nul(clean) is clean

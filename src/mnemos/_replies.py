@@ -21,7 +21,7 @@ from typing import Any
 from langchain_core.messages import AIMessage
 from langchain_core.messages.tool import ToolCall
 
-__all__ = ["find_json", "iter_json", "text_tool_calls", "with_text_tool_calls"]
+__all__ = ["find_json", "iter_json", "text_tool_calls", "with_text_tool_calls", "without_nul"]
 
 _FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[ \t]*\n?(.*?)```", re.DOTALL)
 _ARG_KEYS = ("arguments", "args", "parameters", "input", "tool_input")
@@ -177,3 +177,24 @@ def with_text_tool_calls(message: AIMessage, names: Collection[str]) -> AIMessag
     if not calls:
         return message
     return message.model_copy(update={"content": rest, "tool_calls": calls, "invalid_tool_calls": []})
+
+
+def without_nul(message: AIMessage) -> AIMessage:
+    """``message`` with NUL characters taken out of its text.
+
+    A model that answers garbage can write them; no store keeps them (they end
+    C strings), so a reply holding one could not be logged. Text blocks of a
+    list content are cleaned too; anything else is returned unchanged.
+    """
+    content = message.content
+    if isinstance(content, str):
+        if "\x00" not in content:
+            return message
+        return message.model_copy(update={"content": content.replace("\x00", "")})
+    if not any(isinstance(b, dict) and "\x00" in str(b.get("text", "")) for b in content):
+        return message
+    blocks = [
+        {**b, "text": b["text"].replace("\x00", "")} if isinstance(b, dict) and isinstance(b.get("text"), str) else b
+        for b in content
+    ]
+    return message.model_copy(update={"content": blocks})

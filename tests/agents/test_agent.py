@@ -422,3 +422,14 @@ def test_internal_model_calls_do_not_stream_as_answers(memory) -> None:
     assert "SUMMARY-TEXT" not in texts and not any(getattr(m, "tool_calls", None) for m in streamed)
     stored = [r.content for r in memory.list(namespace=("users", "alice"), kinds="semantic", limit=None)]
     assert stored == ["User lives in Lyon"]  # the internal calls did run
+
+
+def test_a_reply_with_nul_characters_is_kept_without_them(memory) -> None:
+    """A model answering garbage (a NUL the store refuses) still ends the turn, and the
+    turn is written without the NUL."""
+    agent = Agent(name="assistant", model=ScriptedChatModel(["hi\x00there"]), memory=memory,
+                  policy=MemoryPolicy(write_episodes=True))
+    out = agent.invoke({"messages": [HumanMessage("hello")]}, config())
+    assert out["messages"][-1].content == "hithere"
+    stored = [r.content for r in memory.list(namespace=agent.namespace("alice", "t1"), limit=None)]
+    assert any("hithere" in c for c in stored)

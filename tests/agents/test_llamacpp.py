@@ -124,6 +124,27 @@ def test_tool_calls_and_results_in_the_history_are_sent_as_text(model: LlamaCppC
 
 
 @needs_local
+def test_the_tools_description_stays_in_the_prompt_cache_when_the_system_prompt_changes(
+    model: LlamaCppChatModel,
+) -> None:
+    """An agent's system prompt changes from call to call (recalled memories, core memory) while
+    its tools do not: the tools' description opens the prompt, so llama.cpp reads again only
+    what follows it."""
+
+    @tool
+    def remember(text: str, importance: float = 0.5) -> str:
+        """Save a fact about the user in long-term memory, for later conversations."""
+        return "saved"
+
+    bound = model.bind_tools([get_weather, remember], max_tokens=1)
+    bound.invoke([SystemMessage("Be brief. Known about the user: they live in Rome."), HumanMessage("Hi")])
+    second = bound.invoke([SystemMessage("Be brief. Known about the user: they live in Oslo."), HumanMessage("Hi")])
+    timings = second.response_metadata["timings"]
+    assert second.usage_metadata and second.usage_metadata["input_tokens"] > 60
+    assert timings["prompt_n"] < second.usage_metadata["input_tokens"] / 3, timings  # the rest came from the cache
+
+
+@needs_local
 def test_structured_output_is_a_valid_instance(model: LlamaCppChatModel) -> None:
     city = model.with_structured_output(City).invoke("Paris is the capital of France. Give the city and country.")
     assert isinstance(city, City) and city.name and city.country

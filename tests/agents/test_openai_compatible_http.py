@@ -1,7 +1,8 @@
 """The ``openai:`` provider over real HTTP, against llama.cpp serving the local model.
 
 No mock in between: a child process serves SmolLM2-135M with llama.cpp's
-OpenAI-compatible server on 127.0.0.1; mnemos reaches it through
+OpenAI-compatible server on 127.0.0.1 (one for the test session, its prompt cache
+emptied for each test: the ``llama_url`` fixture); mnemos reaches it through
 ``langchain-openai`` with ``base_url`` from ``config.toml`` (no API key). The
 server's token counter shows each call really went through it. Assertions are
 about structure and memory, not wording.
@@ -14,13 +15,12 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from pydantic import BaseModel, Field
 
-from llama_server import llama_http_server, tokens_generated
+from llama_server import tokens_generated
 from mnemos.agents import local_model_available, resolve_model, structured_call
 from mnemos.exceptions import ModelOutputError
 from mnemos.memory_adapters.native import NativeMemoryAdapter
@@ -35,11 +35,10 @@ pytestmark = [
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[str]:
+@pytest.fixture
+def server(llama_url: str) -> str:
     pytest.importorskip("langchain_openai")
-    with llama_http_server() as url:
-        yield url
+    return llama_url
 
 
 def _configure(home: Path, url: str) -> None:

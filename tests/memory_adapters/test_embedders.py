@@ -337,6 +337,7 @@ def test_st_a_query_is_encoded_on_one_torch_thread_and_the_setting_restored(
     take hundreds of milliseconds: a query (and a small batch) runs on one thread."""
     import torch
 
+    minilm = SentenceTransformerEmbedder("all-MiniLM-L6-v2", query_backend="torch")
     seen: list[int] = []
     monkeypatch.setattr(st_module.os, "getloadavg", lambda: (0.0, 0.0, 0.0), raising=False)
     hook = minilm._model.register_forward_pre_hook(lambda *_: seen.append(torch.get_num_threads()))

@@ -174,3 +174,31 @@ def test_a_second_hop_reaches_another_episode_through_a_best_hits_words(store: N
     assert order(on).index(target.content) == 2  # right after the two research turns
     hit = store.search(query, namespace=NS, limit=3, ranking=on)[2]
     assert any(r.signal == "hop" and "adopt" in r.detail for r in hit.reasons)
+
+
+def test_facts_are_read_only_for_candidates_that_can_reach_the_page(store: NativeMemoryAdapter) -> None:
+    """With only bonus signals on (speaker, time), a candidate below the page even with every
+    bonus is not read; the page is the one every candidate's facts give."""
+    from mnemos.memory_adapters._ranking import Candidate
+    from mnemos.memory_adapters._rerank import fact_rows
+
+    cands = {r: Candidate(rowid=r, score=s) for r, s in enumerate([1.0, 0.9, 0.8, 0.79, 0.5, 0.2])}
+    named = analyze("What did Jon adopt?")
+    assert fact_rows(cands, named, RankingConfig(speaker_weight=0.03), 3) == [0, 1, 2, 3]  # 0.79 + 0.03 >= 0.8
+    assert fact_rows(cands, named, RankingConfig(speaker_weight=0.03), 6) == list(cands)
+    assert fact_rows(cands, named, RankingConfig(speaker_weight=0.03, question_penalty=0.3), 3) == list(cands)
+    dated = analyze("What did Jon adopt in May 2023?")
+    assert fact_rows(cands, dated, RankingConfig(speaker_weight=0.03, date_weight=0.3), 3) == [0, 1, 2, 3, 4]
+    # in a store: Jon's memories rise onto a short page from below it (his name is in no text),
+    # and the page is the first hits of a page long enough to read every candidate
+    for i in range(4):
+        store.add(f"I bought a bike at the market, the market stall {i}", namespace=NS, provenance={"agent": "Gina"},
+                  metadata={"session": i})
+        store.add(f"I bought a bike near the market, number {i}", namespace=NS, provenance={"agent": "Jon"}, metadata={"session": 9 + i})
+    ranking = replace(RankingConfig(), speaker_weight=0.5, recency_weight=0.0, neighbour_weight=0.0)  # no clock
+    query = "What did Jon buy at the market?"
+    full = [(h.record.id, h.score) for h in store.search(query, namespace=NS, limit=100, ranking=ranking)]
+    assert [h.record.id for h in store.search(query, namespace=NS, limit=3, ranking=replace(ranking, speaker_weight=0))] \
+        != [i for i, _ in full[:3]]
+    for limit in (1, 3, 6):
+        assert [(h.record.id, h.score) for h in store.search(query, namespace=NS, limit=limit, ranking=ranking)] == full[:limit]

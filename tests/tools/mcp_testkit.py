@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import operator
 import os
+import signal
 import sys
 import threading
 import time
@@ -28,6 +29,7 @@ from langgraph.types import interrupt
 from mcp import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
+from sse_starlette.sse import AppStatus
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -143,8 +145,11 @@ def serve_http(app: Any) -> Iterator[str]:
     try:
         yield f"http://127.0.0.1:{port}/mcp"
     finally:
-        server.should_exit = True
+        # As on Ctrl-C: sse-starlette hooks uvicorn's exit handler to end open SSE streams, so
+        # a client still connected does not hold the shutdown for the whole graceful timeout.
+        server.handle_exit(signal.SIGINT, None)
         thread.join(timeout=10)
+        AppStatus.should_exit = False  # process-wide: later servers of this test process stream again
 
 
 @contextlib.asynccontextmanager

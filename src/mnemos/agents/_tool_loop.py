@@ -37,7 +37,7 @@ from langgraph.prebuilt.tool_node import ToolCallRequest
 from langgraph.runtime import Runtime
 from langgraph.types import Command
 
-from mnemos._replies import with_text_tool_calls
+from mnemos._replies import with_text_tool_calls, without_nul
 from mnemos.agents._identity import _RUNTIME_KEY
 from mnemos.agents.tool_limits import ToolLimits, _in_daemon_thread, _natively_async, cap_result
 from mnemos.exceptions import ToolTimeoutError, UsageError
@@ -62,7 +62,7 @@ def named_reply(reply: Any, name: str, tools: Mapping[str, BaseTool]) -> AIMessa
     models write as JSON text made real calls."""
     if not isinstance(reply, AIMessage):
         raise UsageError(f"the model of agent {name!r} returned {type(reply).__name__}, not a message")
-    reply = with_text_tool_calls(reply, tools)
+    reply = with_text_tool_calls(without_nul(reply), tools)
     return reply.model_copy(update={"name": name, "id": reply.id or str(uuid.uuid4())})
 
 

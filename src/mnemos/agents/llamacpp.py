@@ -17,7 +17,8 @@ How it runs:
   a random API key, so nothing outside this process can use it.
 - sampling defaults suit small models: temperature 0.2, repeat penalty 1.15,
   ``max_tokens`` 512 (``[model]`` in ``config.toml`` overrides them).
-- ``bind_tools``: the tools are described in the system prompt and the model
+- ``bind_tools``: the tools are described at the start of the system prompt
+  (the same from call to call, so llama.cpp's prompt cache keeps them) and the model
   is asked to answer ``{"tool": NAME, "arguments": {...}}``; tool calls it
   writes in its text (bare, fenced, in ``<tool_call>`` tags) become
   ``tool_calls``. With ``tool_choice`` "any"/"required"/a name, llama.cpp's
@@ -172,10 +173,15 @@ def _call_json(name: str, args: Any) -> str:
 
 def _to_chat(messages: Sequence[BaseMessage], extra_system: str = "") -> list[dict[str, str]]:
     """OpenAI-style messages for a plain chat template: one leading system message,
-    tool calls and results written as text."""
+    tool calls and results written as text.
+
+    ``extra_system`` (the tools' description) opens the system message: it is the same from
+    call to call, while an agent's own system prompt changes (recalled memories, core
+    memory), so llama.cpp's prompt cache keeps it and reads only what follows again.
+    """
     system = [_text(m) for m in messages if isinstance(m, SystemMessage) and _text(m).strip()]
     if extra_system:
-        system.append(extra_system)
+        system.insert(0, extra_system)
     out: list[dict[str, str]] = []
     if system:
         out.append({"role": "system", "content": "\n\n".join(system)})

@@ -5,7 +5,9 @@ A ranked search, under the store's lock:
 1. refresh the vector cache and compute the filter mask (namespace, kind,
    time, expiry, supersession) on its columns;
 2. start the cosine top-k on a worker thread, and meanwhile run the FTS5
-   query (quoted words, the commonest dropped past a posting budget);
+   query (quoted words, the commonest dropped past a posting budget); an
+   embedder declaring ``parallel_query`` has its query embedded on a worker,
+   begun before the lock is taken (:func:`start_query_vector`), beside steps 1-2;
 3. keep from each list only rows passing the mask and the metadata filter,
    fetching deeper until enough pass, so ``limit`` hits come back when they exist;
 4. fuse the two rank lists, then add episode neighbours and graph links;
@@ -24,9 +26,10 @@ import os
 import sqlite3
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -71,7 +74,7 @@ from mnemos.memory_adapters._native_store import (
     where,
 )
 from mnemos.memory_adapters._native_units import add_units, uses_units
-from mnemos.memory_adapters._query import QueryAnalysis, analyze, strip_exclusions
+from mnemos.memory_adapters._query import QueryAnalysis, analyze, is_question, strip_exclusions
 from mnemos.memory_adapters._ranking import (
     Candidate,
     RankingConfig,
@@ -83,17 +86,22 @@ from mnemos.memory_adapters._ranking import (
     neighbour_reason,
     page,
     recency_and_importance,
+    reply_gains,
+    reply_reason,
+    reply_seeds,
     spread,
 )
 from mnemos.memory_adapters._rerank import (
     Facts,
     diversified_page,
+    fact_rows,
     needs_facts,
     needs_speaker,
     needs_text,
     rerank,
     uses_query,
 )
+from mnemos.memory_adapters._vectors import VectorCache
 from mnemos.memory_adapters.base import (
     MemoryKind,
     MemoryRecord,
@@ -102,9 +110,12 @@ from mnemos.memory_adapters.base import (
     SearchQuery,
 )
 
-__all__ = ["listing", "query_vector", "ranked_search", "ranked_search_each"]
+__all__ = ["listing", "query_vector", "ranked_search", "ranked_search_each", "start_query_vector"]
 
 Mask = npt.NDArray[np.bool_]
+Vector = npt.NDArray[np.float32]
+QueryVector = Vector | Future[Vector | None] | None
+"""A query's embedding, or its computation under way on a worker thread."""
 _workers: tuple[int, ThreadPoolExecutor] | None = None
 _workers_lock = threading.Lock()
 
@@ -179,15 +190,34 @@ def query_vector(store: Store, query: SearchQuery, config: RankingConfig) -> npt
     return vector
 
 
+def start_query_vector(store: Store, query: SearchQuery, config: RankingConfig) -> QueryVector:
+    """:func:`query_vector`, started on a worker thread when it takes time outside the GIL
+    (see ``Embedder.parallel_query``): the search's keyword list runs meanwhile."""
+    if config.mode == "keyword" or query.text is None:
+        return None
+    vector = store.query_vectors.get((store.embedder, query.text))
+    if vector is not None or not store.embedder.parallel_query:
+        return vector if vector is not None else query_vector(store, query, config)
+    return _worker_pool().submit(query_vector, store, query, config)
+
+
+def _top_each(cache: VectorCache, vector: QueryVector, masks: list[Mask], want: int) -> Any:
+    """The cache's top-k lists once the vector is there (None if it no longer fits the cache)."""
+    found = vector.result() if isinstance(vector, Future) else vector
+    if found is None or found.shape != (cache.dims,):
+        return None
+    return cache.top_each(found, masks, want)
+
+
 def ranked_search(
-    store: Store, query: SearchQuery, config: RankingConfig, vector: npt.NDArray[np.float32] | None
+    store: Store, query: SearchQuery, config: RankingConfig, vector: QueryVector
 ) -> list[ScoredMemory]:
     """Hybrid search for ``query.text`` (call with the store's lock held)."""
     return ranked_search_each(store, [query], config, vector)[0]
 
 
 def ranked_search_each(
-    store: Store, queries: Sequence[SearchQuery], config: RankingConfig, vector: npt.NDArray[np.float32] | None
+    store: Store, queries: Sequence[SearchQuery], config: RankingConfig, pending: QueryVector
 ) -> list[list[ScoredMemory]]:
     """:func:`ranked_search` for queries that differ only in kinds, limit and offset.
 
@@ -198,8 +228,6 @@ def ranked_search_each(
     text = first.text or ""
     want = max(config.candidates, *(_limit(q) + q.offset for q in queries))
     store.refresh()
-    if vector is not None and vector.shape != (store.cache.dims,):  # re-embedded meanwhile
-        vector = query_vector(store, first, config)
     cache = store.cache
     if len(queries) == 1:
         masks = [cache.mask(first)]
@@ -209,10 +237,10 @@ def ranked_search_each(
     # The matrix product runs on a worker thread while SQLite does the keyword search
     # (both release the GIL); the cache is not changed until both are done.
     # A small scan (or one with nothing to overlap) runs inline: waking a thread costs more.
-    inline = vector is not None and (config.mode == "vector" or cache.scan_is_small(masks))
+    inline = pending is not None and (config.mode == "vector" or cache.scan_is_small(masks))
     best = None
-    if vector is not None and not inline:
-        best = _worker_pool().submit(cache.top_each, vector, masks, want)
+    if pending is not None and not inline:
+        best = _worker_pool().submit(_top_each, cache, pending, masks, want)
     try:
         analysis = analyze(text) if uses_query(config) else QueryAnalysis()
         keyword_text = strip_exclusions(text) if analysis.excluded and config.exclusion_penalty else text
@@ -225,7 +253,10 @@ def ranked_search_each(
             keywords = kept_keyword_lists(store, queries, match, want, masks)
     finally:
         tops = best.result() if best is not None else None
-    if inline and vector is not None:
+    vector = pending.result() if isinstance(pending, Future) else pending
+    if vector is not None and vector.shape != (cache.dims,):  # re-embedded meanwhile
+        vector, tops = query_vector(store, first, config), None
+    if vector is not None and tops is None:
         tops = cache.top_each(vector, masks, want)
     out: list[list[ScoredMemory]] = []
     for i, (query, mask) in enumerate(zip(queries, masks, strict=True)):
@@ -256,6 +287,8 @@ def _rank(
         add_units(store, query, config, cands, keyword, vectors, lambda t: _keyword_again(store, query, config, t, mask))
     if config.neighbour_weight > 0 and cands and _may_have_episodes(query):
         _add_neighbours(store, query, config, cands, mask)
+    if config.reply_weight > 0 and config.neighbour_weight > 0 and cands and _may_have_episodes(query):
+        _add_replies(store, query, config, cands, mask)
     if config.graph_hops > 0 and cands:
         _add_graph(store, query, config, cands, mask)
     if config.entity_weight > 0 and cands:  # a second round through the typed entity graph
@@ -270,7 +303,8 @@ def _rank(
     cands = {rowid: cand for rowid, cand in cands.items() if cand.score > 0}
     explain = _add_recency_and_importance(store, query, config, cands)
     if cands and needs_facts(config, analysis):
-        facts = _facts(store, list(cands), needs_speaker(config, analysis), needs_text(config, analysis))
+        facts = _facts(store, fact_rows(cands, analysis, config, query.offset + _limit(query)),
+                       needs_speaker(config, analysis), needs_text(config, analysis))
         rerank(cands, facts, analysis, config)
         ranked = diversified_page(cands, facts, analysis, config, query.offset, _limit(query))
     else:
@@ -479,6 +513,35 @@ def _add_neighbours(
         store, query, cands, mask, spread(cands, links),
         lambda target, source, value: neighbour_reason(cands[source].fusion, value, names[source]),
     )
+
+
+def _add_replies(
+    store: Store, query: SearchQuery, config: RankingConfig, cands: dict[int, Candidate], mask: Mask
+) -> None:
+    """Raise the reply to each of the best hits that is itself a question (``reply_gains``)."""
+    seeds = reply_seeds(cands, config)
+    rows = store.conn.execute(
+        f"SELECT rowid, id, ns, episode, created_at, content FROM memories WHERE rowid IN ({marks(len(seeds))}) "
+        "AND episode IS NOT NULL",
+        seeds,
+    ).fetchall()
+    names = {r[0]: r[1] for r in rows if is_question(r[5])}
+    if not names:
+        return
+    arms: list[str] = []
+    params: list[object] = []
+    for rowid, _, ns, episode, created, _ in (r for r in rows if r[0] in names):
+        # the next event of its episode: the next one at the same time (one batch), else the first later
+        arms.append("""SELECT * FROM (SELECT ? AS seed, 0 AS later, rowid FROM memories
+            WHERE ns = ? AND episode = ? AND created_at = ? AND rowid > ? ORDER BY rowid LIMIT 1)
+            UNION ALL SELECT * FROM (SELECT ? AS seed, 1 AS later, rowid FROM memories
+            WHERE ns = ? AND episode = ? AND created_at > ? ORDER BY created_at, rowid LIMIT 1)""")
+        params += [rowid, ns, episode, created, rowid, rowid, ns, episode, created]
+    replies: dict[int, int] = {}
+    for seed, _, reply in sorted(store.conn.execute(" UNION ALL ".join(arms), params), key=lambda r: -r[1]):
+        replies[seed] = reply  # the same-time one, if any, is written last
+    gains = reply_gains(cands, replies, config)
+    _admit(store, query, cands, mask, gains, lambda target, source, value: reply_reason(value, names[source]))
 
 
 def _add_graph(

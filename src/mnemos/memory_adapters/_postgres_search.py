@@ -87,7 +87,7 @@ from mnemos.memory_adapters._postgres_terms import (
     quote_lexeme,
     table_stats,
 )
-from mnemos.memory_adapters._query import QueryAnalysis, analyze, strip_exclusions
+from mnemos.memory_adapters._query import QueryAnalysis, analyze, is_question, strip_exclusions
 from mnemos.memory_adapters._ranking import (
     Candidate,
     RankingConfig,
@@ -100,11 +100,15 @@ from mnemos.memory_adapters._ranking import (
     neighbour_reason,
     page,
     recency_and_importance,
+    reply_gains,
+    reply_reason,
+    reply_seeds,
     spread,
 )
 from mnemos.memory_adapters._rerank import (
     Facts,
     diversified_page,
+    fact_rows,
     needs_facts,
     needs_speaker,
     rerank,
@@ -201,6 +205,8 @@ def ranked_search(
         yield from _add_feedback(store, config, cands, where_, want)
     if config.neighbour_weight > 0 and cands:
         yield from _add_neighbours(config, cands, where_)
+    if config.reply_weight > 0 and config.neighbour_weight > 0 and cands:
+        yield from _add_replies(config, cands, where_)
     if config.graph_hops > 0 and cands:
         yield from _add_graph(query, config, cands, where_)
     if config.entity_weight > 0 and cands:  # a second round through the typed entity graph
@@ -218,7 +224,7 @@ def ranked_search(
     cands = {rowid: cand for rowid, cand in cands.items() if cand.score > 0}
     explain = yield from _add_recency_and_importance(query, config, cands, where_)
     if cands and needs_facts(config, analysis):
-        facts = yield from _facts(list(cands), needs_speaker(config, analysis))
+        facts = yield from _facts(fact_rows(cands, analysis, config, query.offset + limit), needs_speaker(config, analysis))
         rerank(cands, facts, analysis, config)
         ranked = diversified_page(cands, facts, analysis, config, query.offset, limit)
     else:
@@ -483,6 +489,22 @@ def _add_neighbours(config: RankingConfig, cands: dict[int, Candidate], where_: 
         cands, where_, spread(cands, links),
         lambda target, source, value: neighbour_reason(cands[source].fusion, value, names[source]),
     )
+
+
+def _add_replies(config: RankingConfig, cands: dict[int, Candidate], where_: _Conditions) -> Steps[None]:
+    """Raise the reply to each of the best hits that is itself a question (``reply_gains``)."""
+    rows = yield from fetch(
+        """SELECT s.rowid, s.id, s.content, n.rowid FROM memories s
+        JOIN LATERAL (SELECT x.rowid FROM memories x
+            WHERE x.ns = s.ns AND x.episode = s.episode AND (x.created_at, x.rowid) > (s.created_at, s.rowid)
+            ORDER BY x.created_at, x.rowid LIMIT 1) n ON true
+        WHERE s.rowid = ANY(%s) AND s.episode IS NOT NULL""",
+        (reply_seeds(cands, config),),
+    )
+    asked = [r for r in rows if is_question(r[2])]
+    names = {r[0]: r[1] for r in asked}
+    yield from _admit(cands, where_, reply_gains(cands, {r[0]: r[3] for r in asked}, config),
+                      lambda target, source, value: reply_reason(value, names[source]))
 
 
 def _add_graph(

@@ -39,7 +39,9 @@ from mnemos.memory_adapters._ranking import Candidate, RankingConfig
 from mnemos.memory_adapters._text import tokens
 from mnemos.memory_adapters.base import ScoreReason
 
-__all__ = ["Facts", "diversified_page", "needs_facts", "needs_speaker", "needs_text", "rerank", "uses_query"]
+__all__ = [
+    "Facts", "diversified_page", "fact_rows", "needs_facts", "needs_speaker", "needs_text", "rerank", "uses_query",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +93,23 @@ def needs_text(config: RankingConfig, q: QueryAnalysis) -> bool:
 def needs_speaker(config: RankingConfig, q: QueryAnalysis) -> bool:
     """Whether the speakers of the candidates are needed (the query names someone)."""
     return bool(q.persons and config.speaker_weight)
+
+
+def fact_rows(cands: Mapping[int, Candidate], q: QueryAnalysis, config: RankingConfig, want: int) -> list[int]:
+    """The candidates whose :class:`Facts` can change the first ``want`` hits: all of them,
+    unless every signal on for this query adds at most a fixed bonus to a memory's own score
+    (speaker, time); then a candidate that would stay below the ``want``-th best even with
+    every bonus is left out (its facts are never read; the page is the same)."""
+    if (config.question_penalty or (q.excluded and config.exclusion_penalty) or config.episode_weight
+            or config.hop_weight or (q.is_list and config.diversity)):
+        return list(cands)
+    scores = sorted((c.score for c in cands.values()), reverse=True)
+    if len(scores) <= want:
+        return list(cands)
+    bonus = ((config.speaker_weight if q.persons else 0.0) + (config.when_weight if q.asks_when else 0.0)
+             + (config.date_weight if q.dated else 0.0))
+    floor = scores[want - 1] - bonus - 1e-9  # ties on the page break by rowid: keep them
+    return [rowid for rowid, cand in cands.items() if cand.score >= floor]
 
 
 def _excluded(content: str, excluded: tuple[str, ...]) -> str | None:

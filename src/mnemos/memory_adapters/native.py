@@ -63,9 +63,9 @@ from mnemos.memory_adapters._native_schema import (
 )
 from mnemos.memory_adapters._native_search import (
     listing,
-    query_vector,
     ranked_search,
     ranked_search_each,
+    start_query_vector,
 )
 from mnemos.memory_adapters._native_store import SQLITE, Store, graph_for
 from mnemos.memory_adapters._ranking import RankingConfig
@@ -404,7 +404,7 @@ class NativeMemoryAdapter(SqlMemoryAdapter):
         if text is None:
             found = [self._search(q) for q in queries.values()]
         else:
-            vector = query_vector(self._store, next(iter(queries.values())), self.ranking)
+            vector = start_query_vector(self._store, next(iter(queries.values())), self.ranking)
             with self._locked():
                 found = ranked_search_each(self._store, list(queries.values()), self.ranking, vector)
         if not self._scope:  # namespaces are already relative
@@ -415,7 +415,7 @@ class NativeMemoryAdapter(SqlMemoryAdapter):
         }
 
     def _search(self, query: SearchQuery) -> list[ScoredMemory]:
-        vector = query_vector(self._store, query, self.ranking)
+        vector = start_query_vector(self._store, query, self.ranking)
         with self._locked() as conn:
             if query.text is None:
                 return [ScoredMemory(record=r, score=0.0) for r in listing(conn, query)]

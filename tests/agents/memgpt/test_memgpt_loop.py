@@ -198,3 +198,11 @@ def test_always_call_speaks_through_send_message_and_limits_labels(memory: MemGP
     schema = next(t for t in agent.tools if t.name == "core_memory_append").args_schema.model_json_schema()
     assert schema["properties"]["label"]["enum"] == ["human", "persona"]
     assert model.bound_tools[0][-1] == "send_message"
+
+
+def test_a_reply_of_nul_characters_ends_the_step(memory: MemGPTMemoryAdapter) -> None:
+    """A model answering garbage (NUL characters, which no store keeps) does not break the
+    step: the reply is logged without them."""
+    agent = MemGPTAgent(ScriptedChatModel(["ok\x00\x00", "done"]), memory, namespace=("agents", "n"),
+                        summarizer="extractive")
+    assert agent.step("I am a pilot") == "ok"

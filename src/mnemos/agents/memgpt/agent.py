@@ -27,7 +27,7 @@ from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
 
-from mnemos._replies import with_text_tool_calls
+from mnemos._replies import with_text_tool_calls, without_nul
 from mnemos.agents.memgpt.context import (
     ContextEvent,
     Summarizer,
@@ -319,7 +319,7 @@ class MemGPTAgent(Runnable[Any, dict[str, Any]]):
     def _answer(self, answer: Any) -> AIMessage:
         if not isinstance(answer, AIMessage):
             answer = AIMessage(content=str(getattr(answer, "content", answer)))
-        answer = with_text_tool_calls(answer, self._tools)  # calls written as JSON text
+        answer = with_text_tool_calls(without_nul(answer), self._tools)  # calls written as JSON text
         self.context.append(answer)
         self.last_messages.append(answer)
         return answer

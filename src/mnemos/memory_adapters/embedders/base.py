@@ -23,6 +23,9 @@ class Embedder(abc.ABC):
 
     name: str
     dims: int
+    parallel_query: bool = False
+    """Whether ``embed_query`` spends its milliseconds outside the GIL (a model's forward
+    pass): a search then embeds the query on a worker thread while its keyword search runs."""
 
     @abc.abstractmethod
     def embed(self, texts: Sequence[str]) -> Vectors:
