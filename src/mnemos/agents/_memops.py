@@ -28,10 +28,11 @@ from mnemos.memory_adapters.native import NativeMemoryAdapter, RankingConfig
 __all__ = ["commit_turn", "episode_of", "novelty_flags", "recall", "source_of", "upsert_fact", "write_episode", "write_turn"]
 
 logger = logging.getLogger("mnemos.agents")
-_BY_WORDS = RankingConfig(mode="keyword", neighbour_weight=0.0, date_weight=0.0, entity_weight=0.0)
+_BY_WORDS = RankingConfig(mode="keyword", neighbour_weight=0.0, date_weight=0.0, entity_weight=0.0,
+                          speaker_weight=0.0, reply_weight=0.0)
 """The novelty check's search: the keyword list alone, without the signals meant for
-questions (a period the text names, the entity round), whose analysis of the text it
-would pay for on every write."""
+questions (a period the text names, the entity round, the named speaker, a question's
+reply), whose analysis of the text it would pay for on every write."""
 
 
 def _within(items: Sequence[RecalledMemory], settings: RecallSettings) -> list[RecalledMemory]:

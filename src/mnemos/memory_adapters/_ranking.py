@@ -111,7 +111,7 @@ class RankingConfig:
     """Share of its score a memory that is itself a question loses (see ``_rerank``)."""
     exclusion_penalty: float = 0.0
     """Share of its score a memory holding a word the query excludes ("besides X") loses."""
-    speaker_weight: float = 0.0
+    speaker_weight: float = 0.03
     """Added when the memory's speaker is a person the query names (soft: a question that
     swaps the person on purpose still finds the other's memories). Leave-one-conversation-out
     on LoCoMo chose 0.03 in every fold with both embedders, together with ``reply_weight``."""
