@@ -1,4 +1,4 @@
-"""Native search: listing, and hybrid ranking over FTS5 and the vector cache.
+"""Native search: hybrid ranking over FTS5 and the vector cache.
 
 A ranked search, under the store's lock:
 
@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -49,7 +48,6 @@ from mnemos.memory_adapters._episodes import (
     within_budget,
 )
 from mnemos.memory_adapters._episodic_graph import entity_reason
-from mnemos.memory_adapters._filters import matches_filter
 from mnemos.memory_adapters._hops import hop_reason, uses_hops
 from mnemos.memory_adapters._lists import list_reason, list_seeds, list_steps
 from mnemos.memory_adapters._native_entities import entity_gains, hop_gains
@@ -63,15 +61,12 @@ from mnemos.memory_adapters._native_reuse import kept_keyword_lists
 from mnemos.memory_adapters._native_schema import from_micros, to_micros
 from mnemos.memory_adapters._native_store import (
     CHUNK,
-    RECORD_COLUMNS,
     Store,
     filter_rows,
     graph_for,
     ids,
     marks,
     records,
-    row_to_record,
-    where,
 )
 from mnemos.memory_adapters._native_units import add_units, uses_units
 from mnemos.memory_adapters._query import QueryAnalysis, analyze, is_question, strip_exclusions
@@ -104,13 +99,12 @@ from mnemos.memory_adapters._rerank import (
 from mnemos.memory_adapters._vectors import VectorCache
 from mnemos.memory_adapters.base import (
     MemoryKind,
-    MemoryRecord,
     ScoredMemory,
     ScoreReason,
     SearchQuery,
 )
 
-__all__ = ["listing", "query_vector", "ranked_search", "ranked_search_each", "start_query_vector"]
+__all__ = ["query_vector", "ranked_search", "ranked_search_each", "start_query_vector"]
 
 Mask = npt.NDArray[np.bool_]
 Vector = npt.NDArray[np.float32]
@@ -127,51 +121,6 @@ def _worker_pool() -> ThreadPoolExecutor:
         if _workers is None or _workers[0] != os.getpid():
             _workers = (os.getpid(), ThreadPoolExecutor(max_workers=4, thread_name_prefix="mnemos-vectors"))
         return _workers[1]
-
-
-def listing(conn: sqlite3.Connection, query: SearchQuery) -> list[MemoryRecord]:
-    """Records passing ``query``, newest first, paged by its offset and limit."""
-    conds, params = where(query)
-    if query.filter:
-        narrow, values = _filter_prefilter(query.filter)
-        conds += narrow
-        params += values
-    sql = (
-        f"SELECT {RECORD_COLUMNS} FROM memories m WHERE {' AND '.join(conds)} "
-        "ORDER BY m.created_at DESC, m.id DESC"
-    )
-    if not query.filter:
-        if query.limit is not None or query.offset:
-            sql += " LIMIT ? OFFSET ?"
-            params += [query.limit if query.limit is not None else -1, query.offset]
-        return [row_to_record(r) for r in conn.execute(sql, params)]
-    out: list[MemoryRecord] = []
-    skip = query.offset
-    for row in conn.execute(sql, params):
-        if not matches_filter(json.loads(row[5]), query.filter):
-            continue
-        if skip:
-            skip -= 1
-            continue
-        out.append(row_to_record(row))
-        if query.limit is not None and len(out) >= query.limit:
-            break
-    return out
-
-
-def _filter_prefilter(flt: Mapping[str, object]) -> tuple[list[str], list[object]]:
-    """SQL conditions every record passing ``flt`` meets: top-level string equalities
-    (``{"subject": "user"}``), checked by SQLite's JSON functions so the rows needing a
-    full check in Python are few. The filter itself is still applied to what is left."""
-    conds: list[str] = []
-    params: list[object] = []
-    for key, cond in flt.items():
-        if isinstance(cond, Mapping) and set(cond) == {"$eq"}:
-            cond = cond["$eq"]
-        if isinstance(cond, str) and not any(c in key for c in '."\\'):
-            conds.append("json_extract(m.metadata, ?) = ?")
-            params += [f'$."{key}"', cond]
-    return conds, params
 
 
 def query_vector(store: Store, query: SearchQuery, config: RankingConfig) -> npt.NDArray[np.float32] | None:
