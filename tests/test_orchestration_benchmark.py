@@ -15,13 +15,19 @@ import pytest
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "orchestration.py"
 
 
-def test_the_next_graph_is_timed_only_after_the_langgraph_store_graph_settles(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
+def _load_bench() -> Any:
+    """The benchmark script as a module (it is not part of the package)."""
     spec = importlib.util.spec_from_file_location("orchestration_bench", BENCH)
     assert spec is not None and spec.loader is not None
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
+    return bench
+
+
+def test_the_next_graph_is_timed_only_after_the_langgraph_store_graph_settles(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bench = _load_bench()
     events: list[tuple[str, Any]] = []
     sleep = bench.time.sleep
 
@@ -60,10 +66,7 @@ def test_the_next_graph_is_timed_only_after_the_langgraph_store_graph_settles(
 def test_the_breakdown_separates_the_agents_bookkeeping_and_langchains_call_from_langgraph(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    spec = importlib.util.spec_from_file_location("orchestration_bench", BENCH)
-    assert spec is not None and spec.loader is not None
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = _load_bench()
     monkeypatch.setattr(sys, "argv", ["orchestration.py", "--agents", "2", "--memories", "30", "--runs", "1",
                                       "--store", str(tmp_path / "memory.db"), "--json", "--no-peer", "--breakdown"])
     bench.main()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -47,3 +47,24 @@ def sql_store(request: pytest.FixtureRequest, tmp_path: Path, sql_clock: ManualC
                                         clock=sql_clock)
     yield adapter
     adapter.close()
+
+
+@pytest.fixture(params=["native", pytest.param("postgres", marks=pytest.mark.pgvector)])
+def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[[], SqlMemoryAdapter]]:
+    """Opens empty stores of one backend (closed after the test)."""
+    opened: list[SqlMemoryAdapter] = []
+
+    def open_one() -> SqlMemoryAdapter:
+        adapter: SqlMemoryAdapter
+        if request.param == "native":
+            adapter = NativeMemoryAdapter(tmp_path / f"{len(opened)}.db", embedder="hashing:256")
+        else:
+            from mnemos.memory_adapters.postgres import PostgresMemoryAdapter
+
+            adapter = PostgresMemoryAdapter(request.getfixturevalue("pg_schemas").new_url(), embedder="hashing:256")
+        opened.append(adapter)
+        return adapter
+
+    yield open_one
+    for adapter in opened:
+        adapter.close()

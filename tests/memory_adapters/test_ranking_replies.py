@@ -8,17 +8,16 @@ embedder, keyword ranking only so the scores are exact.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from mnemos.memory_adapters._sql_adapter import SqlMemoryAdapter
 from mnemos.memory_adapters.base import ScoredMemory
-from mnemos.memory_adapters.native import NativeMemoryAdapter, RankingConfig
+from mnemos.memory_adapters.native import RankingConfig
 
 KEYWORD = RankingConfig(mode="keyword", entity_weight=0.0, item_hops_weight=0.0, recency_weight=0.0,
                         importance_weight=0.0, reply_weight=0.0)
@@ -50,27 +49,6 @@ def turns(namespace: tuple[str, ...], session: int, lines: list[str], **metadata
          "metadata": {"session": session, "n": i, **metadata}, "provenance": {"thread": "chat"}}
         for i, line in enumerate(lines)
     ]
-
-
-@pytest.fixture(params=["native", pytest.param("postgres", marks=pytest.mark.pgvector)])
-def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[[], SqlMemoryAdapter]]:
-    """Opens empty stores of one backend (closed after the test)."""
-    opened: list[SqlMemoryAdapter] = []
-
-    def open_one() -> SqlMemoryAdapter:
-        adapter: SqlMemoryAdapter
-        if request.param == "native":
-            adapter = NativeMemoryAdapter(tmp_path / f"{len(opened)}.db", embedder="hashing:256")
-        else:
-            from mnemos.memory_adapters.postgres import PostgresMemoryAdapter
-
-            adapter = PostgresMemoryAdapter(request.getfixturevalue("pg_schemas").new_url(), embedder="hashing:256")
-        opened.append(adapter)
-        return adapter
-
-    yield open_one
-    for adapter in opened:
-        adapter.close()
 
 
 def test_the_reply_to_a_matching_question_rises_above_other_matches(open_store: Callable[[], SqlMemoryAdapter]) -> None:

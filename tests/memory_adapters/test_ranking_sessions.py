@@ -7,7 +7,7 @@ the isolation tests run on PostgreSQL too (the server of the ``pgvector_url`` fi
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -53,27 +53,6 @@ def store(tmp_path: Path):  # type: ignore[no-untyped-def]
     s = NativeMemoryAdapter(tmp_path / "m.db", embedder="hashing:256")
     yield s
     s.close()
-
-
-@pytest.fixture(params=["native", pytest.param("postgres", marks=pytest.mark.pgvector)])
-def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[[], SqlMemoryAdapter]]:
-    """Opens empty stores of one backend (closed after the test)."""
-    opened: list[SqlMemoryAdapter] = []
-
-    def open_one() -> SqlMemoryAdapter:
-        adapter: SqlMemoryAdapter
-        if request.param == "native":
-            adapter = NativeMemoryAdapter(tmp_path / f"{len(opened)}.db", embedder="hashing:256")
-        else:
-            from mnemos.memory_adapters.postgres import PostgresMemoryAdapter
-
-            adapter = PostgresMemoryAdapter(request.getfixturevalue("pg_schemas").new_url(), embedder="hashing:256")
-        opened.append(adapter)
-        return adapter
-
-    yield open_one
-    for adapter in opened:
-        adapter.close()
 
 
 def test_the_best_episode_brings_in_turns_no_list_found(store: NativeMemoryAdapter) -> None:

@@ -73,25 +73,29 @@ def entity_steps(
     persony = eg.person_kinds(types)
 
     def fits(kind: str, item: str, who: str | None) -> bool:
-        return (not named or who in named) and not (kind in persony and eg.is_person(item, people))
+        return (not named or who in named) and not (people and kind in persony and eg.is_person(item, people))
 
     wanted = frozenset(kinds)
     low = ns_key(prefix)
     high = low[:-1] + chr(ord(SEPARATOR) + 1) if prefix else "\U0010ffff"
+    # the speaker is read only when it is checked: it is not in the memory index, and
+    # reading it costs a second lookup per row
+    speaker = "e.speaker" if named else "NULL"
     best: dict[int, tuple[tuple[int, str, str, str], str]] = {}
     for start in range(0, len(keep), _CHUNK):
         part = keep[start : start + _CHUNK]
         # the kind and the scope are checked here: a condition on them would lead the
         # planner to read every item of the scope instead of the candidates' (memory index)
         for memory, kind, ns, item, who, n in (yield (
-            "SELECT e.memory, e.kind, e.ns, e.item, e.speaker, d.n FROM entity_items e JOIN entity_df d "
+            f"SELECT e.memory, e.kind, e.ns, e.item, {speaker}, d.n FROM entity_items e JOIN entity_df d "
             "ON d.kind = e.kind AND d.ns = e.ns AND d.item = e.item "
             f"WHERE e.memory IN ({', '.join('?' * len(part))})",
             part,
         )):
+            if kind not in wanted or not low <= ns < high or not fits(kind, item, who):
+                continue
             key = (int(n), item, kind, ns)
-            if (kind in wanted and low <= ns < high and fits(kind, item, who)
-                    and (memory not in best or key < best[memory][0])):
+            if memory not in best or key < best[memory][0]:
                 best[memory] = (key, item)
     gains = {r: (best[r][1], weight * (1.0 / math.log(1.0 + best[r][0][0]))) for r in sorted(best)}
     if limit > 0:

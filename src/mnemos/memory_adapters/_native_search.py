@@ -1,4 +1,4 @@
-"""Native search: listing, and hybrid ranking over FTS5 and the vector cache.
+"""Native search: hybrid ranking over FTS5 and the vector cache.
 
 A ranked search, under the store's lock:
 
@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -49,7 +48,6 @@ from mnemos.memory_adapters._episodes import (
     within_budget,
 )
 from mnemos.memory_adapters._episodic_graph import entity_reason
-from mnemos.memory_adapters._filters import matches_filter
 from mnemos.memory_adapters._hops import hop_reason, uses_hops
 from mnemos.memory_adapters._lists import list_reason, list_seeds, list_steps
 from mnemos.memory_adapters._native_entities import entity_gains, hop_gains
@@ -63,15 +61,12 @@ from mnemos.memory_adapters._native_reuse import kept_keyword_lists
 from mnemos.memory_adapters._native_schema import from_micros, to_micros
 from mnemos.memory_adapters._native_store import (
     CHUNK,
-    RECORD_COLUMNS,
     Store,
     filter_rows,
     graph_for,
     ids,
     marks,
     records,
-    row_to_record,
-    where,
 )
 from mnemos.memory_adapters._native_units import add_units, uses_units
 from mnemos.memory_adapters._query import QueryAnalysis, analyze, is_question, strip_exclusions
@@ -97,19 +92,19 @@ from mnemos.memory_adapters._rerank import (
     fact_rows,
     needs_facts,
     needs_speaker,
+    needs_text,
     rerank,
     uses_query,
 )
 from mnemos.memory_adapters._vectors import VectorCache
 from mnemos.memory_adapters.base import (
     MemoryKind,
-    MemoryRecord,
     ScoredMemory,
     ScoreReason,
     SearchQuery,
 )
 
-__all__ = ["listing", "query_vector", "ranked_search", "ranked_search_each", "start_query_vector"]
+__all__ = ["query_vector", "ranked_search", "ranked_search_each", "start_query_vector"]
 
 Mask = npt.NDArray[np.bool_]
 Vector = npt.NDArray[np.float32]
@@ -126,51 +121,6 @@ def _worker_pool() -> ThreadPoolExecutor:
         if _workers is None or _workers[0] != os.getpid():
             _workers = (os.getpid(), ThreadPoolExecutor(max_workers=4, thread_name_prefix="mnemos-vectors"))
         return _workers[1]
-
-
-def listing(conn: sqlite3.Connection, query: SearchQuery) -> list[MemoryRecord]:
-    """Records passing ``query``, newest first, paged by its offset and limit."""
-    conds, params = where(query)
-    if query.filter:
-        narrow, values = _filter_prefilter(query.filter)
-        conds += narrow
-        params += values
-    sql = (
-        f"SELECT {RECORD_COLUMNS} FROM memories m WHERE {' AND '.join(conds)} "
-        "ORDER BY m.created_at DESC, m.id DESC"
-    )
-    if not query.filter:
-        if query.limit is not None or query.offset:
-            sql += " LIMIT ? OFFSET ?"
-            params += [query.limit if query.limit is not None else -1, query.offset]
-        return [row_to_record(r) for r in conn.execute(sql, params)]
-    out: list[MemoryRecord] = []
-    skip = query.offset
-    for row in conn.execute(sql, params):
-        if not matches_filter(json.loads(row[5]), query.filter):
-            continue
-        if skip:
-            skip -= 1
-            continue
-        out.append(row_to_record(row))
-        if query.limit is not None and len(out) >= query.limit:
-            break
-    return out
-
-
-def _filter_prefilter(flt: Mapping[str, object]) -> tuple[list[str], list[object]]:
-    """SQL conditions every record passing ``flt`` meets: top-level string equalities
-    (``{"subject": "user"}``), checked by SQLite's JSON functions so the rows needing a
-    full check in Python are few. The filter itself is still applied to what is left."""
-    conds: list[str] = []
-    params: list[object] = []
-    for key, cond in flt.items():
-        if isinstance(cond, Mapping) and set(cond) == {"$eq"}:
-            cond = cond["$eq"]
-        if isinstance(cond, str) and not any(c in key for c in '."\\'):
-            conds.append("json_extract(m.metadata, ?) = ?")
-            params += [f'$."{key}"', cond]
-    return conds, params
 
 
 def query_vector(store: Store, query: SearchQuery, config: RankingConfig) -> npt.NDArray[np.float32] | None:
@@ -303,7 +253,7 @@ def _rank(
     explain = _add_recency_and_importance(store, query, config, cands)
     if cands and needs_facts(config, analysis):
         facts = _facts(store, fact_rows(cands, analysis, config, query.offset + _limit(query)),
-                       needs_speaker(config, analysis))
+                       needs_speaker(config, analysis), needs_text(config, analysis))
         rerank(cands, facts, analysis, config)
         ranked = diversified_page(cands, facts, analysis, config, query.offset, _limit(query))
     else:
@@ -337,9 +287,21 @@ def _add_recency_and_importance(
     return recency_and_importance(cands, rowids, ages, cache.importance[slots].tolist(), config)
 
 
-def _facts(store: Store, rowids: list[int], speaker: bool) -> dict[int, Facts]:
-    """What the text signals read of each candidate (see ``_rerank``)."""
+def _facts(store: Store, rowids: list[int], speaker: bool, text: bool = True) -> dict[int, Facts]:
+    """What the text signals read of each candidate (see ``_rerank``): without ``text`` or
+    ``speaker``, only the time, from the vector cache's column (no content or episode)."""
     out: dict[int, Facts] = {}
+    times: dict[int, datetime | None] = {}  # the memories of a batch share their time
+    if not (text or speaker):
+        cache = store.cache
+        slots = cache.slot_of.lookup(np.asarray(rowids, dtype=np.int64))
+        found = slots >= 0
+        for rowid, micros in zip(
+            np.asarray(rowids, dtype=np.int64)[found].tolist(), cache.created[slots[found]].tolist(), strict=True
+        ):
+            when = times[micros] if micros in times else times.setdefault(micros, from_micros(micros))
+            out[rowid] = Facts("", None, when)
+        return out
     columns = "rowid, content, episode, created_at" + (", provenance, metadata" if speaker else "")
     for start in range(0, len(rowids), CHUNK):
         part = rowids[start : start + CHUNK]
@@ -349,7 +311,8 @@ def _facts(store: Store, rowids: list[int], speaker: bool) -> dict[int, Facts]:
             who = None
             if speaker:
                 who = json.loads(row[4]).get("agent") or json.loads(row[5]).get("speaker")
-            out[row[0]] = Facts(row[1], row[2], from_micros(row[3]), str(who) if who else None)
+            when = times[row[3]] if row[3] in times else times.setdefault(row[3], from_micros(row[3]))
+            out[row[0]] = Facts(row[1], row[2], when, str(who) if who else None)
     return out
 
 

@@ -18,6 +18,7 @@ Everything is a cheap regular-expression pass: it runs on every search.
 from __future__ import annotations
 
 import calendar
+import functools
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -103,8 +104,8 @@ class QueryAnalysis:
             return True
         for month in self.months:
             for year in (when.year - 1, when.year, when.year + 1):
-                start, end = _month_window(year, month)
-                if start - timedelta(days=7) <= when < end + timedelta(days=7):
+                start, end = _month_and_week_around(year, month)
+                if start <= when < end:
                     return True
         return False
 
@@ -116,6 +117,13 @@ def _month(text: str) -> int:
 
 def _month_window(year: int, month: int) -> tuple[datetime, datetime]:
     return datetime(year, month, 1, tzinfo=UTC), datetime(year + (month == 12), month % 12 + 1, 1, tzinfo=UTC)
+
+
+@functools.lru_cache(maxsize=512)
+def _month_and_week_around(year: int, month: int) -> tuple[datetime, datetime]:
+    """The month's window widened by a week either side (read for every candidate of a dated query)."""
+    start, end = _month_window(year, month)
+    return start - timedelta(days=7), end + timedelta(days=7)
 
 
 def _shifted(text: str, at: int, start: datetime, end: datetime) -> tuple[datetime, datetime]:

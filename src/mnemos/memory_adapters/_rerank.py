@@ -39,7 +39,9 @@ from mnemos.memory_adapters._ranking import Candidate, RankingConfig
 from mnemos.memory_adapters._text import tokens
 from mnemos.memory_adapters.base import ScoreReason
 
-__all__ = ["Facts", "diversified_page", "fact_rows", "needs_facts", "needs_speaker", "rerank", "uses_query"]
+__all__ = [
+    "Facts", "diversified_page", "fact_rows", "needs_facts", "needs_speaker", "needs_text", "rerank", "uses_query",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +71,19 @@ def needs_facts(config: RankingConfig, q: QueryAnalysis) -> bool:
         or (q.persons and config.speaker_weight)
         or (q.asks_when and config.when_weight)
         or (q.dated and config.date_weight)
+        or config.episode_weight
+        or (q.is_list and config.diversity)
+        or config.hop_weight
+    )
+
+
+def needs_text(config: RankingConfig, q: QueryAnalysis) -> bool:
+    """Whether the signals on for this query read the candidates' content or episode (else
+    only their time, and the speaker if :func:`needs_speaker`)."""
+    return bool(
+        config.question_penalty
+        or (q.excluded and config.exclusion_penalty)
+        or (q.asks_when and config.when_weight)
         or config.episode_weight
         or (q.is_list and config.diversity)
         or config.hop_weight
@@ -116,6 +131,7 @@ def rerank(
 ) -> None:
     """Apply the signals of the module docstring to the scores of ``cands`` (in place)."""
     persons = set(q.persons)
+    in_period: dict[datetime, bool] = {}  # the memories of a batch share their time
     for rowid, cand in cands.items():
         fact = facts.get(rowid)
         if fact is None or cand.score <= 0:
@@ -136,13 +152,20 @@ def rerank(
         if q.asks_when and config.when_weight and mentions_time(fact.content):
             cand.score += config.when_weight
             _reason(cand, "time", 1.0, config.when_weight, "says when, and the query asks when")
-        if q.dated and config.date_weight and fact.created is not None and q.in_period(fact.created):
+        if q.dated and config.date_weight and fact.created is not None and _in_period(q, fact.created, in_period):
             cand.score += config.date_weight
             _reason(cand, "time", 1.0, config.date_weight, "written in a period the query names")
     if config.hop_weight:
         add_hops(cands, {r: (f.content, f.episode) for r, f in facts.items()}, q.words, config)
     if config.episode_weight:
         _episodes(cands, facts, config)
+
+
+def _in_period(q: QueryAnalysis, when: datetime, known: dict[datetime, bool]) -> bool:
+    found = known.get(when)
+    if found is None:
+        found = known[when] = q.in_period(when)
+    return found
 
 
 def _episodes(cands: Mapping[int, Candidate], facts: Mapping[int, Facts], config: RankingConfig) -> None:

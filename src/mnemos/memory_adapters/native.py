@@ -54,6 +54,7 @@ from mnemos.memory_adapters._graph import Relation
 from mnemos.memory_adapters._namespace import Namespace
 from mnemos.memory_adapters._native_checkpoint import Checkpointer
 from mnemos.memory_adapters._native_key import resolve_key
+from mnemos.memory_adapters._native_listing import listing
 from mnemos.memory_adapters._native_schema import (
     DEFAULT_LOCK_TIMEOUT,
     SCHEMA_VERSION,
@@ -62,7 +63,6 @@ from mnemos.memory_adapters._native_schema import (
     transaction,
 )
 from mnemos.memory_adapters._native_search import (
-    listing,
     ranked_search,
     ranked_search_each,
     start_query_vector,
