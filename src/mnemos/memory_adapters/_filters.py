@@ -9,13 +9,13 @@ LangGraph's store, kept small.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from mnemos.exceptions import UsageError
 from mnemos.memory_adapters._validate import check_json_value
 
-__all__ = ["OPERATORS", "matches_filter", "validate_filter"]
+__all__ = ["OPERATORS", "matches_filter", "page_passing", "validate_filter"]
 
 OPERATORS = frozenset({"$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin", "$exists"})
 _MISSING = object()
@@ -94,3 +94,22 @@ def matches_filter(metadata: Mapping[str, Any], flt: Mapping[str, Any] | None) -
         elif not _compare(value, "$eq", cond):
             return False
     return True
+
+
+def page_passing(
+    rows: Iterable[Sequence[Any]], passes: Callable[[Any], bool], offset: int, limit: int | None
+) -> list[Sequence[Any]]:
+    """The page (``offset``, at most ``limit``) of the ``rows`` whose metadata (column 5)
+    ``passes``; ``rows`` is read only as far as the page needs."""
+    out: list[Sequence[Any]] = []
+    skip = offset
+    for row in rows:
+        if not passes(row[5]):
+            continue
+        if skip:
+            skip -= 1
+            continue
+        out.append(row)
+        if limit is not None and len(out) >= limit:
+            break
+    return out

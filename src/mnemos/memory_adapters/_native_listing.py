@@ -6,7 +6,7 @@ import json
 import sqlite3
 from collections.abc import Mapping
 
-from mnemos.memory_adapters._filters import matches_filter
+from mnemos.memory_adapters._filters import matches_filter, page_passing
 from mnemos.memory_adapters._native_store import RECORD_COLUMNS, row_to_record, where
 from mnemos.memory_adapters.base import MemoryRecord, SearchQuery
 
@@ -29,18 +29,10 @@ def listing(conn: sqlite3.Connection, query: SearchQuery) -> list[MemoryRecord]:
             sql += " LIMIT ? OFFSET ?"
             params += [query.limit if query.limit is not None else -1, query.offset]
         return [row_to_record(r) for r in conn.execute(sql, params)]
-    out: list[MemoryRecord] = []
-    skip = query.offset
-    for row in conn.execute(sql, params):
-        if not matches_filter(json.loads(row[5]), query.filter):
-            continue
-        if skip:
-            skip -= 1
-            continue
-        out.append(row_to_record(row))
-        if query.limit is not None and len(out) >= query.limit:
-            break
-    return out
+    flt = query.filter
+    rows = page_passing(conn.execute(sql, params), lambda meta: matches_filter(json.loads(meta), flt),
+                        query.offset, query.limit)
+    return [row_to_record(r) for r in rows]
 
 
 def _filter_prefilter(flt: Mapping[str, object]) -> tuple[list[str], list[object]]:

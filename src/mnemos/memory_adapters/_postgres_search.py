@@ -62,7 +62,7 @@ from mnemos.memory_adapters._feedback import (
     pool,
     uses_feedback,
 )
-from mnemos.memory_adapters._filters import matches_filter
+from mnemos.memory_adapters._filters import matches_filter, page_passing
 from mnemos.memory_adapters._hops import hop_reason, hop_seeds, uses_hops
 from mnemos.memory_adapters._lists import list_reason, list_seeds
 from mnemos.memory_adapters._postgres_filters import SqlFilter, filter_sql
@@ -162,18 +162,8 @@ def listing(query: SearchQuery) -> Steps[list[MemoryRecord]]:
             sql += " OFFSET %s"
             params.append(query.offset)
         return [row_to_record(r) for r in (yield from fetch(sql, params))]
-    out: list[MemoryRecord] = []
-    skip = query.offset
-    for row in (yield from fetch(sql, params)):
-        if not where_.passes(row[5]):
-            continue
-        if skip:
-            skip -= 1
-            continue
-        out.append(row_to_record(row))
-        if query.limit is not None and len(out) >= query.limit:
-            break
-    return out
+    rows = yield from fetch(sql, params)
+    return [row_to_record(r) for r in page_passing(rows, where_.passes, query.offset, query.limit)]
 
 
 def ranked_search(
