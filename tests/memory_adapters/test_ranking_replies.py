@@ -14,9 +14,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from episode_turns import texts, turns
 
 from mnemos.memory_adapters._sql_adapter import SqlMemoryAdapter
-from mnemos.memory_adapters.base import ScoredMemory
 from mnemos.memory_adapters.native import RankingConfig
 
 KEYWORD = RankingConfig(mode="keyword", entity_weight=0.0, item_hops_weight=0.0, recency_weight=0.0,
@@ -37,18 +37,6 @@ OTHER = [  # each matches the query a little, less than the question does
     "Caroline: I watched a show about clouds",
     "Melanie: Art class again tomorrow",
 ]
-
-
-def texts(hits: list[ScoredMemory]) -> list[str]:
-    return [h.record.content for h in hits]
-
-
-def turns(namespace: tuple[str, ...], session: int, lines: list[str], **metadata: Any) -> list[dict[str, Any]]:
-    return [
-        {"content": line, "namespace": namespace, "kind": "episodic",
-         "metadata": {"session": session, "n": i, **metadata}, "provenance": {"thread": "chat"}}
-        for i, line in enumerate(lines)
-    ]
 
 
 def test_the_reply_to_a_matching_question_rises_above_other_matches(open_store: Callable[[], SqlMemoryAdapter]) -> None:

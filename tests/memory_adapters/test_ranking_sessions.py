@@ -11,29 +11,16 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
+from episode_turns import texts, turns
 
 from mnemos.memory_adapters._episodes import MEMBER_ROWS, Members, session_gains, within_budget
 from mnemos.memory_adapters._sql_adapter import SqlMemoryAdapter
-from mnemos.memory_adapters.base import ScoredMemory
 from mnemos.memory_adapters.native import NativeMemoryAdapter, RankingConfig
 
 KEYWORD = RankingConfig(mode="keyword", neighbour_weight=0.0, entity_weight=0.0)  # session_weight alone
 QUERY = "how was the kayaking trip on the lake?"
-
-
-def texts(hits: list[ScoredMemory]) -> list[str]:
-    return [h.record.content for h in hits]
-
-
-def turns(namespace: tuple[str, ...], session: int, lines: list[str], **metadata: Any) -> list[dict[str, Any]]:
-    return [
-        {"content": line, "namespace": namespace, "kind": "episodic",
-         "metadata": {"session": session, "n": i, **metadata}, "provenance": {"thread": "chat"}}
-        for i, line in enumerate(lines)
-    ]
 
 
 TRIP = [
