@@ -65,12 +65,16 @@ def uses_query(config: RankingConfig) -> bool:
 
 def needs_facts(config: RankingConfig, q: QueryAnalysis) -> bool:
     """Whether any signal of :func:`rerank` can change a score for this query."""
+    return needs_text(config, q) or needs_speaker(config, q) or bool(q.dated and config.date_weight)
+
+
+def _weighs_content(config: RankingConfig, q: QueryAnalysis) -> bool:
+    """Whether a signal on for this query does more than add a fixed bonus (speaker,
+    time) to a memory's own score: it reads the content or the episode, or weighs
+    candidates against each other."""
     return bool(
         config.question_penalty
         or (q.excluded and config.exclusion_penalty)
-        or (q.persons and config.speaker_weight)
-        or (q.asks_when and config.when_weight)
-        or (q.dated and config.date_weight)
         or config.episode_weight
         or (q.is_list and config.diversity)
         or config.hop_weight
@@ -80,14 +84,7 @@ def needs_facts(config: RankingConfig, q: QueryAnalysis) -> bool:
 def needs_text(config: RankingConfig, q: QueryAnalysis) -> bool:
     """Whether the signals on for this query read the candidates' content or episode (else
     only their time, and the speaker if :func:`needs_speaker`)."""
-    return bool(
-        config.question_penalty
-        or (q.excluded and config.exclusion_penalty)
-        or (q.asks_when and config.when_weight)
-        or config.episode_weight
-        or (q.is_list and config.diversity)
-        or config.hop_weight
-    )
+    return _weighs_content(config, q) or bool(q.asks_when and config.when_weight)
 
 
 def needs_speaker(config: RankingConfig, q: QueryAnalysis) -> bool:
@@ -100,8 +97,7 @@ def fact_rows(cands: Mapping[int, Candidate], q: QueryAnalysis, config: RankingC
     unless every signal on for this query adds at most a fixed bonus to a memory's own score
     (speaker, time); then a candidate that would stay below the ``want``-th best even with
     every bonus is left out (its facts are never read; the page is the same)."""
-    if (config.question_penalty or (q.excluded and config.exclusion_penalty) or config.episode_weight
-            or config.hop_weight or (q.is_list and config.diversity)):
+    if _weighs_content(config, q):
         return list(cands)
     scores = sorted((c.score for c in cands.values()), reverse=True)
     if len(scores) <= want:
