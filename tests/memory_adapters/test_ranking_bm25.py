@@ -14,7 +14,7 @@ from langchain_core.embeddings import DeterministicFakeEmbedding
 from mnemos.exceptions import ConfigurationError
 from mnemos.memory_adapters._sql_adapter import SqlMemoryAdapter
 from mnemos.memory_adapters.embedders import HashingEmbedder, LangChainEmbedder
-from mnemos.memory_adapters.embedders.base import CLASSIC_BM25_B, DENSE_BM25_B
+from mnemos.memory_adapters.embedders.base import CLASSIC_BM25_B, DENSE_BM25_B, Embedder
 from mnemos.memory_adapters.native import NativeMemoryAdapter, RankingConfig
 
 NS = ("u", "bm25")
@@ -43,7 +43,7 @@ def test_length_normalisation_follows_bm25_b(sql_store: SqlMemoryAdapter) -> Non
     assert _top(sql_store, 1.0) == SHORT
     assert _top(sql_store, 0.0) == LONG
     assert _top(sql_store, 1.0) == SHORT
-    assert _top(sql_store, 0.75) == SHORT  # the default, unchanged
+    assert _top(sql_store, 0.75) == SHORT  # BM25's usual value
 
 
 @pytest.mark.pgvector
@@ -82,6 +82,12 @@ def test_bm25_parameters_accept_their_range() -> None:
     assert RankingConfig().bm25_b is None and RankingConfig().bm25_k1 == 1.2
 
 
+class _Unstated(HashingEmbedder):
+    """An embedder of the user's own that states no preference."""
+
+    bm25_b = Embedder.bm25_b
+
+
 def _neural() -> LangChainEmbedder:
     return LangChainEmbedder(DeterministicFakeEmbedding(size=64), name="fake-neural")
 
@@ -101,16 +107,20 @@ def neural_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Sql
 
 
 def test_the_default_length_normalisation_is_the_embedders() -> None:
-    """Lexical hashing keeps BM25's usual 0.75, neural embedders take the value chosen
-    leave-one-out with MiniLM; a value set in the ranking wins over either."""
+    """The built-in embedders state the value leave-one-out chose with them, an embedder that
+    states none gets BM25's usual 0.75; a value set in the ranking wins over either."""
     from mnemos.memory_adapters.embedders.sentence_transformers import SentenceTransformerEmbedder
 
-    assert HashingEmbedder.bm25_b == CLASSIC_BM25_B == 0.75
+    assert HashingEmbedder.bm25_b == 0.3 and _Unstated.bm25_b == CLASSIC_BM25_B == 0.75
     assert SentenceTransformerEmbedder.bm25_b == LangChainEmbedder.bm25_b == DENSE_BM25_B < CLASSIC_BM25_B
-    assert RankingConfig().bm25_b_for(HashingEmbedder(64)) == 0.75
+    assert RankingConfig().bm25_b_for(HashingEmbedder(64)) == 0.3
+    assert RankingConfig().bm25_b_for(_Unstated(64)) == 0.75
     assert RankingConfig().bm25_b_for(_neural()) == DENSE_BM25_B
     assert RankingConfig(bm25_b=0.9).bm25_b_for(_neural()) == 0.9
     assert RankingConfig(bm25_b=0).bm25_b_for(HashingEmbedder(64)) == 0
+    # the whole store's statistics: FTS5's own 0.75 on SQLite, so PostgreSQL's too by default
+    assert RankingConfig(keyword_statistics="store").bm25_b_for(_neural()) == 0.75
+    assert RankingConfig(keyword_statistics="store", bm25_b=0.2).bm25_b_for(_neural()) == 0.2
 
 
 def test_a_neural_embedders_store_ranks_with_its_length_normalisation(neural_store: SqlMemoryAdapter) -> None:
@@ -122,8 +132,18 @@ def test_a_neural_embedders_store_ranks_with_its_length_normalisation(neural_sto
     assert _top(neural_store, None) == LONG
     assert _top(neural_store, 0.75) == SHORT
     assert _top(neural_store, None) == _top(neural_store, DENSE_BM25_B) == LONG
+    assert _top(neural_store, None, "store") == SHORT  # FTS5's 0.75, and PostgreSQL's alike
 
 
-def test_the_hashing_embedders_store_keeps_classic_bm25(sql_store: SqlMemoryAdapter) -> None:
+def test_each_store_ranks_with_its_embedders_preference(sql_store: SqlMemoryAdapter, tmp_path: Path) -> None:
+    """The built-in hashing embedder's store takes 0.3 as well; an embedder that states no
+    preference keeps BM25's usual 0.75 (the short record wins)."""
     _fill(sql_store)
-    assert _top(sql_store, None) == _top(sql_store, 0.75) == SHORT
+    assert _top(sql_store, None) == _top(sql_store, 0.3) == LONG
+    assert _top(sql_store, 0.75) == SHORT
+    unstated = NativeMemoryAdapter(tmp_path / "unstated.db", embedder=_Unstated(64))
+    try:
+        _fill(unstated)
+        assert _top(unstated, None) == SHORT
+    finally:
+        unstated.close()

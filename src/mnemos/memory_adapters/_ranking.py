@@ -32,7 +32,7 @@ import numpy.typing as npt
 
 from mnemos.exceptions import ConfigurationError
 from mnemos.memory_adapters.base import ScoreReason
-from mnemos.memory_adapters.embedders.base import Embedder
+from mnemos.memory_adapters.embedders.base import CLASSIC_BM25_B, Embedder
 
 __all__ = [
     "Candidate",
@@ -86,9 +86,10 @@ class RankingConfig:
     bm25_b: float | None = None
     """BM25's length normalisation (0: none, 1: full), where ``bm25_k1`` applies; None (the
     default) takes the embedder's preference (``Embedder.bm25_b``, see :meth:`bm25_b_for`):
-    0.75, the usual value, with the built-in hashing embedder, whose vectors match words as
-    BM25 does; 0.3 with a neural one (sentence-transformers, LangChain), chosen
-    leave-one-conversation-out on LoCoMo with all-MiniLM-L6-v2 (0.2-0.3 in every fold)."""
+    0.3 with the built-in hashing embedder and with the neural ones (sentence-transformers,
+    LangChain), each chosen leave-one-conversation-out on LoCoMo (0.2-0.4 in every fold with
+    hashing, 0.2-0.3 with all-MiniLM-L6-v2); BM25's usual 0.75 with an embedder that states
+    none, and with ``keyword_statistics="store"`` (FTS5's own value on SQLite)."""
     max_keyword_postings: int = 4_000
     """Keyword search drops the query's most common terms beyond this many matching
     postings (the rarest term is kept up to twice that): bounds its cost on large
@@ -210,8 +211,12 @@ class RankingConfig:
 
     def bm25_b_for(self, embedder: Embedder) -> float:
         """The BM25 length normalisation a search with ``embedder``'s vectors uses: ``bm25_b``
-        if set, else the embedder's own preference (``Embedder.bm25_b``)."""
-        return self.bm25_b if self.bm25_b is not None else embedder.bm25_b
+        if set, else the embedder's own preference (``Embedder.bm25_b``); with the whole
+        store's statistics (``keyword_statistics="store"``), else 0.75, as FTS5's own bm25 has
+        on SQLite, so PostgreSQL's ranks alike."""
+        if self.bm25_b is not None:
+            return self.bm25_b
+        return CLASSIC_BM25_B if self.keyword_statistics == "store" else embedder.bm25_b
 
 
 @dataclass(kw_only=True)

@@ -13,7 +13,7 @@ __all__ = ["CLASSIC_BM25_B", "DENSE_BM25_B", "Embedder", "Vectors"]
 Vectors = npt.NDArray[np.float32]
 
 CLASSIC_BM25_B = 0.75
-"""BM25's usual length normalisation: what an embedder that matches words keeps."""
+"""BM25's usual length normalisation: what an embedder that states no preference gets."""
 DENSE_BM25_B = 0.3
 """The length normalisation a neural embedder's keyword list takes: chosen
 leave-one-conversation-out on LoCoMo with all-MiniLM-L6-v2 (0.2-0.3 in every fold)."""
@@ -34,9 +34,10 @@ class Embedder(abc.ABC):
     pass): a search then embeds the query on a worker thread while its keyword search runs."""
     bm25_b: float = CLASSIC_BM25_B
     """The BM25 length normalisation (0 to 1) that hybrid search's keyword list takes beside
-    this embedder's vectors, unless ``RankingConfig.bm25_b`` sets one. A lexical embedder
-    (the built-in hashing one) keeps the usual 0.75; a neural one (sentence-transformers,
-    LangChain) takes :data:`DENSE_BM25_B`, as leave-one-conversation-out on LoCoMo chose."""
+    this embedder's vectors, unless ``RankingConfig.bm25_b`` sets one: by default BM25's
+    usual 0.75; the built-in embedders state the value leave-one-conversation-out on
+    LoCoMo chose with them, 0.3 (the hashing one, and :data:`DENSE_BM25_B` for the neural
+    ones, sentence-transformers and LangChain)."""
 
     @abc.abstractmethod
     def embed(self, texts: Sequence[str]) -> Vectors:
