@@ -34,6 +34,7 @@ import numpy as np
 import numpy.typing as npt
 
 from mnemos.memory_adapters import _graph
+from mnemos.memory_adapters._answers import add_answers, answer_rows, uses_answers
 from mnemos.memory_adapters._decompose import add_sub_results, sub_queries, uses_decomposition
 from mnemos.memory_adapters._entity_items import run_sqlite
 from mnemos.memory_adapters._episodes import (
@@ -251,10 +252,15 @@ def _rank(
         _admit_items(store, query, cands, mask, hop_gains(store, query, config, cands), hop_reason)
     cands = {rowid: cand for rowid, cand in cands.items() if cand.score > 0}
     explain = _add_recency_and_importance(store, query, config, cands)
+    facts: dict[int, Facts] | None = None
     if cands and needs_facts(config, analysis):
         facts = _facts(store, fact_rows(cands, analysis, config, query.offset + _limit(query)),
                        needs_speaker(config, analysis), needs_text(config, analysis))
         rerank(cands, facts, analysis, config)
+    if cands and uses_answers(config, query.text):  # the named person's answering turns (``_answers``)
+        best, statement = answer_rows(cands)
+        add_answers(cands, best, store.conn.execute(*statement).fetchall(), query.text, config)
+    if facts is not None:
         ranked = diversified_page(cands, facts, analysis, config, query.offset, _limit(query))
     else:
         ranked = page(cands, query.offset, _limit(query))

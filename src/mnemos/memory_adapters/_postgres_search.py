@@ -37,6 +37,7 @@ import numpy as np
 import numpy.typing as npt
 
 from mnemos.memory_adapters import _episodic_graph
+from mnemos.memory_adapters._answers import add_answers, answer_rows, uses_answers
 from mnemos.memory_adapters._context import (
     MEMBER_LIMIT,
     add_context,
@@ -210,9 +211,14 @@ def ranked_search(
         yield from _admit_items(cands, where_, hops, hop_reason)
     cands = {rowid: cand for rowid, cand in cands.items() if cand.score > 0}
     explain = yield from _add_recency_and_importance(query, config, cands, where_)
+    facts: dict[int, Facts] | None = None
     if cands and needs_facts(config, analysis):
         facts = yield from _facts(fact_rows(cands, analysis, config, query.offset + limit), needs_speaker(config, analysis))
         rerank(cands, facts, analysis, config)
+    if cands and uses_answers(config, query.text):  # the named person's answering turns (``_answers``)
+        best, (sql, params) = answer_rows(cands)
+        add_answers(cands, best, (yield from fetch(sql.replace("?", "%s"), params)), query.text, config)
+    if facts is not None:
         ranked = diversified_page(cands, facts, analysis, config, query.offset, limit)
     else:
         ranked = page(cands, query.offset, limit)

@@ -195,6 +195,19 @@ class RankingConfig:
     """For a question that joins two people or two facts ("what do X and Y both like",
     "what did X do after Y"): share of each sub-query's fused score its hits gain, the
     sub-queries searched like the question (see ``_decompose``; 0 disables)."""
+    answer_weight: float = 0.0
+    """For a question whose answers are spread over sessions, naming someone: what each of
+    the best candidates said by that person gains, scaled by how much of the first round's
+    score is theirs (see ``_answers``; 0 disables, with ``answer_item_weight``)."""
+    answer_item_weight: float = 0.0
+    """With it, what such a memory gains more when it names an item of a kind the question
+    asks for ("what activities": "swimming")."""
+    answer_cover: float = 0.0
+    """With it, the share of its score a memory loses when every asked item it names is
+    named by a better one (so the page lists more items)."""
+    answer_gate: float = 0.5
+    """The named person's share of the best candidates' score below which the signal
+    stays off (the question is more likely about the other person)."""
 
     def __post_init__(self) -> None:
         b, k1 = self.bm25_b, self.bm25_k1
