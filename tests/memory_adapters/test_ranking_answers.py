@@ -10,13 +10,15 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from mnemos.memory_adapters._answers import add_answers, uses_answers
+from mnemos.memory_adapters import _episodic_graph as eg
+from mnemos.memory_adapters._answers import add_answers, answer_steps, uses_answers
 from mnemos.memory_adapters._ranking import Candidate
 from mnemos.memory_adapters._sql_adapter import SqlMemoryAdapter
 from mnemos.memory_adapters.native import RankingConfig
 
 OFF = RankingConfig(mode="keyword", neighbour_weight=0.0, reply_weight=0.0, entity_weight=0.0, recency_weight=0.0,
-                    importance_weight=0.0, date_weight=0.0, item_hops_weight=0.0, speaker_weight=0.0)
+                    importance_weight=0.0, date_weight=0.0, item_hops_weight=0.0, speaker_weight=0.0,
+                    answer_weight=0.0, answer_item_weight=0.0, answer_cover=0.0)
 ON = replace(OFF, answer_weight=0.3, answer_item_weight=0.6, answer_cover=0.5, answer_gate=0.0)
 QUESTION = "What activities does Melanie do?"
 ASKER = "Melanie, your activities sound like fun, which activities do you like?"  # the other person
@@ -86,16 +88,34 @@ def test_only_spread_questions_naming_someone_take_it() -> None:
     assert not uses_answers(OFF, QUESTION)
 
 
-def _cands(scores: dict[int, float]) -> dict[int, Candidate]:
-    return {r: Candidate(rowid=r, score=s) for r, s in scores.items()}
+def _changes(scores: dict[int, float], rows: list[tuple[int, str, str]], config: RankingConfig,
+             version: str = eg.ITEMS_VERSION) -> dict[int, Candidate]:
+    """Drive the steps over ``rows`` (the kept rows of the candidates) and apply them."""
+    cands = {r: Candidate(rowid=r, score=s) for r, s in scores.items()}
+    steps = answer_steps(QUESTION, cands, config)
+    changes = {}
+    try:
+        steps.send(None)
+        steps.send([(version,)])
+        steps.send(list(rows))
+    except StopIteration as done:
+        changes = done.value
+    add_answers(cands, changes)
+    return cands
 
 
 def test_a_turn_naming_only_items_a_better_one_named_loses_its_cover_share() -> None:
-    cands = _cands({1: 1.0, 2: 0.9, 3: 0.8})
     rows = [(1, "", "melanie"), (2, "", "melanie"), (3, "", "melanie"),
             (1, "activity", "pottery"), (2, "activity", "pottery"), (3, "activity", "swimming")]
-    config = RankingConfig(answer_weight=0.0, answer_item_weight=0.1, answer_cover=0.5)
-    add_answers(cands, [1, 2, 3], rows, QUESTION, config)
-    assert cands[1].score == 1.1 and cands[3].score == 0.9  # each names an item first
+    config = RankingConfig(answer_weight=0.0, answer_item_weight=0.1, answer_cover=0.5, answer_gate=0.0)
+    cands = _changes({1: 1.0, 2: 0.9, 3: 0.8}, rows, config)
+    assert cands[1].score == 1.1 and abs(cands[3].score - 0.9) < 1e-9  # each names an item first
     assert abs(cands[2].score - 0.5) < 1e-9  # pottery again: half of 1.0
-    assert [r.signal for r in cands[2].reasons] == ["answer", "answer"]
+    assert [r.signal for r in cands[2].reasons] == ["answer"]
+
+
+def test_a_store_without_derived_items_takes_no_change() -> None:
+    rows = [(1, "", "melanie"), (1, "activity", "pottery")]
+    config = RankingConfig(answer_gate=0.0)
+    assert _changes({1: 1.0}, rows, config, version="0")[1].score == 1.0
+    assert _changes({1: 1.0}, rows, config)[1].score > 1.0

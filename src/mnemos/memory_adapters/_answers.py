@@ -23,13 +23,15 @@ more instances.
 
 It reads nothing but the kept rows of memories that are already candidates
 (so nothing beyond the query's namespace and filters), and nothing at all for
-a question of another shape or naming no speaker.
+a question of another shape or naming no speaker, or in a store whose items
+are not derived yet (opened read-only before they were). The steps are written
+once with ``?`` placeholders and driven by each store, like ``_hops``.
 """
 
 from __future__ import annotations
 
 import heapq
-from collections.abc import Mapping, Sequence
+from collections.abc import Generator, Mapping
 from typing import Any
 
 from mnemos.memory_adapters import _episodic_graph as eg
@@ -38,8 +40,10 @@ from mnemos.memory_adapters._query import analyze
 from mnemos.memory_adapters._ranking import Candidate, RankingConfig
 from mnemos.memory_adapters.base import ScoreReason
 
-__all__ = ["POOL", "ROWS", "add_answers", "answer_rows", "uses_answers"]
+__all__ = ["POOL", "ROWS", "add_answers", "answer_steps", "uses_answers"]
 
+Step = tuple[str, list[Any]]
+Steps = Generator[Step, list[Any], dict[int, tuple[str, float]]]
 ROWS = 100
 """How many of the best candidates are re-scored (their kept rows are read)."""
 POOL = 20
@@ -54,21 +58,26 @@ def uses_answers(config: RankingConfig, text: str | None) -> bool:
     return bool(analyze(text).persons)
 
 
-def answer_rows(cands: Mapping[int, Candidate]) -> tuple[list[int], tuple[str, list[Any]]]:
-    """The best :data:`ROWS` candidates (best first) and the statement (``?`` placeholders)
-    reading their kept rows: ``(memory, kind, item)``, the speaker's kind being ``eg.SPEAKER``."""
+def answer_steps(text: str | None, cands: Mapping[int, Candidate], config: RankingConfig) -> Steps:
+    """What the signal changes: rowid -> (why, change of score), for some of the best
+    :data:`ROWS` candidates (steps: each yields a statement, receives its rows)."""
     best = heapq.nsmallest(ROWS, (c for c in cands.values() if c.score > 0), key=lambda c: (-c.score, c.rowid))
+    if not best or not uses_answers(config, text):
+        return {}
+    version = yield ("SELECT value FROM meta WHERE key = 'entity_items'", [])
+    if not version or version[0][0] != eg.ITEMS_VERSION:
+        return {}
     rowids = [c.rowid for c in best]
-    sql = f"SELECT memory, kind, item FROM entity_items WHERE memory IN ({', '.join('?' * len(rowids))})"
-    return rowids, (sql, list(rowids))
+    rows = yield (f"SELECT memory, kind, item FROM entity_items WHERE memory IN ({', '.join('?' * len(rowids))})",
+                  list(rowids))
+    return _changes(text, {c.rowid: c.score for c in best}, rows, config)
 
 
-def add_answers(
-    cands: Mapping[int, Candidate], rowids: Sequence[int], rows: Sequence[Sequence[Any]], text: str | None,
-    config: RankingConfig,
-) -> None:
-    """Apply the module docstring's gains and cover to ``cands`` (in place), from the
-    kept ``rows`` of ``rowids`` (the best candidates, best first, as :func:`answer_rows`)."""
+def _changes(
+    text: str | None, scores: dict[int, float], rows: list[Any], config: RankingConfig
+) -> dict[int, tuple[str, float]]:
+    """The module docstring's gains and cover, from the kept ``rows`` of the candidates
+    ``scores`` (rowid -> score, best first)."""
     persons = frozenset(analyze(text).persons)
     types = eg.question_types(text)
     kinds = frozenset(eg.kinds_read(types)) if types else frozenset()
@@ -82,43 +91,48 @@ def add_answers(
     people = frozenset(speaker.values())
     named = persons & people
     if not named:
-        return
-    pool = rowids[:POOL]
-    total = sum(cands[r].score for r in pool)
-    share = sum(cands[r].score for r in pool if speaker.get(r) in named) / total if total > 0 else 0.0
+        return {}
+    pool = list(scores)[:POOL]
+    total = sum(scores[r] for r in pool)
+    share = sum(scores[r] for r in pool if speaker.get(r) in named) / total if total > 0 else 0.0
     gate = min(config.answer_gate, 0.99)
     g = min(1.0, max(0.0, (share - gate) / (1.0 - gate)))
     if g <= 0:
-        return
+        return {}
     persony = eg.person_kinds(types)
     items = {r: frozenset(i for i in found if not (i[0] in persony and eg.is_person(i[1], people)))
              for r, found in held.items()}
-    for rowid in rowids:
+    out: dict[int, tuple[str, float]] = {}
+    after = dict(scores)
+    for rowid in scores:
         if speaker.get(rowid) not in named:
             continue
         holds = bool(items.get(rowid))
         value = g * (config.answer_weight + (config.answer_item_weight if holds else 0.0))
         if value:
-            cand = cands[rowid]
-            cand.score += value
-            cand.reasons.append(ScoreReason(
-                signal="answer", value=share, contribution=value,
-                detail=f"said by {speaker[rowid]}, named in a list question" + (", names an asked item" if holds else ""),
-            ))
+            after[rowid] += value
+            out[rowid] = (f"said by {speaker[rowid]}, named in a list question"
+                          + (", names an asked item" if holds else ""), value)
     if not (config.answer_cover and kinds):
-        return
+        return out
     keep = 1.0 - g * min(1.0, config.answer_cover)
     seen: set[tuple[str, str]] = set()
-    for rowid in sorted(rowids, key=lambda r: (-cands[r].score, r)):
+    for rowid in sorted(after, key=lambda r: (-after[r], r)):
         found = items.get(rowid)
         if not found:
             continue
         if found <= seen:
-            cand = cands[rowid]
-            cut = cand.score * (1.0 - keep)
-            cand.score -= cut
-            cand.reasons.append(ScoreReason(
-                signal="answer", value=float(len(found)), contribution=-cut,
-                detail="names only items a better hit names",
-            ))
+            why, value = out.get(rowid, ("", 0.0))
+            cut = after[rowid] * (1.0 - keep)
+            out[rowid] = ((why + "; " if why else "") + "names only items a better hit names", value - cut)
         seen |= found
+    return out
+
+
+def add_answers(cands: Mapping[int, Candidate], changes: Mapping[int, tuple[str, float]]) -> None:
+    """Apply :func:`answer_steps`' ``changes`` to ``cands`` (in place), each with its reason."""
+    for rowid, (why, value) in changes.items():
+        cand = cands.get(rowid)
+        if cand is not None:
+            cand.score += value
+            cand.reasons.append(ScoreReason(signal="answer", value=1.0, contribution=value, detail=why))

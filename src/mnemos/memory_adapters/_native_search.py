@@ -34,7 +34,7 @@ import numpy as np
 import numpy.typing as npt
 
 from mnemos.memory_adapters import _graph
-from mnemos.memory_adapters._answers import add_answers, answer_rows, uses_answers
+from mnemos.memory_adapters._answers import add_answers, answer_steps, uses_answers
 from mnemos.memory_adapters._decompose import add_sub_results, sub_queries, uses_decomposition
 from mnemos.memory_adapters._entity_items import run_sqlite
 from mnemos.memory_adapters._episodes import (
@@ -258,8 +258,7 @@ def _rank(
                        needs_speaker(config, analysis), needs_text(config, analysis))
         rerank(cands, facts, analysis, config)
     if cands and uses_answers(config, query.text):  # the named person's answering turns (``_answers``)
-        best, statement = answer_rows(cands)
-        add_answers(cands, best, store.conn.execute(*statement).fetchall(), query.text, config)
+        add_answers(cands, run_sqlite(store.conn, answer_steps(query.text, cands, config)))
     if facts is not None:
         ranked = diversified_page(cands, facts, analysis, config, query.offset, _limit(query))
     else:

@@ -37,7 +37,7 @@ import numpy as np
 import numpy.typing as npt
 
 from mnemos.memory_adapters import _episodic_graph
-from mnemos.memory_adapters._answers import add_answers, answer_rows, uses_answers
+from mnemos.memory_adapters._answers import add_answers, uses_answers
 from mnemos.memory_adapters._context import (
     MEMBER_LIMIT,
     add_context,
@@ -68,6 +68,7 @@ from mnemos.memory_adapters._hops import hop_reason, hop_seeds, uses_hops
 from mnemos.memory_adapters._lists import list_reason, list_seeds
 from mnemos.memory_adapters._postgres_filters import SqlFilter, filter_sql
 from mnemos.memory_adapters._postgres_graph import (
+    answer_gain_steps,
     entity_gain_steps,
     graph_steps,
     hop_gain_steps,
@@ -216,8 +217,7 @@ def ranked_search(
         facts = yield from _facts(fact_rows(cands, analysis, config, query.offset + limit), needs_speaker(config, analysis))
         rerank(cands, facts, analysis, config)
     if cands and uses_answers(config, query.text):  # the named person's answering turns (``_answers``)
-        best, (sql, params) = answer_rows(cands)
-        add_answers(cands, best, (yield from fetch(sql.replace("?", "%s"), params)), query.text, config)
+        add_answers(cands, (yield from answer_gain_steps(query.text, cands, config)))
     if facts is not None:
         ranked = diversified_page(cands, facts, analysis, config, query.offset, limit)
     else:
