@@ -60,9 +60,11 @@ def uses_answers(config: RankingConfig, text: str | None) -> bool:
 
 def answer_steps(text: str | None, cands: Mapping[int, Candidate], config: RankingConfig) -> Steps:
     """What the signal changes: rowid -> (why, change of score), for some of the best
-    :data:`ROWS` candidates (steps: each yields a statement, receives its rows)."""
+    :data:`ROWS` candidates (steps: each yields a statement, receives its rows), for a
+    question that :func:`uses_answers` (the caller checks)."""
+    persons = frozenset(analyze(text).persons)
     best = heapq.nsmallest(ROWS, (c for c in cands.values() if c.score > 0), key=lambda c: (-c.score, c.rowid))
-    if not best or not uses_answers(config, text):
+    if not best or not persons or not (config.answer_weight or config.answer_item_weight):
         return {}
     version = yield ("SELECT value FROM meta WHERE key = 'entity_items'", [])
     if not version or version[0][0] != eg.ITEMS_VERSION:
@@ -70,15 +72,14 @@ def answer_steps(text: str | None, cands: Mapping[int, Candidate], config: Ranki
     rowids = [c.rowid for c in best]
     rows = yield (f"SELECT memory, kind, item FROM entity_items WHERE memory IN ({', '.join('?' * len(rowids))})",
                   list(rowids))
-    return _changes(text, {c.rowid: c.score for c in best}, rows, config)
+    return _changes(text, persons, {c.rowid: c.score for c in best}, rows, config)
 
 
 def _changes(
-    text: str | None, scores: dict[int, float], rows: list[Any], config: RankingConfig
+    text: str | None, persons: frozenset[str], scores: dict[int, float], rows: list[Any], config: RankingConfig
 ) -> dict[int, tuple[str, float]]:
     """The module docstring's gains and cover, from the kept ``rows`` of the candidates
     ``scores`` (rowid -> score, best first)."""
-    persons = frozenset(analyze(text).persons)
     types = eg.question_types(text)
     kinds = frozenset(eg.kinds_read(types)) if types else frozenset()
     speaker: dict[int, str] = {}
@@ -101,7 +102,7 @@ def _changes(
         return {}
     persony = eg.person_kinds(types)
     items = {r: frozenset(i for i in found if not (i[0] in persony and eg.is_person(i[1], people)))
-             for r, found in held.items()}
+             for r, found in held.items()} if persony else {r: frozenset(found) for r, found in held.items()}
     out: dict[int, tuple[str, float]] = {}
     after = dict(scores)
     for rowid in scores:
