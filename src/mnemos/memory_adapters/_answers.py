@@ -44,7 +44,7 @@ __all__ = ["POOL", "ROWS", "add_answers", "answer_steps", "uses_answers"]
 
 Step = tuple[str, list[Any]]
 Steps = Generator[Step, list[Any], dict[int, tuple[str, float]]]
-ROWS = 100
+ROWS = 50
 """How many of the best candidates are re-scored (their kept rows are read)."""
 POOL = 20
 """How many of the best candidates say whose question it is (the gate's share)."""
