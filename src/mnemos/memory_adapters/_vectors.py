@@ -143,10 +143,15 @@ def _scores(
     if len(starts) == 1:
         scores = _dot(matrix[starts[0] : ends[0]], probe)
         return scores if len(scores) == len(slots) else scores[slots - starts[0]]
-    full = np.concatenate([_dot(matrix[a:b], probe) for a, b in zip(starts.tolist(), ends.tolist(), strict=True)])
-    run = np.searchsorted(starts, slots, side="right") - 1
-    base = np.concatenate(([0], np.cumsum(ends - starts)[:-1]))
-    return full[base[run] + slots - starts[run]]
+    # The slots of each run are a slice of ``slots`` (both ascending): a run whose rows
+    # are all asked for is its scores as they are, the others are picked out.
+    cuts = [*np.searchsorted(slots, starts).tolist(), len(slots)]
+    parts = []
+    for i, (a, b) in enumerate(zip(starts.tolist(), ends.tolist(), strict=True)):
+        scores = _dot(matrix[a:b], probe)
+        lo, hi = cuts[i], cuts[i + 1]
+        parts.append(scores if hi - lo == b - a else scores[slots[lo:hi] - a])
+    return np.concatenate(parts)
 
 
 class SlotMap:
@@ -566,8 +571,10 @@ class VectorCache:
             scores = _scores(self.matrix, vector, slots, runs)
         out = []
         for mask in masks:
-            chosen = mask[slots] if len(masks) > 1 else slice(None)
-            mine, sims = slots[chosen], scores[chosen]
+            mine, sims = slots, scores
+            if len(masks) > 1:  # positions, not a boolean mask: taking them is twice as fast
+                chosen = np.flatnonzero(mask[slots])
+                mine, sims = slots[chosen], scores[chosen]
             if coarse:  # the best by sketch, scored exactly
                 if len(mine) > pool:
                     mine = mine[closest(sims, pool)]
