@@ -185,7 +185,8 @@ def ranked_search_each(
     # The matrix product runs on a worker thread while SQLite does the keyword search
     # (both release the GIL); the cache is not changed until both are done.
     # A small scan (or one with nothing to overlap) runs inline: waking a thread costs more.
-    inline = pending is not None and (config.mode == "vector" or cache.scan_is_small(masks))
+    sizes = [int(np.count_nonzero(mask)) for mask in masks]  # read by the scan and the keyword list
+    inline = pending is not None and (config.mode == "vector" or cache.scan_is_small(masks, sizes))
     best = None
     if pending is not None and not inline:
         best = _worker_pool().submit(_top_each, cache, pending, masks, want)
@@ -198,7 +199,8 @@ def ranked_search_each(
         elif config.keyword_statistics == "store":
             keywords = keyword_lists_store(store, queries, match[0], want, masks)
         else:
-            keywords = kept_keyword_lists(store, queries, match, want, masks, k1=config.bm25_k1, b=config.bm25_b)
+            keywords = kept_keyword_lists(store, queries, match, want, masks, k1=config.bm25_k1, b=config.bm25_b,
+                                          sizes=sizes)
     finally:
         tops = best.result() if best is not None else None
     vector = pending.result() if isinstance(pending, Future) else pending

@@ -497,9 +497,10 @@ class VectorCache:
         """
         return self.top_each(vector, [mask], k)[0]
 
-    def scan_is_small(self, masks: Sequence[npt.NDArray[np.bool_]]) -> bool:
-        """Whether :meth:`top_each` over ``masks`` is a small job (well under a millisecond)."""
-        rows = sum(int(np.count_nonzero(mask)) for mask in masks)
+    def scan_is_small(self, masks: Sequence[npt.NDArray[np.bool_]], sizes: Sequence[int] | None = None) -> bool:
+        """Whether :meth:`top_each` over ``masks`` (passing ``sizes`` slots, if counted) is a
+        small job (well under a millisecond)."""
+        rows = sum(int(np.count_nonzero(mask)) for mask in masks) if sizes is None else sum(sizes)
         if rows * self.dims <= SMALL_SCAN:
             return True
         # The coarse pass is certain only when the rows are too many to score exactly even
