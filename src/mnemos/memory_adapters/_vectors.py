@@ -231,10 +231,10 @@ class VectorCache:
         if own_transaction:
             conn.execute("BEGIN")
         try:
-            row = conn.execute("SELECT value FROM meta WHERE key = 'epoch'").fetchone()
-            epoch = row[0] if row else "0"
-            last_seq = conn.execute("SELECT coalesce(max(seq), 0) FROM changes").fetchone()[0]
-            max_rowid = conn.execute("SELECT coalesce(max(rowid), 0) FROM memories").fetchone()[0]
+            epoch, last_seq, max_rowid = conn.execute(
+                "SELECT coalesce((SELECT value FROM meta WHERE key = 'epoch'), '0'), "
+                "(SELECT coalesce(max(seq), 0) FROM changes), (SELECT coalesce(max(rowid), 0) FROM memories)"
+            ).fetchone()
             cond, params = ns_range(self.root, "m.ns")
             if self.epoch is None and self.file is not None:
                 self.from_file = self.file.load(self, conn, (epoch, last_seq, max_rowid), embedder)
