@@ -88,6 +88,7 @@ from mnemos.memory_adapters._ranking import (
     spread,
 )
 from mnemos.memory_adapters._rerank import (
+    Facts,
     diversified_page,
     fact_rows,
     needs_facts,
@@ -270,7 +271,7 @@ def _rank(
     facts: dict[int, Facts] | None = None
     if cands and needs_facts(config, analysis):
         facts = facts_of(store, fact_rows(cands, analysis, config, query.offset + _limit(query)),
-                       needs_speaker(config, analysis), needs_text(config, analysis))
+                         needs_speaker(config, analysis), needs_text(config, analysis))
         rerank(cands, facts, analysis, config)
     if cands and uses_answers(config, query.text):  # the named person's answering turns (``_answers``)
         add_answers(cands, run_sqlite(store.conn, answer_steps(query.text, cands, config)))
