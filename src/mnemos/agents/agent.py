@@ -117,7 +117,7 @@ from mnemos.agents.context import (
 from mnemos.agents.models import resolve_model
 from mnemos.agents.offline import OfflineChatModel
 from mnemos.agents.policy import MemoryPolicy
-from mnemos.agents.procedural import ProceduralMemory, ProceduralVersion
+from mnemos.agents.procedural import Kept, ProceduralMemory, ProceduralVersion
 from mnemos.agents.scripted import ScriptedChatModel
 from mnemos.agents.structured import finish_reason, internal_config, structured_call
 from mnemos.agents.tokens import token_counter_for
@@ -209,6 +209,7 @@ class Agent(Runnable[Any, "dict[str, Any] | Command"]):
         ):
             raise UsageError(f"trace_key is None or a state key other than messages_key, got {self.trace_key!r}")
         self._steps = self.max_steps if self.execute_tools else 1
+        self._procedures: Kept = {}  # current procedural versions, kept while the store has no new one
         self._chat_model: BaseChatModel = resolve_model(self.model)
         self._tools: dict[str, BaseTool] = {}
         for item in self.tools:
@@ -254,7 +255,7 @@ class Agent(Runnable[Any, "dict[str, Any] | Command"]):
         """
         memory = self._require_memory("procedural memory")
         ns = self.policy.procedural_namespace_for(agent=self.name, user_id=user_id)
-        return ProceduralMemory(memory, ns)
+        return ProceduralMemory(memory, ns, self._procedures)
 
     # -- running --------------------------------------------------------------------------
     # LangGraph runs the agent through the Runnable interface (invoke/ainvoke with the
