@@ -21,6 +21,7 @@ from mnemos.memory_adapters._episodic_graph import record_speaker
 from mnemos.memory_adapters._namespace import Namespace
 from mnemos.memory_adapters._native_items import write_items
 from mnemos.memory_adapters._native_schema import (
+    db_errors,
     ns_key,
     ns_range,
     to_micros,
@@ -69,34 +70,32 @@ def insert(
                 existing.setdefault((row[2], row[16]), row_to_record(row))
         result, keep = split_duplicates(records, hashes, existing)
     fresh = [i for i in range(len(records)) if keep[i]]
-    ids = [records[i].id for i in fresh]
-    # only an id in this scope is replaced; a foreign one then fails the UNIQUE constraint
-    in_scope, scope_params = ns_range(scope)
-    for chunk in chunks(ids):
-        conn.execute(
-            f"DELETE FROM memories WHERE id IN ({marks(len(chunk))}) AND {in_scope}", [*chunk, *scope_params]
-        )
-    conn.executemany(
-        _INSERT,
+    rows = [
         (
-            (
-                r.id, ns_key(r.namespace), r.kind.value, r.content, hashes[i],
-                json.dumps(r.metadata, ensure_ascii=False), to_micros(r.created_at),
-                to_micros(r.updated_at), r.importance, to_micros(r.expires_at),
-                json.dumps(r.provenance.to_dict(), ensure_ascii=False), episode_key(r),
-                to_micros(r.valid_from), to_micros(r.valid_to), r.superseded_by, r.version,
-            )
-            for i in fresh
-            for r in (records[i],)
-        ),
-    )
-    if fresh:
-        # AUTOINCREMENT under the write lock: this batch got consecutive rowids.
-        last = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'memories'").fetchone()[0]
-        first = last - len(fresh) + 1
-        check = conn.execute("SELECT id FROM memories WHERE rowid = ?", (first,)).fetchone()
-        if check is None or check[0] != records[fresh[0]].id:  # pragma: no cover - defensive
-            raise StorageError("unexpected rowids while inserting memories")
+            r.id, ns_key(r.namespace), r.kind.value, r.content, hashes[i],
+            json.dumps(r.metadata, ensure_ascii=False), to_micros(r.created_at),
+            to_micros(r.updated_at), r.importance, to_micros(r.expires_at),
+            json.dumps(r.provenance.to_dict(), ensure_ascii=False), episode_key(r),
+            to_micros(r.valid_from), to_micros(r.valid_to), r.superseded_by, r.version,
+        )
+        for i in fresh
+        for r in (records[i],)
+    ]
+    if rows:
+        try:
+            first = _insert_rows(conn, rows)
+        except db_errors() as exc:  # the stdlib's driver or SQLCipher's
+            if type(exc).__name__ != "IntegrityError":
+                raise
+            # An id already stored: only one in this scope is replaced (a foreign one fails
+            # the UNIQUE constraint again). Most writes carry new ids and skip this delete.
+            in_scope, scope_params = ns_range(scope)
+            for chunk in chunks([row[0] for row in rows]):
+                conn.execute(
+                    f"DELETE FROM memories WHERE id IN ({marks(len(chunk))}) AND {in_scope}",
+                    [*chunk, *scope_params],
+                )
+            first = _insert_rows(conn, rows)
         conn.executemany(
             "INSERT INTO vectors (rowid, embedding) VALUES (?, ?)",
             ((first + j, blobs[i]) for j, i in enumerate(fresh)),
@@ -116,6 +115,21 @@ def insert(
         ))
     return result
 
+
+def _insert_rows(conn: sqlite3.Connection, rows: Sequence[tuple[object, ...]]) -> int:
+    """Insert memory ``rows``; return the rowid of the first (they get consecutive ones)."""
+    if len(rows) == 1:  # its rowid, without reading the sequence back
+        rowid = conn.execute(_INSERT, rows[0]).lastrowid
+        assert rowid is not None
+        return rowid
+    conn.executemany(_INSERT, rows)
+    # AUTOINCREMENT under the write lock: this batch got consecutive rowids.
+    last = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'memories'").fetchone()[0]
+    first = int(last) - len(rows) + 1
+    check = conn.execute("SELECT id FROM memories WHERE rowid = ?", (first,)).fetchone()
+    if check is None or check[0] != rows[0][0]:  # pragma: no cover - defensive
+        raise StorageError("unexpected rowids while inserting memories")
+    return first
 
 
 def update(conn: sqlite3.Connection, record: MemoryRecord, embed: Callable[[str], bytes]) -> None:
