@@ -421,12 +421,14 @@ class Agent(Runnable[Any, "dict[str, Any] | Command"]):
     ) -> tuple[str, list[str], list[RecalledMemory]]:
         if self.memory is None:
             return self.instructions, [], []
-        current = self.procedural_memory(who.user_id).ensure(self.instructions)
-        instructions = current.instructions if current else self.instructions
-        rules = _memops.recall_rules(current.rules if current else (), self.policy.procedural)
         ns = self.namespace(who.user_id, who.thread_id)
         queries = self.policy.query.texts(turns_of(messages)) or [""]
         found = [_memops.recall(self.memory, ns, text, self.policy) for text in queries]
+        # after the recall, which brought the store's view up to date: the procedural
+        # memory kept from an earlier turn is then checked at no further cost
+        current = self.procedural_memory(who.user_id).ensure(self.instructions)
+        instructions = current.instructions if current else self.instructions
+        rules = _memops.recall_rules(current.rules if current else (), self.policy.procedural)
         recalled = found[0] if len(found) == 1 else merge_recalls(found, {
             "semantic": (self.policy.semantic.k, self.policy.semantic.max_tokens),
             "episodic": (self.policy.episodic.k, self.policy.episodic.max_tokens)})
