@@ -10,7 +10,6 @@ import json
 import os
 import sqlite3
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from datetime import datetime
 
 import numpy as np
@@ -184,7 +183,8 @@ def reinforce(
 ) -> list[MemoryRecord]:
     """Memories ``ids`` (those live in ``scope``; others are skipped) gain ``boost``
     importance (up to 1), a use (``metadata.used_count``) and ``metadata.last_used``;
-    each old version goes to ``history``, as :meth:`update` does. Return the new versions.
+    each old version goes to ``history``, as :meth:`update` does. Return the old versions
+    of those reinforced.
 
     One read of the records and one statement for all of them, and only the changed
     columns are written (the text, its index entry and its vector stay as they are).
@@ -203,23 +203,19 @@ def reinforce(
     if not olds:
         return []
     last_used = now.isoformat()
-    new = [
-        replace(
-            old,
-            importance=min(1.0, round(old.importance + boost, 4)),
-            metadata={**old.metadata, "used_count": int(old.metadata.get("used_count", 0)) + 1,
-                      "last_used": last_used},
-            updated_at=now,
-            version=old.version + 1,
-        )
-        for old in olds
-    ]
     _keep_history(conn, olds)
-    conn.executemany(
+    conn.executemany(  # the new versions' columns, without making their records
         "UPDATE memories SET metadata = ?, updated_at = ?, importance = ?, version = ? WHERE id = ?",
-        [(json.dumps(r.metadata, ensure_ascii=False), now_micros, r.importance, r.version, r.id) for r in new],
+        [
+            (
+                json.dumps({**old.metadata, "used_count": int(old.metadata.get("used_count", 0)) + 1,
+                            "last_used": last_used}, ensure_ascii=False),
+                now_micros, min(1.0, round(old.importance + boost, 4)), old.version + 1, old.id,
+            )
+            for old in olds
+        ],
     )
-    return new
+    return olds
 
 
 def reembed(

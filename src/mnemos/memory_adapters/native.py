@@ -326,7 +326,7 @@ class NativeMemoryAdapter(SqlMemoryAdapter):
         with one read; the text, its index entry and its vector are not rewritten."""
         with self._writing() as conn:
             changed = _native_write.reinforce(conn, self._scope, ids, boost=boost, now=self.now())
-        for record in changed:
+        for record in changed:  # the old versions: their id and provenance are the new ones'
             self._audited("update", [record], ids=[record.id], fields=["importance", "metadata"])
         return len(changed)
 
