@@ -42,6 +42,7 @@ class PrecomputedQueries(Embedder):
         self.inner = inner
         self.name = inner.name
         self.dims = inner.dims
+        self.bm25_b = inner.bm25_b
         self.table: dict[str, Vectors] = {}
         self.misses = 0
 
@@ -121,6 +122,8 @@ def parse_ranking(base: Any, text: str) -> Any:
             changes[key] = int(raw)
         elif isinstance(current, float):
             changes[key] = float(raw)
+        elif current is None:  # an optional number (``bm25_b``): None is "none"
+            changes[key] = None if raw.lower() == "none" else float(raw)
         else:
             changes[key] = raw
     return dataclasses.replace(base, **changes)

@@ -14,9 +14,11 @@ questions of every fold.
     python benchmarks/locomo_loo.py data/locomo/*.json --adapter postgres   # same, on PostgreSQL
     python benchmarks/locomo_loo.py data/locomo/*.json --baseline signals=off
     python benchmarks/locomo_loo.py data/locomo/*.json --grid fusion,keyword_weight
+    python benchmarks/locomo_loo.py data/locomo/*.json --grid bm25_b --baseline bm25_b=0.75
 
 ``--baseline`` names the settings compared against (default: the current
-defaults); ``--grid`` restricts the ascent to some settings of :data:`GRID`; ``signals=off`` is the ranking before the text, time, episode and
+defaults, whose ``bm25_b`` is the embedder's preference, ``bm25_b=none`` in
+``--baseline``; the title shows the value it resolves to); ``--grid`` restricts the ascent to some settings of :data:`GRID`; ``signals=off`` is the ranking before the text, time, episode and
 diversification signals (``_rerank``) existed.
 """
 
@@ -55,7 +57,7 @@ GRID: dict[str, list[Any]] = {
     "fusion+keyword_weight": [("rrf", 2.0), ("zscore", 3.0), ("zscore", 4.0)],
     "fusion": ["rrf", "zscore"],
     "keyword_weight": [2.0, 3.0, 4.0],
-    "bm25_b": [0.2, 0.3, 0.4, 0.5, 0.75],
+    "bm25_b": [None, 0.2, 0.3, 0.4, 0.5, 0.75],  # None: the embedder's preference
     "context_weight": [0.0, 0.2],
     "feedback_weight": [0.0, 0.15],
     "question_penalty": [0.0, 0.3, 0.6],
@@ -205,6 +207,9 @@ def run(
             "left_out_recall@10_categories_1_4": float(np.mean([r for c, r in rows if c != 5])),
             "left_out_multi_hop_recall@10": float(np.mean([r for c, r in rows if c == MULTI_HOP])),
             "held_in_recall@10_mean": float(np.mean([f[f"{label}_held_in"] for f in folds])),
+            "left_out_recall@10_by_category": {
+                str(cat): float(np.mean([r for c, r in rows if c == cat])) for cat in sorted({c for c, _ in rows})
+            },
         }
     table.add_row("pooled", str(len(pooled["chosen"])),
                   f"{summary['baseline']['held_in_recall@10_mean']:.3f}",
@@ -217,7 +222,8 @@ def run(
     for label in ("baseline", "chosen"):
         s = summary[label]
         console.print(f"{label}: left-out R@10 {s['left_out_recall@10']:.3f} (categories 1-5), "
-                      f"{s['left_out_recall@10_categories_1_4']:.3f} (1-4), multi-hop {s['left_out_multi_hop_recall@10']:.3f}")
+                      f"{s['left_out_recall@10_categories_1_4']:.3f} (1-4), multi-hop {s['left_out_multi_hop_recall@10']:.3f}; "
+                      "by category " + ", ".join(f"{c}: {v:.3f}" for c, v in s["left_out_recall@10_by_category"].items()))
     return {"folds": folds, "pooled": summary}
 
 
@@ -271,7 +277,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         ev.progress = lambda n: print(f"  {n} settings tried", file=sys.stderr, flush=True)
         start = time.perf_counter()
         report = run(ev, baseline, console,
-                     f"LoCoMo leave-one-conversation-out, R@{K} — {embedder.name} — {args.adapter}", grid)
+                     f"LoCoMo leave-one-conversation-out, R@{K} — {embedder.name} "
+                     f"(bm25_b {baseline.bm25_b_for(embedder):g}) — {args.adapter}", grid)
         seconds = np.asarray(ev.seconds) * 1000
         console.print(f"{len(ev.cache)} settings tried in {time.perf_counter() - start:.0f} s; "
                       f"search p50 {np.percentile(seconds, 50):.2f} ms, p95 {np.percentile(seconds, 95):.2f} ms "

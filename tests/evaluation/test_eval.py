@@ -186,6 +186,14 @@ def test_bad_input_is_a_usage_error(tmp_path: Path) -> None:
     assert result.exit_code == 2 and "no such file" in result.stderr
 
 
+def test_an_optional_number_is_parsed_as_a_number_or_none() -> None:
+    """``bm25_b`` defaults to None (the embedder's preference): a number or ``none`` sets it."""
+    assert parse_config("bm25_b=0.3").ranking.bm25_b == 0.3
+    assert parse_config("bm25_b=none").ranking.bm25_b is None
+    with pytest.raises(UsageError, match="bm25_b is a number"):
+        parse_config("bm25_b=low")
+
+
 def _consolidation_benchmark() -> Any:
     sys.path.insert(0, str(BENCHMARKS))
     try:

@@ -88,6 +88,7 @@ def parse_config(text: str, default_name: str = "default") -> EvalConfig:
                     raw.lower() in ("1", "true", "yes", "on") if isinstance(current, bool)
                     else int(raw) if isinstance(current, int)
                     else float(raw) if isinstance(current, float)
+                    else (None if raw.lower() == "none" else float(raw)) if current is None
                     else raw
                 )
             except ValueError:

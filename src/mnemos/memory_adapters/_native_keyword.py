@@ -113,8 +113,8 @@ def keyword_lists(
     ``idf(t) = ln(1 + (N - df + 0.5) / (df + 0.5))`` with ``N`` the records the query's
     namespace, kind and time conditions admit and ``df`` those of them holding ``t``;
     term frequencies come from the index; lengths are counted in space-separated
-    words, normalised by the mean length of the matching records (by default k1 = 1.2,
-    b = 0.75: ``RankingConfig.bm25_k1`` and ``bm25_b``).
+    words, normalised by the mean length of the matching records (``k1`` and ``b`` from
+    ``RankingConfig.bm25_k1`` and ``bm25_b_for(embedder)``).
     """
     expression, terms = match
     conn = store.conn

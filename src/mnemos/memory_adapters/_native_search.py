@@ -199,7 +199,7 @@ def ranked_search_each(
         elif config.keyword_statistics == "store":
             keywords = keyword_lists_store(store, queries, match[0], want, masks)
         else:
-            keywords = kept_keyword_lists(store, queries, match, want, masks, k1=config.bm25_k1, b=config.bm25_b)
+            keywords = kept_keyword_lists(store, queries, match, want, masks, k1=config.bm25_k1, b=config.bm25_b_for(store.embedder))
     finally:
         tops = best.result() if best is not None else None
     vector = pending.result() if isinstance(pending, Future) else pending
@@ -341,7 +341,7 @@ def _keyword_again(store: Store, query: SearchQuery, config: RankingConfig, text
     want = max(config.candidates, _limit(query) + query.offset)
     if config.keyword_statistics == "store":
         return keyword_lists_store(store, [query], match[0], want, [mask])[0]
-    return keyword_lists(store, [query], match, want, [mask], k1=config.bm25_k1, b=config.bm25_b)[0]
+    return keyword_lists(store, [query], match, want, [mask], k1=config.bm25_k1, b=config.bm25_b_for(store.embedder))[0]
 
 
 # -- the vector list ---------------------------------------------------------------------

@@ -334,7 +334,7 @@ def _keyword_list(
     tsquery = " | ".join(quote_lexeme(t) for t in kept)
     # BM25 per row: idf · tf·(k1+1) / (tf + k1·(1 - b + b·len/avgdl)), with tf read from the
     # row's term counts at the lexeme's place in its tsvector (NULL, i.e. 0, when absent).
-    k1, b = float(config.bm25_k1), float(config.bm25_b)
+    k1, b = float(config.bm25_k1), float(config.bm25_b_for(store.embedder))
     norm = f"({k1!r} * ({1 - b!r} + {b!r} * m.doc_len / %s::float8))"
     terms = " + ".join(
         f"coalesce(%s::float8 * m.tf[array_position(a.lx, %s)] * {k1 + 1!r} "
@@ -385,7 +385,7 @@ def _keyword_list_scope(
     df = [sum(1 for r in rows if r[5 + i]) for i in range(len(kept))]
     idf = [math.log1p((n - d + 0.5) / (d + 0.5)) for d in df]
     mean = sum(r[1] for r in rows) / len(rows) or 1.0
-    k1, b = config.bm25_k1, config.bm25_b
+    k1, b = config.bm25_k1, config.bm25_b_for(store.embedder)
     scored = []
     for r in rows:
         norm = k1 * (1 - b + b * r[1] / mean)

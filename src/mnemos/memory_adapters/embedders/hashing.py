@@ -26,7 +26,7 @@ import numpy.typing as npt
 
 from mnemos.exceptions import ConfigurationError
 from mnemos.memory_adapters.embedders._lexical import STOPWORDS, stem, words
-from mnemos.memory_adapters.embedders.base import Embedder, Vectors
+from mnemos.memory_adapters.embedders.base import CLASSIC_BM25_B, Embedder, Vectors
 
 __all__ = ["DEFAULT_DIMS", "HashingEmbedder"]
 
@@ -86,6 +86,8 @@ class HashingEmbedder(Embedder):
     >>> bool(e.embed_query("the runner was running") @ e.embed_query("she runs daily") > 0.1)
     True
     """
+
+    bm25_b = CLASSIC_BM25_B
 
     def __init__(self, dims: int = DEFAULT_DIMS) -> None:
         if not isinstance(dims, int) or isinstance(dims, bool) or not 16 <= dims <= 1 << 16:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from mnemos.exceptions import ConfigurationError
-from mnemos.memory_adapters.embedders.base import Embedder, Vectors
+from mnemos.memory_adapters.embedders.base import DENSE_BM25_B, Embedder, Vectors
 
 if TYPE_CHECKING:
     from langchain_core.embeddings import Embeddings
@@ -47,6 +47,8 @@ class LangChainEmbedder(Embedder):
     ``"langchain:<class>:<model>"`` from the object's ``model``/``model_name``
     attribute (or its dimensions when it has none).
     """
+
+    bm25_b = DENSE_BM25_B
 
     def __init__(
         self, embeddings: Embeddings, name: str | None = None, *, dims: int | None = None

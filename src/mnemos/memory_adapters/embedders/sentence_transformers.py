@@ -33,7 +33,7 @@ import numpy as np
 
 from mnemos.exceptions import ConfigurationError, MissingExtraError
 from mnemos.memory_adapters.embedders import _onnx
-from mnemos.memory_adapters.embedders.base import Embedder, Vectors
+from mnemos.memory_adapters.embedders.base import DENSE_BM25_B, Embedder, Vectors
 
 __all__ = ["BUNDLED_MODEL", "QUERY_BACKENDS", "SMALL_BATCH", "SentenceTransformerEmbedder"]
 
@@ -138,6 +138,7 @@ class SentenceTransformerEmbedder(Embedder):
     same either way up to float32 rounding, so it is not part of the name.
     """
 
+    bm25_b = DENSE_BM25_B
     parallel_query = False
     # Overlapping the query embedding with the keyword search was measured (LoCoMo,
     # MiniLM, 2 cores at a load average of 4.5-14) and gained no wall time, once lost
