@@ -180,6 +180,8 @@ class AdapterCore(abc.ABC):
         return self._scope + validate_namespace(namespace, allow_empty=allow_empty)
 
     def _rel(self, record: MemoryRecord) -> MemoryRecord:
+        if not self._scope:  # already relative (records are frozen: the same one will do)
+            return record
         return replace(record, namespace=record.namespace[len(self._scope) :])
 
     def _visible(self, record: MemoryRecord | None) -> MemoryRecord | None:
