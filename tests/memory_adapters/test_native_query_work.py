@@ -162,3 +162,17 @@ def test_a_kept_keyword_list_is_dropped_when_the_store_changes(store: NativeMemo
         other.close()
     found = store.search("the heat pump quote", namespace=ns, kinds="episodic", limit=5, ranking=BY_WORDS)
     assert theirs.id in {h.record.id for h in found}
+
+
+def test_a_query_text_is_analysed_once_across_scopes(store: NativeMemoryAdapter, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The agents of a graph recall with one text, node after node, each in its own scope."""
+    from mnemos.memory_adapters import _native_search
+
+    text = "what did Carla say about the solar panel quote"
+    calls: list[str] = []
+    original = _native_search.analyze
+    monkeypatch.setattr(_native_search, "_ANALYSES", {}, raising=False)  # none kept from earlier tests
+    monkeypatch.setattr(_native_search, "analyze", lambda t: calls.append(t) or original(t))
+    found = [ranked(store.search(text, namespace=("users", f"user{j}"))) for j in range(3)]
+    assert calls == [text]
+    assert all(found)

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from mnemos.memory_adapters import _native_search
+from mnemos.memory_adapters import _native_facts, _native_search
 from mnemos.memory_adapters.conformance import ManualClock
 from mnemos.memory_adapters.native import NativeMemoryAdapter, RankingConfig
 
@@ -75,3 +75,34 @@ def test_a_dated_who_question_reads_neither_record_text_nor_speakers_with_the_sa
     assert {q: ranked(store.search(q, namespace=NS, limit=10)) for q in QUESTIONS} == fast
     dated = RankingConfig(date_weight=0.9)
     assert ranked(store.search(QUESTIONS[0], namespace=NS, ranking=dated)) != fast[QUESTIONS[0]]
+
+
+def test_speakers_are_read_parsing_only_the_json_that_can_name_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    adapter = NativeMemoryAdapter(tmp_path / "memory.db", embedder="hashing:64")
+    try:
+        adapter.add_many([
+            {"content": f"{PEOPLE[i % 5].split()[0]} talked about the {THINGS[i % 4]} {i}", "namespace": NS,
+             **({"metadata": {"speaker": PEOPLE[i % 5].split()[0]}} if i % 10 == 0 else {})}
+            for i in range(120)
+        ])
+        question = "what did Ana say about the laptop"
+        parsed: list[str] = []
+        real = _native_facts.json.loads
+
+        class Counting:
+            @staticmethod
+            def loads(text: str) -> Any:
+                parsed.append(text)
+                return real(text)
+
+        monkeypatch.setattr(_native_facts, "json", Counting)
+        hits = ranked(adapter.search(question, namespace=NS, limit=10))
+        assert any(r.signal == "speaker" for _, _, reasons in hits for r in reasons)
+        # only the metadata naming a speaker is parsed: the others hold none, every provenance a null agent
+        assert parsed and all(text.startswith('{"speaker"') for text in parsed)
+        monkeypatch.setattr(_native_facts, "_json_key", lambda text, key: real(text).get(key))
+        assert ranked(adapter.search(question, namespace=NS, limit=10)) == hits
+    finally:
+        adapter.close()

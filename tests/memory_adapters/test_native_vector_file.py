@@ -263,7 +263,7 @@ def test_scoring_rows_in_place_equals_copying_them_out(pattern: str) -> None:
     """The scan reads runs of rows as views; it must score exactly the rows asked for."""
     import numpy as np
 
-    from mnemos.memory_adapters._vectors import _runs, _scores
+    from mnemos.memory_adapters._vectors import _at, _pieces, _runs, _scores
 
     rng = np.random.default_rng(3)
     matrix = rng.standard_normal((5000, 16)).astype(np.float32)
@@ -276,7 +276,10 @@ def test_scoring_rows_in_place_equals_copying_them_out(pattern: str) -> None:
     }[pattern].astype(np.int64)
     runs = _runs(slots)
     assert (runs is None) == (pattern == "scattered")
-    np.testing.assert_allclose(_scores(matrix, probe, slots, runs), matrix[slots] @ probe, rtol=1e-5, atol=1e-5)
+    pieces = _pieces(slots, runs) if runs is not None else None
+    np.testing.assert_allclose(_scores(matrix, probe, slots, pieces), matrix[slots] @ probe, rtol=1e-5, atol=1e-5)
+    column = rng.random(5000) < 0.5  # a mask read at the same rows
+    assert np.array_equal(_at(column, slots, pieces), column[slots])
 
 
 def test_a_save_blocked_by_another_writer_is_skipped_not_waited_for(tmp_path: Path) -> None:

@@ -103,6 +103,7 @@ def keyword_lists(
     *,
     k1: float = 1.2,
     b: float = 0.75,
+    sizes: Sequence[int] | None = None,
 ) -> list[list[tuple[int, float]]]:
     """For each query, its best ``want`` keyword hits, scored by BM25 with statistics of
     the records that query can see (not of the whole file), so that nothing another
@@ -114,14 +115,17 @@ def keyword_lists(
     namespace, kind and time conditions admit and ``df`` those of them holding ``t``;
     term frequencies come from the index; lengths are counted in space-separated
     words, normalised by the mean length of the matching records (``k1`` and ``b`` from
-    ``RankingConfig.bm25_k1`` and ``bm25_b_for(embedder)``).
+    ``RankingConfig.bm25_k1`` and ``bm25_b_for(embedder)``). ``sizes``: how many slots each
+    mask passes, if already counted.
     """
     expression, terms = match
+    if sizes is None:
+        sizes = [int(np.count_nonzero(mask)) for mask in masks]
     conn = store.conn
     cache = store.cache
     # A scope seeing most of the store reads each term's postings whole (when they give
     # the matching records exactly); a smaller one first reads which records match.
-    broad = any(2 * int(np.count_nonzero(mask)) > cache.n - cache.dead for mask in masks)
+    broad = any(2 * size > cache.n - cache.dead for size in sizes)
     by_term = None
     if broad and _one_term_each(expression):
         by_term = _term_postings(conn, "temp.memories_instance", terms)
@@ -158,11 +162,11 @@ def keyword_lists(
     matched = rows[where_doc] == docs
     docs_pos, term_ids, counts = where_doc[matched], term_ids[matched], counts[matched]
     out: list[list[tuple[int, float]]] = []
-    for ok, mask in zip(oks, masks, strict=True):
+    for ok, size in zip(oks, sizes, strict=True):
         if not ok.any():
             out.append([])
             continue
-        scores = _bm25(ok, lengths, docs_pos, term_ids, counts, len(terms), int(np.count_nonzero(mask)), k1, b)
+        scores = _bm25(ok, lengths, docs_pos, term_ids, counts, len(terms), size, k1, b)
         chosen = np.flatnonzero(ok)
         order = np.lexsort((rows[chosen], -scores[chosen]))[:want]
         out.append(list(zip(rows[chosen[order]].tolist(), scores[chosen[order]].tolist(), strict=True)))

@@ -39,6 +39,7 @@ def kept_keyword_lists(
     *,
     k1: float = 1.2,
     b: float = 0.75,
+    sizes: Sequence[int] | None = None,
 ) -> list[Hits]:
     """:func:`~mnemos.memory_adapters._native_keyword.keyword_lists`, the lists of queries
     asked before on the unchanged store taken from there (call after ``store.refresh()``,
@@ -55,7 +56,8 @@ def kept_keyword_lists(
     missing = [i for i, found in enumerate(out) if found is None]
     if missing:
         found_now = keyword_lists(
-            store, [queries[i] for i in missing], match, want, [masks[i] for i in missing], k1=k1, b=b
+            store, [queries[i] for i in missing], match, want, [masks[i] for i in missing], k1=k1, b=b,
+            sizes=None if sizes is None else [sizes[i] for i in missing],
         )
         for i, hits in zip(missing, found_now, strict=True):
             out[i] = hits

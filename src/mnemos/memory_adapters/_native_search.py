@@ -21,7 +21,6 @@ Several queries differing only in kinds and limit share steps 1-3
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -51,6 +50,7 @@ from mnemos.memory_adapters._episodic_graph import entity_reason
 from mnemos.memory_adapters._hops import hop_reason, uses_hops
 from mnemos.memory_adapters._lists import list_reason, list_seeds, list_steps
 from mnemos.memory_adapters._native_entities import entity_gains, hop_gains
+from mnemos.memory_adapters._native_facts import facts_of
 from mnemos.memory_adapters._native_keyword import (
     QUERY_CACHE,
     keyword_lists,
@@ -58,7 +58,7 @@ from mnemos.memory_adapters._native_keyword import (
     keyword_match,
 )
 from mnemos.memory_adapters._native_reuse import kept_keyword_lists
-from mnemos.memory_adapters._native_schema import from_micros, to_micros
+from mnemos.memory_adapters._native_schema import to_micros
 from mnemos.memory_adapters._native_store import (
     CHUNK,
     Store,
@@ -87,7 +87,6 @@ from mnemos.memory_adapters._ranking import (
     spread,
 )
 from mnemos.memory_adapters._rerank import (
-    Facts,
     diversified_page,
     fact_rows,
     needs_facts,
@@ -186,12 +185,13 @@ def ranked_search_each(
     # The matrix product runs on a worker thread while SQLite does the keyword search
     # (both release the GIL); the cache is not changed until both are done.
     # A small scan (or one with nothing to overlap) runs inline: waking a thread costs more.
-    inline = pending is not None and (config.mode == "vector" or cache.scan_is_small(masks))
+    sizes = [int(np.count_nonzero(mask)) for mask in masks]  # read by the scan and the keyword list
+    inline = pending is not None and (config.mode == "vector" or cache.scan_is_small(masks, sizes))
     best = None
     if pending is not None and not inline:
         best = _worker_pool().submit(_top_each, cache, pending, masks, want)
     try:
-        analysis = analyze(text) if uses_query(config) else QueryAnalysis()
+        analysis = _analysis(text) if uses_query(config) else QueryAnalysis()
         keyword_text = strip_exclusions(text) if analysis.excluded and config.exclusion_penalty else text
         match = keyword_match(store, keyword_text, config) if config.mode != "vector" else None
         if match is None:
@@ -199,7 +199,8 @@ def ranked_search_each(
         elif config.keyword_statistics == "store":
             keywords = keyword_lists_store(store, queries, match[0], want, masks)
         else:
-            keywords = kept_keyword_lists(store, queries, match, want, masks, k1=config.bm25_k1, b=config.bm25_b_for(store.embedder))
+            keywords = kept_keyword_lists(store, queries, match, want, masks, k1=config.bm25_k1,
+                                          b=config.bm25_b_for(store.embedder), sizes=sizes)
     finally:
         tops = best.result() if best is not None else None
     vector = pending.result() if isinstance(pending, Future) else pending
@@ -212,6 +213,20 @@ def ranked_search_each(
         vectors = _vector_list(store, query, vector, want, mask, tops[i]) if tops is not None else []
         out.append(_rank(store, query, config, mask, keywords[i], vectors, analysis, vector))
     return out
+
+
+_ANALYSES: dict[str, QueryAnalysis] = {}
+
+
+def _analysis(text: str) -> QueryAnalysis:
+    """:func:`analyze` of ``text``, kept for the next searches (it depends on the text alone,
+    and the agents of a graph often recall with the same text, one node after the other)."""
+    found = _ANALYSES.get(text)
+    if found is None:
+        if len(_ANALYSES) >= QUERY_CACHE:
+            _ANALYSES.clear()
+        found = _ANALYSES[text] = analyze(text)
+    return found
 
 
 def _limit(query: SearchQuery) -> int:
@@ -252,7 +267,7 @@ def _rank(
     cands = {rowid: cand for rowid, cand in cands.items() if cand.score > 0}
     explain = _add_recency_and_importance(store, query, config, cands)
     if cands and needs_facts(config, analysis):
-        facts = _facts(store, fact_rows(cands, analysis, config, query.offset + _limit(query)),
+        facts = facts_of(store, fact_rows(cands, analysis, config, query.offset + _limit(query)),
                        needs_speaker(config, analysis), needs_text(config, analysis))
         rerank(cands, facts, analysis, config)
         ranked = diversified_page(cands, facts, analysis, config, query.offset, _limit(query))
@@ -287,35 +302,6 @@ def _add_recency_and_importance(
     return recency_and_importance(cands, rowids, ages, cache.importance[slots].tolist(), config)
 
 
-def _facts(store: Store, rowids: list[int], speaker: bool, text: bool = True) -> dict[int, Facts]:
-    """What the text signals read of each candidate (see ``_rerank``): without ``text`` or
-    ``speaker``, only the time, from the vector cache's column (no content or episode)."""
-    out: dict[int, Facts] = {}
-    times: dict[int, datetime | None] = {}  # the memories of a batch share their time
-    if not (text or speaker):
-        cache = store.cache
-        slots = cache.slot_of.lookup(np.asarray(rowids, dtype=np.int64))
-        found = slots >= 0
-        for rowid, micros in zip(
-            np.asarray(rowids, dtype=np.int64)[found].tolist(), cache.created[slots[found]].tolist(), strict=True
-        ):
-            when = times[micros] if micros in times else times.setdefault(micros, from_micros(micros))
-            out[rowid] = Facts("", None, when)
-        return out
-    columns = "rowid, content, episode, created_at" + (", provenance, metadata" if speaker else "")
-    for start in range(0, len(rowids), CHUNK):
-        part = rowids[start : start + CHUNK]
-        for row in store.conn.execute(
-            f"SELECT {columns} FROM memories WHERE rowid IN ({marks(len(part))})", part
-        ):
-            who = None
-            if speaker:
-                who = json.loads(row[4]).get("agent") or json.loads(row[5]).get("speaker")
-            when = times[row[3]] if row[3] in times else times.setdefault(row[3], from_micros(row[3]))
-            out[row[0]] = Facts(row[1], row[2], when, str(who) if who else None)
-    return out
-
-
 def _add_sub_queries(store: Store, query: SearchQuery, config: RankingConfig, cands: dict[int, Candidate], mask: Mask) -> None:
     """Search each sub-query of the question like the question, and fuse it in (``_decompose``)."""
     rounds = []
@@ -329,7 +315,7 @@ def _add_sub_queries(store: Store, query: SearchQuery, config: RankingConfig, ca
                 vectors = _vector_list(store, query, vector, want, mask, store.cache.top_each(vector, [mask], want)[0])
         rounds.append((sub, keyword, vectors))
     hits = {r for sub, keyword, vectors in rounds if sub.person for r, _ in [*keyword, *vectors]}
-    speakers = {r: f.speaker for r, f in _facts(store, list(hits), True).items()} if hits else {}
+    speakers = {r: f.speaker for r, f in facts_of(store, list(hits), True).items()} if hits else {}
     add_sub_results(cands, rounds, speakers, config)
 
 

@@ -28,6 +28,7 @@ from mnemos.exceptions import EmbedderMismatchError
 from mnemos.memory_adapters._namespace import Namespace
 from mnemos.memory_adapters._native_schema import ns_key, ns_range, to_micros
 from mnemos.memory_adapters._sketches import closest, hamming, pack
+from mnemos.memory_adapters._slot_map import SlotMap
 from mnemos.memory_adapters._vector_file import (
     CODE_ARRAYS,
     CODE_WORDS,
@@ -131,73 +132,40 @@ def _runs(slots: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.int64], npt.NDAr
     return starts, ends
 
 
+Pieces = list[tuple[int, int, int, int]]
+"""Runs of rows as ``(start, end, lo, hi)``: the run ``[start, end)`` of the cache holds the
+slots ``slots[lo:hi]`` (all of its rows when ``hi - lo == end - start``)."""
+
+
+def _pieces(slots: npt.NDArray[np.int64], runs: tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]) -> Pieces:
+    """The runs covering ``slots`` (both ascending), each with the slice of ``slots`` it holds."""
+    starts, ends = runs
+    cuts = [*np.searchsorted(slots, starts).tolist(), len(slots)]
+    return [(a, b, cuts[i], cuts[i + 1]) for i, (a, b) in enumerate(zip(starts.tolist(), ends.tolist(), strict=True))]
+
+
+def _at(column: npt.NDArray[Any], slots: npt.NDArray[np.int64], pieces: Pieces | None) -> npt.NDArray[Any]:
+    """``column[slots]``, a run holding all of its rows read as a slice."""
+    if pieces is None:
+        return column[slots]
+    parts = [column[a:b] if hi - lo == b - a else column[slots[lo:hi]] for a, b, lo, hi in pieces]
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+
 def _scores(
     matrix: npt.NDArray[np.float32],
     probe: npt.NDArray[np.float32],
     slots: npt.NDArray[np.int64],
-    runs: tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]] | None,
+    pieces: Pieces | None,
 ) -> npt.NDArray[np.float32]:
     """``matrix[slots] @ probe``, reading runs of rows in place rather than copying them."""
-    if runs is None:
+    if pieces is None:
         return _dot(matrix[slots], probe)
-    starts, ends = runs
-    if len(starts) == 1:
-        scores = _dot(matrix[starts[0] : ends[0]], probe)
-        return scores if len(scores) == len(slots) else scores[slots - starts[0]]
-    full = np.concatenate([_dot(matrix[a:b], probe) for a, b in zip(starts.tolist(), ends.tolist(), strict=True)])
-    run = np.searchsorted(starts, slots, side="right") - 1
-    base = np.concatenate(([0], np.cumsum(ends - starts)[:-1]))
-    return full[base[run] + slots - starts[run]]
-
-
-class SlotMap:
-    """Rowid -> slot of the cache, as an array indexed by rowid (-1: none), so that many
-    rowids are looked up at once and a loaded file needs no dictionary built."""
-
-    def __init__(self, rowids: npt.NDArray[np.int64] | None = None) -> None:
-        top = int(rowids.max(initial=0)) if rowids is not None and len(rowids) else 0
-        self.slots = np.full(max(1024, top + 1), -1, dtype=np.int64)
-        if rowids is not None and len(rowids):
-            self.slots[rowids] = np.arange(len(rowids), dtype=np.int64)
-
-    def lookup(self, rowids: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
-        """The slot of each rowid (-1 where it has none)."""
-        inside = rowids < len(self.slots)
-        out = np.full(len(rowids), -1, dtype=np.int64)
-        out[inside] = self.slots[rowids[inside]]
-        return out
-
-    def get(self, rowid: int, default: int | None = None) -> int | None:
-        slot = int(self.slots[rowid]) if 0 <= rowid < len(self.slots) else -1
-        return default if slot < 0 else slot
-
-    def __getitem__(self, rowid: int) -> int:
-        slot = self.get(rowid)
-        if slot is None:
-            raise KeyError(rowid)
-        return slot
-
-    def __contains__(self, rowid: object) -> bool:
-        return isinstance(rowid, (int, np.integer)) and self.get(int(rowid)) is not None
-
-    def __setitem__(self, rowid: int, slot: int) -> None:
-        if rowid >= len(self.slots):
-            grown = np.full(max(rowid + 1, 2 * len(self.slots)), -1, dtype=np.int64)
-            grown[: len(self.slots)] = self.slots
-            self.slots = grown
-        self.slots[rowid] = slot
-
-    def set_many(self, rowids: npt.NDArray[np.int64], slots: npt.NDArray[np.int64]) -> None:
-        if len(rowids):
-            self[int(rowids.max())] = -1
-            self.slots[rowids] = slots
-
-    def pop(self, rowid: int, default: int | None = None) -> int | None:
-        slot = self.get(rowid)
-        if slot is None:
-            return default
-        self.slots[rowid] = -1
-        return slot
+    parts = []
+    for a, b, lo, hi in pieces:
+        scores = _dot(matrix[a:b], probe)
+        parts.append(scores if hi - lo == b - a else scores[slots[lo:hi] - a])
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
 
 class VectorCache:
@@ -266,10 +234,10 @@ class VectorCache:
         if own_transaction:
             conn.execute("BEGIN")
         try:
-            row = conn.execute("SELECT value FROM meta WHERE key = 'epoch'").fetchone()
-            epoch = row[0] if row else "0"
-            last_seq = conn.execute("SELECT coalesce(max(seq), 0) FROM changes").fetchone()[0]
-            max_rowid = conn.execute("SELECT coalesce(max(rowid), 0) FROM memories").fetchone()[0]
+            epoch, last_seq, max_rowid = conn.execute(
+                "SELECT coalesce((SELECT value FROM meta WHERE key = 'epoch'), '0'), "
+                "(SELECT coalesce(max(seq), 0) FROM changes), (SELECT coalesce(max(rowid), 0) FROM memories)"
+            ).fetchone()
             cond, params = ns_range(self.root, "m.ns")
             if self.epoch is None and self.file is not None:
                 self.from_file = self.file.load(self, conn, (epoch, last_seq, max_rowid), embedder)
@@ -543,9 +511,10 @@ class VectorCache:
         """
         return self.top_each(vector, [mask], k)[0]
 
-    def scan_is_small(self, masks: Sequence[npt.NDArray[np.bool_]]) -> bool:
-        """Whether :meth:`top_each` over ``masks`` is a small job (well under a millisecond)."""
-        rows = sum(int(np.count_nonzero(mask)) for mask in masks)
+    def scan_is_small(self, masks: Sequence[npt.NDArray[np.bool_]], sizes: Sequence[int] | None = None) -> bool:
+        """Whether :meth:`top_each` over ``masks`` (passing ``sizes`` slots, if counted) is a
+        small job (well under a millisecond)."""
+        rows = sum(int(np.count_nonzero(mask)) for mask in masks) if sizes is None else sum(sizes)
         if rows * self.dims <= SMALL_SCAN:
             return True
         # The coarse pass is certain only when the rows are too many to score exactly even
@@ -576,12 +545,15 @@ class VectorCache:
             run = last - first + 1 == len(slots)
             words = [getattr(self, name) for name in CODE_ARRAYS]
             scores = hamming([w[first : last + 1] if run else w[slots] for w in words], code)
-        else:
-            scores = _scores(self.matrix, vector, slots, runs)
+        pieces = _pieces(slots, runs) if runs is not None else None
+        if not coarse:
+            scores = _scores(self.matrix, vector, slots, pieces)
         out = []
         for mask in masks:
-            chosen = mask[slots] if len(masks) > 1 else slice(None)
-            mine, sims = slots[chosen], scores[chosen]
+            mine, sims = slots, scores
+            if len(masks) > 1:  # positions, not a boolean mask: taking them is twice as fast
+                chosen = np.flatnonzero(_at(mask, slots, pieces))
+                mine, sims = slots[chosen], scores[chosen]
             if coarse:  # the best by sketch, scored exactly
                 if len(mine) > pool:
                     mine = mine[closest(sims, pool)]
