@@ -82,3 +82,22 @@ def test_a_forked_child_does_not_reuse_its_parents_checkpoint_connection(tmp_pat
         assert checkpointer._conn is not None and checkpointer._conn is not parents
         assert checkpointer.last is not None and checkpointer.last[0] == 0
         parents.close()
+
+
+def test_one_thread_serves_every_checkpoint_and_ends_with_the_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runs: list[threading.Thread] = []
+    original = Checkpointer._checkpoint
+    monkeypatch.setattr(Checkpointer, "_checkpoint",
+                        lambda self: runs.append(threading.current_thread()) or original(self))
+    store = NativeMemoryAdapter(tmp_path / "memory.db", embedder="hashing:64")
+    checkpointer = store._store.checkpointer
+    assert checkpointer is not None
+    for i in range(3 * EVERY_COMMITS):
+        store.add(f"note {i}", namespace=NS)
+        checkpointer.wait()
+    assert len(runs) == 3 and len({id(t) for t in runs}) == 1  # woken three times, started once
+    assert checkpointer.last is not None and checkpointer.last[0] == 0
+    store.close()
+    assert not runs[0].is_alive()

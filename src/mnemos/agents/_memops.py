@@ -22,7 +22,7 @@ from mnemos.memory_adapters import (
     Provenance,
 )
 from mnemos.memory_adapters.base import ScoredMemory
-from mnemos.memory_adapters.consolidation import NOVEL, novelty, reinforce, similarity
+from mnemos.memory_adapters.consolidation import NOVEL, best_similarity, novelty, reinforce
 from mnemos.memory_adapters.native import NativeMemoryAdapter, RankingConfig
 
 __all__ = ["commit_turn", "episode_of", "novelty_flags", "recall", "source_of", "upsert_fact", "write_episode", "write_turn"]
@@ -132,7 +132,7 @@ def novelty_flags(memory: BaseMemoryAdapter, namespace: Namespace, content: str,
         # Novelty is word overlap with the best matches, so the matches are found by words
         # alone: the keyword index, without the vector scan and fusion of a full search.
         hits = memory.search(content, namespace=namespace, kinds=kind, limit=5, ranking=_BY_WORDS)
-        score = round(1.0 - max((similarity(content, h.record.content) for h in hits), default=0.0), 3)
+        score = round(1.0 - best_similarity(content, (h.record.content for h in hits)), 3)
     else:
         score = novelty(memory, namespace, content, kinds=kind)
     return {"novelty": score, "novel": score >= NOVEL}

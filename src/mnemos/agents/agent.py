@@ -117,7 +117,7 @@ from mnemos.agents.context import (
 from mnemos.agents.models import resolve_model
 from mnemos.agents.offline import OfflineChatModel
 from mnemos.agents.policy import MemoryPolicy
-from mnemos.agents.procedural import ProceduralMemory, ProceduralVersion
+from mnemos.agents.procedural import Kept, ProceduralMemory, ProceduralVersion
 from mnemos.agents.scripted import ScriptedChatModel
 from mnemos.agents.structured import finish_reason, internal_config, structured_call
 from mnemos.agents.tokens import token_counter_for
@@ -209,6 +209,7 @@ class Agent(Runnable[Any, "dict[str, Any] | Command"]):
         ):
             raise UsageError(f"trace_key is None or a state key other than messages_key, got {self.trace_key!r}")
         self._steps = self.max_steps if self.execute_tools else 1
+        self._procedures: Kept = {}  # current procedural versions, kept while the store has no new one
         self._chat_model: BaseChatModel = resolve_model(self.model)
         self._tools: dict[str, BaseTool] = {}
         for item in self.tools:
@@ -254,7 +255,7 @@ class Agent(Runnable[Any, "dict[str, Any] | Command"]):
         """
         memory = self._require_memory("procedural memory")
         ns = self.policy.procedural_namespace_for(agent=self.name, user_id=user_id)
-        return ProceduralMemory(memory, ns)
+        return ProceduralMemory(memory, ns, self._procedures)
 
     # -- running --------------------------------------------------------------------------
     # LangGraph runs the agent through the Runnable interface (invoke/ainvoke with the
@@ -420,12 +421,14 @@ class Agent(Runnable[Any, "dict[str, Any] | Command"]):
     ) -> tuple[str, list[str], list[RecalledMemory]]:
         if self.memory is None:
             return self.instructions, [], []
-        current = self.procedural_memory(who.user_id).ensure(self.instructions)
-        instructions = current.instructions if current else self.instructions
-        rules = _memops.recall_rules(current.rules if current else (), self.policy.procedural)
         ns = self.namespace(who.user_id, who.thread_id)
         queries = self.policy.query.texts(turns_of(messages)) or [""]
         found = [_memops.recall(self.memory, ns, text, self.policy) for text in queries]
+        # after the recall, which brought the store's view up to date: the procedural
+        # memory kept from an earlier turn is then checked at no further cost
+        current = self.procedural_memory(who.user_id).ensure(self.instructions)
+        instructions = current.instructions if current else self.instructions
+        rules = _memops.recall_rules(current.rules if current else (), self.policy.procedural)
         recalled = found[0] if len(found) == 1 else merge_recalls(found, {
             "semantic": (self.policy.semantic.k, self.policy.semantic.max_tokens),
             "episodic": (self.policy.episodic.k, self.policy.episodic.max_tokens)})

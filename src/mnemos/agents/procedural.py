@@ -17,7 +17,7 @@ number; the later record wins in :meth:`~ProceduralMemory.current`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -53,12 +53,25 @@ def _render(instructions: str, rules: Sequence[str]) -> str:
     return "\n\n".join(parts) or "(no instructions)"
 
 
-class ProceduralMemory:
-    """The versioned procedural memory stored in ``memory`` under ``namespace``."""
+Kept = dict[Namespace, tuple[BaseMemoryAdapter, Hashable, "ProceduralVersion | None"]]
+"""Current versions read before, by namespace, with the adapter and its stamp of procedural
+memories when read (see :class:`ProceduralMemory`)."""
+_KEPT_AT_MOST = 256
 
-    def __init__(self, memory: BaseMemoryAdapter, namespace: Sequence[str]) -> None:
+
+class ProceduralMemory:
+    """The versioned procedural memory stored in ``memory`` under ``namespace``.
+
+    With ``kept`` (a dict the caller holds on to, such as an agent across its turns),
+    :meth:`current` is read once and kept while the store reports no procedural memory
+    added, changed or removed since, by this or another process (on an adapter that can
+    tell; others read every time).
+    """
+
+    def __init__(self, memory: BaseMemoryAdapter, namespace: Sequence[str], kept: Kept | None = None) -> None:
         self.memory = memory
         self.namespace: Namespace = tuple(namespace)
+        self._kept = kept
 
     def versions(self) -> list[ProceduralVersion]:
         """Every version, oldest first."""
@@ -68,8 +81,20 @@ class ProceduralMemory:
 
     def current(self) -> ProceduralVersion | None:
         """The latest version, or None before the first one."""
+        kept = self._kept
+        # the stamp first: what is read after it is at least as new
+        stamp = None if kept is None else self.memory._kind_stamp(MemoryKind.PROCEDURAL)
+        if kept is not None and stamp is not None:
+            known = kept.get(self.namespace)
+            if known is not None and known[0] is self.memory and known[1] == stamp:
+                return known[2]
         versions = self.versions()
-        return versions[-1] if versions else None
+        current = versions[-1] if versions else None
+        if kept is not None and stamp is not None:
+            if len(kept) >= _KEPT_AT_MOST:
+                kept.clear()
+            kept[self.namespace] = (self.memory, stamp, current)
+        return current
 
     def get(self, version: int) -> ProceduralVersion:
         """The given version; :class:`~mnemos.exceptions.UsageError` if there is none."""

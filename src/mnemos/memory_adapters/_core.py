@@ -15,7 +15,7 @@ import copy
 import math
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import replace
 from datetime import datetime
@@ -157,6 +157,12 @@ class AdapterCore(abc.ABC):
     def supports(self, capability: Capability | str) -> bool:
         return Capability(capability) in self.capabilities
 
+    def _kind_stamp(self, kind: MemoryKind) -> Hashable | None:
+        """A value two calls return equal only if no memory of ``kind`` in this adapter's
+        scope was added, changed or removed in between, by any process (so a reader may keep
+        what it read); None, the default, promises nothing."""
+        return None
+
     def require(self, capability: Capability | str) -> None:
         """Raise :class:`CapabilityNotSupportedError` unless the capability is declared."""
         if not self.supports(capability):
@@ -174,6 +180,8 @@ class AdapterCore(abc.ABC):
         return self._scope + validate_namespace(namespace, allow_empty=allow_empty)
 
     def _rel(self, record: MemoryRecord) -> MemoryRecord:
+        if not self._scope:  # already relative (records are frozen: the same one will do)
+            return record
         return replace(record, namespace=record.namespace[len(self._scope) :])
 
     def _visible(self, record: MemoryRecord | None) -> MemoryRecord | None:

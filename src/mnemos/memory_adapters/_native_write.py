@@ -10,7 +10,6 @@ import json
 import os
 import sqlite3
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from datetime import datetime
 
 import numpy as np
@@ -21,6 +20,7 @@ from mnemos.memory_adapters._episodic_graph import record_speaker
 from mnemos.memory_adapters._namespace import Namespace
 from mnemos.memory_adapters._native_items import write_items
 from mnemos.memory_adapters._native_schema import (
+    db_errors,
     ns_key,
     ns_range,
     to_micros,
@@ -69,34 +69,32 @@ def insert(
                 existing.setdefault((row[2], row[16]), row_to_record(row))
         result, keep = split_duplicates(records, hashes, existing)
     fresh = [i for i in range(len(records)) if keep[i]]
-    ids = [records[i].id for i in fresh]
-    # only an id in this scope is replaced; a foreign one then fails the UNIQUE constraint
-    in_scope, scope_params = ns_range(scope)
-    for chunk in chunks(ids):
-        conn.execute(
-            f"DELETE FROM memories WHERE id IN ({marks(len(chunk))}) AND {in_scope}", [*chunk, *scope_params]
-        )
-    conn.executemany(
-        _INSERT,
+    rows = [
         (
-            (
-                r.id, ns_key(r.namespace), r.kind.value, r.content, hashes[i],
-                json.dumps(r.metadata, ensure_ascii=False), to_micros(r.created_at),
-                to_micros(r.updated_at), r.importance, to_micros(r.expires_at),
-                json.dumps(r.provenance.to_dict(), ensure_ascii=False), episode_key(r),
-                to_micros(r.valid_from), to_micros(r.valid_to), r.superseded_by, r.version,
-            )
-            for i in fresh
-            for r in (records[i],)
-        ),
-    )
-    if fresh:
-        # AUTOINCREMENT under the write lock: this batch got consecutive rowids.
-        last = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'memories'").fetchone()[0]
-        first = last - len(fresh) + 1
-        check = conn.execute("SELECT id FROM memories WHERE rowid = ?", (first,)).fetchone()
-        if check is None or check[0] != records[fresh[0]].id:  # pragma: no cover - defensive
-            raise StorageError("unexpected rowids while inserting memories")
+            r.id, ns_key(r.namespace), r.kind.value, r.content, hashes[i],
+            json.dumps(r.metadata, ensure_ascii=False), to_micros(r.created_at),
+            to_micros(r.updated_at), r.importance, to_micros(r.expires_at),
+            json.dumps(r.provenance.to_dict(), ensure_ascii=False), episode_key(r),
+            to_micros(r.valid_from), to_micros(r.valid_to), r.superseded_by, r.version,
+        )
+        for i in fresh
+        for r in (records[i],)
+    ]
+    if rows:
+        try:
+            first = _insert_rows(conn, rows)
+        except db_errors() as exc:  # the stdlib's driver or SQLCipher's
+            if type(exc).__name__ != "IntegrityError":
+                raise
+            # An id already stored: only one in this scope is replaced (a foreign one fails
+            # the UNIQUE constraint again). Most writes carry new ids and skip this delete.
+            in_scope, scope_params = ns_range(scope)
+            for chunk in chunks([row[0] for row in rows]):
+                conn.execute(
+                    f"DELETE FROM memories WHERE id IN ({marks(len(chunk))}) AND {in_scope}",
+                    [*chunk, *scope_params],
+                )
+            first = _insert_rows(conn, rows)
         conn.executemany(
             "INSERT INTO vectors (rowid, embedding) VALUES (?, ?)",
             ((first + j, blobs[i]) for j, i in enumerate(fresh)),
@@ -116,6 +114,21 @@ def insert(
         ))
     return result
 
+
+def _insert_rows(conn: sqlite3.Connection, rows: Sequence[tuple[object, ...]]) -> int:
+    """Insert memory ``rows``; return the rowid of the first (they get consecutive ones)."""
+    if len(rows) == 1:  # its rowid, without reading the sequence back
+        rowid = conn.execute(_INSERT, rows[0]).lastrowid
+        assert rowid is not None
+        return rowid
+    conn.executemany(_INSERT, rows)
+    # AUTOINCREMENT under the write lock: this batch got consecutive rowids.
+    last = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'memories'").fetchone()[0]
+    first = int(last) - len(rows) + 1
+    check = conn.execute("SELECT id FROM memories WHERE rowid = ?", (first,)).fetchone()
+    if check is None or check[0] != rows[0][0]:  # pragma: no cover - defensive
+        raise StorageError("unexpected rowids while inserting memories")
+    return first
 
 
 def update(conn: sqlite3.Connection, record: MemoryRecord, embed: Callable[[str], bytes]) -> None:
@@ -170,7 +183,8 @@ def reinforce(
 ) -> list[MemoryRecord]:
     """Memories ``ids`` (those live in ``scope``; others are skipped) gain ``boost``
     importance (up to 1), a use (``metadata.used_count``) and ``metadata.last_used``;
-    each old version goes to ``history``, as :meth:`update` does. Return the new versions.
+    each old version goes to ``history``, as :meth:`update` does. Return the old versions
+    of those reinforced.
 
     One read of the records and one statement for all of them, and only the changed
     columns are written (the text, its index entry and its vector stay as they are).
@@ -189,23 +203,19 @@ def reinforce(
     if not olds:
         return []
     last_used = now.isoformat()
-    new = [
-        replace(
-            old,
-            importance=min(1.0, round(old.importance + boost, 4)),
-            metadata={**old.metadata, "used_count": int(old.metadata.get("used_count", 0)) + 1,
-                      "last_used": last_used},
-            updated_at=now,
-            version=old.version + 1,
-        )
-        for old in olds
-    ]
     _keep_history(conn, olds)
-    conn.executemany(
+    conn.executemany(  # the new versions' columns, without making their records
         "UPDATE memories SET metadata = ?, updated_at = ?, importance = ?, version = ? WHERE id = ?",
-        [(json.dumps(r.metadata, ensure_ascii=False), now_micros, r.importance, r.version, r.id) for r in new],
+        [
+            (
+                json.dumps({**old.metadata, "used_count": int(old.metadata.get("used_count", 0)) + 1,
+                            "last_used": last_used}, ensure_ascii=False),
+                now_micros, min(1.0, round(old.importance + boost, 4)), old.version + 1, old.id,
+            )
+            for old in olds
+        ],
     )
-    return new
+    return olds
 
 
 def reembed(

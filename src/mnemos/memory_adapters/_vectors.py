@@ -43,6 +43,7 @@ __all__ = ["KIND_CODES", "VectorCache"]
 KIND_CODES = {MemoryKind.EPISODIC: 0, MemoryKind.SEMANTIC: 1, MemoryKind.PROCEDURAL: 2}
 _KIND_CODE = {k.value: v for k, v in KIND_CODES.items()}
 _NEVER = np.iinfo(np.int64).max
+_GENERATIONS = iter(range(1 << 62))
 _NOTHING = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32))
 _WORD_COUNT = "length(trim({0})) - length(replace(trim({0}), ' ', '')) + 1"
 """SQL for the length of a text as keyword search counts it: its space-separated words."""
@@ -183,6 +184,8 @@ class VectorCache:
         self.own_writes = -1
 
     def _reset(self, capacity: int = 1024) -> None:
+        # a kind's stamp: the generation (unique in the process) and its changes; kinds with an expiry
+        self.generation, self.kind_changes, self.expiring_kinds = next(_GENERATIONS), [0, 0, 0], set[int]()
         self.n = 0
         self.dead = 0
         self.matrix = np.zeros((capacity, self.dims), dtype=np.float32)
@@ -326,6 +329,7 @@ class VectorCache:
         self.slot_of = SlotMap(np.asarray(self.rowids[:n]))
         self.epoch, self.last_seq, self.max_rowid = epoch, last_seq, max_rowid
         self.unsaved = 0
+        self._touched(self.kinds[:n], self.expires[:n])
         self._forget_layout()
 
     def _kill(self, rowids: Iterable[int]) -> None:
@@ -334,6 +338,7 @@ class VectorCache:
             if slot is not None and self.alive[slot]:
                 self.alive[slot] = False
                 self.dead += 1
+                self.kind_changes[self.kinds[slot]] += 1
 
     def _append(self, rows: Sequence[tuple]) -> None:
         if not rows:
@@ -359,6 +364,7 @@ class VectorCache:
         self.lengths[lo:hi] = [r[8] for r in rows]
         self.alive[lo:hi] = True
         self.soonest_expiry = min(self.soonest_expiry, int(self.expires[lo:hi].min()))
+        self._touched(self.kinds[lo:hi], self.expires[lo:hi])
         new = self.rowids[lo:hi]
         self._kill(new[self.slot_of.lookup(new) >= 0].tolist())  # updated rows: the old copy dies
         self.slot_of.set_many(new, np.arange(lo, hi, dtype=np.int64))
@@ -370,6 +376,7 @@ class VectorCache:
         return the others, to be appended anew. A slot keeps its place, so a namespace's
         rows stay side by side and the matrix does not grow."""
         moved: list[tuple] = []
+        kept: list[int] = []
         for row in rows:
             slot = self.slot_of.get(row[0])
             if (
@@ -387,7 +394,14 @@ class VectorCache:
             self.superseded[slot] = bool(row[5])
             self.importance[slot] = row[7]
             self.lengths[slot] = row[8]
+            kept.append(slot)
+        self._touched(self.kinds[kept], self.expires[kept])
         return moved
+
+    def _touched(self, kinds: npt.NDArray[np.int8], expires: npt.NDArray[np.int64]) -> None:
+        for code in set(kinds.tolist()):  # rows of these kinds were added or changed
+            self.kind_changes[code] += 1
+        self.expiring_kinds.update(kinds[expires != _NEVER].tolist())
 
     def _ns_id(self, key: str) -> int:
         found = self.ns_index.get(key)

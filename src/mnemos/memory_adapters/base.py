@@ -289,7 +289,8 @@ class BaseMemoryAdapter(JsonlTransfer):
         check_count(limit, "limit", minimum=1)
         q = self._query(query if query and query.strip() else None, namespace, kinds, filter,
                         since, until, limit, 0, include_superseded)
-        return [replace(hit, record=self._rel(hit.record)) for hit in self._search(q)]
+        hits = self._search(q)
+        return list(hits) if not self._scope else [replace(hit, record=self._rel(hit.record)) for hit in hits]
 
     def list(
         self,

@@ -42,6 +42,7 @@ from mnemos.memory_adapters.base import BaseMemoryAdapter, Capability, MemoryKin
 __all__ = [
     "ConsolidationReport",
     "Merge",
+    "best_similarity",
     "consolidate",
     "novelty",
     "reinforce",
@@ -63,7 +64,17 @@ def _content(words: set[str]) -> set[str]:
 
 def similarity(a: str, b: str) -> float:
     """Jaccard similarity of the two texts' word sets (0..1)."""
-    wa, wb = _words(a), _words(b)
+    return _jaccard(_words(a), _words(b))
+
+
+def best_similarity(text: str, others: Iterable[str]) -> float:
+    """The highest :func:`similarity` of ``text`` to one of ``others`` (0 if none); the
+    words of ``text`` are found once."""
+    mine = _words(text)
+    return max((_jaccard(mine, _words(other)) for other in others), default=0.0)
+
+
+def _jaccard(wa: set[str], wb: set[str]) -> float:
     if not wa and not wb:
         return 1.0
     return len(wa & wb) / len(wa | wb)
@@ -256,5 +267,4 @@ def novelty(memory: BaseMemoryAdapter, namespace: Sequence[str], content: str,
             kinds: Iterable[MemoryKind | str] | None = None) -> float:
     """How new ``content`` is to ``namespace``: 1 - its best word similarity to a stored memory."""
     hits = memory.search(content, namespace=namespace, kinds=kinds, limit=5)
-    best = max((similarity(content, h.record.content) for h in hits), default=0.0)
-    return round(1.0 - best, 3)
+    return round(1.0 - best_similarity(content, (h.record.content for h in hits)), 3)

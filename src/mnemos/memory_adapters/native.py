@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import replace
 from datetime import datetime
@@ -73,6 +73,7 @@ from mnemos.memory_adapters._sql_adapter import SqlMemoryAdapter
 from mnemos.memory_adapters._sql_dialect import SqlDialect
 from mnemos.memory_adapters._url import embedded_path, query_params
 from mnemos.memory_adapters._vector_file import SUFFIX, VectorFile
+from mnemos.memory_adapters._vectors import KIND_CODES
 from mnemos.memory_adapters.base import (
     MemoryKind,
     MemoryRecord,
@@ -325,7 +326,7 @@ class NativeMemoryAdapter(SqlMemoryAdapter):
         with one read; the text, its index entry and its vector are not rewritten."""
         with self._writing() as conn:
             changed = _native_write.reinforce(conn, self._scope, ids, boost=boost, now=self.now())
-        for record in changed:
+        for record in changed:  # the old versions: their id and provenance are the new ones'
             self._audited("update", [record], ids=[record.id], fields=["importance", "metadata"])
         return len(changed)
 
@@ -413,6 +414,15 @@ class NativeMemoryAdapter(SqlMemoryAdapter):
             kind: [replace(hit, record=self._rel(hit.record)) for hit in hits]
             for kind, hits in zip(queries, found, strict=True)
         }
+
+    def _kind_stamp(self, kind: MemoryKind) -> Hashable | None:
+        store = self._store
+        with self._locked() as conn:
+            if conn.in_transaction:  # uncommitted writes of this connection are not followed
+                return None
+            store.refresh()
+            cache, code = store.cache, KIND_CODES[kind]
+            return None if code in cache.expiring_kinds else (cache.generation, cache.kind_changes[code])
 
     def _search(self, query: SearchQuery) -> list[ScoredMemory]:
         vector = start_query_vector(self._store, query, self.ranking)
