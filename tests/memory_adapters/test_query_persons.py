@@ -9,6 +9,8 @@ from mnemos.memory_adapters._query import analyze
 
 def test_an_agents_recall_text_names_nobody() -> None:
     assert analyze("Based on what I remember: the User's cat is Tom").persons == ("tom",)
+    relayed = "Based on what I remember: step_2: Based on what I remember: [step_0] Based on it"
+    assert analyze(relayed).persons == ()
     assert analyze("Looking back. Sure, the Assistant and the System said so").persons == ()
 
 

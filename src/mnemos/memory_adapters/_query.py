@@ -9,7 +9,7 @@
   role words ("User", "Assistant", "System", "Agent": an agent's own text says "the User's
   cat") or interjections ("Sure", "Thanks"). A word that opens a sentence is capitalized
   anyway, so there an ``-ed``/``-ing`` form ("Based on what I remember: ...", "Looking
-  back", "According to Gina") is an ordinary word, unless it is possessive ("Sterling's")
+  back", "According to Gina", "[step_0] Based on ...") is an ordinary word, unless it is possessive ("Sterling's")
   or also capitalized inside a sentence; any other word opening a sentence ("Caroline
   went...") still counts as a name;
 - whether it asks *when* something happened;
@@ -221,11 +221,11 @@ def _persons(text: str) -> tuple[str, ...]:
 
 def _opens_sentence(text: str, at: int) -> bool:
     """Whether the word at ``at`` is the first of a sentence (of the text, or after ". ",
-    "? ", ": ", a line break, an opening quote)."""
+    "? ", ": ", a line break, an opening quote, a label such as "[step_0] ")."""
     i = at
     while i and text[i - 1] in " \t\"'“‘(":
         i -= 1
-    return not i or text[i - 1] == "\n" or (i < at and text[i - 1] in ".!?:;")
+    return not i or text[i - 1] == "\n" or (i < at and text[i - 1] in ".!?:;]")
 
 
 def strip_exclusions(text: str) -> str:
