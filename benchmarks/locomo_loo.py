@@ -81,6 +81,13 @@ GRID: dict[str, list[Any]] = {
     "decompose_weight": [0.0, 0.5, 0.7, 0.85],
     "list_weight": [0.0, 0.2, 0.4, 0.8],
     "list_seeds": [10, 20, 40],
+    "answer_weight+answer_item_weight+answer_cover": [
+        (0.0, 0.0, 0.0), (0.1, 0.0, 0.3), (0.1, 0.6, 0.3), (0.3, 0.3, 0.3), (0.3, 0.0, 0.6),
+    ],
+    "answer_weight": [0.0, 0.1, 0.2, 0.3, 0.5],
+    "answer_item_weight": [0.0, 0.1, 0.3, 0.6],
+    "answer_cover": [0.0, 0.3, 0.6],
+    "answer_gate": [0.4, 0.5, 0.6, 0.7],
 }
 """The values tried per setting (coordinate ascent: one setting at a time, in this order)."""
 

@@ -33,6 +33,7 @@ import numpy as np
 import numpy.typing as npt
 
 from mnemos.memory_adapters import _graph
+from mnemos.memory_adapters._answers import add_answers, answer_steps, uses_answers
 from mnemos.memory_adapters._decompose import add_sub_results, sub_queries, uses_decomposition
 from mnemos.memory_adapters._entity_items import run_sqlite
 from mnemos.memory_adapters._episodes import (
@@ -87,6 +88,7 @@ from mnemos.memory_adapters._ranking import (
     spread,
 )
 from mnemos.memory_adapters._rerank import (
+    Facts,
     diversified_page,
     fact_rows,
     needs_facts,
@@ -266,10 +268,14 @@ def _rank(
         _admit_items(store, query, cands, mask, hop_gains(store, query, config, cands), hop_reason)
     cands = {rowid: cand for rowid, cand in cands.items() if cand.score > 0}
     explain = _add_recency_and_importance(store, query, config, cands)
+    facts: dict[int, Facts] | None = None
     if cands and needs_facts(config, analysis):
         facts = facts_of(store, fact_rows(cands, analysis, config, query.offset + _limit(query)),
-                       needs_speaker(config, analysis), needs_text(config, analysis))
+                         needs_speaker(config, analysis), needs_text(config, analysis))
         rerank(cands, facts, analysis, config)
+    if cands and uses_answers(config, query.text):  # the named person's answering turns (``_answers``)
+        add_answers(cands, run_sqlite(store.conn, answer_steps(query.text, cands, config)))
+    if facts is not None:
         ranked = diversified_page(cands, facts, analysis, config, query.offset, _limit(query))
     else:
         ranked = page(cands, query.offset, _limit(query))

@@ -10,11 +10,12 @@ read here as search steps.
 
 from __future__ import annotations
 
-from collections.abc import Generator, Iterable, Sequence
+from collections.abc import Generator, Iterable, Mapping, Sequence
 from typing import Any
 
 import networkx as nx
 
+from mnemos.memory_adapters._answers import answer_steps
 from mnemos.memory_adapters._entity_items import entity_steps
 from mnemos.memory_adapters._graph import ensure_entity
 from mnemos.memory_adapters._hops import hop_steps
@@ -22,9 +23,12 @@ from mnemos.memory_adapters._lists import list_steps
 from mnemos.memory_adapters._namespace import Namespace
 from mnemos.memory_adapters._postgres_io import Steps, fetch, run
 from mnemos.memory_adapters._postgres_store import ns_cond
+from mnemos.memory_adapters._ranking import Candidate, RankingConfig
 from mnemos.memory_adapters._text import extract_entities, normalize_entity
 
-__all__ = ["build_graph", "entity_gain_steps", "graph_steps", "hop_gain_steps", "index_mentions", "list_gain_steps"]
+__all__ = [
+    "answer_gain_steps", "build_graph", "entity_gain_steps", "graph_steps", "hop_gain_steps", "index_mentions", "list_gain_steps",
+]
 
 
 def index_mentions(conn: Any, items: Iterable[tuple[int, str, str]]) -> None:
@@ -88,6 +92,13 @@ def list_gain_steps(
 ) -> Steps[dict[int, tuple[str, float]]]:
     """The list bridge (``_lists``), as search steps."""
     return (yield from _driven(list_steps(text, weight, seeds)))
+
+
+def answer_gain_steps(
+    text: str | None, cands: Mapping[int, Candidate], config: RankingConfig
+) -> Steps[dict[int, tuple[str, float]]]:
+    """The answering turns of a spread question (``_answers``), as search steps."""
+    return (yield from _driven(answer_steps(text, cands, config)))
 
 
 def _driven(steps: Generator[tuple[str, list[Any]], list[Any], Any]) -> Steps[Any]:

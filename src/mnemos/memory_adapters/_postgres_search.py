@@ -37,6 +37,7 @@ import numpy as np
 import numpy.typing as npt
 
 from mnemos.memory_adapters import _episodic_graph
+from mnemos.memory_adapters._answers import add_answers, uses_answers
 from mnemos.memory_adapters._context import (
     MEMBER_LIMIT,
     add_context,
@@ -67,6 +68,7 @@ from mnemos.memory_adapters._hops import hop_reason, hop_seeds, uses_hops
 from mnemos.memory_adapters._lists import list_reason, list_seeds
 from mnemos.memory_adapters._postgres_filters import SqlFilter, filter_sql
 from mnemos.memory_adapters._postgres_graph import (
+    answer_gain_steps,
     entity_gain_steps,
     graph_steps,
     hop_gain_steps,
@@ -210,9 +212,13 @@ def ranked_search(
         yield from _admit_items(cands, where_, hops, hop_reason)
     cands = {rowid: cand for rowid, cand in cands.items() if cand.score > 0}
     explain = yield from _add_recency_and_importance(query, config, cands, where_)
+    facts: dict[int, Facts] | None = None
     if cands and needs_facts(config, analysis):
         facts = yield from _facts(fact_rows(cands, analysis, config, query.offset + limit), needs_speaker(config, analysis))
         rerank(cands, facts, analysis, config)
+    if cands and uses_answers(config, query.text):  # the named person's answering turns (``_answers``)
+        add_answers(cands, (yield from answer_gain_steps(query.text, cands, config)))
+    if facts is not None:
         ranked = diversified_page(cands, facts, analysis, config, query.offset, limit)
     else:
         ranked = page(cands, query.offset, limit)
