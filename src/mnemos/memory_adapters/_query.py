@@ -5,7 +5,13 @@
 - whether it asks for a list ("what activities...", "how many...", "besides X, what
   other..."), whose answers are spread over many episodes;
 - words it excludes ("besides yoga", "other than her sister", "apart from Paris");
-- the people it names (capitalized words that are not question words);
+- the people it names: capitalized words that are not stopwords, question words, months,
+  role words ("User", "Assistant", "System", "Agent": an agent's own text says "the User's
+  cat") or interjections ("Sure", "Thanks"). A word that opens a sentence is capitalized
+  anyway, so there an ``-ed``/``-ing`` form ("Based on what I remember: ...", "Looking
+  back", "According to Gina", "[step_0] Based on ...") is an ordinary word, unless it is possessive ("Sterling's")
+  or also capitalized inside a sentence; any other word opening a sentence ("Caroline
+  went...") still counts as a name;
 - whether it asks *when* something happened;
 - explicit dates ("May 2023", "7 May 2023", "May 7, 2023", "2023-05-07", "in 2022"), as
   time windows, widened by a shift the question puts before them ("two weeks before
@@ -64,6 +70,10 @@ _WHEN = re.compile(r"^\s*(?:when\b|how\s+long\s+ago\b|what\s+(?:year|month|date|
 _NAME = re.compile(r"\b[A-Z][a-z][\w'’\-]*")
 _QUESTION_WORDS = frozenset(
     ["what", "when", "where", "which", "who", "whom", "whose", "why", "how", "does", "do", "did", "is", "are", "was", "were", "has", "have", "had", "can", "could", "would", "should", "will", "may", "might", "besides", "other", "apart", "aside", "except", "name", "list"]
+)
+_NOT_PERSONS = frozenset(
+    ["user", "users", "assistant", "system", "agent", "agents", "human", "bot", "tool",
+     "yes", "no", "ok", "okay", "hi", "hello", "hey", "thanks", "thank", "please", "well", "oh", "wow", "sure", "yeah"]
 )
 _TIME_WORDS = re.compile(
     rf"\b(?:yesterday|today|tonight|tomorrow|ago|last|next|recently|earlier|week(?:end)?s?|month|months|year|years|"
@@ -180,23 +190,42 @@ def analyze(text: str | None) -> QueryAnalysis:
         for word in tokens(m.group(1))[:4]:
             if word not in STOPWORDS and len(word) > 1:
                 excluded.setdefault(word, None)
-    persons: dict[str, None] = {}
-    for m in _NAME.finditer(text):
-        word = m.group(0).rstrip("'’-")
-        if word.casefold().endswith(("'s", "’s")):
-            word = word[:-2]
-        key = word.casefold()
-        if key not in STOPWORDS and key not in _QUESTION_WORDS and key not in _MONTHS:
-            persons.setdefault(key, None)
     return QueryAnalysis(
         is_list=bool(_LIST.search(text)),
         excluded=tuple(excluded),
-        persons=tuple(persons),
+        persons=_persons(text),
         asks_when=bool(_WHEN.search(text)),
         windows=tuple(_windows(text)),
         months=tuple(dict.fromkeys(_month(m.group(1)) for m in _MONTH_ONLY.finditer(text))),
         words=frozenset(tokens(text)),
     )
+
+
+def _persons(text: str) -> tuple[str, ...]:
+    """The names ``text`` mentions, case-folded (the rule is in the module docstring)."""
+    found: list[tuple[str, bool]] = []
+    inside: set[str] = set()
+    for m in _NAME.finditer(text):
+        word = m.group(0).rstrip("'’-")
+        possessive = word.casefold().endswith(("'s", "’s"))
+        if possessive:
+            word = word[:-2]
+        key = word.casefold()
+        if key in STOPWORDS or key in _QUESTION_WORDS or key in _MONTHS or key in _NOT_PERSONS:
+            continue
+        if possessive or not _opens_sentence(text, m.start()):
+            inside.add(key)
+        found.append((key, key.endswith(("ed", "ing")) and len(key) > 4))
+    return tuple(dict.fromkeys(key for key, word_form in found if not word_form or key in inside))
+
+
+def _opens_sentence(text: str, at: int) -> bool:
+    """Whether the word at ``at`` is the first of a sentence (of the text, or after ". ",
+    "? ", ": ", a line break, an opening quote, a label such as "[step_0] ")."""
+    i = at
+    while i and text[i - 1] in " \t\"'“‘(":
+        i -= 1
+    return not i or text[i - 1] == "\n" or (i < at and text[i - 1] in ".!?:;]")
 
 
 def strip_exclusions(text: str) -> str:
