@@ -9,6 +9,7 @@ otherwise: with nothing configured, mnemos would pick the local model.
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,6 +32,11 @@ for _name in ("MNEMOS_STORE", "MNEMOS_EMBEDDER", "MNEMOS_MODEL", "MNEMOS_CHECKPO
 for _name in [n for n in os.environ if n.startswith("MNEMOS_MODEL_")]:
     os.environ.pop(_name, None)
 os.environ["MNEMOS_MODEL"] = "offline"
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Remove the session's home directory: a test run leaves nothing behind."""
+    shutil.rmtree(_SESSION_HOME, ignore_errors=True)
 
 
 @pytest.fixture(autouse=True)
