@@ -28,7 +28,7 @@ from typing import Any
 
 import pytest
 from langchain_core.callbacks import BaseCallbackHandler
-from langchain_core.messages import HumanMessage
+from langchain_core.messages import AIMessage, HumanMessage
 
 from mnemos.agents import LlamaCppChatModel, local_model_available, resolve_model
 from mnemos.agents.memgpt import MemGPTAgent
@@ -127,7 +127,7 @@ def test_memgpt_on_the_local_model_searches_archival_memory_after_eviction(tmp_p
     are forced calls whose arguments are the model's own. Asserted: the evicted messages left
     the prompt and stay in recall memory, the model's search runs through the tool, and the
     passage it inserted before the eviction is in archival memory after a restart."""
-    model = resolve_model("local:smollm2", max_tokens=64, seed=7)
+    model = resolve_model("local:smollm2", max_tokens=64, seed=3)
     memory = MemGPTMemoryAdapter(tmp_path / "memgpt.db", embedder="hashing")
     agent = MemGPTAgent(model, memory, namespace=NS, human="", persona="I am a helpful assistant.",
                         always_call=True, summarizer="extractive", context_window=3000,
@@ -164,3 +164,55 @@ def test_memgpt_on_the_local_model_searches_archival_memory_after_eviction(tmp_p
         assert any(hit.record.content == passage for hit in again.archival_memory_search(NS, passage))
     finally:
         again.close()
+
+
+
+class Timings(BaseCallbackHandler):
+    """llama.cpp's timings of every reply: of its prompt tokens, how many it read anew
+    (``prompt_n``) and how many it took from its cache (``cache_n``)."""
+
+    def __init__(self) -> None:
+        self.calls: list[dict[str, int]] = []
+
+    def on_llm_end(self, response: Any, **kwargs: Any) -> None:
+        for generations in response.generations:
+            for generation in generations:
+                timings = generation.message.response_metadata["timings"]
+                self.calls.append({"prompt": generation.message.usage_metadata["input_tokens"],
+                                   "read": int(timings["prompt_n"]), "cached": int(timings["cache_n"])})
+
+
+def test_memgpt_on_the_local_model_reads_again_only_the_last_turns(tmp_path: Path) -> None:
+    """The memory status (recall and archival counts) changes on every turn; it comes after the
+    instructions, core memory and the earlier conversation, so llama.cpp's prompt cache keeps
+    all of those, and a turn reads again only the turn before, the status and the new message
+    (about 100 tokens here, against about 500 with the status in the system message: that
+    grows with the conversation)."""
+    model = resolve_model("local:smollm2", max_tokens=48, seed=11)
+    timings = Timings()
+    model.callbacks = [timings]
+    memory = MemGPTMemoryAdapter(tmp_path / "memgpt.db", embedder="hashing")
+    agent = MemGPTAgent(model, memory, namespace=NS, persona="I am a helpful assistant.", human="",
+                        always_call=True, summarizer="extractive", context_window=4000, max_chained_calls=1)
+    earlier = [
+        "I moved to Lisbon last spring and I work night shifts at the hospital as a nurse.",
+        "My sister Maria lives in Porto with her two sons, and we meet every other weekend.",
+        "On my days off I cook soup, mostly caldo verde, and I read crime novels in the park.",
+        "I grew up in a small village near Braga, where my parents still keep a vineyard.",
+        "Next month I am taking a course in emergency care, three evenings a week.",
+        "I am allergic to cats, which is a pity, because Maria's sons want one.",
+    ]
+    for i, text in enumerate(earlier):  # an earlier conversation, still in context
+        agent.context.append(HumanMessage(text))
+        agent.context.append(AIMessage("", tool_calls=[{"name": "send_message", "id": f"call_{i}",
+                                                        "args": {"message": "Noted, thank you for telling me."}}]))
+    try:
+        agent.step("Hello! My name is Ada.")
+        agent.step("What do you know about me?")
+    finally:
+        memory.close()
+    assert len(timings.calls) == 2, timings.calls
+    first, second = timings.calls
+    # all of the first turn's prompt but its last message and the status came from the cache
+    assert second["cached"] > first["prompt"] - 80, timings.calls
+    assert second["read"] < 300, timings.calls

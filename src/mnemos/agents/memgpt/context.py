@@ -1,8 +1,11 @@
 """MemGPT's virtual context: what is in the prompt, and what happens when it fills.
 
-The prompt is one system message (instructions, the core memory blocks, the
-recursive summary of evicted messages, and how much recall and archival
-memory hold) followed by the FIFO queue of recent messages. Every user and
+The prompt is one system message (instructions, the core memory blocks and the
+recursive summary of evicted messages) followed by the FIFO queue of recent
+messages, with MemGPT's memory status (how much recall and archival memory
+hold) just before the newest user message. The status changes on every turn,
+the rest rarely: so it comes after what stays, and a server that caches the
+prompt's unchanged prefix (llama.cpp) reads again only the last turns. Every user and
 assistant message is also logged in recall memory as it arrives, so eviction
 loses nothing: evicted messages stay searchable with ``conversation_search``.
 
@@ -163,7 +166,7 @@ class VirtualContext:
     # -- the prompt ---------------------------------------------------------------------
 
     def system_message(self) -> SystemMessage:
-        """Instructions, core memory, the summary, and memory statistics."""
+        """Instructions, core memory, and the summary of evicted messages."""
         blocks = self.memory.core_blocks(self.namespace).values()
         parts = [self.instructions, "### Core memory (always in context)"]
         parts += [b.render() for b in blocks]
@@ -173,16 +176,26 @@ class VirtualContext:
                 "(they are still in recall memory: use conversation_search)",
                 self.summary,
             ]
-        parts.append(
-            f"### Memory statistics\n"
+        return SystemMessage(content="\n\n".join(parts))
+
+    def memory_status(self) -> HumanMessage:
+        """How much recall and archival memory hold, as a MemGPT system message (user role, JSON)."""
+        status = (
             f"{self.memory.message_count(self.namespace)} messages in recall memory, "
             f"{self.memory.archival_count(self.namespace)} passages in archival memory."
         )
-        return SystemMessage(content="\n\n".join(parts))
+        return HumanMessage(content=json.dumps({"type": "memory_status", "message": status}), name="system")
 
     def messages(self) -> list[BaseMessage]:
-        """The prompt: the system message, then the queue."""
-        return [self.system_message(), *self.queue]
+        """The prompt: the system message, the queue, and the memory status just before the
+        newest user message (after the queue if there is none).
+
+        What changes on every turn comes after what does not, so the prompt's prefix stays the
+        same from one turn to the next up to the turn before."""
+        at = next((i for i in range(len(self.queue) - 1, -1, -1)
+                   if isinstance(self.queue[i], HumanMessage) and not _is_alert(self.queue[i])),
+                  len(self.queue))
+        return [self.system_message(), *self.queue[:at], self.memory_status(), *self.queue[at:]]
 
     def tokens(self) -> int:
         """Prompt tokens, counting what is reserved for tool schemas."""
