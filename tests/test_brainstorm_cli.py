@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -125,6 +126,29 @@ def test_a_thread_runs_one_session_and_resume_of_a_finished_one_is_refused(
     assert _mnemos(home, "Tea shop names", "--thread", "t", "--rounds", "1", "--out", str(tmp_path / "o")).returncode == 0
     assert "already has a session" in _refused(monkeypatch, home, "Tea shop names", "--thread", "t").stderr
     assert "already finished" in _refused(monkeypatch, home, "--resume", "--thread", "t").stderr
+
+
+def test_resume_of_a_finished_session_with_out_writes_its_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A session stopped after its last checkpoint but before its files were written: ``--resume
+    --out`` writes them from the saved state (it used to be refused as "already finished")."""
+    from typer.testing import CliRunner
+
+    from mnemos.cli import app
+
+    home, out = tmp_path / "home", tmp_path / "o"
+    assert _mnemos(home, "Tea shop names", "--thread", "t", "--rounds", "1", "--out", str(out)).returncode == 0
+    first = json.loads((out / "transcript.json").read_text())
+    shutil.rmtree(out)
+    monkeypatch.setenv("MNEMOS_HOME", str(home))
+    result = CliRunner().invoke(app, ["brainstorm", "--resume", "--thread", "t", "--out", str(out)],
+                                env={"COLUMNS": "200", "MNEMOS_MODEL": "offline"})
+    assert result.exit_code == 0, (result.stdout, result.stderr, result.exception)
+    assert "already finished" in result.stdout
+    again = json.loads((out / "transcript.json").read_text())
+    assert again["transcript"] == first["transcript"] and first["transcript"]
+    assert (out / "ideas.json").exists()
 
 
 @pytest.mark.slow

@@ -51,7 +51,12 @@ def brainstorm(
     from mnemos.agents import RunIdentity, offline_fallback_notice, resolve_model
     from mnemos.config import mnemos_home
     from mnemos.graphs._personas import load_personas
-    from mnemos.graphs.brainstorm import brainstorm_chat, run_session, saved_settings
+    from mnemos.graphs.brainstorm import (
+        brainstorm_chat,
+        finished_session,
+        run_session,
+        saved_settings,
+    )
     from mnemos.memory_adapters.registry import open_memory
 
     if engine not in ("langgraph", "autogen"):
@@ -91,18 +96,28 @@ def brainstorm(
     if engine == "langgraph" and not resume:
         console.print(f"[dim]if interrupted, continue with: mnemos brainstorm --resume --thread {thread_id}[/dim]",
                       highlight=False)
+    # A finished session resumed with --out (e.g. stopped after its last checkpoint, before its
+    # files were written) writes its transcript; without --out it is refused as before.
+    done = finished_session(chat, thread_id=thread_id, user_id=user, checkpoints=checkpoints) \
+        if resume and engine == "langgraph" and out is not None else None
     try:
-        with _LiveView(console, prompts=show_prompts) as view:
-            if engine == "autogen":
-                from mnemos.graphs.autogen import run_brainstorm_on_autogen
+        if done is not None:
+            console.print(f"the session on thread {thread_id} is already finished: writing its transcript",
+                          highlight=False)
+            result = done
+        else:
+            with _LiveView(console, prompts=show_prompts) as view:
+                if engine == "autogen":
+                    from mnemos.graphs.autogen import run_brainstorm_on_autogen
 
-                assert topic is not None
-                result = run_brainstorm_on_autogen(chat, topic, thread_id=thread_id, user_id=user,
-                                                   on_update=view.update)
-            else:
-                result = run_session(chat, topic, thread_id=thread_id, user_id=user, checkpoints=checkpoints,
-                                     resume=resume, on_update=view.update, on_event=view.event,
-                                     settings={"personas": _lasting(personas), "store": store, "model": model})
+                    assert topic is not None
+                    result = run_brainstorm_on_autogen(chat, topic, thread_id=thread_id, user_id=user,
+                                                       on_update=view.update)
+                else:
+                    result = run_session(chat, topic, thread_id=thread_id, user_id=user,
+                                         checkpoints=checkpoints, resume=resume, on_update=view.update,
+                                         on_event=view.event, settings={"personas": _lasting(personas),
+                                                                        "store": store, "model": model})
     finally:
         memory.close()
     console.print(_ledger_table(result.ideas))

@@ -20,7 +20,7 @@ from mnemos.graphs._personas import PersonaSet, load_personas
 from mnemos.graphs.groupchat import GroupChat, SessionResult, participants_from_personas
 from mnemos.memory_adapters import BaseMemoryAdapter
 
-__all__ = ["BRAINSTORM_GRAPH", "brainstorm_chat", "run_session", "saved_settings"]
+__all__ = ["BRAINSTORM_GRAPH", "brainstorm_chat", "finished_session", "run_session", "saved_settings"]
 
 BRAINSTORM_GRAPH = "brainstorm"
 """What a brainstorm thread records as its graph (``mnemos_graph`` in the checkpoint metadata)."""
@@ -87,6 +87,24 @@ def run_session(
             elif mode == "custom" and on_event is not None:
                 on_event(chunk)
         return SessionResult.from_state(graph.get_state(config).values, thread_id)
+
+
+def finished_session(
+    chat: GroupChat, *, thread_id: str, user_id: str = "default", checkpoints: str | Path | None = None,
+) -> SessionResult | None:
+    """The result of ``thread_id``'s session if it is finished (read from its checkpoints, as
+    ``user_id``: another user's thread is refused as in :func:`run_session`), else None."""
+    from mnemos.graphs._session import session_status
+    from mnemos.graphs.checkpoint import open_checkpointer
+    from mnemos.graphs.thread_owners import bind_threads_to_users
+
+    config: Any = {"configurable": {"thread_id": thread_id, "user_id": user_id}}
+    with open_checkpointer(checkpoints) as saver:
+        graph = chat.compile(checkpointer=bind_threads_to_users(saver))
+        snapshot = graph.get_state(config)
+        if session_status(snapshot) != "finished":
+            return None
+        return SessionResult.from_state(snapshot.values, thread_id)
 
 
 def saved_settings(checkpoints: str | Path | None, thread_id: str) -> dict[str, Any] | None:
