@@ -36,7 +36,7 @@ from typing import Any
 
 from mnemos.memory_adapters import _episodic_graph as eg
 from mnemos.memory_adapters._hops import uses_hops
-from mnemos.memory_adapters._query import analyze
+from mnemos.memory_adapters._query import QueryAnalysis, analyze
 from mnemos.memory_adapters._ranking import Candidate, RankingConfig
 from mnemos.memory_adapters.base import ScoreReason
 
@@ -50,19 +50,22 @@ POOL = 20
 """How many of the best candidates say whose question it is (the gate's share)."""
 
 
-def uses_answers(config: RankingConfig, text: str | None) -> bool:
+def uses_answers(config: RankingConfig, text: str | None, analysis: QueryAnalysis | None = None) -> bool:
     """Whether a search takes this signal: a weight, and a question whose answers are
-    spread over sessions, naming someone."""
-    if not (config.answer_weight or config.answer_item_weight) or not uses_hops(1.0, text):
+    spread over sessions, naming someone. ``analysis`` is the search's own ``analyze(text)``."""
+    if not (config.answer_weight or config.answer_item_weight):
         return False
-    return bool(analyze(text).persons)
+    q = analysis if analysis is not None else analyze(text)
+    return bool(q.persons) and uses_hops(1.0, text, q)
 
 
-def answer_steps(text: str | None, cands: Mapping[int, Candidate], config: RankingConfig) -> Steps:
+def answer_steps(
+    text: str | None, cands: Mapping[int, Candidate], config: RankingConfig, analysis: QueryAnalysis | None = None
+) -> Steps:
     """What the signal changes: rowid -> (why, change of score), for some of the best
     :data:`ROWS` candidates (steps: each yields a statement, receives its rows), for a
-    question that :func:`uses_answers` (the caller checks)."""
-    persons = frozenset(analyze(text).persons)
+    question that :func:`uses_answers` (the caller checks; ``analysis`` as there)."""
+    persons = frozenset((analysis if analysis is not None else analyze(text)).persons)
     best = heapq.nsmallest(ROWS, (c for c in cands.values() if c.score > 0), key=lambda c: (-c.score, c.rowid))
     if not best or not persons or not (config.answer_weight or config.answer_item_weight):
         return {}

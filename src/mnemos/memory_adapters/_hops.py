@@ -37,7 +37,7 @@ from typing import Any
 
 from mnemos.memory_adapters import _episodic_graph as eg
 from mnemos.memory_adapters._namespace import Namespace
-from mnemos.memory_adapters._query import analyze, asks
+from mnemos.memory_adapters._query import QueryAnalysis, analyze, asks
 from mnemos.memory_adapters._ranking import Candidate
 from mnemos.memory_adapters.base import ScoreReason
 
@@ -55,15 +55,15 @@ MAX_DF = 50
 """Items held by more memories of their namespace than this are not hopped on."""
 
 
-def uses_hops(weight: float, text: str | None) -> bool:
+def uses_hops(weight: float, text: str | None, analysis: QueryAnalysis | None = None) -> bool:
     """Whether a search takes the hop round: a weight, and a question whose answers are
     spread over sessions: one asking for a list ("what activities", "how many", "besides
     X") or for all someone has done ("where has Melanie camped?"). On the LoCoMo dev
     conversations, hopping for every question moved single-hop and adversarial hits off
-    the page."""
+    the page. ``analysis`` is ``analyze(text)`` when the caller has it."""
     if weight <= 0 or not text or not asks(text):
         return False
-    return bool(_EVER.search(text)) or analyze(text).is_list
+    return bool(_EVER.search(text)) or (analysis if analysis is not None else analyze(text)).is_list
 
 
 def hop_seeds(cands: Mapping[int, Candidate], count: int) -> list[tuple[int, float]]:

@@ -273,8 +273,8 @@ def _rank(
         facts = facts_of(store, fact_rows(cands, analysis, config, query.offset + _limit(query)),
                          needs_speaker(config, analysis), needs_text(config, analysis))
         rerank(cands, facts, analysis, config)
-    if cands and uses_answers(config, query.text):  # the named person's answering turns (``_answers``)
-        add_answers(cands, run_sqlite(store.conn, answer_steps(query.text, cands, config)))
+    if cands and uses_answers(config, query.text, analysis):  # the named person's answering turns (``_answers``)
+        add_answers(cands, run_sqlite(store.conn, answer_steps(query.text, cands, config, analysis)))
     if facts is not None:
         ranked = diversified_page(cands, facts, analysis, config, query.offset, _limit(query))
     else:

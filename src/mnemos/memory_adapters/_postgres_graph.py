@@ -23,6 +23,7 @@ from mnemos.memory_adapters._lists import list_steps
 from mnemos.memory_adapters._namespace import Namespace
 from mnemos.memory_adapters._postgres_io import Steps, fetch, run
 from mnemos.memory_adapters._postgres_store import ns_cond
+from mnemos.memory_adapters._query import QueryAnalysis
 from mnemos.memory_adapters._ranking import Candidate, RankingConfig
 from mnemos.memory_adapters._text import extract_entities, normalize_entity
 
@@ -95,10 +96,10 @@ def list_gain_steps(
 
 
 def answer_gain_steps(
-    text: str | None, cands: Mapping[int, Candidate], config: RankingConfig
+    text: str | None, cands: Mapping[int, Candidate], config: RankingConfig, analysis: QueryAnalysis
 ) -> Steps[dict[int, tuple[str, float]]]:
     """The answering turns of a spread question (``_answers``), as search steps."""
-    return (yield from _driven(answer_steps(text, cands, config)))
+    return (yield from _driven(answer_steps(text, cands, config, analysis)))
 
 
 def _driven(steps: Generator[tuple[str, list[Any]], list[Any], Any]) -> Steps[Any]:

@@ -216,8 +216,8 @@ def ranked_search(
     if cands and needs_facts(config, analysis):
         facts = yield from _facts(fact_rows(cands, analysis, config, query.offset + limit), needs_speaker(config, analysis))
         rerank(cands, facts, analysis, config)
-    if cands and uses_answers(config, query.text):  # the named person's answering turns (``_answers``)
-        add_answers(cands, (yield from answer_gain_steps(query.text, cands, config)))
+    if cands and uses_answers(config, query.text, analysis):  # the named person's answering turns (``_answers``)
+        add_answers(cands, (yield from answer_gain_steps(query.text, cands, config, analysis)))
     if facts is not None:
         ranked = diversified_page(cands, facts, analysis, config, query.offset, limit)
     else:
