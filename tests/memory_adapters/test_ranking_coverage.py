@@ -11,7 +11,12 @@ from dataclasses import replace
 from typing import Any
 
 from mnemos.memory_adapters import _episodic_graph as eg
-from mnemos.memory_adapters._coverage import add_coverage, coverage_gains, coverage_steps, uses_coverage
+from mnemos.memory_adapters._coverage import (
+    add_coverage,
+    coverage_gains,
+    coverage_steps,
+    uses_coverage,
+)
 from mnemos.memory_adapters._query import analyze
 from mnemos.memory_adapters._ranking import Candidate
 from mnemos.memory_adapters._sql_adapter import SqlMemoryAdapter
@@ -119,3 +124,14 @@ def test_a_store_without_derived_items_takes_no_change() -> None:
     assert gains == {1: 0.5}
     add_coverage(cands, gains)
     assert cands[1].score == 1.5 and [r.signal for r in cands[1].reasons] == ["coverage"]
+
+
+def test_a_question_about_the_other_person_is_left_alone(sql_store: SqlMemoryAdapter) -> None:
+    """When the best hits are mostly the other person's, the question is more likely about
+    them (named by mistake, as LoCoMo's adversarial questions do): the scores stay those of
+    the first round (``answer_gate``, as for the answering turns)."""
+    sql_store.add_many(said("Caroline", "1", ["Caroline: activities with the kids, activities", "Kids activities!"])
+                       + said("Caroline", "2", ["Caroline: the kids and their activities"])
+                       + said("Melanie", "3", [OTHER]))
+    assert scores(sql_store, ON) == scores(sql_store, OFF)
+    assert scores(sql_store, replace(ON, answer_gate=0.0)) != scores(sql_store, OFF)

@@ -13,12 +13,15 @@ With ``coverage_weight`` on, the best :data:`POOL` candidates of such a
 question naming a speaker are grouped by episode. An episode's best candidate
 gains ::
 
-    coverage(m) = coverage_weight · score(m)
+    coverage(m) = g · coverage_weight · score(m)
 
 when it is said by the person the question names and is not itself a question
 ("Do you have any hobbies?"): the page then holds the named person's best
 statement of more episodes, instead of the second and third turns of the same
-ones. A memory outside an episode gains nothing.
+ones. A memory outside an episode gains nothing. ``g`` is the gate of
+``_answers`` (from 0 to 1 as the named person's share of the best candidates'
+score goes from ``answer_gate`` to all), so the signal holds back when the
+first round says the question is about the other person.
 
 It reads nothing but the rows of memories that are already candidates (their
 speaker, kept with the typed items by ``_entity_items``, and their episode
@@ -36,6 +39,7 @@ from collections.abc import Generator, Mapping
 from typing import Any
 
 from mnemos.memory_adapters import _episodic_graph as eg
+from mnemos.memory_adapters._answers import POOL as ANSWER_POOL
 from mnemos.memory_adapters._hops import uses_hops
 from mnemos.memory_adapters._query import QueryAnalysis, analyze, is_question
 from mnemos.memory_adapters._ranking import Candidate, RankingConfig
@@ -47,6 +51,8 @@ Step = tuple[str, list[Any]]
 Steps = Generator[Step, list[Any], dict[int, float]]
 POOL = 30
 """How many of the best candidates are grouped by episode (their rows are read)."""
+SHARE_POOL = ANSWER_POOL
+"""How many of the best candidates say whose question it is (the gate's share, as in ``_answers``)."""
 
 
 def uses_coverage(config: RankingConfig, text: str | None, analysis: QueryAnalysis | None = None) -> bool:
@@ -78,15 +84,30 @@ def coverage_steps(
     named = {int(memory) for memory, who in speakers if str(who) in persons}
     if not named:
         return {}
+    ranked = [(c.rowid, c.score) for c in best]
+    g = _gate(ranked, named, config)
+    if g <= 0:
+        return {}
     rows = yield (f"SELECT rowid, ns, episode, content FROM memories WHERE rowid IN ({held})", list(rowids))
-    return coverage_gains([(c.rowid, c.score) for c in best], named, rows, config)
+    return coverage_gains(ranked, named, rows, config, g)
+
+
+def _gate(ranked: list[tuple[int, float]], named: set[int], config: RankingConfig) -> float:
+    """``g`` of ``_answers``: from 0 to 1 as the named person's share of the summed score of
+    the best :data:`_answers.POOL` goes from ``answer_gate`` to all."""
+    pool = ranked[:SHARE_POOL]
+    total = sum(score for _, score in pool)
+    share = sum(score for rowid, score in pool if rowid in named) / total if total > 0 else 0.0
+    gate = min(config.answer_gate, 0.99)
+    return min(1.0, max(0.0, (share - gate) / (1.0 - gate)))
 
 
 def coverage_gains(
-    ranked: list[tuple[int, float]], named: set[int], rows: list[Any], config: RankingConfig
+    ranked: list[tuple[int, float]], named: set[int], rows: list[Any], config: RankingConfig, g: float = 1.0
 ) -> dict[int, float]:
     """The module docstring's gains: ``ranked`` the pool (rowid, score), best first; ``named``
-    the rowids said by a person the question names; ``rows`` (rowid, ns, episode, content)."""
+    the rowids said by a person the question names; ``rows`` (rowid, ns, episode, content);
+    ``g`` the gate's factor."""
     facts = {int(r[0]): ((str(r[1]), str(r[2])) if r[2] is not None else None, str(r[3])) for r in rows}
     seen: set[tuple[str, str]] = set()
     out: dict[int, float] = {}
@@ -96,7 +117,7 @@ def coverage_gains(
             continue
         seen.add(episode)
         if rowid in named and not is_question(content):
-            out[rowid] = config.coverage_weight * score
+            out[rowid] = g * config.coverage_weight * score
     return out
 
 
