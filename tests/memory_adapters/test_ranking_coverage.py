@@ -24,7 +24,7 @@ from mnemos.memory_adapters.native import RankingConfig
 
 OFF = RankingConfig(mode="keyword", neighbour_weight=0.0, reply_weight=0.0, entity_weight=0.0, recency_weight=0.0,
                     importance_weight=0.0, date_weight=0.0, item_hops_weight=0.0, speaker_weight=0.0,
-                    answer_weight=0.0, answer_item_weight=0.0, answer_cover=0.0)
+                    answer_weight=0.0, answer_item_weight=0.0, answer_cover=0.0, coverage_weight=0.0)
 ON = replace(OFF, coverage_weight=0.5)
 QUESTION = "What activities does Melanie do with her kids?"
 FIRST = "Melanie: activities with the kids, so many activities: pottery"  # session 1, the best hit
