@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Callable, Generator, Iterable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from mnemos.memory_adapters import _episodic_graph as eg
 from mnemos.memory_adapters._namespace import SEPARATOR, Namespace
@@ -189,7 +189,10 @@ def _rarest(
     return out
 
 
-def run_sqlite(conn: Any, steps: Steps) -> dict[int, tuple[str, float]]:
+_Result = TypeVar("_Result")
+
+
+def run_sqlite(conn: Any, steps: Generator[Step, list[Any], _Result]) -> _Result:
     """Drive ``steps`` on an sqlite3 connection."""
     try:
         step = next(steps)

@@ -34,6 +34,7 @@ import numpy.typing as npt
 
 from mnemos.memory_adapters import _graph
 from mnemos.memory_adapters._answers import add_answers, answer_steps, uses_answers
+from mnemos.memory_adapters._coverage import add_coverage, coverage_steps, uses_coverage
 from mnemos.memory_adapters._decompose import add_sub_results, sub_queries, uses_decomposition
 from mnemos.memory_adapters._entity_items import run_sqlite
 from mnemos.memory_adapters._episodes import (
@@ -280,6 +281,8 @@ def _rank(
         rerank(cands, facts, analysis, config)
     if cands and uses_answers(config, query.text, analysis):  # the named person's answering turns (``_answers``)
         add_answers(cands, run_sqlite(store.conn, answer_steps(query.text, cands, config, analysis)))
+    if cands and uses_coverage(config, query.text, analysis):  # each episode's best hit (``_coverage``)
+        add_coverage(cands, run_sqlite(store.conn, coverage_steps(cands, config, analysis)))
     if facts is not None:
         ranked = diversified_page(cands, facts, analysis, config, query.offset, _limit(query))
     else:

@@ -16,6 +16,7 @@ from typing import Any
 import networkx as nx
 
 from mnemos.memory_adapters._answers import answer_steps
+from mnemos.memory_adapters._coverage import coverage_steps
 from mnemos.memory_adapters._entity_items import entity_steps
 from mnemos.memory_adapters._graph import ensure_entity
 from mnemos.memory_adapters._hops import hop_steps
@@ -28,7 +29,7 @@ from mnemos.memory_adapters._ranking import Candidate, RankingConfig
 from mnemos.memory_adapters._text import extract_entities, normalize_entity
 
 __all__ = [
-    "answer_gain_steps", "build_graph", "entity_gain_steps", "graph_steps", "hop_gain_steps", "index_mentions", "list_gain_steps",
+    "answer_gain_steps", "build_graph", "coverage_gain_steps", "entity_gain_steps", "graph_steps", "hop_gain_steps", "index_mentions", "list_gain_steps",
 ]
 
 
@@ -100,6 +101,13 @@ def answer_gain_steps(
 ) -> Steps[dict[int, tuple[str, float]]]:
     """The answering turns of a spread question (``_answers``), as search steps."""
     return (yield from _driven(answer_steps(text, cands, config, analysis)))
+
+
+def coverage_gain_steps(
+    cands: Mapping[int, Candidate], config: RankingConfig, analysis: QueryAnalysis
+) -> Steps[dict[int, float]]:
+    """Each episode's best hit of a spread question (``_coverage``), as search steps."""
+    return (yield from _driven(coverage_steps(cands, config, analysis)))
 
 
 def _driven(steps: Generator[tuple[str, list[Any]], list[Any], Any]) -> Steps[Any]:

@@ -44,6 +44,7 @@ from mnemos.memory_adapters._context import (
     positions_from_members,
     uses_context,
 )
+from mnemos.memory_adapters._coverage import add_coverage, uses_coverage
 from mnemos.memory_adapters._decompose import add_sub_results, sub_queries, uses_decomposition
 from mnemos.memory_adapters._episodes import (
     MEMBER_ROWS,
@@ -69,6 +70,7 @@ from mnemos.memory_adapters._lists import list_reason, list_seeds
 from mnemos.memory_adapters._postgres_filters import SqlFilter, filter_sql
 from mnemos.memory_adapters._postgres_graph import (
     answer_gain_steps,
+    coverage_gain_steps,
     entity_gain_steps,
     graph_steps,
     hop_gain_steps,
@@ -218,6 +220,8 @@ def ranked_search(
         rerank(cands, facts, analysis, config)
     if cands and uses_answers(config, query.text, analysis):  # the named person's answering turns (``_answers``)
         add_answers(cands, (yield from answer_gain_steps(query.text, cands, config, analysis)))
+    if cands and uses_coverage(config, query.text, analysis):  # each episode's best hit (``_coverage``)
+        add_coverage(cands, (yield from coverage_gain_steps(cands, config, analysis)))
     if facts is not None:
         ranked = diversified_page(cands, facts, analysis, config, query.offset, limit)
     else:

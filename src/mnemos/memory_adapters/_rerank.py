@@ -59,7 +59,7 @@ def uses_query(config: RankingConfig) -> bool:
     return bool(
         config.question_penalty or config.exclusion_penalty or config.speaker_weight
         or config.when_weight or config.date_weight or config.episode_weight or config.diversity
-        or config.hop_weight or config.answer_weight or config.answer_item_weight
+        or config.hop_weight or config.answer_weight or config.answer_item_weight or config.coverage_weight
     )
 
 
