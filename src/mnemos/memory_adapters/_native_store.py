@@ -17,6 +17,7 @@ from typing import Any
 import networkx as nx
 
 from mnemos.memory_adapters import _graph
+from mnemos.memory_adapters._cache_own import take_own_write
 from mnemos.memory_adapters._filters import matches_filter
 from mnemos.memory_adapters._namespace import Namespace
 from mnemos.memory_adapters._native_checkpoint import Checkpointer
@@ -78,6 +79,12 @@ class Store:
         self.batch: contextlib.ExitStack | None = None
         """An open write batch (see ``NativeMemoryAdapter._batch``): holds its transaction once begun."""
         self.closed = False
+        self.own_rows: list[tuple[Any, ...]] | None = None
+        self.own_importance: list[tuple[int, float]] = []
+        """What this connection's open write transaction added (the vector cache's columns of
+        each new row) and reinforced (rowid, importance); None: it made other changes too, or
+        none is open. See :meth:`check_own_write`."""
+        self.own_ready: tuple[int, int] | None = None
         self.checkpointer: Checkpointer | None = None
         """Checkpoints the write-ahead log off the writing thread (a writable store file)."""
         self.cache = self.new_cache()
@@ -107,6 +114,45 @@ class Store:
         cache.refresh(self.conn, self.own_writes, self.embedder.name)
         if cache.wants_saving(closing=False) and not self.conn.in_transaction:
             cache.save(self.conn, self.embedder.name)
+
+    def begin_own_write(self) -> None:
+        """A write transaction began: note what it adds and reinforces from now on."""
+        self.own_rows, self.own_importance, self.own_ready = [], [], None
+
+    def other_write(self) -> None:
+        """The open write transaction changes memories in another way: the cache reads it back."""
+        self.own_rows = None
+
+    def check_own_write(self, conn: sqlite3.Connection) -> None:
+        """Before the commit of a write transaction: whether the vector cache may take what it
+        noted without reading it back. Only if the cache had followed every commit up to this
+        transaction (no other connection committed since; this one's earlier writes taken)
+        and the transaction's changes of memories are exactly those noted: the rows past the
+        cache's last rowid are the new rows, and the change log grew by the reinforced rows."""
+        self.own_ready = None
+        cache, rows, updates = self.cache, self.own_rows, self.own_importance
+        if rows is None or cache.epoch is None or cache.own_writes != self.own_writes:
+            return
+        if any(rowid > cache.max_rowid for rowid, _ in updates):  # written and changed at once
+            return
+        epoch, version, changed, last_seq, added, max_rowid = conn.execute(
+            "SELECT coalesce((SELECT value FROM meta WHERE key = 'epoch'), '0'), "
+            "(SELECT data_version FROM pragma_data_version()), "
+            "(SELECT count(*) FROM changes WHERE seq > ?1), (SELECT coalesce(max(seq), 0) FROM changes), "
+            "(SELECT count(*) FROM memories WHERE rowid > ?2), (SELECT coalesce(max(rowid), 0) FROM memories)",
+            (cache.last_seq, cache.max_rowid),
+        ).fetchone()
+        if (epoch, version) != (cache.epoch, cache.data_version) or changed != len(updates) or added != len(rows):
+            return
+        self.own_ready = (last_seq if changed else cache.last_seq, max(cache.max_rowid, max_rowid))
+
+    def end_own_write(self, committed: bool) -> None:
+        """After a write transaction: the cache takes what it added and reinforced when it
+        committed and :meth:`check_own_write` allowed it (else the next refresh reads it)."""
+        ready, rows, updates = self.own_ready, self.own_rows, self.own_importance
+        self.own_rows, self.own_importance, self.own_ready = None, [], None
+        if committed and ready is not None and rows is not None:
+            take_own_write(self.cache, rows, updates, *ready, self.own_writes)
 
     def close(self) -> None:
         self.closed = True

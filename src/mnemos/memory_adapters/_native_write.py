@@ -46,12 +46,14 @@ def insert(
     *,
     dedup: bool,
     now: datetime,
+    noted: list[tuple[object, ...]] | None = None,
 ) -> list[MemoryRecord]:
     """Store ``records`` with their embeddings (inside the caller's write transaction).
 
     With ``dedup`` a record whose content a live memory of its namespace already holds
     is not stored; that memory takes its place in the result. An id already stored in
-    ``scope`` is replaced.
+    ``scope`` is replaced. ``noted`` gets the vector cache's row of each stored record
+    (the columns ``_vectors`` selects), so that the cache need not read them back.
     """
     hashes = [content_hash(r.content) for r in records]
     result: list[MemoryRecord] = list(records)
@@ -112,7 +114,18 @@ def insert(
             for j, i in enumerate(fresh)
             for r in (records[i],)
         ))
+        if noted is not None:
+            noted.extend(
+                (first + j, row[1], row[2], row[6], row[9], row[13] is not None, blobs[i], row[8], word_count(row[3]))
+                for j, (i, row) in enumerate(zip(fresh, rows, strict=True))
+            )
     return result
+
+
+def word_count(text: str) -> int:
+    """What ``_vectors``' SQL counts as the words of ``text``: its spaces after trimming, plus one."""
+    trimmed = text.strip(" ")
+    return len(trimmed) - len(trimmed.replace(" ", "")) + 1
 
 
 def _insert_rows(conn: sqlite3.Connection, rows: Sequence[tuple[object, ...]]) -> int:
@@ -179,18 +192,20 @@ def _keep_history(conn: sqlite3.Connection, olds: Sequence[MemoryRecord]) -> Non
 
 
 def reinforce(
-    conn: sqlite3.Connection, scope: Namespace, ids: Sequence[str], *, boost: float, now: datetime
+    conn: sqlite3.Connection, scope: Namespace, ids: Sequence[str], *, boost: float, now: datetime,
+    noted: list[tuple[int, float]] | None = None,
 ) -> list[MemoryRecord]:
     """Memories ``ids`` (those live in ``scope``; others are skipped) gain ``boost``
     importance (up to 1), a use (``metadata.used_count``) and ``metadata.last_used``;
     each old version goes to ``history``, as :meth:`update` does. Return the old versions
-    of those reinforced.
+    of those reinforced; ``noted`` gets the rowid and new importance of each.
 
     One read of the records and one statement for all of them, and only the changed
     columns are written (the text, its index entry and its vector stay as they are).
     """
     now_micros = to_micros(now)
     found: dict[str, MemoryRecord] = {}
+    rowids: dict[str, int] = {}
     in_scope, scope_params = ns_range(scope, "m.ns")
     for chunk in chunks(list(dict.fromkeys(ids))):
         for row in conn.execute(
@@ -199,22 +214,26 @@ def reinforce(
             [*chunk, *scope_params, now_micros],
         ):
             found[row[1]] = row_to_record(row)
+            rowids[row[1]] = row[0]
     olds = [found[i] for i in dict.fromkeys(ids) if i in found]
     if not olds:
         return []
     last_used = now.isoformat()
     _keep_history(conn, olds)
+    importance = [min(1.0, round(old.importance + boost, 4)) for old in olds]
     conn.executemany(  # the new versions' columns, without making their records
         "UPDATE memories SET metadata = ?, updated_at = ?, importance = ?, version = ? WHERE id = ?",
         [
             (
                 json.dumps({**old.metadata, "used_count": int(old.metadata.get("used_count", 0)) + 1,
                             "last_used": last_used}, ensure_ascii=False),
-                now_micros, min(1.0, round(old.importance + boost, 4)), old.version + 1, old.id,
+                now_micros, value, old.version + 1, old.id,
             )
-            for old in olds
+            for old, value in zip(olds, importance, strict=True)
         ],
     )
+    if noted is not None:
+        noted.extend((rowids[old.id], value) for old, value in zip(olds, importance, strict=True))
     return olds
 
 

@@ -11,6 +11,10 @@ rows are logged in the ``changes`` table by triggers, and ``PRAGMA
 data_version`` tells when another connection committed at all. A change of the
 ``epoch`` in ``meta`` (after a re-embed or when the log is pruned) rebuilds it.
 
+A write of the cache's own connection that only adds and reinforces memories is
+handed over by the writer after its commit (``_cache_own.take_own_write``), so
+the next search reads nothing back.
+
 A new process does not rebuild it from SQLite either: it maps the store's saved
 vector file (see ``_vector_file``) and reads only what was committed after it.
 """
@@ -190,7 +194,8 @@ class VectorCache:
         """By namespace id and kind code: how often rows were added, changed or removed (only grows)."""
         self.expiring = np.zeros((0, len(KIND_CODES)), dtype=np.int64)
         """By namespace id and kind code: rows added or changed with an expiry (only grows)."""
-        self._stamp_ids: dict[str, tuple[int, list[int]]] = {}
+        self.stamp_ids: dict[str, tuple[int, list[int]]] = {}
+        """Namespace ids under a prefix, with the count of namespaces they were found among."""
         self.n = 0
         self.dead = 0
         self.matrix = np.zeros((capacity, self.dims), dtype=np.float32)
@@ -413,25 +418,6 @@ class VectorCache:
         ends = self.expires[slots] != _NEVER
         if ends.any():
             np.add.at(self.expiring, (ns_ids[ends], kinds[ends]), 1)
-
-    def stamp(self, prefix: str, code: int, now: int) -> tuple[int, int, int]:
-        """A value equal for two calls only if no row of kind ``code`` in a namespace under
-        ``prefix`` (a stored namespace key, ``""`` for all) was added, changed, removed, or
-        reached its expiry at ``now`` (microseconds) in between; rows elsewhere never move it."""
-        known = self._stamp_ids.get(prefix)
-        if known is None or known[0] != len(self.ns_names):
-            ids = [i for i, name in enumerate(self.ns_names) if name.startswith(prefix)]
-            if len(self._stamp_ids) >= 64:
-                self._stamp_ids.clear()
-            known = self._stamp_ids[prefix] = (len(self.ns_names), ids)
-        ids = known[1]
-        changes = int(self.changes[ids, code].sum())
-        expired = 0
-        if ids and self.expiring[ids, code].any():  # rows that may expire: count those expired by now
-            n = self.n
-            rows = self.alive[:n] & (self.kinds[:n] == code) & (self.expires[:n] <= now)
-            expired = int(np.count_nonzero(rows & _any_of(self.ns_ids[:n], ids)))
-        return self.generation, changes, expired
 
     def _ns_id(self, key: str) -> int:
         found = self.ns_index.get(key)

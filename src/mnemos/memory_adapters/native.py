@@ -50,6 +50,7 @@ from mnemos.exceptions import (
     UsageError,
 )
 from mnemos.memory_adapters import _native_write
+from mnemos.memory_adapters._cache_own import change_stamp
 from mnemos.memory_adapters._graph import Relation
 from mnemos.memory_adapters._namespace import Namespace
 from mnemos.memory_adapters._native_checkpoint import Checkpointer
@@ -60,7 +61,6 @@ from mnemos.memory_adapters._native_schema import (
     SCHEMA_VERSION,
     connect,
     db_errors,
-    ns_key,
     to_micros,
     transaction,
 )
@@ -252,19 +252,27 @@ class NativeMemoryAdapter(SqlMemoryAdapter):
                 return
             if store.batch is not None:  # the first write of a batch begins its transaction
                 store.batch.enter_context(transaction(conn))
+                store.begin_own_write()
                 store.write_depth = 2
                 try:
                     yield conn
                 finally:
                     store.write_depth = 1  # held open by the batch until it ends
                 return
-            with transaction(conn):
-                store.write_depth = 1
-                try:
-                    yield conn
-                finally:
-                    store.write_depth = 0
-                self._count_write(conn)
+            committed = False
+            try:
+                with transaction(conn):
+                    store.begin_own_write()
+                    store.write_depth = 1
+                    try:
+                        yield conn
+                    finally:
+                        store.write_depth = 0
+                    store.check_own_write(conn)
+                    self._count_write(conn)
+                committed = True
+            finally:
+                store.end_own_write(committed)
 
     @contextmanager
     def _batch(self) -> Iterator[None]:
@@ -277,14 +285,21 @@ class NativeMemoryAdapter(SqlMemoryAdapter):
                 yield
                 return
             batch = store.batch = ExitStack()
-            with batch:  # on leaving: COMMIT if a write began the transaction; ROLLBACK on an error
-                try:
-                    yield
-                finally:
-                    store.batch = None
-                    begun, store.write_depth = store.write_depth > 0, 0
-                if begun:
-                    self._count_write(conn)
+            committed = False
+            try:
+                with batch:  # on leaving: COMMIT if a write began the transaction; ROLLBACK on an error
+                    try:
+                        yield
+                        if store.write_depth:
+                            store.check_own_write(conn)
+                    finally:
+                        store.batch = None
+                        begun, store.write_depth = store.write_depth > 0, 0
+                    if begun:
+                        self._count_write(conn)
+                committed = begun
+            finally:
+                store.end_own_write(committed)
 
     def _count_write(self, conn: sqlite3.Connection) -> None:
         """Count a write transaction at its end (before its commit): a background checkpoint
@@ -316,7 +331,8 @@ class NativeMemoryAdapter(SqlMemoryAdapter):
     def _insert(
         self, conn: sqlite3.Connection, records: Sequence[MemoryRecord], blobs: Sequence[bytes], *, dedup: bool
     ) -> list[MemoryRecord]:
-        return _native_write.insert(conn, self._scope, records, blobs, dedup=dedup, now=self.now())
+        return _native_write.insert(conn, self._scope, records, blobs, dedup=dedup, now=self.now(),
+                                    noted=self._store.own_rows)
 
     def _update(self, record: MemoryRecord) -> MemoryRecord:
         with self._writing() as conn:
@@ -327,7 +343,8 @@ class NativeMemoryAdapter(SqlMemoryAdapter):
         """What :func:`~mnemos.memory_adapters.consolidation.reinforce` does, in one transaction
         with one read; the text, its index entry and its vector are not rewritten."""
         with self._writing() as conn:
-            changed = _native_write.reinforce(conn, self._scope, ids, boost=boost, now=self.now())
+            changed = _native_write.reinforce(conn, self._scope, ids, boost=boost, now=self.now(),
+                                              noted=self._store.own_importance)
         for record in changed:  # the old versions: their id and provenance are the new ones'
             self._audited("update", [record], ids=[record.id], fields=["importance", "metadata"])
         return len(changed)
@@ -425,7 +442,7 @@ class NativeMemoryAdapter(SqlMemoryAdapter):
             if conn.in_transaction:  # uncommitted writes of this connection are not followed
                 return None
             store.refresh()
-            return store.cache.stamp(ns_key(prefix), KIND_CODES[kind], to_micros(self.now()))
+            return change_stamp(store.cache, prefix, KIND_CODES[kind], to_micros(self.now()))
 
     def _search(self, query: SearchQuery) -> list[ScoredMemory]:
         vector = start_query_vector(self._store, query, self.ranking)
