@@ -80,4 +80,3 @@ def weigh_beside(
             signal="speaker", value=gain, contribution=boost * gain,
             detail=f"beside a match and said by {speaker}, named in the query",
         ))
-
