@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from mnemos.agents import Agent, ProceduralMemory
+from mnemos.agents.procedural import Kept
 from mnemos.memory_adapters import MemoryKind
 from mnemos.memory_adapters.native import NativeMemoryAdapter
 
@@ -84,12 +86,18 @@ def test_a_rule_another_process_adds_reaches_the_next_turn(memory: NativeMemoryA
     assert "Answer in French." in system_prompt(agent)
 
 
-def test_a_procedural_memory_that_may_expire_is_read_every_time(tmp_path: Path) -> None:
-    memory = NativeMemoryAdapter(tmp_path / "memory.db")
+def test_a_kept_version_that_expires_is_read_again(tmp_path: Path) -> None:
+    now = [datetime(2030, 1, 1, tzinfo=UTC)]
+    memory = NativeMemoryAdapter(tmp_path / "memory.db", clock=lambda: now[0])
     try:
-        assert memory._kind_stamp(MemoryKind.PROCEDURAL) is not None
-        memory.add("Be brief.", namespace=PROCEDURAL_NS, kind="procedural", ttl_seconds=3600)
-        assert memory._kind_stamp(MemoryKind.PROCEDURAL) is None  # time alone may change it
-        assert memory._kind_stamp(MemoryKind.EPISODIC) is not None
+        kept: Kept = {}
+        procedural = ProceduralMemory(memory, PROCEDURAL_NS, kept)
+        procedural.commit(instructions="Help.")
+        first = procedural.current()
+        memory.add("Be brief.", namespace=PROCEDURAL_NS, kind="procedural", ttl_seconds=3600,
+                   metadata={"mnemos": "procedural_version", "version": 2, "instructions": "Be brief."})
+        assert procedural.current() != first
+        now[0] += timedelta(hours=2)  # the newer version expired: time alone changed what is current
+        assert procedural.current() == first
     finally:
         memory.close()

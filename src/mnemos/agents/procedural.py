@@ -63,9 +63,10 @@ class ProceduralMemory:
     """The versioned procedural memory stored in ``memory`` under ``namespace``.
 
     With ``kept`` (a dict the caller holds on to, such as an agent across its turns),
-    :meth:`current` is read once and kept while the store reports no procedural memory
-    added, changed or removed since, by this or another process (on an adapter that can
-    tell; others read every time).
+    :meth:`current` is read once and kept while the adapter's
+    :meth:`~mnemos.memory_adapters.BaseMemoryAdapter.change_stamp` reports no procedural
+    memory of ``namespace`` added, changed, removed or expired since, by this or another
+    process (on an adapter that can tell; others read every time).
     """
 
     def __init__(self, memory: BaseMemoryAdapter, namespace: Sequence[str], kept: Kept | None = None) -> None:
@@ -83,7 +84,7 @@ class ProceduralMemory:
         """The latest version, or None before the first one."""
         kept = self._kept
         # the stamp first: what is read after it is at least as new
-        stamp = None if kept is None else self.memory._kind_stamp(MemoryKind.PROCEDURAL)
+        stamp = None if kept is None else self.memory.change_stamp(MemoryKind.PROCEDURAL, self.namespace)
         if kept is not None and stamp is not None:
             known = kept.get(self.namespace)
             if known is not None and known[0] is self.memory and known[1] == stamp:

@@ -157,10 +157,25 @@ class AdapterCore(abc.ABC):
     def supports(self, capability: Capability | str) -> bool:
         return Capability(capability) in self.capabilities
 
-    def _kind_stamp(self, kind: MemoryKind) -> Hashable | None:
-        """A value two calls return equal only if no memory of ``kind`` in this adapter's
-        scope was added, changed or removed in between, by any process (so a reader may keep
-        what it read); None, the default, promises nothing."""
+    def change_stamp(self, kind: MemoryKind | str, namespace: Sequence[str] = ()) -> Hashable | None:
+        """A value that two calls return equal only if no memory of ``kind`` at or under
+        ``namespace`` (relative to this adapter's scope; ``()``: the whole scope) was added,
+        changed, removed or reached its expiry in between, by this or any other process or
+        handle; so a reader may keep what it read while the stamp stays the same. Memories
+        outside that namespace never move it: another tenant's writes are not observable
+        through it. None, the default, promises nothing (read again every time).
+
+        Compare stamps of one adapter object only (they are not meaningful across adapters
+        or processes). Inside an open write batch the native store returns None.
+        """
+        try:
+            chosen = MemoryKind(kind)
+        except ValueError:
+            raise UsageError(f"unknown memory kind {kind!r}; use episodic, semantic or procedural") from None
+        return self._change_stamp(chosen, self._abs(namespace))
+
+    def _change_stamp(self, kind: MemoryKind, prefix: Namespace) -> Hashable | None:
+        """The backend's :meth:`change_stamp` for the absolute namespace ``prefix``."""
         return None
 
     def require(self, capability: Capability | str) -> None:

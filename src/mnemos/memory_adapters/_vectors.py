@@ -184,8 +184,13 @@ class VectorCache:
         self.own_writes = -1
 
     def _reset(self, capacity: int = 1024) -> None:
-        # a kind's stamp: the generation (unique in the process) and its changes; kinds with an expiry
-        self.generation, self.kind_changes, self.expiring_kinds = next(_GENERATIONS), [0, 0, 0], set[int]()
+        self.generation = next(_GENERATIONS)
+        """Unique in the process: with :attr:`changes`, the state of the rows (see :meth:`stamp`)."""
+        self.changes = np.zeros((0, len(KIND_CODES)), dtype=np.int64)
+        """By namespace id and kind code: how often rows were added, changed or removed (only grows)."""
+        self.expiring = np.zeros((0, len(KIND_CODES)), dtype=np.int64)
+        """By namespace id and kind code: rows added or changed with an expiry (only grows)."""
+        self._stamp_ids: dict[str, tuple[int, list[int]]] = {}
         self.n = 0
         self.dead = 0
         self.matrix = np.zeros((capacity, self.dims), dtype=np.float32)
@@ -326,10 +331,11 @@ class VectorCache:
         self.alive[:n] = True
         self.ns_names = list(ns_names)
         self.ns_index = {name: i for i, name in enumerate(self.ns_names)}
+        self._grow_counts()
         self.slot_of = SlotMap(np.asarray(self.rowids[:n]))
         self.epoch, self.last_seq, self.max_rowid = epoch, last_seq, max_rowid
         self.unsaved = 0
-        self._touched(self.kinds[:n], self.expires[:n])
+        self._touched(np.arange(n))
         self._forget_layout()
 
     def _kill(self, rowids: Iterable[int]) -> None:
@@ -338,7 +344,7 @@ class VectorCache:
             if slot is not None and self.alive[slot]:
                 self.alive[slot] = False
                 self.dead += 1
-                self.kind_changes[self.kinds[slot]] += 1
+                self.changes[self.ns_ids[slot], self.kinds[slot]] += 1
 
     def _append(self, rows: Sequence[tuple]) -> None:
         if not rows:
@@ -364,7 +370,7 @@ class VectorCache:
         self.lengths[lo:hi] = [r[8] for r in rows]
         self.alive[lo:hi] = True
         self.soonest_expiry = min(self.soonest_expiry, int(self.expires[lo:hi].min()))
-        self._touched(self.kinds[lo:hi], self.expires[lo:hi])
+        self._touched(np.arange(lo, hi))
         new = self.rowids[lo:hi]
         self._kill(new[self.slot_of.lookup(new) >= 0].tolist())  # updated rows: the old copy dies
         self.slot_of.set_many(new, np.arange(lo, hi, dtype=np.int64))
@@ -395,20 +401,53 @@ class VectorCache:
             self.importance[slot] = row[7]
             self.lengths[slot] = row[8]
             kept.append(slot)
-        self._touched(self.kinds[kept], self.expires[kept])
+        self._touched(np.asarray(kept, dtype=np.int64))
         return moved
 
-    def _touched(self, kinds: npt.NDArray[np.int8], expires: npt.NDArray[np.int64]) -> None:
-        for code in set(kinds.tolist()):  # rows of these kinds were added or changed
-            self.kind_changes[code] += 1
-        self.expiring_kinds.update(kinds[expires != _NEVER].tolist())
+    def _touched(self, slots: npt.NDArray[np.int64]) -> None:
+        """Count the rows in ``slots`` as added or changed, by namespace and kind."""
+        if not len(slots):
+            return
+        ns_ids, kinds = self.ns_ids[slots], self.kinds[slots]
+        np.add.at(self.changes, (ns_ids, kinds), 1)
+        ends = self.expires[slots] != _NEVER
+        if ends.any():
+            np.add.at(self.expiring, (ns_ids[ends], kinds[ends]), 1)
+
+    def stamp(self, prefix: str, code: int, now: int) -> tuple[int, int, int]:
+        """A value equal for two calls only if no row of kind ``code`` in a namespace under
+        ``prefix`` (a stored namespace key, ``""`` for all) was added, changed, removed, or
+        reached its expiry at ``now`` (microseconds) in between; rows elsewhere never move it."""
+        known = self._stamp_ids.get(prefix)
+        if known is None or known[0] != len(self.ns_names):
+            ids = [i for i, name in enumerate(self.ns_names) if name.startswith(prefix)]
+            if len(self._stamp_ids) >= 64:
+                self._stamp_ids.clear()
+            known = self._stamp_ids[prefix] = (len(self.ns_names), ids)
+        ids = known[1]
+        changes = int(self.changes[ids, code].sum())
+        expired = 0
+        if ids and self.expiring[ids, code].any():  # rows that may expire: count those expired by now
+            n = self.n
+            rows = self.alive[:n] & (self.kinds[:n] == code) & (self.expires[:n] <= now)
+            expired = int(np.count_nonzero(rows & _any_of(self.ns_ids[:n], ids)))
+        return self.generation, changes, expired
 
     def _ns_id(self, key: str) -> int:
         found = self.ns_index.get(key)
         if found is None:
             found = self.ns_index[key] = len(self.ns_names)
             self.ns_names.append(key)
+            self._grow_counts()
         return found
+
+    def _grow_counts(self) -> None:
+        """Give every namespace id its rows in :attr:`changes` and :attr:`expiring`."""
+        missing = len(self.ns_names) - len(self.changes)
+        if missing > 0:
+            more = np.zeros((max(missing, len(self.changes)), len(KIND_CODES)), dtype=np.int64)
+            self.changes = np.concatenate((self.changes, more))
+            self.expiring = np.concatenate((self.expiring, more))
 
     def _grow(self, needed: int) -> None:
         capacity = len(self.rowids)

@@ -60,6 +60,8 @@ from mnemos.memory_adapters._native_schema import (
     SCHEMA_VERSION,
     connect,
     db_errors,
+    ns_key,
+    to_micros,
     transaction,
 )
 from mnemos.memory_adapters._native_search import (
@@ -415,14 +417,15 @@ class NativeMemoryAdapter(SqlMemoryAdapter):
             for kind, hits in zip(queries, found, strict=True)
         }
 
-    def _kind_stamp(self, kind: MemoryKind) -> Hashable | None:
+    def _change_stamp(self, kind: MemoryKind, prefix: Namespace) -> Hashable | None:
+        """Counted by the vector cache, which follows every commit (this process's and
+        others'), per namespace and kind: rows of other namespaces never move it."""
         store = self._store
         with self._locked() as conn:
             if conn.in_transaction:  # uncommitted writes of this connection are not followed
                 return None
             store.refresh()
-            cache, code = store.cache, KIND_CODES[kind]
-            return None if code in cache.expiring_kinds else (cache.generation, cache.kind_changes[code])
+            return store.cache.stamp(ns_key(prefix), KIND_CODES[kind], to_micros(self.now()))
 
     def _search(self, query: SearchQuery) -> list[ScoredMemory]:
         vector = start_query_vector(self._store, query, self.ranking)

@@ -88,3 +88,26 @@ class SideChannelTests(ConformanceBase):
         change this scope's scores, so the test above can fail."""
         _alice, before, after = self._leak_scenario(stores, "store")
         assert after != before
+
+    def test_a_change_stamp_moves_for_its_own_scope_only(self, stores: Stores) -> None:
+        """``change_stamp`` is None (promises nothing), or it moves on every change in its
+        scope and on none in another scope."""
+        root = stores.open(clock=(lambda: _NOW) if self.accepts_clock else None)
+        alice, bob = root.scoped("users", "alice"), root.scoped("users", "bob")
+        mine = alice.add("Reply in French.", namespace=("rules",), kind="procedural")
+        stamp = alice.change_stamp("procedural")
+        if stamp is None:
+            return
+        bob.add("Reply in German.", namespace=("rules",), kind="procedural")
+        theirs = bob.add("Reply in Dutch.", namespace=("rules",), kind="procedural")
+        if bob.supports(Capability.UPDATE):
+            bob.update(theirs.id, metadata={"note": "edited"})
+        if bob.supports(Capability.DELETE):
+            bob.delete(theirs.id)
+        assert alice.change_stamp("procedural") == stamp, "another scope's writes moved this scope's stamp"
+        alice.add("Reply briefly.", namespace=("rules",), kind="procedural")
+        assert alice.change_stamp("procedural") != stamp, "a write in this scope did not move its stamp"
+        if alice.supports(Capability.DELETE):
+            stamp = alice.change_stamp("procedural")
+            alice.delete(mine.id)
+            assert alice.change_stamp("procedural") != stamp, "a delete in this scope did not move its stamp"
