@@ -133,3 +133,13 @@ def test_the_question_cut_is_on_by_default_and_the_speaker_boost_off(
     store.add_many(_night())
     hits = {h.record.content: h for h in store.search(QUERY, namespace=("a",))}
     assert any(r.signal == "question" and "beside a match" in r.detail for r in hits[QUESTION].reasons)
+
+
+def test_without_the_neighbour_share_the_question_is_not_even_analysed() -> None:
+    """Nothing is gained beside a match without neighbours: a search that turns them off
+    (the agents' novelty check) pays for no analysis of its text."""
+    from mnemos.memory_adapters._rerank import uses_query
+
+    quiet = replace(KEYWORD, neighbour_weight=0.0, neighbour_question_cut=0.3, neighbour_speaker_boost=0.3)
+    assert not uses_query(quiet)
+    assert uses_query(replace(quiet, neighbour_weight=0.5))

@@ -34,7 +34,10 @@ _SIGNALS = frozenset({"neighbour", "reply"})
 
 def uses_beside(config: RankingConfig, q: QueryAnalysis) -> tuple[bool, bool]:
     """Whether the question cut and the speaker boost are on for this query (the boost
-    only if the query names someone)."""
+    only if the query names someone; neither without the neighbour share, which the
+    replies need too)."""
+    if not config.neighbour_weight > 0:
+        return False, False
     return config.neighbour_question_cut > 0, bool(config.neighbour_speaker_boost and q.persons)
 
 

@@ -61,7 +61,7 @@ def uses_query(config: RankingConfig) -> bool:
         config.question_penalty or config.exclusion_penalty or config.speaker_weight
         or config.when_weight or config.date_weight or config.episode_weight or config.diversity
         or config.hop_weight or config.answer_weight or config.answer_item_weight
-        or config.neighbour_question_cut or config.neighbour_speaker_boost
+        or (config.neighbour_weight > 0 and (config.neighbour_question_cut or config.neighbour_speaker_boost))
     )
 
 
