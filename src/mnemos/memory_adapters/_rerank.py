@@ -41,7 +41,8 @@ from mnemos.memory_adapters._text import tokens
 from mnemos.memory_adapters.base import ScoreReason
 
 __all__ = [
-    "Facts", "diversified_page", "fact_rows", "needs_facts", "needs_speaker", "needs_text", "rerank", "uses_query",
+    "Facts", "diversified_page", "fact_rows", "needs_facts", "needs_speaker", "needs_text", "rerank", "text_rows",
+    "uses_query",
 ]
 
 
@@ -88,6 +89,18 @@ def needs_text(config: RankingConfig, q: QueryAnalysis) -> bool:
     """Whether the signals on for this query read the candidates' content or episode (else
     only their time, and the speaker if :func:`needs_speaker`)."""
     return _weighs_content(config, q) or bool(q.asks_when and config.when_weight) or uses_beside(config, q)[0]
+
+
+def text_rows(cands: Mapping[int, Candidate], rows: list[int], config: RankingConfig, q: QueryAnalysis) -> list[int]:
+    """Of the ``rows`` whose facts are read, those whose text a signal on for this query reads:
+    all of them, or with only the question cut of ``_beside`` reading text, those that gained
+    beside a match (an adapter may read the others' facts without their text)."""
+    if _weighs_content(config, q) or (q.asks_when and config.when_weight):
+        return rows
+    if not uses_beside(config, q)[0]:
+        return []
+    gains = beside_gains({r: cands[r] for r in rows if r in cands})
+    return [r for r in rows if r in gains]
 
 
 def needs_speaker(config: RankingConfig, q: QueryAnalysis) -> bool:
