@@ -73,7 +73,7 @@ def test_a_word_is_tokenized_once_across_texts_with_the_terms_a_whole_text_gives
     store._store.tokenizer.set_trace_callback(inserted.append)
     with store._store.lock:
         by_word = [_native_keyword._query_terms(store._store, t) for t in texts]
-    tokenized = [s for s in inserted if s.startswith("INSERT INTO t")]
+    tokenized = [s for s in inserted if s.startswith("INSERT INTO t (rowid")]
     # each distinct word went to the tokenizer once
     assert len(tokenized) == len({w for words, _ in by_word for w in words}) == 8
     # The same terms, and the same first word for each, as tokenizing each text alone.

@@ -27,6 +27,8 @@ QUERY_CACHE = 256
 _WORD_CACHE = 50_000
 """Query words whose FTS5 terms are kept (FTS5's tokenizer gives every store the same)."""
 _WORD_TERMS: dict[str, tuple[str, ...]] = {}
+_EMPTY_SCRATCH = "INSERT INTO t (t) VALUES ('delete-all')"
+"""Empties the store's scratch FTS5 table (contentless, so nothing is tokenized again)."""
 
 
 def keyword_match(store: Store, text: str, config: RankingConfig) -> tuple[str, list[str]] | None:
@@ -57,7 +59,7 @@ def _query_terms(store: Store, text: str) -> tuple[list[str], dict[str, str]]:
     new = [w for w, terms in known.items() if terms is None]
     if new:  # each word is tokenized on its own, so its terms are the same in any text
         tok = store.tokenizer  # used under the store's lock
-        tok.execute("DELETE FROM t")
+        tok.execute(_EMPTY_SCRATCH)
         tok.executemany("INSERT INTO t (rowid, x) VALUES (?, ?)", enumerate(new, start=1))
         split: dict[str, list[str]] = {w: [] for w in new}
         for doc, term in tok.execute("SELECT doc, term FROM v ORDER BY doc, offset"):
@@ -228,7 +230,7 @@ def _postings(store: Store, terms: list[str], visible: list[int], matching: int)
         f"SELECT rowid, content FROM memories WHERE rowid IN ({marks(len(visible))})", visible
     ).fetchall()
     tok = store.tokenizer  # used under the store's lock
-    tok.execute("DELETE FROM t")
+    tok.execute(_EMPTY_SCRATCH)
     tok.executemany("INSERT INTO t (rowid, x) VALUES (?, ?)", texts)
     return _term_postings(tok, "v", terms)
 

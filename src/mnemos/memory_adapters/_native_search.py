@@ -13,7 +13,7 @@ A ranked search, under the store's lock:
 4. fuse the two rank lists, then add episode neighbours and graph links;
    drop what no signal vouches for (a vector hit under the similarity floor
    with no keyword match, neighbour or link), add recency and importance
-   (see ``_ranking``), and decode only the final page.
+   (see ``_ranking``), and decode only the final pages (in one statement).
 
 Several queries differing only in kinds and limit share steps 1-3
 (:func:`ranked_search_each`), as an agent recalling each kind of memory does.
@@ -210,11 +210,16 @@ def ranked_search_each(
         vector, tops = query_vector(store, first, config), None
     if vector is not None and tops is None:
         tops = cache.top_each(vector, masks, want)
-    out: list[list[ScoredMemory]] = []
+    pages: list[list[Candidate]] = []
     for i, (query, mask) in enumerate(zip(queries, masks, strict=True)):
         vectors = _vector_list(store, query, vector, want, mask, tops[i]) if tops is not None else []
-        out.append(_rank(store, query, config, mask, keywords[i], vectors, analysis, vector))
-    return out
+        pages.append(_rank(store, query, config, mask, keywords[i], vectors, analysis, vector))
+    # the records of every page in one statement
+    found = records(store.conn, list(dict.fromkeys(c.rowid for ranked in pages for c in ranked)))
+    return [
+        [ScoredMemory(record=found[c.rowid], score=c.score, reasons=tuple(c.reasons)) for c in ranked if c.rowid in found]
+        for ranked in pages
+    ]
 
 
 _ANALYSES: dict[str, QueryAnalysis] = {}
@@ -244,8 +249,8 @@ def _rank(
     vectors: list[tuple[int, float]],
     analysis: QueryAnalysis,
     vector: npt.NDArray[np.float32] | None = None,
-) -> list[ScoredMemory]:
-    """Fuse the two lists, add the other signals, and decode the page asked for."""
+) -> list[Candidate]:
+    """Fuse the two lists, add the other signals, and keep the page asked for, explained."""
     cands = fuse(keyword, vectors, config)
     if uses_decomposition(config):  # a question joining two facts, searched as two (``_decompose``)
         _add_sub_queries(store, query, config, cands, mask)
@@ -282,12 +287,7 @@ def _rank(
     for cand in ranked:
         cand.reasons[:0] = fusion_reasons(cand)
         explain(cand)
-    found = records(store.conn, [c.rowid for c in ranked])
-    return [
-        ScoredMemory(record=found[c.rowid], score=c.score, reasons=tuple(c.reasons))
-        for c in ranked
-        if c.rowid in found
-    ]
+    return ranked
 
 
 def _may_have_episodes(query: SearchQuery) -> bool:

@@ -92,8 +92,9 @@ class Store:
         self.kept_lists_stamp: Hashable = None
         """Keyword lists of earlier searches, and the state of the store they hold for (``_native_reuse``)."""
         # A scratch FTS5 table with the store's tokenizer, to see query words as FTS5 does.
+        # Contentless: emptied by 'delete-all' at once (a DELETE tokenizes every row again).
         self.tokenizer = sqlite3.connect(":memory:", check_same_thread=False)
-        self.tokenizer.execute("CREATE VIRTUAL TABLE t USING fts5(x, tokenize='porter unicode61')")
+        self.tokenizer.execute("CREATE VIRTUAL TABLE t USING fts5(x, content='', tokenize='porter unicode61')")
         self.tokenizer.execute("CREATE VIRTUAL TABLE v USING fts5vocab(t, 'instance')")
 
     def new_cache(self) -> VectorCache:

@@ -23,8 +23,10 @@ neighbour share (two events either side) each added several points.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Any, Literal
 
 import numpy as np
@@ -245,7 +247,7 @@ class RankingConfig:
         return CLASSIC_BM25_B if self.keyword_statistics == "store" else embedder.bm25_b
 
 
-@dataclass(kw_only=True)
+@dataclass(kw_only=True, slots=True)
 class Candidate:
     """A record under consideration, with the signals gathered for it so far."""
 
@@ -279,20 +281,21 @@ def fuse(
         lists.append(("keyword", keyword, config.keyword_weight))
     if use_vec:
         lists.append(("vector", vector, config.vector_weight))
+    rrf_k, floor = config.rrf_k, config.vector_min_similarity
     for signal, ranked, weight in lists:
         shares = _zshares(ranked) if config.fusion == "zscore" and len(ranked) >= Z_MIN_HITS else None
-        rank, previous = 0, None
-        for position, (rowid, raw) in enumerate(ranked, start=1):
-            if raw != previous:  # equal raw scores share a rank
-                rank, previous = position, raw
+        ranks = _ranks(ranked)
+        contributions = [weight / (rrf_k + rank) * scale for rank in ranks]
+        if shares is not None:  # with a little of the rank, so every hit keeps a score
+            contributions = [(1 - Z_RANK_SHARE) * weight * share / total + Z_RANK_SHARE * c
+                             for share, c in zip(shares, contributions, strict=True)]
+        is_vector = signal == "vector"
+        for (rowid, raw), rank, contribution in zip(ranked, ranks, contributions, strict=True):
             cand = out.get(rowid)
             if cand is None:
                 cand = out[rowid] = Candidate(rowid=rowid)
-            contribution = weight / (config.rrf_k + rank) * scale
-            if shares is not None:  # with a little of the rank, so every hit keeps a score
-                contribution = (1 - Z_RANK_SHARE) * weight * shares[position - 1] / total + Z_RANK_SHARE * contribution
-            if signal == "vector":
-                if raw < config.vector_min_similarity:
+            if is_vector:
+                if raw < floor:
                     contribution = 0.0
                 cand.vector = (rank, raw, contribution)
             else:
@@ -300,6 +303,17 @@ def fuse(
             cand.fusion += contribution
     for cand in out.values():
         cand.score = cand.fusion
+    return out
+
+
+def _ranks(ranked: Sequence[tuple[int, float]]) -> list[int]:
+    """The rank of each hit of a list, best first (equal raw scores share a rank)."""
+    out: list[int] = []
+    rank, previous = 0, None
+    for position, (_, raw) in enumerate(ranked, start=1):
+        if raw != previous:
+            rank, previous = position, raw
+        out.append(rank)
     return out
 
 
@@ -313,14 +327,49 @@ a hit below its list's mean keeps a small score, in rank order (else it would be
 
 def _zshares(ranked: Sequence[tuple[int, float]]) -> list[float]:
     """Each hit's ``max(0, z) / z_best`` (``z`` the z-score of its raw score in the list);
-    1.0 for every hit of a list whose scores are all equal."""
-    raw = np.fromiter((r for _, r in ranked), dtype=np.float64, count=len(ranked))
-    sd = float(raw.std())
+    1.0 for every hit of a list whose scores are all equal.
+
+    In plain Python, a list being short (numpy's calls cost more than its hundred
+    floats): the mean and standard deviation are summed the way numpy sums them
+    (:func:`_pairwise_sum`), so every share is what ``numpy.std`` and ``mean`` give."""
+    raw = [r for _, r in ranked]
+    n = len(raw)
+    mean = _pairwise_sum(raw, 0, n) / n
+    sd = math.sqrt(_pairwise_sum([(x - mean) * (x - mean) for x in raw], 0, n) / n)
     if not sd > 1e-12:
-        return [1.0] * len(ranked)
-    z = (raw - float(raw.mean())) / sd
-    best = float(z.max())
-    return (np.maximum(z, 0.0) / best).tolist()
+        return [1.0] * n
+    z = [(x - mean) / sd for x in raw]
+    best = max(z)
+    return [(x if x > 0.0 else 0.0) / best for x in z]
+
+
+def _pairwise_sum(a: Sequence[float], lo: int, n: int) -> float:
+    """``sum(a[lo:lo + n])`` added in numpy's order (pairwise, eight partial sums per
+    block of up to 128), so the result is numpy's to the last bit."""
+    if n < 8:
+        res = 0.0
+        for i in range(lo, lo + n):
+            res += a[i]
+        return res
+    if n <= 128:
+        r0, r1, r2, r3, r4, r5, r6, r7 = a[lo : lo + 8]
+        end = lo + n - n % 8
+        for i in range(lo + 8, end, 8):
+            r0 += a[i]
+            r1 += a[i + 1]
+            r2 += a[i + 2]
+            r3 += a[i + 3]
+            r4 += a[i + 4]
+            r5 += a[i + 5]
+            r6 += a[i + 6]
+            r7 += a[i + 7]
+        res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+        for i in range(end, lo + n):
+            res += a[i]
+        return res
+    half = n // 2
+    half -= half % 8
+    return _pairwise_sum(a, lo, half) + _pairwise_sum(a, lo + half, n - half)
 
 
 def fusion_reasons(cand: Candidate) -> list[ScoreReason]:
@@ -455,7 +504,14 @@ def page(candidates: Mapping[int, Candidate], offset: int, limit: int) -> list[C
     """The candidates that earned a score (a vector hit under the similarity floor that
     nothing else vouches for is no match), best first, ``offset``/``limit`` applied."""
     kept = [c for c in candidates.values() if c.score > 0]
-    return sorted(kept, key=lambda c: (-c.score, c.rowid))[offset : offset + limit]
+    # best score first, ties by rowid: two stable sorts with C key functions
+    kept.sort(key=_ROWID)
+    kept.sort(key=_SCORE, reverse=True)
+    return kept[offset : offset + limit]
+
+
+_ROWID = attrgetter("rowid")
+_SCORE = attrgetter("score")
 
 
 def kept_terms(docs: dict[str, int], lexemes: Sequence[str], budget: int) -> list[str]:
