@@ -89,6 +89,8 @@ GRID: dict[str, list[Any]] = {
     "answer_cover": [0.0, 0.3, 0.6],
     "answer_gate": [0.4, 0.5, 0.6, 0.7],
     "coverage_weight": [0.0, 0.1, 0.2, 0.3, 0.5],
+    "neighbour_question_cut": [0.0, 0.2, 0.3, 0.4, 0.5],
+    "neighbour_speaker_boost": [0.0, 0.15, 0.3],
 }
 """The values tried per setting (coordinate ascent: one setting at a time, in this order)."""
 

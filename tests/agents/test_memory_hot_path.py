@@ -141,4 +141,4 @@ def test_a_search_of_facts_reads_no_episode_neighbours(store: NativeMemoryAdapte
     assert len(found[MemoryKind.SEMANTIC]) == 3 and len(found[MemoryKind.EPISODIC]) == 3
     # facts have no episode: only the episodic list looks for the events next to its hits
     assert sum("AS side" in sql for sql in seen) == 1
-    assert sum("episode, created_at FROM memories WHERE rowid IN" in sql for sql in seen) == 1
+    assert sum("id, ns, episode, created_at FROM memories WHERE rowid IN" in sql for sql in seen) == 1

@@ -60,7 +60,9 @@ def test_a_dated_who_question_reads_neither_record_text_nor_speakers_with_the_sa
     store.search("warm", namespace=NS)
     statements: list[str] = []
     store._store.conn.set_trace_callback(statements.append)
-    fast = {q: ranked(store.search(q, namespace=NS, limit=10)) for q in QUESTIONS}
+    # without the question cut, which reads the text of the candidates beside a match
+    no_cut = RankingConfig(neighbour_question_cut=0.0)
+    fast = {q: ranked(store.search(q, namespace=NS, limit=10, ranking=no_cut)) for q in QUESTIONS}
     store._store.conn.set_trace_callback(None)
     assert all(fast.values())
     assert any(r.signal == "time" for hits in fast.values() for _, _, reasons in hits for r in reasons)
@@ -71,9 +73,9 @@ def test_a_dated_who_question_reads_neither_record_text_nor_speakers_with_the_sa
     # the candidates' facts (what the rerank reads) are not read from the records
     assert not any(s.startswith("SELECT rowid, content, episode, created_at FROM memories") for s in statements)
     # the same ranking when every candidate's text is read
-    monkeypatch.setattr(_native_search, "needs_text", lambda config, analysis: True)
-    assert {q: ranked(store.search(q, namespace=NS, limit=10)) for q in QUESTIONS} == fast
-    dated = RankingConfig(date_weight=0.9)
+    monkeypatch.setattr(_native_search, "text_rows", lambda cands, rows, config, analysis: rows)
+    assert {q: ranked(store.search(q, namespace=NS, limit=10, ranking=no_cut)) for q in QUESTIONS} == fast
+    dated = RankingConfig(date_weight=0.9, neighbour_question_cut=0.0)
     assert ranked(store.search(QUESTIONS[0], namespace=NS, ranking=dated)) != fast[QUESTIONS[0]]
 
 

@@ -131,6 +131,8 @@ def test_search_ranks_and_explains_as_native_does(
                  "ranking": RankingConfig(session_weight=0.3, session_top=5)},
                 {"namespace": NS, "limit": 10, "ranking": RankingConfig(decompose_weight=0.8)},  # _decompose
                 {"namespace": NS, "limit": 10, "ranking": RankingConfig(list_weight=0.5)},  # _lists
+                {"namespace": NS, "limit": 10, "ranking": RankingConfig(  # _beside
+                    neighbour_question_cut=0.5, neighbour_speaker_boost=0.3)},
             ):
                 if isinstance(kwargs.get("ranking"), RankingConfig):
                     kwargs = {**kwargs, "ranking": replace(kwargs["ranking"], keyword_statistics=statistics)}

@@ -15,9 +15,17 @@ from mnemos.memory_adapters._rerank import Facts
 __all__ = ["facts_of"]
 
 
-def facts_of(store: Store, rowids: list[int], speaker: bool, text: bool = True) -> dict[int, Facts]:
+def facts_of(store: Store, rowids: list[int], speaker: bool, text: bool | list[int] = True) -> dict[int, Facts]:
     """What the text signals read of each candidate (see ``_rerank``): without ``text`` or
-    ``speaker``, only the time, from the vector cache's column (no content or episode)."""
+    ``speaker``, only the time, from the vector cache's column (no content or episode);
+    ``text`` may name the rows whose text is read (the others' is left empty)."""
+    if not isinstance(text, bool):
+        if speaker or len(text) == len(rowids):
+            return facts_of(store, rowids, speaker, bool(text) or speaker)
+        timed = facts_of(store, rowids, False, False)
+        if text:
+            timed.update(facts_of(store, text, False, True))
+        return timed
     out: dict[int, Facts] = {}
     times: dict[int, datetime | None] = {}  # the memories of a batch share their time
     if not (text or speaker):

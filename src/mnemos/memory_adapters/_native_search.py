@@ -94,8 +94,8 @@ from mnemos.memory_adapters._rerank import (
     fact_rows,
     needs_facts,
     needs_speaker,
-    needs_text,
     rerank,
+    text_rows,
     uses_query,
 )
 from mnemos.memory_adapters._vectors import VectorCache
@@ -276,8 +276,8 @@ def _rank(
     explain = _add_recency_and_importance(store, query, config, cands)
     facts: dict[int, Facts] | None = None
     if cands and needs_facts(config, analysis):
-        facts = facts_of(store, fact_rows(cands, analysis, config, query.offset + _limit(query)),
-                         needs_speaker(config, analysis), needs_text(config, analysis))
+        rows = fact_rows(cands, analysis, config, query.offset + _limit(query))
+        facts = facts_of(store, rows, needs_speaker(config, analysis), text_rows(cands, rows, config, analysis))
         rerank(cands, facts, analysis, config)
     if cands and uses_answers(config, query.text, analysis):  # the named person's answering turns (``_answers``)
         add_answers(cands, run_sqlite(store.conn, answer_steps(query.text, cands, config, analysis)))

@@ -33,6 +33,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
+from mnemos.memory_adapters._beside import beside_gains, uses_beside, weigh_beside
 from mnemos.memory_adapters._hop import add_hops
 from mnemos.memory_adapters._query import QueryAnalysis, is_question, mentions_time
 from mnemos.memory_adapters._ranking import Candidate, RankingConfig
@@ -40,7 +41,8 @@ from mnemos.memory_adapters._text import tokens
 from mnemos.memory_adapters.base import ScoreReason
 
 __all__ = [
-    "Facts", "diversified_page", "fact_rows", "needs_facts", "needs_speaker", "needs_text", "rerank", "uses_query",
+    "Facts", "diversified_page", "fact_rows", "needs_facts", "needs_speaker", "needs_text", "rerank", "text_rows",
+    "uses_query",
 ]
 
 
@@ -60,12 +62,14 @@ def uses_query(config: RankingConfig) -> bool:
         config.question_penalty or config.exclusion_penalty or config.speaker_weight
         or config.when_weight or config.date_weight or config.episode_weight or config.diversity
         or config.hop_weight or config.answer_weight or config.answer_item_weight or config.coverage_weight
+        or (config.neighbour_weight > 0 and (config.neighbour_question_cut or config.neighbour_speaker_boost))
     )
 
 
 def needs_facts(config: RankingConfig, q: QueryAnalysis) -> bool:
     """Whether any signal of :func:`rerank` can change a score for this query."""
-    return needs_text(config, q) or needs_speaker(config, q) or bool(q.dated and config.date_weight)
+    return (needs_text(config, q) or needs_speaker(config, q) or bool(q.dated and config.date_weight)
+            or any(uses_beside(config, q)))
 
 
 def _weighs_content(config: RankingConfig, q: QueryAnalysis) -> bool:
@@ -84,12 +88,24 @@ def _weighs_content(config: RankingConfig, q: QueryAnalysis) -> bool:
 def needs_text(config: RankingConfig, q: QueryAnalysis) -> bool:
     """Whether the signals on for this query read the candidates' content or episode (else
     only their time, and the speaker if :func:`needs_speaker`)."""
-    return _weighs_content(config, q) or bool(q.asks_when and config.when_weight)
+    return _weighs_content(config, q) or bool(q.asks_when and config.when_weight) or uses_beside(config, q)[0]
+
+
+def text_rows(cands: Mapping[int, Candidate], rows: list[int], config: RankingConfig, q: QueryAnalysis) -> list[int]:
+    """Of the ``rows`` whose facts are read, those whose text a signal on for this query reads:
+    all of them, or with only the question cut of ``_beside`` reading text, those that gained
+    beside a match (an adapter may read the others' facts without their text)."""
+    if _weighs_content(config, q) or (q.asks_when and config.when_weight):
+        return rows
+    if not uses_beside(config, q)[0]:
+        return []
+    gains = beside_gains({r: cands[r] for r in rows if r in cands})
+    return [r for r in rows if r in gains]
 
 
 def needs_speaker(config: RankingConfig, q: QueryAnalysis) -> bool:
     """Whether the speakers of the candidates are needed (the query names someone)."""
-    return bool(q.persons and config.speaker_weight)
+    return bool(q.persons and (config.speaker_weight or config.neighbour_speaker_boost))
 
 
 def fact_rows(cands: Mapping[int, Candidate], q: QueryAnalysis, config: RankingConfig, want: int) -> list[int]:
@@ -97,15 +113,24 @@ def fact_rows(cands: Mapping[int, Candidate], q: QueryAnalysis, config: RankingC
     unless every signal on for this query adds at most a fixed bonus to a memory's own score
     (speaker, time); then a candidate that would stay below the ``want``-th best even with
     every bonus is left out (its facts are never read; the page is the same)."""
-    if _weighs_content(config, q):
+    if _weighs_content(config, q) or len(cands) <= want:
         return list(cands)
-    scores = sorted((c.score for c in cands.values()), reverse=True)
-    if len(scores) <= want:
-        return list(cands)
+    # ``_beside`` may lower (cut) or raise (boost) what a candidate gained beside a match;
+    # the other signals here add at most a fixed bonus
+    cut, boost = uses_beside(config, q)
+    gains = beside_gains(cands) if cut or boost else {}
+    down = config.neighbour_question_cut if cut else 0.0
+    up = config.neighbour_speaker_boost if boost else 0.0
+    if down and gains:  # the lowest score each may end with
+        lows = sorted((c.score - down * gains.get(r, 0.0) for r, c in cands.items()), reverse=True)
+    else:
+        lows = sorted((c.score for c in cands.values()), reverse=True)
     bonus = ((config.speaker_weight if q.persons else 0.0) + (config.when_weight if q.asks_when else 0.0)
              + (config.date_weight if q.dated else 0.0))
-    floor = scores[want - 1] - bonus - 1e-9  # ties on the page break by rowid: keep them
-    return [rowid for rowid, cand in cands.items() if cand.score >= floor]
+    floor = lows[want - 1] - bonus - 1e-9  # ties on the page break by rowid: keep them
+    if not bonus:  # only ``_beside`` can move a score: only what gained beside a match
+        return [r for r, g in gains.items() if cands[r].score + up * g >= floor]
+    return [r for r, c in cands.items() if c.score + up * gains.get(r, 0.0) >= floor]
 
 
 def _excluded(content: str, excluded: tuple[str, ...]) -> str | None:
@@ -126,12 +151,15 @@ def rerank(
     cands: Mapping[int, Candidate], facts: Mapping[int, Facts], q: QueryAnalysis, config: RankingConfig
 ) -> None:
     """Apply the signals of the module docstring to the scores of ``cands`` (in place)."""
-    persons = set(q.persons)
+    persons = frozenset(q.persons)
+    beside = any(uses_beside(config, q))
     in_period: dict[datetime, bool] = {}  # the memories of a batch share their time
-    for rowid, cand in cands.items():
-        fact = facts.get(rowid)
-        if fact is None or cand.score <= 0:
+    for rowid, fact in facts.items():  # often far fewer than the candidates (``fact_rows``)
+        cand = cands.get(rowid)
+        if cand is None or cand.score <= 0:
             continue
+        if beside:  # what it gained beside a match, weighed by what it is (``_beside``)
+            weigh_beside(cand, fact.content, fact.speaker, persons, config)
         if config.question_penalty and is_question(fact.content):
             cut = cand.score * config.question_penalty
             cand.score -= cut
