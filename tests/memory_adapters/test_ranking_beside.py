@@ -25,7 +25,8 @@ from mnemos.memory_adapters.native import RankingConfig
 
 KEYWORD = RankingConfig(mode="keyword", entity_weight=0.0, item_hops_weight=0.0, recency_weight=0.0,
                         importance_weight=0.0, reply_weight=0.0, speaker_weight=0.0, answer_weight=0.0,
-                        answer_item_weight=0.0, date_weight=0.0, neighbour_question_cut=0.0)
+                        answer_item_weight=0.0, date_weight=0.0, neighbour_question_cut=0.0,
+                        coverage_weight=0.0)
 QUERY = "How was the meteor shower for Melanie?"
 MATCH = "We saw the meteor shower from the campsite"
 QUESTION = "Cool! What did it look like?"
