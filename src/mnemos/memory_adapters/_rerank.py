@@ -88,14 +88,19 @@ def _weighs_content(config: RankingConfig, q: QueryAnalysis) -> bool:
 def needs_text(config: RankingConfig, q: QueryAnalysis) -> bool:
     """Whether the signals on for this query read the candidates' content or episode (else
     only their time, and the speaker if :func:`needs_speaker`)."""
-    return _weighs_content(config, q) or bool(q.asks_when and config.when_weight) or uses_beside(config, q)[0]
+    return _reads_every_text(config, q) or uses_beside(config, q)[0]
+
+
+def _reads_every_text(config: RankingConfig, q: QueryAnalysis) -> bool:
+    """Whether a signal on for this query reads the content of every candidate whose facts are read."""
+    return _weighs_content(config, q) or bool(q.asks_when and config.when_weight)
 
 
 def text_rows(cands: Mapping[int, Candidate], rows: list[int], config: RankingConfig, q: QueryAnalysis) -> list[int]:
     """Of the ``rows`` whose facts are read, those whose text a signal on for this query reads:
     all of them, or with only the question cut of ``_beside`` reading text, those that gained
     beside a match (an adapter may read the others' facts without their text)."""
-    if _weighs_content(config, q) or (q.asks_when and config.when_weight):
+    if _reads_every_text(config, q):
         return rows
     if not uses_beside(config, q)[0]:
         return []
