@@ -60,8 +60,9 @@ def test_a_dated_who_question_reads_neither_record_text_nor_speakers_with_the_sa
     store.search("warm", namespace=NS)
     statements: list[str] = []
     store._store.conn.set_trace_callback(statements.append)
-    # without the question cut, which reads the text of the candidates beside a match
-    no_cut = RankingConfig(neighbour_question_cut=0.0)
+    # without the question cut, which reads the text of the candidates beside a match, and
+    # the episode focus, which reads every candidate's (both apply to a who question)
+    no_cut = RankingConfig(neighbour_question_cut=0.0, episode_focus=0.0)
     fast = {q: ranked(store.search(q, namespace=NS, limit=10, ranking=no_cut)) for q in QUESTIONS}
     store._store.conn.set_trace_callback(None)
     assert all(fast.values())
@@ -75,7 +76,7 @@ def test_a_dated_who_question_reads_neither_record_text_nor_speakers_with_the_sa
     # the same ranking when every candidate's text is read
     monkeypatch.setattr(_native_search, "text_rows", lambda cands, rows, config, analysis: rows)
     assert {q: ranked(store.search(q, namespace=NS, limit=10, ranking=no_cut)) for q in QUESTIONS} == fast
-    dated = RankingConfig(date_weight=0.9, neighbour_question_cut=0.0)
+    dated = RankingConfig(date_weight=0.9, neighbour_question_cut=0.0, episode_focus=0.0)
     assert ranked(store.search(QUESTIONS[0], namespace=NS, ranking=dated)) != fast[QUESTIONS[0]]
 
 

@@ -18,7 +18,7 @@ from mnemos.memory_adapters.native import RankingConfig
 OFF = RankingConfig(mode="keyword", neighbour_weight=0.0, reply_weight=0.0, entity_weight=0.0, recency_weight=0.0,
                     importance_weight=0.0, date_weight=0.0, item_hops_weight=0.0, speaker_weight=0.0,
                     answer_weight=0.0, answer_item_weight=0.0, answer_cover=0.0, coverage_weight=0.0,
-                    neighbour_question_cut=0.0)
+                    neighbour_question_cut=0.0, episode_focus=0.0)
 ON = replace(OFF, episode_focus=0.5)
 QUESTION = "How did Melanie feel watching the meteor shower?"
 SHOWER = "Melanie: the meteor shower, so many meteors, a meteor shower on our camping trip"  # session 1
