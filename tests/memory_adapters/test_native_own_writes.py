@@ -105,3 +105,36 @@ def test_words_are_counted_as_the_cache_query_counts_them(store: NativeMemoryAda
     from mnemos.memory_adapters._native_write import word_count
 
     assert word_count(text) == sql
+
+
+class _CountingT(np.ndarray):
+    """A projection matrix that counts the products taken with it (each reads its ``.T``)."""
+
+    uses = 0
+
+    @property
+    def T(self) -> Any:  # numpy's name for the transpose
+        _CountingT.uses += 1
+        return np.asarray(self).T
+
+
+def test_a_written_row_is_sketched_when_a_sketch_is_first_read(store: NativeMemoryAdapter) -> None:
+    """A turn's write appends its row to the cache without the product with the whole
+    projection matrix that its sign sketch costs; the sketch is computed, as the same
+    product, when a search (or a save) first reads the sketches."""
+    from mnemos.memory_adapters._sketches import pack
+    from mnemos.memory_adapters._vectors import CODE_ARRAYS
+
+    store.search("garden shed", namespace=NS)
+    cache = store._store.cache
+    getattr(cache, CODE_ARRAYS[0])  # the sketches of the rows there before
+    cache.projection = cache.projection.view(_CountingT)
+    _CountingT.uses = 0
+    a_turn(store, 1)
+    store.search("garden shed", namespace=NS)
+    assert _CountingT.uses == 0
+    last = cache.n - 1
+    words = [int(getattr(cache, name)[last]) for name in CODE_ARRAYS]
+    assert _CountingT.uses == 1
+    expected = pack(cache.matrix[last : last + 1] @ np.asarray(cache.projection).T > 0)[0]
+    assert words == [int(w) for w in expected] and any(words)
