@@ -138,3 +138,23 @@ def test_a_written_row_is_sketched_when_a_sketch_is_first_read(store: NativeMemo
     assert _CountingT.uses == 1
     expected = pack(cache.matrix[last : last + 1] @ np.asarray(cache.projection).T > 0)[0]
     assert words == [int(w) for w in expected] and any(words)
+
+
+def test_sketches_left_pending_follow_their_rows_when_the_cache_is_compacted() -> None:
+    """Rows move when the cache drops its dead slots: a sketch still to compute is
+    computed from its row, not from whatever row moved into its slot."""
+    from mnemos.memory_adapters._sketches import pack
+    from mnemos.memory_adapters._vectors import CODE_ARRAYS, VectorCache
+
+    cache = VectorCache((), 16)
+    rng = np.random.default_rng(3)
+    rows = [(i + 1, "a/", "episodic", 0, None, False, rng.standard_normal(16).astype(np.float32).tobytes(), 0.5, 3)
+            for i in range(40)]
+    cache._append(rows[:30])
+    for row in rows[30:]:
+        cache._append([row])
+    cache._kill(range(1, 40, 2))
+    cache._compact()
+    words = np.stack([getattr(cache, name)[: cache.n] for name in CODE_ARRAYS], axis=1)
+    expected = np.concatenate([pack(cache.matrix[i : i + 1] @ cache.projection.T > 0) for i in range(cache.n)])
+    assert cache.n == 20 and (words == expected).all()

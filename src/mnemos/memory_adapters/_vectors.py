@@ -41,7 +41,7 @@ from mnemos.memory_adapters._vector_file import (
     VectorFile,
 )
 from mnemos.memory_adapters._vector_rows import KIND_CODE as _KIND_CODE
-from mnemos.memory_adapters._vector_rows import KIND_CODES, append_rows, code_word
+from mnemos.memory_adapters._vector_rows import KIND_CODES, append_rows, code_word, sketch_pending
 from mnemos.memory_adapters._vector_rows import NEVER as _NEVER
 from mnemos.memory_adapters.base import MemoryKind, SearchQuery
 
@@ -423,6 +423,7 @@ class VectorCache:
             self.__dict__[name] = new
 
     def _compact(self) -> None:
+        sketch_pending(self)  # from the rows in their slots, before they move
         keep = np.flatnonzero(self.alive[: self.n])
         for name in _ARRAYS:
             arr = getattr(self, name)
