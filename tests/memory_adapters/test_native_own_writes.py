@@ -158,3 +158,16 @@ def test_sketches_left_pending_follow_their_rows_when_the_cache_is_compacted() -
     words = np.stack([getattr(cache, name)[: cache.n] for name in CODE_ARRAYS], axis=1)
     expected = np.concatenate([pack(cache.matrix[i : i + 1] @ cache.projection.T > 0) for i in range(cache.n)])
     assert cache.n == 20 and (words == expected).all()
+
+
+def test_sketches_wait_for_a_bounded_number_of_appends() -> None:
+    """A cache whose sketches are never read (a scoped one is never saved) keeps no list
+    growing with every write: past a bound the pending sketches are computed."""
+    from mnemos.memory_adapters._vector_rows import MAX_PENDING
+    from mnemos.memory_adapters._vectors import VectorCache
+
+    cache = VectorCache(("a",), 8)
+    vector = np.ones(8, dtype=np.float32).tobytes()
+    for i in range(MAX_PENDING * 2 + 5):
+        cache._append([(i + 1, "a/", "episodic", 0, None, False, vector, 0.5, 1)])
+    assert len(cache.unsketched) <= MAX_PENDING

@@ -21,12 +21,15 @@ from mnemos.memory_adapters._sketches import pack
 from mnemos.memory_adapters._vector_file import CODE_ARRAYS
 from mnemos.memory_adapters.base import MemoryKind
 
-__all__ = ["KIND_CODE", "KIND_CODES", "NEVER", "append_rows", "code_word", "sketch_pending"]
+__all__ = ["KIND_CODE", "KIND_CODES", "MAX_PENDING", "NEVER", "append_rows", "code_word", "sketch_pending"]
 
 KIND_CODES = {MemoryKind.EPISODIC: 0, MemoryKind.SEMANTIC: 1, MemoryKind.PROCEDURAL: 2}
 KIND_CODE = {k.value: v for k, v in KIND_CODES.items()}
 NEVER = int(np.iinfo(np.int64).max)
 """The expiry of a row that never expires."""
+MAX_PENDING = 1024
+"""Batches of rows whose sketches may wait; past this they are computed at once (a cache
+whose sketches are never read keeps no growing list)."""
 
 
 def code_word(index: int) -> property:
@@ -61,6 +64,8 @@ def append_rows(cache: Any, rows: Sequence[tuple[Any, ...]]) -> None:
     cached under its rowid dies in its old slot."""
     if not rows:
         return
+    if len(cache.unsketched) >= MAX_PENDING:
+        sketch_pending(cache)
     if len(rows) == 1:
         _append_one(cache, rows[0])
         return
