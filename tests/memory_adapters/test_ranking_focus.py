@@ -77,3 +77,4 @@ def test_the_gate() -> None:
     assert not uses_focus(OFF, analyze(QUESTION))
     assert not uses_focus(ON, analyze("What activities does Melanie do?"))  # a list question
     assert not uses_focus(ON, analyze("the meteor shower on the camping trip"))  # asks nothing
+    assert not uses_focus(ON, analyze("How did we feel watching the meteor shower?"))  # names no one
