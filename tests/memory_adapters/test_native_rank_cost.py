@@ -101,11 +101,13 @@ def test_speakers_are_read_parsing_only_the_json_that_can_name_one(
                 return real(text)
 
         monkeypatch.setattr(_native_facts, "json", Counting)
-        hits = ranked(adapter.search(question, namespace=NS, limit=10))
+        # the episode focus's reason holds its episode's score, recency included (the clock moves)
+        ranking = RankingConfig(episode_focus=0.0)
+        hits = ranked(adapter.search(question, namespace=NS, limit=10, ranking=ranking))
         assert any(r.signal == "speaker" for _, _, reasons in hits for r in reasons)
         # only the metadata naming a speaker is parsed: the others hold none, every provenance a null agent
         assert parsed and all(text.startswith('{"speaker"') for text in parsed)
         monkeypatch.setattr(_native_facts, "_json_key", lambda text, key: real(text).get(key))
-        assert ranked(adapter.search(question, namespace=NS, limit=10)) == hits
+        assert ranked(adapter.search(question, namespace=NS, limit=10, ranking=ranking)) == hits
     finally:
         adapter.close()
