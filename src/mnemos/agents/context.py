@@ -46,7 +46,7 @@ from typing import Any
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
 
 from mnemos.agents._extract import extractive_summary
-from mnemos.agents._lexical import content_words
+from mnemos.agents._lexical import _content_words as content_word_set
 from mnemos.agents.tokens import TokenCounter, approx_tokens, system_tokens
 from mnemos.exceptions import UsageError
 
@@ -114,8 +114,8 @@ class RecalledMemory:
 def memory_confidence(request: str, content: str, similarity: float | None = None) -> float:
     """How well a memory matches a request, from 0 to 1: the share of the request's content
     words it contains, blended (0.6/0.4) with the vector similarity when there is one."""
-    wanted = content_words(request)
-    coverage = len(wanted & content_words(content)) / len(wanted) if wanted else 0.0
+    wanted = content_word_set(request)
+    coverage = len(wanted & content_word_set(content)) / len(wanted) if wanted else 0.0
     if similarity is None:
         return round(coverage, 3)
     return round(0.6 * coverage + 0.4 * min(1.0, max(0.0, similarity)), 3)
@@ -139,10 +139,10 @@ def attribute(answer: str, memories: Sequence[RecalledMemory], *, threshold: flo
     ``threshold`` of whose content words it repeats. Each as ``{"ref", "id", "kind",
     "source", "confidence"}``, in rank order."""
     cited = {int(n) for n in _CITED.findall(answer)}
-    said = content_words(answer)
+    said = content_word_set(answer)
     used: list[dict[str, Any]] = []
     for rank, memory in enumerate(memories, start=1):
-        words = content_words(memory.content)
+        words = content_word_set(memory.content)
         repeated = bool(words) and len(words & said) / len(words) >= threshold
         if rank in cited or (not cited and repeated):
             used.append({"ref": f"M{rank}", "id": memory.id, "kind": memory.kind,

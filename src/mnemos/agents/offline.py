@@ -61,6 +61,7 @@ from langchain_core.messages import (
 )
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 
+from mnemos.agents._lexical import _content_words as content_word_set
 from mnemos.agents._lexical import content_words, sentences
 from mnemos.agents._local_model import LocalChatModel
 
@@ -186,18 +187,20 @@ def _context_text(context: Sequence[BaseMessage]) -> str:
 
 
 def _answer_from_context(request: str, context: Sequence[BaseMessage]) -> str:
-    query = content_words(request)
+    query = content_word_set(request)
     scored: list[tuple[float, int, str]] = []
     position = 0
     for message in context:
         if not isinstance(message, (SystemMessage, HumanMessage, ToolMessage)):
             continue
         for line in message.text.splitlines():
-            text = _MEMORY_TAG.sub("", line.strip())
+            text = line.strip()
+            if "[M" in text:  # only then can it end with a memory's tag
+                text = _MEMORY_TAG.sub("", text)
             position += 1
             if not text or text.endswith(":") or text.endswith("?"):
                 continue
-            shared = len(query & content_words(text))
+            shared = len(query & content_word_set(text))
             if shared:
                 bonus = 0.5 if _BULLET.match(text) else 0.0
                 scored.append((shared + bonus, position, _BULLET.sub("", text)))
