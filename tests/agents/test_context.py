@@ -262,7 +262,7 @@ def _approx_by_lists(messages: Sequence[BaseMessage]) -> int:
     return approx_tokens(messages)
 
 
-@settings(max_examples=300, deadline=None, derandomize=True, database=None,
+@settings(max_examples=120, deadline=None, derandomize=True, database=None,
           suppress_health_check=[HealthCheck.too_slow])
 @given(
     messages=_messages(),
@@ -307,3 +307,21 @@ def test_local_models_count_with_approx_tokens_itself_unless_they_count_otherwis
 
     assert token_counter_for(OfflineChatModel()) is approx_tokens
     assert token_counter_for(Own())([HumanMessage("hi")]) == 7
+
+
+def test_assembly_with_the_approximate_counter_counts_each_message_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    from mnemos.agents import tokens
+
+    counted: list[int] = []
+    real = tokens.count_tokens_approximately
+
+    def counting(messages: Sequence[BaseMessage], **kwargs: object) -> int:
+        counted.append(len(messages))
+        return real(messages, **kwargs)
+
+    monkeypatch.setattr(tokens, "count_tokens_approximately", counting)
+    messages = [*conversation(4), HumanMessage("and now?")]
+    result = assemble_context(messages=messages, budget=3000, instructions="Be kind.", rules=["Be brief."],
+                              memories=[mem(i) for i in range(1, 11)])
+    assert result.tokens == real(result.messages)
+    assert sum(counted) == len(messages)  # the system texts are counted from their length
