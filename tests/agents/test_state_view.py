@@ -31,3 +31,16 @@ def test_a_reply_is_made_a_user_message_once_for_every_agent_after_it() -> None:
     del reply, first, changed
     gc.collect()
     assert key not in _state._HEARD  # nothing is kept once the reply is gone
+
+
+def test_the_latest_turns_with_text_are_what_a_query_without_the_task_searches_for() -> None:
+    from mnemos.agents._queries import RecallQuery, turns_of
+    from mnemos.agents._state import latest_said
+
+    messages = [HumanMessage("plan the trip", id="1"), AIMessage("", name="a", id="2"),
+                AIMessage("booked", name="a", id="3"), ToolMessage("ok", tool_call_id="c"),
+                HumanMessage("  ", id="4"), AIMessage("and the hotel?", name="b", id="5")]
+    for recent in range(5):
+        for end in range(len(messages) + 1):
+            query = RecallQuery(recent=recent)
+            assert query.texts(latest_said(messages[:end], recent)) == query.texts(turns_of(messages[:end]))

@@ -18,9 +18,10 @@ from langchain_core.messages import (
 from langgraph.types import Command
 from pydantic import BaseModel
 
+from mnemos.agents._queries import Turn, turns_of
 from mnemos.exceptions import UsageError
 
-__all__ = ["final_text", "from_the_view_of", "messages_of", "result_messages", "tool_state", "turn_result"]
+__all__ = ["final_text", "from_the_view_of", "latest_said", "messages_of", "result_messages", "tool_state", "turn_result"]
 
 
 def messages_of(state: Any, key: str = "messages") -> list[BaseMessage]:
@@ -140,3 +141,16 @@ def final_text(messages: Sequence[BaseMessage]) -> str:
         if isinstance(message, AIMessage) and message.text.strip():
             return message.text
     return ""
+
+
+def latest_said(messages: Sequence[BaseMessage], count: int) -> list[Turn]:
+    """The last ``count`` turns of ``messages`` with text, oldest first: what a query without the
+    task searches for, without making turns of the whole conversation."""
+    said: list[Turn] = []
+    for index in range(len(messages) - 1, -1, -1):
+        if len(said) >= count:
+            break
+        turn = turns_of(messages[index : index + 1])
+        if turn and turn[0].text.strip():
+            said.append(turn[0])
+    return said[::-1]
