@@ -21,6 +21,7 @@ Several queries differing only in kinds and limit share steps 1-3
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -427,27 +428,16 @@ def _add_neighbours(
     # memories of one batch share a timestamp: the events at the seed's own time and
     # those before (or after) it are two index seeks, each taking ``window`` at most;
     # the nearest ``window`` of both are kept.
-    arms: list[str] = []
     params: list[object] = []
     for rowid, memory_id, ns, episode, created in rows:
         if episode is None:
             continue
         names[rowid] = memory_id
-        for op, order in (("<", "DESC"), (">", "ASC")):
-            arms.append(
-                f"""SELECT * FROM (SELECT ? AS seed, ? AS side, rowid, created_at FROM memories
-                    WHERE ns = ? AND episode = ? AND created_at = ? AND rowid {op} ?
-                    ORDER BY rowid {order} LIMIT ?)"""
-            )
-            arms.append(
-                f"""SELECT * FROM (SELECT ? AS seed, ? AS side, rowid, created_at FROM memories
-                    WHERE ns = ? AND episode = ? AND created_at {op} ?
-                    ORDER BY created_at {order}, rowid {order} LIMIT ?)"""
-            )
-            params += [rowid, op, ns, episode, created, rowid, window, rowid, op, ns, episode, created, window]
+        params += [rowid, ns, episode, created, rowid, window, rowid, ns, episode, created, window,
+                   rowid, ns, episode, created, rowid, window, rowid, ns, episode, created, window]
     sides: dict[tuple[int, str], list[tuple[int, int]]] = {}
-    if arms:
-        for seed, side, near, created in conn.execute(" UNION ALL ".join(arms), params):
+    if params:
+        for seed, side, near, created in conn.execute(_neighbour_sql(len(names)), params):
             sides.setdefault((seed, side), []).append((created, near))
     for (_, side), near in sides.items():  # nearest first, ``window`` of them
         near.sort(reverse=side == "<")
@@ -457,6 +447,24 @@ def _add_neighbours(
         store, query, cands, mask, spread(cands, links),
         lambda target, source, value: neighbour_reason(cands[source].fusion, value, names[source]),
     )
+
+
+@functools.lru_cache(maxsize=64)
+def _neighbour_sql(seeds: int) -> str:
+    """The statement of :func:`_add_neighbours` for ``seeds`` seeds (four arms each)."""
+    arms = []
+    for op, order in (("<", "DESC"), (">", "ASC")):
+        arms.append(
+            f"""SELECT * FROM (SELECT ? AS seed, '{op}' AS side, rowid, created_at FROM memories
+                WHERE ns = ? AND episode = ? AND created_at = ? AND rowid {op} ?
+                ORDER BY rowid {order} LIMIT ?)"""
+        )
+        arms.append(
+            f"""SELECT * FROM (SELECT ? AS seed, '{op}' AS side, rowid, created_at FROM memories
+                WHERE ns = ? AND episode = ? AND created_at {op} ?
+                ORDER BY created_at {order}, rowid {order} LIMIT ?)"""
+        )
+    return " UNION ALL ".join(arms * seeds)
 
 
 def _add_replies(
