@@ -396,6 +396,8 @@ def _admit(
 ) -> None:
     """Add score ``gains`` (target -> (source, value)) to candidates, admitting new ones
     only if they pass the query's filters."""
+    if not gains:
+        return
     new = [t for t in gains if t not in cands]
     ok = store.cache.passes(new, mask)
     new = [t for t, good in zip(new, ok, strict=True) if good]
