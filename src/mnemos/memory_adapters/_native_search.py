@@ -191,9 +191,16 @@ def ranked_search_each(
     # A small scan (or one with nothing to overlap) runs inline: waking a thread costs more.
     sizes = [int(np.count_nonzero(mask)) for mask in masks]  # read by the scan and the keyword list
     inline = pending is not None and (config.mode == "vector" or cache.scan_is_small(masks, sizes))
-    best = None
-    if pending is not None and not inline:
-        best = _worker_pool().submit(_top_each, cache, pending, masks, want)
+    best: Future[Any] | None = None
+    scan = None
+    if isinstance(pending, Future):
+        if not inline:
+            best = _worker_pool().submit(_top_each, cache, pending, masks, want)
+    elif pending is not None and not inline and pending.shape == (cache.dims,):
+        # Only the reading of the rows goes to the worker: numpy's loops release the GIL,
+        # while the rest of a scan would hold it whenever SQLite here lets it go.
+        scan = cache.scan(pending, masks, want)
+        best = _worker_pool().submit(scan.score)
     try:
         analysis = _analysis(text) if uses_query(config) else QueryAnalysis()
         keyword_text = strip_exclusions(text) if analysis.excluded and config.exclusion_penalty else text
@@ -206,7 +213,8 @@ def ranked_search_each(
             keywords = kept_keyword_lists(store, queries, match, want, masks, k1=config.bm25_k1,
                                           b=config.bm25_b_for(store.embedder), sizes=sizes)
     finally:
-        tops = best.result() if best is not None else None
+        found = best.result() if best is not None else None
+        tops = scan.best(found) if scan is not None else found
     vector = pending.result() if isinstance(pending, Future) else pending
     if vector is not None and vector.shape != (cache.dims,):  # re-embedded meanwhile
         vector, tops = query_vector(store, first, config), None
