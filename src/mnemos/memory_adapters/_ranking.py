@@ -483,11 +483,14 @@ def recency_and_importance(
     half_life = config.recency_half_life_days
     decays = np.exp(-np.log(2) * np.maximum(ages, 0.0) / (half_life * 86400.0)).tolist()
     importance = list(importances)
-    position = {rowid: i for i, rowid in enumerate(rowids)}
+    recency_weight, importance_weight = config.recency_weight, config.importance_weight
     for rowid, decay, value in zip(rowids, decays, importance, strict=True):
-        candidates[rowid].score += config.recency_weight * decay + config.importance_weight * (value - 0.5)
+        candidates[rowid].score += recency_weight * decay + importance_weight * (value - 0.5)
+    position: dict[int, int] = {}  # built for the page's first reason (few candidates get one)
 
     def explain(cand: Candidate) -> None:
+        if not position:
+            position.update((rowid, i) for i, rowid in enumerate(rowids))
         i = position[cand.rowid]
         if config.recency_weight:
             cand.reasons.append(ScoreReason(

@@ -22,8 +22,8 @@ def runs(slots: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.int64], npt.NDArr
     breaks = np.flatnonzero(np.diff(slots) > _RUN_GAP) + 1
     if len(breaks) >= _MAX_RUNS:
         return None
-    starts = slots[np.r_[0, breaks]]
-    ends = slots[np.r_[breaks - 1, len(slots) - 1]] + 1
+    starts = slots[np.concatenate(([0], breaks))]
+    ends = slots[np.concatenate((breaks - 1, [len(slots) - 1]))] + 1
     if int((ends - starts).sum()) > 4 * len(slots):
         return None
     return starts, ends
