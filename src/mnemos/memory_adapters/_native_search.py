@@ -4,7 +4,9 @@ A ranked search, under the store's lock:
 
 1. refresh the vector cache and compute the filter mask (namespace, kind,
    time, expiry, supersession) on its columns;
-2. start the cosine top-k on a worker thread, and meanwhile run the FTS5
+2. start the cosine scan's reading of the rows on a worker thread (numpy's
+   loops alone, which release the GIL: the rows are chosen before and each
+   list's top-k picked after, on this thread), and meanwhile run the FTS5
    query (quoted words, the commonest dropped past a posting budget); an
    embedder declaring ``parallel_query`` has its query embedded on a worker,
    begun before the lock is taken (:func:`start_query_vector`), beside steps 1-2;
