@@ -105,3 +105,69 @@ def test_words_are_counted_as_the_cache_query_counts_them(store: NativeMemoryAda
     from mnemos.memory_adapters._native_write import word_count
 
     assert word_count(text) == sql
+
+
+class _CountingT(np.ndarray):
+    """A projection matrix that counts the products taken with it (each reads its ``.T``)."""
+
+    uses = 0
+
+    @property
+    def T(self) -> Any:  # numpy's name for the transpose
+        _CountingT.uses += 1
+        return np.asarray(self).T
+
+
+def test_a_written_row_is_sketched_when_a_sketch_is_first_read(store: NativeMemoryAdapter) -> None:
+    """A turn's write appends its row to the cache without the product with the whole
+    projection matrix that its sign sketch costs; the sketch is computed, as the same
+    product, when a search (or a save) first reads the sketches."""
+    from mnemos.memory_adapters._sketches import pack
+    from mnemos.memory_adapters._vectors import CODE_ARRAYS
+
+    store.search("garden shed", namespace=NS)
+    cache = store._store.cache
+    getattr(cache, CODE_ARRAYS[0])  # the sketches of the rows there before
+    cache.projection = cache.projection.view(_CountingT)
+    _CountingT.uses = 0
+    a_turn(store, 1)
+    store.search("garden shed", namespace=NS)
+    assert _CountingT.uses == 0
+    last = cache.n - 1
+    words = [int(getattr(cache, name)[last]) for name in CODE_ARRAYS]
+    assert _CountingT.uses == 1
+    expected = pack(cache.matrix[last : last + 1] @ np.asarray(cache.projection).T > 0)[0]
+    assert words == [int(w) for w in expected] and any(words)
+
+
+def test_sketches_left_pending_follow_their_rows_when_the_cache_is_compacted() -> None:
+    """Rows move when the cache drops its dead slots: a sketch still to compute is
+    computed from its row, not from whatever row moved into its slot."""
+    from mnemos.memory_adapters._sketches import pack
+    from mnemos.memory_adapters._vectors import CODE_ARRAYS, VectorCache
+
+    cache = VectorCache((), 16)
+    rng = np.random.default_rng(3)
+    rows = [(i + 1, "a/", "episodic", 0, None, False, rng.standard_normal(16).astype(np.float32).tobytes(), 0.5, 3)
+            for i in range(40)]
+    cache._append(rows[:30])
+    for row in rows[30:]:
+        cache._append([row])
+    cache._kill(range(1, 40, 2))
+    cache._compact()
+    words = np.stack([getattr(cache, name)[: cache.n] for name in CODE_ARRAYS], axis=1)
+    expected = np.concatenate([pack(cache.matrix[i : i + 1] @ cache.projection.T > 0) for i in range(cache.n)])
+    assert cache.n == 20 and (words == expected).all()
+
+
+def test_sketches_wait_for_a_bounded_number_of_appends() -> None:
+    """A cache whose sketches are never read (a scoped one is never saved) keeps no list
+    growing with every write: past a bound the pending sketches are computed."""
+    from mnemos.memory_adapters._vector_rows import MAX_PENDING
+    from mnemos.memory_adapters._vectors import VectorCache
+
+    cache = VectorCache(("a",), 8)
+    vector = np.ones(8, dtype=np.float32).tobytes()
+    for i in range(MAX_PENDING * 2 + 5):
+        cache._append([(i + 1, "a/", "episodic", 0, None, False, vector, 0.5, 1)])
+    assert len(cache.unsketched) <= MAX_PENDING

@@ -9,6 +9,7 @@ import numpy as np
 
 from mnemos.memory_adapters._namespace import Namespace
 from mnemos.memory_adapters._native_schema import ns_key
+from mnemos.memory_adapters._vector_rows import NEVER
 from mnemos.memory_adapters._vectors import VectorCache, _any_of
 
 __all__ = ["change_stamp", "take_own_write"]
@@ -23,13 +24,14 @@ def take_own_write(
     rows' new importance, with the change log's last entry and the last rowid after it (call
     under the adapter lock, once the transaction committed and nothing else did)."""
     prefix = ns_key(cache.root)
-    kept = []
-    for rowid, value in importance:
+    for rowid, value in importance:  # a turn reinforces a few: counted one by one
         slot = cache.slot_of.get(rowid)
         if slot is not None and cache.alive[slot]:
             cache.importance[slot] = value
-            kept.append(slot)
-    cache._touched(np.asarray(kept, dtype=np.int64))
+            ns_id, code = cache.ns_ids[slot], cache.kinds[slot]
+            cache.changes[ns_id, code] += 1
+            if cache.expires[slot] != NEVER:
+                cache.expiring[ns_id, code] += 1
     mine = [r for r in rows if r[1].startswith(prefix)]
     cache._append(mine)
     cache.unsaved += len(importance) + len(mine)

@@ -4,9 +4,8 @@ A ranked search, under the store's lock:
 
 1. refresh the vector cache and compute the filter mask (namespace, kind,
    time, expiry, supersession) on its columns;
-2. start the cosine scan's reading of the rows on a worker thread (numpy's
-   loops alone, which release the GIL: the rows are chosen before and each
-   list's top-k picked after, on this thread), and meanwhile run the FTS5
+2. start the cosine scan's reading of the rows (numpy's loops, which release
+   the GIL) on a worker thread, and meanwhile run the FTS5
    query (quoted words, the commonest dropped past a posting budget); an
    embedder declaring ``parallel_query`` has its query embedded on a worker,
    begun before the lock is taken (:func:`start_query_vector`), beside steps 1-2;
@@ -464,18 +463,13 @@ def _add_neighbours(
 @functools.lru_cache(maxsize=64)
 def _neighbour_sql(seeds: int) -> str:
     """The statement of :func:`_add_neighbours` for ``seeds`` seeds (four arms each)."""
-    arms = []
-    for op, order in (("<", "DESC"), (">", "ASC")):
-        arms.append(
-            f"""SELECT * FROM (SELECT ? AS seed, '{op}' AS side, rowid, created_at FROM memories
-                WHERE ns = ? AND episode = ? AND created_at = ? AND rowid {op} ?
-                ORDER BY rowid {order} LIMIT ?)"""
-        )
-        arms.append(
-            f"""SELECT * FROM (SELECT ? AS seed, '{op}' AS side, rowid, created_at FROM memories
-                WHERE ns = ? AND episode = ? AND created_at {op} ?
-                ORDER BY created_at {order}, rowid {order} LIMIT ?)"""
-        )
+    arms = [
+        f"""SELECT * FROM (SELECT ? AS seed, '{op}' AS side, rowid, created_at FROM memories
+            WHERE ns = ? AND episode = ? AND {where} ORDER BY {order} LIMIT ?)"""
+        for op, way in (("<", "DESC"), (">", "ASC"))
+        for where, order in ((f"created_at = ? AND rowid {op} ?", f"rowid {way}"),
+                             (f"created_at {op} ?", f"created_at {way}, rowid {way}"))
+    ]
     return " UNION ALL ".join(arms * seeds)
 
 

@@ -44,13 +44,13 @@ from mnemos.memory_adapters._vector_file import (
     SAVE_MIN_ROWS,
     VectorFile,
 )
+from mnemos.memory_adapters._vector_rows import KIND_CODE as _KIND_CODE
+from mnemos.memory_adapters._vector_rows import KIND_CODES, append_rows, code_word, sketch_pending
+from mnemos.memory_adapters._vector_rows import NEVER as _NEVER
 from mnemos.memory_adapters.base import MemoryKind, SearchQuery
 
 __all__ = ["KIND_CODES", "Scan", "VectorCache"]
 
-KIND_CODES = {MemoryKind.EPISODIC: 0, MemoryKind.SEMANTIC: 1, MemoryKind.PROCEDURAL: 2}
-_KIND_CODE = {k.value: v for k, v in KIND_CODES.items()}
-_NEVER = np.iinfo(np.int64).max
 _GENERATIONS = iter(range(1 << 62))
 _NOTHING = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32))
 _WORD_COUNT = "length(trim({0})) - length(replace(trim({0}), ' ', '')) + 1"
@@ -64,6 +64,7 @@ _ARRAYS = (
     "matrix", *CODE_ARRAYS, "rowids", "ns_ids", "kinds", "created", "expires", "superseded", "alive", "importance",
     "lengths",
 )
+_STORED = tuple(f"_{name}" if name in CODE_ARRAYS else name for name in _ARRAYS)
 COARSE_BITS = 64 * CODE_WORDS
 """Bits of each row's sign sketch (the signs of its projections on random directions), which
 a first pass over a large store compares: rows differing from the query in fewer bits lie
@@ -163,6 +164,8 @@ class VectorCache:
         self.n = 0
         self.dead = 0
         self.matrix = np.zeros((capacity, self.dims), dtype=np.float32)
+        self.unsketched: list[tuple[int, int]] = []
+        """Runs of slots whose sketches are still to compute (``_vector_rows``)."""
         for name in CODE_ARRAYS:  # each row's sign sketch, a 64-bit word in each
             setattr(self, name, np.zeros(capacity, dtype=np.uint64))
         self.rowids = np.zeros(capacity, dtype=np.int64)
@@ -316,34 +319,7 @@ class VectorCache:
                 self.changes[self.ns_ids[slot], self.kinds[slot]] += 1
 
     def _append(self, rows: Sequence[tuple]) -> None:
-        if not rows:
-            return
-        count = len(rows)
-        self._grow(self.n + count)
-        blob = b"".join(r[6] for r in rows)
-        vectors = np.frombuffer(blob, dtype=np.float32)
-        if vectors.size != count * self.dims:
-            raise ValueError("stored vectors do not match the embedder's dimensions")
-        lo, hi = self.n, self.n + count
-        self.matrix[lo:hi] = vectors.reshape(count, self.dims)
-        codes = pack(self.matrix[lo:hi] @ self.projection.T > 0)
-        for word, name in enumerate(CODE_ARRAYS):
-            getattr(self, name)[lo:hi] = codes[:, word]
-        self.rowids[lo:hi] = [r[0] for r in rows]
-        self.ns_ids[lo:hi] = [self._ns_id(r[1]) for r in rows]
-        self.kinds[lo:hi] = [_KIND_CODE[r[2]] for r in rows]
-        self.created[lo:hi] = [r[3] for r in rows]
-        self.expires[lo:hi] = [_NEVER if r[4] is None else r[4] for r in rows]
-        self.superseded[lo:hi] = [bool(r[5]) for r in rows]
-        self.importance[lo:hi] = [r[7] for r in rows]
-        self.lengths[lo:hi] = [r[8] for r in rows]
-        self.alive[lo:hi] = True
-        self.soonest_expiry = min(self.soonest_expiry, int(self.expires[lo:hi].min()))
-        self._touched(np.arange(lo, hi))
-        new = self.rowids[lo:hi]
-        self._kill(new[self.slot_of.lookup(new) >= 0].tolist())  # updated rows: the old copy dies
-        self.slot_of.set_many(new, np.arange(lo, hi, dtype=np.int64))
-        self.n = hi
+        append_rows(self, rows)
 
     def _update_in_place(self, rows: Sequence[tuple]) -> list[tuple]:
         """Take the changed ``rows`` whose namespace, kind and vector are what their slot
@@ -404,13 +380,14 @@ class VectorCache:
         if needed <= capacity:
             return
         new_cap = max(needed, capacity * 2)
-        for name in _ARRAYS:
-            old = getattr(self, name)
+        for name in _STORED:  # the sketches as they are (pending ones are computed later)
+            old = self.__dict__[name]
             new = np.zeros((new_cap, *old.shape[1:]), dtype=old.dtype)
             new[: self.n] = old[: self.n]
-            setattr(self, name, new)
+            self.__dict__[name] = new
 
     def _compact(self) -> None:
+        sketch_pending(self)  # from the rows in their slots, before they move
         keep = np.flatnonzero(self.alive[: self.n])
         for name in _ARRAYS:
             arr = getattr(self, name)
@@ -584,3 +561,7 @@ class Scan:
             best = best[np.argsort(-sims[best], kind="stable")]
             out.append((cache.rowids[mine[best]], sims[best]))
         return out
+
+
+for _index, _name in enumerate(CODE_ARRAYS):
+    setattr(VectorCache, _name, code_word(_index))

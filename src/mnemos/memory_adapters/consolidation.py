@@ -36,7 +36,7 @@ from datetime import timedelta
 from typing import Any
 
 from mnemos.exceptions import UsageError
-from mnemos.memory_adapters._text import STOPWORDS, tokens
+from mnemos.memory_adapters._text import _TOKEN, STOPWORDS
 from mnemos.memory_adapters.base import BaseMemoryAdapter, Capability, MemoryKind, MemoryRecord
 
 __all__ = [
@@ -55,7 +55,8 @@ NOVEL = 0.5
 
 
 def _words(text: str) -> set[str]:
-    return set(tokens(text.casefold()))
+    # the words of the case-folded text are case-folded already (case folding is idempotent)
+    return set(_TOKEN.findall(text.casefold()))
 
 
 def _content(words: set[str]) -> set[str]:
