@@ -255,3 +255,73 @@ def test_memories_that_all_fit_cost_one_count_of_the_whole_prompt() -> None:
                              memories=[mem(i, "word " * 30) for i in range(1, 6)])
     assert 0 < len(tight.memories) < 5
     assert approx_tokens(tight.messages) <= 120
+
+
+def _approx_by_lists(messages: Sequence[BaseMessage]) -> int:
+    """approx_tokens behind another name: assembly counts whole message lists with it."""
+    return approx_tokens(messages)
+
+
+@settings(max_examples=120, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(
+    messages=_messages(),
+    memories=st.lists(_nonblank, max_size=15),
+    rules=st.lists(_nonblank, max_size=5),
+    instructions=_text,
+    budget=st.integers(32, 3000),
+    strategy=st.sampled_from(list(ShortTermStrategy)),
+    window=st.integers(0, 20),
+    summary_tokens=st.integers(0, 600),
+    memory_tokens=st.none() | st.integers(0, 2000),
+)
+def test_counting_each_message_once_assembles_what_counting_lists_does(
+    messages: list[BaseMessage], memories: list[str], rules: list[str], instructions: str, budget: int,
+    strategy: ShortTermStrategy, window: int, summary_tokens: int, memory_tokens: int | None,
+) -> None:
+    recalled = [RecalledMemory(id=str(i), kind="semantic", content=text, confidence=(i % 3) / 3 or None,
+                               source="notes.md" if i % 2 else "") for i, text in enumerate(memories, start=1)]
+    kwargs = {"messages": messages, "budget": budget, "instructions": instructions, "rules": rules,
+              "memories": recalled, "strategy": strategy, "window": window, "summary_tokens": summary_tokens,
+              "memory_tokens": memory_tokens}
+    fast = assemble_context(**kwargs, count_tokens=approx_tokens)
+    slow = assemble_context(**kwargs, count_tokens=_approx_by_lists)
+    assert [(type(m), m.content, m.name, m.id) for m in fast.messages] == [
+        (type(m), m.content, m.name, m.id) for m in slow.messages]
+    assert (fast.tokens, fast.memories, fast.summary, fast.dropped) == (
+        slow.tokens, slow.memories, slow.summary, slow.dropped)
+
+
+@settings(max_examples=200, deadline=None, derandomize=True, database=None)
+@given(text=st.text(max_size=300))
+def test_system_tokens_is_the_approximate_count_of_a_system_message(text: str) -> None:
+    from mnemos.agents.tokens import system_tokens
+
+    assert system_tokens(text) == approx_tokens([SystemMessage(text)])
+
+
+def test_local_models_count_with_approx_tokens_itself_unless_they_count_otherwise() -> None:
+    class Own(OfflineChatModel):
+        def get_num_tokens_from_messages(self, messages: list[BaseMessage], tools: object = None) -> int:
+            return 7
+
+    assert token_counter_for(OfflineChatModel()) is approx_tokens
+    assert token_counter_for(Own())([HumanMessage("hi")]) == 7
+
+
+def test_assembly_with_the_approximate_counter_counts_each_message_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    from mnemos.agents import tokens
+
+    counted: list[int] = []
+    real = tokens.count_tokens_approximately
+
+    def counting(messages: Sequence[BaseMessage], **kwargs: object) -> int:
+        counted.append(len(messages))
+        return real(messages, **kwargs)
+
+    monkeypatch.setattr(tokens, "count_tokens_approximately", counting)
+    messages = [*conversation(4), HumanMessage("and now?")]
+    result = assemble_context(messages=messages, budget=3000, instructions="Be kind.", rules=["Be brief."],
+                              memories=[mem(i) for i in range(1, 11)])
+    assert result.tokens == real(result.messages)
+    assert sum(counted) == len(messages)  # the system texts are counted from their length

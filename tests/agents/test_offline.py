@@ -3,6 +3,8 @@ from __future__ import annotations
 from typing import Literal
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
 from langchain_core.tools import tool
 from langgraph.graph import END, START, MessagesState, StateGraph
@@ -192,3 +194,17 @@ def test_json_schema_without_required_fields_fills_only_what_is_given() -> None:
     assert OfflineChatModel().with_structured_output(schema).invoke("Anything from 2021 please") == {}
     result = OfflineChatModel().with_structured_output(schema).invoke("year: 2021, archived: true")
     assert result == {"year": 2021, "archived": True}
+
+
+_PIECES = st.lists(st.sampled_from(["[M", "1", " · confidence ", "0.82", "]", "[", " ", "\u00a0", "\t", "x", "·"]),
+                   max_size=6).map("".join)
+_TAGS = st.sampled_from(["", "[M1 · confidence 0.82]", "  [M12 · confidence 0.50 · source a.md § B]",
+                         "\t[M3 · confidence ]", "[M · confidence 1]", "[M2 · confidence [M1 · confidence x]"])
+
+
+@settings(max_examples=300, deadline=None, derandomize=True, database=None)
+@given(st.tuples(_PIECES, _TAGS, _PIECES, _TAGS).map("".join))
+def test_a_memory_tag_is_cut_as_its_pattern_cuts_it(text: str) -> None:
+    from mnemos.agents import offline
+
+    assert offline._untagged(text) == offline._MEMORY_TAG.sub("", text)

@@ -11,7 +11,7 @@ from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.runnables import Runnable
 from langchain_core.utils.function_calling import convert_to_openai_tool
 
-from mnemos.agents.tokens import approx_tokens, text_tokens
+from mnemos.agents.tokens import approx_tokens, counts_approximately, text_tokens
 
 __all__ = ["LocalChatModel"]
 
@@ -36,6 +36,7 @@ class LocalChatModel(BaseChatModel):
     def get_num_tokens(self, text: str) -> int:
         return text_tokens(text)
 
+    @counts_approximately
     def get_num_tokens_from_messages(
         self, messages: list[BaseMessage], tools: Sequence[Any] | None = None
     ) -> int:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
+import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -16,9 +18,10 @@ from langchain_core.messages import (
 from langgraph.types import Command
 from pydantic import BaseModel
 
+from mnemos.agents._queries import Turn, turns_of
 from mnemos.exceptions import UsageError
 
-__all__ = ["final_text", "from_the_view_of", "messages_of", "result_messages", "tool_state", "turn_result"]
+__all__ = ["final_text", "from_the_view_of", "latest_said", "messages_of", "result_messages", "tool_state", "turn_result"]
 
 
 def messages_of(state: Any, key: str = "messages") -> list[BaseMessage]:
@@ -100,13 +103,36 @@ def from_the_view_of(name: str, messages: Sequence[BaseMessage]) -> list[BaseMes
         if isinstance(message, AIMessage) and message.name and message.name != name:
             if message.tool_calls:
                 foreign_calls.update(str(c["id"]) for c in message.tool_calls if c.get("id"))
-            if message.text.strip():
-                out.append(HumanMessage(f"[{message.name}] {message.text}", name=message.name, id=message.id))
+            text = message.text
+            if text.strip():
+                out.append(_as_heard(message, message.name, text))
         elif isinstance(message, ToolMessage) and message.tool_call_id in foreign_calls:
             continue
         else:
             out.append(message)
     return out
+
+
+_HEARD: dict[int, tuple[weakref.ref[AIMessage], str, str, str | None, HumanMessage]] = {}
+_HEARD_AT_MOST = 512
+
+
+def _as_heard(message: AIMessage, speaker: str, text: str) -> HumanMessage:
+    """``HumanMessage("[speaker] text")`` of another agent's reply, made once for all the agents
+    after it in a run: kept while the reply lives and its speaker, text and id stay the same."""
+    key = id(message)
+    known = _HEARD.get(key)
+    if known is not None and known[0]() is message and known[1:4] == (speaker, text, message.id):
+        return known[4]
+    heard = HumanMessage(f"[{speaker}] {text}", name=speaker, id=message.id)
+    if len(_HEARD) >= _HEARD_AT_MOST:
+        _HEARD.clear()
+    _HEARD[key] = (weakref.ref(message, functools.partial(_forget, key)), speaker, text, message.id, heard)
+    return heard
+
+
+def _forget(key: int, _: object) -> None:
+    _HEARD.pop(key, None)
 
 
 def final_text(messages: Sequence[BaseMessage]) -> str:
@@ -115,3 +141,16 @@ def final_text(messages: Sequence[BaseMessage]) -> str:
         if isinstance(message, AIMessage) and message.text.strip():
             return message.text
     return ""
+
+
+def latest_said(messages: Sequence[BaseMessage], count: int) -> list[Turn]:
+    """The last ``count`` turns of ``messages`` with text, oldest first: what a query without the
+    task searches for, without making turns of the whole conversation."""
+    said: list[Turn] = []
+    for index in range(len(messages) - 1, -1, -1):
+        if len(said) >= count:
+            break
+        turn = turns_of(messages[index : index + 1])
+        if turn and turn[0].text.strip():
+            said.append(turn[0])
+    return said[::-1]

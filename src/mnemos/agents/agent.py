@@ -82,6 +82,7 @@ from langchain_core.runnables.config import ensure_config
 from langchain_core.runnables.graph import Graph
 from langchain_core.tools import BaseTool, StructuredTool
 from langchain_core.tools import tool as as_langchain_tool
+from langgraph.config import get_stream_writer
 from langgraph.prebuilt import ToolNode
 from langgraph.types import Command
 from pydantic import BaseModel, Field
@@ -92,6 +93,7 @@ from mnemos.agents._queries import merge_recalls, turns_of
 from mnemos.agents._state import (
     final_text,
     from_the_view_of,
+    latest_said,
     messages_of,
     result_messages,
     tool_state,
@@ -422,7 +424,10 @@ class Agent(Runnable[Any, "dict[str, Any] | Command"]):
         if self.memory is None:
             return self.instructions, [], []
         ns = self.namespace(who.user_id, who.thread_id)
-        queries = self.policy.query.texts(turns_of(messages)) or [""]
+        query = self.policy.query
+        # without the task, only the latest turns with text are searched for: read those alone
+        turns = turns_of(messages) if query.task else latest_said(messages, query.recent)
+        queries = query.texts(turns) or [""]
         found = [_memops.recall(self.memory, ns, text, self.policy) for text in queries]
         # after the recall, which brought the store's view up to date: the procedural
         # memory kept from an earlier turn is then checked at no further cost
@@ -587,8 +592,6 @@ def _write_event(agent: str, kind: str, memory_id: str, content: str, supersedes
 def _emit(event: dict[str, Any], trace: list[dict[str, Any]]) -> None:
     trace.append(event)
     try:
-        from langgraph.config import get_stream_writer
-
         writer = get_stream_writer()
     except (ImportError, RuntimeError, KeyError, AttributeError, TypeError):
         return  # not inside a LangGraph run

@@ -40,14 +40,14 @@ from __future__ import annotations
 import enum
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
 
 from mnemos.agents._extract import extractive_summary
-from mnemos.agents._lexical import content_words
-from mnemos.agents.tokens import TokenCounter, approx_tokens
+from mnemos.agents._lexical import _content_words as content_word_set
+from mnemos.agents.tokens import TokenCounter, approx_tokens, system_tokens
 from mnemos.exceptions import UsageError
 
 __all__ = [
@@ -114,8 +114,8 @@ class RecalledMemory:
 def memory_confidence(request: str, content: str, similarity: float | None = None) -> float:
     """How well a memory matches a request, from 0 to 1: the share of the request's content
     words it contains, blended (0.6/0.4) with the vector similarity when there is one."""
-    wanted = content_words(request)
-    coverage = len(wanted & content_words(content)) / len(wanted) if wanted else 0.0
+    wanted = content_word_set(request)
+    coverage = len(wanted & content_word_set(content)) / len(wanted) if wanted else 0.0
     if similarity is None:
         return round(coverage, 3)
     return round(0.6 * coverage + 0.4 * min(1.0, max(0.0, similarity)), 3)
@@ -139,10 +139,10 @@ def attribute(answer: str, memories: Sequence[RecalledMemory], *, threshold: flo
     ``threshold`` of whose content words it repeats. Each as ``{"ref", "id", "kind",
     "source", "confidence"}``, in rank order."""
     cited = {int(n) for n in _CITED.findall(answer)}
-    said = content_words(answer)
+    said = content_word_set(answer)
     used: list[dict[str, Any]] = []
     for rank, memory in enumerate(memories, start=1):
-        words = content_words(memory.content)
+        words = content_word_set(memory.content)
         repeated = bool(words) and len(words & said) / len(words) >= threshold
         if rank in cited or (not cited and repeated):
             used.append({"ref": f"M{rank}", "id": memory.id, "kind": memory.kind,
@@ -179,6 +179,36 @@ Summarizer = Callable[[Sequence[BaseMessage]], str]
 """Turns older messages into a summary text."""
 
 
+class _Measure:
+    """The token counts of one assembly.
+
+    With :func:`~mnemos.agents.tokens.approx_tokens` (a sum over messages) each message is
+    counted once and a system text from its length (:func:`~mnemos.agents.tokens.system_tokens`),
+    without building the message; any other counter is called on the messages as they are.
+    """
+
+    def __init__(self, count: TokenCounter) -> None:
+        self.count = count
+        self.additive = count is approx_tokens
+        self._counted: dict[int, tuple[BaseMessage, int]] = {}
+
+    def messages(self, items: Sequence[BaseMessage]) -> int:
+        if not self.additive:
+            return self.count(items)
+        total = 0
+        for message in items:
+            known = self._counted.get(id(message))
+            if known is None or known[0] is not message:  # the message is kept, so its id is not reused
+                known = (message, approx_tokens([message]))
+                self._counted[id(message)] = known
+            total += known[1]
+        return total
+
+    def system(self, text: str) -> int:
+        """The tokens of ``SystemMessage(text)``."""
+        return system_tokens(text) if self.additive else self.count([SystemMessage(text)])
+
+
 @dataclass
 class _Parts:
     instructions: str
@@ -187,25 +217,53 @@ class _Parts:
     summary: str | None
     history: list[list[BaseMessage]]
     current: list[list[BaseMessage]]
+    lines: dict[tuple[int, int], str] = field(default_factory=dict)
+    """The prompt lines of memories by ``(id(memory), rank)``, shared by the trials of one assembly."""
 
-    def build(self) -> list[BaseMessage]:
-        lines = [memory_line(m, rank) for rank, m in enumerate(self.memories, start=1)]
+    def _line(self, memory: RecalledMemory, rank: int) -> str:
+        key = (id(memory), rank)
+        line = self.lines.get(key)
+        if line is None:
+            line = self.lines[key] = memory_line(memory, rank)
+        return line
+
+    def texts(self) -> tuple[str | None, str | None]:
+        """The texts of the opening system message and of the closing memories (None: no such message)."""
+        lines = [self._line(m, rank) for rank, m in enumerate(self.memories, start=1)]
         head, tail = interleave_ends(lines)
-        blocks = [self.instructions.strip()] if self.instructions.strip() else []
+        instructions = self.instructions.strip()
+        blocks = [instructions] if instructions else []
         if self.rules:
             blocks.append(RULES_HEADER + "\n" + "\n".join(f"- {r}" for r in self.rules))
         if head:
             blocks.append(MEMORY_HEADER + "\n" + "\n".join(head))
         if self.summary:
             blocks.append(SUMMARY_HEADER + "\n" + self.summary)
-        out: list[BaseMessage] = [SystemMessage("\n\n".join(blocks))] if blocks else []
+        return ("\n\n".join(blocks) if blocks else None,
+                MORE_MEMORY_HEADER + "\n" + "\n".join(tail) if tail else None)
+
+    def build(self) -> list[BaseMessage]:
+        opening, closing = self.texts()
+        out: list[BaseMessage] = [SystemMessage(opening)] if opening is not None else []
         for unit in self.history:
             out.extend(unit)
-        if tail:
-            out.append(SystemMessage(MORE_MEMORY_HEADER + "\n" + "\n".join(tail)))
+        if closing is not None:
+            out.append(SystemMessage(closing))
         for unit in self.current:
             out.extend(unit)
         return out
+
+    def tokens(self, measure: _Measure) -> int:
+        """The tokens of :meth:`build`'s messages."""
+        if not measure.additive:
+            return measure.count(self.build())
+        opening, closing = self.texts()
+        total = measure.system(opening) if opening is not None else 0
+        if closing is not None:
+            total += measure.system(closing)
+        for unit in (*self.history, *self.current):
+            total += measure.messages(unit)
+        return total
 
 
 def assemble_context(
@@ -240,30 +298,32 @@ def assemble_context(
     older, current = conversation[:start], _units(conversation[start:])
     full_instructions = "\n\n".join([t for t in [instructions.strip(), *system_texts] if t])
 
+    measure = _Measure(count_tokens)
+
     def cost(items: Sequence[BaseMessage]) -> int:
-        return count_tokens(items) if items else 0
+        return measure.messages(items) if items else 0
 
     parts = _Parts(instructions=full_instructions, rules=[], memories=[], summary=None,
                    history=[], current=current)
 
     # 1. the current turn, leaving the instructions up to a quarter of the budget
-    reserve = min(cost([SystemMessage(full_instructions)]) if full_instructions else 0, budget // 4)
-    parts.current = _fit_current(current, budget - reserve, count_tokens)
+    reserve = min(measure.system(full_instructions) if full_instructions else 0, budget // 4)
+    parts.current = _fit_current(current, budget - reserve, measure)
 
     # 2. instructions (truncated if they must be), then learned rules
     if full_instructions:
         room = budget - cost([m for u in parts.current for m in u])
-        parts.instructions = _truncate_text(full_instructions, room, count_tokens)
+        parts.instructions = _truncate_text(full_instructions, room, measure)
     for rule in rules:
         trial = [*parts.rules, rule]
-        if _fits(parts, count_tokens, budget, rules=trial):
+        if _fits(parts, measure, budget, rules=trial):
             parts.rules = trial
-    used = cost(parts.build())
+    used = _cost(parts, measure)
 
     # 3. memories, best first, within the memory budget
     memory_cap = budget - used if memory_tokens is None else min(memory_tokens, budget - used)
-    parts.memories = _fit_memories(parts, memories, memory_cap, count_tokens, budget)
-    used = cost(parts.build())
+    parts.memories = _fit_memories(parts, memories, memory_cap, measure, budget)
+    used = _cost(parts, measure)
 
     # 4. earlier conversation, per strategy, and the summary of what is left out
     units = _units(older)
@@ -288,17 +348,16 @@ def assemble_context(
     if wants_summary and left_out:
         text = summarize(left_out).strip()
         if text:
-            used = cost(parts.build())
-            parts.summary = _truncate_text(text, budget - used, count_tokens, header=SUMMARY_HEADER) or None
+            used = _cost(parts, measure)
+            parts.summary = _truncate_text(text, budget - used, measure, header=SUMMARY_HEADER) or None
 
     # 5. make sure, whatever the counter: drop in reverse priority until it fits
-    built = parts.build()
-    total = cost(built)
+    total = _cost(parts, measure)
     while total > budget:
-        if not _give_way(parts, budget, count_tokens):
+        if not _give_way(parts, budget, measure):
             break
-        built = parts.build()
-        total = cost(built)
+        total = _cost(parts, measure)
+    built = parts.build()
     dropped = len(older) - sum(len(u) for u in parts.history)
     return AssembledContext(messages=built, tokens=total, budget=budget,
                             memories=tuple(parts.memories), summary=parts.summary, dropped=dropped)
@@ -338,13 +397,21 @@ def _last_messages(units: list[list[BaseMessage]], n: int) -> list[list[BaseMess
     return kept
 
 
-def _fit_memories(parts: _Parts, memories: Sequence[RecalledMemory], cap: int, count: TokenCounter,
+def _cost(parts: _Parts, measure: _Measure) -> int:
+    """The tokens of the built messages (0 when there are none)."""
+    if measure.additive:
+        return parts.tokens(measure)
+    built = parts.build()
+    return measure.count(built) if built else 0
+
+
+def _fit_memories(parts: _Parts, memories: Sequence[RecalledMemory], cap: int, measure: _Measure,
                   budget: int) -> list[RecalledMemory]:
     """The memories, best first, whose lines fit in ``cap`` tokens and the prompt in ``budget``."""
     def line_cost(memory: RecalledMemory, rank: int) -> int:
-        return max(1, count([SystemMessage(memory_line(memory, rank))]) - per_line + 1)
+        return max(1, measure.system(parts._line(memory, rank)) - per_line + 1)
 
-    per_line = count([SystemMessage("- ")])
+    per_line = measure.system("- ")
     # Usually every memory within the cap fits the prompt too: one count of the whole prompt
     # then settles it. (Lines of a prefix are a subset of those lines: it fits as well.)
     hopeful: list[RecalledMemory] = []
@@ -354,7 +421,7 @@ def _fit_memories(parts: _Parts, memories: Sequence[RecalledMemory], cap: int, c
         if spent + cost <= cap:
             hopeful.append(memory)
             spent += cost
-    if _fits(parts, count, budget, memories=hopeful):
+    if _fits(parts, measure, budget, memories=hopeful):
         return hopeful
     kept: list[RecalledMemory] = []
     spent = 0
@@ -362,18 +429,19 @@ def _fit_memories(parts: _Parts, memories: Sequence[RecalledMemory], cap: int, c
         cost = line_cost(memory, len(kept) + 1)
         if spent + cost > cap:
             continue
-        if _fits(parts, count, budget, memories=[*kept, memory]):
+        if _fits(parts, measure, budget, memories=[*kept, memory]):
             kept.append(memory)
             spent += cost
     return kept
 
 
-def _fits(parts: _Parts, count: TokenCounter, budget: int, **changes: Any) -> bool:
+def _fits(parts: _Parts, measure: _Measure, budget: int, **changes: Any) -> bool:
     trial = _Parts(**{**parts.__dict__, **changes})
-    return count(trial.build()) <= budget
+    return (trial.tokens(measure) if measure.additive else measure.count(trial.build())) <= budget
 
 
-def _fit_current(units: list[list[BaseMessage]], cap: int, count: TokenCounter) -> list[list[BaseMessage]]:
+def _fit_current(units: list[list[BaseMessage]], cap: int, measure: _Measure) -> list[list[BaseMessage]]:
+    count = measure.messages
     units = [list(u) for u in units]
     flat = [m for u in units for m in u]
     if not flat or count(flat) <= cap:
@@ -383,11 +451,12 @@ def _fit_current(units: list[list[BaseMessage]], cap: int, count: TokenCounter) 
     if count([m for u in units for m in u]) <= cap:
         return units
     first = units[0][0]
-    shrunk = _truncate_message(first, cap, count)
+    shrunk = _truncate_message(first, cap, measure)
     return [[shrunk]] if shrunk is not None else []
 
 
-def _truncate_message(message: BaseMessage, cap: int, count: TokenCounter) -> BaseMessage | None:
+def _truncate_message(message: BaseMessage, cap: int, measure: _Measure) -> BaseMessage | None:
+    count = measure.messages
     text = message.text
     if count([message.model_copy(update={"content": ""})]) > cap:
         return None
@@ -402,10 +471,10 @@ def _truncate_message(message: BaseMessage, cap: int, count: TokenCounter) -> Ba
     return message.model_copy(update={"content": _cut(text, lo)})
 
 
-def _truncate_text(text: str, cap: int, count: TokenCounter, *, header: str = "") -> str:
+def _truncate_text(text: str, cap: int, measure: _Measure, *, header: str = "") -> str:
     """The longest prefix of ``text`` whose system message (with ``header``) fits in ``cap``."""
     def size(body: str) -> int:
-        return count([SystemMessage(f"{header}\n{body}" if header else body)])
+        return measure.system(f"{header}\n{body}" if header else body)
 
     if cap <= 0 or size("") > cap:
         return ""
@@ -427,7 +496,7 @@ def _cut(text: str, n: int) -> str:
     return text[: max(0, n - 1)].rstrip() + "…" if n > 0 else ""
 
 
-def _give_way(parts: _Parts, budget: int, count: TokenCounter) -> bool:
+def _give_way(parts: _Parts, budget: int, measure: _Measure) -> bool:
     """Remove the least important remaining piece; False when nothing is left to remove."""
     if parts.history:
         parts.history = parts.history[1:]
@@ -443,8 +512,9 @@ def _give_way(parts: _Parts, budget: int, count: TokenCounter) -> bool:
     elif parts.current and (len(parts.current) > 1 or len(parts.current[0]) > 1):
         parts.current = parts.current[:1] if len(parts.current) > 1 else [parts.current[0][:1]]
     elif parts.current:
-        others = count(_Parts(**{**parts.__dict__, "current": []}).build())
-        shrunk = _truncate_message(parts.current[0][0], budget - others, count)
+        rest = _Parts(**{**parts.__dict__, "current": []})
+        others = rest.tokens(measure) if measure.additive else measure.count(rest.build())
+        shrunk = _truncate_message(parts.current[0][0], budget - others, measure)
         if shrunk is None or shrunk.text == parts.current[0][0].text:
             parts.current = []
         else:

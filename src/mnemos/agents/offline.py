@@ -61,6 +61,7 @@ from langchain_core.messages import (
 )
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 
+from mnemos.agents._lexical import _content_words as content_word_set
 from mnemos.agents._lexical import content_words, sentences
 from mnemos.agents._local_model import LocalChatModel
 
@@ -186,27 +187,39 @@ def _context_text(context: Sequence[BaseMessage]) -> str:
 
 
 def _answer_from_context(request: str, context: Sequence[BaseMessage]) -> str:
-    query = content_words(request)
+    query = content_word_set(request)
     scored: list[tuple[float, int, str]] = []
     position = 0
     for message in context:
         if not isinstance(message, (SystemMessage, HumanMessage, ToolMessage)):
             continue
         for line in message.text.splitlines():
-            text = _MEMORY_TAG.sub("", line.strip())
+            text = _untagged(line.strip())
             position += 1
             if not text or text.endswith(":") or text.endswith("?"):
                 continue
-            shared = len(query & content_words(text))
+            shared = len(query & content_word_set(text))
             if shared:
                 bonus = 0.5 if _BULLET.match(text) else 0.0
-                scored.append((shared + bonus, position, _BULLET.sub("", text)))
+                scored.append((shared + bonus, position, text))
     if not scored:
         if request.rstrip().endswith("?"):
             return "I don't know yet: nothing in my context answers that."
         return "Noted."
-    scored.sort(key=lambda item: (-item[0], item[1]))
-    return "Based on what I remember: " + _sentence(scored[0][2])
+    best = min(scored, key=lambda item: (-item[0], item[1]))  # positions differ: the first of the best
+    return "Based on what I remember: " + _sentence(_BULLET.sub("", best[2]))
+
+
+def _untagged(text: str) -> str:
+    """``_MEMORY_TAG.sub("", text)``, searched only from the whitespace before the first ``[M``
+    (where the tag has to start)."""
+    start = text.find("[M")
+    if start < 0:
+        return text
+    while start and text[start - 1].isspace():
+        start -= 1
+    found = _MEMORY_TAG.search(text, start)
+    return text if found is None else text[: found.start()] + text[found.end() :]
 
 
 def _sentence(text: str) -> str:

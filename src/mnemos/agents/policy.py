@@ -34,8 +34,8 @@ rules from all its users, set ``procedural_namespace=("agents", "{agent}",
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Literal
 
 from mnemos.agents._queries import RecallQuery
@@ -125,7 +125,9 @@ class MemoryPolicy:
 
 
 
-def _fill(template: Sequence[str], *, agent: str, user_id: str, thread_id: str | None) -> Namespace:
+@lru_cache(maxsize=1024)
+def _fill(template: tuple[str, ...], *, agent: str, user_id: str, thread_id: str | None) -> Namespace:
+    # cached: an agent fills the same templates for the same user and thread on every turn
     values = {"agent": agent, "user_id": user_id, "thread_id": thread_id or "default"}
     try:
         parts = tuple(part.format(**values) for part in template)

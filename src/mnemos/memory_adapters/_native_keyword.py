@@ -188,7 +188,7 @@ def _distinct(values: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
     """The distinct ``values``, ascending (``np.unique`` without counts hashes them first,
     ten times slower on a few thousand postings)."""
     values = np.sort(values)
-    return values[np.r_[True, values[1:] != values[:-1]]] if len(values) else values
+    return values[np.concatenate(([True], values[1:] != values[:-1]))] if len(values) else values
 
 
 def _one_term_each(expression: str) -> bool:

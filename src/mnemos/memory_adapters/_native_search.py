@@ -4,7 +4,8 @@ A ranked search, under the store's lock:
 
 1. refresh the vector cache and compute the filter mask (namespace, kind,
    time, expiry, supersession) on its columns;
-2. start the cosine top-k on a worker thread, and meanwhile run the FTS5
+2. start the cosine scan's reading of the rows (numpy's loops, which release
+   the GIL) on a worker thread, and meanwhile run the FTS5
    query (quoted words, the commonest dropped past a posting budget); an
    embedder declaring ``parallel_query`` has its query embedded on a worker,
    begun before the lock is taken (:func:`start_query_vector`), beside steps 1-2;
@@ -21,6 +22,7 @@ Several queries differing only in kinds and limit share steps 1-3
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -190,9 +192,16 @@ def ranked_search_each(
     # A small scan (or one with nothing to overlap) runs inline: waking a thread costs more.
     sizes = [int(np.count_nonzero(mask)) for mask in masks]  # read by the scan and the keyword list
     inline = pending is not None and (config.mode == "vector" or cache.scan_is_small(masks, sizes))
-    best = None
-    if pending is not None and not inline:
-        best = _worker_pool().submit(_top_each, cache, pending, masks, want)
+    best: Future[Any] | None = None
+    scan = None
+    if isinstance(pending, Future):
+        if not inline:
+            best = _worker_pool().submit(_top_each, cache, pending, masks, want)
+    elif pending is not None and not inline and pending.shape == (cache.dims,):
+        # Only the reading of the rows goes to the worker: numpy's loops release the GIL,
+        # while the rest of a scan would hold it whenever SQLite here lets it go.
+        scan = cache.scan(pending, masks, want)
+        best = _worker_pool().submit(scan.score)
     try:
         analysis = _analysis(text) if uses_query(config) else QueryAnalysis()
         keyword_text = strip_exclusions(text) if analysis.excluded and config.exclusion_penalty else text
@@ -205,7 +214,8 @@ def ranked_search_each(
             keywords = kept_keyword_lists(store, queries, match, want, masks, k1=config.bm25_k1,
                                           b=config.bm25_b_for(store.embedder), sizes=sizes)
     finally:
-        tops = best.result() if best is not None else None
+        found = best.result() if best is not None else None
+        tops = scan.best(found) if scan is not None else found
     vector = pending.result() if isinstance(pending, Future) else pending
     if vector is not None and vector.shape != (cache.dims,):  # re-embedded meanwhile
         vector, tops = query_vector(store, first, config), None
@@ -395,6 +405,8 @@ def _admit(
 ) -> None:
     """Add score ``gains`` (target -> (source, value)) to candidates, admitting new ones
     only if they pass the query's filters."""
+    if not gains:
+        return
     new = [t for t in gains if t not in cands]
     ok = store.cache.passes(new, mask)
     new = [t for t, good in zip(new, ok, strict=True) if good]
@@ -427,27 +439,16 @@ def _add_neighbours(
     # memories of one batch share a timestamp: the events at the seed's own time and
     # those before (or after) it are two index seeks, each taking ``window`` at most;
     # the nearest ``window`` of both are kept.
-    arms: list[str] = []
     params: list[object] = []
     for rowid, memory_id, ns, episode, created in rows:
         if episode is None:
             continue
         names[rowid] = memory_id
-        for op, order in (("<", "DESC"), (">", "ASC")):
-            arms.append(
-                f"""SELECT * FROM (SELECT ? AS seed, ? AS side, rowid, created_at FROM memories
-                    WHERE ns = ? AND episode = ? AND created_at = ? AND rowid {op} ?
-                    ORDER BY rowid {order} LIMIT ?)"""
-            )
-            arms.append(
-                f"""SELECT * FROM (SELECT ? AS seed, ? AS side, rowid, created_at FROM memories
-                    WHERE ns = ? AND episode = ? AND created_at {op} ?
-                    ORDER BY created_at {order}, rowid {order} LIMIT ?)"""
-            )
-            params += [rowid, op, ns, episode, created, rowid, window, rowid, op, ns, episode, created, window]
+        params += [rowid, ns, episode, created, rowid, window, rowid, ns, episode, created, window,
+                   rowid, ns, episode, created, rowid, window, rowid, ns, episode, created, window]
     sides: dict[tuple[int, str], list[tuple[int, int]]] = {}
-    if arms:
-        for seed, side, near, created in conn.execute(" UNION ALL ".join(arms), params):
+    if params:
+        for seed, side, near, created in conn.execute(_neighbour_sql(len(names)), params):
             sides.setdefault((seed, side), []).append((created, near))
     for (_, side), near in sides.items():  # nearest first, ``window`` of them
         near.sort(reverse=side == "<")
@@ -457,6 +458,19 @@ def _add_neighbours(
         store, query, cands, mask, spread(cands, links),
         lambda target, source, value: neighbour_reason(cands[source].fusion, value, names[source]),
     )
+
+
+@functools.lru_cache(maxsize=64)
+def _neighbour_sql(seeds: int) -> str:
+    """The statement of :func:`_add_neighbours` for ``seeds`` seeds (four arms each)."""
+    arms = [
+        f"""SELECT * FROM (SELECT ? AS seed, '{op}' AS side, rowid, created_at FROM memories
+            WHERE ns = ? AND episode = ? AND {where} ORDER BY {order} LIMIT ?)"""
+        for op, way in (("<", "DESC"), (">", "ASC"))
+        for where, order in ((f"created_at = ? AND rowid {op} ?", f"rowid {way}"),
+                             (f"created_at {op} ?", f"created_at {way}, rowid {way}"))
+    ]
+    return " UNION ALL ".join(arms * seeds)
 
 
 def _add_replies(

@@ -301,18 +301,25 @@ def fuse(
         if shares is not None:  # with a little of the rank, so every hit keeps a score
             contributions = [(1 - Z_RANK_SHARE) * weight * share / total + Z_RANK_SHARE * c
                              for share, c in zip(shares, contributions, strict=True)]
-        is_vector = signal == "vector"
-        for (rowid, raw), rank, contribution in zip(ranked, ranks, contributions, strict=True):
-            cand = out.get(rowid)
-            if cand is None:
-                cand = out[rowid] = Candidate(rowid=rowid)
-            if is_vector:
+        get = out.get
+        if signal == "vector":
+            for (rowid, raw), rank, contribution in zip(ranked, ranks, contributions, strict=True):
                 if raw < floor:
                     contribution = 0.0
-                cand.vector = (rank, raw, contribution)
-            else:
-                cand.keyword = (rank, raw, contribution)
-            cand.fusion += contribution
+                cand = get(rowid)
+                if cand is None:
+                    out[rowid] = Candidate(rowid=rowid, vector=(rank, raw, contribution), fusion=0.0 + contribution)
+                else:
+                    cand.vector = (rank, raw, contribution)
+                    cand.fusion += contribution
+        else:
+            for (rowid, raw), rank, contribution in zip(ranked, ranks, contributions, strict=True):
+                cand = get(rowid)
+                if cand is None:
+                    out[rowid] = Candidate(rowid=rowid, keyword=(rank, raw, contribution), fusion=0.0 + contribution)
+                else:
+                    cand.keyword = (rank, raw, contribution)
+                    cand.fusion += contribution
     for cand in out.values():
         cand.score = cand.fusion
     return out
@@ -482,11 +489,14 @@ def recency_and_importance(
     half_life = config.recency_half_life_days
     decays = np.exp(-np.log(2) * np.maximum(ages, 0.0) / (half_life * 86400.0)).tolist()
     importance = list(importances)
-    position = {rowid: i for i, rowid in enumerate(rowids)}
+    recency_weight, importance_weight = config.recency_weight, config.importance_weight
     for rowid, decay, value in zip(rowids, decays, importance, strict=True):
-        candidates[rowid].score += config.recency_weight * decay + config.importance_weight * (value - 0.5)
+        candidates[rowid].score += recency_weight * decay + importance_weight * (value - 0.5)
+    position: dict[int, int] = {}  # built for the page's first reason (few candidates get one)
 
     def explain(cand: Candidate) -> None:
+        if not position:
+            position.update((rowid, i) for i, rowid in enumerate(rowids))
         i = position[cand.rowid]
         if config.recency_weight:
             cand.reasons.append(ScoreReason(

@@ -39,7 +39,7 @@ from mnemos.memory_adapters._beside import beside_gains, uses_beside, weigh_besi
 from mnemos.memory_adapters._focus import add_focus, uses_focus
 from mnemos.memory_adapters._hop import add_hops
 from mnemos.memory_adapters._query import QueryAnalysis, is_question, mentions_time
-from mnemos.memory_adapters._ranking import Candidate, RankingConfig
+from mnemos.memory_adapters._ranking import Candidate, RankingConfig, page
 from mnemos.memory_adapters._text import tokens
 from mnemos.memory_adapters.base import ScoreReason
 
@@ -236,9 +236,11 @@ def diversified_page(
 ) -> list[Candidate]:
     """The page ``offset``/``limit`` of the candidates with a score, best first; for a list
     question the page is chosen greedily across episodes (see the module docstring)."""
-    kept = sorted((c for c in cands.values() if c.score > 0), key=lambda c: (-c.score, c.rowid))
-    if not (q.is_list and config.diversity) or not kept:
-        return kept[offset : offset + limit]
+    if not (q.is_list and config.diversity):
+        return page(cands, offset, limit)
+    kept = page(cands, 0, len(cands))  # best first, ties by rowid
+    if not kept:
+        return kept
     keep = 1.0 - config.diversity
     want = offset + limit
     chosen: list[Candidate] = []

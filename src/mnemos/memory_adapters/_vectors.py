@@ -31,6 +31,10 @@ import numpy.typing as npt
 from mnemos.exceptions import EmbedderMismatchError
 from mnemos.memory_adapters._namespace import Namespace
 from mnemos.memory_adapters._native_schema import ns_key, ns_range, to_micros
+from mnemos.memory_adapters._row_runs import Pieces
+from mnemos.memory_adapters._row_runs import at as _at
+from mnemos.memory_adapters._row_runs import pieces as _pieces
+from mnemos.memory_adapters._row_runs import runs as _runs
 from mnemos.memory_adapters._sketches import closest, hamming, pack
 from mnemos.memory_adapters._slot_map import SlotMap
 from mnemos.memory_adapters._vector_file import (
@@ -45,7 +49,7 @@ from mnemos.memory_adapters._vector_rows import KIND_CODES, append_rows, code_wo
 from mnemos.memory_adapters._vector_rows import NEVER as _NEVER
 from mnemos.memory_adapters.base import MemoryKind, SearchQuery
 
-__all__ = ["KIND_CODES", "VectorCache"]
+__all__ = ["KIND_CODES", "Scan", "VectorCache"]
 
 _GENERATIONS = iter(range(1 << 62))
 _NOTHING = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32))
@@ -115,46 +119,6 @@ def _any_of(column: npt.NDArray[np.integer], values: Sequence[int]) -> npt.NDArr
     table = np.zeros(int(column.max(initial=0)) + 1, dtype=bool)
     table[[v for v in values if v < len(table)]] = True
     return table[column]
-
-
-_RUN_GAP = 32
-"""Rows of one scan closer than this are read as one run (the rows between are scored too)."""
-_MAX_RUNS = 64
-
-
-def _runs(slots: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]] | None:
-    """``(starts, ends)`` of the few runs of rows covering ``slots`` (ascending), or None
-    when they are too scattered to read as views (then rows are copied out)."""
-    if int(slots[-1]) - int(slots[0]) + 1 == len(slots):  # one unbroken run (a namespace's rows)
-        return slots[:1], slots[-1:] + 1
-    breaks = np.flatnonzero(np.diff(slots) > _RUN_GAP) + 1
-    if len(breaks) >= _MAX_RUNS:
-        return None
-    starts = slots[np.r_[0, breaks]]
-    ends = slots[np.r_[breaks - 1, len(slots) - 1]] + 1
-    if int((ends - starts).sum()) > 4 * len(slots):
-        return None
-    return starts, ends
-
-
-Pieces = list[tuple[int, int, int, int]]
-"""Runs of rows as ``(start, end, lo, hi)``: the run ``[start, end)`` of the cache holds the
-slots ``slots[lo:hi]`` (all of its rows when ``hi - lo == end - start``)."""
-
-
-def _pieces(slots: npt.NDArray[np.int64], runs: tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]) -> Pieces:
-    """The runs covering ``slots`` (both ascending), each with the slice of ``slots`` it holds."""
-    starts, ends = runs
-    cuts = [*np.searchsorted(slots, starts).tolist(), len(slots)]
-    return [(a, b, cuts[i], cuts[i + 1]) for i, (a, b) in enumerate(zip(starts.tolist(), ends.tolist(), strict=True))]
-
-
-def _at(column: npt.NDArray[Any], slots: npt.NDArray[np.int64], pieces: Pieces | None) -> npt.NDArray[Any]:
-    """``column[slots]``, a run holding all of its rows read as a slice."""
-    if pieces is None:
-        return column[slots]
-    parts = [column[a:b] if hi - lo == b - a else column[slots[lo:hi]] for a, b, lo, hi in pieces]
-    return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
 
 def _scores(
@@ -527,51 +491,76 @@ class VectorCache:
         self, vector: npt.NDArray[np.float32], masks: Sequence[npt.NDArray[np.bool_]], k: int
     ) -> list[tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]]:
         """:meth:`top` for each of several masks, scanning the rows they pass once."""
-        n = self.n
-        if n == 0 or k <= 0 or not masks:
-            return [_NOTHING for _ in masks]
-        pool = max(RERANK_FLOOR, 20 * k)
-        union = masks[0] if len(masks) == 1 else np.logical_or.reduce(masks)
-        slots = np.flatnonzero(union)
+        scan = self.scan(vector, masks, k)
+        return scan.best(scan.score())
+
+    def scan(self, vector: npt.NDArray[np.float32], masks: Sequence[npt.NDArray[np.bool_]], k: int) -> Scan:
+        """:meth:`top_each` in three steps: this one chooses the rows, :meth:`Scan.score`
+        reads them (numpy's loops alone, which release the GIL: it may run on a worker
+        thread without keeping the caller's Python from running), :meth:`Scan.best` picks
+        each mask's best. The cache must not change until the scan is done."""
+        return Scan(self, vector, masks, k)
+
+
+class Scan:
+    """One vector scan of :meth:`VectorCache.top_each`, in steps (see :meth:`VectorCache.scan`)."""
+
+    def __init__(self, cache: VectorCache, vector: npt.NDArray[np.float32],
+                 masks: Sequence[npt.NDArray[np.bool_]], k: int) -> None:
+        self.cache, self.vector, self.masks, self.k, self.pool = cache, vector, masks, k, max(RERANK_FLOOR, 20 * k)
+        self.slots: npt.NDArray[np.int64] | None = None
+        if not (cache.n and k > 0 and masks):
+            return
+        slots = np.flatnonzero(masks[0] if len(masks) == 1 else np.logical_or.reduce(masks))
         if not len(slots):
-            return [_NOTHING for _ in masks]
+            return
+        self.slots = slots
         runs = _runs(slots)
         # the coarse pass, unless the rows lie in a few runs small enough to score exactly
-        coarse = n * self.dims > EXACT_LIMIT and len(slots) > pool
-        if coarse and runs is not None and int((runs[1] - runs[0]).sum()) * self.dims <= EXACT_LIMIT:
+        coarse = cache.n * cache.dims > EXACT_LIMIT and len(slots) > self.pool
+        if coarse and runs is not None and int((runs[1] - runs[0]).sum()) * cache.dims <= EXACT_LIMIT:
             coarse = False
-        scores: npt.NDArray[Any]
+        self.coarse = coarse
+        self.pieces = _pieces(slots, runs) if runs is not None else None
+        self.words: list[npt.NDArray[np.uint64]] = []
         if coarse:  # bits differing from the query's sketch: fewer is closer
-            code = pack(_dot(self.projection, vector)[None, :] > 0)[0]
+            self.code = pack(_dot(cache.projection, vector)[None, :] > 0)[0]
             first, last = int(slots[0]), int(slots[-1])
             run = last - first + 1 == len(slots)
-            words = [getattr(self, name) for name in CODE_ARRAYS]
-            scores = hamming([w[first : last + 1] if run else w[slots] for w in words], code)
-        pieces = _pieces(slots, runs) if runs is not None else None
-        if not coarse:
-            scores = _scores(self.matrix, vector, slots, pieces)
+            self.words = [w[first : last + 1] if run else w[slots]
+                          for w in (getattr(cache, name) for name in CODE_ARRAYS)]
+
+    def score(self) -> npt.NDArray[Any] | None:
+        """Every chosen row's cosine, or its sketch's distance on the coarse pass."""
+        if self.slots is None:
+            return None
+        if self.coarse:
+            return hamming(self.words, self.code)
+        return _scores(self.cache.matrix, self.vector, self.slots, self.pieces)
+
+    def best(self, scores: npt.NDArray[Any] | None) -> list[tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]]:
+        """The best ``k`` of each mask, given :meth:`score`'s result."""
+        if self.slots is None or scores is None:
+            return [_NOTHING for _ in self.masks]
+        cache, slots, masks = self.cache, self.slots, self.masks
         out = []
         for mask in masks:
             mine, sims = slots, scores
             if len(masks) > 1:  # positions, not a boolean mask: taking them is twice as fast
-                chosen = np.flatnonzero(_at(mask, slots, pieces))
+                chosen = np.flatnonzero(_at(mask, slots, self.pieces))
                 mine, sims = slots[chosen], scores[chosen]
-            if coarse:  # the best by sketch, scored exactly
-                if len(mine) > pool:
-                    mine = mine[closest(sims, pool)]
-                sims = _dot(self.matrix[mine], vector)
-            out.append(self._best(mine, sims, k))
+            if self.coarse:  # the best by sketch, scored exactly
+                if len(mine) > self.pool:
+                    mine = mine[closest(sims, self.pool)]
+                sims = _dot(cache.matrix[mine], self.vector)
+            k = min(self.k, len(mine))
+            if k == 0:
+                out.append(_NOTHING)
+                continue
+            best = np.argpartition(-sims, k - 1)[:k] if k < len(mine) else np.arange(len(mine))
+            best = best[np.argsort(-sims[best], kind="stable")]
+            out.append((cache.rowids[mine[best]], sims[best]))
         return out
-
-    def _best(
-        self, slots: npt.NDArray[np.int64], sims: npt.NDArray[Any], k: int
-    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
-        k = min(k, len(slots))
-        if k == 0:
-            return _NOTHING
-        best = np.argpartition(-sims, k - 1)[:k] if k < len(slots) else np.arange(len(slots))
-        best = best[np.argsort(-sims[best], kind="stable")]
-        return self.rowids[slots[best]], sims[best]
 
 
 for _index, _name in enumerate(CODE_ARRAYS):
