@@ -31,16 +31,20 @@ query's namespace and filters, on both stores.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from mnemos.memory_adapters._query import QueryAnalysis
 from mnemos.memory_adapters._ranking import Candidate, RankingConfig
 from mnemos.memory_adapters.base import ScoreReason
 
-if TYPE_CHECKING:
-    from mnemos.memory_adapters._rerank import Facts
-
 __all__ = ["add_focus", "uses_focus"]
+
+
+class _InEpisode(Protocol):
+    """What the focus reads of a candidate's facts (``_rerank.Facts``)."""
+
+    @property
+    def episode(self) -> str | None: ...
 
 
 def uses_focus(config: RankingConfig, q: QueryAnalysis) -> bool:
@@ -49,7 +53,7 @@ def uses_focus(config: RankingConfig, q: QueryAnalysis) -> bool:
     return config.episode_focus > 0 and q.asks_question and not q.is_list and bool(q.persons)
 
 
-def add_focus(cands: Mapping[int, Candidate], facts: Mapping[int, Facts], config: RankingConfig) -> None:
+def add_focus(cands: Mapping[int, Candidate], facts: Mapping[int, _InEpisode], config: RankingConfig) -> None:
     """Add each candidate's episode focus (see the module docstring) to its score, in place."""
     members: dict[str, list[float]] = {}
     for rowid, cand in cands.items():
