@@ -48,3 +48,20 @@ def test_sigkill_mid_step_resumes_from_sqlite_checkpoint() -> None:
 @pytest.mark.postgres
 def test_sigkill_mid_step_resumes_from_postgres_checkpoint() -> None:
     _assert_resumed(_trials("postgres"))
+
+
+def test_a_kill_before_the_first_checkpoint_starts_the_run_again(tmp_path: Path) -> None:
+    """With LangGraph's default durability the first checkpoint is written while the first node
+    runs, so a kill there can leave nothing to resume: the resume runs the input again
+    (before, ``invoke(None)`` failed with ``EmptyInputError``)."""
+    progress = tmp_path / "progress.log"
+    progress.write_text("start fetch\n")  # the killed run had started its first node
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPT), "--child", "resume", "--url", f"sqlite:///{tmp_path / 'c.db'}",
+         "--thread", "never-checkpointed", "--progress", str(progress), "--work-seconds", "0"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    final = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert sorted(final["done"]) == sorted(["fetch", "parse", "plan", "branch_a", "branch_b", "branch_c",
+                                            "merge", "draft", "check", "publish"])
