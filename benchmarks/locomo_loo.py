@@ -91,6 +91,7 @@ GRID: dict[str, list[Any]] = {
     "coverage_weight": [0.0, 0.1, 0.2, 0.3, 0.5],
     "neighbour_question_cut": [0.0, 0.2, 0.3, 0.4, 0.5],
     "neighbour_speaker_boost": [0.0, 0.15, 0.3],
+    "episode_focus": [0.0, 0.05, 0.1, 0.15, 0.25],
 }
 """The values tried per setting (coordinate ascent: one setting at a time, in this order)."""
 

@@ -60,8 +60,9 @@ def test_a_dated_who_question_reads_neither_record_text_nor_speakers_with_the_sa
     store.search("warm", namespace=NS)
     statements: list[str] = []
     store._store.conn.set_trace_callback(statements.append)
-    # without the question cut, which reads the text of the candidates beside a match
-    no_cut = RankingConfig(neighbour_question_cut=0.0)
+    # without the question cut, which reads the text of the candidates beside a match, and
+    # the episode focus, which reads every candidate's (both apply to a who question)
+    no_cut = RankingConfig(neighbour_question_cut=0.0, episode_focus=0.0)
     fast = {q: ranked(store.search(q, namespace=NS, limit=10, ranking=no_cut)) for q in QUESTIONS}
     store._store.conn.set_trace_callback(None)
     assert all(fast.values())
@@ -75,7 +76,7 @@ def test_a_dated_who_question_reads_neither_record_text_nor_speakers_with_the_sa
     # the same ranking when every candidate's text is read
     monkeypatch.setattr(_native_search, "text_rows", lambda cands, rows, config, analysis: rows)
     assert {q: ranked(store.search(q, namespace=NS, limit=10, ranking=no_cut)) for q in QUESTIONS} == fast
-    dated = RankingConfig(date_weight=0.9, neighbour_question_cut=0.0)
+    dated = RankingConfig(date_weight=0.9, neighbour_question_cut=0.0, episode_focus=0.0)
     assert ranked(store.search(QUESTIONS[0], namespace=NS, ranking=dated)) != fast[QUESTIONS[0]]
 
 
@@ -100,11 +101,13 @@ def test_speakers_are_read_parsing_only_the_json_that_can_name_one(
                 return real(text)
 
         monkeypatch.setattr(_native_facts, "json", Counting)
-        hits = ranked(adapter.search(question, namespace=NS, limit=10))
+        # the episode focus's reason holds its episode's score, recency included (the clock moves)
+        ranking = RankingConfig(episode_focus=0.0)
+        hits = ranked(adapter.search(question, namespace=NS, limit=10, ranking=ranking))
         assert any(r.signal == "speaker" for _, _, reasons in hits for r in reasons)
         # only the metadata naming a speaker is parsed: the others hold none, every provenance a null agent
         assert parsed and all(text.startswith('{"speaker"') for text in parsed)
         monkeypatch.setattr(_native_facts, "_json_key", lambda text, key: real(text).get(key))
-        assert ranked(adapter.search(question, namespace=NS, limit=10)) == hits
+        assert ranked(adapter.search(question, namespace=NS, limit=10, ranking=ranking)) == hits
     finally:
         adapter.close()

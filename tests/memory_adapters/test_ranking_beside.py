@@ -23,7 +23,7 @@ from mnemos.memory_adapters._sql_adapter import SqlMemoryAdapter
 from mnemos.memory_adapters.base import ScoreReason
 from mnemos.memory_adapters.native import RankingConfig
 
-KEYWORD = RankingConfig(mode="keyword", entity_weight=0.0, item_hops_weight=0.0, recency_weight=0.0,
+KEYWORD = RankingConfig(mode="keyword", episode_focus=0.0, entity_weight=0.0, item_hops_weight=0.0, recency_weight=0.0,
                         importance_weight=0.0, reply_weight=0.0, speaker_weight=0.0, answer_weight=0.0,
                         answer_item_weight=0.0, date_weight=0.0, neighbour_question_cut=0.0,
                         coverage_weight=0.0)

@@ -19,7 +19,7 @@ from episode_turns import texts, turns
 from mnemos.memory_adapters._sql_adapter import SqlMemoryAdapter
 from mnemos.memory_adapters.native import RankingConfig
 
-KEYWORD = RankingConfig(mode="keyword", entity_weight=0.0, item_hops_weight=0.0, recency_weight=0.0,
+KEYWORD = RankingConfig(mode="keyword", episode_focus=0.0, entity_weight=0.0, item_hops_weight=0.0, recency_weight=0.0,
                         importance_weight=0.0, reply_weight=0.0, neighbour_question_cut=0.0)
 ON = replace(KEYWORD, reply_weight=0.8)
 QUERY = "What inspired Caroline's painting for the art show?"

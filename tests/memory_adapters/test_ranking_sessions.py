@@ -19,7 +19,7 @@ from mnemos.memory_adapters._episodes import MEMBER_ROWS, Members, session_gains
 from mnemos.memory_adapters._sql_adapter import SqlMemoryAdapter
 from mnemos.memory_adapters.native import NativeMemoryAdapter, RankingConfig
 
-KEYWORD = RankingConfig(mode="keyword", neighbour_weight=0.0, entity_weight=0.0)  # session_weight alone
+KEYWORD = RankingConfig(mode="keyword", episode_focus=0.0, neighbour_weight=0.0, entity_weight=0.0)  # session_weight alone
 QUERY = "how was the kayaking trip on the lake?"
 
 
@@ -138,7 +138,7 @@ def test_a_date_in_the_question_reads_the_episodes_of_that_period(open_store: Ca
               for t in turns(("u",), 2, ["What did we do this summer?", "We did a lot", "What a trip to do again"])]
     store.add_many(may + august)
     query = "What did we do in May 2023?"
-    base = RankingConfig(neighbour_weight=0.0, recency_weight=0.0, entity_weight=0.0)
+    base = RankingConfig(neighbour_weight=0.0, episode_focus=0.0, recency_weight=0.0, entity_weight=0.0)
     assert not set(texts(store.search(query, namespace=("u",), ranking=base, limit=3))) & {m["content"] for m in may}
     on = replace(base, session_weight=0.2, session_date_weight=1.0, session_top=1)
     assert set(texts(store.search(query, namespace=("u",), ranking=on, limit=3))) == {m["content"] for m in may}

@@ -184,11 +184,11 @@ def test_facts_are_read_only_for_candidates_that_can_reach_the_page(store: Nativ
 
     cands = {r: Candidate(rowid=r, score=s) for r, s in enumerate([1.0, 0.9, 0.8, 0.79, 0.5, 0.2])}
     named = analyze("What did Jon adopt?")
-    assert fact_rows(cands, named, RankingConfig(speaker_weight=0.03), 3) == [0, 1, 2, 3]  # 0.79 + 0.03 >= 0.8
-    assert fact_rows(cands, named, RankingConfig(speaker_weight=0.03), 6) == list(cands)
-    assert fact_rows(cands, named, RankingConfig(speaker_weight=0.03, question_penalty=0.3), 3) == list(cands)
+    assert fact_rows(cands, named, RankingConfig(episode_focus=0.0, speaker_weight=0.03), 3) == [0, 1, 2, 3]  # 0.79 + 0.03 >= 0.8
+    assert fact_rows(cands, named, RankingConfig(episode_focus=0.0, speaker_weight=0.03), 6) == list(cands)
+    assert fact_rows(cands, named, RankingConfig(episode_focus=0.0, speaker_weight=0.03, question_penalty=0.3), 3) == list(cands)
     dated = analyze("What did Jon adopt in May 2023?")
-    assert fact_rows(cands, dated, RankingConfig(speaker_weight=0.03, date_weight=0.3), 3) == [0, 1, 2, 3, 4]
+    assert fact_rows(cands, dated, RankingConfig(episode_focus=0.0, speaker_weight=0.03, date_weight=0.3), 3) == [0, 1, 2, 3, 4]
     # in a store: Jon's memories rise onto a short page from below it (his name is in no text),
     # and the page is the first hits of a page long enough to read every candidate
     for i in range(4):

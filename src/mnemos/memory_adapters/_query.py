@@ -101,6 +101,8 @@ class QueryAnalysis:
     """Months the question names without a year ("in June": ``(6,)``)."""
     words: frozenset[str] = frozenset()
     """The question's own words, case-folded (what a second hop must look beyond)."""
+    asks_question: bool = False
+    """The text is put as a question (see :func:`asks`), not a phrase or statement."""
 
     @property
     def dated(self) -> bool:
@@ -198,6 +200,7 @@ def analyze(text: str | None) -> QueryAnalysis:
         windows=tuple(_windows(text)),
         months=tuple(dict.fromkeys(_month(m.group(1)) for m in _MONTH_ONLY.finditer(text))),
         words=frozenset(tokens(text)),
+        asks_question=asks(text),
     )
 
 

@@ -20,6 +20,8 @@ With ``q`` the :class:`~mnemos.memory_adapters._query.QueryAnalysis` of the quer
 - ``episode``: ``+ episode_weight · E/Emax``, where ``E`` is the summed score of
   the best ``episode_top`` candidates of the memory's episode: a session that
   is about the question lifts all its turns;
+- ``focus``: ``+ episode_focus · E/Emax`` likewise, for a question that is not
+  list-shaped only (see ``_focus``);
 - ``hop``: ``+ hop_weight · ...`` for a memory of another episode holding the
   rare words of a best hit that the query lacks (see ``_hop``);
 - diversification (list questions only): the page is chosen greedily, a
@@ -34,6 +36,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from mnemos.memory_adapters._beside import beside_gains, uses_beside, weigh_beside
+from mnemos.memory_adapters._focus import add_focus, uses_focus
 from mnemos.memory_adapters._hop import add_hops
 from mnemos.memory_adapters._query import QueryAnalysis, is_question, mentions_time
 from mnemos.memory_adapters._ranking import Candidate, RankingConfig, page
@@ -62,6 +65,7 @@ def uses_query(config: RankingConfig) -> bool:
         config.question_penalty or config.exclusion_penalty or config.speaker_weight
         or config.when_weight or config.date_weight or config.episode_weight or config.diversity
         or config.hop_weight or config.answer_weight or config.answer_item_weight or config.coverage_weight
+        or config.episode_focus
         or (config.neighbour_weight > 0 and (config.neighbour_question_cut or config.neighbour_speaker_boost))
     )
 
@@ -82,6 +86,7 @@ def _weighs_content(config: RankingConfig, q: QueryAnalysis) -> bool:
         or config.episode_weight
         or (q.is_list and config.diversity)
         or config.hop_weight
+        or uses_focus(config, q)
     )
 
 
@@ -188,6 +193,8 @@ def rerank(
         add_hops(cands, {r: (f.content, f.episode) for r, f in facts.items()}, q.words, config)
     if config.episode_weight:
         _episodes(cands, facts, config)
+    if uses_focus(config, q):  # the episode a question about one moment is about (``_focus``)
+        add_focus(cands, facts, config)
 
 
 def _in_period(q: QueryAnalysis, when: datetime, known: dict[datetime, bool]) -> bool:
