@@ -37,7 +37,7 @@ from mnemos.memory_adapters._query import QueryAnalysis
 from mnemos.memory_adapters._ranking import Candidate, RankingConfig
 from mnemos.memory_adapters.base import ScoreReason
 
-__all__ = ["add_focus", "uses_focus"]
+__all__ = ["add_focus", "lift_episodes", "uses_focus"]
 
 
 class _InEpisode(Protocol):
@@ -55,6 +55,14 @@ def uses_focus(config: RankingConfig, q: QueryAnalysis) -> bool:
 
 def add_focus(cands: Mapping[int, Candidate], facts: Mapping[int, _InEpisode], config: RankingConfig) -> None:
     """Add each candidate's episode focus (see the module docstring) to its score, in place."""
+    lift_episodes(cands, facts, config.episode_focus, config.episode_top, "focus", "matches the question as a whole")
+
+
+def lift_episodes(cands: Mapping[int, Candidate], facts: Mapping[int, _InEpisode], weight: float, top: int,
+                  signal: str, says: str) -> None:
+    """Add ``weight · E/E_max`` to each scored candidate with an episode, in place: ``E`` the
+    summed score of the best ``top`` candidates of its episode (``episode_weight`` in
+    ``_rerank`` and the focus here)."""
     members: dict[str, list[float]] = {}
     for rowid, cand in cands.items():
         fact = facts.get(rowid)
@@ -62,12 +70,11 @@ def add_focus(cands: Mapping[int, Candidate], facts: Mapping[int, _InEpisode], c
             members.setdefault(fact.episode, []).append(cand.score)
     if not members:
         return
-    top = max(1, config.episode_top)
+    top = max(1, top)
     totals = {ep: sum(sorted(scores, reverse=True)[:top]) for ep, scores in members.items()}
     best = max(totals.values())
     if best <= 0:
         return
-    weight = config.episode_focus
     for rowid, cand in cands.items():
         fact = facts.get(rowid)
         if fact is None or fact.episode is None or cand.score <= 0:
@@ -75,7 +82,5 @@ def add_focus(cands: Mapping[int, Candidate], facts: Mapping[int, _InEpisode], c
         total = totals[fact.episode]
         value = weight * total / best
         cand.score += value
-        cand.reasons.append(ScoreReason(
-            signal="focus", value=total, contribution=value,
-            detail=f"episode {fact.episode} matches the question as a whole",
-        ))
+        cand.reasons.append(ScoreReason(signal=signal, value=total, contribution=value,
+                                        detail=f"episode {fact.episode} {says}"))

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from mnemos.memory_adapters._beside import beside_gains, uses_beside, weigh_beside
-from mnemos.memory_adapters._focus import add_focus, uses_focus
+from mnemos.memory_adapters._focus import add_focus, lift_episodes, uses_focus
 from mnemos.memory_adapters._hop import add_hops
 from mnemos.memory_adapters._query import QueryAnalysis, is_question, mentions_time
 from mnemos.memory_adapters._ranking import Candidate, RankingConfig, page
@@ -192,7 +192,7 @@ def rerank(
     if config.hop_weight:
         add_hops(cands, {r: (f.content, f.episode) for r, f in facts.items()}, q.words, config)
     if config.episode_weight:
-        _episodes(cands, facts, config)
+        lift_episodes(cands, facts, config.episode_weight, config.episode_top, "episode", "matches as a whole")
     if uses_focus(config, q):  # the episode a question about one moment is about (``_focus``)
         add_focus(cands, facts, config)
 
@@ -202,28 +202,6 @@ def _in_period(q: QueryAnalysis, when: datetime, known: dict[datetime, bool]) ->
     if found is None:
         found = known[when] = q.in_period(when)
     return found
-
-
-def _episodes(cands: Mapping[int, Candidate], facts: Mapping[int, Facts], config: RankingConfig) -> None:
-    members: dict[str, list[float]] = {}
-    for rowid, cand in cands.items():
-        fact = facts.get(rowid)
-        if fact is not None and fact.episode is not None and cand.score > 0:
-            members.setdefault(fact.episode, []).append(cand.score)
-    if not members:
-        return
-    top = max(1, config.episode_top)
-    totals = {ep: sum(sorted(scores, reverse=True)[:top]) for ep, scores in members.items()}
-    best = max(totals.values())
-    if best <= 0:
-        return
-    for rowid, cand in cands.items():
-        fact = facts.get(rowid)
-        if fact is None or fact.episode is None or cand.score <= 0:
-            continue
-        value = config.episode_weight * totals[fact.episode] / best
-        cand.score += value
-        _reason(cand, "episode", totals[fact.episode], value, f"episode {fact.episode} matches as a whole")
 
 
 def diversified_page(
