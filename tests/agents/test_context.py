@@ -160,9 +160,7 @@ def _chars_counter(messages: Sequence[BaseMessage]) -> int:
     return sum(len(m.text) + len(str(getattr(m, "tool_calls", ""))) // 3 + 2 for m in messages)
 
 
-@settings(max_examples=400, deadline=None, derandomize=True, database=None,
-          suppress_health_check=[HealthCheck.too_slow])
-@given(
+_ASSEMBLY = dict(
     messages=_messages(),
     memories=st.lists(_nonblank, max_size=15),
     rules=st.lists(_nonblank, max_size=5),
@@ -172,6 +170,14 @@ def _chars_counter(messages: Sequence[BaseMessage]) -> int:
     window=st.integers(0, 20),
     summary_tokens=st.integers(0, 600),
     memory_tokens=st.none() | st.integers(0, 2000),
+)
+"""The inputs of an assembly the property tests draw."""
+
+
+@settings(max_examples=400, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(
+    **_ASSEMBLY,
     counter=st.sampled_from([approx_tokens, _words_counter, _chars_counter]),
 )
 def test_assembled_context_never_exceeds_its_budget(
@@ -265,15 +271,7 @@ def _approx_by_lists(messages: Sequence[BaseMessage]) -> int:
 @settings(max_examples=120, deadline=None, derandomize=True, database=None,
           suppress_health_check=[HealthCheck.too_slow])
 @given(
-    messages=_messages(),
-    memories=st.lists(_nonblank, max_size=15),
-    rules=st.lists(_nonblank, max_size=5),
-    instructions=_text,
-    budget=st.integers(32, 3000),
-    strategy=st.sampled_from(list(ShortTermStrategy)),
-    window=st.integers(0, 20),
-    summary_tokens=st.integers(0, 600),
-    memory_tokens=st.none() | st.integers(0, 2000),
+    **_ASSEMBLY,
 )
 def test_counting_each_message_once_assembles_what_counting_lists_does(
     messages: list[BaseMessage], memories: list[str], rules: list[str], instructions: str, budget: int,
