@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-__all__ = ["STOPWORDS", "content_words", "overlap", "sentences", "stem", "words"]
+__all__ = ["STOPWORDS", "content_word_set", "content_words", "overlap", "sentences", "stem", "words"]
 
 _STOPWORDS_TEXT = """
     a about above after again against all am an and any are as at be because been before
@@ -48,13 +48,14 @@ def stem(word: str) -> str:
 
 def content_words(text: str) -> set[str]:
     """Stemmed words of ``text`` without stopwords."""
-    return set(_content_words(text))
+    return set(content_word_set(text))
 
 
 @lru_cache(maxsize=4096)
-def _content_words(text: str) -> frozenset[str]:
-    # An agent node compares the same texts (the request, recalled memories, the answer)
-    # several times: for confidence, for the answer, for attribution.
+def content_word_set(text: str) -> frozenset[str]:
+    """:func:`content_words` as a frozen set, kept for the last texts asked: an agent node
+    compares the same texts (the request, recalled memories, the answer) several times,
+    for confidence, for the answer and for attribution."""
     return frozenset(stem(w.split("'")[0].split("’")[0]) for w in words(text) if w not in STOPWORDS)
 
 

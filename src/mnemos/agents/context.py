@@ -46,7 +46,7 @@ from typing import Any
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
 
 from mnemos.agents._extract import extractive_summary
-from mnemos.agents._lexical import _content_words as content_word_set
+from mnemos.agents._lexical import content_word_set
 from mnemos.agents.tokens import TokenCounter, approx_tokens, system_tokens
 from mnemos.exceptions import UsageError
 

@@ -61,8 +61,7 @@ from langchain_core.messages import (
 )
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 
-from mnemos.agents._lexical import _content_words as content_word_set
-from mnemos.agents._lexical import content_words, sentences
+from mnemos.agents._lexical import content_word_set, content_words, sentences
 from mnemos.agents._local_model import LocalChatModel
 
 __all__ = ["OfflineChatModel"]
