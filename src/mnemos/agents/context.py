@@ -437,7 +437,7 @@ def _fit_memories(parts: _Parts, memories: Sequence[RecalledMemory], cap: int, m
 
 def _fits(parts: _Parts, measure: _Measure, budget: int, **changes: Any) -> bool:
     trial = _Parts(**{**parts.__dict__, **changes})
-    return (trial.tokens(measure) if measure.additive else measure.count(trial.build())) <= budget
+    return trial.tokens(measure) <= budget
 
 
 def _fit_current(units: list[list[BaseMessage]], cap: int, measure: _Measure) -> list[list[BaseMessage]]:
@@ -512,8 +512,7 @@ def _give_way(parts: _Parts, budget: int, measure: _Measure) -> bool:
     elif parts.current and (len(parts.current) > 1 or len(parts.current[0]) > 1):
         parts.current = parts.current[:1] if len(parts.current) > 1 else [parts.current[0][:1]]
     elif parts.current:
-        rest = _Parts(**{**parts.__dict__, "current": []})
-        others = rest.tokens(measure) if measure.additive else measure.count(rest.build())
+        others = _Parts(**{**parts.__dict__, "current": []}).tokens(measure)
         shrunk = _truncate_message(parts.current[0][0], budget - others, measure)
         if shrunk is None or shrunk.text == parts.current[0][0].text:
             parts.current = []
