@@ -9,7 +9,7 @@ import numpy as np
 
 from mnemos.memory_adapters._namespace import Namespace
 from mnemos.memory_adapters._native_schema import ns_key
-from mnemos.memory_adapters._vector_rows import NEVER
+from mnemos.memory_adapters._vector_rows import count_change
 from mnemos.memory_adapters._vectors import VectorCache, _any_of
 
 __all__ = ["change_stamp", "take_own_write"]
@@ -28,10 +28,7 @@ def take_own_write(
         slot = cache.slot_of.get(rowid)
         if slot is not None and cache.alive[slot]:
             cache.importance[slot] = value
-            ns_id, code = cache.ns_ids[slot], cache.kinds[slot]
-            cache.changes[ns_id, code] += 1
-            if cache.expires[slot] != NEVER:
-                cache.expiring[ns_id, code] += 1
+            count_change(cache, cache.ns_ids[slot], cache.kinds[slot], cache.expires[slot])
     mine = [r for r in rows if r[1].startswith(prefix)]
     cache._append(mine)
     cache.unsaved += len(importance) + len(mine)

@@ -21,7 +21,9 @@ from mnemos.memory_adapters._sketches import pack
 from mnemos.memory_adapters._vector_file import CODE_ARRAYS
 from mnemos.memory_adapters.base import MemoryKind
 
-__all__ = ["KIND_CODE", "KIND_CODES", "MAX_PENDING", "NEVER", "append_rows", "code_word", "sketch_pending"]
+__all__ = [
+    "KIND_CODE", "KIND_CODES", "MAX_PENDING", "NEVER", "append_rows", "code_word", "count_change", "sketch_pending",
+]
 
 KIND_CODES = {MemoryKind.EPISODIC: 0, MemoryKind.SEMANTIC: 1, MemoryKind.PROCEDURAL: 2}
 KIND_CODE = {k.value: v for k, v in KIND_CODES.items()}
@@ -46,6 +48,14 @@ def code_word(index: int) -> property:
         cache.__dict__[stored] = value
 
     return property(get, put)
+
+
+def count_change(cache: Any, ns_id: int, code: int, expires: int) -> None:
+    """Count one row added or changed, by namespace and kind (``VectorCache._touched`` for a
+    single row, without numpy's per-call cost)."""
+    cache.changes[ns_id, code] += 1
+    if expires != NEVER:
+        cache.expiring[ns_id, code] += 1
 
 
 def sketch_pending(cache: Any) -> None:
@@ -116,9 +126,7 @@ def _append_one(cache: Any, row: tuple[Any, ...]) -> None:
     cache.lengths[slot] = length
     cache.alive[slot] = True
     cache.soonest_expiry = min(cache.soonest_expiry, int(ends))
-    cache.changes[ns_id, code] += 1
-    if ends != NEVER:
-        cache.expiring[ns_id, code] += 1
+    count_change(cache, ns_id, code, ends)
     if cache.slot_of.get(rowid) is not None:  # an updated row: the old copy dies
         cache._kill([rowid])
     cache.slot_of[rowid] = slot
