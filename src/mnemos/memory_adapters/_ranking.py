@@ -301,25 +301,19 @@ def fuse(
         if shares is not None:  # with a little of the rank, so every hit keeps a score
             contributions = [(1 - Z_RANK_SHARE) * weight * share / total + Z_RANK_SHARE * c
                              for share, c in zip(shares, contributions, strict=True)]
+        is_vector = signal == "vector"
+        if is_vector:  # a hit under the similarity floor stays in the list but earns nothing
+            contributions = [0.0 if raw < floor else c for (_, raw), c in zip(ranked, contributions, strict=True)]
         get = out.get
-        if signal == "vector":
-            for (rowid, raw), rank, contribution in zip(ranked, ranks, contributions, strict=True):
-                if raw < floor:
-                    contribution = 0.0
-                cand = get(rowid)
-                if cand is None:
-                    out[rowid] = Candidate(rowid=rowid, vector=(rank, raw, contribution), fusion=0.0 + contribution)
-                else:
-                    cand.vector = (rank, raw, contribution)
-                    cand.fusion += contribution
-        else:
-            for (rowid, raw), rank, contribution in zip(ranked, ranks, contributions, strict=True):
-                cand = get(rowid)
-                if cand is None:
-                    out[rowid] = Candidate(rowid=rowid, keyword=(rank, raw, contribution), fusion=0.0 + contribution)
-                else:
-                    cand.keyword = (rank, raw, contribution)
-                    cand.fusion += contribution
+        for (rowid, raw), rank, contribution in zip(ranked, ranks, contributions, strict=True):
+            cand = get(rowid)
+            if cand is None:
+                cand = out[rowid] = Candidate(rowid=rowid)
+            if is_vector:
+                cand.vector = (rank, raw, contribution)
+            else:
+                cand.keyword = (rank, raw, contribution)
+            cand.fusion += contribution
     for cand in out.values():
         cand.score = cand.fusion
     return out
