@@ -444,8 +444,8 @@ def _add_neighbours(
         if episode is None:
             continue
         names[rowid] = memory_id
-        params += [rowid, ns, episode, created, rowid, window, rowid, ns, episode, created, window,
-                   rowid, ns, episode, created, rowid, window, rowid, ns, episode, created, window]
+        arm_values = [rowid, ns, episode, created, rowid, window, rowid, ns, episode, created, window]
+        params += arm_values * 2  # the arms before and after the seed take the same values
     sides: dict[tuple[int, str], list[tuple[int, int]]] = {}
     if params:
         for seed, side, near, created in conn.execute(_neighbour_sql(len(names)), params):
