@@ -297,10 +297,12 @@ def fuse(
     for signal, ranked, weight in lists:
         shares = _zshares(ranked) if config.fusion == "zscore" and len(ranked) >= Z_MIN_HITS else None
         ranks = _ranks(ranked)
-        contributions = [weight / (rrf_k + rank) * scale for rank in ranks]
-        if shares is not None:  # with a little of the rank, so every hit keeps a score
-            contributions = [(1 - Z_RANK_SHARE) * weight * share / total + Z_RANK_SHARE * c
-                             for share, c in zip(shares, contributions, strict=True)]
+        if shares is None:
+            contributions = [weight / (rrf_k + rank) * scale for rank in ranks]
+        else:  # with a little of the rank, so every hit keeps a score
+            z_weight = (1 - Z_RANK_SHARE) * weight
+            contributions = [z_weight * share / total + Z_RANK_SHARE * (weight / (rrf_k + rank) * scale)
+                             for share, rank in zip(shares, ranks, strict=True)]
         is_vector = signal == "vector"
         if is_vector:  # a hit under the similarity floor stays in the list but earns nothing
             contributions = [0.0 if raw < floor else c for (_, raw), c in zip(ranked, contributions, strict=True)]
@@ -494,7 +496,7 @@ def recency_and_importance(
 
     def explain(cand: Candidate) -> None:
         if not position:
-            position.update((rowid, i) for i, rowid in enumerate(rowids))
+            position.update(zip(rowids, range(len(rowids)), strict=True))
         i = position[cand.rowid]
         if config.recency_weight:
             cand.reasons.append(ScoreReason(
