@@ -141,4 +141,9 @@ def test_a_search_of_facts_reads_no_episode_neighbours(store: NativeMemoryAdapte
     assert len(found[MemoryKind.SEMANTIC]) == 3 and len(found[MemoryKind.EPISODIC]) == 3
     # facts have no episode: only the episodic list looks for the events next to its hits
     assert sum("AS side" in sql for sql in seen) == 1
-    assert sum("id, ns, episode, created_at FROM memories WHERE rowid IN" in sql for sql in seen) == 1
+    # the rows of the hits they seed from: episodic memories only, each read once (by the
+    # neighbour round, then the reply round's seeds not read yet)
+    reads = [sql for sql in seen if "id, ns, episode, created_at, content FROM memories WHERE rowid IN" in sql]
+    rowids = [int(r) for sql in reads for r in sql.split("IN (", 1)[1].split(")", 1)[0].split(",")]
+    events = {r for (r,) in store._store.conn.execute("SELECT rowid FROM memories WHERE kind = 'episodic'")}
+    assert rowids and len(rowids) == len(set(rowids)) and set(rowids) <= events

@@ -280,7 +280,8 @@ def _rank(
         admit_items(store, query, cands, mask, listed, list_reason)
     if cands and uses_sessions(config):  # the best episodes as wholes, then their members
         _add_sessions(store, query, config, cands, mask, vector)
-    if cands and uses_hops(config.item_hops_weight, query.text):  # hops through the best hits' items
+    known = analysis if uses_query(config) else None  # the text's analysis, if this search made it
+    if cands and uses_hops(config.item_hops_weight, query.text, known):  # hops through the best hits' items
         admit_items(store, query, cands, mask, hop_gains(store, query, config, cands), hop_reason)
     cands = {rowid: cand for rowid, cand in cands.items() if cand.score > 0}
     explain = _add_recency_and_importance(store, query, config, cands)
