@@ -147,3 +147,19 @@ def test_a_search_of_facts_reads_no_episode_neighbours(store: NativeMemoryAdapte
     rowids = [int(r) for sql in reads for r in sql.split("IN (", 1)[1].split(")", 1)[0].split(",")]
     events = {r for (r,) in store._store.conn.execute("SELECT rowid FROM memories WHERE kind = 'episodic'")}
     assert rowids and len(rowids) == len(set(rowids)) and set(rowids) <= events
+
+
+def test_a_recall_analyses_a_typed_question_once_for_every_kind(
+    store: NativeMemoryAdapter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mnemos.memory_adapters import _episodic_graph, _hops
+
+    text = "What hobbies does ann keep beside the garden shed, note 4411?"  # asked of no earlier test
+    calls: list[str] = []
+    original = _episodic_graph.analyze
+    monkeypatch.setattr(_episodic_graph, "analyze", lambda t: calls.append(t) or original(t))
+    monkeypatch.setattr(_hops, "analyze", lambda t: calls.append(t) or original(t))
+    found = store.search_by_kind(text, {MemoryKind.SEMANTIC: 3, MemoryKind.EPISODIC: 3}, namespace=NS)
+    assert found[MemoryKind.EPISODIC]
+    # the entity round's plan is kept per text; the hop round's check takes the search's own analysis
+    assert calls == [text]

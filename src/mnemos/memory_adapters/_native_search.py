@@ -282,7 +282,7 @@ def _rank(
         _add_sessions(store, query, config, cands, mask, vector)
     known = analysis if uses_query(config) else None  # the text's analysis, if this search made it
     if cands and uses_hops(config.item_hops_weight, query.text, known):  # hops through the best hits' items
-        admit_items(store, query, cands, mask, hop_gains(store, query, config, cands), hop_reason)
+        admit_items(store, query, cands, mask, hop_gains(store, query, config, cands, known), hop_reason)
     cands = {rowid: cand for rowid, cand in cands.items() if cand.score > 0}
     explain = _add_recency_and_importance(store, query, config, cands)
     facts: dict[int, Facts] | None = None
