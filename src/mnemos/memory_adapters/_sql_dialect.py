@@ -94,7 +94,7 @@ def decode_record(row: Sequence[Any], decode_time: Callable[[Any], datetime | No
     return MemoryRecord(
         id=row[1],
         namespace=ns_tuple(row[2]),
-        kind=MemoryKind(row[3]),
+        kind=_KINDS.get(row[3]) or MemoryKind(row[3]),
         content=row[4],
         metadata={} if row[5] == "{}" else json.loads(row[5]),
         created_at=created,  # type: ignore[arg-type]
@@ -110,6 +110,7 @@ def decode_record(row: Sequence[Any], decode_time: Callable[[Any], datetime | No
     )
 
 
+_KINDS = {kind.value: kind for kind in MemoryKind}
 _PROVENANCES: dict[str, Provenance] = {}
 _PROVENANCE_CACHE = 1024
 """Stored provenance texts whose decoding is kept (all are dropped when full)."""
