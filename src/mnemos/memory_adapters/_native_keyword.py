@@ -128,10 +128,10 @@ def keyword_lists(
     # A scope seeing most of the store reads each term's postings whole (when they give
     # the matching records exactly); a smaller one first reads which records match.
     broad = any(2 * size > cache.n - cache.dead for size in sizes)
-    by_term = None
+    postings = None
     if broad and _one_term_each(expression):
-        by_term = _term_postings(conn, "temp.memories_instance", terms)
-        rows = _distinct(np.concatenate([docs for docs, _ in by_term]))
+        postings = _term_postings(conn, "temp.memories_instance", terms)
+        rows = _distinct(postings[1])
     else:
         found = conn.execute(
             "SELECT group_concat(rowid, ' ') FROM memories_fts WHERE memories_fts MATCH ?", (expression,)
@@ -155,11 +155,9 @@ def keyword_lists(
     seen = np.logical_or.reduce(oks)
     if not seen.any():
         return [[] for _ in queries]
-    if by_term is None:
-        by_term = _postings(store, terms, rows[seen].tolist(), len(rows))
-    docs = np.concatenate([d for d, _ in by_term])
-    term_ids = np.repeat(np.arange(len(terms)), [len(d) for d, _ in by_term])
-    counts = np.concatenate([c for _, c in by_term]).astype(np.float64)
+    if postings is None:
+        postings = _postings(store, terms, rows[seen].tolist(), len(rows))
+    term_ids, docs, counts = postings
     where_doc = np.minimum(np.searchsorted(rows, docs), len(rows) - 1)
     matched = rows[where_doc] == docs
     docs_pos, term_ids, counts = where_doc[matched], term_ids[matched], counts[matched]
@@ -175,8 +173,11 @@ def keyword_lists(
     return out
 
 
-Postings = list[tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]]
-"""For each term: the records holding it (rowids ascending) and how often each does."""
+Postings = tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float64]]
+"""Each (term, record) pair holding it, ordered by term then record: the term's index,
+the record's rowid, and how often the record holds the term."""
+_TERM_SHIFT = 40
+"""A posting is read as ``rowid + (term index << _TERM_SHIFT)`` (rowids stay below 2**40)."""
 
 
 def _ints(text: str | None) -> npt.NDArray[np.int64]:
@@ -200,16 +201,23 @@ def _one_term_each(expression: str) -> bool:
 
 
 def _term_postings(conn: sqlite3.Connection, instances: str, terms: list[str]) -> Postings:
-    """Each term's postings in an fts5vocab ``instances`` table, read one term at a time
-    as one string (no Python object per posting)."""
-    out = []
-    for term in terms:
-        found = conn.execute(
-            f"SELECT group_concat(doc, ' ') FROM {instances} WHERE term = ?", (term,)
-        ).fetchone()[0]
-        docs, counts = np.unique(_ints(found), return_counts=True)
-        out.append((docs, counts))
-    return out
+    """The postings of ``terms`` in an fts5vocab ``instances`` table, read in one statement
+    as one string of integers (no Python object per posting): each instance of a term
+    is its record's rowid plus the term's index shifted past every rowid, so sorting
+    them groups the instances of each pair (term, record), in term then rowid order."""
+    pairs = ", ".join(f"({i}, ?)" for i in range(len(terms)))
+    found = None if not terms else conn.execute(
+        f"WITH q(i, term) AS (VALUES {pairs}) "
+        f"SELECT group_concat(v.doc + (q.i << {_TERM_SHIFT}), ' ') FROM q JOIN {instances} v ON v.term = q.term",
+        terms,
+    ).fetchone()[0]
+    keys = np.sort(_ints(found))
+    if not len(keys):
+        return keys, keys, np.zeros(0, dtype=np.float64)
+    starts = np.flatnonzero(np.concatenate(([True], keys[1:] != keys[:-1])))
+    counts = np.diff(np.append(starts, len(keys))).astype(np.float64)
+    pairs_found = keys[starts]
+    return pairs_found >> _TERM_SHIFT, pairs_found & ((1 << _TERM_SHIFT) - 1), counts
 
 
 SCRATCH_ROWS = 512
