@@ -59,12 +59,29 @@ def test_a_broad_keyword_search_reads_postings_not_record_text_with_the_same_ran
     assert all(fast.values())
     # Lengths come from the vector cache; no statement measures a record's text.
     assert not any("trim(" in s for s in statements)
-    assert any("memories_instance WHERE term = " in s for s in statements)
+    assert any("JOIN temp.memories_instance v ON v.term = q.term" in s for s in statements)
     # The MATCH path (as a phrase word takes) gives the same scores, ranks and reasons.
     monkeypatch.setattr(_native_keyword, "_one_term_each", lambda expression: False)
     slow = {(q, m): ranked(store.search(q, namespace=NS, limit=15, ranking=RankingConfig(mode=m)))
             for q in QUERIES for m in ("keyword", "hybrid")}
     assert slow == fast
+
+
+@pytest.mark.parametrize("scope", ["broad", "narrow"])
+def test_the_postings_of_every_term_are_read_in_one_statement(store: NativeMemoryAdapter, scope: str) -> None:
+    """Whether from the store's index (a scope seeing most of it) or from the matching
+    records tokenized again (a small one), a search reads the postings of all its terms
+    with one statement, not one per term."""
+    namespace = NS if scope == "broad" else ("users", "bob")
+    store.search("warm", namespace=namespace)
+    statements: list[str] = []
+    store._store.conn.set_trace_callback(statements.append)
+    store._store.tokenizer.set_trace_callback(statements.append)
+    for query in ["passport ticket heron lamp river", "otter garden kettle"]:
+        statements.clear()
+        assert store.search(query, namespace=namespace, limit=15, ranking=KEYWORD)
+        reads = [s for s in statements if " v ON v.term = q.term" in s or " WHERE term = " in s]
+        assert len(reads) == 1, reads
 
 
 def test_a_word_fts5_splits_is_still_matched_as_a_phrase(tmp_path: Path) -> None:
@@ -192,6 +209,26 @@ def test_postings_are_parsed_and_merged_by_numpy() -> None:
     repeated = np.concatenate([values, values[:100], values[-7:]])
     assert np.array_equal(_native_keyword._distinct(repeated), np.unique(values))
     assert len(_native_keyword._distinct(np.zeros(0, dtype=np.int64))) == 0
+
+
+def test_term_postings_count_each_term_in_each_record(tmp_path: Path) -> None:
+    """One statement's postings give, per (term, record), how often the record holds the
+    term (FTS5's own count), ordered by term then record, terms by their index."""
+    with NativeMemoryAdapter(tmp_path / "memory.db", embedder="hashing:64") as adapter:
+        adapter.add_many([{"content": note(i), "namespace": NS} for i in range(60)])
+        conn = adapter._store.conn
+        terms = ["otter", "note", "garden", "absent"]
+        term_ids, docs, counts = _native_keyword._term_postings(conn, "temp.memories_instance", terms)
+        expected = [
+            (i, doc, float(n))
+            for i, term in enumerate(terms)
+            for doc, n in conn.execute(
+                "SELECT doc, count(*) FROM temp.memories_instance WHERE term = ? GROUP BY doc ORDER BY doc", (term,)
+            )
+        ]
+        assert list(zip(term_ids.tolist(), docs.tolist(), counts.tolist(), strict=True)) == expected
+        assert max(counts) > 1 and 3 not in term_ids
+        assert all(len(a) == 0 for a in _native_keyword._term_postings(conn, "temp.memories_instance", ["absent"]))
 
 
 def test_sketch_distances_and_the_closest_rows() -> None:
