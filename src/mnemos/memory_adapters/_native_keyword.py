@@ -143,11 +143,12 @@ def keyword_lists(
     # are never scored).
     slots = cache.slot_of.lookup(rows)
     cached = slots >= 0
-    lengths = np.where(cached, cache.lengths[np.maximum(slots, 0)], 0).astype(np.float64)
+    at = np.maximum(slots, 0)
+    lengths = np.where(cached, cache.lengths[at], 0).astype(np.float64)
     # Which matches each query may see, first: only their postings are needed.
     oks: list[npt.NDArray[np.bool_]] = []
     for query, mask in zip(queries, masks, strict=True):
-        ok = cached & mask[np.maximum(slots, 0)]
+        ok = cached & mask[at]
         if query.filter and ok.any():
             kept = [k for k, _ in filter_rows(conn, rows[ok].tolist(), [0.0] * int(np.count_nonzero(ok)), query)]
             ok &= np.isin(rows, np.asarray(kept, dtype=np.int64))
@@ -163,13 +164,13 @@ def keyword_lists(
     docs_pos, term_ids, counts = where_doc[matched], term_ids[matched], counts[matched]
     out: list[list[tuple[int, float]]] = []
     for ok, size in zip(oks, sizes, strict=True):
-        if not ok.any():
+        chosen = np.flatnonzero(ok)
+        if not len(chosen):
             out.append([])
             continue
-        scores = _bm25(ok, lengths, docs_pos, term_ids, counts, len(terms), size, k1, b)
-        chosen = np.flatnonzero(ok)
-        order = np.lexsort((rows[chosen], -scores[chosen]))[:want]
-        out.append(list(zip(rows[chosen[order]].tolist(), scores[chosen[order]].tolist(), strict=True)))
+        scores = _bm25(ok, chosen, lengths, docs_pos, term_ids, counts, len(terms), size, k1, b)[chosen]
+        order = np.lexsort((rows[chosen], -scores))[:want]
+        out.append(list(zip(rows[chosen[order]].tolist(), scores[order].tolist(), strict=True)))
     return out
 
 
@@ -245,6 +246,7 @@ def _postings(store: Store, terms: list[str], visible: list[int], matching: int)
 
 def _bm25(
     ok: npt.NDArray[np.bool_],
+    chosen: npt.NDArray[np.int64],
     lengths: npt.NDArray[np.float64],
     docs_pos: npt.NDArray[np.int64],
     term_ids: npt.NDArray[np.int64],
@@ -254,17 +256,17 @@ def _bm25(
     k1: float = 1.2,
     b: float = 0.75,
 ) -> npt.NDArray[np.float64]:
-    """BM25 of every matching record (only those where ``ok`` count, and only their
-    statistics are used); see :func:`_keyword_lists`."""
+    """BM25 of every matching record (only those where ``ok`` count, ``chosen`` their
+    positions, and only their statistics are used); see :func:`keyword_lists`."""
     inside = ok[docs_pos]
     pos, tids, tf = docs_pos[inside], term_ids[inside], counts[inside]
     df = np.bincount(tids, minlength=n_terms).astype(np.float64)
-    n = max(visible, int(np.count_nonzero(ok)))
+    n = max(visible, len(chosen))
     idf = np.log1p((n - df + 0.5) / (df + 0.5))
-    mean = float(lengths[ok].mean()) or 1.0
-    norm = k1 * (1 - b + b * lengths / mean)
-    weights = idf[tids] * tf * (k1 + 1) / (tf + norm[pos])
-    return np.bincount(pos, weights=weights, minlength=len(ok)).astype(np.float64)
+    mean = float(lengths[chosen].sum()) / len(chosen) or 1.0  # their mean, as np.mean sums and divides
+    norm = k1 * (1 - b + b * lengths[pos] / mean)
+    weights = idf[tids] * tf * (k1 + 1) / (tf + norm)
+    return np.asarray(np.bincount(pos, weights=weights, minlength=len(ok)), dtype=np.float64)
 
 
 def keyword_lists_store(
