@@ -133,8 +133,12 @@ def novelty_flags(memory: BaseMemoryAdapter, namespace: Namespace, content: str,
     if _searches_by_kind(memory):
         # Novelty is word overlap with the best matches, so the matches are found by words
         # alone: the keyword index, without the vector scan and fusion of a full search.
-        hits = memory.search(content, namespace=namespace, kinds=kind, limit=5, ranking=_BY_WORDS)
-        score = round(1.0 - best_similarity(content, (h.record.content for h in hits)), 3)
+        # Only the texts of the best 5 count: they are read without decoding the records.
+        texts = memory._word_match_contents(content, namespace=namespace, kind=kind, limit=5, ranking=_BY_WORDS)
+        if texts is None:
+            texts = [h.record.content for h in memory.search(content, namespace=namespace, kinds=kind, limit=5,
+                                                             ranking=_BY_WORDS)]
+        score = round(1.0 - best_similarity(content, texts), 3)
     else:
         score = novelty(memory, namespace, content, kinds=kind)
     return {"novelty": score, "novel": score >= NOVEL}

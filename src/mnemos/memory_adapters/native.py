@@ -70,10 +70,12 @@ from mnemos.memory_adapters._native_search import (
     start_query_vector,
 )
 from mnemos.memory_adapters._native_store import SQLITE, Store, graph_for
+from mnemos.memory_adapters._native_words import by_words_alone, word_match_contents
 from mnemos.memory_adapters._ranking import RankingConfig
 from mnemos.memory_adapters._sql_adapter import SqlMemoryAdapter
 from mnemos.memory_adapters._sql_dialect import SqlDialect
 from mnemos.memory_adapters._url import embedded_path, query_params
+from mnemos.memory_adapters._validate import MAX_QUERY_CHARS, check_json_value
 from mnemos.memory_adapters._vector_file import SUFFIX, VectorFile
 from mnemos.memory_adapters._vectors import KIND_CODES
 from mnemos.memory_adapters.base import (
@@ -433,6 +435,20 @@ class NativeMemoryAdapter(SqlMemoryAdapter):
             kind: [replace(hit, record=self._rel(hit.record)) for hit in hits]
             for kind, hits in zip(queries, found, strict=True)
         }
+
+    def _word_match_contents(
+        self, text: str, *, namespace: Sequence[str], kind: MemoryKind, limit: int, ranking: RankingConfig
+    ) -> list[str] | None:
+        """The contents of the hits of ``search(text, namespace=namespace, kinds=kind,
+        limit=limit, ranking=ranking)``, in their order, when ``ranking`` ranks ``text`` by
+        the keyword list, recency and importance alone (see ``_native_words``), without
+        decoding the records; else None (then search)."""
+        if not text.strip() or len(text) > MAX_QUERY_CHARS or not by_words_alone(ranking, text):
+            return None
+        check_json_value(text, "a search query", error=UsageError)
+        query = self._query(text, namespace, kind, None, None, None, limit, 0, False)
+        with self._locked():
+            return word_match_contents(self._store, query, ranking)
 
     def _change_stamp(self, kind: MemoryKind, prefix: Namespace) -> Hashable | None:
         """Counted by the vector cache, which follows every commit (this process's and
