@@ -83,6 +83,20 @@ def test_the_novelty_of_a_turn_reads_only_the_texts_of_its_matches(
     assert same == {"novelty": 0.0, "novel": False} and new == {"novelty": 1.0, "novel": True}
 
 
+def test_the_novelty_of_a_list_question_takes_no_hops_through_items(
+    store: NativeMemoryAdapter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A turn asking for a list ("what activities...") is matched by its words like any other:
+    the hop round through the best hits' items is a signal for questions, not for novelty."""
+    from mnemos.memory_adapters import _hops, _native_search
+
+    monkeypatch.setattr(_hops, "analyze", lambda text: pytest.fail("the text analysed as a question"))
+    monkeypatch.setattr(_native_search, "ranked_search_each", lambda *a: pytest.fail("a full search"))
+    flags = _memops.novelty_flags(store, NS, "what activities has ann ever done in the garden shed?",
+                                  MemoryKind.EPISODIC)
+    assert 0.0 < flags["novelty"] < 1.0
+
+
 def test_a_small_vector_scan_runs_on_the_searching_thread(store: NativeMemoryAdapter,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     import threading

@@ -19,7 +19,8 @@ WORDS = ["otter", "garden", "budget", "kettle", "violin", "ticket", "passport", 
 BY_WORDS = _memops._BY_WORDS
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
 TEXTS = ["the otter near the river", "budget for the garden kettle", "violin", "heron heron lamp ticket",
-         "user: what did we decide about the passport?\nann: noted", "nothing here matches", ""]
+         "user: what did we decide about the passport?\nann: noted", "nothing here matches", "",
+         "what activities has ann ever done with the otter?"]
 
 
 @pytest.fixture
