@@ -11,6 +11,8 @@ machinery for the other signals: the same texts, in the same order.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from mnemos.memory_adapters._answers import uses_answers
@@ -35,7 +37,22 @@ def by_words_alone(config: RankingConfig, text: str | None) -> bool:
     """Whether a search for ``text`` with ``config`` ranks by the keyword list, recency and
     importance alone: each condition of ``_native_search._rank`` for another signal is
     false (the query is not even analysed, as ``uses_query`` is false)."""
-    none = QueryAnalysis()
+    return (
+        _no_other_signal(config)
+        and not uses_hops(config.item_hops_weight, text)
+        and not uses_answers(config, text, _NOTHING)
+        and not uses_coverage(config, text, _NOTHING)
+    )
+
+
+_NOTHING = QueryAnalysis()
+"""What a search whose ``uses_query`` is false knows of its text."""
+
+
+@functools.lru_cache(maxsize=32)
+def _no_other_signal(config: RankingConfig) -> bool:
+    """The conditions of :func:`by_words_alone` that do not depend on the text (kept per
+    configuration: a frozen dataclass, and a search asks for every write)."""
     return (
         config.mode == "keyword"
         and not uses_query(config)
@@ -46,10 +63,7 @@ def by_words_alone(config: RankingConfig, text: str | None) -> bool:
         and not config.entity_weight > 0
         and not config.list_weight > 0
         and not uses_sessions(config)
-        and not uses_hops(config.item_hops_weight, text)
-        and not needs_facts(config, none)
-        and not uses_answers(config, text, none)
-        and not uses_coverage(config, text, none)
+        and not needs_facts(config, _NOTHING)
     )
 
 
@@ -57,7 +71,7 @@ def word_match_contents(store: Store, query: SearchQuery, config: RankingConfig)
     """The contents of the hits ``ranked_search(store, query, config, None)`` returns, in
     its order, for a ``config`` that :func:`by_words_alone` admits for ``query.text``
     (call with the store's lock held)."""
-    assert query.text is not None and by_words_alone(config, query.text)
+    assert query.text is not None
     limit = query.limit if query.limit is not None else 10
     want = max(config.candidates, limit + query.offset)
     store.refresh()
