@@ -168,4 +168,25 @@ def test_a_search_of_facts_reads_no_episode_neighbours(store: NativeMemoryAdapte
     assert len(found[MemoryKind.SEMANTIC]) == 3 and len(found[MemoryKind.EPISODIC]) == 3
     # facts have no episode: only the episodic list looks for the events next to its hits
     assert sum("AS side" in sql for sql in seen) == 1
-    assert sum("id, ns, episode, created_at FROM memories WHERE rowid IN" in sql for sql in seen) == 1
+    # the rows of the hits they seed from: episodic memories only, each read once (by the
+    # neighbour round, then the reply round's seeds not read yet)
+    reads = [sql for sql in seen if "id, ns, episode, created_at, content FROM memories WHERE rowid IN" in sql]
+    rowids = [int(r) for sql in reads for r in sql.split("IN (", 1)[1].split(")", 1)[0].split(",")]
+    events = {r for (r,) in store._store.conn.execute("SELECT rowid FROM memories WHERE kind = 'episodic'")}
+    assert rowids and len(rowids) == len(set(rowids)) and set(rowids) <= events
+
+
+def test_a_recall_analyses_a_typed_question_once_for_every_kind(
+    store: NativeMemoryAdapter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mnemos.memory_adapters import _episodic_graph, _hops
+
+    text = "What hobbies does ann keep beside the garden shed, note 4411?"  # asked of no earlier test
+    calls: list[str] = []
+    original = _episodic_graph.analyze
+    monkeypatch.setattr(_episodic_graph, "analyze", lambda t: calls.append(t) or original(t))
+    monkeypatch.setattr(_hops, "analyze", lambda t: calls.append(t) or original(t))
+    found = store.search_by_kind(text, {MemoryKind.SEMANTIC: 3, MemoryKind.EPISODIC: 3}, namespace=NS)
+    assert found[MemoryKind.EPISODIC]
+    # the entity round's plan is kept per text; the hop round's check takes the search's own analysis
+    assert calls == [text]

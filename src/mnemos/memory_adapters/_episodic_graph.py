@@ -31,6 +31,7 @@ transaction); the second round reads those of the asked types by index.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -221,8 +222,10 @@ _NOT_ACTIVITY_WORDS = _lexicon(_NOT_ACTIVITIES) | _lexicon(_NOT_ACTIVITIES_BY_CL
 _QUOTED = re.compile(r"[\"“]([^\"”\n]{2,60})[\"”]")
 
 
+@functools.lru_cache(maxsize=256)
 def question_types(text: str | None) -> tuple[str, ...]:
-    """The item types a question asks for ("What pets..." -> ``("animal",)``), in a fixed order."""
+    """The item types a question asks for ("What pets..." -> ``("animal",)``), in a fixed order
+    (kept for the last texts asked: each kind's search of a recall asks again)."""
     if not text:
         return ()
     return tuple(name for name, kind in _TYPES.items() if kind.asked.search(text))
@@ -402,10 +405,12 @@ def record_speaker(agent: str | None, metadata: Mapping[str, object]) -> str | N
     return str(value) if value else None
 
 
+@functools.lru_cache(maxsize=256)
 def plan(text: str | None, weight: float) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
     """The asked types and the named persons of a question that takes the second round;
     None for the others (no weight, a text not put as a question, no type asked, or a
-    question asking *when*: it wants one moment, not every item of a kind)."""
+    question asking *when*: it wants one moment, not every item of a kind). Kept for the
+    last texts asked, like :func:`question_types`."""
     if weight <= 0 or not text or not asks(text):
         return None
     types = question_types(text)

@@ -78,12 +78,14 @@ def hop_steps(
     ns_cond: Callable[[Namespace, str], tuple[str, list[Any]]],
     weight: float,
     seeds: Sequence[tuple[int, float]],
+    analysis: QueryAnalysis | None = None,
 ) -> Steps:
     """What the hop round gives the memories of the scope: rowid -> (item, gain), from
-    ``seeds`` (rowid, score), best first (steps: each yields a statement, receives its rows)."""
-    if not uses_hops(weight, text) or not seeds:
+    ``seeds`` (rowid, score), best first (steps: each yields a statement, receives its rows).
+    ``analysis`` is ``analyze(text)`` when the caller has it."""
+    if not uses_hops(weight, text, analysis) or not seeds:
         return {}
-    persons = frozenset(analyze(text or "").persons)
+    persons = frozenset((analysis if analysis is not None else analyze(text or "")).persons)
     if not persons:
         return {}
     version = yield ("SELECT value FROM meta WHERE key = 'entity_items'", [])

@@ -8,6 +8,7 @@ from mnemos.memory_adapters._entity_items import entity_steps, run_sqlite
 from mnemos.memory_adapters._hops import hop_seeds, hop_steps
 from mnemos.memory_adapters._native_schema import ns_range
 from mnemos.memory_adapters._native_store import Store
+from mnemos.memory_adapters._query import QueryAnalysis
 from mnemos.memory_adapters._ranking import Candidate, RankingConfig
 from mnemos.memory_adapters.base import SearchQuery
 
@@ -24,10 +25,12 @@ def entity_gains(
 
 
 def hop_gains(
-    store: Store, query: SearchQuery, config: RankingConfig, cands: Mapping[int, Candidate]
+    store: Store, query: SearchQuery, config: RankingConfig, cands: Mapping[int, Candidate],
+    analysis: QueryAnalysis | None = None,
 ) -> dict[int, tuple[str, float]]:
     """What the hop round through the best hits' typed items gives the memories of the
-    query's scope: rowid -> (item, gain) (``_hops``; call with the store's lock held)."""
+    query's scope: rowid -> (item, gain) (``_hops``; call with the store's lock held).
+    ``analysis`` is ``analyze(query.text)`` when the caller has it."""
     steps = hop_steps(query.text, query.namespace_prefix, ns_range, config.item_hops_weight,
-                      hop_seeds(cands, config.item_hops_seeds))
+                      hop_seeds(cands, config.item_hops_seeds), analysis)
     return run_sqlite(store.conn, steps)

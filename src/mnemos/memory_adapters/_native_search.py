@@ -22,10 +22,9 @@ Several queries differing only in kinds and limit share steps 1-3
 
 from __future__ import annotations
 
-import functools
 import os
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from datetime import datetime
@@ -53,6 +52,13 @@ from mnemos.memory_adapters._episodes import (
 from mnemos.memory_adapters._episodic_graph import entity_reason
 from mnemos.memory_adapters._hops import hop_reason, uses_hops
 from mnemos.memory_adapters._lists import list_reason, list_seeds, list_steps
+from mnemos.memory_adapters._native_beside import (
+    SeedRows,
+    add_neighbours,
+    add_replies,
+    admit,
+    admit_items,
+)
 from mnemos.memory_adapters._native_entities import entity_gains, hop_gains
 from mnemos.memory_adapters._native_facts import facts_of
 from mnemos.memory_adapters._native_keyword import (
@@ -73,7 +79,7 @@ from mnemos.memory_adapters._native_store import (
     records,
 )
 from mnemos.memory_adapters._native_units import add_units, uses_units
-from mnemos.memory_adapters._query import QueryAnalysis, analyze, is_question, strip_exclusions
+from mnemos.memory_adapters._query import QueryAnalysis, analyze, strip_exclusions
 from mnemos.memory_adapters._ranking import (
     Candidate,
     RankingConfig,
@@ -81,14 +87,8 @@ from mnemos.memory_adapters._ranking import (
     fusion_reasons,
     graph_gains,
     graph_reason,
-    neighbour_links,
-    neighbour_reason,
     page,
     recency_and_importance,
-    reply_gains,
-    reply_reason,
-    reply_seeds,
-    spread,
 )
 from mnemos.memory_adapters._rerank import (
     Facts,
@@ -104,7 +104,6 @@ from mnemos.memory_adapters._vectors import VectorCache
 from mnemos.memory_adapters.base import (
     MemoryKind,
     ScoredMemory,
-    ScoreReason,
     SearchQuery,
 )
 
@@ -267,21 +266,23 @@ def _rank(
         _add_sub_queries(store, query, config, cands, mask)
     if cands and uses_units(config):  # neighbour context, feedback round (``_native_units``)
         add_units(store, query, config, cands, keyword, vectors, lambda t: _keyword_again(store, query, config, t, mask))
+    seen = SeedRows(store)  # the rows of the best hits, read once for both rounds
     if config.neighbour_weight > 0 and cands and _may_have_episodes(query):
-        _add_neighbours(store, query, config, cands, mask)
+        add_neighbours(store, query, config, cands, mask, seen)
     if config.reply_weight > 0 and config.neighbour_weight > 0 and cands and _may_have_episodes(query):
-        _add_replies(store, query, config, cands, mask)
+        add_replies(store, query, config, cands, mask, seen)
     if config.graph_hops > 0 and cands:
         _add_graph(store, query, config, cands, mask)
     if config.entity_weight > 0 and cands:  # a second round through the typed entity graph
-        _admit_items(store, query, cands, mask, entity_gains(store, query, config.entity_weight, cands), entity_reason)
+        admit_items(store, query, cands, mask, entity_gains(store, query, config.entity_weight, cands), entity_reason)
     if config.list_weight > 0 and cands:  # items of the best hits, bridged to their other holders
         listed = run_sqlite(store.conn, list_steps(query.text, config.list_weight, list_seeds(cands, config)))
-        _admit_items(store, query, cands, mask, listed, list_reason)
+        admit_items(store, query, cands, mask, listed, list_reason)
     if cands and uses_sessions(config):  # the best episodes as wholes, then their members
         _add_sessions(store, query, config, cands, mask, vector)
-    if cands and uses_hops(config.item_hops_weight, query.text):  # hops through the best hits' items
-        _admit_items(store, query, cands, mask, hop_gains(store, query, config, cands), hop_reason)
+    known = analysis if uses_query(config) else None  # the text's analysis, if this search made it
+    if cands and uses_hops(config.item_hops_weight, query.text, known):  # hops through the best hits' items
+        admit_items(store, query, cands, mask, hop_gains(store, query, config, cands, known), hop_reason)
     cands = {rowid: cand for rowid, cand in cands.items() if cand.score > 0}
     explain = _add_recency_and_importance(store, query, config, cands)
     facts: dict[int, Facts] | None = None
@@ -381,127 +382,6 @@ def _vector_list(
 # -- signals that pull in more records -------------------------------------------------------
 
 
-def _admit_items(
-    store: Store,
-    query: SearchQuery,
-    cands: dict[int, Candidate],
-    mask: Mask,
-    gains: Mapping[int, tuple[str, float]],
-    reason: Callable[[str, float], ScoreReason],
-) -> None:
-    """:func:`_admit` the gains of a round through typed items (rowid -> (item, gain)),
-    each explained by its item (the entity round, the list bridge, the hops)."""
-    _admit(store, query, cands, mask, {r: (r, v) for r, (_, v) in gains.items()},
-           lambda target, source, value: reason(gains[target][0], value))
-
-
-def _admit(
-    store: Store,
-    query: SearchQuery,
-    cands: dict[int, Candidate],
-    mask: Mask,
-    gains: Mapping[int, tuple[int, float]],
-    reason: Callable[[int, int, float], ScoreReason],
-) -> None:
-    """Add score ``gains`` (target -> (source, value)) to candidates, admitting new ones
-    only if they pass the query's filters."""
-    if not gains:
-        return
-    new = [t for t in gains if t not in cands]
-    ok = store.cache.passes(new, mask)
-    new = [t for t, good in zip(new, ok, strict=True) if good]
-    if query.filter and new:
-        new = [r for r, _ in filter_rows(store.conn, new, [0.0] * len(new), query)]
-    allowed = set(new)
-    for target, (source, value) in gains.items():
-        cand = cands.get(target)
-        if cand is None:
-            if target not in allowed:
-                continue
-            cand = cands[target] = Candidate(rowid=target)
-        cand.score += value
-        cand.reasons.append(reason(target, source, value))
-
-
-def _add_neighbours(
-    store: Store, query: SearchQuery, config: RankingConfig, cands: dict[int, Candidate], mask: Mask
-) -> None:
-    """Give the events next to the best hits, in the same episode, a share of their score."""
-    conn = store.conn
-    seeds = [c.rowid for c in sorted(cands.values(), key=lambda c: -c.fusion)[: config.neighbour_seeds]]
-    window = max(1, config.neighbour_window)
-    names: dict[int, str] = {}
-    rows = conn.execute(
-        f"SELECT rowid, id, ns, episode, created_at FROM memories WHERE rowid IN ({marks(len(seeds))})",
-        seeds,
-    ).fetchall()
-    # Up to ``window`` events before and after each seed, all in one statement. The
-    # memories of one batch share a timestamp: the events at the seed's own time and
-    # those before (or after) it are two index seeks, each taking ``window`` at most;
-    # the nearest ``window`` of both are kept.
-    params: list[object] = []
-    for rowid, memory_id, ns, episode, created in rows:
-        if episode is None:
-            continue
-        names[rowid] = memory_id
-        arm_values = [rowid, ns, episode, created, rowid, window, rowid, ns, episode, created, window]
-        params += arm_values * 2  # the arms before and after the seed take the same values
-    sides: dict[tuple[int, str], list[tuple[int, int]]] = {}
-    if params:
-        for seed, side, near, created in conn.execute(_neighbour_sql(len(names)), params):
-            sides.setdefault((seed, side), []).append((created, near))
-    for (_, side), near in sides.items():  # nearest first, ``window`` of them
-        near.sort(reverse=side == "<")
-        del near[window:]
-    links = neighbour_links(list(names), sides, config)
-    _admit(
-        store, query, cands, mask, spread(cands, links),
-        lambda target, source, value: neighbour_reason(cands[source].fusion, value, names[source]),
-    )
-
-
-@functools.lru_cache(maxsize=64)
-def _neighbour_sql(seeds: int) -> str:
-    """The statement of :func:`_add_neighbours` for ``seeds`` seeds (four arms each)."""
-    arms = [
-        f"""SELECT * FROM (SELECT ? AS seed, '{op}' AS side, rowid, created_at FROM memories
-            WHERE ns = ? AND episode = ? AND {where} ORDER BY {order} LIMIT ?)"""
-        for op, way in (("<", "DESC"), (">", "ASC"))
-        for where, order in ((f"created_at = ? AND rowid {op} ?", f"rowid {way}"),
-                             (f"created_at {op} ?", f"created_at {way}, rowid {way}"))
-    ]
-    return " UNION ALL ".join(arms * seeds)
-
-
-def _add_replies(
-    store: Store, query: SearchQuery, config: RankingConfig, cands: dict[int, Candidate], mask: Mask
-) -> None:
-    """Raise the reply to each of the best hits that is itself a question (``reply_gains``)."""
-    seeds = reply_seeds(cands, config)
-    rows = store.conn.execute(
-        f"SELECT rowid, id, ns, episode, created_at, content FROM memories WHERE rowid IN ({marks(len(seeds))}) "
-        "AND episode IS NOT NULL",
-        seeds,
-    ).fetchall()
-    names = {r[0]: r[1] for r in rows if is_question(r[5])}
-    if not names:
-        return
-    arms: list[str] = []
-    params: list[object] = []
-    for rowid, _, ns, episode, created, _ in (r for r in rows if r[0] in names):
-        # the next event of its episode: the next one at the same time (one batch), else the first later
-        arms.append("""SELECT * FROM (SELECT ? AS seed, 0 AS later, rowid FROM memories
-            WHERE ns = ? AND episode = ? AND created_at = ? AND rowid > ? ORDER BY rowid LIMIT 1)
-            UNION ALL SELECT * FROM (SELECT ? AS seed, 1 AS later, rowid FROM memories
-            WHERE ns = ? AND episode = ? AND created_at > ? ORDER BY created_at, rowid LIMIT 1)""")
-        params += [rowid, ns, episode, created, rowid, rowid, ns, episode, created]
-    replies: dict[int, int] = {}
-    for seed, _, reply in sorted(store.conn.execute(" UNION ALL ".join(arms), params), key=lambda r: -r[1]):
-        replies[seed] = reply  # the same-time one, if any, is written last
-    gains = reply_gains(cands, replies, config)
-    _admit(store, query, cands, mask, gains, lambda target, source, value: reply_reason(value, names[source]))
-
-
 def _add_graph(
     store: Store, query: SearchQuery, config: RankingConfig, cands: dict[int, Candidate], mask: Mask
 ) -> None:
@@ -511,7 +391,7 @@ def _add_graph(
     reached = _graph.memory_hops(graph, seeds, config.graph_hops)
     best = graph_gains(cands, reached, config)
     names = ids(store.conn, seeds)
-    _admit(
+    admit(
         store, query, cands, mask, best,
         lambda target, source, value: graph_reason(reached[target][0], value, names.get(source, str(source))),
     )
@@ -564,7 +444,7 @@ def _add_sessions(
         sims = (store.cache.matrix[store.cache.slot_of.lookup(np.asarray(rowids, dtype=np.int64))] @ vector).tolist()
     members = Members(rowids, [(r[1], r[2]) for r in rows], [r[3] for r in rows], sims)
     gains = session_gains(query.text or "", members, config, set(dated))
-    _admit(store, query, cands, mask, {r: (r, g[2]) for r, g in gains.items()},
+    admit(store, query, cands, mask, {r: (r, g[2]) for r, g in gains.items()},
            lambda target, source, value: session_reason(gains[target][0], gains[target][1], value))
 
 

@@ -297,10 +297,12 @@ def fuse(
     for signal, ranked, weight in lists:
         shares = _zshares(ranked) if config.fusion == "zscore" and len(ranked) >= Z_MIN_HITS else None
         ranks = _ranks(ranked)
-        contributions = [weight / (rrf_k + rank) * scale for rank in ranks]
-        if shares is not None:  # with a little of the rank, so every hit keeps a score
-            contributions = [(1 - Z_RANK_SHARE) * weight * share / total + Z_RANK_SHARE * c
-                             for share, c in zip(shares, contributions, strict=True)]
+        if shares is None:
+            contributions = [weight / (rrf_k + rank) * scale for rank in ranks]
+        else:  # with a little of the rank, so every hit keeps a score
+            z_weight = (1 - Z_RANK_SHARE) * weight
+            contributions = [z_weight * share / total + Z_RANK_SHARE * (weight / (rrf_k + rank) * scale)
+                             for share, rank in zip(shares, ranks, strict=True)]
         is_vector = signal == "vector"
         if is_vector:  # a hit under the similarity floor stays in the list but earns nothing
             contributions = [0.0 if raw < floor else c for (_, raw), c in zip(ranked, contributions, strict=True)]
@@ -436,7 +438,9 @@ def neighbour_links(
 
 def reply_seeds(candidates: Mapping[int, Candidate], config: RankingConfig) -> list[int]:
     """The best ``config.reply_seeds`` candidates by score so far: those whose reply may gain."""
-    return [c.rowid for c in sorted(candidates.values(), key=lambda c: (-c.score, c.rowid))[: config.reply_seeds]]
+    ranked = sorted(candidates.values(), key=_ROWID)  # best score first, ties by rowid (as ``page``)
+    ranked.sort(key=_SCORE, reverse=True)
+    return [c.rowid for c in ranked[: config.reply_seeds]]
 
 
 def reply_gains(
@@ -481,16 +485,18 @@ def recency_and_importance(
     if not rowids or not (config.recency_weight or config.importance_weight):
         return lambda cand: None
     half_life = config.recency_half_life_days
-    decays = np.exp(-np.log(2) * np.maximum(ages, 0.0) / (half_life * 86400.0)).tolist()
+    decayed = np.exp(-np.log(2) * np.maximum(ages, 0.0) / (half_life * 86400.0))
     importance = list(importances)
-    recency_weight, importance_weight = config.recency_weight, config.importance_weight
-    for rowid, decay, value in zip(rowids, decays, importance, strict=True):
-        candidates[rowid].score += recency_weight * decay + importance_weight * (value - 0.5)
+    # each addend in numpy, with the float64 operations of ``w_r * decay + w_i * (value - 0.5)``
+    added = config.recency_weight * decayed + config.importance_weight * (np.asarray(importance, dtype=np.float64) - 0.5)
+    for rowid, value in zip(rowids, added.tolist(), strict=True):
+        candidates[rowid].score += value
+    decays = decayed.tolist()
     position: dict[int, int] = {}  # built for the page's first reason (few candidates get one)
 
     def explain(cand: Candidate) -> None:
         if not position:
-            position.update((rowid, i) for i, rowid in enumerate(rowids))
+            position.update(zip(rowids, range(len(rowids)), strict=True))
         i = position[cand.rowid]
         if config.recency_weight:
             cand.reasons.append(ScoreReason(

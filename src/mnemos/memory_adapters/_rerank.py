@@ -132,9 +132,10 @@ def fact_rows(cands: Mapping[int, Candidate], q: QueryAnalysis, config: RankingC
     down = config.neighbour_question_cut if cut else 0.0
     up = config.neighbour_speaker_boost if boost else 0.0
     if down and gains:  # the lowest score each may end with
-        lows = sorted((c.score - down * gains.get(r, 0.0) for r, c in cands.items()), reverse=True)
+        lows = [c.score - down * gains.get(r, 0.0) for r, c in cands.items()]
     else:
-        lows = sorted((c.score for c in cands.values()), reverse=True)
+        lows = [c.score for c in cands.values()]
+    lows.sort(reverse=True)
     bonus = ((config.speaker_weight if q.persons else 0.0) + (config.when_weight if q.asks_when else 0.0)
              + (config.date_weight if q.dated else 0.0))
     floor = lows[want - 1] - bonus - 1e-9  # ties on the page break by rowid: keep them

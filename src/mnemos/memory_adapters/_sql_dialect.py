@@ -90,22 +90,41 @@ def _rewrite(text: str, mark: str) -> str:
 
 def decode_record(row: Sequence[Any], decode_time: Callable[[Any], datetime | None]) -> MemoryRecord:
     """A record from a row selected with a dialect's ``record_columns``."""
+    created = decode_time(row[6])
     return MemoryRecord(
         id=row[1],
         namespace=ns_tuple(row[2]),
-        kind=MemoryKind(row[3]),
+        kind=_KINDS.get(row[3]) or MemoryKind(row[3]),
         content=row[4],
-        metadata=json.loads(row[5]),
-        created_at=decode_time(row[6]),  # type: ignore[arg-type]
-        updated_at=decode_time(row[7]),  # type: ignore[arg-type]
+        metadata={} if row[5] == "{}" else json.loads(row[5]),
+        created_at=created,  # type: ignore[arg-type]
+        # a memory never updated, or valid from its writing, has the same time twice
+        updated_at=created if row[7] == row[6] else decode_time(row[7]),  # type: ignore[arg-type]
         importance=row[8],
         expires_at=decode_time(row[9]),
-        provenance=Provenance.from_dict(json.loads(row[10])),
-        valid_from=decode_time(row[11]),
+        provenance=_provenance(row[10]),
+        valid_from=created if row[11] == row[6] else decode_time(row[11]),
         valid_to=decode_time(row[12]),
         superseded_by=row[13],
         version=row[14],
     )
+
+
+_KINDS = {kind.value: kind for kind in MemoryKind}
+_PROVENANCES: dict[str, Provenance] = {}
+_PROVENANCE_CACHE = 1024
+"""Stored provenance texts whose decoding is kept (all are dropped when full)."""
+
+
+def _provenance(text: str) -> Provenance:
+    """The provenance stored as ``text``; kept by text, as many memories share one (the
+    writing agent's, or none) and a :class:`Provenance` is frozen, so records may share it."""
+    found = _PROVENANCES.get(text)
+    if found is None:
+        if len(_PROVENANCES) >= _PROVENANCE_CACHE:
+            _PROVENANCES.clear()
+        found = _PROVENANCES[text] = Provenance.from_dict(json.loads(text))
+    return found
 
 
 def episode_key(record: MemoryRecord) -> str | None:
