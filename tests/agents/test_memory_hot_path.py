@@ -1,6 +1,7 @@
 """The memory work of one agent turn does no more than it must, on a real native store:
 the bookkeeping of cited memories commits once, the novelty of a written turn is found
-without a vector scan, and a small scan runs on the searching thread."""
+without a vector scan and reads only the texts of its matches, and a small scan runs on the
+searching thread."""
 
 from __future__ import annotations
 
@@ -68,6 +69,32 @@ def test_the_novelty_of_a_turn_does_not_analyse_its_text_as_a_question(
                                    provenance=Provenance(source="turn"), metadata={}, importance=0.5)
     assert analysed == []
     assert 0.0 < record.metadata["novelty"] < 1.0
+
+
+def test_the_novelty_of_a_turn_reads_only_the_texts_of_its_matches(
+    store: NativeMemoryAdapter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mnemos.memory_adapters import _native_search, _sql_dialect
+
+    monkeypatch.setattr(_native_search, "ranked_search_each", lambda *a: pytest.fail("a full search"))
+    monkeypatch.setattr(_sql_dialect, "decode_record", lambda *a: pytest.fail("a record decoded"))
+    same = _memops.novelty_flags(store, NS, "ann keeps note 3 about the garden shed", MemoryKind.EPISODIC)
+    new = _memops.novelty_flags(store, NS, "the telescope lens needs cleaning", MemoryKind.EPISODIC)
+    assert same == {"novelty": 0.0, "novel": False} and new == {"novelty": 1.0, "novel": True}
+
+
+def test_the_novelty_of_a_list_question_takes_no_hops_through_items(
+    store: NativeMemoryAdapter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A turn asking for a list ("what activities...") is matched by its words like any other:
+    the hop round through the best hits' items is a signal for questions, not for novelty."""
+    from mnemos.memory_adapters import _hops, _native_search
+
+    monkeypatch.setattr(_hops, "analyze", lambda text: pytest.fail("the text analysed as a question"))
+    monkeypatch.setattr(_native_search, "ranked_search_each", lambda *a: pytest.fail("a full search"))
+    flags = _memops.novelty_flags(store, NS, "what activities has ann ever done in the garden shed?",
+                                  MemoryKind.EPISODIC)
+    assert 0.0 < flags["novelty"] < 1.0
 
 
 def test_a_small_vector_scan_runs_on_the_searching_thread(store: NativeMemoryAdapter,

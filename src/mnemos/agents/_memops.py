@@ -30,11 +30,13 @@ __all__ = ["commit_turn", "episode_of", "novelty_flags", "recall", "source_of", 
 logger = logging.getLogger("mnemos.agents")
 _BY_WORDS = RankingConfig(mode="keyword", neighbour_weight=0.0, date_weight=0.0, entity_weight=0.0,
                           speaker_weight=0.0, reply_weight=0.0, answer_weight=0.0, answer_item_weight=0.0,
-                          coverage_weight=0.0, episode_focus=0.0)
+                          coverage_weight=0.0, episode_focus=0.0, item_hops_weight=0.0)
 """The novelty check's search: the keyword list alone, without the signals meant for
 questions (a period the text names, the entity round, the named speaker, a question's
-reply, a list question's answering turns and episode coverage), whose analysis of the text it would pay for
-on every write."""
+reply, a list question's answering turns, its hops through the best hits' items and
+episode coverage), whose analysis of the text it would pay for on every write. So only
+the keyword list, recency and importance rank, and the native store reads just the texts
+of the best matches (``NativeMemoryAdapter._word_match_contents``)."""
 
 
 def _within(items: Sequence[RecalledMemory], settings: RecallSettings) -> list[RecalledMemory]:
@@ -133,8 +135,12 @@ def novelty_flags(memory: BaseMemoryAdapter, namespace: Namespace, content: str,
     if _searches_by_kind(memory):
         # Novelty is word overlap with the best matches, so the matches are found by words
         # alone: the keyword index, without the vector scan and fusion of a full search.
-        hits = memory.search(content, namespace=namespace, kinds=kind, limit=5, ranking=_BY_WORDS)
-        score = round(1.0 - best_similarity(content, (h.record.content for h in hits)), 3)
+        # Only the texts of the best 5 count: they are read without decoding the records.
+        texts = memory._word_match_contents(content, namespace=namespace, kind=kind, limit=5, ranking=_BY_WORDS)
+        if texts is None:
+            texts = [h.record.content for h in memory.search(content, namespace=namespace, kinds=kind, limit=5,
+                                                             ranking=_BY_WORDS)]
+        score = round(1.0 - best_similarity(content, texts), 3)
     else:
         score = novelty(memory, namespace, content, kinds=kind)
     return {"novelty": score, "novel": score >= NOVEL}

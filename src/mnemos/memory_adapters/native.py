@@ -70,10 +70,12 @@ from mnemos.memory_adapters._native_search import (
     start_query_vector,
 )
 from mnemos.memory_adapters._native_store import SQLITE, Store, graph_for
+from mnemos.memory_adapters._native_words import by_words_alone, word_match_contents
 from mnemos.memory_adapters._ranking import RankingConfig
 from mnemos.memory_adapters._sql_adapter import SqlMemoryAdapter
 from mnemos.memory_adapters._sql_dialect import SqlDialect
 from mnemos.memory_adapters._url import embedded_path, query_params
+from mnemos.memory_adapters._validate import MAX_QUERY_CHARS, check_json_value
 from mnemos.memory_adapters._vector_file import SUFFIX, VectorFile
 from mnemos.memory_adapters._vectors import KIND_CODES
 from mnemos.memory_adapters.base import (
@@ -345,8 +347,10 @@ class NativeMemoryAdapter(SqlMemoryAdapter):
         with self._writing() as conn:
             changed = _native_write.reinforce(conn, self._scope, ids, boost=boost, now=self.now(),
                                               noted=self._store.own_importance)
-        for record in changed:  # the old versions: their id and provenance are the new ones'
-            self._audited("update", [record], ids=[record.id], fields=["importance", "metadata"])
+        if self._audit is not None:  # as _audited does, with the agent of each memory's provenance
+            for memory_id, agent in changed:
+                self._audit.record("update", who=self._actor or agent or None, scope=self._scope,
+                                   ids=[memory_id], fields=["importance", "metadata"])
         return len(changed)
 
     def _after_erase(self) -> None:
@@ -433,6 +437,20 @@ class NativeMemoryAdapter(SqlMemoryAdapter):
             kind: [replace(hit, record=self._rel(hit.record)) for hit in hits]
             for kind, hits in zip(queries, found, strict=True)
         }
+
+    def _word_match_contents(
+        self, text: str, *, namespace: Sequence[str], kind: MemoryKind, limit: int, ranking: RankingConfig
+    ) -> list[str] | None:
+        """The contents of the hits of ``search(text, namespace=namespace, kinds=kind,
+        limit=limit, ranking=ranking)``, in their order, when ``ranking`` ranks ``text`` by
+        the keyword list, recency and importance alone (see ``_native_words``), without
+        decoding the records; else None (then search)."""
+        if not text.strip() or len(text) > MAX_QUERY_CHARS or not by_words_alone(ranking, text):
+            return None
+        check_json_value(text, "a search query", error=UsageError)
+        query = self._query(text, namespace, kind, None, None, None, limit, 0, False)
+        with self._locked():
+            return word_match_contents(self._store, query, ranking)
 
     def _change_stamp(self, kind: MemoryKind, prefix: Namespace) -> Hashable | None:
         """Counted by the vector cache, which follows every commit (this process's and
