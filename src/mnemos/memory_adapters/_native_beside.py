@@ -21,6 +21,7 @@ from mnemos.memory_adapters._query import is_question
 from mnemos.memory_adapters._ranking import (
     Candidate,
     RankingConfig,
+    add_gains,
     neighbour_links,
     neighbour_reason,
     reply_gains,
@@ -90,14 +91,7 @@ def admit(
     if query.filter and new:
         new = [r for r, _ in filter_rows(store.conn, new, [0.0] * len(new), query)]
     allowed = set(new)
-    for target, (source, value) in gains.items():
-        cand = cands.get(target)
-        if cand is None:
-            if target not in allowed:
-                continue
-            cand = cands[target] = Candidate(rowid=target)
-        cand.score += value
-        cand.reasons.append(reason(target, source, value))
+    add_gains(cands, gains, allowed, reason)
 
 
 def add_neighbours(

@@ -95,6 +95,7 @@ from mnemos.memory_adapters._query import QueryAnalysis, analyze, is_question, s
 from mnemos.memory_adapters._ranking import (
     Candidate,
     RankingConfig,
+    add_gains,
     fuse,
     fusion_reasons,
     graph_gains,
@@ -454,14 +455,7 @@ def _admit(
         )
         allowed = {r[0] for r in rows if where_.passes(r[1])}
         where_.seen.update((r[0], (r[2], r[3])) for r in rows)
-    for target, (source, value) in gains.items():
-        cand = cands.get(target)
-        if cand is None:
-            if target not in allowed:
-                continue
-            cand = cands[target] = Candidate(rowid=target)
-        cand.score += value
-        cand.reasons.append(reason(target, source, value))
+    add_gains(cands, gains, allowed, reason)
 
 
 def _add_neighbours(config: RankingConfig, cands: dict[int, Candidate], where_: _Conditions) -> Steps[None]:

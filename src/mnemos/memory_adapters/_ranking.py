@@ -39,6 +39,7 @@ from mnemos.memory_adapters.embedders.base import CLASSIC_BM25_B, Embedder
 __all__ = [
     "Candidate",
     "RankingConfig",
+    "add_gains",
     "fuse",
     "fusion_reasons",
     "graph_gains",
@@ -271,6 +272,24 @@ class Candidate:
     reasons: list[ScoreReason] = field(default_factory=list)
     fusion: float = 0.0
     score: float = 0.0
+
+
+def add_gains(
+    cands: dict[int, Candidate],
+    gains: Mapping[int, tuple[int, float]],
+    allowed: set[int],
+    reason: Callable[[int, int, float], ScoreReason],
+) -> None:
+    """Add score ``gains`` (target -> (source, value)) to candidates, each explained by
+    ``reason``; a target not yet a candidate joins only if it is in ``allowed``."""
+    for target, (source, value) in gains.items():
+        cand = cands.get(target)
+        if cand is None:
+            if target not in allowed:
+                continue
+            cand = cands[target] = Candidate(rowid=target)
+        cand.score += value
+        cand.reasons.append(reason(target, source, value))
 
 
 def fuse(
