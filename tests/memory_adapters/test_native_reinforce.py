@@ -113,14 +113,12 @@ def test_a_write_batch_begins_at_its_first_write_and_commits_once(store: NativeM
     assert store.add("ann planted lilies", namespace=NS).content == "ann planted lilies"
 
 
-def test_reinforce_writes_the_history_line_of_the_record_without_making_it(
-    store: NativeMemoryAdapter, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The history line encoded from the row is the record's JSON, to the byte, whatever its
-    columns hold (times, validity, successor, unicode, a provenance missing keys or null)."""
+def test_reinforce_writes_the_history_line_of_each_record(store: NativeMemoryAdapter) -> None:
+    """Each reinforced memory's history line is its old record's JSON, to the byte, whatever
+    its columns hold (times, validity, successor, unicode, a provenance missing keys or null),
+    and the audit names each memory's own agent."""
     import json
 
-    from mnemos.memory_adapters import _native_write, _sql_dialect
     from mnemos.memory_adapters._native_store import RECORD_COLUMNS, row_to_record
 
     first = store.add("ann's fern", namespace=NS, metadata={"note": "grün ✓", "tags": ["a", 1, 2.5, None]},
@@ -136,16 +134,12 @@ def test_reinforce_writes_the_history_line_of_the_record_without_making_it(
         conn.execute("UPDATE memories SET provenance = 'null' WHERE id = ?", (third.id,))
     rows = {row[1]: row for row in conn.execute(f"SELECT {RECORD_COLUMNS} FROM memories m")}
     expected = {i: json.dumps(row_to_record(row).to_dict(), ensure_ascii=False) for i, row in rows.items()}
-    monkeypatch.setattr(_sql_dialect, "decode_record", lambda *a: pytest.fail("a record made"))
-    for memory_id, row in rows.items():
-        line = _native_write.history_json(row, json.loads(row[5]), _native_write._provenance(row[10]))
-        assert line == expected[memory_id]
     events: list[dict[str, Any]] = []
     store.set_audit(AuditLog(events.append))
     assert store._reinforce([first.id, second.id, third.id], 0.05) == 3
-    monkeypatch.undo()
-    stored = dict(conn.execute("SELECT id, record FROM history WHERE version = 1"))
-    assert stored[first.id] == expected[first.id] and stored[third.id] == expected[third.id]
+    stored = {(i, v): line for i, v, line in conn.execute("SELECT id, version, record FROM history")}
+    assert stored[first.id, 1] == expected[first.id] and stored[third.id, 1] == expected[third.id]
+    assert stored[second.id, rows[second.id][14]] == expected[second.id]  # the old version, superseded
     assert store.get(first.id).importance == 1.0
     assert [(e["who"], e["ids"]) for e in events] == [("gärtner", [first.id]), (None, [second.id]),
                                                       (None, [third.id])]

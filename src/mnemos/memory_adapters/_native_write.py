@@ -11,7 +11,6 @@ import os
 import sqlite3
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any
 
 import numpy as np
 
@@ -22,10 +21,8 @@ from mnemos.memory_adapters._namespace import Namespace
 from mnemos.memory_adapters._native_items import write_items
 from mnemos.memory_adapters._native_schema import (
     db_errors,
-    from_micros,
     ns_key,
     ns_range,
-    ns_tuple,
     to_micros,
 )
 from mnemos.memory_adapters._native_store import RECORD_COLUMNS, chunks, marks, row_to_record
@@ -194,18 +191,18 @@ def _keep_history(conn: sqlite3.Connection, olds: Sequence[MemoryRecord]) -> Non
 def reinforce(
     conn: sqlite3.Connection, scope: Namespace, ids: Sequence[str], *, boost: float, now: datetime,
     noted: list[tuple[int, float]] | None = None,
-) -> list[tuple[str, str | None]]:
+) -> list[MemoryRecord]:
     """Memories ``ids`` (those live in ``scope``; others are skipped) gain ``boost``
     importance (up to 1), a use (``metadata.used_count``) and ``metadata.last_used``;
-    each old version goes to ``history``, as :meth:`update` does. Return the id and
-    provenance agent of each memory reinforced; ``noted`` gets its rowid and new importance.
+    each old version goes to ``history``, as :meth:`update` does. Return the old versions
+    of those reinforced; ``noted`` gets the rowid and new importance of each.
 
-    One read of the rows and one statement for all of them, and only the changed
-    columns are written (the text, its index entry and its vector stay as they are). No
-    record is made: the history line is encoded from the row (:func:`history_json`).
+    One read of the records and one statement for all of them, and only the changed
+    columns are written (the text, its index entry and its vector stay as they are).
     """
     now_micros = to_micros(now)
-    found: dict[str, Sequence[Any]] = {}
+    found: dict[str, MemoryRecord] = {}
+    rowids: dict[str, int] = {}
     in_scope, scope_params = ns_range(scope, "m.ns")
     for chunk in chunks(list(dict.fromkeys(ids))):
         for row in conn.execute(
@@ -213,70 +210,33 @@ def reinforce(
             "AND (m.expires_at IS NULL OR m.expires_at > ?)",
             [*chunk, *scope_params, now_micros],
         ):
-            found[row[1]] = row
-    rows = [found[i] for i in dict.fromkeys(ids) if i in found]
-    if not rows:
+            found[row[1]] = row_to_record(row)
+            rowids[row[1]] = row[0]
+    olds = [found[i] for i in dict.fromkeys(ids) if i in found]
+    if not olds:
         return []
     last_used = now.isoformat()
-    history: list[tuple[object, ...]] = []
-    updates: list[tuple[object, ...]] = []
-    done: list[tuple[str, str | None]] = []
-    values: list[float] = []
-    for row in rows:
-        metadata = json.loads(row[5])
-        provenance = _provenance(row[10])
-        history.append((row[1], row[14], history_json(row, metadata, provenance)))
-        value = min(1.0, round(row[8] + boost, 4))
-        values.append(value)
-        updates.append((_JSON({**metadata, "used_count": int(metadata.get("used_count", 0)) + 1,
-                               "last_used": last_used}),
-                        now_micros, value, row[14] + 1, row[1]))
-        done.append((row[1], provenance["agent"]))
-    conn.executemany(_KEEP_HISTORY, history)
+    _keep_history(conn, olds)
+    importance = [min(1.0, round(old.importance + boost, 4)) for old in olds]
     conn.executemany(  # the new versions' columns, without making their records
-        "UPDATE memories SET metadata = ?, updated_at = ?, importance = ?, version = ? WHERE id = ?", updates)
+        "UPDATE memories SET metadata = ?, updated_at = ?, importance = ?, version = ? WHERE id = ?",
+        [
+            (
+                _JSON({**old.metadata, "used_count": int(old.metadata.get("used_count", 0)) + 1,
+                       "last_used": last_used}),
+                now_micros, value, old.version + 1, old.id,
+            )
+            for old, value in zip(olds, importance, strict=True)
+        ],
+    )
     if noted is not None:
-        noted.extend((row[0], value) for row, value in zip(rows, values, strict=True))
-    return done
+        noted.extend((rowids[old.id], value) for old, value in zip(olds, importance, strict=True))
+    return olds
 
 
 _JSON = json.JSONEncoder(ensure_ascii=False).encode
 """``json.dumps(value, ensure_ascii=False)``, the same text, without making an encoder per call."""
 _KEEP_HISTORY = "INSERT OR REPLACE INTO history (id, version, record) VALUES (?, ?, ?)"
-
-
-def _provenance(text: str) -> dict[str, Any]:
-    """``Provenance.from_dict(json.loads(text)).to_dict()``, without making the provenance."""
-    data = json.loads(text) or {}
-    return {"agent": data.get("agent"), "thread": data.get("thread"),
-            "message_ids": list(data.get("message_ids") or ()), "source": data.get("source")}
-
-
-def _iso(micros: int | None) -> str | None:
-    when = from_micros(micros)
-    return None if when is None else when.isoformat()
-
-
-def history_json(row: Sequence[Any], metadata: object, provenance: dict[str, Any]) -> str:
-    """The history line of a row selected with ``RECORD_COLUMNS``: exactly
-    ``json.dumps(row_to_record(row).to_dict(), ensure_ascii=False)``, given the row's decoded
-    ``metadata`` and :func:`_provenance`, without making the record."""
-    return _JSON({
-        "id": row[1],
-        "namespace": list(ns_tuple(row[2])),
-        "kind": MemoryKind(row[3]).value,
-        "content": row[4],
-        "metadata": metadata,
-        "created_at": _iso(row[6]),
-        "updated_at": _iso(row[7]),
-        "importance": row[8],
-        "expires_at": _iso(row[9]),
-        "provenance": provenance,
-        "valid_from": _iso(row[11]),
-        "valid_to": _iso(row[12]),
-        "superseded_by": row[13],
-        "version": row[14],
-    })
 
 
 def reembed(

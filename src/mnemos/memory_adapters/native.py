@@ -347,10 +347,8 @@ class NativeMemoryAdapter(SqlMemoryAdapter):
         with self._writing() as conn:
             changed = _native_write.reinforce(conn, self._scope, ids, boost=boost, now=self.now(),
                                               noted=self._store.own_importance)
-        if self._audit is not None:  # as _audited does, with the agent of each memory's provenance
-            for memory_id, agent in changed:
-                self._audit.record("update", who=self._actor or agent or None, scope=self._scope,
-                                   ids=[memory_id], fields=["importance", "metadata"])
+        for record in changed:  # the old versions: their id and provenance are the new ones'
+            self._audited("update", [record], ids=[record.id], fields=["importance", "metadata"])
         return len(changed)
 
     def _after_erase(self) -> None:
