@@ -111,20 +111,13 @@ def decode_record(row: Sequence[Any], decode_time: Callable[[Any], datetime | No
 
 
 _KINDS = {kind.value: kind for kind in MemoryKind}
-_PROVENANCES: dict[str, Provenance] = {}
-_PROVENANCE_CACHE = 1024
-"""Stored provenance texts whose decoding is kept (all are dropped when full)."""
 
 
+@lru_cache(maxsize=1024)
 def _provenance(text: str) -> Provenance:
     """The provenance stored as ``text``; kept by text, as many memories share one (the
     writing agent's, or none) and a :class:`Provenance` is frozen, so records may share it."""
-    found = _PROVENANCES.get(text)
-    if found is None:
-        if len(_PROVENANCES) >= _PROVENANCE_CACHE:
-            _PROVENANCES.clear()
-        found = _PROVENANCES[text] = Provenance.from_dict(json.loads(text))
-    return found
+    return Provenance.from_dict(json.loads(text))
 
 
 def episode_key(record: MemoryRecord) -> str | None:
