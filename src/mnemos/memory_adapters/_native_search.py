@@ -107,7 +107,8 @@ from mnemos.memory_adapters.base import (
     SearchQuery,
 )
 
-__all__ = ["query_vector", "ranked_search", "ranked_search_each", "start_query_vector"]
+__all__ = ["add_recency_and_importance", "query_vector", "ranked_search", "ranked_search_each",
+           "start_query_vector"]
 
 Mask = npt.NDArray[np.bool_]
 Vector = npt.NDArray[np.float32]
@@ -284,7 +285,7 @@ def _rank(
     if cands and uses_hops(config.item_hops_weight, query.text, known):  # hops through the best hits' items
         admit_items(store, query, cands, mask, hop_gains(store, query, config, cands, known), hop_reason)
     cands = {rowid: cand for rowid, cand in cands.items() if cand.score > 0}
-    explain = _add_recency_and_importance(store, query, config, cands)
+    explain = add_recency_and_importance(store, query, config, cands)
     facts: dict[int, Facts] | None = None
     if cands and needs_facts(config, analysis):
         rows = fact_rows(cands, analysis, config, query.offset + _limit(query))
@@ -309,7 +310,7 @@ def _may_have_episodes(query: SearchQuery) -> bool:
     return query.kinds is None or MemoryKind.EPISODIC in query.kinds
 
 
-def _add_recency_and_importance(
+def add_recency_and_importance(
     store: Store, query: SearchQuery, config: RankingConfig, cands: dict[int, Candidate]
 ) -> Callable[[Candidate], None]:
     """Add recency and importance to every score, from the vector cache's columns."""

@@ -22,11 +22,11 @@ from mnemos.memory_adapters._episodes import uses_sessions
 from mnemos.memory_adapters._hops import uses_hops
 from mnemos.memory_adapters._native_keyword import keyword_lists_store, keyword_match
 from mnemos.memory_adapters._native_reuse import kept_keyword_lists
-from mnemos.memory_adapters._native_schema import to_micros
+from mnemos.memory_adapters._native_search import add_recency_and_importance
 from mnemos.memory_adapters._native_store import Store, marks
 from mnemos.memory_adapters._native_units import uses_units
 from mnemos.memory_adapters._query import QueryAnalysis
-from mnemos.memory_adapters._ranking import RankingConfig, fuse, page, recency_and_importance
+from mnemos.memory_adapters._ranking import RankingConfig, fuse, page
 from mnemos.memory_adapters._rerank import needs_facts, uses_query
 from mnemos.memory_adapters.base import SearchQuery
 
@@ -86,11 +86,7 @@ def word_match_contents(store: Store, query: SearchQuery, config: RankingConfig)
         hits = kept_keyword_lists(store, [query], match, want, [mask], k1=config.bm25_k1,
                                   b=config.bm25_b_for(store.embedder), sizes=[int(np.count_nonzero(mask))])[0]
     cands = {rowid: cand for rowid, cand in fuse(hits, [], config).items() if cand.score > 0}
-    if cands and (config.recency_weight or config.importance_weight):
-        rowids = list(cands)
-        slots = cache.slot_of.lookup(np.asarray(rowids, dtype=np.int64))
-        ages = (to_micros(query.now) - cache.created[slots]) / 1e6
-        recency_and_importance(cands, rowids, ages, cache.importance[slots].tolist(), config)
+    add_recency_and_importance(store, query, config, cands)  # the reasons are not wanted
     ranked = [cand.rowid for cand in page(cands, query.offset, limit)]
     if not ranked:
         return []
