@@ -21,6 +21,7 @@ vector file (see ``_vector_file``) and reads only what was committed after it.
 
 from __future__ import annotations
 
+import itertools
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -33,6 +34,7 @@ from mnemos.memory_adapters._namespace import Namespace
 from mnemos.memory_adapters._native_schema import ns_key, ns_range, to_micros
 from mnemos.memory_adapters._row_runs import Pieces
 from mnemos.memory_adapters._row_runs import at as _at
+from mnemos.memory_adapters._row_runs import parts as _parts
 from mnemos.memory_adapters._row_runs import pieces as _pieces
 from mnemos.memory_adapters._row_runs import runs as _runs
 from mnemos.memory_adapters._sketches import closest, hamming, pack
@@ -85,6 +87,9 @@ _BLAS_BLOCK = 8192
 smaller than 2304 x 4 elements on the calling thread, whatever its thread count."""
 _matvec = getattr(np, "matvec", None)
 """numpy's matrix-vector product over stacks of matrices (numpy >= 2.2)."""
+SCAN_PART = 1024
+"""About the rows a thread scores at a time, so that two may share a scan (a whole number of
+:func:`_dot`'s blocks: each row is scored in the same block, to the last bit, however shared)."""
 
 
 def _dot(matrix: npt.NDArray[np.float32], vector: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
@@ -509,6 +514,9 @@ class Scan:
                  masks: Sequence[npt.NDArray[np.bool_]], k: int) -> None:
         self.cache, self.vector, self.masks, self.k, self.pool = cache, vector, masks, k, max(RERANK_FLOOR, 20 * k)
         self.slots: npt.NDArray[np.int64] | None = None
+        self.scores: npt.NDArray[Any] | None = None
+        """Every chosen row's cosine, or its sketch's distance on the coarse pass, once
+        :meth:`work` has returned on every thread running it."""
         if not (cache.n and k > 0 and masks):
             return
         slots = np.flatnonzero(masks[0] if len(masks) == 1 else np.logical_or.reduce(masks))
@@ -523,20 +531,42 @@ class Scan:
         self.coarse = coarse
         self.pieces = _pieces(slots, runs) if runs is not None else None
         self.words: list[npt.NDArray[np.uint64]] = []
+        self._taken = itertools.count()  # the next part to score (taken atomically under the GIL)
         if coarse:  # bits differing from the query's sketch: fewer is closer
             self.code = pack(_dot(cache.projection, vector)[None, :] > 0)[0]
             first, last = int(slots[0]), int(slots[-1])
             run = last - first + 1 == len(slots)
             self.words = [w[first : last + 1] if run else w[slots]
                           for w in (getattr(cache, name) for name in CODE_ARRAYS)]
+            self.parts = [(0, 0, 0, 0)]  # one part: every sketch's distance
+            return
+        step = _BLAS_BLOCK // cache.dims
+        size = step * max(1, SCAN_PART // step) if _matvec is not None and step >= 2 else cache.n + 1  # einsum: unshared
+        self.parts = _parts(slots, self.pieces, size, 2 * step)
+        self.scores = np.empty(len(slots), dtype=np.result_type(cache.matrix.dtype, vector.dtype))
+
+    def work(self) -> None:
+        """Score parts of the rows until none is left. Reading the rows is numpy's loops alone,
+        which release the GIL: two threads may run this at once, each taking its own parts."""
+        if self.slots is None:
+            return
+        parts, slots, matrix, vector, out = self.parts, self.slots, self.cache.matrix, self.vector, self.scores
+        for i in self._taken:
+            if i >= len(parts):
+                return
+            start, end, lo, hi = parts[i]
+            if out is None:  # the coarse pass
+                self.scores = hamming(self.words, self.code)
+            elif start < 0:
+                out[lo:hi] = _dot(matrix[slots[lo:hi]], vector)
+            else:
+                found = _dot(matrix[start:end], vector)
+                out[lo:hi] = found if hi - lo == end - start else found[slots[lo:hi] - start]
 
     def score(self) -> npt.NDArray[Any] | None:
-        """Every chosen row's cosine, or its sketch's distance on the coarse pass."""
-        if self.slots is None:
-            return None
-        if self.coarse:
-            return hamming(self.words, self.code)
-        return _scores(self.cache.matrix, self.vector, self.slots, self.pieces)
+        """:attr:`scores`, the parts no other thread took scored here."""
+        self.work()
+        return self.scores
 
     def best(self, scores: npt.NDArray[Any] | None) -> list[tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]]:
         """The best ``k`` of each mask, given :meth:`score`'s result."""
