@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["Part", "Pieces", "at", "parts", "pieces", "runs"]
+__all__ = ["Part", "Pieces", "at", "parts", "pieces", "runs", "spans"]
 
 _RUN_GAP = 32
 """Rows of one scan closer than this are read as one run (the rows between are scored too)."""
@@ -68,6 +68,20 @@ def parts(slots: npt.NDArray[np.int64], pieces: Pieces | None, size: int, least:
             continue
         where = (np.searchsorted(slots[lo:hi], [start for start, _ in cuts] + [b]) + lo).tolist()
         out += [(start, end, where[i], where[i + 1]) for i, (start, end) in enumerate(cuts) if where[i] < where[i + 1]]
+    return out
+
+
+def spans(parts: list[Part], block: int) -> list[Part]:
+    """``parts`` (of :func:`parts`) joined where one goes on from the other, in rows and in
+    slots, after a whole number of ``block`` rows: each span is read as one."""
+    out: list[Part] = []
+    for part in parts:
+        if out:
+            start, end, lo, hi = out[-1]
+            if part[0] == end and part[2] == hi and ((end - start) if start >= 0 else (hi - lo)) % block == 0:
+                out[-1] = (start, part[1], lo, part[3])
+                continue
+        out.append(part)
     return out
 
 

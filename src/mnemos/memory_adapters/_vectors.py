@@ -21,8 +21,8 @@ vector file (see ``_vector_file``) and reads only what was committed after it.
 
 from __future__ import annotations
 
-import itertools
 import sqlite3
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -37,6 +37,7 @@ from mnemos.memory_adapters._row_runs import at as _at
 from mnemos.memory_adapters._row_runs import parts as _parts
 from mnemos.memory_adapters._row_runs import pieces as _pieces
 from mnemos.memory_adapters._row_runs import runs as _runs
+from mnemos.memory_adapters._row_runs import spans as _spans
 from mnemos.memory_adapters._sketches import closest, hamming, pack
 from mnemos.memory_adapters._slot_map import SlotMap
 from mnemos.memory_adapters._vector_file import (
@@ -515,8 +516,9 @@ class Scan:
         self.cache, self.vector, self.masks, self.k, self.pool = cache, vector, masks, k, max(RERANK_FLOOR, 20 * k)
         self.slots: npt.NDArray[np.int64] | None = None
         self.scores: npt.NDArray[Any] | None = None
-        """Every chosen row's cosine, or its sketch's distance on the coarse pass, once
-        :meth:`work` has returned on every thread running it."""
+        """Each chosen row's cosine (sketch distance on the coarse pass) once :meth:`work` is done."""
+        self.parts: list[tuple[int, int, int, int]] = []
+        self._claim, self._next = threading.Lock(), 0  # the first part no thread has taken
         if not (cache.n and k > 0 and masks):
             return
         slots = np.flatnonzero(masks[0] if len(masks) == 1 else np.logical_or.reduce(masks))
@@ -531,7 +533,6 @@ class Scan:
         self.coarse = coarse
         self.pieces = _pieces(slots, runs) if runs is not None else None
         self.words: list[npt.NDArray[np.uint64]] = []
-        self._taken = itertools.count()  # the next part to score (taken atomically under the GIL)
         if coarse:  # bits differing from the query's sketch: fewer is closer
             self.code = pack(_dot(cache.projection, vector)[None, :] > 0)[0]
             first, last = int(slots[0]), int(slots[-1])
@@ -540,28 +541,29 @@ class Scan:
                           for w in (getattr(cache, name) for name in CODE_ARRAYS)]
             self.parts = [(0, 0, 0, 0)]  # one part: every sketch's distance
             return
-        step = _BLAS_BLOCK // cache.dims
+        self.step = step = _BLAS_BLOCK // cache.dims
         size = step * max(1, SCAN_PART // step) if _matvec is not None and step >= 2 else cache.n + 1  # einsum: unshared
         self.parts = _parts(slots, self.pieces, size, 2 * step)
         self.scores = np.empty(len(slots), dtype=np.result_type(cache.matrix.dtype, vector.dtype))
 
     def work(self) -> None:
-        """Score parts of the rows until none is left. Reading the rows is numpy's loops alone,
-        which release the GIL: two threads may run this at once, each taking its own parts."""
-        if self.slots is None:
-            return
-        parts, slots, matrix, vector, out = self.parts, self.slots, self.cache.matrix, self.vector, self.scores
-        for i in self._taken:
-            if i >= len(parts):
-                return
-            start, end, lo, hi = parts[i]
-            if out is None:  # the coarse pass
+        """Score parts of the rows until none is left, half of those left at a time. numpy's
+        loops release the GIL: two threads may run this at once, each needing the GIL only
+        between its numpy calls (one for parts side by side)."""
+        parts, slots, out = self.parts, self.slots, self.scores
+        while True:
+            with self._claim:
+                first = self._next
+                if first >= len(parts):
+                    return
+                self._next = last = first + max(1, (len(parts) - first) // 2)
+            if out is None or slots is None:  # the coarse pass: one part
                 self.scores = hamming(self.words, self.code)
-            elif start < 0:
-                out[lo:hi] = _dot(matrix[slots[lo:hi]], vector)
-            else:
-                found = _dot(matrix[start:end], vector)
-                out[lo:hi] = found if hi - lo == end - start else found[slots[lo:hi] - start]
+                continue
+            for start, end, lo, hi in _spans(parts[first:last], self.step):
+                rows = self.cache.matrix[slots[lo:hi]] if start < 0 else self.cache.matrix[start:end]
+                found = _dot(rows, self.vector)
+                out[lo:hi] = found if start < 0 or hi - lo == end - start else found[slots[lo:hi] - start]
 
     def score(self) -> npt.NDArray[Any] | None:
         """:attr:`scores`, the parts no other thread took scored here."""
