@@ -148,3 +148,21 @@ def test_the_searching_thread_scores_what_the_worker_has_not_taken(
                for k, v in before.items()}
     assert {k: [(h.record.id, [r.value for r in h.reasons if r.signal == "vector"]) for h in v]
             for k, v in after.items()} == cosines
+
+
+def test_parts_start_at_whole_blocks_of_their_run_and_join_only_where_aligned() -> None:
+    slots = np.concatenate([np.arange(0, 1000), np.arange(2000, 2300, 2)]).astype(np.int64)
+    runs = _row_runs.runs(slots)
+    assert runs is not None
+    pieces = _row_runs.pieces(slots, runs)
+    parts = _row_runs.parts(slots, pieces, 256, 250)
+    # the run of 1000 rows: 256-row parts from its start, a last one under 250 rows joined to
+    # the one before; the run with gaps (299 rows, 150 slots): one part, being under 256 + 250
+    assert [(start, end) for start, end, _, _ in parts] == [(0, 256), (256, 512), (512, 1000), (2000, 2299)]
+    assert [(lo, hi) for _, _, lo, hi in parts] == [(0, 256), (256, 512), (512, 1000), (1000, 1150)]
+    # side by side after whole blocks: joined (16-row blocks), not (96-row ones); nor the next run
+    assert _row_runs.spans(parts, 16) == [(0, 1000, 0, 1000), (2000, 2299, 1000, 1150)]
+    assert _row_runs.spans(parts, 96) == parts
+    copied = _row_runs.parts(slots, None, 256, 250)  # rows copied out: parts of the slots
+    assert [(lo, hi) for _, _, lo, hi in copied] == [(0, 256), (256, 512), (512, 768), (768, 1150)]
+    assert _row_runs.spans(copied[1:], 16) == [(-1, -1, 256, 1150)]
