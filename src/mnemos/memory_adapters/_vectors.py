@@ -21,6 +21,7 @@ vector file (see ``_vector_file``) and reads only what was committed after it.
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Sequence
@@ -521,7 +522,7 @@ class Scan:
         self._claim, self._next = threading.Lock(), 0  # the first part no thread has taken
         if not (cache.n and k > 0 and masks):
             return
-        slots = np.flatnonzero(masks[0] if len(masks) == 1 else np.logical_or.reduce(masks))
+        slots = np.flatnonzero(functools.reduce(np.logical_or, masks))  # (not .reduce: it stacks them first)
         if not len(slots):
             return
         self.slots = slots
@@ -547,9 +548,8 @@ class Scan:
         self.scores = np.empty(len(slots), dtype=np.result_type(cache.matrix.dtype, vector.dtype))
 
     def work(self) -> None:
-        """Score parts of the rows until none is left, half of those left at a time. numpy's
-        loops release the GIL: two threads may run this at once, each needing the GIL only
-        between its numpy calls (one for parts side by side)."""
+        """Score parts of the rows until none is left, half of those left at a time (two threads
+        may run this at once: numpy's loops release the GIL; parts side by side are one call)."""
         parts, slots, out = self.parts, self.slots, self.scores
         while True:
             with self._claim:
