@@ -37,8 +37,9 @@ from datetime import timedelta
 from typing import Any
 
 from mnemos.exceptions import UsageError
-from mnemos.memory_adapters._text import _TOKEN, STOPWORDS
+from mnemos.memory_adapters._text import STOPWORDS
 from mnemos.memory_adapters.base import BaseMemoryAdapter, Capability, MemoryKind, MemoryRecord
+from mnemos.memory_adapters.embedders._lexical import words as split_words
 
 __all__ = [
     "ConsolidationReport",
@@ -56,15 +57,7 @@ NOVEL = 0.5
 
 
 def _words(text: str) -> set[str]:
-    if text.isascii():  # most texts: the same words, split in C without the regular expression
-        return set(text.lower().translate(_ASCII_NON_WORD).split())
-    # the words of the case-folded text are case-folded already (case folding is idempotent)
-    return set(_TOKEN.findall(text.casefold()))
-
-
-_ASCII_NON_WORD = str.maketrans({c: " " for c in range(128) if not (chr(c).isalnum() or chr(c) == "_")})
-"""Every ASCII character ``\\w`` does not match, as a space: in an ASCII text ``\\w+`` finds
-letters, digits and underscores, and case folding is ``lower()``."""
+    return set(split_words(text))  # \w+ of the case-folded text, as the hashing embedder splits it
 
 
 @functools.lru_cache(maxsize=512)
