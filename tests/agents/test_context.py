@@ -323,3 +323,34 @@ def test_assembly_with_the_approximate_counter_counts_each_message_once(monkeypa
                               memories=[mem(i) for i in range(1, 11)])
     assert result.tokens == real(result.messages)
     assert sum(counted) == len(messages)  # the system texts are counted from their length
+
+
+def test_a_conversations_text_messages_are_counted_once_for_all_the_assemblies_after_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every agent after a message in a run (and every later turn of a thread) assembles a prompt
+    with it: a human or system message of text is counted once while it stays the same."""
+    from mnemos.agents import tokens
+
+    counted: list[BaseMessage] = []
+    real = tokens.count_tokens_approximately
+
+    def counting(messages: Sequence[BaseMessage], **kwargs: object) -> int:
+        counted.extend(messages)
+        return real(messages, **kwargs)
+
+    monkeypatch.setattr(tokens, "count_tokens_approximately", counting)
+    request = HumanMessage("what did we decide?")
+    heard = [HumanMessage(f"[agent_{i}] I think {i}", name=f"agent_{i}") for i in range(3)]
+    for step in range(len(heard) + 1):
+        messages = [request, *heard[:step]]
+        result = assemble_context(messages=messages, budget=3000, instructions="Be kind.",
+                                  memories=[mem(i) for i in range(1, 4)])
+        assert result.tokens == real(result.messages)
+    assert len(counted) == 1 + len(heard)  # not 1 + 2 + 3 + 4
+    # a message whose text or name changes is counted again
+    request.content = "what did we decide about the budget, in the end, after all that?"
+    heard[0].name = "someone_else"
+    result = assemble_context(messages=[request, heard[0]], budget=3000, memories=[mem(1)])
+    assert result.tokens == real(result.messages)
+    assert sorted(map(id, counted[-2:])) == sorted(map(id, [request, heard[0]]))

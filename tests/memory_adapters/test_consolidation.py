@@ -130,6 +130,25 @@ def test_novelty_is_high_for_new_and_low_for_known_text(store: NativeMemoryAdapt
     assert similarity("a b c", "a b d") == 0.5
 
 
+
+def test_word_sets_are_the_regex_words_and_stored_texts_are_split_once() -> None:
+    """An ASCII text is split without the regular expression, into the same words; the
+    texts a novelty check compares with (the same few matches turn after turn) are split once."""
+    import re
+
+    from mnemos.memory_adapters import consolidation
+
+    every_ascii = "".join(map(chr, range(128)))
+    texts = [every_ascii, every_ascii[::-1], "Step_3: it's 10:30, don't\tSTOP!\x1cnow__x", "Café ÉTÉ naïve ß ﬁ", ""]
+    for text in texts:
+        assert consolidation._words(text) == set(re.findall(r"\w+", text.casefold()))
+    stored = ["the heat pumps report is due", "the boiler permit, note 2655"]
+    consolidation._stored_words.cache_clear()
+    first = consolidation.best_similarity("user: the heat pumps report?", stored)
+    assert consolidation.best_similarity("user: the heat pumps report?", stored) == first == 4 / 7
+    assert consolidation._stored_words.cache_info().hits == 2
+
+
 def test_cli_consolidate_json_and_undo(tmp_path: Path) -> None:
     db = tmp_path / "cli.db"
     with NativeMemoryAdapter(db) as store:

@@ -101,3 +101,20 @@ def test_one_thread_serves_every_checkpoint_and_ends_with_the_store(
     assert checkpointer.last is not None and checkpointer.last[0] == 0
     store.close()
     assert not runs[0].is_alive()
+
+
+def test_a_checkpoint_is_started_once_its_commit_is_done(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The commit that makes a checkpoint due does not write the log beside the checkpoint's
+    first reads and writes: the thread is woken after the commit, for a single write and for
+    a batch of writes (a turn's episode and reinforcement)."""
+    seen: list[bool] = []
+    original = Checkpointer.committed
+    monkeypatch.setattr(Checkpointer, "committed",
+                        lambda self: seen.append(store._store.conn.in_transaction) or original(self))
+    store = NativeMemoryAdapter(tmp_path / "memory.db", embedder="hashing:64")
+    first = store.add("a note about the shed", namespace=NS)
+    with store._batch():
+        store.add("a second note", namespace=NS)
+        store.update(first.id, importance=0.9)
+    assert seen == [False, False]
+    store.close()

@@ -91,3 +91,23 @@ def test_a_ranking_with_another_signal_is_left_to_the_search(store: NativeMemory
                                                               ranking: RankingConfig) -> None:
     assert store._word_match_contents("otter river", namespace=NS, kind=MemoryKind.EPISODIC, limit=5,
                                       ranking=ranking) is None
+
+
+def test_a_kept_keyword_list_needs_no_mask(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The second check of a text on the unchanged store takes the kept keyword list and
+    makes no mask of the slots its query may see (nor counts them); the texts are the same."""
+    from mnemos.memory_adapters._vectors import VectorCache
+
+    masks: list[object] = []
+    original = VectorCache.mask
+    monkeypatch.setattr(VectorCache, "mask", lambda self, query: masks.append(query) or original(self, query))
+    with NativeMemoryAdapter(tmp_path / "kept.db", embedder="hashing:64", clock=lambda: NOW) as store:
+        store.add_many([{"content": f"note {i} about the {WORDS[i % 10]} and the {WORDS[(i * 3 + 1) % 10]}",
+                         "namespace": NS} for i in range(50)])
+        first = store._word_match_contents("otter river budget", namespace=NS, kind=MemoryKind.EPISODIC,
+                                           limit=5, ranking=BY_WORDS)
+        assert first and len(masks) == 1
+        again = store._word_match_contents("otter river budget", namespace=NS, kind=MemoryKind.EPISODIC,
+                                           limit=5, ranking=BY_WORDS)
+        assert again == first and len(masks) == 1
+        assert first == searched(store, "otter river budget", MemoryKind.EPISODIC, 5, BY_WORDS)

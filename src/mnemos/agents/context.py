@@ -38,7 +38,9 @@ truncated) only as a last resort.
 from __future__ import annotations
 
 import enum
+import functools
 import re
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -191,6 +193,7 @@ class _Measure:
         self.count = count
         self.additive = count is approx_tokens
         self._counted: dict[int, tuple[BaseMessage, int]] = {}
+        self._units: dict[tuple[int, ...], tuple[tuple[list[BaseMessage], ...], int]] = {}
 
     def messages(self, items: Sequence[BaseMessage]) -> int:
         if not self.additive:
@@ -199,14 +202,51 @@ class _Measure:
         for message in items:
             known = self._counted.get(id(message))
             if known is None or known[0] is not message:  # the message is kept, so its id is not reused
-                known = (message, approx_tokens([message]))
+                known = (message, _message_tokens(message))
                 self._counted[id(message)] = known
             total += known[1]
         return total
 
+    def units(self, units: tuple[list[BaseMessage], ...]) -> int:
+        """The tokens of the messages of ``units`` (additive counter only), counted once per
+        sequence of units: an assembly's trials count the same conversation again and again.
+        (The units are kept with their count, so their ids are not reused; units are not changed
+        once made.)"""
+        key = tuple(map(id, units))
+        known = self._units.get(key)
+        if known is None:
+            known = self._units[key] = (units, sum(self.messages(unit) for unit in units))
+        return known[1]
+
     def system(self, text: str) -> int:
         """The tokens of ``SystemMessage(text)``."""
         return system_tokens(text) if self.additive else self.count([SystemMessage(text)])
+
+
+_TEXT_COUNTED: dict[int, tuple[weakref.ref[BaseMessage], str, str | None, int]] = {}
+_TEXT_COUNTED_AT_MOST = 1024
+
+
+def _message_tokens(message: BaseMessage) -> int:
+    """``approx_tokens([message])``; for a human or system message of text, kept while the message
+    lives and its text and name stay the same (a conversation's messages are counted again by
+    every agent after them in a run, and by every turn after them in a thread)."""
+    content = message.content
+    if type(message) not in (HumanMessage, SystemMessage) or type(content) is not str:
+        return approx_tokens([message])
+    key = id(message)
+    known = _TEXT_COUNTED.get(key)
+    if known is not None and known[0]() is message and known[1] is content and known[2] is message.name:
+        return known[3]
+    count = approx_tokens([message])
+    if len(_TEXT_COUNTED) >= _TEXT_COUNTED_AT_MOST:
+        _TEXT_COUNTED.clear()
+    _TEXT_COUNTED[key] = (weakref.ref(message, functools.partial(_forget_count, key)), content, message.name, count)
+    return count
+
+
+def _forget_count(key: int, _: object) -> None:
+    _TEXT_COUNTED.pop(key, None)
 
 
 @dataclass
@@ -219,6 +259,9 @@ class _Parts:
     current: list[list[BaseMessage]]
     lines: dict[tuple[int, int], str] = field(default_factory=dict)
     """The prompt lines of memories by ``(id(memory), rank)``, shared by the trials of one assembly."""
+    made: dict[tuple[Any, ...], tuple[str | None, str | None]] = field(default_factory=dict)
+    """:meth:`texts` by what they are made of, shared by the trials of one assembly (which make
+    the same texts several times: to count them, then to build them)."""
 
     def _line(self, memory: RecalledMemory, rank: int) -> str:
         key = (id(memory), rank)
@@ -229,6 +272,14 @@ class _Parts:
 
     def texts(self) -> tuple[str | None, str | None]:
         """The texts of the opening system message and of the closing memories (None: no such message)."""
+        # the memories are the caller's, alive for the whole assembly: their ids are not reused
+        key = (self.instructions, tuple(self.rules), tuple(map(id, self.memories)), self.summary)
+        made = self.made.get(key)
+        if made is None:
+            made = self.made[key] = self._texts()
+        return made
+
+    def _texts(self) -> tuple[str | None, str | None]:
         lines = [self._line(m, rank) for rank, m in enumerate(self.memories, start=1)]
         head, tail = interleave_ends(lines)
         instructions = self.instructions.strip()
@@ -261,9 +312,7 @@ class _Parts:
         total = measure.system(opening) if opening is not None else 0
         if closing is not None:
             total += measure.system(closing)
-        for unit in (*self.history, *self.current):
-            total += measure.messages(unit)
-        return total
+        return total + measure.units((*self.history, *self.current))
 
 
 def assemble_context(

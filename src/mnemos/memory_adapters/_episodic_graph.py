@@ -337,7 +337,7 @@ def _activity_words(content: str) -> set[str]:
     """The "-ing" activity words of ``content``'s own words: not of its bracketed parts,
     and not those used only as a verb going on (:data:`_PROGRESSIVE`)."""
     speech = _BRACKETED.sub(" ", content)
-    words = Counter(w for w in tokens(speech) if _is_activity_word(w))
+    words = Counter(w for w in tokens(speech) if w.endswith("ing") and _is_activity_word(w))
     if words:
         words.subtract(m.group(1).casefold() for m in _PROGRESSIVE.finditer(speech))
     return {w for w, n in words.items() if n > 0}

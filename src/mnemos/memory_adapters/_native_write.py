@@ -74,9 +74,9 @@ def insert(
     rows = [
         (
             r.id, ns_key(r.namespace), r.kind.value, r.content, hashes[i],
-            json.dumps(r.metadata, ensure_ascii=False), to_micros(r.created_at),
+            _JSON(r.metadata), to_micros(r.created_at),
             to_micros(r.updated_at), r.importance, to_micros(r.expires_at),
-            json.dumps(r.provenance.to_dict(), ensure_ascii=False), episode_key(r),
+            _JSON(r.provenance.to_dict()), episode_key(r),
             to_micros(r.valid_from), to_micros(r.valid_to), r.superseded_by, r.version,
         )
         for i in fresh
@@ -166,10 +166,10 @@ def update(conn: sqlite3.Connection, record: MemoryRecord, embed: Callable[[str]
            WHERE id = ?""",
         (
             ns_key(record.namespace), record.kind.value, *content_params,
-            json.dumps(record.metadata, ensure_ascii=False),
+            _JSON(record.metadata),
             to_micros(record.created_at), to_micros(record.updated_at), record.importance,
             to_micros(record.expires_at),
-            json.dumps(record.provenance.to_dict(), ensure_ascii=False), episode_key(record),
+            _JSON(record.provenance.to_dict()), episode_key(record),
             to_micros(record.valid_from), to_micros(record.valid_to), record.superseded_by,
             record.version, record.id,
         ),

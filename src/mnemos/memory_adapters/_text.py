@@ -9,6 +9,8 @@ from __future__ import annotations
 import hashlib
 import re
 
+from mnemos.memory_adapters.embedders._lexical import words as casefolded_words
+
 __all__ = [
     "STOPWORDS",
     "content_hash",
@@ -39,6 +41,8 @@ MAX_QUERY_TERMS = 64
 
 def tokens(text: str) -> list[str]:
     """Lower-cased word tokens (unicode letters, digits, underscore)."""
+    if text.isascii():  # the words of the lower-cased text: the same tokens, split without the regex
+        return casefolded_words(text)
     return [t.casefold() for t in _TOKEN.findall(text)]
 
 

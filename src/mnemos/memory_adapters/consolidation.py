@@ -30,14 +30,16 @@ and ingested document chunks (re-ingestion owns those).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Sequence
+import functools
+from collections.abc import Iterable, Sequence, Set
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
 from mnemos.exceptions import UsageError
-from mnemos.memory_adapters._text import _TOKEN, STOPWORDS
+from mnemos.memory_adapters._text import STOPWORDS
 from mnemos.memory_adapters.base import BaseMemoryAdapter, Capability, MemoryKind, MemoryRecord
+from mnemos.memory_adapters.embedders._lexical import words as split_words
 
 __all__ = [
     "ConsolidationReport",
@@ -55,8 +57,14 @@ NOVEL = 0.5
 
 
 def _words(text: str) -> set[str]:
-    # the words of the case-folded text are case-folded already (case folding is idempotent)
-    return set(_TOKEN.findall(text.casefold()))
+    return set(split_words(text))  # \w+ of the case-folded text, as the hashing embedder splits it
+
+
+@functools.lru_cache(maxsize=512)
+def _stored_words(text: str) -> frozenset[str]:
+    """:func:`_words` of a stored text, kept: a novelty check compares each new text with
+    the best matches of its namespace, mostly the same few memories turn after turn."""
+    return frozenset(_words(text))
 
 
 def _content(words: set[str]) -> set[str]:
@@ -72,13 +80,14 @@ def best_similarity(text: str, others: Iterable[str]) -> float:
     """The highest :func:`similarity` of ``text`` to one of ``others`` (0 if none); the
     words of ``text`` are found once."""
     mine = _words(text)
-    return max((_jaccard(mine, _words(other)) for other in others), default=0.0)
+    return max((_jaccard(mine, _stored_words(other)) for other in others), default=0.0)
 
 
-def _jaccard(wa: set[str], wb: set[str]) -> float:
+def _jaccard(wa: Set[str], wb: Set[str]) -> float:
     if not wa and not wb:
         return 1.0
-    return len(wa & wb) / len(wa | wb)
+    shared = len(wa & wb)
+    return shared / (len(wa) + len(wb) - shared)  # the size of the union, without making it
 
 
 def _covers(big: str, small: str) -> bool:

@@ -275,6 +275,7 @@ class NativeMemoryAdapter(SqlMemoryAdapter):
                 committed = True
             finally:
                 store.end_own_write(committed)
+            self._committed()
 
     @contextmanager
     def _batch(self) -> Iterator[None]:
@@ -302,16 +303,23 @@ class NativeMemoryAdapter(SqlMemoryAdapter):
                 committed = begun
             finally:
                 store.end_own_write(committed)
+            if committed:
+                self._committed()
 
     def _count_write(self, conn: sqlite3.Connection) -> None:
-        """Count a write transaction at its end (before its commit): a background checkpoint
-        is started when one is due, and the change log pruned every 256 writes."""
+        """Count a write transaction at its end (before its commit): the change log is pruned
+        every 256 writes."""
         store = self._store
         store.own_writes += 1
-        if store.checkpointer is not None:
-            store.checkpointer.committed()
         if store.own_writes % 256 == 0:
             self._prune_changes(conn)
+
+    def _committed(self) -> None:
+        """After a commit: a background checkpoint is started when one is due. Not before the
+        commit, where the checkpoint's first reads and writes of the log ran beside the
+        commit's own and the turn that made one due waited for them."""
+        if self._store.checkpointer is not None:
+            self._store.checkpointer.committed()
 
     def _exclusive(self) -> AbstractContextManager[object]:
         """Read-modify-write (update, supersede) inside one ``BEGIN IMMEDIATE`` transaction,

@@ -37,7 +37,14 @@ _MIN_STEM = 3
 
 def words(text: str) -> list[str]:
     """Case-folded word tokens (unicode letters, digits, underscore)."""
+    if text.isascii():  # most texts: the same words, split in C without the regular expression
+        return text.lower().translate(_ASCII_NON_WORD).split()
     return _WORD.findall(text.casefold())
+
+
+_ASCII_NON_WORD = str.maketrans({c: " " for c in range(128) if not (chr(c).isalnum() or chr(c) == "_")})
+"""Every ASCII character ``\\w`` does not match, as a space: in an ASCII text ``\\w+`` finds
+letters, digits and underscores, and case folding is ``lower()``."""
 
 
 def stem(word: str) -> str:

@@ -109,22 +109,29 @@ class HashingEmbedder(Embedder):
         owners: list[int] = []
         indexes: list[npt.NDArray[np.int64]] = []
         values: list[npt.NDArray[np.float32]] = []
+        counts: list[int] = []
         for row, text in enumerate(texts):
             tokens = words(text)
             content = [w for w in tokens if w not in STOPWORDS] or tokens
-            features = [(_word_features(w, dims), c) for w, c in Counter(content).items()]
-            pairs = Counter(itertools.pairwise(content))
-            features += [(_pair_features(a, b, dims), c) for (a, b), c in pairs.items()]
-            for (index, value), count in features:
+            for (index, value), count in itertools.chain(
+                ((_word_features(w, dims), c) for w, c in Counter(content).items()),
+                ((_pair_features(a, b, dims), c) for (a, b), c in Counter(itertools.pairwise(content)).items()),
+            ):
                 indexes.append(index)
-                values.append(value if count == 1 else value * np.float32(1.0 + math.log(count)))
+                values.append(value)
+                counts.append(count)
                 owners.append(row)
         out = np.zeros((len(texts), dims), dtype=np.float32)
         if indexes:
-            lengths = np.fromiter((len(i) for i in indexes), dtype=np.int64, count=len(indexes))
-            flat = np.repeat(np.asarray(owners, dtype=np.int64), lengths) * dims
-            flat += np.concatenate(indexes)
-            sums = np.bincount(flat, weights=np.concatenate(values), minlength=out.size)
+            lengths = np.fromiter(map(len, indexes), dtype=np.int64, count=len(indexes))
+            flat = np.concatenate(indexes)
+            if len(texts) > 1:
+                flat += np.repeat(np.asarray(owners, dtype=np.int64) * dims, lengths)
+            weights = np.concatenate(values)
+            if any(c != 1 for c in counts):  # damped counts, each feature's values times 1 + log tf
+                damping = np.asarray([1.0 + math.log(c) for c in counts], dtype=np.float32)
+                weights *= np.repeat(damping, lengths)
+            sums = np.bincount(flat, weights=weights, minlength=out.size)
             out[:] = sums.reshape(out.shape)
         norms = np.sqrt(np.einsum("ij,ij->i", out, out))[:, None]
         np.divide(out, norms, out=out, where=norms > 0)
