@@ -7,12 +7,12 @@ so it fails when the option does nothing.
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import fields, replace
 
 import pytest
 
 from mnemos.memory_adapters._context import positions_from_members
-from mnemos.memory_adapters._ranking import fuse
+from mnemos.memory_adapters._ranking import Candidate, _candidate, fuse
 from mnemos.memory_adapters.base import ScoredMemory
 from mnemos.memory_adapters.native import NativeMemoryAdapter, RankingConfig
 
@@ -40,6 +40,19 @@ def test_zscore_fusion_counts_how_far_ahead_a_hit_is() -> None:
     # two hits are always one deviation either side of their mean: a short list goes by rank
     short = fuse([(7, 2.0), (8, 1.99)], [], RankingConfig(fusion="zscore"))
     assert short[8].score == pytest.approx(4 / 5)
+
+
+def test_fusion_builds_each_candidate_as_the_dataclass_does() -> None:
+    # fusion builds its candidates without the dataclass's __init__: every field is set alike
+    assert _candidate(5) == Candidate(rowid=5)
+    assert all(hasattr(_candidate(5), f.name) for f in fields(Candidate))
+    assert _candidate(5).reasons is not _candidate(5).reasons
+    # equal scores share a rank; a vector hit under the floor stays, earning nothing; a hit in
+    # both lists adds both contributions
+    got = fuse([(1, 2.0), (2, 2.0), (3, 1.0)], [(3, 0.9), (4, 0.05)], RankingConfig(fusion="rrf"))
+    assert [got[r].keyword[0] for r in (1, 2, 3)] == [1, 1, 3]  # type: ignore[index]
+    assert got[4].vector == (2, 0.05, 0.0) and got[4].score == 0.0
+    assert got[3].score == got[3].fusion == got[3].keyword[2] + got[3].vector[2] > 0  # type: ignore[index]
 
 
 def test_zscore_fusion_in_the_store_explains_the_same_way(store: NativeMemoryAdapter) -> None:

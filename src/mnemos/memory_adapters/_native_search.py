@@ -6,7 +6,8 @@ A ranked search, under the store's lock:
    time, expiry, supersession) on its columns;
 2. start the cosine scan's reading of the rows (numpy's loops, which release
    the GIL) on a worker thread, and meanwhile run the FTS5
-   query (quoted words, the commonest dropped past a posting budget); an
+   query (quoted words, the commonest dropped past a posting budget); then the
+   searching thread scores the parts of the rows the worker has not taken; an
    embedder declaring ``parallel_query`` has its query embedded on a worker,
    begun before the lock is taken (:func:`start_query_vector`), beside steps 1-2;
 3. keep from each list only rows passing the mask and the metadata filter,
@@ -201,7 +202,7 @@ def ranked_search_each(
         # Only the reading of the rows goes to the worker: numpy's loops release the GIL,
         # while the rest of a scan would hold it whenever SQLite here lets it go.
         scan = cache.scan(pending, masks, want)
-        best = _worker_pool().submit(scan.score)
+        best = _worker_pool().submit(scan.work)
     try:
         analysis = _analysis(text) if uses_query(config) else QueryAnalysis()
         keyword_text = strip_exclusions(text) if analysis.excluded and config.exclusion_penalty else text
@@ -213,9 +214,11 @@ def ranked_search_each(
         else:
             keywords = kept_keyword_lists(store, queries, match, want, masks, k1=config.bm25_k1,
                                           b=config.bm25_b_for(store.embedder), sizes=sizes)
+        if scan is not None:  # the parts of the scan the worker has not taken yet, scored here
+            scan.work()
     finally:
         found = best.result() if best is not None else None
-        tops = scan.best(found) if scan is not None else found
+        tops = scan.best(scan.scores) if scan is not None else found
     vector = pending.result() if isinstance(pending, Future) else pending
     if vector is not None and vector.shape != (cache.dims,):  # re-embedded meanwhile
         vector, tops = query_vector(store, first, config), None

@@ -307,37 +307,55 @@ def fuse(
     use_vec = config.mode in ("hybrid", "vector") and bool(vector)
     total = (config.keyword_weight if use_kw else 0.0) + (config.vector_weight if use_vec else 0.0)
     scale = (config.rrf_k + 1.0) / total if total > 0 else 0.0
-    lists: list[tuple[str, Sequence[tuple[int, float]], float]] = []
+    lists: list[tuple[bool, Sequence[tuple[int, float]], float]] = []
     if use_kw:
-        lists.append(("keyword", keyword, config.keyword_weight))
+        lists.append((False, keyword, config.keyword_weight))
     if use_vec:
-        lists.append(("vector", vector, config.vector_weight))
-    rrf_k, floor = config.rrf_k, config.vector_min_similarity
-    for signal, ranked, weight in lists:
+        lists.append((True, vector, config.vector_weight))
+    rrf_k = config.rrf_k
+    # a vector hit under the similarity floor stays in the list but earns nothing
+    floor = config.vector_min_similarity
+    for is_vector, ranked, weight in lists:
         shares = _zshares(ranked) if config.fusion == "zscore" and len(ranked) >= Z_MIN_HITS else None
-        ranks = _ranks(ranked)
-        if shares is None:
-            contributions = [weight / (rrf_k + rank) * scale for rank in ranks]
-        else:  # with a little of the rank, so every hit keeps a score
-            z_weight = (1 - Z_RANK_SHARE) * weight
-            contributions = [z_weight * share / total + Z_RANK_SHARE * (weight / (rrf_k + rank) * scale)
-                             for share, rank in zip(shares, ranks, strict=True)]
-        is_vector = signal == "vector"
-        if is_vector:  # a hit under the similarity floor stays in the list but earns nothing
-            contributions = [0.0 if raw < floor else c for (_, raw), c in zip(ranked, contributions, strict=True)]
+        z_weight = (1 - Z_RANK_SHARE) * weight
         get = out.get
-        for (rowid, raw), rank, contribution in zip(ranked, ranks, contributions, strict=True):
+        rank, previous = 0, None
+        for position, (rowid, raw) in enumerate(ranked, start=1):
+            if raw != previous:  # equal raw scores share a rank
+                rank, previous = position, raw
+            if is_vector and raw < floor:
+                contribution = 0.0
+            elif shares is None:
+                contribution = weight / (rrf_k + rank) * scale
+            else:  # with a little of the rank, so every hit keeps a score
+                contribution = z_weight * shares[position - 1] / total + Z_RANK_SHARE * (weight / (rrf_k + rank) * scale)
+            found = (rank, raw, contribution)
             cand = get(rowid)
             if cand is None:
-                cand = out[rowid] = Candidate(rowid=rowid)
-            if is_vector:
-                cand.vector = (rank, raw, contribution)
+                cand = out[rowid] = _candidate(rowid)
+                cand.fusion = cand.score = 0.0 + contribution
             else:
-                cand.keyword = (rank, raw, contribution)
-            cand.fusion += contribution
-    for cand in out.values():
-        cand.score = cand.fusion
+                cand.fusion += contribution
+                cand.score = cand.fusion
+            if is_vector:
+                cand.vector = found
+            else:
+                cand.keyword = found
     return out
+
+
+_new = object.__new__
+
+
+def _candidate(rowid: int) -> Candidate:
+    """``Candidate(rowid=rowid)``, built without the dataclass's keyword-only ``__init__``
+    (a third of its cost; fusion builds one for each hit of both lists)."""
+    cand: Candidate = _new(Candidate)
+    cand.rowid = rowid
+    cand.keyword = cand.vector = None
+    cand.reasons = []
+    cand.fusion = cand.score = 0.0
+    return cand
 
 
 def _ranks(ranked: Sequence[tuple[int, float]]) -> list[int]:

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["Pieces", "at", "pieces", "runs"]
+__all__ = ["Part", "Pieces", "at", "parts", "pieces", "runs", "spans"]
 
 _RUN_GAP = 32
 """Rows of one scan closer than this are read as one run (the rows between are scored too)."""
@@ -47,3 +47,48 @@ def at(column: npt.NDArray[Any], slots: npt.NDArray[np.int64], pieces: Pieces | 
         return column[slots]
     parts = [column[a:b] if hi - lo == b - a else column[slots[lo:hi]] for a, b, lo, hi in pieces]
     return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+
+Part = tuple[int, int, int, int]
+"""Rows ``[start, end)`` of the cache scored together, giving the scores of ``slots[lo:hi]``
+(``start`` -1: the rows ``slots[lo:hi]``, copied out)."""
+
+
+def parts(slots: npt.NDArray[np.int64], pieces: Pieces | None, size: int, least: int) -> list[Part]:
+    """The rows of a scan (its ``pieces``, or ``slots`` copied out) cut in parts of ``size``
+    rows, counted from the start of each run (a last part of fewer than ``least`` rows joins
+    the one before); parts holding none of ``slots`` are left out."""
+    if pieces is None:
+        return [(-1, -1, lo, hi) for lo, hi in _cuts(0, len(slots), size, least)]
+    out: list[Part] = []
+    for a, b, lo, hi in pieces:
+        cuts = _cuts(a, b, size, least)
+        if hi - lo == b - a:  # every row of the run
+            out += [(start, end, lo + start - a, lo + end - a) for start, end in cuts]
+            continue
+        where = (np.searchsorted(slots[lo:hi], [start for start, _ in cuts] + [b]) + lo).tolist()
+        out += [(start, end, where[i], where[i + 1]) for i, (start, end) in enumerate(cuts) if where[i] < where[i + 1]]
+    return out
+
+
+def spans(parts: list[Part], block: int) -> list[Part]:
+    """``parts`` (of :func:`parts`) joined where one goes on from the other, in rows and in
+    slots, after a whole number of ``block`` rows: each span is read as one."""
+    out: list[Part] = []
+    for part in parts:
+        if out:
+            start, end, lo, hi = out[-1]
+            if part[0] == end and part[2] == hi and ((end - start) if start >= 0 else (hi - lo)) % block == 0:
+                out[-1] = (start, part[1], lo, part[3])
+                continue
+        out.append(part)
+    return out
+
+
+def _cuts(start: int, end: int, size: int, least: int) -> list[tuple[int, int]]:
+    if end - start < size + least:
+        return [(start, end)]
+    starts = list(range(start, end, size))
+    if end - starts[-1] < least:
+        starts.pop()
+    return list(zip(starts, [*starts[1:], end], strict=True))

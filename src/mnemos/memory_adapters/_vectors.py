@@ -21,7 +21,9 @@ vector file (see ``_vector_file``) and reads only what was committed after it.
 
 from __future__ import annotations
 
+import functools
 import sqlite3
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -33,8 +35,10 @@ from mnemos.memory_adapters._namespace import Namespace
 from mnemos.memory_adapters._native_schema import ns_key, ns_range, to_micros
 from mnemos.memory_adapters._row_runs import Pieces
 from mnemos.memory_adapters._row_runs import at as _at
+from mnemos.memory_adapters._row_runs import parts as _parts
 from mnemos.memory_adapters._row_runs import pieces as _pieces
 from mnemos.memory_adapters._row_runs import runs as _runs
+from mnemos.memory_adapters._row_runs import spans as _spans
 from mnemos.memory_adapters._sketches import closest, hamming, pack
 from mnemos.memory_adapters._slot_map import SlotMap
 from mnemos.memory_adapters._vector_file import (
@@ -85,6 +89,9 @@ _BLAS_BLOCK = 8192
 smaller than 2304 x 4 elements on the calling thread, whatever its thread count."""
 _matvec = getattr(np, "matvec", None)
 """numpy's matrix-vector product over stacks of matrices (numpy >= 2.2)."""
+SCAN_PART = 1024
+"""About the rows a thread scores at a time, so that two may share a scan (a whole number of
+:func:`_dot`'s blocks: each row is scored in the same block, to the last bit, however shared)."""
 
 
 def _dot(matrix: npt.NDArray[np.float32], vector: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
@@ -509,9 +516,13 @@ class Scan:
                  masks: Sequence[npt.NDArray[np.bool_]], k: int) -> None:
         self.cache, self.vector, self.masks, self.k, self.pool = cache, vector, masks, k, max(RERANK_FLOOR, 20 * k)
         self.slots: npt.NDArray[np.int64] | None = None
+        self.scores: npt.NDArray[Any] | None = None
+        """Each chosen row's cosine (sketch distance on the coarse pass) once :meth:`work` is done."""
+        self.parts: list[tuple[int, int, int, int]] = []
+        self._claim, self._next = threading.Lock(), 0  # the first part no thread has taken
         if not (cache.n and k > 0 and masks):
             return
-        slots = np.flatnonzero(masks[0] if len(masks) == 1 else np.logical_or.reduce(masks))
+        slots = np.flatnonzero(functools.reduce(np.logical_or, masks))  # (not .reduce: it stacks them first)
         if not len(slots):
             return
         self.slots = slots
@@ -529,14 +540,35 @@ class Scan:
             run = last - first + 1 == len(slots)
             self.words = [w[first : last + 1] if run else w[slots]
                           for w in (getattr(cache, name) for name in CODE_ARRAYS)]
+            self.parts = [(0, 0, 0, 0)]  # one part: every sketch's distance
+            return
+        self.step = step = _BLAS_BLOCK // cache.dims
+        size = step * max(1, SCAN_PART // step) if _matvec is not None and step >= 2 else cache.n + 1  # einsum: unshared
+        self.parts = _parts(slots, self.pieces, size, 2 * step)
+        self.scores = np.empty(len(slots), dtype=np.result_type(cache.matrix.dtype, vector.dtype))
+
+    def work(self) -> None:
+        """Score parts of the rows until none is left, half of those left at a time (two threads
+        may run this at once: numpy's loops release the GIL; parts side by side are one call)."""
+        parts, slots, out = self.parts, self.slots, self.scores
+        while True:
+            with self._claim:
+                first = self._next
+                if first >= len(parts):
+                    return
+                self._next = last = first + max(1, (len(parts) - first) // 2)
+            if out is None or slots is None:  # the coarse pass: one part
+                self.scores = hamming(self.words, self.code)
+                continue
+            for start, end, lo, hi in _spans(parts[first:last], self.step):
+                rows = self.cache.matrix[slots[lo:hi]] if start < 0 else self.cache.matrix[start:end]
+                found = _dot(rows, self.vector)
+                out[lo:hi] = found if start < 0 or hi - lo == end - start else found[slots[lo:hi] - start]
 
     def score(self) -> npt.NDArray[Any] | None:
-        """Every chosen row's cosine, or its sketch's distance on the coarse pass."""
-        if self.slots is None:
-            return None
-        if self.coarse:
-            return hamming(self.words, self.code)
-        return _scores(self.cache.matrix, self.vector, self.slots, self.pieces)
+        """:attr:`scores`, the parts no other thread took scored here."""
+        self.work()
+        return self.scores
 
     def best(self, scores: npt.NDArray[Any] | None) -> list[tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]]:
         """The best ``k`` of each mask, given :meth:`score`'s result."""
