@@ -12,7 +12,7 @@ or in another process, a re-embedding) or a search runs inside an open transacti
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -35,7 +35,7 @@ def kept_keyword_lists(
     queries: Sequence[SearchQuery],
     match: tuple[str, list[str]],
     want: int,
-    masks: Sequence[npt.NDArray[np.bool_]],
+    masks: Sequence[npt.NDArray[np.bool_]] | Callable[[], Sequence[npt.NDArray[np.bool_]]],
     *,
     k1: float = 1.2,
     b: float = 0.75,
@@ -44,7 +44,9 @@ def kept_keyword_lists(
     """:func:`~mnemos.memory_adapters._native_keyword.keyword_lists`, the lists of queries
     asked before on the unchanged store taken from there (call after ``store.refresh()``,
     under the store's lock). Each query's list depends on its own mask only, so the
-    queries not kept are computed together and the others are not computed at all."""
+    queries not kept are computed together and the others are not computed at all.
+    ``masks``: each query's mask, or a function making them, called only when a list
+    must be computed."""
     stamp = _stamp(store)
     if store.kept_lists_stamp != stamp or len(store.kept_lists) >= KEPT_LISTS:
         store.kept_lists.clear()
@@ -55,6 +57,8 @@ def kept_keyword_lists(
     ]
     missing = [i for i, found in enumerate(out) if found is None]
     if missing:
+        if callable(masks):
+            masks = masks()
         found_now = keyword_lists(
             store, [queries[i] for i in missing], match, want, [masks[i] for i in missing], k1=k1, b=b,
             sizes=None if sizes is None else [sizes[i] for i in missing],

@@ -12,11 +12,6 @@ machinery for the other signals: the same texts, in the same order.
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
-from typing import overload
-
-import numpy as np
-import numpy.typing as npt
 
 from mnemos.memory_adapters._answers import uses_answers
 from mnemos.memory_adapters._coverage import uses_coverage
@@ -34,8 +29,6 @@ from mnemos.memory_adapters._rerank import needs_facts, uses_query
 from mnemos.memory_adapters.base import SearchQuery
 
 __all__ = ["by_words_alone", "word_match_contents"]
-
-Mask = npt.NDArray[np.bool_]
 
 
 def by_words_alone(config: RankingConfig, text: str | None) -> bool:
@@ -72,34 +65,6 @@ def _no_other_signal(config: RankingConfig) -> bool:
     )
 
 
-class _MaskWhenRead(Sequence[Mask]):
-    """The one mask of ``query`` (the slots it may see), made when first read: a keyword list
-    kept from an earlier search of the unchanged store needs none, and the novelty check's
-    list is mostly the one the turn's recall made."""
-
-    def __init__(self, store: Store, query: SearchQuery) -> None:
-        self._store, self._query = store, query
-        self._mask: Mask | None = None
-
-    def __len__(self) -> int:
-        return 1
-
-    @overload
-    def __getitem__(self, index: int) -> Mask: ...
-
-    @overload
-    def __getitem__(self, index: slice) -> Sequence[Mask]: ...
-
-    def __getitem__(self, index: int | slice) -> Mask | Sequence[Mask]:
-        if isinstance(index, slice):
-            return [self[i] for i in range(1)[index]]
-        if index not in (0, -1):
-            raise IndexError(index)
-        if self._mask is None:
-            self._mask = self._store.cache.mask(self._query)
-        return self._mask
-
-
 def word_match_contents(store: Store, query: SearchQuery, config: RankingConfig) -> list[str]:
     """The contents of the hits ``ranked_search(store, query, config, None)`` returns, in
     its order, for a ``config`` that :func:`by_words_alone` admits for ``query.text``
@@ -114,7 +79,7 @@ def word_match_contents(store: Store, query: SearchQuery, config: RankingConfig)
     if config.keyword_statistics == "store":
         hits = keyword_lists_store(store, [query], match[0], want, [store.cache.mask(query)])[0]
     else:  # the mask is made (and counted) only if the list is not kept from the turn's recall
-        hits = kept_keyword_lists(store, [query], match, want, _MaskWhenRead(store, query), k1=config.bm25_k1,
+        hits = kept_keyword_lists(store, [query], match, want, lambda: [store.cache.mask(query)], k1=config.bm25_k1,
                                   b=config.bm25_b_for(store.embedder))[0]
     cands = {rowid: cand for rowid, cand in fuse(hits, [], config).items() if cand.score > 0}
     add_recency_and_importance(store, query, config, cands)  # the reasons are not wanted

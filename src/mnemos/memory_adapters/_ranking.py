@@ -358,17 +358,6 @@ def _candidate(rowid: int) -> Candidate:
     return cand
 
 
-def _ranks(ranked: Sequence[tuple[int, float]]) -> list[int]:
-    """The rank of each hit of a list, best first (equal raw scores share a rank)."""
-    out: list[int] = []
-    rank, previous = 0, None
-    for position, (_, raw) in enumerate(ranked, start=1):
-        if raw != previous:
-            rank, previous = position, raw
-        out.append(rank)
-    return out
-
-
 Z_MIN_HITS = 10
 """With ``fusion="zscore"``, a list with fewer hits is fused by rank: a spread of a few scores
 says little (two hits are always one standard deviation either side of their mean)."""
