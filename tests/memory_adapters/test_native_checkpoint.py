@@ -3,6 +3,7 @@ the commit that fills it (real SQLite files)."""
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from pathlib import Path
 
@@ -97,7 +98,10 @@ def test_one_thread_serves_every_checkpoint_and_ends_with_the_store(
     for i in range(3 * EVERY_COMMITS):
         store.add(f"note {i}", namespace=NS)
         checkpointer.wait()
-    assert len(runs) == 3 and len({id(t) for t in runs}) == 1  # woken three times, started once
+    # three checkpoints, each finished before the next write, which so started the log again;
+    # the commit after each woke the thread to see that (and it did not checkpoint)
+    assert checkpointer.passes == 3 and len(runs) == 5
+    assert len({id(t) for t in runs}) == 1  # woken five times, started once
     assert checkpointer.last is not None and checkpointer.last[0] == 0
     store.close()
     assert not runs[0].is_alive()
@@ -118,3 +122,66 @@ def test_a_checkpoint_is_started_once_its_commit_is_done(tmp_path: Path, monkeyp
         store.update(first.id, importance=0.9)
     assert seen == [False, False]
     store.close()
+
+
+class _Overtaken:
+    """The checkpoint thread's connection, where a checkpoint after every ``EVERY_COMMITS``-th
+    commit is overtaken by the next commit: that commit's transaction begins before the
+    checkpoint copies the log and commits after it (so the order never depends on timing)."""
+
+    def __init__(self, conn: sqlite3.Connection, checkpointer: Checkpointer) -> None:
+        self.conn, self.checkpointer = conn, checkpointer
+        self.inside, self.begun, self.copied = threading.Event(), threading.Event(), threading.Event()
+
+    def execute(self, sql: str) -> sqlite3.Cursor:
+        overtaken = self.checkpointer.commits % EVERY_COMMITS == 0
+        if overtaken:
+            self.inside.set()
+            assert self.begun.wait(10)
+            self.begun.clear()
+        try:
+            return self.conn.execute(sql)
+        finally:
+            if overtaken:
+                self.copied.set()
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def test_the_log_starts_again_when_each_periodic_checkpoint_is_overtaken_by_a_commit(tmp_path: Path) -> None:
+    """Commits with pauses between them, but each checkpoint made due by the count of commits
+    is overtaken by the commit after it, so it leaves that commit's frames in the log: the
+    next checkpoint follows the next commit, copies the rest in the pause, and the log starts
+    again from its beginning (the -wal file stops growing). A thread that only checkpointed
+    every EVERY_COMMITS commits never saw the log all copied when a write began: the file
+    grew by every commit."""
+    path = tmp_path / "memory.db"
+    with NativeMemoryAdapter(path, embedder="hashing:64") as store:
+        checkpointer = store._store.checkpointer
+        assert checkpointer is not None
+        conn = _Overtaken(sqlite3.connect(str(path), isolation_level=None, check_same_thread=False), checkpointer)
+        checkpointer._conn = conn  # type: ignore[assignment]
+        sizes = []
+        for cycle in range(12):
+            while True:
+                store.add(f"note {checkpointer.commits} of cycle {cycle} about the garden shed", namespace=NS,
+                          dedup=False)
+                if checkpointer.commits % EVERY_COMMITS == 0:
+                    assert conn.inside.wait(10)  # the checkpoint has begun; a write begins beside it
+                    conn.inside.clear()
+                    with store._batch():
+                        store.add(f"the overtaking note of cycle {cycle}", namespace=NS, dedup=False)
+                        conn.begun.set()
+                        assert conn.copied.wait(10)  # the checkpoint copied what it saw; now the commit
+                        conn.copied.clear()
+                    checkpointer.wait()
+                    break
+                checkpointer.wait()  # a pause: a due checkpoint ends before the next write
+            sizes.append((path.parent / "memory.db-wal").stat().st_size)
+        # the file stays as long as one cycle's log (its pages grow a little as the tables do);
+        # a log that never started again made it grow by a cycle's worth each cycle
+        assert sizes[-1] < 2 * sizes[0], sizes
+        commits = checkpointer.commits
+    with NativeMemoryAdapter(path) as again:
+        assert again.count(NS) == commits == 12 * EVERY_COMMITS + 1

@@ -13,6 +13,19 @@ copies what no reader still needs and never blocks readers or writers. A commit
 is durable when it is in the log (a killed process loses nothing either way);
 a checkpoint only moves committed pages into the database file, so doing it
 later, or not at all before a crash, loses nothing.
+
+The log starts again from its beginning (and stops growing) only when a write
+transaction begins while every frame of it is in the database file. When
+commits follow each other closely, a checkpoint begun after one of them is
+overtaken by the next ones, which append to the log; so after a checkpoint the
+thread reads, in the wal-index (the ``-shm`` file), whether frames are left to
+copy, and if so it checkpoints again after each following commit, each time
+copying little, until one finishes before the next write begins. It never starts
+a checkpoint when nothing is left to copy: then the next write may be starting
+the log again, and a checkpoint running beside that could, in SQLite before
+3.51.3, record frames of the new log as copied (the "WAL-reset bug").
+``journal_size_limit`` (:data:`LOG_BYTES`) truncates a log file that a bulk load
+made long when the log starts again.
 """
 
 from __future__ import annotations
@@ -20,16 +33,35 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
+import struct
 import threading
 from pathlib import Path
+from typing import BinaryIO
 
-__all__ = ["EVERY_COMMITS", "INLINE_PAGES", "Checkpointer"]
+__all__ = ["EVERY_COMMITS", "INLINE_PAGES", "LOG_BYTES", "Checkpointer", "log_state"]
 
 EVERY_COMMITS = 16
 """A background checkpoint is started after this many commits of the store's connection."""
 INLINE_PAGES = 10_000
 """The store's own connection still checkpoints when a commit leaves the log this long
 (a bulk load, or a background thread that fell behind)."""
+LOG_BYTES = 16 << 20
+"""``journal_size_limit``: a log file longer than this is cut to it when the log starts again."""
+
+
+def log_state(shm: BinaryIO) -> tuple[int, int] | None:
+    """(frames in the log, frames of it copied into the database file) as the wal-index
+    header in ``shm`` (the open ``-shm`` file) says: ``mxFrame`` at byte 16 of its first
+    copy and ``nBackfill`` at byte 96, in the machine's byte order (SQLite's "WAL-mode
+    File Format"). Read without SQLite's locks, so a hint: None when it cannot be read."""
+    try:
+        shm.seek(0)
+        head = shm.read(100)
+    except OSError:
+        return None
+    if len(head) < 100:
+        return None
+    return struct.unpack_from("=I", head, 16)[0], struct.unpack_from("=I", head, 96)[0]
 
 
 class Checkpointer:
@@ -49,19 +81,28 @@ class Checkpointer:
         self._signal = threading.Condition()
         self._due = False
         self._running = False
+        self._behind = False
+        """The last checkpoint copied frames, and a write may have begun before it ended and
+        appended to the log: the next commit starts a checkpoint, which runs if the log did
+        not start again since."""
+        self._shm: BinaryIO | None = None
         self.last: tuple[int, int, int] | None = None
         """What the last background checkpoint returned: (busy, frames in the log, frames copied)."""
+        self.passes = 0
+        """Checkpoints run by the thread."""
         conn.execute(f"PRAGMA wal_autocheckpoint = {INLINE_PAGES}")
+        conn.execute(f"PRAGMA journal_size_limit = {LOG_BYTES}")
 
     def committed(self) -> None:
-        """Count a commit of the store's connection; start a checkpoint when one is due
-        and none is running (call under the store's lock)."""
+        """Count a commit of the store's connection; start a checkpoint when one is due (every
+        :data:`EVERY_COMMITS`, or after each commit while the log is behind) and none is
+        running (call under the store's lock)."""
         self.commits += 1
-        if self.commits % EVERY_COMMITS or self._closed:
+        if (self.commits % EVERY_COMMITS and not self._behind) or self._closed:
             return
         if self._pid != os.getpid():  # a forked child: its parent's thread and connection are not its own
-            self._pid, self._thread, self._conn = os.getpid(), None, None
-            self._signal, self._due, self._running = threading.Condition(), False, False
+            self._pid, self._thread, self._conn, self._shm = os.getpid(), None, None, None
+            self._signal, self._due, self._running, self._behind = threading.Condition(), False, False, False
         with self._signal:
             if self._due or self._running:
                 return
@@ -82,19 +123,37 @@ class Checkpointer:
                 if not self._due:
                     return
                 self._due, self._running = False, True
+            behind = False
             try:
-                self._checkpoint()
+                behind = self._checkpoint()
             finally:
                 with signal:
-                    self._running = False
+                    self._running, self._behind = False, behind
                     signal.notify_all()
 
-    def _checkpoint(self) -> None:
-        with contextlib.suppress(sqlite3.Error):  # the next one, or the safety net, will do it
+    def _checkpoint(self) -> bool:
+        """A ``PASSIVE`` checkpoint, unless the wal-index says the log has nothing to catch up
+        on. Return whether the next commit should start another: this one copied something,
+        and a write may have begun before it ended (then that write appended to the log
+        instead of starting it again)."""
+        with contextlib.suppress(sqlite3.Error, OSError):  # the next one, or the safety net, will do it
             if self._conn is None:
                 self._conn = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
+            if self._shm is None:
+                self._shm = open(f"{self.path}-shm", "rb", buffering=0)  # noqa: SIM115 (closed by close())
+            before = log_state(self._shm)
+            if before is not None:
+                frames, copied = before
+                if copied >= frames:
+                    return False  # nothing to copy; and the next write may be starting the log again
+                if self._behind and copied == 0:
+                    return False  # the log started again since the last checkpoint: back to the count
             rows = self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()  # to the end: no snapshot kept
             self.last = tuple(rows[0])
+            self.passes += 1
+            after = log_state(self._shm)
+            return before is not None and after is not None and after[1] > before[1]
+        return False
 
     def wait(self) -> None:
         """Wait for a due or running checkpoint to end (before a checkpoint of the store's own)."""
@@ -114,3 +173,6 @@ class Checkpointer:
             with contextlib.suppress(sqlite3.Error):
                 self._conn.close()
             self._conn = None
+        if self._shm is not None:
+            self._shm.close()
+            self._shm = None
