@@ -100,12 +100,26 @@ def test_a_large_scan_reads_the_int8_codes_and_finds_what_the_exact_scan_finds(
     monkeypatch.setattr(_quantized, "_kernel", None)  # no SimSIMD: the exact scan
     exact = _pages(adapter)
     monkeypatch.setattr(_quantized, "_kernel", _quantized._MISSING)
+    adapter.search("warm", namespace=NS)  # a process's first scan reads the float32 rows
     read: list[int] = []
     dot = _vectors._dot
     monkeypatch.setattr(_vectors, "_dot", lambda m, v: read.append(len(m)) or dot(m, v))
     assert _pages(adapter) == exact
     assert read and max(read) < 1500 / 2  # float32 rows: only the candidates of the int8 pass
     assert adapter._store.cache.int8.ready[: adapter._store.cache.n].sum() >= 1500
+
+
+def test_a_process_first_scan_reads_the_float32_rows(
+    adapter: NativeMemoryAdapter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    read: list[int] = []
+    dot = _vectors._dot
+    monkeypatch.setattr(_vectors, "_dot", lambda m, v: read.append(len(m)) or dot(m, v))
+    adapter.search("garden tomato", namespace=NS)
+    assert sum(read) >= 1500 and not adapter._store.cache.int8.ready.any()
+    read.clear()
+    adapter.search("garden tomato", namespace=NS)
+    assert 0 < sum(read) < 1500 / 2
 
 
 def test_rows_added_or_moved_after_a_scan_are_coded_again(

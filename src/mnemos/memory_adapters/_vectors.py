@@ -497,7 +497,8 @@ class Scan:
         size = step * max(1, SCAN_PART // step) if _matvec is not None and step >= 2 else cache.n + 1  # einsum: unshared
         self.parts = _parts(slots, self.pieces, size, 2 * step)
         self.scores = np.empty(len(slots), dtype=np.result_type(cache.matrix.dtype, vector.dtype))
-        if self.pieces is not None and len(slots) * cache.dims >= QUICK_SCAN and Int8Query.usable(vector):
+        if self.pieces is not None and len(slots) * cache.dims >= QUICK_SCAN and Int8Query.usable(vector) \
+                and cache.int8.wanted():
             self.quick, self.scores = Int8Query(vector), np.empty(len(slots))  # int8 first (see _quantized)
             self.upper = np.empty(len(slots))  # bounds of the cosines: scores are the lower ones
             cache.int8.reserve(len(cache.matrix))
