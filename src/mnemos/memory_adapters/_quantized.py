@@ -115,11 +115,11 @@ class Int8Rows:
         """Lower and upper bounds of the exact cosines of the rows ``[start, end)`` with the query."""
         cdist = kernel()
         dots = np.asarray(cdist(query.codes, self.codes[start:end], metric="dot"))[0]  # type: ignore[misc]
-        norm, error = self.norm[start:end], self.error[start:end]
-        estimate = dots * (self.scale[start:end] * query.scale)
-        bound = error * query.norm + norm * query.tolerance
-        if query.error:  # (not multiplied when 0: a row that is not finite has an infinite norm)
-            bound += (norm + error) * query.error
+        estimate = dots * self.scale[start:end]
+        estimate *= query.scale
+        # |r' - r| |q| + |r'| |q' - q| with |r'| <= |r| + |r' - r|, and the float32 product's rounding
+        bound = self.error[start:end] * (query.norm + query.error)
+        bound += self.norm[start:end] * (query.tolerance + query.error)
         return estimate - bound, estimate + bound
 
 
