@@ -139,3 +139,19 @@ def test_rows_added_or_moved_after_a_scan_are_coded_again(
     monkeypatch.setattr(_quantized, "_kernel", None)
     assert _pages(adapter) == after
     assert adapter.search("harbour otter lamp kitchen", namespace=NS, limit=1)[0].record.id == new.id
+
+
+def test_the_worker_and_the_searching_thread_share_an_int8_scan(
+    adapter: NativeMemoryAdapter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_quantized, "_kernel", None)
+    exact = _pages(adapter)
+    monkeypatch.setattr(_quantized, "_kernel", _quantized._MISSING)
+    monkeypatch.setattr(_vectors, "SMALL_SCAN", 0)  # on the worker thread, and ...
+    monkeypatch.setattr(_vectors, "SCAN_PART", 128)  # ... in parts either thread may take
+    scans: list[_vectors.Scan] = []
+    real = _vectors.VectorCache.scan
+    monkeypatch.setattr(_vectors.VectorCache, "scan", lambda *a: scans.append(real(*a)) or scans[-1])
+    adapter.search("warm", namespace=NS)
+    assert _pages(adapter) == exact
+    assert len(scans) > 1 and all(s.quick is not None and len(s.parts) > 4 for s in scans[1:])
