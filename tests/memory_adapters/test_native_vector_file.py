@@ -263,7 +263,8 @@ def test_scoring_rows_in_place_equals_copying_them_out(pattern: str) -> None:
     """The scan reads runs of rows as views; it must score exactly the rows asked for."""
     import numpy as np
 
-    from mnemos.memory_adapters._vectors import _at, _pieces, _runs, _scores
+    from mnemos.memory_adapters._dots import scores as _scores
+    from mnemos.memory_adapters._vectors import _at, _pieces, _runs
 
     rng = np.random.default_rng(3)
     matrix = rng.standard_normal((5000, 16)).astype(np.float32)

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from mnemos.memory_adapters import _native_search, _row_runs, _vectors
+from mnemos.memory_adapters import _dots, _native_search, _row_runs, _vectors
 from mnemos.memory_adapters.base import MemoryKind, SearchQuery
 from mnemos.memory_adapters.native import NativeMemoryAdapter
 
@@ -107,7 +107,7 @@ def test_a_shared_scan_scores_each_row_as_a_whole_scan(
     other.start()
     scan.work()
     other.join()
-    whole = _vectors._scores(cache.matrix, vector, scan.slots, scan.pieces)
+    whole = _dots.scores(cache.matrix, vector, scan.slots, scan.pieces)
     assert scan.scores is not None
     assert scan.scores.tobytes() == whole.tobytes()
     assert [(r.tolist(), s.tolist()) for r, s in scan.best(scan.scores)] == [

@@ -31,9 +31,13 @@ import numpy as np
 import numpy.typing as npt
 
 from mnemos.exceptions import EmbedderMismatchError
+from mnemos.memory_adapters._dots import BLAS_BLOCK as _BLAS_BLOCK
+from mnemos.memory_adapters._dots import dot as _dot
+from mnemos.memory_adapters._dots import matvec as _matvec
 from mnemos.memory_adapters._namespace import Namespace
 from mnemos.memory_adapters._native_schema import ns_key, ns_range, to_micros
-from mnemos.memory_adapters._row_runs import Pieces
+from mnemos.memory_adapters._quantized import QUICK_SCAN, Int8Query, Int8Rows, candidates
+from mnemos.memory_adapters._row_runs import any_of
 from mnemos.memory_adapters._row_runs import at as _at
 from mnemos.memory_adapters._row_runs import parts as _parts
 from mnemos.memory_adapters._row_runs import pieces as _pieces
@@ -64,10 +68,8 @@ _COLUMNS = (
     f"m.importance, {_WORD_COUNT.format('m.content')} "
     "FROM memories m JOIN vectors v ON v.rowid = m.rowid"
 )
-_ARRAYS = (
-    "matrix", *CODE_ARRAYS, "rowids", "ns_ids", "kinds", "created", "expires", "superseded", "alive", "importance",
-    "lengths",
-)
+_ARRAYS = ("matrix", *CODE_ARRAYS, "rowids", "ns_ids", "kinds", "created", "expires", "superseded", "alive",
+           "importance", "lengths")
 _STORED = tuple(f"_{name}" if name in CODE_ARRAYS else name for name in _ARRAYS)
 COARSE_BITS = 64 * CODE_WORDS
 """Bits of each row's sign sketch (the signs of its projections on random directions), which
@@ -84,64 +86,9 @@ SMALL_SCAN = 1_000_000
 """A scan of at most this many floats runs on the searching thread, not a worker."""
 
 
-_BLAS_BLOCK = 8192
-"""Elements of the matrix in one BLAS matrix-vector product: OpenBLAS runs a product
-smaller than 2304 x 4 elements on the calling thread, whatever its thread count."""
-_matvec = getattr(np, "matvec", None)
-"""numpy's matrix-vector product over stacks of matrices (numpy >= 2.2)."""
 SCAN_PART = 1024
 """About the rows a thread scores at a time, so that two may share a scan (a whole number of
 :func:`_dot`'s blocks: each row is scored in the same block, to the last bit, however shared)."""
-
-
-def _dot(matrix: npt.NDArray[np.float32], vector: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
-    """``matrix @ vector`` on the calling thread.
-
-    A matrix-vector product over the cache is memory-bound, so it gains nothing from
-    more threads; but a multithreaded BLAS splits a large one, and on a busy machine its
-    threads wait for cores other processes hold: a 100k-row scan then cost 4-8 times
-    its CPU time and more in wall time. So the rows go to BLAS in blocks too small for
-    it to split (one call of numpy's ``matvec`` over the stack of blocks), with a third
-    to a quarter of the instructions of numpy's einsum; without ``matvec``, or for rows
-    too wide for a block, einsum runs the product in SIMD loops on this thread."""
-    rows, cols = matrix.shape
-    step = _BLAS_BLOCK // cols if cols else 0
-    if _matvec is None or step < 2 or rows < 2 * step or not matrix.flags.c_contiguous:
-        return np.einsum("ij,j->i", matrix, vector)  # type: ignore[no-any-return]
-    whole = rows - rows % step
-    out = np.empty(rows, dtype=np.result_type(matrix.dtype, vector.dtype))
-    out[:whole] = _matvec(matrix[:whole].reshape(-1, step, cols), vector).reshape(-1)
-    if whole < rows:
-        out[whole:] = _matvec(matrix[whole:], vector)
-    return out
-
-
-def _any_of(column: npt.NDArray[np.integer], values: Sequence[int]) -> npt.NDArray[np.bool_]:
-    """Where ``column`` holds one of ``values`` (comparisons for a few, a lookup table for many)."""
-    if len(values) <= 4:
-        found = np.zeros(len(column), dtype=bool)
-        for value in values:
-            found |= column == value
-        return found
-    table = np.zeros(int(column.max(initial=0)) + 1, dtype=bool)
-    table[[v for v in values if v < len(table)]] = True
-    return table[column]
-
-
-def _scores(
-    matrix: npt.NDArray[np.float32],
-    probe: npt.NDArray[np.float32],
-    slots: npt.NDArray[np.int64],
-    pieces: Pieces | None,
-) -> npt.NDArray[np.float32]:
-    """``matrix[slots] @ probe``, reading runs of rows in place rather than copying them."""
-    if pieces is None:
-        return _dot(matrix[slots], probe)
-    parts = []
-    for a, b, lo, hi in pieces:
-        scores = _dot(matrix[a:b], probe)
-        parts.append(scores if hi - lo == b - a else scores[slots[lo:hi] - a])
-    return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
 
 class VectorCache:
@@ -199,6 +146,7 @@ class VectorCache:
 
     def _forget_layout(self) -> None:
         """Drop what is derived from which row sits in which slot (after rows moved)."""
+        self.int8 = Int8Rows(self.dims)
         self._column_masks: dict[tuple[Any, ...], tuple[int, npt.NDArray[np.bool_]]] = {}
         self.soonest_expiry = int(self.expires[: self.n].min(initial=_NEVER))
         """The earliest expiry of a row in ``[0, n)``: before it, no row has expired."""
@@ -301,7 +249,7 @@ class VectorCache:
         if self.root:
             prefix = ns_key(self.root)
             mine = [i for i, name in enumerate(ns_names) if name.startswith(prefix)]
-            keep = np.flatnonzero(_any_of(arrays["ns_ids"][:n], mine)) if mine else np.zeros(0, dtype=np.int64)
+            keep = np.flatnonzero(any_of(arrays["ns_ids"][:n], mine)) if mine else np.zeros(0, dtype=np.int64)
             arrays = {name: arr[keep] for name, arr in arrays.items()}
             n = len(keep)
         for name in _ARRAYS:
@@ -416,7 +364,7 @@ class VectorCache:
         codes = tuple(sorted({KIND_CODES[k] for k in kinds}))
         if len(codes) == len(KIND_CODES):
             return mask
-        return mask & self._column_mask(("kinds", codes), lambda lo, hi: _any_of(self.kinds[lo:hi], codes))
+        return mask & self._column_mask(("kinds", codes), lambda lo, hi: any_of(self.kinds[lo:hi], codes))
 
     def _column_mask(
         self, key: tuple[Any, ...], compute: Callable[[int, int], npt.NDArray[np.bool_]]
@@ -442,7 +390,7 @@ class VectorCache:
             if len(allowed) < len(self.ns_names):
                 # new namespaces get new ids, so the ids under a prefix only grow: keyed by their count
                 mask &= self._column_mask(("ns", prefix, len(allowed)),
-                                          lambda lo, hi: _any_of(self.ns_ids[lo:hi], allowed))
+                                          lambda lo, hi: any_of(self.ns_ids[lo:hi], allowed))
         now = to_micros(query.now)
         if now >= self.soonest_expiry:
             mask &= self.expires[:n] > now
@@ -517,7 +465,10 @@ class Scan:
         self.cache, self.vector, self.masks, self.k, self.pool = cache, vector, masks, k, max(RERANK_FLOOR, 20 * k)
         self.slots: npt.NDArray[np.int64] | None = None
         self.scores: npt.NDArray[Any] | None = None
-        """Each chosen row's cosine (sketch distance on the coarse pass) once :meth:`work` is done."""
+        """Each chosen row's cosine once :meth:`work` is done (on the coarse pass its sketch
+        distance, on the quick pass the lower bound of its cosine, ``upper`` the upper one)."""
+        self.quick: Int8Query | None = None
+        self.upper = np.zeros(0)
         self.parts: list[tuple[int, int, int, int]] = []
         self._claim, self._next = threading.Lock(), 0  # the first part no thread has taken
         if not (cache.n and k > 0 and masks):
@@ -546,6 +497,11 @@ class Scan:
         size = step * max(1, SCAN_PART // step) if _matvec is not None and step >= 2 else cache.n + 1  # einsum: unshared
         self.parts = _parts(slots, self.pieces, size, 2 * step)
         self.scores = np.empty(len(slots), dtype=np.result_type(cache.matrix.dtype, vector.dtype))
+        if self.pieces is not None and len(slots) * cache.dims >= QUICK_SCAN and Int8Query.usable(vector) \
+                and cache.int8.wanted():
+            self.quick, self.scores = Int8Query(vector), np.empty(len(slots))  # int8 first (see _quantized)
+            self.upper = np.empty(len(slots))  # bounds of the cosines: scores are the lower ones
+            cache.int8.reserve(len(cache.matrix))
 
     def work(self) -> None:
         """Score parts of the rows until none is left, half of those left at a time (two threads
@@ -561,9 +517,16 @@ class Scan:
                 self.scores = hamming(self.words, self.code)
                 continue
             for start, end, lo, hi in _spans(parts[first:last], self.step):
-                rows = self.cache.matrix[slots[lo:hi]] if start < 0 else self.cache.matrix[start:end]
-                found = _dot(rows, self.vector)
-                out[lo:hi] = found if start < 0 or hi - lo == end - start else found[slots[lo:hi] - start]
+                whole = start < 0 or hi - lo == end - start
+                found: npt.NDArray[Any]
+                if self.quick is not None:  # (runs only: start >= 0)
+                    self.cache.int8.ensure(self.cache.matrix, start, end)
+                    found, upper = self.cache.int8.bounds(self.quick, start, end)
+                    self.upper[lo:hi] = upper if whole else upper[slots[lo:hi] - start]
+                else:
+                    rows = self.cache.matrix[slots[lo:hi]] if start < 0 else self.cache.matrix[start:end]
+                    found = _dot(rows, self.vector)
+                out[lo:hi] = found if whole else found[slots[lo:hi] - start]
 
     def score(self) -> npt.NDArray[Any] | None:
         """:attr:`scores`, the parts no other thread took scored here."""
@@ -577,13 +540,17 @@ class Scan:
         cache, slots, masks = self.cache, self.slots, self.masks
         out = []
         for mask in masks:
-            mine, sims = slots, scores
+            mine, sims, upper = slots, scores, self.upper
             if len(masks) > 1:  # positions, not a boolean mask: taking them is twice as fast
                 chosen = np.flatnonzero(_at(mask, slots, self.pieces))
                 mine, sims = slots[chosen], scores[chosen]
+                upper = upper[chosen] if self.quick is not None else upper
             if self.coarse:  # the best by sketch, scored exactly
                 if len(mine) > self.pool:
                     mine = mine[closest(sims, self.pool)]
+                sims = _dot(cache.matrix[mine], self.vector)
+            elif self.quick is not None:  # the rows the int8 pass cannot rule out, scored exactly
+                mine = mine[candidates(sims, upper, self.k, max(1, self.step))]
                 sims = _dot(cache.matrix[mine], self.vector)
             k = min(self.k, len(mine))
             if k == 0:
