@@ -17,15 +17,17 @@ later, or not at all before a crash, loses nothing.
 The log starts again from its beginning (and stops growing) only when a write
 transaction begins while every frame of it is in the database file. When
 commits follow each other closely, a checkpoint begun after one of them is
-overtaken by the next ones, which append to the log; so after a checkpoint the
-thread reads, in the wal-index (the ``-shm`` file), whether frames are left to
-copy, and if so it checkpoints again after each following commit, each time
-copying little, until one finishes before the next write begins. It never starts
-a checkpoint when nothing is left to copy: then the next write may be starting
-the log again, and a checkpoint running beside that could, in SQLite before
-3.51.3, record frames of the new log as copied (the "WAL-reset bug").
-``journal_size_limit`` (:data:`LOG_BYTES`) truncates a log file that a bulk load
-made long when the log starts again.
+overtaken by the next, which appends to the log. So after a checkpoint that
+copied something, the next commit wakes the thread again: if the wal-index (the
+``-shm`` file) shows the log did not start again, it checkpoints what is new,
+little, and so on after each commit until one ends before the next write begins,
+at most :data:`CATCH_UP` in a row (writes that follow each other more closely
+than a checkpoint takes overtake every one; the log then still grows to
+:data:`INLINE_PAGES`). It never starts a checkpoint when nothing is left to copy:
+the next write may then be starting the log again, and a checkpoint running
+beside that could, in SQLite before 3.51.3, record frames of the new log as
+copied (the "WAL-reset bug"). ``journal_size_limit`` (:data:`LOG_BYTES`) cuts
+a log file that a bulk load made long when the log starts again.
 """
 
 from __future__ import annotations
@@ -38,13 +40,17 @@ import threading
 from pathlib import Path
 from typing import BinaryIO
 
-__all__ = ["EVERY_COMMITS", "INLINE_PAGES", "LOG_BYTES", "Checkpointer", "log_state"]
+__all__ = ["CATCH_UP", "EVERY_COMMITS", "INLINE_PAGES", "LOG_BYTES", "Checkpointer", "log_state"]
 
 EVERY_COMMITS = 16
 """A background checkpoint is started after this many commits of the store's connection."""
 INLINE_PAGES = 10_000
 """The store's own connection still checkpoints when a commit leaves the log this long
 (a bulk load, or a background thread that fell behind)."""
+CATCH_UP = 4
+"""Checkpoints after single commits in a row, at most, before the thread waits for the
+count of commits again (writes that follow each other more closely than a checkpoint
+takes overtake every one: the log then grows to :data:`INLINE_PAGES`)."""
 LOG_BYTES = 16 << 20
 """``journal_size_limit``: a log file longer than this is cut to it when the log starts again."""
 
@@ -85,6 +91,8 @@ class Checkpointer:
         """The last checkpoint copied frames, and a write may have begun before it ended and
         appended to the log: the next commit starts a checkpoint, which runs if the log did
         not start again since."""
+        self._chain = 0
+        """Checkpoints started by single commits since the last one started by the count."""
         self._shm: BinaryIO | None = None
         self.last: tuple[int, int, int] | None = None
         """What the last background checkpoint returned: (busy, frames in the log, frames copied)."""
@@ -103,6 +111,7 @@ class Checkpointer:
         if self._pid != os.getpid():  # a forked child: its parent's thread and connection are not its own
             self._pid, self._thread, self._conn, self._shm = os.getpid(), None, None, None
             self._signal, self._due, self._running, self._behind = threading.Condition(), False, False, False
+            self._chain = 0
         with self._signal:
             if self._due or self._running:
                 return
@@ -123,12 +132,14 @@ class Checkpointer:
                 if not self._due:
                     return
                 self._due, self._running = False, True
+                catching_up = self._behind
             behind = False
             try:
                 behind = self._checkpoint()
             finally:
                 with signal:
-                    self._running, self._behind = False, behind
+                    self._chain = self._chain + 1 if catching_up else 0
+                    self._running, self._behind = False, behind and self._chain < CATCH_UP
                     signal.notify_all()
 
     def _checkpoint(self) -> bool:
