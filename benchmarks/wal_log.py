@@ -99,6 +99,8 @@ def run(store: Path, args: argparse.Namespace) -> dict[str, Any]:
     ms = np.asarray(writes) * 1000
     restarting = ms[restarts] if restarts else np.zeros(1)
     tenth = max(1, len(frames) // 10)
+    inline = [i for i, (before, after) in enumerate(zip([0, *frames], frames, strict=False))
+              if after >= INLINE_PAGES > before]  # the write that took the log there checkpointed it
     return {
         "turns": args.turns,
         "turn_ms": round(elapsed * 1000 / args.turns, 2),
@@ -112,8 +114,8 @@ def run(store: Path, args: argparse.Namespace) -> dict[str, Any]:
         "max_log_frames_by_tenth": [max(frames[i:i + tenth]) for i in range(0, len(frames), tenth)],
         "max_wal_file_pages": max(file_pages),
         "restarts": len(restarts),
-        "reached_inline_pages": sum(1 for before, after in zip([0, *frames], frames, strict=False)
-                                    if after >= INLINE_PAGES > before),
+        "reached_inline_pages": len(inline),
+        "inline_write_ms": [round(float(ms[i]), 1) for i in inline],
         "load_average": [round(x, 2) for x in os.getloadavg()],
     }
 
@@ -156,7 +158,7 @@ def main() -> None:
     print(f"  log: longest {result['max_log_frames']} frames (by tenth of the run: "
           f"{result['max_log_frames_by_tenth']}), -wal file up to {result['max_wal_file_pages']} pages, "
           f"{result['restarts']} restarts; {result['reached_inline_pages']} times it reached "
-          f"{INLINE_PAGES} frames (the writing connection checkpointed)")
+          f"{INLINE_PAGES} frames (the writing connection checkpointed, in {result['inline_write_ms']} ms)")
     print(f"  turn write: p50 {result['write_p50_ms']} ms, p99 {result['write_p99_ms']} ms, "
           f"max {result['write_max_ms']} ms; {result['writes_over_slow_ms']} over {args.slow_ms:g} ms "
           f"(turns {result['slow_writes']}); p50 of the writes that started the log again "
