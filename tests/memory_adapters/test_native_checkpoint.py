@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -129,12 +130,12 @@ class _Overtaken:
     commit is overtaken by the next commit: that commit's transaction begins before the
     checkpoint copies the log and commits after it (so the order never depends on timing)."""
 
-    def __init__(self, conn: sqlite3.Connection, checkpointer: Checkpointer) -> None:
-        self.conn, self.checkpointer = conn, checkpointer
+    def __init__(self, conn: sqlite3.Connection, checkpointer: Checkpointer, *, every: bool = False) -> None:
+        self.conn, self.checkpointer, self.every = conn, checkpointer, every
         self.inside, self.begun, self.copied = threading.Event(), threading.Event(), threading.Event()
 
     def execute(self, sql: str) -> sqlite3.Cursor:
-        overtaken = self.checkpointer.commits % EVERY_COMMITS == 0
+        overtaken = self.every or self.checkpointer.commits % EVERY_COMMITS == 0
         if overtaken:
             self.inside.set()
             assert self.begun.wait(10)
@@ -185,3 +186,44 @@ def test_the_log_starts_again_when_each_periodic_checkpoint_is_overtaken_by_a_co
         commits = checkpointer.commits
     with NativeMemoryAdapter(path) as again:
         assert again.count(NS) == commits == 12 * EVERY_COMMITS + 1
+
+
+def _overtake(store: NativeMemoryAdapter, conn: _Overtaken, text: str) -> None:
+    """A write that begins while the checkpoint thread's checkpoint waits in ``conn`` and
+    commits once that checkpoint copied what it saw."""
+    with store._batch():
+        store.add(text, namespace=NS, dedup=False)
+        conn.begun.set()
+        assert conn.copied.wait(10)
+        conn.copied.clear()
+
+
+def test_checkpoints_after_single_commits_stop_after_catch_up_in_a_row(tmp_path: Path) -> None:
+    """Writes that overtake every checkpoint: after the one the count of commits starts, the
+    thread checkpoints after single commits CATCH_UP times, then waits for the count again
+    (the log then grows, as it did before)."""
+    path = tmp_path / "memory.db"
+    with NativeMemoryAdapter(path, embedder="hashing:64") as store:
+        checkpointer = store._store.checkpointer
+        assert checkpointer is not None
+        conn = _Overtaken(sqlite3.connect(str(path), isolation_level=None, check_same_thread=False), checkpointer,
+                          every=True)
+        checkpointer._conn = conn  # type: ignore[assignment]
+        catching_up: list[bool] = []  # of each checkpoint: started by a single commit, not the count
+        original = conn.execute
+
+        def execute(sql: str) -> sqlite3.Cursor:
+            catching_up.append(getattr(checkpointer, "_behind", False))
+            return original(sql)
+
+        conn.execute = execute  # type: ignore[method-assign]
+        while checkpointer.commits < 4 * EVERY_COMMITS:
+            store.add(f"note {checkpointer.commits}", namespace=NS, dedup=False)
+            deadline = time.monotonic() + 10
+            while checkpointer._due or checkpointer._running:  # until the thread is idle again:
+                assert time.monotonic() < deadline
+                if conn.inside.wait(0.01):  # each checkpoint it starts is overtaken by a write
+                    conn.inside.clear()
+                    _overtake(store, conn, f"overtaking note {checkpointer.commits}")
+        runs = "".join("c" if c else "." for c in catching_up).split(".")
+        assert len(runs) >= 3 and {len(run) for run in runs[1:-1]} == {_native_checkpoint.CATCH_UP}, catching_up
