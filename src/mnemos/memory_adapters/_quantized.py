@@ -16,7 +16,6 @@ The copy is made the first time a row is scanned, and dropped when rows move (se
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 import numpy as np
@@ -40,9 +39,11 @@ def kernel() -> Any:
     global _kernel
     if _kernel is _MISSING:
         try:
-            _kernel = importlib.import_module("simsimd").cdist
+            import simsimd
         except ImportError:
             _kernel = None
+        else:
+            _kernel = simsimd.cdist
     return _kernel
 
 
