@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -148,14 +149,18 @@ def test_the_worker_and_the_searching_thread_share_an_int8_scan(
     monkeypatch.setattr(_quantized, "_kernel", None)
     exact = _pages(adapter)
     monkeypatch.setattr(_quantized, "_kernel", _quantized._MISSING)
-    monkeypatch.setattr(_vectors, "SMALL_SCAN", 0)  # on the worker thread, and ...
+    monkeypatch.setattr(_vectors.VectorCache, "scan_is_small", lambda *a: False)  # on the worker thread, and ...
     monkeypatch.setattr(_vectors, "SCAN_PART", 128)  # ... in parts either thread may take
     scans: list[_vectors.Scan] = []
     real = _vectors.VectorCache.scan
     monkeypatch.setattr(_vectors.VectorCache, "scan", lambda *a: scans.append(real(*a)) or scans[-1])
+    workers: list[int] = []
+    real_work = _vectors.Scan.work
+    monkeypatch.setattr(_vectors.Scan, "work", lambda s: workers.append(threading.get_ident()) or real_work(s))
     adapter.search("warm", namespace=NS)
     assert _pages(adapter) == exact
     assert len(scans) > 1 and all(s.quick is not None and len(s.parts) > 4 for s in scans[1:])
+    assert len(set(workers)) == 2  # the worker and the searching thread both ran it
 
 
 def test_an_int8_scan_runs_on_the_searching_thread(
