@@ -12,7 +12,6 @@ import pytest
 
 from mnemos.memory_adapters import _quantized, _vectors
 from mnemos.memory_adapters._quantized import Int8Query, Int8Rows, candidates
-from mnemos.memory_adapters.base import SearchQuery
 from mnemos.memory_adapters.native import NativeMemoryAdapter
 
 NS = ("users", "ann")
@@ -162,14 +161,3 @@ def test_the_worker_and_the_searching_thread_share_an_int8_scan(
     assert len(scans) > 1 and all(s.quick is not None and len(s.parts) > 4 for s in scans[1:])
     assert len(set(workers)) == 2  # the worker and the searching thread both ran it
 
-
-def test_an_int8_scan_runs_on_the_searching_thread(
-    adapter: NativeMemoryAdapter, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(_vectors, "SMALL_SCAN", 1000)  # a float32 scan of the namespace goes to a worker
-    cache = adapter._store.cache
-    adapter.search("warm", namespace=NS)
-    mask = cache.mask(SearchQuery(text="x", namespace_prefix=NS, now=datetime.now(UTC)))
-    assert cache.scan_is_small([mask])  # the codes are read from now on
-    monkeypatch.setattr(_quantized, "_kernel", None)
-    assert not cache.scan_is_small([mask])

@@ -36,7 +36,7 @@ from mnemos.memory_adapters._dots import dot as _dot
 from mnemos.memory_adapters._dots import matvec as _matvec
 from mnemos.memory_adapters._namespace import Namespace
 from mnemos.memory_adapters._native_schema import ns_key, ns_range, to_micros
-from mnemos.memory_adapters._quantized import QUICK_SCAN, Int8Query, Int8Rows, candidates, kernel
+from mnemos.memory_adapters._quantized import QUICK_SCAN, Int8Query, Int8Rows, candidates
 from mnemos.memory_adapters._row_runs import any_of
 from mnemos.memory_adapters._row_runs import at as _at
 from mnemos.memory_adapters._row_runs import parts as _parts
@@ -438,8 +438,6 @@ class VectorCache:
         rows = sum(int(np.count_nonzero(mask)) for mask in masks) if sizes is None else sum(sizes)
         if rows * self.dims <= SMALL_SCAN:
             return True
-        if QUICK_SCAN <= rows * self.dims <= EXACT_LIMIT and self.int8.scans and kernel() is not None:
-            return True  # int8 codes (see Scan): beside the keyword list, a worker cost more CPU than it saved
         # The coarse pass is certain only when the rows are too many to score exactly even
         # in place (a namespace lying in a few runs of a large store is scanned exactly).
         return self.n * self.dims > EXACT_LIMIT and rows * self.dims > EXACT_LIMIT and rows * _CODE_COST <= SMALL_SCAN
