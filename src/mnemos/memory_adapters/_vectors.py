@@ -36,7 +36,6 @@ from mnemos.memory_adapters._dots import dot as _dot
 from mnemos.memory_adapters._dots import matvec as _matvec
 from mnemos.memory_adapters._namespace import Namespace
 from mnemos.memory_adapters._native_schema import ns_key, ns_range, to_micros
-from mnemos.memory_adapters._quantized import QUICK_SCAN, Int8Query, Int8Rows, candidates
 from mnemos.memory_adapters._row_runs import any_of
 from mnemos.memory_adapters._row_runs import at as _at
 from mnemos.memory_adapters._row_runs import parts as _parts
@@ -68,8 +67,10 @@ _COLUMNS = (
     f"m.importance, {_WORD_COUNT.format('m.content')} "
     "FROM memories m JOIN vectors v ON v.rowid = m.rowid"
 )
-_ARRAYS = ("matrix", *CODE_ARRAYS, "rowids", "ns_ids", "kinds", "created", "expires", "superseded", "alive",
-           "importance", "lengths")
+_ARRAYS = (
+    "matrix", *CODE_ARRAYS, "rowids", "ns_ids", "kinds", "created", "expires", "superseded", "alive", "importance",
+    "lengths",
+)
 _STORED = tuple(f"_{name}" if name in CODE_ARRAYS else name for name in _ARRAYS)
 COARSE_BITS = 64 * CODE_WORDS
 """Bits of each row's sign sketch (the signs of its projections on random directions), which
@@ -146,7 +147,6 @@ class VectorCache:
 
     def _forget_layout(self) -> None:
         """Drop what is derived from which row sits in which slot (after rows moved)."""
-        self.int8 = Int8Rows(self.dims)
         self._column_masks: dict[tuple[Any, ...], tuple[int, npt.NDArray[np.bool_]]] = {}
         self.soonest_expiry = int(self.expires[: self.n].min(initial=_NEVER))
         """The earliest expiry of a row in ``[0, n)``: before it, no row has expired."""
@@ -465,10 +465,7 @@ class Scan:
         self.cache, self.vector, self.masks, self.k, self.pool = cache, vector, masks, k, max(RERANK_FLOOR, 20 * k)
         self.slots: npt.NDArray[np.int64] | None = None
         self.scores: npt.NDArray[Any] | None = None
-        """Each chosen row's cosine once :meth:`work` is done (on the coarse pass its sketch
-        distance, on the quick pass the lower bound of its cosine, ``upper`` the upper one)."""
-        self.quick: Int8Query | None = None
-        self.upper = np.zeros(0)
+        """Each chosen row's cosine (sketch distance on the coarse pass) once :meth:`work` is done."""
         self.parts: list[tuple[int, int, int, int]] = []
         self._claim, self._next = threading.Lock(), 0  # the first part no thread has taken
         if not (cache.n and k > 0 and masks):
@@ -497,11 +494,6 @@ class Scan:
         size = step * max(1, SCAN_PART // step) if _matvec is not None and step >= 2 else cache.n + 1  # einsum: unshared
         self.parts = _parts(slots, self.pieces, size, 2 * step)
         self.scores = np.empty(len(slots), dtype=np.result_type(cache.matrix.dtype, vector.dtype))
-        if self.pieces is not None and len(slots) * cache.dims >= QUICK_SCAN and Int8Query.usable(vector) \
-                and cache.int8.wanted():
-            self.quick, self.scores = Int8Query(vector), np.empty(len(slots))  # int8 first (see _quantized)
-            self.upper = np.empty(len(slots))  # bounds of the cosines: scores are the lower ones
-            cache.int8.reserve(len(cache.matrix))
 
     def work(self) -> None:
         """Score parts of the rows until none is left, half of those left at a time (two threads
@@ -517,16 +509,9 @@ class Scan:
                 self.scores = hamming(self.words, self.code)
                 continue
             for start, end, lo, hi in _spans(parts[first:last], self.step):
-                whole = start < 0 or hi - lo == end - start
-                found: npt.NDArray[Any]
-                if self.quick is not None:  # (runs only: start >= 0)
-                    self.cache.int8.ensure(self.cache.matrix, start, end)
-                    found, upper = self.cache.int8.bounds(self.quick, start, end)
-                    self.upper[lo:hi] = upper if whole else upper[slots[lo:hi] - start]
-                else:
-                    rows = self.cache.matrix[slots[lo:hi]] if start < 0 else self.cache.matrix[start:end]
-                    found = _dot(rows, self.vector)
-                out[lo:hi] = found if whole else found[slots[lo:hi] - start]
+                rows = self.cache.matrix[slots[lo:hi]] if start < 0 else self.cache.matrix[start:end]
+                found = _dot(rows, self.vector)
+                out[lo:hi] = found if start < 0 or hi - lo == end - start else found[slots[lo:hi] - start]
 
     def score(self) -> npt.NDArray[Any] | None:
         """:attr:`scores`, the parts no other thread took scored here."""
@@ -540,17 +525,13 @@ class Scan:
         cache, slots, masks = self.cache, self.slots, self.masks
         out = []
         for mask in masks:
-            mine, sims, upper = slots, scores, self.upper
+            mine, sims = slots, scores
             if len(masks) > 1:  # positions, not a boolean mask: taking them is twice as fast
                 chosen = np.flatnonzero(_at(mask, slots, self.pieces))
                 mine, sims = slots[chosen], scores[chosen]
-                upper = upper[chosen] if self.quick is not None else upper
             if self.coarse:  # the best by sketch, scored exactly
                 if len(mine) > self.pool:
                     mine = mine[closest(sims, self.pool)]
-                sims = _dot(cache.matrix[mine], self.vector)
-            elif self.quick is not None:  # the rows the int8 pass cannot rule out, scored exactly
-                mine = mine[candidates(sims, upper, self.k, max(1, self.step))]
                 sims = _dot(cache.matrix[mine], self.vector)
             k = min(self.k, len(mine))
             if k == 0:
