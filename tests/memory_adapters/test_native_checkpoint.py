@@ -227,3 +227,21 @@ def test_checkpoints_after_single_commits_stop_after_catch_up_in_a_row(tmp_path:
                     _overtake(store, conn, f"overtaking note {checkpointer.commits}")
         runs = "".join("c" if c else "." for c in catching_up).split(".")
         assert len(runs) >= 3 and {len(run) for run in runs[1:-1]} == {_native_checkpoint.CATCH_UP}, catching_up
+
+
+def test_a_wal_index_that_cannot_be_opened_still_leaves_the_checkpoints_to_the_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def unreadable(*args: object, **kwargs: object) -> None:
+        raise PermissionError("no access to the -shm file")
+
+    monkeypatch.setattr(_native_checkpoint, "open", unreadable, raising=False)
+    with NativeMemoryAdapter(tmp_path / "memory.db", embedder="hashing:64") as store:
+        checkpointer = store._store.checkpointer
+        assert checkpointer is not None
+        for i in range(EVERY_COMMITS):
+            store.add(f"note {i} about the garden shed", namespace=NS)
+        checkpointer.wait()
+        assert checkpointer.passes == 1 and checkpointer.last is not None
+        busy, frames, copied = checkpointer.last
+        assert busy == 0 and frames > 0 and copied == frames

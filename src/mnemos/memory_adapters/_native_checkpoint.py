@@ -150,9 +150,7 @@ class Checkpointer:
         with contextlib.suppress(sqlite3.Error, OSError):  # the next one, or the safety net, will do it
             if self._conn is None:
                 self._conn = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
-            if self._shm is None:
-                self._shm = open(f"{self.path}-shm", "rb", buffering=0)  # noqa: SIM115 (closed by close())
-            before = log_state(self._shm)
+            before = self._log_state()
             if before is not None:
                 frames, copied = before
                 if copied >= frames:
@@ -162,9 +160,19 @@ class Checkpointer:
             rows = self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()  # to the end: no snapshot kept
             self.last = tuple(rows[0])
             self.passes += 1
-            after = log_state(self._shm)
+            after = self._log_state()
             return before is not None and after is not None and after[1] > before[1]
         return False
+
+    def _log_state(self) -> tuple[int, int] | None:
+        """:func:`log_state` of the store's ``-shm`` file; None (checkpoint as if nothing were
+        known) when it cannot be opened."""
+        if self._shm is None:
+            try:
+                self._shm = open(f"{self.path}-shm", "rb", buffering=0)  # noqa: SIM115 (closed by close())
+            except OSError:
+                return None
+        return log_state(self._shm)
 
     def wait(self) -> None:
         """Wait for a due or running checkpoint to end (before a checkpoint of the store's own)."""
