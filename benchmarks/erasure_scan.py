@@ -63,11 +63,17 @@ def _expire(store: NativeMemoryAdapter, record_id: str, ttl: float) -> None:
 
 
 def found(path: Path, words: list[str]) -> dict[str, int]:
-    """How many secrets each file still holds (a secret's last 8 letters, any case)."""
+    """How many secrets each file still holds (a secret's last 8 letters, any case), and
+    how many of them one file or the other holds (``either``: the log may have started
+    again over some of them after they were copied into the database file)."""
     out = {}
+    held: set[str] = set()
     for file in (path, Path(f"{path}-wal")):
         data = file.read_bytes().lower() if file.exists() else b""
-        out[file.name] = sum(1 for w in words if w[-8:].encode() in data)
+        mine = {w for w in words if w[-8:].encode() in data}
+        out[file.name] = len(mine)
+        held |= mine
+    out["either"] = len(held)
     return out
 
 

@@ -31,15 +31,15 @@ def scan() -> ModuleType:
 def test_after_erase_no_secret_is_in_the_file_or_its_wal(scan: ModuleType, tmp_path: Path) -> None:
     result = scan.run("erase", tmp_path)
     assert result == {
-        "open": {"memory.db": 0, "memory.db-wal": 0},
-        "closed": {"memory.db": 0, "memory.db-wal": 0},
+        "open": {"memory.db": 0, "memory.db-wal": 0, "either": 0},
+        "closed": {"memory.db": 0, "memory.db-wal": 0, "either": 0},
     }
 
 
 def test_the_scan_finds_what_plain_delete_leaves(scan: ModuleType, tmp_path: Path) -> None:
     """The scan is not blind: after plain deletes the secrets are still in the bytes."""
     result = scan.run("delete", tmp_path)
-    assert result["open"]["memory.db-wal"] == 9
+    assert result["open"]["either"] == 9  # in the log, or copied into the file before it started again
     assert result["closed"]["memory.db"] > 0
 
 
