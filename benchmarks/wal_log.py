@@ -27,7 +27,6 @@ import json
 import os
 import random
 import shutil
-import struct
 import tempfile
 import time
 from pathlib import Path
@@ -39,20 +38,20 @@ from orchestration import TOPICS, USER, WORDS, preload
 from mnemos.agents import _memops
 from mnemos.agents.policy import MemoryPolicy
 from mnemos.memory_adapters import MemoryKind, Provenance
+from mnemos.memory_adapters._native_checkpoint import INLINE_PAGES, log_state
 from mnemos.memory_adapters.native import NativeMemoryAdapter
 
-INLINE_PAGES = 10_000
-"""The log length at which the store's own connection checkpoints (``wal_autocheckpoint``)."""
 WAL_HEADER = 32
 FRAME_HEADER = 24
 
 
 def log_frames(path: Path) -> tuple[int, int]:
-    """(frames in the log, frames copied into the database file), from the wal-index header:
-    ``mxFrame`` at byte 16 of its first copy, ``nBackfill`` at byte 96 (native byte order)."""
+    """(frames in the log, frames copied into the database file), from the wal-index header."""
     with open(f"{path}-shm", "rb") as shm:
-        head = shm.read(100)
-    return struct.unpack_from("=I", head, 16)[0], struct.unpack_from("=I", head, 96)[0]
+        state = log_state(shm)
+    if state is None:
+        raise RuntimeError(f"no wal-index header in {path}-shm")
+    return state
 
 
 def run(store: Path, args: argparse.Namespace) -> dict[str, Any]:
