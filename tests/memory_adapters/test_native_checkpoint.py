@@ -17,6 +17,16 @@ from mnemos.memory_adapters.native import NativeMemoryAdapter
 NS = ("users", "ann")
 
 
+def _commit_until_a_checkpoint(store: NativeMemoryAdapter, note: str = "note") -> Checkpointer:
+    """The store's checkpointer, after :data:`EVERY_COMMITS` commits and the checkpoint they start."""
+    checkpointer = store._store.checkpointer
+    assert checkpointer is not None
+    for i in range(EVERY_COMMITS):
+        store.add(f"{note} {i}", namespace=NS)
+    checkpointer.wait()
+    return checkpointer
+
+
 def test_commits_do_not_checkpoint_inline_and_a_background_thread_copies_the_log(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -70,17 +80,11 @@ def test_scrub_waits_for_a_background_checkpoint_and_empties_the_log(
 
 def test_a_forked_child_does_not_reuse_its_parents_checkpoint_connection(tmp_path: Path) -> None:
     with NativeMemoryAdapter(tmp_path / "memory.db", embedder="hashing:64") as store:
-        checkpointer = store._store.checkpointer
-        assert checkpointer is not None
-        for i in range(EVERY_COMMITS):
-            store.add(f"note {i}", namespace=NS)
-        checkpointer.wait()
+        checkpointer = _commit_until_a_checkpoint(store)
         parents = checkpointer._conn
         assert parents is not None
         checkpointer._pid = -1  # as seen from a child process after fork
-        for i in range(EVERY_COMMITS):
-            store.add(f"more {i}", namespace=NS)
-        checkpointer.wait()
+        _commit_until_a_checkpoint(store, "more")
         assert checkpointer._conn is not None and checkpointer._conn is not parents
         assert checkpointer.last is not None and checkpointer.last[0] == 0
         parents.close()
@@ -237,11 +241,7 @@ def test_a_wal_index_that_cannot_be_opened_still_leaves_the_checkpoints_to_the_t
 
     monkeypatch.setattr(_native_checkpoint, "open", unreadable, raising=False)
     with NativeMemoryAdapter(tmp_path / "memory.db", embedder="hashing:64") as store:
-        checkpointer = store._store.checkpointer
-        assert checkpointer is not None
-        for i in range(EVERY_COMMITS):
-            store.add(f"note {i} about the garden shed", namespace=NS)
-        checkpointer.wait()
+        checkpointer = _commit_until_a_checkpoint(store)
         assert checkpointer.passes == 1 and checkpointer.last is not None
         busy, frames, copied = checkpointer.last
         assert busy == 0 and frames > 0 and copied == frames
