@@ -71,8 +71,8 @@ def test_the_namespace_mask_is_computed_for_new_rows_only(store: NativeMemoryAda
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     store.search("garden shed", namespace=NS, limit=5)
     sizes: list[int] = []
-    original = _vectors.any_of
-    monkeypatch.setattr(_vectors, "any_of", lambda column, values: (sizes.append(len(column)),
+    original = _vectors._any_of
+    monkeypatch.setattr(_vectors, "_any_of", lambda column, values: (sizes.append(len(column)),
                                                                       original(column, values))[1])
     store.search("garden shed", namespace=NS, limit=5)
     assert sizes == []  # nothing new: the masks of the last search serve

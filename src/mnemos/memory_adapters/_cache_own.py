@@ -9,9 +9,8 @@ import numpy as np
 
 from mnemos.memory_adapters._namespace import Namespace
 from mnemos.memory_adapters._native_schema import ns_key
-from mnemos.memory_adapters._row_runs import any_of
 from mnemos.memory_adapters._vector_rows import count_change
-from mnemos.memory_adapters._vectors import VectorCache
+from mnemos.memory_adapters._vectors import VectorCache, _any_of
 
 __all__ = ["change_stamp", "take_own_write"]
 
@@ -57,5 +56,5 @@ def change_stamp(cache: VectorCache, prefix: Namespace, code: int, now: int) -> 
     if ids and cache.expiring[ids, code].any():  # rows that may expire: count those expired by now
         n = cache.n
         rows = cache.alive[:n] & (cache.kinds[:n] == code) & (cache.expires[:n] <= now)
-        expired = int(np.count_nonzero(rows & any_of(cache.ns_ids[:n], ids)))
+        expired = int(np.count_nonzero(rows & _any_of(cache.ns_ids[:n], ids)))
     return cache.generation, changes, expired

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["Part", "Pieces", "any_of", "at", "parts", "pieces", "runs", "spans"]
+__all__ = ["Part", "Pieces", "at", "parts", "pieces", "runs", "spans"]
 
 _RUN_GAP = 32
 """Rows of one scan closer than this are read as one run (the rows between are scored too)."""
@@ -93,15 +92,3 @@ def _cuts(start: int, end: int, size: int, least: int) -> list[tuple[int, int]]:
     if end - starts[-1] < least:
         starts.pop()
     return list(zip(starts, [*starts[1:], end], strict=True))
-
-
-def any_of(column: npt.NDArray[np.integer], values: Sequence[int]) -> npt.NDArray[np.bool_]:
-    """Where ``column`` holds one of ``values`` (comparisons for a few, a lookup table for many)."""
-    if len(values) <= 4:
-        found = np.zeros(len(column), dtype=bool)
-        for value in values:
-            found |= column == value
-        return found
-    table = np.zeros(int(column.max(initial=0)) + 1, dtype=bool)
-    table[[v for v in values if v < len(table)]] = True
-    return table[column]

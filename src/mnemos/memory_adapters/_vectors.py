@@ -36,7 +36,6 @@ from mnemos.memory_adapters._dots import dot as _dot
 from mnemos.memory_adapters._dots import matvec as _matvec
 from mnemos.memory_adapters._namespace import Namespace
 from mnemos.memory_adapters._native_schema import ns_key, ns_range, to_micros
-from mnemos.memory_adapters._row_runs import any_of
 from mnemos.memory_adapters._row_runs import at as _at
 from mnemos.memory_adapters._row_runs import parts as _parts
 from mnemos.memory_adapters._row_runs import pieces as _pieces
@@ -90,6 +89,18 @@ SMALL_SCAN = 1_000_000
 SCAN_PART = 1024
 """About the rows a thread scores at a time, so that two may share a scan (a whole number of
 :func:`_dot`'s blocks: each row is scored in the same block, to the last bit, however shared)."""
+
+
+def _any_of(column: npt.NDArray[np.integer], values: Sequence[int]) -> npt.NDArray[np.bool_]:
+    """Where ``column`` holds one of ``values`` (comparisons for a few, a lookup table for many)."""
+    if len(values) <= 4:
+        found = np.zeros(len(column), dtype=bool)
+        for value in values:
+            found |= column == value
+        return found
+    table = np.zeros(int(column.max(initial=0)) + 1, dtype=bool)
+    table[[v for v in values if v < len(table)]] = True
+    return table[column]
 
 
 class VectorCache:
@@ -249,7 +260,7 @@ class VectorCache:
         if self.root:
             prefix = ns_key(self.root)
             mine = [i for i, name in enumerate(ns_names) if name.startswith(prefix)]
-            keep = np.flatnonzero(any_of(arrays["ns_ids"][:n], mine)) if mine else np.zeros(0, dtype=np.int64)
+            keep = np.flatnonzero(_any_of(arrays["ns_ids"][:n], mine)) if mine else np.zeros(0, dtype=np.int64)
             arrays = {name: arr[keep] for name, arr in arrays.items()}
             n = len(keep)
         for name in _ARRAYS:
@@ -364,7 +375,7 @@ class VectorCache:
         codes = tuple(sorted({KIND_CODES[k] for k in kinds}))
         if len(codes) == len(KIND_CODES):
             return mask
-        return mask & self._column_mask(("kinds", codes), lambda lo, hi: any_of(self.kinds[lo:hi], codes))
+        return mask & self._column_mask(("kinds", codes), lambda lo, hi: _any_of(self.kinds[lo:hi], codes))
 
     def _column_mask(
         self, key: tuple[Any, ...], compute: Callable[[int, int], npt.NDArray[np.bool_]]
@@ -390,7 +401,7 @@ class VectorCache:
             if len(allowed) < len(self.ns_names):
                 # new namespaces get new ids, so the ids under a prefix only grow: keyed by their count
                 mask &= self._column_mask(("ns", prefix, len(allowed)),
-                                          lambda lo, hi: any_of(self.ns_ids[lo:hi], allowed))
+                                          lambda lo, hi: _any_of(self.ns_ids[lo:hi], allowed))
         now = to_micros(query.now)
         if now >= self.soonest_expiry:
             mask &= self.expires[:n] > now
