@@ -24,6 +24,12 @@ call on every side, to see it against a hosted model's latency.
     python benchmarks/orchestration.py --model-latency-ms 300
     python benchmarks/orchestration.py --breakdown          # where a mnemos node's time goes
     python benchmarks/orchestration.py --no-peer            # skip the (slow) LangGraph-store graph
+    python benchmarks/orchestration.py --floor              # also mnemos agents without recall, without memory
+
+``--floor`` adds two more graphs of the same agents on the same store, timed in the
+same rounds: one whose agents recall nothing (the novelty check and the turn's write
+remain), one whose agents neither recall nor write. Their overheads per node are what
+the memory work costs without the search, and what the agent costs without any.
 """
 
 from __future__ import annotations
@@ -51,6 +57,7 @@ from langgraph.store.base import PutOp
 from langgraph.store.memory import InMemoryStore
 
 from mnemos.agents import Agent, OfflineChatModel, _memops
+from mnemos.agents.policy import MemoryPolicy, RecallSettings
 from mnemos.agents.procedural import ProceduralMemory
 from mnemos.graphs import GraphBuilder
 from mnemos.memory_adapters.native import NativeMemoryAdapter
@@ -195,9 +202,22 @@ def peer_store(embedder: Any, agents: int, memories_per_agent: int, seed: int) -
     return store, time.perf_counter() - began
 
 
-def mnemos_graph(store: Path, agents: int, model: OfflineChatModel) -> Any:
-    memory = NativeMemoryAdapter(store)
-    nodes = [Agent(name=f"step_{i}", instructions=INSTRUCTIONS.format(i=i), model=model, memory=memory)
+FLOORS = {
+    "mnemos_no_recall": MemoryPolicy(episodic=RecallSettings(k=0), semantic=RecallSettings(k=0)),
+    "mnemos_no_memory": MemoryPolicy(episodic=RecallSettings(k=0), semantic=RecallSettings(k=0),
+                                     write_episodes=False, extract_facts=False),
+}
+"""The policies of ``--floor``'s graphs: no recall (the turn is still written), and no memory work."""
+
+
+def mnemos_graph(
+    store: Path, agents: int, model: OfflineChatModel, *, memory: NativeMemoryAdapter | None = None,
+    policy: MemoryPolicy | None = None,
+) -> Any:
+    """The graph of mnemos agents on the store (a new adapter unless ``memory`` is given)."""
+    memory = memory or NativeMemoryAdapter(store)
+    nodes = [Agent(name=f"step_{i}", instructions=INSTRUCTIONS.format(i=i), model=model, memory=memory,
+                   policy=policy or MemoryPolicy())
              for i in range(agents)]
     return GraphBuilder(name="mnemos_pipeline").sequence(*nodes).compile(), memory
 
@@ -261,6 +281,8 @@ def main() -> None:
                         help="also time each step of a mnemos node (recall, writes, model...)")
     parser.add_argument("--no-peer", action="store_true",
                         help="skip the LangGraph InMemoryStore graph (it takes seconds per run)")
+    parser.add_argument("--floor", action="store_true",
+                        help="also time mnemos agents that recall nothing, and that neither recall nor write")
     parser.add_argument("--peer-limit", type=int, default=10,
                         help="hits the LangGraph-store node asks for (mnemos recalls 5 facts + 5 episodes)")
     args = parser.parse_args()
@@ -271,6 +293,9 @@ def main() -> None:
         model = TimedOffline(latency_seconds=args.model_latency_ms / 1000)
         ours, memory = mnemos_graph(store, args.agents, model)
         graphs = [("mnemos", ours), ("raw", raw_graph(args.agents, model))]
+        if args.floor:
+            graphs += [(label, mnemos_graph(store, args.agents, model, memory=memory, policy=policy)[0])
+                       for label, policy in FLOORS.items()]
         peer_load = None
         if not args.no_peer:
             peer, peer_load = peer_store(memory.embedder, args.agents, args.memories, args.seed)
@@ -329,6 +354,9 @@ def main() -> None:
         result["ratio_langgraph_store_to_mnemos"] = round(mean["langgraph_store"] / mean["mnemos"], 1)
         result["langgraph_store_cpu_overhead_ms_per_node"] = round(
             (min(cpu["langgraph_store"]) - min(cpu["raw"])) * 1000 / args.agents, 2)
+    for label in FLOORS:
+        if label in mean:
+            result[f"{label}_overhead_ms_per_node"] = round((mean[label] - mean["raw"]) * 1000 / args.agents, 2)
     if args.breakdown:
         result["mnemos_node_breakdown_ms"] = breakdown.per_node_ms(
             args.agents * args.runs, sum(times["mnemos"])
@@ -351,6 +379,11 @@ def main() -> None:
         print(f"  LangGraph store : {result['langgraph_store_ms_per_run']:9.1f} ms per run "
               f"({result['langgraph_store_overhead_ms_per_node']:.1f} ms memory overhead per node; "
               f"InMemoryStore(index=...) search + put)")
+    if args.floor:
+        print(f"  without recall  : {result['mnemos_no_recall_overhead_ms_per_node']:9.2f} ms overhead per node "
+              "(novelty check and turn write only)")
+        print(f"  without memory  : {result['mnemos_no_memory_overhead_ms_per_node']:9.2f} ms overhead per node "
+              "(the agent alone: no recall, no write)")
     print(f"  ratio mnemos/raw: {ratio:.2f}x (target <= 1.2x: {'met' if result['met'] else 'NOT met'})")
     if "langgraph_store" in mean:
         print(f"  ratio LangGraph store/mnemos: {result['ratio_langgraph_store_to_mnemos']:.1f}x "

@@ -78,3 +78,35 @@ def test_the_breakdown_separates_the_agents_bookkeeping_and_langchains_call_from
     per_node = result["mnemos_ms_per_run"] / result["agents"]
     wall = result["mnemos_node_breakdown_ms"]
     assert sum(wall.values()) == pytest.approx(per_node, abs=0.1)
+
+
+def test_floor_times_agents_that_recall_nothing_and_agents_that_neither_recall_nor_write(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bench = _load_bench()
+    searches: list[tuple[str, ...]] = []
+    search_by_kind = bench.NativeMemoryAdapter.search_by_kind
+
+    def counted(self: Any, query: str, limits: Any, **kwargs: Any) -> Any:
+        searches.append(tuple(kwargs["namespace"]))
+        return search_by_kind(self, query, limits, **kwargs)
+
+    monkeypatch.setattr(bench.NativeMemoryAdapter, "search_by_kind", counted)
+    store = tmp_path / "memory.db"
+    monkeypatch.setattr(sys, "argv", ["orchestration.py", "--agents", "2", "--memories", "30", "--runs", "1",
+                                      "--store", str(store), "--json", "--no-peer", "--floor"])
+    bench.main()
+    result = json.loads(capsys.readouterr().out)
+    assert result["mnemos_no_recall_overhead_ms_per_node"] < result["overhead_ms_per_node"]
+    assert "mnemos_no_memory_overhead_ms_per_node" in result
+    # only the full graph searched: 2 rounds (warm-up and timed) of 2 agents
+    assert len(searches) == 4
+    memory = bench.NativeMemoryAdapter(store)
+    try:
+        # one episode per round and agent from the full graph and the one without recall, none from the other
+        for i in range(2):
+            threads = sorted(r.provenance.thread or "" for r in memory.list(
+                namespace=("users", bench.USER, "agents", f"step_{i}"), limit=None) if r.provenance.thread)
+            assert threads == ["mnemos-0", "mnemos-1", "mnemos_no_recall-0", "mnemos_no_recall-1"]
+    finally:
+        memory.close()
