@@ -31,9 +31,7 @@ import numpy as np
 import numpy.typing as npt
 
 from mnemos.exceptions import EmbedderMismatchError
-from mnemos.memory_adapters._dots import BLAS_BLOCK as _BLAS_BLOCK
 from mnemos.memory_adapters._dots import dot as _dot
-from mnemos.memory_adapters._dots import matvec as _matvec
 from mnemos.memory_adapters._namespace import Namespace
 from mnemos.memory_adapters._native_schema import ns_key, ns_range, to_micros
 from mnemos.memory_adapters._row_runs import at as _at
@@ -87,8 +85,8 @@ SMALL_SCAN = 1_000_000
 
 
 SCAN_PART = 1024
-"""About the rows a thread scores at a time, so that two may share a scan (a whole number of
-:func:`_dot`'s blocks: each row is scored in the same block, to the last bit, however shared)."""
+"""About the rows a thread scores at a time, so that two may share a scan (a row's score is
+the same to the last bit however the rows are shared: :func:`_dot` reduces each on its own)."""
 
 
 def _any_of(column: npt.NDArray[np.integer], values: Sequence[int]) -> npt.NDArray[np.bool_]:
@@ -501,9 +499,7 @@ class Scan:
                           for w in (getattr(cache, name) for name in CODE_ARRAYS)]
             self.parts = [(0, 0, 0, 0)]  # one part: every sketch's distance
             return
-        self.step = step = _BLAS_BLOCK // cache.dims
-        size = step * max(1, SCAN_PART // step) if _matvec is not None and step >= 2 else cache.n + 1  # einsum: unshared
-        self.parts = _parts(slots, self.pieces, size, 2 * step)
+        self.parts = _parts(slots, self.pieces, SCAN_PART, SCAN_PART // 4)
         self.scores = np.empty(len(slots), dtype=np.result_type(cache.matrix.dtype, vector.dtype))
 
     def work(self) -> None:
@@ -519,7 +515,7 @@ class Scan:
             if out is None or slots is None:  # the coarse pass: one part
                 self.scores = hamming(self.words, self.code)
                 continue
-            for start, end, lo, hi in _spans(parts[first:last], self.step):
+            for start, end, lo, hi in _spans(parts[first:last], 1):
                 rows = self.cache.matrix[slots[lo:hi]] if start < 0 else self.cache.matrix[start:end]
                 found = _dot(rows, self.vector)
                 out[lo:hi] = found if start < 0 or hi - lo == end - start else found[slots[lo:hi] - start]
