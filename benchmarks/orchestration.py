@@ -215,7 +215,8 @@ def mnemos_graph(
     policy: MemoryPolicy | None = None,
 ) -> Any:
     """The graph of mnemos agents on the store (a new adapter unless ``memory`` is given)."""
-    memory = memory or NativeMemoryAdapter(store)
+    if memory is None:
+        memory = NativeMemoryAdapter(store)
     nodes = [Agent(name=f"step_{i}", instructions=INSTRUCTIONS.format(i=i), model=model, memory=memory,
                    policy=policy or MemoryPolicy())
              for i in range(agents)]

@@ -97,8 +97,7 @@ def test_floor_times_agents_that_recall_nothing_and_agents_that_neither_recall_n
                                       "--store", str(store), "--json", "--no-peer", "--floor"])
     bench.main()
     result = json.loads(capsys.readouterr().out)
-    assert result["mnemos_no_recall_overhead_ms_per_node"] < result["overhead_ms_per_node"]
-    assert "mnemos_no_memory_overhead_ms_per_node" in result
+    assert all(isinstance(result[f"{label}_overhead_ms_per_node"], float) for label in bench.FLOORS)
     # only the full graph searched: 2 rounds (warm-up and timed) of 2 agents
     assert len(searches) == 4
     memory = bench.NativeMemoryAdapter(store)

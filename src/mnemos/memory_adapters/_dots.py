@@ -17,7 +17,7 @@ def dot(matrix: npt.NDArray[np.float32], vector: npt.NDArray[np.float32]) -> npt
     for cores other processes hold (a 100k-row scan cost 4-8 times its CPU time), so
     scans stay on one thread. einsum reduces each row on its own, so a row's product is
     the same to the last bit whichever rows it is scored with. A product over the cache
-    is bound by memory: einsum reads 10k rows of 512 floats in about 1.0 ms here, where
+    is bound by memory: einsum read 10k rows of 512 floats in about 1.0 ms on a 2-core machine, where
     BLAS in blocks too small for it to thread (one ``numpy.matvec`` over the stack of
     625 blocks) took 1.9 ms, with a third of einsum's instructions."""
     return np.einsum("ij,j->i", matrix, vector)  # type: ignore[no-any-return]
