@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import functools
 import json
 import os
@@ -202,10 +203,10 @@ def peer_store(embedder: Any, agents: int, memories_per_agent: int, seed: int) -
     return store, time.perf_counter() - began
 
 
+_NO_RECALL = MemoryPolicy(episodic=RecallSettings(k=0), semantic=RecallSettings(k=0))
 FLOORS = {
-    "mnemos_no_recall": MemoryPolicy(episodic=RecallSettings(k=0), semantic=RecallSettings(k=0)),
-    "mnemos_no_memory": MemoryPolicy(episodic=RecallSettings(k=0), semantic=RecallSettings(k=0),
-                                     write_episodes=False, extract_facts=False),
+    "mnemos_no_recall": _NO_RECALL,
+    "mnemos_no_memory": dataclasses.replace(_NO_RECALL, write_episodes=False, extract_facts=False),
 }
 """The policies of ``--floor``'s graphs: no recall (the turn is still written), and no memory work."""
 

@@ -150,7 +150,7 @@ def test_the_searching_thread_scores_what_the_worker_has_not_taken(
             for k, v in after.items()} == cosines
 
 
-def test_parts_start_at_whole_blocks_of_their_run_and_join_only_where_aligned() -> None:
+def test_parts_start_at_the_start_of_their_run_and_join_where_they_go_on() -> None:
     slots = np.concatenate([np.arange(0, 1000), np.arange(2000, 2300, 2)]).astype(np.int64)
     runs = _row_runs.runs(slots)
     assert runs is not None
@@ -160,9 +160,8 @@ def test_parts_start_at_whole_blocks_of_their_run_and_join_only_where_aligned() 
     # the one before; the run with gaps (299 rows, 150 slots): one part, being under 256 + 250
     assert [(start, end) for start, end, _, _ in parts] == [(0, 256), (256, 512), (512, 1000), (2000, 2299)]
     assert [(lo, hi) for _, _, lo, hi in parts] == [(0, 256), (256, 512), (512, 1000), (1000, 1150)]
-    # side by side after whole blocks: joined (16-row blocks), not (96-row ones); nor the next run
-    assert _row_runs.spans(parts, 16) == [(0, 1000, 0, 1000), (2000, 2299, 1000, 1150)]
-    assert _row_runs.spans(parts, 96) == parts
+    # side by side, in rows and in slots: joined; the next run is not
+    assert _row_runs.spans(parts) == [(0, 1000, 0, 1000), (2000, 2299, 1000, 1150)]
     copied = _row_runs.parts(slots, None, 256, 250)  # rows copied out: parts of the slots
     assert [(lo, hi) for _, _, lo, hi in copied] == [(0, 256), (256, 512), (512, 768), (768, 1150)]
-    assert _row_runs.spans(copied[1:], 16) == [(-1, -1, 256, 1150)]
+    assert _row_runs.spans(copied[1:]) == [(-1, -1, 256, 1150)]

@@ -71,14 +71,14 @@ def parts(slots: npt.NDArray[np.int64], pieces: Pieces | None, size: int, least:
     return out
 
 
-def spans(parts: list[Part], block: int) -> list[Part]:
+def spans(parts: list[Part]) -> list[Part]:
     """``parts`` (of :func:`parts`) joined where one goes on from the other, in rows and in
-    slots, after a whole number of ``block`` rows: each span is read as one."""
+    slots: each span is read as one."""
     out: list[Part] = []
     for part in parts:
         if out:
             start, end, lo, hi = out[-1]
-            if part[0] == end and part[2] == hi and ((end - start) if start >= 0 else (hi - lo)) % block == 0:
+            if part[0] == end and part[2] == hi:
                 out[-1] = (start, part[1], lo, part[3])
                 continue
         out.append(part)

@@ -515,7 +515,7 @@ class Scan:
             if out is None or slots is None:  # the coarse pass: one part
                 self.scores = hamming(self.words, self.code)
                 continue
-            for start, end, lo, hi in _spans(parts[first:last], 1):
+            for start, end, lo, hi in _spans(parts[first:last]):
                 rows = self.cache.matrix[slots[lo:hi]] if start < 0 else self.cache.matrix[start:end]
                 found = _dot(rows, self.vector)
                 out[lo:hi] = found if start < 0 or hi - lo == end - start else found[slots[lo:hi] - start]
